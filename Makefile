@@ -1,0 +1,51 @@
+# seedpress: `make dist` builds seeds/ into dist/, `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := poppler-utils libharfbuzz-subset0 default-jre-headless fonts-dejavu-core
+
+.PHONY: dist test system-deps goldens styles readme-images clean
+
+# Debian packages the editions and the tests need, installed only when missing.
+system-deps: $(VENV)/.system-deps
+$(VENV)/.system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@ $(VENV)/.installed
+
+dist: system-deps $(VENV)/.installed
+	$(BIN)/seedpress convert seeds --out dist
+
+test: system-deps $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+# Regenerate the expected masters in tests/data for review (git diff shows what changed).
+goldens: $(VENV)/.installed
+	$(BIN)/python tests/make_goldens.py
+
+# Rebuild styles/reference.docx from pandoc's default and styles/build_reference_docx.py.
+styles: $(VENV)/.installed-test
+	$(BIN)/python styles/build_reference_docx.py
+
+# The pictures in the README: the seed's first PDF page and the index page.
+readme-images: dist
+	pdftoppm -png -r 60 -f 1 -l 1 -singlefile dist/000_52d55abe645743f0/000_52d55abe645743f0.pdf docs/first-page
+
+clean:
+	rm -rf dist .pytest_cache .hypothesis

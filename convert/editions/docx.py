@@ -1,0 +1,39 @@
+"""The DOCX edition: pandoc's docx writer from the JSON AST with styles/reference.docx.
+
+Summary paragraphs carry the paragraph style `Summary`, commentary paragraphs
+`Commentary` (pandoc's custom-style), so a reader or a script tells them apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import RenderError
+from ..files import write_atomic
+from ..model import Document
+from ..pandoc import PandocFailed, document_ast, run_pandoc, to_json, write_path
+from . import PANDOC_SANDBOX_STAMP, Settings, repack_zip, zip_timestamp
+
+CORE_PROPERTIES = "docProps/core.xml"
+
+
+def render_bytes(document: Document, settings: Settings) -> bytes:
+    """The DOCX edition as bytes."""
+    arguments = [
+        "-f", "json", "-t", "docx", "-o", "-",
+        "--reference-doc", write_path(Path(settings.styles) / "reference.docx"),
+    ]
+    ast = document_ast(document, custom_styles=True, date=settings.created)
+    try:
+        docx = run_pandoc(arguments, to_json(ast))
+        stamp = zip_timestamp(settings)
+        return repack_zip(docx, {
+            CORE_PROPERTIES: lambda core: core.replace(PANDOC_SANDBOX_STAMP, stamp),
+        }, settings)
+    except (PandocFailed, ValueError) as error:
+        raise RenderError("docx", document.source.file, str(error)) from None
+
+
+def render(document: Document, out_path: Path, settings: Settings) -> None:
+    """Write the DOCX edition of `document` to `out_path`, atomically."""
+    write_atomic(out_path, render_bytes(document, settings))

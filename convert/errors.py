@@ -1,0 +1,36 @@
+"""The exceptions seedpress raises; only the CLI turns them into messages and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SeedpressError(Exception):
+    """Base of every error seedpress reports to a user as one line."""
+
+
+class SeedError(SeedpressError):
+    """A seed or master could not be read: the file and the reason."""
+
+    def __init__(self, path: Path | str, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class RenderError(SeedpressError):
+    """An edition could not be rendered or did not pass its gate."""
+
+    def __init__(self, edition: str, path: Path | str, reason: str):
+        self.edition = edition
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {edition}: {reason}")
+
+
+class ConfigError(SeedpressError):
+    """The command line, the environment or the tools are not usable as given."""
+
+
+class LockedError(SeedpressError):
+    """Another archive run holds the lock on the dist folder."""

@@ -1,0 +1,188 @@
+"""The Markdown master: YAML frontmatter plus two sections, written and read back (DESIGN §2)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from . import __version__, defaults
+from .errors import SeedError
+from .model import (
+    COMMENTARY_HEADING, SUMMARY_HEADING, Document, OriginalArticle, Source, word_count,
+)
+from .pandoc import PandocFailed, read_markdown_body, stringify
+from .seed import fold
+
+#: Characters that mean something to pandoc's Markdown reader wherever they stand
+#: (emphasis, code, links, raw HTML, entities, math, citations, sub/superscript,
+#: spans, tables, smart quotes) and so are always backslash-escaped.
+_ALWAYS = frozenset("\\`*_[]<>{}#|~^$@&\"'")
+#: Runs that pandoc's `smart` extension would turn into dashes or an ellipsis.
+_SMART_RUNS = re.compile(r"-{2,}|\.{2,}")
+#: What could open a list, a definition, a block quote, a rule or a fenced div
+#: at the start of a paragraph: the punctuation that makes it so is escaped.
+_LIST_NUMBER = re.compile(r"^(\(?)([0-9]+|[A-Za-z]|[ivxlcdmIVXLCDM]+)([.)])(?= |$)")
+_LEADING = frozenset("-+:=%(")
+_FRONTMATTER = re.compile(r"\A---\n(.*?\n)(?:---|\.\.\.)\n", re.DOTALL)
+
+
+def escape_paragraph(text: str) -> str:
+    """Markdown that pandoc reads back as exactly `text`, as one line."""
+    protected = _protect_smart_runs(text)
+    escaped = "".join(
+        "\\" + char if (char in _ALWAYS or (index in protected)) else char
+        for index, char in enumerate(text)
+    )
+    return _escape_start(escaped)
+
+
+def _protect_smart_runs(text: str) -> set[int]:
+    return {index for match in _SMART_RUNS.finditer(text) for index in range(match.start(), match.end())}
+
+
+def _escape_start(line: str) -> str:
+    match = _LIST_NUMBER.match(line)
+    if match:
+        opening = "\\(" if match[1] else ""
+        return f"{opening}{match[2]}\\{match[3]}{line[match.end():]}"
+    if line[:1] in _LEADING:
+        return "\\" + line
+    return line
+
+
+def frontmatter(document: Document) -> dict:
+    """The master's metadata, in the order DESIGN §2 lists it."""
+    article = document.original_article
+    source = {
+        "file": document.source.file, "sha256": document.source.sha256,
+        "encoding": document.source.encoding, "bytes": document.source.bytes,
+    }
+    if document.source.replaced:
+        source["replaced"] = document.source.replaced
+    return {
+        "title": document.title,
+        "lang": document.lang,
+        "identifier": document.identifier,
+        "source": source,
+        "original_article": None if article is None else {"text": article.text, "url": article.url},
+        "sections": {
+            "summary": {"paragraphs": len(document.summary), "words": word_count(document.summary)},
+            "commentary": {"paragraphs": len(document.commentary), "words": word_count(document.commentary)},
+        },
+        "generator": f"seedpress {__version__}",
+    }
+
+
+def to_markdown(document: Document) -> str:
+    """The master as text: frontmatter dumped with yaml.safe_dump, then the two sections."""
+    header = yaml.safe_dump(
+        frontmatter(document), sort_keys=False, allow_unicode=True,
+        default_flow_style=None, width=float("inf"),
+    )
+    parts = ["---\n", header, "---\n\n", f"# {SUMMARY_HEADING} {{#summary}}\n\n"]
+    parts += [escape_paragraph(p) + "\n\n" for p in document.summary]
+    parts.append(f"# {COMMENTARY_HEADING} {{#commentary}}\n")
+    parts += ["\n" + escape_paragraph(p) + "\n" for p in document.commentary]
+    return "".join(parts)
+
+
+# --- reading a master back --------------------------------------------------
+
+def read_master(path: Path, *, max_bytes: int = defaults.MAX_BYTES) -> Document:
+    """Read a master written by `to_markdown` (and perhaps corrected by hand)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise SeedError(path, f"larger than the size limit ({size} > {max_bytes} bytes)")
+        data = path.read_bytes()
+    except OSError as error:
+        raise SeedError(path, f"cannot read: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SeedError(path, f"a master must be UTF-8: {error.reason} at byte {error.start}") from None
+    return parse_master(text.replace("\r\n", "\n").replace("\r", "\n"), path)
+
+
+def parse_master(text: str, path: Path | str) -> Document:
+    """The Document a master's text describes; SeedError when it is not a seedpress master."""
+    match = _FRONTMATTER.match(text)
+    if match is None:
+        raise SeedError(path, "not a seedpress master: no YAML frontmatter between '---' lines")
+    try:
+        meta = yaml.safe_load(match[1])
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise SeedError(path, f"frontmatter is not valid YAML: {problem}") from None
+    if not isinstance(meta, dict):
+        raise SeedError(path, "frontmatter must be a mapping")
+    body = text[match.end():]
+    try:
+        ast = read_markdown_body(body)
+    except PandocFailed as error:
+        raise SeedError(path, f"cannot parse the body: {error}") from None
+    summary, commentary = _sections(ast["blocks"], path)
+    return Document(
+        title=_text_field(meta, "title", path),
+        summary=summary,
+        commentary=commentary,
+        original_article=_original_article(meta.get("original_article"), path),
+        source=_source(meta.get("source"), path),
+        lang=_text_field(meta, "lang", path),
+    )
+
+
+def _text_field(meta: dict, name: str, path: Path | str) -> str:
+    value = meta.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise SeedError(path, f"frontmatter field '{name}' must be non-empty text")
+    return value
+
+
+def _source(value: object, path: Path | str) -> Source:
+    if not isinstance(value, dict):
+        raise SeedError(path, "frontmatter field 'source' must be a mapping")
+    try:
+        return Source(
+            file=str(value["file"]), sha256=str(value["sha256"]),
+            encoding=str(value["encoding"]), bytes=int(value["bytes"]),
+            replaced=int(value.get("replaced", 0)),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise SeedError(path, f"frontmatter field 'source' is incomplete: {error}") from None
+
+
+def _original_article(value: object, path: Path | str) -> OriginalArticle | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("text"), str):
+        raise SeedError(path, "frontmatter field 'original_article' must be null or have 'text'")
+    url = value.get("url")
+    if url is not None and not (isinstance(url, str) and re.match(r"https?://\S+\Z", url)):
+        raise SeedError(path, "frontmatter field 'original_article.url' must be an http(s) URL")
+    return OriginalArticle(text=value["text"], url=url)
+
+
+def _sections(blocks: list[dict], path: Path | str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for block in blocks:
+        kind = block["t"]
+        if kind == "Header" and block["c"][0] == 1:
+            identifier = block["c"][1][0]
+            if identifier not in ("summary", "commentary") or identifier in sections:
+                raise SeedError(path, f"unexpected heading '{stringify(block['c'][2])}': a master has "
+                                      "one '# … {#summary}' and one '# … {#commentary}'")
+            current = sections[identifier] = []
+        elif kind in ("Para", "Plain"):
+            if current is None:
+                raise SeedError(path, "text before the '{#summary}' heading")
+            current.append(fold(stringify(block["c"])))
+        else:
+            raise SeedError(path, f"unsupported Markdown block ({kind}): a master holds plain paragraphs")
+    if "summary" not in sections or not sections["summary"]:
+        raise SeedError(path, "no paragraph under the '{#summary}' heading")
+    return tuple(sections["summary"]), tuple(sections.get("commentary", ()))

@@ -1,0 +1,102 @@
+"""The document model every stage takes as input: a seed read and validated."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: The heading of the summary section in every edition.
+SUMMARY_HEADING = "Summary of the original article"
+#: The heading of the commentary section in every edition.
+COMMENTARY_HEADING = "Commentary"
+#: What a reader sees in place of an empty commentary section.
+NO_COMMENTARY_NOTE = "No commentary was appended to this summary."
+
+_WORD = re.compile(r"\S+")
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s+[\"“‘(]?[A-Z0-9])")
+_ABBREVIATION = re.compile(r"(?:^|\s)(?:(?:[A-Za-z]\.)+|Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|Gen|Gov|Sen|Rep|Prof)\.?$")
+_STOPWORDS = frozenset(
+    "a an and are as at be by for from has have in into is it its of on or over "
+    "that the their this to was were will with after before about under".split()
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Facts about the seed file the document was read from."""
+
+    file: str
+    """The seed's file name, without folders."""
+    sha256: str
+    """Hex SHA-256 of the seed's bytes as read from disk."""
+    encoding: str
+    """The encoding the bytes were decoded with (utf-8, utf-8-sig, utf-16, cp1252…)."""
+    bytes: int
+    """The seed's size in bytes."""
+    replaced: int = 0
+    """How many control characters were replaced by U+FFFD (XML cannot carry them)."""
+
+
+@dataclass(frozen=True)
+class OriginalArticle:
+    """The marker paragraph that links the summary to the original article."""
+
+    text: str
+    """The marker's words as written in the seed, without the URL."""
+    url: str | None
+    """The http(s) URL of the original article, or None when the seed gives none."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One seed: its title, the summary of the original article, and the commentary."""
+
+    title: str
+    """The literal title: the seed's first paragraph."""
+    summary: tuple[str, ...]
+    """Paragraphs of the summary of the original article, in order."""
+    commentary: tuple[str, ...]
+    """Paragraphs of the commentary appended to the summary (may be empty)."""
+    original_article: OriginalArticle | None
+    """The marker, or None when the seed has no marker."""
+    source: Source
+    """Where the text came from."""
+    lang: str = "en"
+    """BCP 47 language tag of the text."""
+
+    @property
+    def identifier(self) -> str:
+        """The stable identifier of the document: the hash of the seed bytes."""
+        return f"urn:sha256:{self.source.sha256}"
+
+    @property
+    def subject(self) -> str:
+        """One sentence that says what the document is about: the summary's first sentence."""
+        return first_sentence(self.summary[0]) if self.summary else self.title
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        """Keywords from the title's significant words, in title order, without repeats."""
+        seen: dict[str, None] = {}
+        for word in _WORD.findall(self.title):
+            word = word.strip(".,;:!?\"'“”‘’()[]{}").lower()
+            if len(word) > 2 and word not in _STOPWORDS:
+                seen.setdefault(word, None)
+        return tuple(seen)[:8]
+
+
+def word_count(paragraphs: tuple[str, ...]) -> int:
+    """Words in the paragraphs, counted as runs of non-space characters."""
+    return sum(len(_WORD.findall(paragraph)) for paragraph in paragraphs)
+
+
+def first_sentence(paragraph: str, limit: int = 300) -> str:
+    """The paragraph's first sentence, cut at a word boundary near `limit` characters."""
+    sentence = paragraph
+    for match in _SENTENCE_END.finditer(paragraph):
+        if not _ABBREVIATION.search(paragraph[: match.start() + 1]):
+            sentence = paragraph[: match.end()]
+            break
+    if len(sentence) > limit:
+        sentence = sentence[:limit].rsplit(" ", 1)[0] + " …"
+    return sentence

@@ -1,0 +1,211 @@
+"""Run pandoc: sandboxed, bounded in time and memory, fed JSON AST built from the document."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import resource
+import subprocess
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from . import defaults
+from .errors import ConfigError
+from .model import (
+    COMMENTARY_HEADING, NO_COMMENTARY_NOTE, SUMMARY_HEADING, Document,
+)
+
+#: The pandoc-types version our JSON AST is written for (pandoc 3.x).
+API_VERSION = [1, 23, 1]
+#: The restricted Markdown reader for masters: no raw HTML, TeX or attributes,
+#: no YAML blocks in the body (the frontmatter is split off before pandoc sees it).
+MASTER_READER = (
+    "markdown-raw_html-raw_tex-raw_attribute-yaml_metadata_block"
+    "-pandoc_title_block-citations-native_divs-native_spans"
+)
+
+
+@functools.cache
+def pandoc_path() -> str:
+    """The pandoc binary: $SEEDPRESS_PANDOC, else the one pypandoc-binary ships."""
+    configured = os.environ.get("SEEDPRESS_PANDOC")
+    if configured:
+        return configured
+    try:
+        import pypandoc
+        return pypandoc.get_pandoc_path()
+    except (ImportError, OSError) as error:
+        raise ConfigError(f"pandoc not found (install pypandoc-binary): {error}") from None
+
+
+@functools.cache
+def pandoc_version() -> tuple[int, ...]:
+    """pandoc's version as a tuple of integers."""
+    output = subprocess.run(
+        [pandoc_path(), "--version"], capture_output=True, text=True,
+        timeout=defaults.PANDOC_TIMEOUT, check=True,
+    ).stdout
+    match = re.match(r"pandoc\S*\s+([\d.]+)", output)
+    if not match:
+        raise ConfigError(f"cannot tell pandoc's version from {output[:60]!r}")
+    return tuple(int(part) for part in match[1].split("."))
+
+
+def _unlimit_address_space() -> None:
+    # GHC's runtime reserves a terabyte of address space up front, so the
+    # worker's RLIMIT_AS must not reach pandoc; +RTS -M bounds its heap instead.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+
+def run_pandoc(
+    arguments: Sequence[str], input_text: str, *, timeout: float = defaults.PANDOC_TIMEOUT,
+    env: dict[str, str] | None = None,
+) -> bytes:
+    """Run sandboxed pandoc with `arguments` on `input_text`; return stdout or raise PandocFailed."""
+    command = [
+        pandoc_path(), "+RTS", f"-M{defaults.PANDOC_HEAP}", "-RTS", "--sandbox", *arguments,
+    ]
+    try:
+        completed = subprocess.run(
+            command, input=input_text.encode("utf-8"), capture_output=True,
+            timeout=timeout, env={**os.environ, **(env or {})},
+            preexec_fn=_unlimit_address_space,
+        )
+    except subprocess.TimeoutExpired:
+        raise PandocFailed(f"pandoc took longer than {timeout:g} s") from None
+    except OSError as error:
+        raise PandocFailed(f"cannot run pandoc: {error}") from None
+    if completed.returncode != 0:
+        message = completed.stderr.decode("utf-8", "replace").strip().splitlines()
+        reason = message[0] if message else f"exit status {completed.returncode}"
+        if "Heap exhausted" in completed.stderr.decode("utf-8", "replace"):
+            reason = f"pandoc ran out of its {defaults.PANDOC_HEAP} heap"
+        raise PandocFailed(reason)
+    return completed.stdout
+
+
+class PandocFailed(Exception):
+    """pandoc exited with an error, ran too long or could not start."""
+
+
+# --- the document as pandoc's JSON AST -------------------------------------
+
+def inlines(text: str) -> list[dict]:
+    """Str and Space tokens for literal text: nothing in it can become markup."""
+    tokens: list[dict] = []
+    for index, word in enumerate(text.split(" ")):
+        if index:
+            tokens.append({"t": "Space"})
+        if word:
+            tokens.append({"t": "Str", "c": word})
+    return tokens
+
+
+def meta_string(text: str) -> dict:
+    return {"t": "MetaString", "c": text}
+
+
+def _attr(identifier: str = "", classes: Sequence[str] = (), **attributes: str) -> list:
+    return [identifier, list(classes), [[key.replace("_", "-"), value] for key, value in attributes.items()]]
+
+
+def _para(text: str) -> dict:
+    return {"t": "Para", "c": inlines(text)}
+
+
+def _header(text: str, identifier: str) -> dict:
+    return {"t": "Header", "c": [1, _attr(identifier, [identifier]), inlines(text)]}
+
+
+def marker_block(document: Document) -> dict | None:
+    """The link to the original article as a paragraph, or None when the seed has no marker."""
+    article = document.original_article
+    if article is None:
+        return None
+    if article.url:
+        link = {"t": "Link", "c": [_attr(classes=["original-article"]), inlines(article.text), [article.url, ""]]}
+        return {"t": "Para", "c": [link]}
+    return {"t": "Para", "c": [{"t": "Emph", "c": inlines(article.text)}]}
+
+
+def document_ast(
+    document: Document, *, custom_styles: bool = False, date: datetime | None = None,
+) -> dict:
+    """The whole document as pandoc JSON: two level-1 sections, metadata as MetaString.
+
+    With `custom_styles`, summary and commentary paragraphs are wrapped in divs
+    that the DOCX writer turns into the `Summary` and `Commentary` styles.
+    """
+
+    def group(paragraphs: Sequence[str], name: str, style: str) -> dict:
+        attributes = {"custom_style": style} if custom_styles else {}
+        return {"t": "Div", "c": [_attr(classes=[name], **attributes), [_para(p) for p in paragraphs]]}
+
+    summary = [_header(SUMMARY_HEADING, "summary"), group(document.summary, "summary", "Summary")]
+    marker = marker_block(document)
+    if marker is not None:
+        summary.append({"t": "Div", "c": [_attr(classes=["original-article"], **(
+            {"custom_style": "Original Article"} if custom_styles else {})), [marker]]})
+    commentary = [_header(COMMENTARY_HEADING, "commentary")]
+    if document.commentary:
+        commentary.append(group(document.commentary, "commentary", "Commentary"))
+    else:
+        commentary.append({"t": "Div", "c": [_attr(classes=["no-commentary"]), [
+            {"t": "Para", "c": [{"t": "Emph", "c": inlines(NO_COMMENTARY_NOTE)}]}]]})
+    meta = {
+        "title": meta_string(document.title),
+        "lang": meta_string(document.lang),
+        "identifier": meta_string(document.identifier),
+        "subject": meta_string(document.subject),
+        "description": meta_string(document.subject),
+        # The DOCX writer reads keywords as inlines; Str tokens are as literal as MetaString.
+        "keywords": {"t": "MetaList", "c": [{"t": "MetaInlines", "c": inlines(k)} for k in document.keywords]},
+    }
+    if date is not None:
+        meta["date"] = meta_string(date.strftime("%Y-%m-%d"))
+    return {"pandoc-api-version": API_VERSION, "meta": meta, "blocks": summary + commentary}
+
+
+def to_json(ast: dict) -> str:
+    return json.dumps(ast, ensure_ascii=False, separators=(",", ":"))
+
+
+def read_markdown_body(body: str, *, timeout: float = defaults.PANDOC_TIMEOUT) -> dict:
+    """Parse a master's body with the restricted reader into pandoc JSON."""
+    return json.loads(run_pandoc(["-f", MASTER_READER, "-t", "json"], body, timeout=timeout))
+
+
+def stringify(inline_list: Sequence[dict]) -> str:
+    """The text of inlines, as pandoc.utils.stringify gives it."""
+    parts: list[str] = []
+    for node in inline_list:
+        kind, content = node["t"], node.get("c")
+        if kind == "Str":
+            parts.append(content)
+        elif kind in ("Space", "SoftBreak", "LineBreak"):
+            parts.append(" ")
+        elif kind in ("Emph", "Strong", "Strikeout", "Superscript", "Subscript", "SmallCaps", "Underline"):
+            parts.append(stringify(content))
+        elif kind in ("Link", "Image", "Span"):
+            parts.append(stringify(content[1]))
+        elif kind == "Quoted":
+            quote = "“”" if content[0]["t"] == "DoubleQuote" else "‘’"
+            parts.append(quote[0] + stringify(content[1]) + quote[1])
+        elif kind == "Cite":
+            parts.append(stringify(content[1]))
+        elif kind in ("Code", "Math"):
+            parts.append(content[1])
+        elif kind == "Note":
+            continue
+        elif kind == "RawInline":
+            continue
+    return "".join(parts)
+
+
+def write_path(path: Path) -> str:
+    """An absolute path pandoc will not mistake for an option."""
+    return str(Path(path).resolve())

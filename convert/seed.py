@@ -1,0 +1,152 @@
+"""Read a seed's bytes into a Document, faithfully, or refuse it with one reason (DESIGN §1)."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+import unicodedata
+from pathlib import Path
+
+from . import defaults
+from .errors import SeedError
+from .model import Document, OriginalArticle, Source
+
+_BOMS = (
+    # UTF-32 first: its little-endian BOM starts with UTF-16's.
+    (codecs.BOM_UTF32_LE, "utf-32-le", "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "utf-32"),
+    (codecs.BOM_UTF8, "utf-8", "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16"),
+)
+
+#: Whitespace that folds into one space inside a paragraph. Only ASCII: a
+#: no-break or ideographic space is text and stays as it is.
+_FOLD = re.compile(r"[ \t\n\r\f\v]+")
+_ASCII_SPACE = " \t\n\r\f\v"
+#: Characters XML 1.0 (so EPUB, DOCX and the PDF's tags) cannot carry.
+_UNREPRESENTABLE = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]"
+)
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+_MARKER = re.compile(
+    r"(?P<text>read the original article(?: here)?)"
+    r"\s*[:.]?\s*(?:(?P<url>https?://\S+?)[.]?)?",
+    re.IGNORECASE,
+)
+
+
+def read_seed(path: Path, *, max_bytes: int = defaults.MAX_BYTES) -> Document:
+    """Read the seed at `path`; raise SeedError naming it when it cannot be a document."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise SeedError(path, f"larger than the size limit ({size} > {max_bytes} bytes)")
+        with path.open("rb") as stream:
+            data = stream.read(max_bytes + 1)
+    except OSError as error:
+        raise SeedError(path, f"cannot read: {error.strerror or error}") from None
+    return parse_seed(data, path.name, path=path, max_bytes=max_bytes)
+
+
+def parse_seed(
+    data: bytes, name: str, *, path: Path | str | None = None,
+    max_bytes: int = defaults.MAX_BYTES,
+) -> Document:
+    """Turn a seed's bytes into a Document; `name` is recorded as the source file."""
+    where = path if path is not None else name
+    if len(data) > max_bytes:
+        raise SeedError(where, f"larger than the size limit ({len(data)} > {max_bytes} bytes)")
+    text, encoding = decode(data, where)
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text, replaced = _UNREPRESENTABLE.subn("\ufffd", text)
+    paragraphs = split_paragraphs(text)
+    if not paragraphs:
+        raise SeedError(where, "empty: no text in the file")
+    title, body = paragraphs[0], paragraphs[1:]
+    if not body:
+        raise SeedError(where, "no paragraph after the title")
+    summary, original_article, commentary = split_at_marker(body)
+    if not summary:
+        raise SeedError(where, "no summary paragraph before 'Read the original article'")
+    source = Source(
+        file=name, sha256=hashlib.sha256(data).hexdigest(), encoding=encoding,
+        bytes=len(data), replaced=replaced,
+    )
+    return Document(
+        title=title, summary=summary, commentary=commentary,
+        original_article=original_article, source=source,
+    )
+
+
+def decode(data: bytes, where: Path | str) -> tuple[str, str]:
+    """Decode by BOM, else as UTF-8, else as cp1252; return the text and the encoding used."""
+    if not data.strip():
+        raise SeedError(where, "empty: no text in the file")
+    for bom, codec, label in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom):].decode(codec)
+            except UnicodeDecodeError as error:
+                raise SeedError(where, f"not valid {label}: {error.reason} at byte {error.start}") from None
+            _refuse_binary(text, where)
+            return text, label
+    if b"\x00" in data:
+        raise SeedError(where, "binary file: contains NUL bytes")
+    try:
+        text, encoding = data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        # cp1252 leaves five bytes undefined; they become U+FFFD like any decoder's.
+        text, encoding = data.decode("cp1252", errors="replace"), "cp1252"
+    _refuse_binary(text, where)
+    return text, encoding
+
+
+def _refuse_binary(text: str, where: Path | str) -> None:
+    if "\x00" in text:
+        raise SeedError(where, "binary file: contains NUL characters")
+    if not text.strip(_ASCII_SPACE):
+        raise SeedError(where, "empty: only whitespace")
+    controls = len(_CONTROL.findall(text))
+    if controls > max(2, len(text) // 20):
+        raise SeedError(where, f"binary file: {controls} of {len(text)} characters are control characters")
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Paragraphs separated by blank lines, each with its whitespace runs folded to one space."""
+    paragraphs, lines = [], []
+    for line in text.split("\n"):
+        if line.strip(_ASCII_SPACE):
+            lines.append(line)
+        elif lines:
+            paragraphs.append(fold(" ".join(lines)))
+            lines = []
+    if lines:
+        paragraphs.append(fold(" ".join(lines)))
+    return paragraphs
+
+
+def fold(paragraph: str) -> str:
+    """Fold runs of ASCII whitespace (hard wraps, tabs) into one space and trim the ends."""
+    return _FOLD.sub(" ", paragraph).strip(" ")
+
+
+def match_marker(paragraph: str) -> OriginalArticle | None:
+    """The marker if the whole paragraph is one, else None."""
+    match = _MARKER.fullmatch(paragraph)
+    if match is None:
+        return None
+    return OriginalArticle(text=match["text"], url=match["url"])
+
+
+def split_at_marker(
+    paragraphs: list[str],
+) -> tuple[tuple[str, ...], OriginalArticle | None, tuple[str, ...]]:
+    """Summary before the first marker, the marker, commentary after it."""
+    for index, paragraph in enumerate(paragraphs):
+        marker = match_marker(paragraph)
+        if marker is not None:
+            return tuple(paragraphs[:index]), marker, tuple(paragraphs[index + 1:])
+    return tuple(paragraphs), None, ()

@@ -1,0 +1,92 @@
+"""Build styles/reference.docx: pandoc's default reference document plus seedpress's styles.
+
+Run by `make styles`. The result is committed so a build needs no python-docx;
+this script is how it was made and how to change it.
+
+    python styles/build_reference_docx.py [OUT]
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pypandoc
+from docx import Document
+from docx.enum.style import WD_STYLE_TYPE
+from docx.shared import Pt, RGBColor
+
+HERE = Path(__file__).resolve().parent
+SERIF = "DejaVu Serif"
+SANS = "DejaVu Sans"
+SUMMARY_BLUE = RGBColor(0x2F, 0x5D, 0x8A)
+COMMENTARY_RUST = RGBColor(0x8A, 0x3B, 0x12)
+GREY = RGBColor(0x5B, 0x64, 0x70)
+
+
+def paragraph_style(document, name: str, *, base: str = "Body Text"):
+    styles = document.styles
+    style = styles[name] if name in [s.name for s in styles] else styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
+    style.base_style = styles[base]
+    style.quick_style = True
+    return style
+
+
+def shade(style, fill: str, border: str) -> None:
+    """Give a paragraph style a tinted background and a left rule, as the PDF's panel has."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    properties = style.element.get_or_add_pPr()
+    borders = OxmlElement("w:pBdr")
+    left = OxmlElement("w:left")
+    for key, value in {"w:val": "single", "w:sz": "24", "w:space": "8", "w:color": border}.items():
+        left.set(qn(key), value)
+    borders.append(left)
+    properties.append(borders)
+    shading = OxmlElement("w:shd")
+    for key, value in {"w:val": "clear", "w:color": "auto", "w:fill": fill}.items():
+        shading.set(qn(key), value)
+    properties.append(shading)
+
+
+def build(out: Path) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        default = Path(folder) / "default.docx"
+        subprocess.run(
+            [pypandoc.get_pandoc_path(), "-o", str(default), "--print-default-data-file", "reference.docx"],
+            check=True,
+        )
+        document = Document(str(default))
+    styles = document.styles
+
+    for name in ("Normal", "Body Text", "First Paragraph"):
+        styles[name].font.name = SERIF
+        styles[name].font.size = Pt(11)
+    for name, size in (("Title", 22), ("Heading 1", 13)):
+        styles[name].font.name = SANS
+        styles[name].font.size = Pt(size)
+        styles[name].font.bold = True
+    styles["Heading 1"].font.all_caps = True
+    styles["Title"].font.color.rgb = RGBColor(0x1D, 0x21, 0x27)
+
+    summary = paragraph_style(document, "Summary")
+    summary.font.name = SERIF
+    shade(summary, "EEF3F8", "2F5D8A")
+
+    commentary = paragraph_style(document, "Commentary")
+    commentary.font.name = SERIF
+
+    article = paragraph_style(document, "Original Article")
+    article.font.name = SANS
+    article.font.size = Pt(9)
+    article.font.color.rgb = GREY
+
+    document.core_properties.title = "seedpress reference document"
+    document.save(str(out))
+
+
+if __name__ == "__main__":
+    build(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "reference.docx")
