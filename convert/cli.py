@@ -60,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
                          help="PDF paper size (default: a4)")
     convert.add_argument("--max-bytes", type=_positive, default=defaults.MAX_BYTES, metavar="N",
                          help=f"refuse inputs larger than N bytes (default: {defaults.MAX_BYTES})")
+    convert.add_argument("--styles", type=Path, default=defaults.STYLES_DIR, metavar="DIR",
+                         help="folder with print.css, epub.css, reference.docx (default: the bundled styles)")
     convert.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
 
     archive = commands.add_parser("archive", help="build the archive of a seeds folder, incrementally")
@@ -71,8 +73,8 @@ def parser() -> argparse.ArgumentParser:
                          help="worker processes (default: one per core)")
     archive.add_argument("--max-bytes", type=_positive, default=defaults.MAX_BYTES, metavar="N",
                          help=f"refuse seeds larger than N bytes (default: {defaults.MAX_BYTES})")
-    archive.add_argument("--validate", action="store_true",
-                         help="run EPUBCheck on every EPUB before publishing it (needs Java)")
+    archive.add_argument("--styles", type=Path, default=defaults.STYLES_DIR, metavar="DIR",
+                         help="folder with print.css, epub.css, reference.docx (default: the bundled styles)")
     archive.add_argument("--json", action="store_true", help="one JSON object per seed on stdout")
 
     verify = commands.add_parser("verify", help="re-hash every archived file against the catalog")
@@ -112,11 +114,12 @@ class _progress:
     """A rich progress bar on a terminal for runs of more than one item; silent otherwise."""
 
     def __init__(self, total: int, label: str, *, enabled: bool):
-        self.enabled = enabled and total > 1 and sys.stderr.isatty()
-        self.total, self.label = total, label
+        self.wanted, self.total, self.label = enabled, total, label
+        self.active = False
 
     def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
+        self.active = self.wanted and self.total > 1 and sys.stderr.isatty()
+        if not self.active:
             return lambda: None
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -130,8 +133,16 @@ class _progress:
         return lambda: self.bar.advance(task)
 
     def __exit__(self, *exc) -> None:
-        if self.enabled:
+        if self.active:
             self.bar.stop()
+            self.active = False
+
+
+def _styles(folder: Path) -> Path:
+    missing = [name for name in ("print.css", "epub.css", "reference.docx") if not (folder / name).is_file()]
+    if missing:
+        raise ConfigError(f"{folder}: not a styles folder (missing {', '.join(missing)})")
+    return folder
 
 
 def run_convert(arguments: argparse.Namespace) -> int:
@@ -140,18 +151,43 @@ def run_convert(arguments: argparse.Namespace) -> int:
     total = sum(1 for _ in expand_inputs(arguments.paths))
     outcomes = convert_paths(
         arguments.paths, arguments.out, formats=arguments.to,
-        max_bytes=arguments.max_bytes, paper=arguments.paper,
+        max_bytes=arguments.max_bytes, paper=arguments.paper, styles=_styles(arguments.styles),
     )
     return _report(outcomes, as_json=arguments.json, total=total, label="converting")
 
 
 def run_archive(arguments: argparse.Namespace) -> int:
-    from .archive import run_archive as archive
+    from .archive import archive
 
-    return archive(
-        arguments.seeds, arguments.dist, jobs=arguments.jobs, max_bytes=arguments.max_bytes,
-        validate=arguments.validate, as_json=arguments.json,
-    )
+    bar = _progress(0, "archiving", enabled=not arguments.json)
+    advance = lambda: None  # noqa: E731  (replaced once the plan says how many seeds to build)
+
+    def on_plan(count: int) -> None:
+        nonlocal advance
+        bar.total = count
+        advance = bar.__enter__()
+
+    def on_result(result) -> None:
+        if arguments.json:
+            print(json.dumps(result.as_json(), ensure_ascii=False), flush=True)
+        if not result.ok:
+            _say_error(result.error)
+        advance()
+
+    try:
+        summary = archive(
+            arguments.seeds, arguments.dist, jobs=arguments.jobs, max_bytes=arguments.max_bytes,
+            styles=_styles(arguments.styles), on_result=on_result, on_plan=on_plan,
+        )
+    finally:
+        bar.__exit__(None, None, None)
+    if arguments.json:
+        print(json.dumps({"summary": {
+            "built": summary.built, "unchanged": summary.unchanged, "failed": summary.failed,
+            "withdrawn": summary.withdrawn, "seconds": round(summary.seconds, 3)}}), flush=True)
+    else:
+        print(f"{arguments.dist}: {summary.line()}", flush=True)
+    return EXIT_FAILED if summary.failed else EXIT_OK
 
 
 def run_verify(arguments: argparse.Namespace) -> int:

@@ -1,0 +1,195 @@
+"""Benchmark of the archive job against the naive loop and the lean bound (issue 4).
+
+    .venv/bin/python bench/archive.py [--n 60] [--rss] [--rerun 1000]
+
+Prints one table: (a) the naive loop a user would write (pandoc CLI per seed
+to EPUB, DOCX and PDF through --pdf-engine=weasyprint), (b) the lean bound
+(per seed three pandoc calls for HTML, EPUB, DOCX and one warm in-process
+WeasyPrint render, on a pool of one process per core), (c) `seedpress
+archive`. Then an unchanged rerun of --rerun seeds and, with --rss, peak RSS
+of the whole process tree at N=100 and N=1000. Not run by `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
+BIN = Path(sys.executable).parent
+
+
+def pandoc() -> str:
+    import pypandoc
+    return pypandoc.get_pandoc_path()
+
+
+def make_seeds(folder: Path, count: int, rng: random.Random) -> list[Path]:
+    """`count` real-looking seeds: the real seed's paragraphs, shuffled and cut differently."""
+    lines = SEED.read_text("utf-8").split("\n\n")
+    title, summary, marker, commentary = lines[0], lines[1], lines[2], lines[3:]
+    words = summary.split()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        shuffled = commentary[:]
+        rng.shuffle(shuffled)
+        cut = rng.randint(4, len(shuffled))
+        title_words = rng.sample(title.split(), k=min(8, len(title.split())))
+        text = "\n\n".join([
+            f"{' '.join(title_words)} ({index})", " ".join(rng.sample(words, k=len(words))),
+            marker, *shuffled[:cut],
+        ]) + "\n"
+        path = folder / f"article_{index:05d}.txt"
+        path.write_text(text, "utf-8")
+        paths.append(path)
+    return paths
+
+
+def naive(seeds: list[Path], out: Path) -> None:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    out.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        for suffix, extra in (("epub", []), ("docx", []), ("pdf", ["--pdf-engine=weasyprint"])):
+            subprocess.run([pandoc(), str(seed), "-f", "markdown", "-o", str(out / f"{seed.stem}.{suffix}"),
+                            "--metadata", f"title={seed.stem}", *extra],
+                           check=True, env=env, capture_output=True)
+
+
+def _lean_init() -> None:
+    import weasyprint  # noqa: F401
+
+
+def _lean_one(seed: str, out: str) -> None:
+    import weasyprint
+    stem = Path(seed).stem
+    for suffix in ("epub", "docx"):
+        subprocess.run([pandoc(), seed, "-f", "markdown", "-o", f"{out}/{stem}.{suffix}",
+                        "--metadata", f"title={stem}"], check=True, capture_output=True)
+    html = subprocess.run([pandoc(), seed, "-f", "markdown", "-t", "html5", "-s", "--metadata",
+                           f"title={stem}"], check=True, capture_output=True).stdout.decode()
+    weasyprint.HTML(string=html).write_pdf(f"{out}/{stem}.pdf")
+
+
+def lean(seeds: list[Path], out: Path, jobs: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_lean_init) as pool:
+        list(pool.map(_lean_one, [str(s) for s in seeds], [str(out)] * len(seeds)))
+
+
+def seedpress_archive(seeds_dir: Path, dist: Path, jobs: int) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "seedpress"), "archive", str(seeds_dir), "--dist", str(dist),
+                           "--jobs", str(jobs)], check=True, capture_output=True, text=True)
+
+
+def timed(action) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def tree_rss_kib(root_pid: int) -> int:
+    """Sum of VmRSS over `root_pid` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        pid, parent = int(entry), int(fields.get("PPid", "0").strip())
+        children.setdefault(parent, []).append(pid)
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) if "VmRSS" in fields else 0
+    total, stack = 0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, ()))
+    return total
+
+
+def peak_rss_of_archive(seeds_dir: Path, dist: Path, jobs: int) -> tuple[int, float]:
+    process = subprocess.Popen([str(BIN / "seedpress"), "archive", str(seeds_dir), "--dist", str(dist),
+                                "--jobs", str(jobs)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    started = time.perf_counter()
+    stop = threading.Event()
+
+    def poll():
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, tree_rss_kib(process.pid))
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    process.wait()
+    stop.set()
+    poller.join()
+    return peak, time.perf_counter() - started
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--n", type=int, default=60)
+    options.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    options.add_argument("--rerun", type=int, default=1000, help="seeds in the unchanged-rerun test (0: skip)")
+    options.add_argument("--rss", action="store_true", help="also measure peak RSS at N=100 and N=1000")
+    options.add_argument("--skip-naive", action="store_true")
+    arguments = options.parse_args()
+    rng = random.Random(20261127)
+    work = Path(tempfile.mkdtemp(prefix="seedpress-bench-"))
+    try:
+        seeds = make_seeds(work / "seeds", arguments.n, rng)
+        print(f"N={arguments.n} seeds, {arguments.jobs} jobs, {os.cpu_count()} cores")
+        rows = []
+        if not arguments.skip_naive:
+            rows.append(("(a) naive loop: pandoc CLI, --pdf-engine=weasyprint", timed(lambda: naive(seeds, work / "a"))))
+        rows.append(("(b) lean bound: 3 pandoc calls + warm WeasyPrint, pool", timed(lambda: lean(seeds, work / "b", arguments.jobs))))
+        rows.append(("(c) seedpress archive (md, pdf/a-3a, epub, docx, catalog, hand-out)",
+                     timed(lambda: seedpress_archive(work / "seeds", work / "c", arguments.jobs))))
+        width = max(len(label) for label, _ in rows)
+        print(f"{'run':<{width}}  {'seconds':>8}  {'per seed':>9}")
+        for label, seconds in rows:
+            print(f"{label:<{width}}  {seconds:8.2f}  {seconds / arguments.n:8.3f}s")
+        times = dict((label[:3], seconds) for label, seconds in rows)
+        if "(a)" in times:
+            print(f"(c) is {times['(a)'] / times['(c)']:.1f}x faster than (a) (target: at least 6x)")
+        print(f"(c) / (b) = {times['(c)'] / times['(b)']:.2f} (target: at most 1.00)")
+
+        if arguments.rerun:
+            big = work / "rerun-seeds"
+            make_seeds(big, arguments.rerun, rng)
+            first = timed(lambda: seedpress_archive(big, work / "rerun", arguments.jobs))
+            again = timed(lambda: seedpress_archive(big, work / "rerun", arguments.jobs))
+            print(f"unchanged rerun of {arguments.rerun} seeds: {again:.2f} s "
+                  f"(target: under 2 s; the first build took {first:.1f} s)")
+        if arguments.rss:
+            figures = []
+            for count in (100, 1000):
+                folder = work / f"rss-{count}"
+                make_seeds(folder, count, rng)
+                peak, seconds = peak_rss_of_archive(folder, work / f"rss-dist-{count}", arguments.jobs)
+                figures.append(peak)
+                print(f"peak RSS of the process tree at N={count}: {peak / 1024:.0f} MiB ({seconds:.0f} s)")
+            print(f"ratio N=1000 / N=100: {figures[1] / figures[0]:.2f} (target: at most 1.20)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

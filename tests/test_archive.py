@@ -1,0 +1,261 @@
+"""The archive job, run for real: subprocesses, signals, SQLite, the files on disk (DESIGN §5)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
+EDITIONS = ("md", "pdf", "epub", "docx", "txt")
+
+
+def seedpress(*arguments: str, **options) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "convert.cli", *arguments],
+        capture_output=True, text=True, timeout=600, **options,
+    )
+
+
+def write_seeds(folder: Path, count: int) -> list[Path]:
+    """`count` distinct good seeds made from the real one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = REAL_SEED.read_text("utf-8")
+    paths = []
+    for index in range(count):
+        path = folder / f"article-{index}.txt"
+        path.write_text(f"Article {index}: {text}", "utf-8")
+        paths.append(path)
+    return paths
+
+
+def snapshot(dist: Path) -> dict[str, tuple[int, int]]:
+    """(inode, mtime_ns) of every file in the archive, the catalog and hand-out included."""
+    return {
+        str(path.relative_to(dist)): (path.stat().st_ino, path.stat().st_mtime_ns)
+        for path in dist.rglob("*") if path.is_file() and path.name != ".lock"
+    }
+
+
+def catalog_rows(dist: Path) -> dict[str, tuple]:
+    with sqlite3.connect(dist / ".catalog.sqlite") as connection:
+        return {row[0]: row[1:] for row in connection.execute("SELECT key, status, error FROM seeds")}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path]:
+    """A seeds folder of three seeds and its archive, built once; tests copy it before changing it."""
+    base = tmp_path_factory.mktemp("archive")
+    write_seeds(base / "seeds", 3)
+    result = seedpress("archive", str(base / "seeds"), "--dist", str(base / "dist"), "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    return base / "seeds", base / "dist"
+
+
+@pytest.fixture
+def archive_copy(built, tmp_path) -> tuple[Path, Path]:
+    seeds, dist = built
+    shutil.copytree(seeds, tmp_path / "seeds")
+    shutil.copytree(dist, tmp_path / "dist")
+    return tmp_path / "seeds", tmp_path / "dist"
+
+
+def test_build_writes_every_edition_and_verifies(built):
+    seeds, dist = built
+    for seed in seeds.glob("*.txt"):
+        for edition in EDITIONS:
+            assert (dist / seed.stem / f"{seed.stem}.{edition}").stat().st_size > 0
+        assert (dist / seed.stem / f"{seed.stem}.txt").read_bytes() == seed.read_bytes()
+    assert {row[0] for row in catalog_rows(dist).values()} == {"ok"}
+    for name in ("index.html", "opds.xml", "SHA256SUMS"):
+        assert (dist / name).is_file()
+    verified = seedpress("verify", "--dist", str(dist))
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stderr == ""
+
+
+def test_unchanged_rerun_rewrites_nothing(archive_copy):
+    seeds, dist = archive_copy
+    before = snapshot(dist)
+    result = seedpress("archive", str(seeds), "--dist", str(dist), "--json")
+    assert result.returncode == 0, result.stderr
+    assert snapshot(dist) == before
+    assert '"built": 0, "unchanged": 3' in result.stdout
+
+
+def test_one_edit_rebuilds_that_seed_only(archive_copy):
+    seeds, dist = archive_copy
+    before = snapshot(dist)
+    edited = seeds / "article-1.txt"
+    edited.write_text(edited.read_text("utf-8") + "\nOne more paragraph of commentary.\n", "utf-8")
+    result = seedpress("archive", str(seeds), "--dist", str(dist))
+    assert result.returncode == 0, result.stderr
+    after = snapshot(dist)
+    changed = {name for name in after if after[name] != before.get(name)}
+    seed_files = {name for name in changed if "/" in name}
+    assert seed_files == {f"article-1/article-1.{edition}" for edition in EDITIONS}
+    assert "1 built, 2 unchanged" in result.stdout
+    assert "One more paragraph of commentary." in (dist / "article-1" / "article-1.md").read_text("utf-8")
+    assert seedpress("verify", "--dist", str(dist)).returncode == 0
+
+
+def test_style_change_rebuilds_everything(archive_copy, tmp_path):
+    seeds, dist = archive_copy
+    styles = tmp_path / "styles"
+    shutil.copytree(ROOT / "styles", styles, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(styles / "print.css", "a", encoding="utf-8") as css:
+        css.write("\n.commentary p { text-indent: 1em; }\n")
+    before = snapshot(dist)
+    result = seedpress("archive", str(seeds), "--dist", str(dist), "--styles", str(styles))
+    assert result.returncode == 0, result.stderr
+    assert "3 built, 0 unchanged" in result.stdout
+    after = snapshot(dist)
+    for seed in seeds.glob("*.txt"):
+        for edition in ("md", "pdf", "epub", "docx"):
+            name = f"{seed.stem}/{seed.stem}.{edition}"
+            assert after[name] != before[name], name
+
+
+def test_bad_seeds_are_named_and_do_not_stop_the_others(tmp_path):
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 2)
+    (seeds / "empty.txt").write_bytes(b"")
+    (seeds / "picture.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01")
+    result = seedpress("archive", str(seeds), "--dist", str(tmp_path / "dist"))
+    assert result.returncode == 1
+    errors = result.stderr.strip().splitlines()
+    assert any("empty.txt" in line and "empty" in line for line in errors), errors
+    assert any("picture.txt" in line and "binary" in line for line in errors), errors
+    assert "Traceback" not in result.stderr
+    for index in range(2):
+        assert (tmp_path / "dist" / f"article-{index}" / f"article-{index}.pdf").is_file()
+    assert not (tmp_path / "dist" / "empty").exists()
+    rows = catalog_rows(tmp_path / "dist")
+    assert rows["empty"][0] == "failed" and "empty" in rows["empty"][1]
+    assert rows["picture"][0] == "failed"
+    assert 'href="empty/' not in (tmp_path / "dist" / "index.html").read_text("utf-8")
+    assert seedpress("verify", "--dist", str(tmp_path / "dist")).returncode == 0
+
+
+def test_removed_seed_is_withdrawn_and_kept_aside(archive_copy):
+    seeds, dist = archive_copy
+    (seeds / "article-2.txt").unlink()
+    result = seedpress("archive", str(seeds), "--dist", str(dist))
+    assert result.returncode == 0, result.stderr
+    assert "1 withdrawn" in result.stdout
+    assert not (dist / "article-2").exists()
+    aside = list((dist / ".withdrawn").glob("article-2-*"))
+    assert len(aside) == 1
+    assert sorted(p.name for p in aside[0].iterdir()) == sorted(f"article-2.{e}" for e in EDITIONS)
+    assert "article-2" not in (dist / "SHA256SUMS").read_text()
+    assert "article-2/" not in (dist / "index.html").read_text("utf-8")
+    assert catalog_rows(dist)["article-2"][0] == "withdrawn"
+    assert seedpress("verify", "--dist", str(dist)).returncode == 0
+
+
+def test_verify_names_a_flipped_byte(archive_copy):
+    _seeds, dist = archive_copy
+    pdf = dist / "article-0" / "article-0.pdf"
+    data = bytearray(pdf.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    pdf.write_bytes(bytes(data))
+    result = seedpress("verify", "--dist", str(dist))
+    assert result.returncode == 1
+    assert str(pdf) in result.stderr and "changed" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_verify_names_a_missing_file(archive_copy):
+    _seeds, dist = archive_copy
+    (dist / "article-1" / "article-1.epub").unlink()
+    result = seedpress("verify", "--dist", str(dist))
+    assert result.returncode == 1
+    assert "article-1.epub: missing" in result.stderr
+
+
+def test_verify_refuses_a_folder_that_is_not_an_archive(tmp_path):
+    result = seedpress("verify", "--dist", str(tmp_path))
+    assert result.returncode == 2
+    assert "not an archive" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_second_concurrent_run_exits_75(tmp_path):
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 4)
+    dist = tmp_path / "dist"
+    first = subprocess.Popen([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(dist)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (dist / ".catalog.sqlite").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = seedpress("archive", str(seeds), "--dist", str(dist))
+    first.communicate(timeout=600)
+    assert first.returncode == 0
+    assert second.returncode == 75
+    assert "another archive run holds the lock" in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
+    assert seedpress("verify", "--dist", str(dist)).returncode == 0
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize("wait_for_rows", [0, 2])
+def test_kill_9_mid_run_then_rerun_gives_a_complete_archive(tmp_path, wait_for_rows):
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 6)
+    dist = tmp_path / "dist"
+    job = subprocess.Popen([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(dist),
+                            "--jobs", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (dist / ".catalog.sqlite").exists() and _descendants(job.pid):
+            try:
+                if len(catalog_rows(dist)) >= wait_for_rows:
+                    break
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.02)
+    workers = _descendants(job.pid)
+    assert workers, "the job should have started its workers"
+    os.kill(job.pid, signal.SIGKILL)
+    job.wait()
+    # The workers die with their parent instead of rendering on and holding the archive.
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in workers):
+        assert time.monotonic() < deadline, "workers outlived the killed job"
+        time.sleep(0.05)
+    rerun = seedpress("archive", str(seeds), "--dist", str(dist))
+    assert rerun.returncode == 0, rerun.stderr
+    verified = seedpress("verify", "--dist", str(dist))
+    assert verified.returncode == 0, verified.stderr
+    for seed in seeds.glob("*.txt"):
+        for edition in EDITIONS:
+            assert (dist / seed.stem / f"{seed.stem}.{edition}").is_file()
+    assert list(dist.rglob("*.tmp")) == [], "the rerun clears the killed run's temp files"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
