@@ -30,7 +30,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed
 
 dist: system-deps $(VENV)/.installed
-	$(BIN)/seedpress convert seeds --out dist
+	$(BIN)/seedpress archive seeds --dist dist
 
 test: system-deps $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
 import re
 import resource
+import select
 import subprocess
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -90,6 +93,94 @@ def run_pandoc(
 
 class PandocFailed(Exception):
     """pandoc exited with an error, ran too long or could not start."""
+
+
+WRITER_SCRIPT = Path(__file__).with_name("pandoc_writer.lua")
+
+
+class PandocWriter:
+    """A long-lived `pandoc lua` process that writes EPUB 3 and DOCX from JSON AST.
+
+    Starting pandoc costs more than writing one short document, so each
+    process that renders editions keeps one of these; its output is the same
+    as `pandoc -f json -t FORMAT`'s, byte for byte (a test holds it to that).
+    """
+
+    def __init__(self, reference_doc: Path):
+        self.reference_doc = Path(reference_doc)
+        self.process: subprocess.Popen | None = None
+        self.buffer = b""
+
+    def _start(self) -> subprocess.Popen:
+        if self.process is None or self.process.poll() is not None:
+            self.buffer = b""
+            self.process = subprocess.Popen(
+                [pandoc_path(), "+RTS", f"-M{defaults.PANDOC_HEAP}", "-RTS", "lua",
+                 str(WRITER_SCRIPT), str(self.reference_doc.resolve())],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                # The epoch, as under --sandbox: editions replace it with the build date.
+                env={**os.environ, "SOURCE_DATE_EPOCH": "0"},
+                preexec_fn=_unlimit_address_space,
+            )
+        return self.process
+
+    def write(self, output_format: str, ast_json: str, *, timeout: float = defaults.PANDOC_TIMEOUT) -> bytes:
+        """The document in `output_format` (epub3 or docx); PandocFailed on error or timeout."""
+        process = self._start()
+        payload = ast_json.encode("utf-8")
+        deadline = time.monotonic() + timeout
+        try:
+            process.stdin.write(f"{output_format} {len(payload)}\n".encode() + payload)
+            process.stdin.flush()
+            status, _, length = self._read_line(deadline).partition(b" ")
+            body = self._read_exact(int(length), deadline)
+        except (OSError, ValueError, TimeoutError) as error:
+            self.close()
+            if isinstance(error, TimeoutError):
+                raise PandocFailed(f"pandoc took longer than {timeout:g} s") from None
+            raise PandocFailed(f"the pandoc writer process failed: {error or 'it exited'}") from None
+        if status != b"ok":
+            raise PandocFailed(body.decode("utf-8", "replace").strip().splitlines()[0])
+        return body
+
+    def _fill(self, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([self.process.stdout], [], [], remaining)[0]:
+            raise TimeoutError
+        chunk = os.read(self.process.stdout.fileno(), 1 << 20)
+        if not chunk:
+            raise OSError("pandoc exited")
+        self.buffer += chunk
+
+    def _read_line(self, deadline: float) -> bytes:
+        while b"\n" not in self.buffer:
+            self._fill(deadline)
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
+
+    def _read_exact(self, size: int, deadline: float) -> bytes:
+        while len(self.buffer) < size:
+            self._fill(deadline)
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def close(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+_writers: dict[Path, PandocWriter] = {}
+
+
+def write_document(output_format: str, ast: dict, reference_doc: Path) -> bytes:
+    """Write the AST as `output_format` with this process's pandoc writer."""
+    key = Path(reference_doc).resolve()
+    if key not in _writers:
+        _writers[key] = PandocWriter(key)
+        atexit.register(_writers[key].close)
+    return _writers[key].write(output_format, to_json(ast))
 
 
 # --- the document as pandoc's JSON AST -------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import RenderError
 from ..files import write_atomic
 from ..model import Document
-from ..pandoc import PandocFailed, document_ast, run_pandoc, to_json, write_path
+from ..pandoc import PandocFailed, document_ast, write_document
 from . import PANDOC_SANDBOX_STAMP, Settings, repack_zip, zip_timestamp
 
 CORE_PROPERTIES = "docProps/core.xml"
@@ -19,13 +19,9 @@ CORE_PROPERTIES = "docProps/core.xml"
 
 def render_bytes(document: Document, settings: Settings) -> bytes:
     """The DOCX edition as bytes."""
-    arguments = [
-        "-f", "json", "-t", "docx", "-o", "-",
-        "--reference-doc", write_path(Path(settings.styles) / "reference.docx"),
-    ]
     ast = document_ast(document, custom_styles=True, date=settings.created)
     try:
-        docx = run_pandoc(arguments, to_json(ast))
+        docx = write_document("docx", ast, Path(settings.styles) / "reference.docx")
         stamp = zip_timestamp(settings)
         return repack_zip(docx, {
             CORE_PROPERTIES: lambda core: core.replace(PANDOC_SANDBOX_STAMP, stamp),

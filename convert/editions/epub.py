@@ -1,8 +1,8 @@
 """The EPUB 3 edition: pandoc's epub3 writer from the JSON AST, styles/epub.css.
 
 Summary and commentary are level-1 sections, so pandoc puts each in its own
-XHTML content document and lists both in the nav. pandoc runs sandboxed and
-so cannot read our stylesheet itself, and its clock reads the epoch there:
+XHTML content document and lists both in the nav. pandoc's writer process
+reads nothing but the reference document, and its clock reads the epoch:
 the archive is repacked with styles/epub.css and the build date.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import RenderError
 from ..files import write_atomic
 from ..model import Document
-from ..pandoc import PandocFailed, document_ast, run_pandoc, to_json
+from ..pandoc import PandocFailed, document_ast, write_document
 from . import PANDOC_SANDBOX_STAMP, Settings, repack_zip, zip_timestamp
 
 STYLESHEET = "EPUB/styles/stylesheet1.css"
@@ -22,10 +22,10 @@ PACKAGE = "EPUB/content.opf"
 
 def render_bytes(document: Document, settings: Settings) -> bytes:
     """The EPUB edition as bytes."""
-    arguments = ["-f", "json", "-t", "epub3", "-o", "-", "--split-level=1", "--toc-depth=1"]
+    styles = Path(settings.styles)
     try:
-        epub = run_pandoc(arguments, to_json(document_ast(document, date=settings.created)))
-        stylesheet = (Path(settings.styles) / "epub.css").read_bytes()
+        epub = write_document("epub3", document_ast(document, date=settings.created), styles / "reference.docx")
+        stylesheet = (styles / "epub.css").read_bytes()
         stamp = zip_timestamp(settings)
         return repack_zip(epub, {
             STYLESHEET: lambda _pandoc_css: stylesheet,
