@@ -1,0 +1,356 @@
+"""Hand the archive out: index.html, an OPDS catalog and SHA256SUMS in dist (DESIGN §6).
+
+Everything here is written from the entries the caller gives (the catalog's
+good seeds) and nothing else: no clock, no directory scan, so the same entries
+always give the same bytes and an unchanged archive rewrites nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from html import escape
+from pathlib import Path
+from urllib.parse import quote
+
+from lxml import etree
+
+from . import __version__
+from .files import write_if_changed
+
+INDEX_NAME = "index.html"
+FEED_NAME = "opds.xml"
+SUMS_NAME = "SHA256SUMS"
+#: The three files write_handout owns, in the order it writes them.
+HANDOUT_NAMES = (SUMS_NAME, FEED_NAME, INDEX_NAME)
+
+#: The media type of an OPDS acquisition feed, for links and for the server.
+OPDS_ACQUISITION_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
+OPDS_ACQUISITION_REL = "http://opds-spec.org/acquisition"
+
+#: Each edition a reader can download: its media type and the label it gets, in display order.
+EDITION_TYPES = {
+    "pdf": ("application/pdf", "PDF"),
+    "epub": ("application/epub+zip", "EPUB"),
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "DOCX"),
+    "md": ("text/markdown; charset=utf-8", "Markdown"),
+    "txt": ("text/plain; charset=utf-8", "original seed"),
+}
+#: Editions the OPDS feed offers as acquisitions; the Markdown master and the seed are for people.
+FEED_EDITIONS = ("epub", "pdf", "docx")
+
+#: When an archive has no entry yet: the feed still needs an `updated`, and it must not be now.
+EMPTY_ARCHIVE_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: The feed's id: constant so that readers recognise the catalog across rebuilds.
+FEED_ID = "urn:seedpress:catalog"
+ARCHIVE_TITLE = "seedpress archive"
+
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+ATOM = "http://www.w3.org/2005/Atom"
+DC = "http://purl.org/dc/terms/"
+OPDS = "http://opds-spec.org/2010/catalog"
+
+# Colours and layout only; the page must read well at 320 px and in dark mode.
+# Served pages allow exactly this block by its hash, so any edit changes the CSP too.
+STYLE = """
+:root { --text: #1d2228; --page: #ffffff; --muted: #5b6470; --line: #d8dde3; --accent: #0b5cad; }
+@media (prefers-color-scheme: dark) {
+  :root { --text: #e6e9ed; --page: #16191d; --muted: #a5adb8; --line: #3a4048; --accent: #7db7ff; }
+}
+* { box-sizing: border-box; }
+html { background: var(--page); color: var(--text); }
+body {
+  margin: 0 auto; max-width: 46rem; padding: 1rem; overflow-wrap: anywhere;
+  font: 1.0625rem/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+}
+header { border-bottom: 1px solid var(--line); margin-bottom: 1rem; }
+h1 { font-size: 1.6rem; margin: 0.5rem 0; }
+h2 { font-size: 1.2rem; line-height: 1.3; margin: 0 0 0.25rem; }
+a { color: var(--accent); }
+.about, .date, .size { color: var(--muted); }
+.about { margin: 0 0 1rem; }
+.entries { list-style: none; margin: 0; padding: 0; }
+.entries > li { border-bottom: 1px solid var(--line); padding: 1rem 0; }
+.date { font-size: 0.9rem; margin: 0; }
+.summary { margin: 0.5rem 0; }
+.downloads { display: flex; flex-wrap: wrap; gap: 0.5rem; list-style: none; margin: 0; padding: 0; }
+.downloads a {
+  display: inline-block; min-height: 2.75rem; padding: 0.45rem 0.75rem; line-height: 1.8;
+  border: 1px solid var(--line); border-radius: 0.4rem; text-decoration: none;
+}
+.downloads a:hover, .downloads a:focus { border-color: var(--accent); }
+.size { font-size: 0.85rem; }
+footer { color: var(--muted); font-size: 0.85rem; padding: 1rem 0; }
+"""
+
+#: What the index page may load: its own <style> block (by hash) and nothing else.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()}'; "
+    "img-src 'self'; base-uri 'none'; form-action 'none'"
+)
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One file of an entry that readers can download."""
+
+    name: str
+    """The edition: "pdf", "epub", "docx", "md", or "txt" (the kept original seed)."""
+    path: str
+    """POSIX path of the file relative to dist, e.g. "000_x/000_x.pdf"."""
+    size: int
+    """The file's size in bytes."""
+    sha256: str
+    """Hex SHA-256 of the file's bytes."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One good seed as the hand-out shows it."""
+
+    key: str
+    """The seed's safe key, also the name of its folder in dist."""
+    title: str
+    """The literal title; any text at all, escaped wherever it is written."""
+    identifier: str
+    """The stable identifier of the document: "urn:sha256:<hex>"."""
+    summary: str
+    """The first sentence of the summary, plain text."""
+    date: datetime
+    """The timezone-aware build date of the seed."""
+    editions: tuple[Edition, ...]
+    """The files of this entry that readers can download."""
+
+
+def write_handout(dist: Path, entries: Sequence[Entry]) -> list[str]:
+    """Write index.html, opds.xml and SHA256SUMS into dist atomically (only if their bytes changed); return the names actually written.
+
+    Every entry is checked first (safe key, aware date, plain relative paths,
+    hex digests); a ValueError for a bad one leaves dist untouched.
+    """
+    dist = Path(dist)
+    for entry in entries:
+        check_entry(entry)
+    keys = [entry.key for entry in entries]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"two entries share a key: {sorted(k for k in set(keys) if keys.count(k) > 1)}")
+    ordered = newest_first(entries)
+    contents = {
+        SUMS_NAME: render_sums(ordered),
+        FEED_NAME: render_feed(ordered),
+        INDEX_NAME: render_index(ordered),
+    }
+    dist.mkdir(parents=True, exist_ok=True)
+    return [name for name in HANDOUT_NAMES if write_if_changed(dist / name, contents[name])]
+
+
+def check_entry(entry: Entry) -> None:
+    """Refuse an entry whose key, dates or paths could not be published safely."""
+    if not _SAFE_KEY.fullmatch(entry.key):
+        raise ValueError(f"unsafe key: {entry.key!r}")
+    if entry.date.tzinfo is None or entry.date.utcoffset() is None:
+        raise ValueError(f"{entry.key}: date must be timezone-aware: {entry.date!r}")
+    for edition in entry.editions:
+        if edition.name not in EDITION_TYPES:
+            raise ValueError(f"{entry.key}: unknown edition {edition.name!r}")
+        if not is_safe_relative_path(edition.path):
+            raise ValueError(f"{entry.key}: unsafe edition path {edition.path!r}")
+        if not _SHA256_HEX.fullmatch(edition.sha256):
+            raise ValueError(f"{entry.key}: not a lowercase hex SHA-256: {edition.sha256!r}")
+        if edition.size < 0:
+            raise ValueError(f"{entry.key}: negative size for {edition.path}")
+
+
+def is_safe_relative_path(path: str) -> bool:
+    """True for a relative POSIX path of plain names: no `..`, no hidden parts, nothing to escape."""
+    parts = path.split("/")
+    return bool(path) and all(_SAFE_SEGMENT.fullmatch(part) for part in parts)
+
+
+def newest_first(entries: Sequence[Entry]) -> list[Entry]:
+    """Entries by date, newest first; equal dates by title, then key, so the order is total."""
+    by_title = sorted(entries, key=lambda entry: (entry.title, entry.key))
+    return sorted(by_title, key=lambda entry: entry.date, reverse=True)
+
+
+def updated(entries: Sequence[Entry]) -> datetime:
+    """When the archive last changed: its newest entry's date (never the clock)."""
+    return max((utc(entry.date) for entry in entries), default=EMPTY_ARCHIVE_DATE)
+
+
+def utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def iso_timestamp(moment: datetime) -> str:
+    return utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def human_size(size: int) -> str:
+    """A file size as people read it: "812 bytes", "7.3 kB", "34 kB", "1.2 MB"."""
+    if size < 1000:
+        return "1 byte" if size == 1 else f"{size} bytes"
+    value = float(size)
+    for unit in ("kB", "MB", "GB", "TB"):
+        value /= 1000
+        if round(value) < 1000 or unit == "TB":
+            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def href(path: str) -> str:
+    """A relative URL for a path under dist (percent-encoded; the page and feed sit at its top)."""
+    return quote(path, safe="/")
+
+
+def downloads(entry: Entry) -> list[Edition]:
+    """The entry's editions in display order: PDF, EPUB, DOCX, Markdown, the seed."""
+    order = list(EDITION_TYPES)
+    return sorted(entry.editions, key=lambda edition: (order.index(edition.name), edition.path))
+
+
+# --- SHA256SUMS --------------------------------------------------------------
+
+def render_sums(entries: Sequence[Entry]) -> bytes:
+    """`sha256sum -c` lines for every edition of every entry, sorted by path."""
+    lines = sorted(
+        (edition.path, edition.sha256) for entry in entries for edition in entry.editions
+    )
+    return "".join(f"{digest}  {path}\n" for path, digest in lines).encode("ascii")
+
+
+# --- opds.xml ----------------------------------------------------------------
+
+def render_feed(entries: Sequence[Entry]) -> bytes:
+    """An OPDS 1.2 acquisition feed: one Atom entry per seed with its editions as acquisitions."""
+    feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM, "dc": DC, "opds": OPDS})
+    _text(feed, "id", FEED_ID)
+    _text(feed, "title", ARCHIVE_TITLE)
+    _text(feed, "updated", iso_timestamp(updated(entries)))
+    author = etree.SubElement(feed, f"{{{ATOM}}}author")
+    _text(author, "name", "seedpress")
+    generator = _text(feed, "generator", "seedpress")
+    generator.set("version", __version__)
+    _link(feed, rel="self", href=FEED_NAME, type=OPDS_ACQUISITION_TYPE)
+    _link(feed, rel="start", href=FEED_NAME, type=OPDS_ACQUISITION_TYPE)
+    _link(feed, rel="alternate", href=INDEX_NAME, type="text/html")
+    for entry in entries:
+        feed.append(feed_entry(entry))
+    return etree.tostring(feed, xml_declaration=True, encoding="utf-8", pretty_print=True)
+
+
+def feed_entry(entry: Entry) -> etree._Element:
+    item = etree.Element(f"{{{ATOM}}}entry")
+    _text(item, "title", entry.title)
+    _text(item, "id", entry.identifier)
+    _text(item, "updated", iso_timestamp(entry.date))
+    etree.SubElement(item, f"{{{DC}}}identifier").text = _xml_safe(entry.identifier)
+    etree.SubElement(item, f"{{{DC}}}issued").text = utc(entry.date).strftime("%Y-%m-%d")
+    summary = _text(item, "summary", entry.summary)
+    summary.set("type", "text")
+    for edition in downloads(entry):
+        if edition.name in FEED_EDITIONS:
+            media_type, label = EDITION_TYPES[edition.name]
+            link = _link(item, rel=OPDS_ACQUISITION_REL, href=href(edition.path), type=media_type)
+            link.set("title", label)
+            link.set("length", str(edition.size))
+    _link(item, rel="alternate", href=f"{INDEX_NAME}#{entry.key}", type="text/html")
+    return item
+
+
+def _text(parent: etree._Element, name: str, text: str) -> etree._Element:
+    element = etree.SubElement(parent, f"{{{ATOM}}}{name}")
+    element.text = _xml_safe(text)
+    return element
+
+
+def _link(parent: etree._Element, **attributes: str) -> etree._Element:
+    return etree.SubElement(parent, f"{{{ATOM}}}link", attributes)
+
+
+# Characters neither XML 1.0 nor HTML text may carry. The seed reader already
+# replaces them; this keeps an Entry made elsewhere from breaking the whole page.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _UNPRINTABLE.sub("\ufffd", text)
+
+
+def _html(text: str) -> str:
+    """Text as HTML character data or attribute value: escaped, quotes included."""
+    return escape(_xml_safe(text), quote=True)
+
+
+# --- index.html --------------------------------------------------------------
+
+def render_index(entries: Sequence[Entry]) -> bytes:
+    """The static page: every entry newest first with its downloads, all text escaped."""
+    newest = updated(entries)
+    count = f"{len(entries)} {'title' if len(entries) == 1 else 'titles'}"
+    about = (
+        f"{_html(count)} · updated {_time(newest)} · "
+        f'<a href="{FEED_NAME}" type="{_html(OPDS_ACQUISITION_TYPE)}">OPDS catalog</a> · '
+        f'<a href="{SUMS_NAME}" type="text/plain">SHA256SUMS</a>'
+    )
+    items = "\n".join(index_item(entry) for entry in entries)
+    listing = f'<ol class="entries">\n{items}\n</ol>' if entries else "<p>Nothing has been published yet.</p>"
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{_html(CONTENT_SECURITY_POLICY)}">
+<meta name="referrer" content="no-referrer">
+<meta name="generator" content="seedpress {_html(__version__)}">
+<title>{_html(ARCHIVE_TITLE)}</title>
+<link rel="alternate" type="{_html(OPDS_ACQUISITION_TYPE)}" href="{FEED_NAME}" title="OPDS catalog">
+<style>{STYLE}</style>
+</head>
+<body>
+<header>
+<h1>{_html(ARCHIVE_TITLE)}</h1>
+<p class="about">{about}</p>
+</header>
+<main>
+{listing}
+</main>
+<footer>
+<p>Each title keeps the summary of the original article apart from the commentary appended to it.
+Check your downloads with <code>sha256sum -c SHA256SUMS</code>.</p>
+</footer>
+</body>
+</html>
+"""
+    return page.encode("utf-8")
+
+
+def index_item(entry: Entry) -> str:
+    links = "\n".join(
+        f'<li><a href="{_html(href(edition.path))}" type="{_html(EDITION_TYPES[edition.name][0])}" download>'
+        f'{_html(EDITION_TYPES[edition.name][1])} <span class="size">{_html(human_size(edition.size))}</span></a></li>'
+        for edition in downloads(entry)
+    )
+    return f"""<li id="{_html(entry.key)}">
+<article>
+<h2>{_html(entry.title)}</h2>
+<p class="date">{_time(entry.date)}</p>
+<p class="summary">{_html(entry.summary)}</p>
+<ul class="downloads">
+{links}
+</ul>
+</article>
+</li>"""
+
+
+def _time(moment: datetime) -> str:
+    day = utc(moment).strftime("%Y-%m-%d")
+    return f'<time datetime="{_html(iso_timestamp(moment))}">{_html(day)}</time>'

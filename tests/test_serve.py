@@ -1,0 +1,314 @@
+"""`seedpress serve`: the real server in a subprocess on a free loopback port, real requests (DESIGN §6)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import lxml.html
+import pytest
+
+from convert.editions import build_date
+from convert.handout import CONTENT_SECURITY_POLICY, Edition, Entry, write_handout
+from convert.seed import read_seed
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
+KEY = SEED.stem
+HOST = "127.0.0.1"
+OPDS_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
+MEDIA_TYPES = {
+    "pdf": "application/pdf",
+    "epub": "application/epub+zip",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "md": "text/markdown; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+}
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory) -> Path:
+    """A real dist: the seed rendered by the CLI, its hand-out, and the hidden files an archive keeps."""
+    dist = tmp_path_factory.mktemp("serve") / "dist"
+    completed = subprocess.run(
+        [sys.executable, "-m", "convert.cli", "convert", str(SEED), "--out", str(dist), "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["key"] == KEY
+    shutil.copyfile(SEED, dist / KEY / f"{KEY}.txt")
+    editions = []
+    for path in sorted((dist / KEY).iterdir()):
+        data = path.read_bytes()
+        editions.append(Edition(path.suffix[1:], f"{KEY}/{path.name}", len(data), hashlib.sha256(data).hexdigest()))
+    document = read_seed(SEED)
+    write_handout(dist, [Entry(KEY, document.title, document.identifier, document.subject,
+                               build_date(SEED), tuple(editions))])
+    # What an archive keeps beside the hand-out and must never be served.
+    with sqlite3.connect(dist / ".catalog.sqlite") as catalog:
+        catalog.execute("CREATE TABLE seeds (key TEXT)")
+    catalog.close()
+    (dist / ".lock").write_bytes(b"")
+    (dist / ".withdrawn").mkdir()
+    (dist / ".withdrawn" / "x").write_bytes(b"withdrawn")
+    (dist / f".index.html.{os.getpid()}.tmp").write_bytes(b"half-written")
+    (dist / "escape.pdf").symlink_to("/etc/passwd")
+    (dist / "escape-dir").symlink_to("/etc", target_is_directory=True)
+    (dist / "hidden-link.pdf").symlink_to(".catalog.sqlite")
+    (dist / "alias.epub").symlink_to(f"{KEY}/{KEY}.epub")
+    return dist
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def start_server(dist: Path, logs: Path) -> tuple[subprocess.Popen, str]:
+    """`seedpress serve` on a free loopback port, once it answers."""
+    port = free_port()
+    log = open(logs, "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "convert.cli", "serve", "--dist", str(dist), "--host", HOST, "--port", str(port)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    log.close()
+    base = f"http://{HOST}:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited with {process.returncode}: {logs.read_text()}")
+        try:
+            if httpx.get(base + "/", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    pytest.fail(f"server did not answer within 20 s: {logs.read_text()}")
+
+
+def stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
+@pytest.fixture(scope="session")
+def server(dist, tmp_path_factory):
+    process, base = start_server(dist, tmp_path_factory.mktemp("logs") / "server.log")
+    yield base
+    stop(process)
+
+
+def raw_request(base: str, path: str, method: str = "GET") -> tuple[int, dict, bytes]:
+    """Send `path` exactly as written: http.client neither normalises nor re-encodes it."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request(method, path)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def test_index_at_root(server, dist):
+    for path in ("/", "/index.html"):
+        response = httpx.get(server + path)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert response.content == (dist / "index.html").read_bytes()
+        assert "content-disposition" not in response.headers
+        assert response.headers["x-content-type-options"] == "nosniff"
+        # The header allows exactly the page's own <style> block: the policy the page itself carries.
+        policy = response.headers["content-security-policy"]
+        assert policy == f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'"
+        page = lxml.html.document_fromstring(response.content)
+        assert page.find(".//meta[@http-equiv='Content-Security-Policy']").get("content") == CONTENT_SECURITY_POLICY
+        assert "script-src" not in policy
+
+
+def test_catalog_and_checksums_types(server, dist):
+    feed = httpx.get(server + "/opds.xml")
+    assert feed.status_code == 200
+    assert feed.headers["content-type"] == OPDS_TYPE
+    assert "content-disposition" not in feed.headers
+    assert feed.content == (dist / "opds.xml").read_bytes()
+    sums = httpx.get(server + "/SHA256SUMS")
+    assert sums.headers["content-type"] == "text/plain; charset=utf-8"
+    assert sums.content == (dist / "SHA256SUMS").read_bytes()
+
+
+def test_epub_exact_bytes_type_and_disposition(server, dist):
+    response = httpx.get(f"{server}/{KEY}/{KEY}.epub")
+    assert response.status_code == 200
+    assert response.content == (dist / KEY / f"{KEY}.epub").read_bytes()
+    assert response.headers["content-type"] == "application/epub+zip"
+    assert response.headers["content-disposition"] == f'attachment; filename="{KEY}.epub"'
+    assert response.headers["accept-ranges"] == "bytes"
+    assert response.headers["etag"].startswith('"') and response.headers["last-modified"].endswith("GMT")
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("edition", sorted(MEDIA_TYPES))
+def test_every_edition_has_its_media_type(server, dist, edition):
+    response = httpx.get(f"{server}/{KEY}/{KEY}.{edition}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == MEDIA_TYPES[edition]
+    assert response.headers["content-disposition"] == f'attachment; filename="{KEY}.{edition}"'
+    assert response.content == (dist / KEY / f"{KEY}.{edition}").read_bytes()
+
+
+def test_head_sends_headers_only(server, dist):
+    url = f"{server}/{KEY}/{KEY}.pdf"
+    head, get = httpx.head(url), httpx.get(url)
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == (dist / KEY / f"{KEY}.pdf").stat().st_size
+    assert head.headers["etag"] == get.headers["etag"]
+    assert head.headers["content-type"] == "application/pdf"
+
+
+def test_range_requests(server, dist):
+    url = f"{server}/{KEY}/{KEY}.epub"
+    data = (dist / KEY / f"{KEY}.epub").read_bytes()
+    middle = httpx.get(url, headers={"Range": "bytes=100-199"})
+    assert middle.status_code == 206
+    assert middle.content == data[100:200]
+    assert middle.headers["content-range"] == f"bytes 100-199/{len(data)}"
+    tail = httpx.get(url, headers={"Range": "bytes=-16"})
+    assert tail.status_code == 206 and tail.content == data[-16:]
+    beyond = httpx.get(url, headers={"Range": f"bytes={len(data) + 10}-"})
+    assert beyond.status_code == 416
+
+
+def test_conditional_requests(server):
+    url = f"{server}/{KEY}/{KEY}.epub"
+    first = httpx.get(url)
+    again = httpx.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == first.headers["etag"]
+    since = httpx.get(url, headers={"If-Modified-Since": first.headers["last-modified"]})
+    assert since.status_code == 304
+    stale = httpx.get(url, headers={"If-None-Match": '"something-else"'})
+    assert stale.status_code == 200 and stale.content == first.content
+
+
+def test_symlink_inside_dist_is_served(server, dist):
+    response = httpx.get(server + "/alias.epub")
+    assert response.status_code == 200
+    assert response.content == (dist / KEY / f"{KEY}.epub").read_bytes()
+
+
+#: Every path an attacker might try to reach something outside dist or hidden in it.
+FORBIDDEN = [
+    "/.catalog.sqlite",
+    "/.lock",
+    "/.withdrawn/x",
+    "/.withdrawn/",
+    f"/.index.html.{os.getpid()}.tmp",
+    "/../etc/passwd",
+    "/../../../../etc/passwd",
+    f"/{KEY}/../../etc/passwd",
+    "/%2e%2e/etc/passwd",
+    "/%2E%2E/%2E%2E/etc/passwd",
+    "/%2e%2e%2fetc%2fpasswd",
+    "/..%2f..%2fetc/passwd",
+    "/%252e%252e/etc/passwd",
+    "/%252e%252e%252fetc%252fpasswd",
+    "//etc/passwd",
+    "/%2fetc%2fpasswd",
+    f"/{KEY}/..%5c..%5cetc",
+    "/..\\..\\etc\\passwd",
+    "/%2e%2e%5c%2e%2e%5cetc%5cpasswd",
+    "/index.html%00.pdf",
+    "/%00",
+    "/escape.pdf",
+    "/escape-dir/passwd",
+    "/hidden-link.pdf",
+    f"/{KEY}/",
+    f"/{KEY}",
+    "/nothing-here.pdf",
+]
+
+
+@pytest.mark.parametrize("path", FORBIDDEN)
+def test_traversal_and_hidden_files_are_not_found(server, path):
+    status, _headers, body = raw_request(server, path)
+    assert status == 404, (path, status)
+    assert b"root:" not in body and b"SQLite" not in body and b"withdrawn" not in body
+
+
+def test_absolute_form_request_target_is_not_found(server):
+    host_and_port = server.removeprefix("http://")
+    status, _headers, body = raw_request(server, f"http://{host_and_port}/../etc/passwd")
+    assert status == 404 and b"root:" not in body
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_only_get_and_head(server, method):
+    status, headers, _body = raw_request(server, f"/{KEY}/{KEY}.epub", method=method)
+    assert status == 405
+    assert set(headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_200_concurrent_requests(server, dist):
+    paths = ["/", "/opds.xml", f"/{KEY}/{KEY}.epub", f"/{KEY}/{KEY}.pdf"]
+    expected = {path: (dist / (path.lstrip("/") or "index.html")).read_bytes() for path in paths}
+
+    async def fetch_all() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=server, limits=limits, timeout=10) as client:
+            return await asyncio.gather(*(client.get(paths[n % len(paths)]) for n in range(200)))
+
+    started = time.monotonic()
+    responses = asyncio.run(asyncio.wait_for(fetch_all(), timeout=10))
+    assert time.monotonic() - started < 10
+    assert len(responses) == 200
+    for response in responses:
+        assert response.status_code == 200
+        assert response.content == expected[response.url.path]
+
+
+def test_sigint_stops_cleanly(dist, tmp_path):
+    logs = tmp_path / "server.log"
+    process, base = start_server(dist, logs)
+    assert httpx.get(base + "/opds.xml").status_code == 200
+    assert stop(process) == 0, logs.read_text()
+    assert "Finished server process" in logs.read_text()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(base + "/", timeout=1)
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda folder: None, "no such folder"),
+    (lambda folder: folder.mkdir(), "no index.html"),
+], ids=["missing", "no-index"])
+def test_refuses_a_folder_that_is_not_an_archive(tmp_path, setup, message):
+    folder = tmp_path / "dist"
+    setup(folder)
+    completed = subprocess.run(
+        [sys.executable, "-m", "convert.cli", "serve", "--dist", str(folder), "--port", str(free_port())],
+        cwd=ROOT, capture_output=True, text=True, timeout=30,
+    )
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("seedpress: ") and message in lines[0]
+    assert "Traceback" not in completed.stderr
