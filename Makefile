@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := poppler-utils libharfbuzz-subset0 default-jre-headless fonts-dejavu-core
+APT_PACKAGES := poppler-utils libharfbuzz-subset0 default-jre-headless fontconfig \
+	fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
 
 .PHONY: dist test system-deps goldens styles readme-images clean
 

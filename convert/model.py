@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 #: The heading of the summary section in every edition.
@@ -100,3 +101,31 @@ def first_sentence(paragraph: str, limit: int = 300) -> str:
     if len(sentence) > limit:
         sentence = sentence[:limit].rsplit(" ", 1)[0] + " …"
     return sentence
+
+
+#: Isolate initiators (LRI, RLI, FSI) and their terminator (PDI): what they
+#: enclose does not count towards the direction of the text around it (UAX #9, P2).
+_ISOLATE_OPENERS = frozenset("\u2066\u2067\u2068")
+_ISOLATE_CLOSER = "\u2069"
+
+
+def text_direction(text: str) -> str | None:
+    """'rtl' or 'ltr' after the first strong character of `text` (UAX #9 rules P2-P3), else None.
+
+    Arabic and Hebrew letters (and RLM) are strong right-to-left, Latin, Greek,
+    Cyrillic, CJK, Devanagari letters (and LRM) strong left-to-right; digits and
+    punctuation are neutral and are skipped, as is text inside isolates.
+    """
+    depth = 0
+    for char in text:
+        if char in _ISOLATE_OPENERS:
+            depth += 1
+        elif char == _ISOLATE_CLOSER:
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            kind = unicodedata.bidirectional(char)
+            if kind in ("R", "AL"):
+                return "rtl"
+            if kind == "L":
+                return "ltr"
+    return None

@@ -18,16 +18,17 @@ from pathlib import Path
 from . import defaults
 from .errors import ConfigError
 from .model import (
-    COMMENTARY_HEADING, NO_COMMENTARY_NOTE, SUMMARY_HEADING, Document,
+    COMMENTARY_HEADING, NO_COMMENTARY_NOTE, SUMMARY_HEADING, Document, text_direction,
 )
 
 #: The pandoc-types version our JSON AST is written for (pandoc 3.x).
 API_VERSION = [1, 23, 1]
 #: The restricted Markdown reader for masters: no raw HTML, TeX or attributes,
-#: no YAML blocks in the body (the frontmatter is split off before pandoc sees it).
+#: no YAML blocks in the body (the frontmatter is split off before pandoc sees it),
+#: no smart quotes or dashes: a `"` or `--` typed into a master stays what it is.
 MASTER_READER = (
     "markdown-raw_html-raw_tex-raw_attribute-yaml_metadata_block"
-    "-pandoc_title_block-citations-native_divs-native_spans"
+    "-pandoc_title_block-citations-native_divs-native_spans-smart"
 )
 
 
@@ -57,9 +58,10 @@ def pandoc_version() -> tuple[int, ...]:
     return tuple(int(part) for part in match[1].split("."))
 
 
-def _unlimit_address_space() -> None:
+def unlimit_address_space() -> None:
+    """In a child about to exec: lift the worker's address-space limit to its hard limit."""
     # GHC's runtime reserves a terabyte of address space up front, so the
-    # worker's RLIMIT_AS must not reach pandoc; +RTS -M bounds its heap instead.
+    # worker's RLIMIT_AS must not reach pandoc (nor Java); +RTS -M bounds pandoc's heap.
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
@@ -76,7 +78,7 @@ def run_pandoc(
         completed = subprocess.run(
             command, input=input_text.encode("utf-8"), capture_output=True,
             timeout=timeout, env={**os.environ, **(env or {})},
-            preexec_fn=_unlimit_address_space,
+            preexec_fn=unlimit_address_space,
         )
     except subprocess.TimeoutExpired:
         raise PandocFailed(f"pandoc took longer than {timeout:g} s") from None
@@ -120,7 +122,7 @@ class PandocWriter:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 # The epoch, as under --sandbox: editions replace it with the build date.
                 env={**os.environ, "SOURCE_DATE_EPOCH": "0"},
-                preexec_fn=_unlimit_address_space,
+                preexec_fn=unlimit_address_space,
             )
         return self.process
 
@@ -134,11 +136,16 @@ class PandocWriter:
             process.stdin.flush()
             status, _, length = self._read_line(deadline).partition(b" ")
             body = self._read_exact(int(length), deadline)
-        except (OSError, ValueError, TimeoutError) as error:
+        except TimeoutError:
             self.close()
-            if isinstance(error, TimeoutError):
-                raise PandocFailed(f"pandoc took longer than {timeout:g} s") from None
+            raise PandocFailed(f"pandoc took longer than {timeout:g} s") from None
+        except (OSError, ValueError) as error:
+            self.close()
             raise PandocFailed(f"the pandoc writer process failed: {error or 'it exited'}") from None
+        except BaseException:
+            # Interrupted mid-answer (the seed's alarm, Ctrl-C): the pipe is out of step.
+            self.close()
+            raise
         if status != b"ok":
             raise PandocFailed(body.decode("utf-8", "replace").strip().splitlines()[0])
         return body
@@ -165,9 +172,12 @@ class PandocWriter:
         return data
 
     def close(self) -> None:
+        """Stop the pandoc process and release its pipes."""
         if self.process is not None:
             self.process.kill()
             self.process.wait()
+            self.process.stdin.close()
+            self.process.stdout.close()
             self.process = None
 
 
@@ -208,6 +218,15 @@ def _para(text: str) -> dict:
     return {"t": "Para", "c": inlines(text)}
 
 
+def _directed_para(text: str) -> dict:
+    """A paragraph; one that runs right to left (by its first strong character) sits in a
+    Div with dir="rtl", which the EPUB writer keeps as the attribute and the DOCX writer
+    turns into a right-to-left paragraph. The documents are left-to-right otherwise."""
+    if text_direction(text) == "rtl":
+        return {"t": "Div", "c": [_attr(dir="rtl"), [_para(text)]]}
+    return _para(text)
+
+
 def _header(text: str, identifier: str) -> dict:
     return {"t": "Header", "c": [1, _attr(identifier, [identifier]), inlines(text)]}
 
@@ -234,7 +253,7 @@ def document_ast(
 
     def group(paragraphs: Sequence[str], name: str, style: str) -> dict:
         attributes = {"custom_style": style} if custom_styles else {}
-        return {"t": "Div", "c": [_attr(classes=[name], **attributes), [_para(p) for p in paragraphs]]}
+        return {"t": "Div", "c": [_attr(classes=[name], **attributes), [_directed_para(p) for p in paragraphs]]}
 
     summary = [_header(SUMMARY_HEADING, "summary"), group(document.summary, "summary", "Summary")]
     marker = marker_block(document)

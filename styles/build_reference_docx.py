@@ -21,6 +21,12 @@ from docx.shared import Pt, RGBColor
 HERE = Path(__file__).resolve().parent
 SERIF = "DejaVu Serif"
 SANS = "DejaVu Sans"
+#: The East Asian and the complex-script (Arabic, Hebrew, Devanagari…) font that go
+#: with each, as in the PDF's font stacks; Word falls back per script from there.
+SCRIPT_FONTS = {
+    SERIF: ("Noto Serif CJK SC", "Noto Naskh Arabic"),
+    SANS: ("Noto Sans CJK SC", "Noto Sans Arabic"),
+}
 SUMMARY_BLUE = RGBColor(0x2F, 0x5D, 0x8A)
 COMMENTARY_RUST = RGBColor(0x8A, 0x3B, 0x12)
 GREY = RGBColor(0x5B, 0x64, 0x70)
@@ -32,6 +38,37 @@ def paragraph_style(document, name: str, *, base: str = "Body Text"):
     style.base_style = styles[base]
     style.quick_style = True
     return style
+
+
+def set_font(style, family: str, points: float | None = None, *, bold: bool = False) -> None:
+    """Give the style `family` for Latin text and its companions for East Asian and
+    complex-script text, in the same size and weight for all of them.
+
+    Right-to-left runs are complex-script runs: Word sets them in the `cs` font at
+    `szCs`, bold only with `bCs`. The theme fonts pandoc's styles name are dropped,
+    since Word prefers a theme font to an explicit one.
+    """
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    style.font.name = family
+    properties = style.element.get_or_add_rPr()
+    fonts = properties.get_or_add_rFonts()
+    for theme in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
+        fonts.attrib.pop(qn(theme), None)
+    east_asian, complex_script = SCRIPT_FONTS[family]
+    fonts.set(qn("w:eastAsia"), east_asian)
+    fonts.set(qn("w:cs"), complex_script)
+    if bold:
+        style.font.bold = True
+        properties.get_or_add_bCs()
+    if points is not None:
+        style.font.size = Pt(points)
+        for old in properties.findall(qn("w:szCs")):
+            properties.remove(old)
+        size = OxmlElement("w:szCs")
+        size.set(qn("w:val"), str(round(points * 2)))
+        properties.sz.addnext(size)
 
 
 def shade(style, fill: str, border: str) -> None:
@@ -63,25 +100,21 @@ def build(out: Path) -> None:
     styles = document.styles
 
     for name in ("Normal", "Body Text", "First Paragraph"):
-        styles[name].font.name = SERIF
-        styles[name].font.size = Pt(11)
+        set_font(styles[name], SERIF, 11)
     for name, size in (("Title", 22), ("Heading 1", 13)):
-        styles[name].font.name = SANS
-        styles[name].font.size = Pt(size)
-        styles[name].font.bold = True
+        set_font(styles[name], SANS, size, bold=True)
     styles["Heading 1"].font.all_caps = True
     styles["Title"].font.color.rgb = RGBColor(0x1D, 0x21, 0x27)
 
     summary = paragraph_style(document, "Summary")
-    summary.font.name = SERIF
+    set_font(summary, SERIF)
     shade(summary, "EEF3F8", "2F5D8A")
 
     commentary = paragraph_style(document, "Commentary")
-    commentary.font.name = SERIF
+    set_font(commentary, SERIF)
 
     article = paragraph_style(document, "Original Article")
-    article.font.name = SANS
-    article.font.size = Pt(9)
+    set_font(article, SANS, 9)
     article.font.color.rgb = GREY
 
     document.core_properties.title = "seedpress reference document"

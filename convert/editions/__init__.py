@@ -59,17 +59,23 @@ def zip_timestamp(settings: Settings) -> bytes:
 
 def repack_zip(
     data: bytes, edits: dict[str, Callable[[bytes], bytes]], settings: Settings,
+    additions: dict[str, bytes] | None = None,
 ) -> bytes:
-    """The zip with some members edited, `mimetype` (if any) first and stored, fixed dates."""
+    """The zip with some members edited and `additions` appended, `mimetype` (if any)
+    first and stored, every entry with the build date and the same attributes."""
     stamp = max(settings.created.timetuple()[:6], (1980, 1, 1, 0, 0, 0))
+    additions = additions or {}
     output = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(output, "w") as target:
         names = source.namelist()
         missing = set(edits) - set(names)
         if missing:
             raise ValueError(f"pandoc's output lacks {sorted(missing)}")
-        for name in sorted(names, key=lambda n: n != "mimetype"):
-            content = source.read(name)
+        clashing = set(additions) & set(names)
+        if clashing:
+            raise ValueError(f"pandoc's output already has {sorted(clashing)}")
+        for name in sorted([*names, *additions], key=lambda n: n != "mimetype"):
+            content = additions[name] if name in additions else source.read(name)
             if name in edits:
                 content = edits[name](content)
             info = zipfile.ZipInfo(name, date_time=stamp)

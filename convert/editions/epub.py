@@ -4,20 +4,42 @@ Summary and commentary are level-1 sections, so pandoc puts each in its own
 XHTML content document and lists both in the nav. pandoc's writer process
 reads nothing but the reference document, and its clock reads the epoch:
 the archive is repacked with styles/epub.css and the build date.
+
+The repack also makes the book accessible (EPUB Accessibility 1.1): the
+package gets an accessibility summary and a conformance claim, each chapter
+a title that says what it is, and the book a cover image, drawn here with the
+title on it, marked as the cover and given a text alternative.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+from html import escape
 from pathlib import Path
 
 from ..errors import RenderError
 from ..files import write_atomic
-from ..model import Document
+from ..model import COMMENTARY_HEADING, SUMMARY_HEADING, Document
 from ..pandoc import PandocFailed, document_ast, write_document
 from . import PANDOC_SANDBOX_STAMP, Settings, repack_zip, zip_timestamp
+from .cover import cover_png
 
 STYLESHEET = "EPUB/styles/stylesheet1.css"
 PACKAGE = "EPUB/content.opf"
+NAV = "EPUB/nav.xhtml"
+COVER_IMAGE = "EPUB/media/cover.png"
+COVER_PAGE = "EPUB/text/cover.xhtml"
+#: pandoc's content documents (split at level 1) and the heading each one holds.
+CHAPTERS = {"EPUB/text/ch001.xhtml": SUMMARY_HEADING, "EPUB/text/ch002.xhtml": COMMENTARY_HEADING}
+#: The conformance claim of EPUB Accessibility 1.1, section 3.
+CONFORMANCE = "EPUB Accessibility 1.1 - WCAG 2.1 Level AA"
+ACCESSIBILITY_SUMMARY = (
+    "The summary of an article and the commentary appended to it, as text in two "
+    "chapters with headings, in reading order, with a table of contents. The only "
+    "image is the cover, which shows the title and has a text alternative. "
+    "Right-to-left paragraphs are marked as such. No hazards."
+)
 
 
 def render_bytes(document: Document, settings: Settings) -> bytes:
@@ -27,12 +49,88 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
         epub = write_document("epub3", document_ast(document, date=settings.created), styles / "reference.docx")
         stylesheet = (styles / "epub.css").read_bytes()
         stamp = zip_timestamp(settings)
-        return repack_zip(epub, {
+        edits = {
             STYLESHEET: lambda _pandoc_css: stylesheet,
-            PACKAGE: lambda opf: opf.replace(PANDOC_SANDBOX_STAMP, stamp),
-        }, settings)
+            PACKAGE: lambda opf: accessible_package(opf.replace(PANDOC_SANDBOX_STAMP, stamp)),
+            NAV: add_cover_landmark,
+        }
+        for name, heading in CHAPTERS.items():
+            edits[name] = functools.partial(retitle_chapter, title=f"{heading} · {document.title}")
+        return repack_zip(epub, edits, settings, additions={
+            COVER_IMAGE: cover_png(document), COVER_PAGE: cover_page(document),
+        })
     except (PandocFailed, ValueError, OSError) as error:
         raise RenderError("epub", document.source.file, str(error)) from None
+
+
+# --- accessibility metadata, chapter titles, the cover page ------------------------
+
+def _insert(data: bytes, anchor: bytes, insertion: bytes, *, after: bool = False) -> bytes:
+    """`data` with `insertion` put before (or after) its only occurrence of `anchor`."""
+    if data.count(anchor) != 1:
+        raise ValueError(f"pandoc's output has {data.count(anchor)} of {anchor.decode()!r}, expected one")
+    return data.replace(anchor, anchor + insertion if after else insertion + anchor)
+
+
+def accessible_package(opf: bytes) -> bytes:
+    """content.opf with the accessibility summary, the conformance claim and the cover.
+
+    pandoc already declares the access modes, features and hazards; the cover
+    image adds the visual access mode, which its text alternative makes textual.
+    """
+    metadata = "".join(f"    {line}\n" for line in (
+        '<meta property="schema:accessMode">visual</meta>',
+        f'<meta property="schema:accessibilitySummary">{escape(ACCESSIBILITY_SUMMARY)}</meta>',
+        f'<meta property="dcterms:conformsTo">{CONFORMANCE}</meta>',
+        '<meta property="a11y:certifiedBy">seedpress</meta>',
+        # For EPUB 2 reading systems, which do not know properties="cover-image".
+        '<meta name="cover" content="cover-image" />',
+    )).encode()
+    opf = _insert(opf, b"  </metadata>", metadata)
+    opf = _insert(opf, b"  </manifest>", (
+        '    <item id="cover-image" href="media/cover.png" media-type="image/png" properties="cover-image" />\n'
+        '    <item id="cover_xhtml" href="text/cover.xhtml" media-type="application/xhtml+xml" />\n'
+    ).encode())
+    opf = _insert(opf, b'<spine toc="ncx">\n', b'    <itemref idref="cover_xhtml" />\n', after=True)
+    return _insert(opf, b"  </guide>", b'    <reference type="cover" title="Cover" href="text/cover.xhtml" />\n')
+
+
+def add_cover_landmark(nav: bytes) -> bytes:
+    """nav.xhtml with the cover page first among the landmarks."""
+    landmarks = re.search(rb'<nav epub:type="landmarks"[^>]*>\s*<ol>\n', nav)
+    if landmarks is None:
+        raise ValueError("pandoc's nav.xhtml has no landmarks list")
+    entry = b'    <li>\n      <a href="text/cover.xhtml" epub:type="cover">Cover</a>\n    </li>\n'
+    return nav[:landmarks.end()] + entry + nav[landmarks.end():]
+
+
+def retitle_chapter(xhtml: bytes, *, title: str) -> bytes:
+    """A content document titled `title` instead of pandoc's file name (WCAG 2.4.2)."""
+    retitled, count = re.subn(rb"<title>[^<]*</title>", f"<title>{escape(title)}</title>".encode(), xhtml, count=1)
+    if count != 1:
+        raise ValueError("pandoc's content document has no <title>")
+    return retitled
+
+
+def cover_page(document: Document) -> bytes:
+    """The XHTML page that shows the cover image, with the title as its text alternative."""
+    lang = escape(document.lang, quote=True)
+    alternative = escape(f"Cover: {document.title}", quote=True)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE html>
+<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" lang="{lang}" xml:lang="{lang}">
+<head>
+  <meta charset="utf-8" />
+  <title>{escape(f"Cover · {document.title}")}</title>
+  <link rel="stylesheet" type="text/css" href="../styles/stylesheet1.css" />
+</head>
+<body epub:type="frontmatter">
+<section epub:type="cover" class="cover">
+  <img src="../media/cover.png" alt="{alternative}" role="doc-cover" />
+</section>
+</body>
+</html>
+""".encode()
 
 
 def render(document: Document, out_path: Path, settings: Settings) -> None:

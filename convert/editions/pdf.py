@@ -3,6 +3,10 @@
 The HTML is built here from the document model with every piece of seed text
 escaped, so nothing a seed says can become markup; WeasyPrint gets a URL
 fetcher that serves files under the styles folder and nothing else.
+
+The file is PDF/A-3a with the master and the seed embedded as its sources;
+a finisher adds what WeasyPrint 70 leaves out (tests/test_pdfa.py lists the
+clauses checked). Right-to-left paragraphs get dir="rtl".
 """
 
 from __future__ import annotations
@@ -10,16 +14,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from html import escape
 from io import BytesIO
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+from xml.sax.saxutils import escape as xml_escape
 
 from .. import __version__
 from ..errors import RenderError
 from ..files import write_atomic
 from ..model import COMMENTARY_HEADING, NO_COMMENTARY_NOTE, SUMMARY_HEADING, Document
+from ..model import text_direction
 from . import Settings
 
 PDF_VARIANT = "pdf/a-3a"
@@ -59,7 +69,13 @@ def styles_fetcher(styles: Path):
 
 def _paragraphs(paragraphs, css_class: str = "") -> str:
     attribute = f' class="{css_class}"' if css_class else ""
-    return "".join(f"<p{attribute}>{escape(p)}</p>\n" for p in paragraphs)
+    return "".join(f"<p{attribute}{_direction(p)}>{escape(p)}</p>\n" for p in paragraphs)
+
+
+def _direction(text: str) -> str:
+    """` dir="rtl"` for text that runs right to left by its first strong character; the
+    document is left-to-right, so nothing otherwise."""
+    return ' dir="rtl"' if text_direction(text) == "rtl" else ""
 
 
 def _original_article(document: Document) -> str:
@@ -95,7 +111,7 @@ def to_html(document: Document, settings: Settings) -> str:
 <body>
 <header class="title-block">
 <p class="kicker">Archived article · summary and commentary</p>
-<h1 class="title">{escape(document.title)}</h1>
+<h1 class="title"{_direction(document.title)}>{escape(document.title)}</h1>
 <p class="byline">{escape(_long_date(settings.created))} · {escape(document.source.file)}</p>
 </header>
 <section id="summary" class="summary">
@@ -115,13 +131,24 @@ def _long_date(moment: datetime) -> str:
     return f"{moment.day} {moment.strftime('%B %Y')}"
 
 
+#: WeasyPrint warns when no font has a glyph for a character. The character stays
+#: in the text layer, extractable and searchable, and shows as a box: for a private-use
+#: code point or a rare ideograph no installed font covers, that is the most a PDF can
+#: do, and refusing the whole seed over it would lose the article. So that warning does
+#: not fail the edition (the Makefile installs fonts for every common script, and
+#: tests/test_scripts.py holds them to drawing every glyph); every other warning does.
+_HARMLESS_WARNINGS = (".notdef glyph rendered",)
+
+
 class _CollectWarnings(logging.Handler):
     def __init__(self):
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        message = record.getMessage()
+        if not message.startswith(_HARMLESS_WARNINGS):
+            self.messages.append(message)
 
 
 def render_bytes(document: Document, settings: Settings) -> bytes:
@@ -132,6 +159,8 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
     collector = _CollectWarnings()
     logger = logging.getLogger("weasyprint")
     logger.addHandler(collector)
+    # Collected here and reported as one RenderError, never printed on their own.
+    propagate, logger.propagate = logger.propagate, False
     try:
         html = weasyprint.HTML(
             string=to_html(document, settings), base_url=styles.resolve().as_uri() + "/",
@@ -152,20 +181,139 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
             )
             for name, data in settings.attachments
         ]
-        data = html.write_pdf(
-            stylesheets=stylesheets, attachments=attachments, pdf_variant=PDF_VARIANT,
-            pdf_identifier=hashlib.sha256(document.identifier.encode()).hexdigest()[:32].encode(),
-            uncompressed_pdf=False,
-        )
-    except RenderError:
+        with _clock_at(settings.created):
+            data = html.write_pdf(
+                stylesheets=stylesheets, attachments=attachments, pdf_variant=PDF_VARIANT,
+                pdf_identifier=hashlib.sha256(document.identifier.encode()).hexdigest()[:32].encode(),
+                uncompressed_pdf=False, finisher=_archival_finisher(document, settings),
+            )
+    except (RenderError, MemoryError):
         raise
     except Exception as error:
-        raise RenderError("pdf", document.source.file, f"WeasyPrint failed: {error}") from None
+        reason = f"{type(error).__name__}: {error}".rstrip(": ")
+        raise RenderError("pdf", document.source.file, f"WeasyPrint failed: {reason}") from None
     finally:
         logger.removeHandler(collector)
+        logger.propagate = propagate
     if collector.messages:
         raise RenderError("pdf", document.source.file, f"WeasyPrint warned: {collector.messages[0]}")
     return data
+
+
+@contextmanager
+def _clock_at(moment: datetime) -> Iterator[None]:
+    """SOURCE_DATE_EPOCH set to `moment` while WeasyPrint writes: fontTools stamps the
+    fonts it rewrites (emoji, variable fonts) with it instead of the time of day."""
+    previous = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(moment.timestamp()))
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = previous
+
+
+# --- what WeasyPrint 70 leaves out of a PDF/A-3a file ------------------------------
+
+def _archival_finisher(document: Document, settings: Settings):
+    """A WeasyPrint finisher that completes the PDF/A-3a file before its trailer is written."""
+
+    def finish(rendered, pdf) -> None:
+        _deduplicate_associated_files(pdf)
+        _mark_page_furniture_as_artifacts(pdf)
+        # A character no font has is drawn as .notdef, which PDF/A forbids (ISO 19005-2,
+        # 6.2.11.8): such a file is still written, but does not claim to be PDF/A.
+        conforming = not any(font.missing for font in rendered.fonts.values())
+        _complete_xmp(pdf, document, settings, claim_pdfa=conforming)
+
+    return finish
+
+
+def _resolve(pdf, reference):
+    """The pydyf object a `N 0 R` reference names."""
+    return pdf.objects[int(reference.split()[0])]
+
+
+def _deduplicate_associated_files(pdf) -> None:
+    # pdfa() adds each attachment to /AF twice: once from the EmbeddedFiles
+    # name tree, once from its scan of every /Filespec object.
+    if "AF" in pdf.catalog:
+        pdf.catalog["AF"][:] = list(dict.fromkeys(pdf.catalog["AF"]))
+
+
+def _mark_page_furniture_as_artifacts(pdf) -> None:
+    """Make the running header and the page numbers artifacts, as Tagged PDF wants them.
+
+    WeasyPrint 70 tags the text of page margin boxes as /Span marked content whose
+    structure elements hang from no parent: text in no reading order. Each such
+    sequence becomes `/Artifact BMC` and leaves the parent tree.
+    """
+    if "StructTreeRoot" not in pdf.catalog:
+        return
+    root = _resolve(pdf, pdf.catalog["StructTreeRoot"])
+    reachable: set[int] = set()
+    pending = list(root.get("K", []))
+    while pending:
+        kid = pending.pop()
+        if not isinstance(kid, bytes) or int(kid.split()[0]) in reachable:
+            continue
+        reachable.add(int(kid.split()[0]))
+        element = _resolve(pdf, kid)
+        if isinstance(element, dict):
+            pending.extend(element.get("K", []))
+    parent_tree = _resolve(pdf, root["ParentTree"])
+    numbers = parent_tree["Nums"]
+    for page_index, page_reference in enumerate(pdf.page_references):
+        elements = numbers[2 * page_index + 1]
+        orphans = {
+            mcid for mcid, element in enumerate(elements)
+            if isinstance(element, bytes) and int(element.split()[0]) not in reachable
+        }
+        if not orphans:
+            continue
+        for mcid in orphans:
+            elements[mcid] = "null"
+        contents = _resolve(pdf, _resolve(pdf, page_reference)["Contents"])
+        contents.stream[:] = _artifacts_for(contents.stream, orphans)
+    root["ParentTreeNextKey"] = len(numbers) // 2
+
+
+def _artifacts_for(operations: list, orphans: set[int]) -> list:
+    """The content stream items with each `/Tag <</MCID n>> BDC` for n in `orphans`
+    replaced by `/Artifact BMC` (the matching EMC stays as it is)."""
+    result: list = []
+    for item in operations:
+        if (item == b"BDC" and len(result) >= 2 and isinstance(result[-1], dict)
+                and result[-1].get("MCID") in orphans):
+            result[-2:] = ["/Artifact", b"BMC"]
+        else:
+            result.append(item)
+    return result
+
+
+def _complete_xmp(pdf, document: Document, settings: Settings, *, claim_pdfa: bool) -> None:
+    """Add the language, the identifier, the format and the metadata date to the XMP packet,
+    and the byte-order mark its header should carry; without `claim_pdfa`, drop the
+    pdfaid part and conformance WeasyPrint wrote."""
+    metadata = _resolve(pdf, pdf.catalog["Metadata"])
+    packet = b"".join(metadata.stream)
+    stamp = settings.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    description = (
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/">'
+        "<dc:format>application/pdf</dc:format>"
+        f"<dc:identifier>{xml_escape(document.identifier)}</dc:identifier>"
+        f"<dc:language><rdf:Bag><rdf:li>{xml_escape(document.lang)}</rdf:li></rdf:Bag></dc:language>"
+        f"<xmp:MetadataDate>{stamp}</xmp:MetadataDate>"
+        "</rdf:Description>"
+    ).encode("utf-8")
+    packet = packet.replace(b"</rdf:RDF>", description + b"</rdf:RDF>", 1)
+    packet = packet.replace(b'<?xpacket begin=""', '<?xpacket begin="\ufeff"'.encode("utf-8"), 1)
+    if not claim_pdfa:
+        packet = re.sub(rb'\s+pdfaid:\w+="[^"]*"', b"", packet)
+    metadata.stream[:] = [packet]
 
 
 def _attachment_description(name: str) -> str:

@@ -1,0 +1,208 @@
+"""The EPUB's cover: the title drawn on a PNG with Pillow, in the fonts the PDF uses.
+
+The same title, fonts, Pillow and FreeType give the same bytes (PNG as Pillow
+writes it carries no date), so covers are reproducible like the rest.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+import subprocess
+
+from ..model import Document, text_direction
+
+#: Large enough for a reading system's library view, small enough to encode in a few
+#: hundredths of a second: PNG encoding is most of what drawing the cover costs.
+COVER_SIZE = (1000, 1500)
+COVER_MARGIN = 90
+PAPER, INK, BLUE, RUST, GREY = "#f6f8fb", "#1d2127", "#2f5d8a", "#8a3b12", "#5b6470"
+#: Families tried in turn for each character of the title; fontconfig is asked
+#: for any character none of them has. DejaVu Sans first, as in the PDF.
+COVER_FAMILIES = (
+    "DejaVu Sans:bold", "Noto Sans Arabic:bold", "Noto Sans Hebrew:bold",
+    "Noto Sans Devanagari:bold", "Noto Sans CJK SC:bold", "Noto Color Emoji",
+)
+#: Title sizes (px) tried in turn until the title fits on the cover.
+TITLE_SIZES = (70, 60, 50, 42, 35)
+#: More of a title than fits on the cover at the smallest size: a longer one is cut
+#: here first, so a seed whose first paragraph is megabytes long costs no more.
+COVER_TITLE_CHARACTERS = 600
+#: The one size colour bitmap emoji fonts (Noto Color Emoji) can be drawn at.
+BITMAP_EMOJI_SIZE = 109
+
+
+def cover_png(document: Document) -> bytes:
+    """The cover: the title drawn with DejaVu Sans (and fallback fonts for other scripts), as PNG.
+
+    The same title, fonts, Pillow and FreeType give the same bytes: PNG as
+    Pillow writes it carries no date.
+    """
+    from PIL import Image, ImageDraw
+
+    width, height = COVER_SIZE
+    image = Image.new("RGB", COVER_SIZE, PAPER)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, width, 24), fill=BLUE)
+    inner = width - 2 * COVER_MARGIN
+    _draw_line(image, "ARCHIVED ARTICLE", COVER_MARGIN, 160, 28, RUST, "ltr")
+    direction = text_direction(document.title) or "ltr"
+    title = document.title
+    if len(title) > COVER_TITLE_CHARACTERS:
+        title = title[:COVER_TITLE_CHARACTERS].rstrip() + " …"
+    size, lines = _fit_title(title, inner, height - 530)
+    baseline = 215 + size
+    for line in lines:
+        line_width = _line_width(line, size, direction)
+        x = COVER_MARGIN if direction == "ltr" else width - COVER_MARGIN - line_width
+        _draw_line(image, line, x, baseline, size, INK, direction)
+        baseline += round(size * 1.28)
+    rule = baseline - size + 34
+    draw.rectangle((COVER_MARGIN, rule, width - COVER_MARGIN, rule + 4), fill=INK)
+    _draw_line(image, "Summary of the original article and commentary", COVER_MARGIN, rule + 66, 28, GREY, "ltr")
+    draw.rectangle((COVER_MARGIN, height - 158, COVER_MARGIN + 10, height - COVER_MARGIN), fill=BLUE)
+    _draw_line(image, "seedpress archive", COVER_MARGIN + 34, height - COVER_MARGIN - 8, 28, BLUE, "ltr")
+    output = io.BytesIO()
+    image.save(output, "PNG", compress_level=6)
+    return output.getvalue()
+
+
+def _fit_title(title: str, width: int, height: int) -> tuple[int, list[str]]:
+    """The largest size at which the title wraps into `height`, and its lines."""
+    for size in TITLE_SIZES:
+        lines = _wrap(title, size, width)
+        if len(lines) * size * 1.28 <= height:
+            return size, lines
+    size = TITLE_SIZES[-1]
+    lines = _wrap(title, size, width)[: int(height // (size * 1.28))]
+    return size, lines[:-1] + [lines[-1].rstrip() + " …"]
+
+
+def _wrap(text: str, size: int, width: int) -> list[str]:
+    """Lines of `text` no wider than `width`: broken at spaces, inside a word only if it must."""
+    lines, line = [], ""
+    for token in re.findall(r"\S+\s*|\s+", text):
+        pieces = [token] if _line_width(token.rstrip(), size, "ltr") <= width else list(token)
+        for piece in pieces:
+            if line and _line_width((line + piece).rstrip(), size, "ltr") > width:
+                lines.append(line.rstrip())
+                line = piece.lstrip()
+            else:
+                line += piece
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines or [""]
+
+
+def _runs(text: str) -> list[tuple[str, tuple[str, int] | None]]:
+    """`text` cut into runs that one font draws: a run goes on while its font has the character."""
+    runs: list[list] = []
+    for char in text:
+        if runs and runs[-1][1] is not None and ord(char) in _coverage(*runs[-1][1]):
+            runs[-1][0] += char
+        else:
+            font = _font_for(char)
+            if runs and runs[-1][1] == font:
+                runs[-1][0] += char
+            else:
+                runs.append([char, font])
+    return [(run, font) for run, font in runs]
+
+
+def _line_width(text: str, size: int, direction: str) -> float:
+    width = 0.0
+    for run, font in _runs(text):
+        pillow_font, scale = _pillow_font(font, size)
+        width += pillow_font.getlength(run, direction=direction) * scale
+    return width
+
+
+def _draw_line(image, text: str, x: float, baseline: float, size: int, colour: str, direction: str) -> None:
+    """Draw one line run by run, left to right (right to left for an RTL line), on its baseline."""
+    from PIL import Image, ImageDraw
+
+    runs = _runs(text)
+    for run, font in (runs if direction == "ltr" else reversed(runs)):
+        pillow_font, scale = _pillow_font(font, size)
+        advance = pillow_font.getlength(run, direction=direction)
+        if scale == 1:
+            ImageDraw.Draw(image).text((x, baseline), run, font=pillow_font, fill=colour,
+                                       anchor="ls", direction=direction)
+        else:
+            # A bitmap emoji font draws at its one size, in colour; scaled to fit the line.
+            ascent, descent = pillow_font.getmetrics()
+            glyphs = Image.new("RGBA", (max(1, round(advance)), ascent + descent))
+            ImageDraw.Draw(glyphs).text((0, ascent), run, font=pillow_font, anchor="ls",
+                                        embedded_color=True, direction=direction)
+            glyphs = glyphs.resize((max(1, round(glyphs.width * scale)), max(1, round(glyphs.height * scale))),
+                                   Image.Resampling.LANCZOS)
+            image.paste(glyphs, (round(x), round(baseline - ascent * scale)), glyphs)
+        x += advance * scale
+
+
+@functools.cache
+def _pillow_font(font: tuple[str, int] | None, size: int):
+    """The Pillow font for a (file, index) at `size`, and the scale to draw it at."""
+    from PIL import ImageFont
+
+    if font is None:
+        return ImageFont.truetype("DejaVuSans-Bold.ttf", size), 1
+    path, index = font
+    if _is_bitmap(path, index):
+        return ImageFont.truetype(path, BITMAP_EMOJI_SIZE, index=index), size / BITMAP_EMOJI_SIZE
+    return ImageFont.truetype(path, size, index=index), 1
+
+
+@functools.cache
+def _font_for(char: str) -> tuple[str, int] | None:
+    """The font file (path, index) to draw `char` with; DejaVu Sans Bold when no font has
+    it (None when fontconfig cannot even say where that is: Pillow then looks for it)."""
+    for pattern in COVER_FAMILIES:
+        font = _font_file(pattern)
+        if font is not None and ord(char) in _coverage(*font):
+            return font
+    font = _font_file(f"sans-serif:bold:charset={ord(char):x}")
+    if font is not None and ord(char) in _coverage(*font):
+        return font
+    return _font_file(COVER_FAMILIES[0])
+
+
+@functools.cache
+def _font_file(pattern: str) -> tuple[str, int] | None:
+    """The file fontconfig matches `pattern` with, if it is the family asked for (or any, for
+    a generic family): fc-match answers with a substitute when the family is missing."""
+    try:
+        answer = subprocess.run(
+            ["fc-match", "-f", "%{file}\n%{index}\n%{family}", pattern],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if len(answer) != 3 or not answer[0]:
+        return None
+    family = pattern.split(":")[0]
+    if family != "sans-serif" and family not in answer[2].split(","):
+        return None
+    return answer[0], int(answer[1] or 0)
+
+
+@functools.cache
+def _coverage(path: str, index: int) -> frozenset[int]:
+    """The code points the font maps; none for a font fontTools cannot read (Type 1, PCF),
+    which is then never chosen."""
+    from fontTools.ttLib import TTFont, TTLibError
+
+    try:
+        with TTFont(path, fontNumber=index, lazy=True) as font:
+            return frozenset(font["cmap"].getBestCmap())
+    except (TTLibError, OSError, KeyError, AssertionError):
+        return frozenset()
+
+
+@functools.cache
+def _is_bitmap(path: str, index: int) -> bool:
+    from fontTools.ttLib import TTFont
+
+    with TTFont(path, fontNumber=index, lazy=True) as font:
+        return "CBDT" in font
