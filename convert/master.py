@@ -25,6 +25,22 @@ _SMART_RUNS = re.compile(r"-{2,}|\.{2,}")
 #: at the start of a paragraph: the punctuation that makes it so is escaped.
 _LIST_NUMBER = re.compile(r"^(\(?)([0-9]+|[A-Za-z]|[ivxlcdmIVXLCDM]+)([.)])(?= |$)")
 _LEADING = frozenset("-+:=%(")
+#: pandoc's `smart` extension puts a no-break space after these abbreviations
+#: (`pandoc --print-default-data-file abbreviations`); their final period is
+#: escaped when a space follows, so the space stays a space.
+ABBREVIATIONS = frozenset(
+    "aet. aetat. al. Apr. Aug. bk. Bros. c. Capt. cf. ch. chap. chs. Co. col. Corp. cp. d. "
+    "Dec. Dr. e.g. ed. eds. esp. f. fasc. Feb. ff. fig. fl. fol. fols. Fr. Gen. Gov. Hon. "
+    "i.e. ill. Inc. incl. Jan. Jr. Jul. Jun. Ltd. M.A. M.D. Mar. Mr. Mrs. Ms. n. n.b. nn. "
+    "No. Nov. Oct. p. Ph.D. pp. Pres. Prof. pt. q.v. Rep. Rev. s.v. s.vv. saec. sec. Sen. "
+    "Sep. Sept. Sgt. Sr. St. univ. viz. vol. vs.".split()
+)
+#: An abbreviation that may end pandoc's word, followed by a space. Matching it
+#: after any non-alphanumeric character escapes a few periods pandoc would
+#: leave alone, which is harmless; missing one is not.
+_ABBREVIATION = re.compile(
+    r"(?<![^\W_])(?:" + "|".join(map(re.escape, sorted(ABBREVIATIONS, key=len, reverse=True))) + r")(?= )"
+)
 _FRONTMATTER = re.compile(r"\A---\n(.*?\n)(?:---|\.\.\.)\n", re.DOTALL)
 
 
@@ -39,7 +55,9 @@ def escape_paragraph(text: str) -> str:
 
 
 def _protect_smart_runs(text: str) -> set[int]:
-    return {index for match in _SMART_RUNS.finditer(text) for index in range(match.start(), match.end())}
+    protected = {index for match in _SMART_RUNS.finditer(text) for index in range(match.start(), match.end())}
+    protected.update(match.end() - 1 for match in _ABBREVIATION.finditer(text))
+    return protected
 
 
 def _escape_start(line: str) -> str:
@@ -137,7 +155,8 @@ def parse_master(text: str, path: Path | str) -> Document:
 
 def _text_field(meta: dict, name: str, path: Path | str) -> str:
     value = meta.get(name)
-    if not isinstance(value, str) or not value.strip():
+    # Blank as the seed reader sees it: a title of U+2028 or U+00A0 is still text.
+    if not isinstance(value, str) or not value.strip(" \t\n\r\f\v"):
         raise SeedError(path, f"frontmatter field '{name}' must be non-empty text")
     return value
 
@@ -166,6 +185,20 @@ def _original_article(value: object, path: Path | str) -> OriginalArticle | None
     return OriginalArticle(text=value["text"], url=url)
 
 
+#: Inline elements a master's paragraph may hold: text, spaces and line breaks.
+_PLAIN_INLINES = frozenset(("Str", "Space", "SoftBreak", "LineBreak"))
+
+
+def _plain_text(inline_list: list[dict], path: Path | str) -> str:
+    """The paragraph's text; SeedError for markup, whose meaning (a link's URL, a
+    footnote, emphasis) the editions could not keep and would silently drop."""
+    for node in inline_list:
+        if node["t"] not in _PLAIN_INLINES:
+            raise SeedError(path, f"unsupported Markdown ({node['t']}) in '{stringify(inline_list)[:40]}': "
+                                  "a master holds plain text; put a backslash before literal * _ [ ` <")
+    return stringify(inline_list)
+
+
 def _sections(blocks: list[dict], path: Path | str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
@@ -180,7 +213,7 @@ def _sections(blocks: list[dict], path: Path | str) -> tuple[tuple[str, ...], tu
         elif kind in ("Para", "Plain"):
             if current is None:
                 raise SeedError(path, "text before the '{#summary}' heading")
-            current.append(fold(stringify(block["c"])))
+            current.append(fold(_plain_text(block["c"], path)))
         else:
             raise SeedError(path, f"unsupported Markdown block ({kind}): a master holds plain paragraphs")
     if "summary" not in sections or not sections["summary"]:
