@@ -18,6 +18,7 @@ import os
 import resource
 import signal
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -32,10 +33,10 @@ from pathlib import Path
 from . import __version__, defaults
 from .build import render_all, write_all
 from .editions import Settings, build_date, styles_digest
-from .errors import ConfigError, LockedError, SeedError, SeedpressError
+from .errors import ConfigError, LockedError, RenderError, SeedError, SeedpressError
 from .keys import assign_keys
 from .model import first_sentence
-from .pandoc import pandoc_version
+from .pandoc import pandoc_path, pandoc_version
 from .seed import parse_seed
 
 CATALOG = ".catalog.sqlite"
@@ -92,6 +93,8 @@ class SeedTask:
     """Seconds the whole seed may take."""
     styles: str = str(defaults.STYLES_DIR)
     """The styles folder."""
+    validate: bool = False
+    """Run EPUBCheck on the EPUB before publishing it."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def build_key(seed_sha256: str, environment: str) -> str:
     return hashlib.sha256(f"{seed_sha256}\0{environment}".encode()).hexdigest()
 
 
-class _SeedTimeout(Exception):
+class _SeedTimeout(BaseException):
     pass
 
 
@@ -158,7 +161,7 @@ def build_seed(task: SeedTask) -> SeedResult:
         document = parse_seed(data, name, path=path, max_bytes=task.max_bytes)
         created = build_date(path)
         settings = Settings(styles=Path(task.styles), created=created)
-        files = render_all(document, task.key, EDITIONS, settings, seed_bytes=data)
+        files = render_all(document, task.key, EDITIONS, settings, seed_bytes=data, validate=task.validate)
         files[f"{task.key}.txt"] = data
         write_all(Path(task.dist) / task.key, files)
     except _SeedTimeout:
@@ -168,8 +171,8 @@ def build_seed(task: SeedTask) -> SeedResult:
         return SeedResult(task.key, name, error=f"{path}: ran out of the worker's memory limit",
                           seconds=time.perf_counter() - started, status="failed")
     except SeedpressError as error:
-        return SeedResult(task.key, name, error=str(error), seconds=time.perf_counter() - started,
-                          status="failed")
+        return SeedResult(task.key, name, error=str(_naming(error, path)),
+                          seconds=time.perf_counter() - started, status="failed")
     except OSError as error:
         reason = f"cannot write {error.filename or task.dist}: {error.strerror or error}"
         return SeedResult(task.key, name, error=str(SeedError(path, reason)),
@@ -187,6 +190,13 @@ def build_seed(task: SeedTask) -> SeedResult:
                for name, blob in files.items()},
         seconds=time.perf_counter() - started,
     )
+
+
+def _naming(error: SeedpressError, path: Path) -> SeedpressError:
+    """The error, naming the seed by its path (renderers know only its file name)."""
+    if isinstance(error, RenderError):
+        return RenderError(error.edition, path, error.reason)
+    return error
 
 
 def validate_seed(path: Path, max_bytes: int) -> str | None:
@@ -221,10 +231,19 @@ def _worker_init(memory_limit: int) -> None:
         os._exit(1)
     # Ctrl-C goes to the whole process group; the parent decides what happens.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not os.environ.get("SEEDPRESS_DEBUG"):
+        # Every failure comes back as a result and is reported once, by the parent;
+        # what C libraries print while dying (GLib on a failed allocation) is noise.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    # Warm up before the memory limit applies: every seed after this renders
+    # without importing WeasyPrint or looking for pandoc again.
+    import weasyprint  # noqa: F401
+    pandoc_path()
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    import weasyprint  # noqa: F401  (warm: every seed after this renders without the import)
 
 
 # --- the job -----------------------------------------------------------------
@@ -252,8 +271,19 @@ def environment_digest(styles: Path = defaults.STYLES_DIR) -> str:
         "pandoc " + ".".join(map(str, pandoc_version())),
         f"weasyprint {metadata.version('weasyprint')}",
         f"styles {styles_digest(styles)}",
+        f"fonts {fonts_digest()}",
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def fonts_digest() -> str:
+    """What fontconfig offers: a font added, removed or updated can change every PDF."""
+    try:
+        listing = subprocess.run(["fc-list", "--format", "%{file}\t%{fontversion}\n"],
+                                 capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        listing = ""
+    return hashlib.sha256("".join(sorted(listing.splitlines(keepends=True))).encode()).hexdigest()
 
 
 def check_versions() -> None:
@@ -272,7 +302,10 @@ def check_versions() -> None:
 @contextmanager
 def archive_lock(dist: Path) -> Iterator[None]:
     """Hold an exclusive flock on dist/.lock, or raise LockedError at once."""
-    descriptor = os.open(dist / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        descriptor = os.open(dist / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        raise SeedpressError(f"{dist / LOCK}: cannot open the lock: {error.strerror}") from None
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -427,7 +460,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def run_pool(
-    tasks: Sequence[SeedTask], jobs: int, on_result: Callable[[SeedResult], None],
+    tasks: Sequence[SeedTask], jobs: int, memory: int, on_result: Callable[[SeedResult], None],
 ) -> None:
     """Build every task on `jobs` warm spawned workers; a worker that dies costs its seed a retry."""
     attempts: dict[str, int] = {}
@@ -437,7 +470,7 @@ def run_pool(
         broken: list[SeedTask] = []
         with ProcessPoolExecutor(
             max_workers=min(jobs, len(pending)), mp_context=context, initializer=_worker_init,
-            initargs=(defaults.WORKER_MEMORY,), max_tasks_per_child=defaults.WORKER_TASKS,
+            initargs=(memory,), max_tasks_per_child=defaults.WORKER_TASKS,
         ) as pool:
             futures = {pool.submit(build_seed, task): task for task in pending}
             waiting = set(futures)
@@ -461,9 +494,27 @@ def run_pool(
                 pending.append(task)
 
 
+@dataclass(frozen=True)
+class JobOptions:
+    """How an archive run works; every default is defined in convert/defaults.py."""
+
+    jobs: int | None = None
+    """Worker processes; None means one per core."""
+    max_bytes: int = defaults.MAX_BYTES
+    """Seeds larger than this fail."""
+    styles: Path = defaults.STYLES_DIR
+    """The styles folder."""
+    validate: bool = False
+    """Run EPUBCheck on every EPUB before publishing it."""
+    seed_timeout: int = defaults.SEED_TIMEOUT
+    """Seconds one seed may take, all editions together."""
+    worker_memory: int = defaults.WORKER_MEMORY
+    """Address space (bytes) one worker may use."""
+
+
 def archive(
-    seeds_dir: Path, dist: Path, *, jobs: int | None = None, max_bytes: int = defaults.MAX_BYTES,
-    styles: Path = defaults.STYLES_DIR, on_result: Callable[[SeedResult], None] = lambda r: None,
+    seeds_dir: Path, dist: Path, options: JobOptions = JobOptions(), *,
+    on_result: Callable[[SeedResult], None] = lambda r: None,
     on_plan: Callable[[int], None] = lambda n: None,
 ) -> Summary:
     """Bring `dist` up to date with `seeds_dir`; report each seed through `on_result`."""
@@ -473,13 +524,13 @@ def archive(
     try:
         dist.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ConfigError(f"{dist}: cannot create the archive folder: {error.strerror}") from None
+        raise SeedpressError(f"{dist}: cannot create the archive folder: {error.strerror}") from None
     summary = Summary()
-    with archive_lock(dist):
+    with archive_lock(dist), _catalog_errors(dist):
         connection = open_catalog(dist)
         try:
             remove_stale_temporaries(dist)
-            environment = environment_digest(styles)
+            environment = environment_digest(options.styles)
             keys = assign_keys(str(path) for path in seeds)
             to_build, current = plan(connection, dist, seeds, keys, environment)
             summary.unchanged = len(current)
@@ -502,19 +553,33 @@ def archive(
             tasks = []
             for path in to_build:
                 # Read and validate before any worker starts: a bad seed fails here, at once.
-                problem = validate_seed(path, max_bytes)
+                problem = validate_seed(path, options.max_bytes)
                 if problem is not None:
                     record(SeedResult(keys[str(path)], path.name, status="failed", error=problem))
                     continue
-                tasks.append(SeedTask(path=str(path), key=keys[str(path)], dist=str(dist),
-                                      environment=environment, max_bytes=max_bytes, styles=str(styles)))
+                tasks.append(SeedTask(
+                    path=str(path), key=keys[str(path)], dist=str(dist), environment=environment,
+                    max_bytes=options.max_bytes, timeout=options.seed_timeout,
+                    styles=str(options.styles), validate=options.validate))
             if tasks:
-                run_pool(tasks, jobs or defaults.default_jobs(), record)
+                run_pool(tasks, options.jobs or defaults.default_jobs(), options.worker_memory, record)
             publish(connection, dist)
         finally:
             connection.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@contextmanager
+def _catalog_errors(dist: Path) -> Iterator[None]:
+    """Turn a failing catalog or hand-out write (disk full, read-only) into one clear error."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise SeedpressError(f"{dist / CATALOG}: cannot update the catalog: {error}") from None
+    except OSError as error:
+        where = error.filename or dist
+        raise SeedpressError(f"{where}: cannot write: {error.strerror or error}") from None
 
 
 def published_entries(connection: sqlite3.Connection):

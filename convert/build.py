@@ -13,8 +13,9 @@ from pathlib import Path
 
 from . import defaults
 from .editions import Settings, build_date, docx, epub, pdf
-from .errors import SeedError, SeedpressError
+from .errors import RenderError, SeedError, SeedpressError
 from .files import fsync_directory, write_atomic
+from .gates import GATES, check_epub
 from .keys import assign_keys
 from .master import read_master, to_markdown
 from .model import Document
@@ -60,9 +61,12 @@ def load_document(path: Path, *, max_bytes: int = defaults.MAX_BYTES) -> Documen
 
 def render_all(
     document: Document, key: str, formats: Sequence[str], settings: Settings,
-    seed_bytes: bytes | None = None,
+    seed_bytes: bytes | None = None, *, validate: bool = False,
 ) -> dict[str, bytes]:
-    """Every requested edition as bytes, keyed by file name; raises on the first failure."""
+    """Every requested edition as bytes, keyed by file name, each past its gate.
+
+    Raises RenderError on the first edition that fails to render or to pass.
+    """
     master = to_markdown(document).encode("utf-8")
     attachments = [(f"{key}.md", master)]
     if seed_bytes is not None:
@@ -73,7 +77,15 @@ def render_all(
     )
     rendered = {}
     for edition in formats:
-        rendered[f"{key}.{edition}"] = master if edition == "md" else RENDERERS[edition](document, settings)
+        if edition == "md":
+            rendered[f"{key}.md"] = master
+            continue
+        data = RENDERERS[edition](document, settings)
+        if edition == "epub":
+            check_epub(data, document, validate=validate)
+        else:
+            GATES[edition](data, document)
+        rendered[f"{key}.{edition}"] = data
     return rendered
 
 
@@ -126,7 +138,7 @@ def expand_inputs(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
 def convert_paths(
     paths: Sequence[Path], out: Path, *, formats: Sequence[str] = defaults.FORMATS,
     max_bytes: int = defaults.MAX_BYTES, paper: str = defaults.PAPER,
-    styles: Path = defaults.STYLES_DIR,
+    styles: Path = defaults.STYLES_DIR, validate: bool = False,
 ) -> Iterator[Outcome]:
     """Convert every input into OUT/<key>/<key>.<edition>, yielding one Outcome per input."""
     inputs = list(expand_inputs(paths))
@@ -141,8 +153,11 @@ def convert_paths(
             document = load_document(path, max_bytes=max_bytes)
             seed_bytes = path.read_bytes() if path.suffix.lower() not in MASTER_SUFFIXES else None
             settings = Settings(styles=styles, created=build_date(path), paper=paper)
-            files = render_all(document, key, formats, settings, seed_bytes)
+            files = render_all(document, key, formats, settings, seed_bytes, validate=validate)
             written = write_all(out / key, files)
+        except RenderError as failure:
+            yield Outcome(str(path), key, error=str(RenderError(failure.edition, path, failure.reason)),
+                          seconds=time.perf_counter() - started)
         except SeedpressError as failure:
             yield Outcome(str(path), key, error=str(failure), seconds=time.perf_counter() - started)
         except OSError as failure:

@@ -62,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
                          help=f"refuse inputs larger than N bytes (default: {defaults.MAX_BYTES})")
     convert.add_argument("--styles", type=Path, default=defaults.STYLES_DIR, metavar="DIR",
                          help="folder with print.css, epub.css, reference.docx (default: the bundled styles)")
+    convert.add_argument("--validate", action="store_true",
+                         help="run EPUBCheck on every EPUB before writing it (needs Java)")
     convert.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
 
     archive = commands.add_parser("archive", help="build the archive of a seeds folder, incrementally")
@@ -75,6 +77,12 @@ def parser() -> argparse.ArgumentParser:
                          help=f"refuse seeds larger than N bytes (default: {defaults.MAX_BYTES})")
     archive.add_argument("--styles", type=Path, default=defaults.STYLES_DIR, metavar="DIR",
                          help="folder with print.css, epub.css, reference.docx (default: the bundled styles)")
+    archive.add_argument("--timeout", type=_positive, default=defaults.SEED_TIMEOUT, metavar="SECONDS",
+                         help=f"time one seed may take (default: {defaults.SEED_TIMEOUT})")
+    archive.add_argument("--memory", type=_positive, default=defaults.WORKER_MEMORY // 2**20, metavar="MIB",
+                         help=f"address space one worker may use (default: {defaults.WORKER_MEMORY // 2**20})")
+    archive.add_argument("--validate", action="store_true",
+                         help="run EPUBCheck on every EPUB before publishing it (needs Java)")
     archive.add_argument("--json", action="store_true", help="one JSON object per seed on stdout")
 
     verify = commands.add_parser("verify", help="re-hash every archived file against the catalog")
@@ -152,12 +160,13 @@ def run_convert(arguments: argparse.Namespace) -> int:
     outcomes = convert_paths(
         arguments.paths, arguments.out, formats=arguments.to,
         max_bytes=arguments.max_bytes, paper=arguments.paper, styles=_styles(arguments.styles),
+        validate=arguments.validate,
     )
     return _report(outcomes, as_json=arguments.json, total=total, label="converting")
 
 
 def run_archive(arguments: argparse.Namespace) -> int:
-    from .archive import archive
+    from .archive import JobOptions, archive
 
     bar = _progress(0, "archiving", enabled=not arguments.json)
     advance = lambda: None  # noqa: E731  (replaced once the plan says how many seeds to build)
@@ -175,10 +184,12 @@ def run_archive(arguments: argparse.Namespace) -> int:
         advance()
 
     try:
-        summary = archive(
-            arguments.seeds, arguments.dist, jobs=arguments.jobs, max_bytes=arguments.max_bytes,
-            styles=_styles(arguments.styles), on_result=on_result, on_plan=on_plan,
+        options = JobOptions(
+            jobs=arguments.jobs, max_bytes=arguments.max_bytes, styles=_styles(arguments.styles),
+            validate=arguments.validate, seed_timeout=arguments.timeout,
+            worker_memory=arguments.memory * 2**20,
         )
+        summary = archive(arguments.seeds, arguments.dist, options, on_result=on_result, on_plan=on_plan)
     finally:
         bar.__exit__(None, None, None)
     if arguments.json:

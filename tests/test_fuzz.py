@@ -1,0 +1,81 @@
+"""Fuzzing `seedpress convert` with random bytes and Markdown-ish text (issue 6).
+
+Whatever comes in: no traceback, exit 0 or 1, one `seedpress: ` line per
+failure; and when it succeeds, every paragraph of the seed is in every
+edition. The CLI runs in-process (its real `main`) so each example costs a
+render, not an interpreter start.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import unicodedata
+import zipfile
+
+import docx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from convert.cli import main
+from convert.seed import parse_seed
+from convert.errors import SeedError
+
+MARKUP = ["*", "_", "#", "1.", "- ", "> ", "|", "<script>", "[a](javascript:x)", "@key", "---", "...",
+          '"', "'", "\\", "`", "$x$", "&amp;", "<!--", "]]>", "{#id}", "^[n]", "~~", "\t", "  "]
+ALPHABET = st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00")
+WORD = st.one_of(st.sampled_from(MARKUP), st.text(ALPHABET, min_size=1, max_size=8),
+                 st.sampled_from(["élan", "naïve", "“quoted”", "Ελλάδα", "中文", "😀", "Read the original article here"]))
+PARAGRAPH = st.lists(WORD, min_size=1, max_size=12).map(" ".join)
+SEED_TEXT = st.lists(PARAGRAPH, min_size=1, max_size=6).map("\n\n".join)
+SEED_BYTES = st.one_of(
+    SEED_TEXT.map(lambda text: text.encode("utf-8")),
+    SEED_TEXT.map(lambda text: text.encode("utf-16")),
+    st.binary(max_size=300),
+)
+
+
+def squeeze(text: str) -> str:
+    """Text as compared across editions: compatibility-normalized, without format characters or spaces."""
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(c for c in text if not c.isspace() and unicodedata.category(c) not in ("Cf", "Cc", "Co", "Cn"))
+
+
+def edition_texts(folder, key) -> dict[str, str]:
+    texts = {"md": (folder / f"{key}.md").read_text("utf-8")}
+    with zipfile.ZipFile(folder / f"{key}.epub") as book:
+        texts["epub"] = "".join(
+            "".join(etree.fromstring(book.read(name)).itertext())
+            for name in book.namelist() if name.endswith(".xhtml"))
+    texts["docx"] = "\n".join(p.text for p in docx.Document(str(folder / f"{key}.docx")).paragraphs)
+    texts["pdf"] = subprocess.run(["pdftotext", "-raw", str(folder / f"{key}.pdf"), "-"],
+                                  capture_output=True, text=True, check=True).stdout
+    return texts
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=SEED_BYTES)
+def test_convert_survives_anything(tmp_path_factory, capsys, data):
+    folder = tmp_path_factory.mktemp("fuzz")
+    seed = folder / "fuzz.txt"
+    seed.write_bytes(data)
+    out = folder / "out"
+    code = main(["convert", str(seed), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code in (0, 1)
+    assert "Traceback" not in captured.err
+    try:
+        document = parse_seed(data, seed.name)
+    except SeedError as error:
+        assert code == 1
+        assert captured.err == f"seedpress: {seed}: {error.reason}\n"
+        assert not out.exists() or not any(out.iterdir())
+        return
+    assert code == 0, captured.err
+    texts = {edition: squeeze(text) for edition, text in edition_texts(out / "fuzz", "fuzz").items()}
+    for paragraph in (document.title, *document.summary, *document.commentary):
+        wanted = squeeze(paragraph)
+        for edition in ("epub", "docx", "pdf"):
+            assert wanted in texts[edition], (edition, paragraph)
