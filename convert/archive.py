@@ -151,6 +151,8 @@ def _on_alarm(_signum, _frame):
 
 def build_seed(task: SeedTask) -> SeedResult:
     """Read, render and write one seed; never raises for a bad seed."""
+    if _started_queue is not None:
+        _started_queue.put(task.key)
     started = time.perf_counter()
     path = Path(task.path)
     name = path.name
@@ -222,7 +224,14 @@ def _read_bounded(path: Path, max_bytes: int) -> bytes:
     return data
 
 
-def _worker_init(memory_limit: int) -> None:
+#: In a worker: where it says which seed it starts, so the parent knows the suspects
+#: when a worker dies.
+_started_queue = None
+
+
+def _worker_init(memory_limit: int, started) -> None:
+    global _started_queue
+    _started_queue = started
     # Die with the parent: a killed job must not leave workers rendering on.
     libc = ctypes.CDLL(None, use_errno=True)
     PR_SET_PDEATHSIG = 1
@@ -462,36 +471,64 @@ def _fsync_dir(folder: Path) -> None:
 def run_pool(
     tasks: Sequence[SeedTask], jobs: int, memory: int, on_result: Callable[[SeedResult], None],
 ) -> None:
-    """Build every task on `jobs` warm spawned workers; a worker that dies costs its seed a retry."""
+    """Build every task on `jobs` warm spawned workers, reporting each result.
+
+    Workers are replaced every WORKER_TASKS seeds each to keep memory flat: by
+    starting a fresh pool per batch, since ProcessPoolExecutor's own
+    max_tasks_per_child deadlocks on Python 3.11-3.13 (CPython gh-115634). A
+    worker that dies costs the seed it was building one retry; a seed whose
+    worker dies twice fails, and the seeds queued behind it are built anyway.
+    """
     attempts: dict[str, int] = {}
     pending = list(tasks)
-    context = get_context("spawn")
+    batch_size = jobs * defaults.WORKER_TASKS
     while pending:
-        broken: list[SeedTask] = []
-        with ProcessPoolExecutor(
-            max_workers=min(jobs, len(pending)), mp_context=context, initializer=_worker_init,
-            initargs=(memory,), max_tasks_per_child=defaults.WORKER_TASKS,
-        ) as pool:
-            futures = {pool.submit(build_seed, task): task for task in pending}
-            waiting = set(futures)
-            while waiting:
-                done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
-                for future in done:
-                    task = futures[future]
-                    try:
-                        on_result(future.result())
-                    except BrokenProcessPool:
-                        broken.append(task)
-                        if future.running() or attempts.get(task.key):
-                            attempts[task.key] = attempts.get(task.key, 0) + 1
-        pending = []
-        for task in broken:
+        batch, pending = pending[:batch_size], pending[batch_size:]
+        retry = _run_batch(batch, jobs, memory, on_result, attempts)
+        for task in retry:
             if attempts.get(task.key, 0) >= 2:
                 on_result(SeedResult(task.key, Path(task.path).name, status="failed", error=(
                     f"{task.path}: the worker building it died twice (killed, or out of memory)")))
             else:
-                attempts.setdefault(task.key, 1)
-                pending.append(task)
+                pending.insert(0, task)
+
+
+def _run_batch(
+    batch: Sequence[SeedTask], jobs: int, memory: int, on_result: Callable[[SeedResult], None],
+    attempts: dict[str, int],
+) -> list[SeedTask]:
+    """Run one pool over `batch`; the tasks to try again because a worker died.
+
+    Counts in `attempts` a death against each seed a dead worker had started.
+    """
+    context = get_context("spawn")
+    started = context.SimpleQueue()
+    finished: set[str] = set()
+    unfinished: list[SeedTask] = []
+    with ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=context,
+                             initializer=_worker_init, initargs=(memory, started)) as pool:
+        futures = {pool.submit(build_seed, task): task for task in batch}
+        waiting = set(futures)
+        while waiting:
+            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    unfinished.append(futures[future])
+                else:
+                    finished.add(result.key)
+                    on_result(result)
+    if unfinished:
+        # Only the seeds a dead worker had started are suspects; the rest were queued.
+        in_flight = set()
+        while not started.empty():
+            in_flight.add(started.get())
+        for task in unfinished:
+            if task.key in in_flight - finished:
+                attempts[task.key] = attempts.get(task.key, 0) + 1
+    started.close()
+    return unfinished
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ def cover_png(document: Document) -> bytes:
     draw.rectangle((COVER_MARGIN, height - 158, COVER_MARGIN + 10, height - COVER_MARGIN), fill=BLUE)
     _draw_line(image, "seedpress archive", COVER_MARGIN + 34, height - COVER_MARGIN - 8, 28, BLUE, "ltr")
     output = io.BytesIO()
-    image.save(output, "PNG", compress_level=6)
+    # Fast deflate: level 6 takes three times as long for a file a quarter smaller.
+    image.save(output, "PNG", compress_level=1)
     return output.getvalue()
 
 

@@ -11,6 +11,7 @@ clauses checked). Right-to-left paragraphs get dir="rtl".
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import mimetypes
@@ -127,6 +128,16 @@ def to_html(document: Document, settings: Settings) -> str:
 """
 
 
+@functools.cache
+def _font_configuration():
+    """One FontConfiguration per process: Pango keeps the fonts it matched, so every
+    render after the first skips fontconfig's search (a fifth of a short PDF's time).
+    The stylesheets have no @font-face, so nothing a render adds leaks into the next."""
+    from weasyprint.text.fonts import FontConfiguration
+
+    return FontConfiguration()
+
+
 def _long_date(moment: datetime) -> str:
     return f"{moment.day} {moment.strftime('%B %Y')}"
 
@@ -186,6 +197,7 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
                 stylesheets=stylesheets, attachments=attachments, pdf_variant=PDF_VARIANT,
                 pdf_identifier=hashlib.sha256(document.identifier.encode()).hexdigest()[:32].encode(),
                 uncompressed_pdf=False, finisher=_archival_finisher(document, settings),
+                font_config=_font_configuration(),
             )
     except (RenderError, MemoryError):
         raise
