@@ -34,10 +34,11 @@ from . import __version__, defaults
 from .build import render_all, write_all
 from .editions import Settings, build_date, styles_digest
 from .errors import ConfigError, LockedError, RenderError, SeedError, SeedpressError
+from .files import fsync_directory
 from .keys import assign_keys
 from .model import first_sentence
 from .pandoc import pandoc_path, pandoc_version
-from .seed import parse_seed
+from .seed import parse_seed, read_bounded
 
 CATALOG = ".catalog.sqlite"
 LOCK = ".lock"
@@ -159,7 +160,7 @@ def build_seed(task: SeedTask) -> SeedResult:
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(task.timeout)
     try:
-        data = _read_bounded(path, task.max_bytes)
+        data = read_bounded(path, task.max_bytes)
         document = parse_seed(data, name, path=path, max_bytes=task.max_bytes)
         created = build_date(path)
         settings = Settings(styles=Path(task.styles), created=created)
@@ -204,24 +205,10 @@ def _naming(error: SeedpressError, path: Path) -> SeedpressError:
 def validate_seed(path: Path, max_bytes: int) -> str | None:
     """The one-line reason the seed cannot be built, or None if it reads as a document."""
     try:
-        parse_seed(_read_bounded(path, max_bytes), path.name, path=path, max_bytes=max_bytes)
+        parse_seed(read_bounded(path, max_bytes), path.name, path=path, max_bytes=max_bytes)
     except SeedError as error:
         return str(error)
     return None
-
-
-def _read_bounded(path: Path, max_bytes: int) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise SeedError(path, f"larger than the size limit ({size} > {max_bytes} bytes)")
-        with path.open("rb") as stream:
-            data = stream.read(max_bytes + 1)
-    except OSError as error:
-        raise SeedError(path, f"cannot read: {error.strerror or error}") from None
-    if len(data) > max_bytes:
-        raise SeedError(path, f"larger than the size limit (> {max_bytes} bytes)")
-    return data
 
 
 #: In a worker: where it says which seed it starts, so the parent knows the suspects
@@ -266,7 +253,6 @@ class Summary:
     failed: int = 0
     withdrawn: int = 0
     seconds: float = 0.0
-    failures: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         return (f"{self.built} built, {self.unchanged} unchanged, {self.failed} failed, "
@@ -453,19 +439,14 @@ def withdraw_missing(connection: sqlite3.Connection, dist: Path, present_keys: s
             aside = dist / WITHDRAWN / f"{key}-{stamp}"
             aside.parent.mkdir(exist_ok=True)
             os.replace(folder, aside)
-            _fsync_dir(aside.parent)
-            _fsync_dir(dist)
+            fsync_directory(aside.parent)
+            fsync_directory(dist)
         with _transaction(connection):
             connection.execute(
                 "UPDATE seeds SET status = 'withdrawn', checked_at = ? WHERE key = ?", (_now(), key))
             connection.execute("DELETE FROM files WHERE key = ?", (key,))
         withdrawn.append(key)
     return withdrawn
-
-
-def _fsync_dir(folder: Path) -> None:
-    from .files import fsync_directory
-    fsync_directory(folder)
 
 
 def run_pool(
@@ -574,7 +555,6 @@ def archive(
             on_plan(len(to_build))
             for message in refused:
                 summary.failed += 1
-                summary.failures.append(message)
                 on_result(SeedResult(key="", source_name="", status="failed", error=message))
             summary.withdrawn = len(withdraw_missing(connection, dist, set(keys.values())))
 
@@ -584,7 +564,6 @@ def archive(
                     summary.built += 1
                 else:
                     summary.failed += 1
-                    summary.failures.append(result.error)
                 on_result(result)
 
             tasks = []

@@ -13,7 +13,7 @@ from .model import (
     COMMENTARY_HEADING, SUMMARY_HEADING, Document, OriginalArticle, Source, word_count,
 )
 from .pandoc import PandocFailed, read_markdown_body, stringify
-from .seed import fold
+from .seed import fold, read_bounded
 
 #: Characters that mean something to pandoc's Markdown reader wherever they stand
 #: (emphasis, code, links, raw HTML, entities, math, citations, sub/superscript,
@@ -111,13 +111,7 @@ def to_markdown(document: Document) -> str:
 def read_master(path: Path, *, max_bytes: int = defaults.MAX_BYTES) -> Document:
     """Read a master written by `to_markdown` (and perhaps corrected by hand)."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise SeedError(path, f"larger than the size limit ({size} > {max_bytes} bytes)")
-        data = path.read_bytes()
-    except OSError as error:
-        raise SeedError(path, f"cannot read: {error.strerror or error}") from None
+    data = read_bounded(path, max_bytes)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -68,7 +68,6 @@ def unlimit_address_space() -> None:
 
 def run_pandoc(
     arguments: Sequence[str], input_text: str, *, timeout: float = defaults.PANDOC_TIMEOUT,
-    env: dict[str, str] | None = None,
 ) -> bytes:
     """Run sandboxed pandoc with `arguments` on `input_text`; return stdout or raise PandocFailed."""
     command = [
@@ -77,7 +76,7 @@ def run_pandoc(
     try:
         completed = subprocess.run(
             command, input=input_text.encode("utf-8"), capture_output=True,
-            timeout=timeout, env={**os.environ, **(env or {})},
+            timeout=timeout,
             preexec_fn=unlimit_address_space,
         )
     except subprocess.TimeoutExpired:
@@ -314,8 +313,3 @@ def stringify(inline_list: Sequence[dict]) -> str:
         elif kind == "RawInline":
             continue
     return "".join(parts)
-
-
-def write_path(path: Path) -> str:
-    """An absolute path pandoc will not mistake for an option."""
-    return str(Path(path).resolve())

@@ -40,6 +40,15 @@ _MARKER = re.compile(
 def read_seed(path: Path, *, max_bytes: int = defaults.MAX_BYTES) -> Document:
     """Read the seed at `path`; raise SeedError naming it when it cannot be a document."""
     path = Path(path)
+    return parse_seed(read_bounded(path, max_bytes), path.name, path=path, max_bytes=max_bytes)
+
+
+def read_bounded(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes; SeedError naming it if it is larger than `max_bytes` or unreadable.
+
+    The size is checked before reading, and at most one byte more than the limit
+    is read, so a huge file (or one growing while it is read) costs no memory.
+    """
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -48,7 +57,9 @@ def read_seed(path: Path, *, max_bytes: int = defaults.MAX_BYTES) -> Document:
             data = stream.read(max_bytes + 1)
     except OSError as error:
         raise SeedError(path, f"cannot read: {error.strerror or error}") from None
-    return parse_seed(data, path.name, path=path, max_bytes=max_bytes)
+    if len(data) > max_bytes:
+        raise SeedError(path, f"larger than the size limit (> {max_bytes} bytes)")
+    return data
 
 
 def parse_seed(
