@@ -24,7 +24,8 @@ from convert.seed import parse_seed
 from convert.errors import SeedError
 
 MARKUP = ["*", "_", "#", "1.", "- ", "> ", "|", "<script>", "[a](javascript:x)", "@key", "---", "...",
-          '"', "'", "\\", "`", "$x$", "&amp;", "<!--", "]]>", "{#id}", "^[n]", "~~", "\t", "  "]
+          '"', "'", "\\", "`", "$x$", "&amp;", "<!--", "]]>", "{#id}", "^[n]", "~~", "\t", "  ",
+          "\\1", "\\0", "\\g<0>"]
 ALPHABET = st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00")
 WORD = st.one_of(st.sampled_from(MARKUP), st.text(ALPHABET, min_size=1, max_size=8),
                  st.sampled_from(["élan", "naïve", "“quoted”", "Ελλάδα", "中文", "😀", "Read the original article here"]))

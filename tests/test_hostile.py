@@ -54,6 +54,7 @@ HOSTILE_SEEDS: dict[str, bytes] = {
     "links": f"Links title\n\n{LINKS}\n\nRead the original article here: javascript:alert(1)\n\nAfter.\n".encode(),
     "one-long-paragraph": ("Long paragraph\n\n" + " ".join(f"w{i:05d}" for i in range(16667))[:100_000]).encode(),
     "many-paragraphs": ("Many paragraphs\n\n" + "\n\n".join("abcdefghij"[i % 10] for i in range(10_000))).encode(),
+    "backslash-title": f"\\1 \\0 \\g<0> title\n\n{BODY}".encode(),
     "title-only": b"Just a title\n",
     "whitespace-only": b" \n\t\n\r\n",
 }
@@ -172,6 +173,15 @@ def test_titles_that_look_like_yaml_stay_literal(run, key, title):
     with zipfile.ZipFile(dist / key / f"{key}.epub") as book:
         package = etree.fromstring(book.read("EPUB/content.opf"))
     assert package.find(".//{http://purl.org/dc/elements/1.1/}title").text == title
+
+
+def test_backslashes_in_a_title_are_not_expanded(run):
+    _result, _by_key, dist = run
+    title = "\\1 \\0 \\g<0> title"
+    assert master(dist, "backslash-title")[0]["title"] == title
+    with zipfile.ZipFile(dist / "backslash-title" / "backslash-title.epub") as book:
+        chapter = book.read("EPUB/text/ch001.xhtml").decode("utf-8")
+    assert f"<title>Summary of the original article · \\1 \\0 \\g&lt;0&gt; title</title>" in chapter
 
 
 def test_raw_html_reaches_no_edition_as_markup(run):

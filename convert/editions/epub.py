@@ -106,7 +106,9 @@ def add_cover_landmark(nav: bytes) -> bytes:
 
 def retitle_chapter(xhtml: bytes, *, title: str) -> bytes:
     """A content document titled `title` instead of pandoc's file name (WCAG 2.4.2)."""
-    retitled, count = re.subn(rb"<title>[^<]*</title>", f"<title>{escape(title)}</title>".encode(), xhtml, count=1)
+    element = f"<title>{escape(title)}</title>".encode()
+    # A function, not a template: a title may hold backslashes (\1, \0) that re would expand.
+    retitled, count = re.subn(rb"<title>[^<]*</title>", lambda _match: element, xhtml, count=1)
     if count != 1:
         raise ValueError("pandoc's content document has no <title>")
     return retitled
