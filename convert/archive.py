@@ -267,8 +267,19 @@ def environment_digest(styles: Path = defaults.STYLES_DIR) -> str:
         f"weasyprint {metadata.version('weasyprint')}",
         f"styles {styles_digest(styles)}",
         f"fonts {fonts_digest()}",
+        f"code {code_digest()}",
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def code_digest() -> str:
+    """SHA-256 over seedpress's own source: a fix to a renderer rebuilds what it renders,
+    even before the version number moves."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".lua")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def fonts_digest() -> str:
