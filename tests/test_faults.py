@@ -41,6 +41,13 @@ def write_seeds(folder: Path, count: int, start: int = 0) -> list[Path]:
     return paths
 
 
+def write_heavy_seed(path: Path) -> Path:
+    """A seed of 10,000 one-letter paragraphs: 330 PDF pages, half a minute and far more
+    memory than the real seed's two pages (which fit in 250 MB)."""
+    path.write_text("Heavy\n\n" + "\n\n".join("abcdefghij"[i % 10] for i in range(10_000)), "utf-8")
+    return path
+
+
 def file_hashes(dist: Path) -> dict[str, str]:
     return {str(p.relative_to(dist)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in dist.glob("*/*") if p.is_file() and not p.name.startswith(".")}
@@ -68,13 +75,21 @@ def tmpfs(folder: Path, size: str):
         subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
-def test_disk_full_fails_cleanly_and_the_next_run_completes(tmp_path):
+@contextmanager
+def archived_on_tmpfs(tmp_path: Path, size: str, built: int, added: int):
+    """`built` seeds archived into a tmpfs of `size`, then `added` new seeds waiting:
+    yields the seeds folder, the archive and the hashes of its good files."""
     seeds = tmp_path / "seeds"
-    write_seeds(seeds, 2)
-    with tmpfs(tmp_path / "dist", "2m") as dist:
+    write_seeds(seeds, built)
+    with tmpfs(tmp_path / "dist", size) as dist:
         assert seedpress("archive", str(seeds), "--dist", str(dist)).returncode == 0
         good = file_hashes(dist)
-        write_seeds(seeds, 3, start=2)
+        write_seeds(seeds, added, start=built)
+        yield seeds, dist, good
+
+
+def test_disk_full_fails_cleanly_and_the_next_run_completes(tmp_path):
+    with archived_on_tmpfs(tmp_path, "2m", built=2, added=3) as (seeds, dist, good):
         # Leave about 40 KiB free: not enough for one more seed's five files.
         free = os.statvfs(dist).f_bavail * os.statvfs(dist).f_frsize
         filler = dist / ".filler"
@@ -94,12 +109,7 @@ def test_disk_full_fails_cleanly_and_the_next_run_completes(tmp_path):
 
 
 def test_read_only_dist_fails_with_one_line_and_touches_nothing(tmp_path):
-    seeds = tmp_path / "seeds"
-    write_seeds(seeds, 1)
-    with tmpfs(tmp_path / "dist", "4m") as dist:
-        assert seedpress("archive", str(seeds), "--dist", str(dist)).returncode == 0
-        good = file_hashes(dist)
-        write_seeds(seeds, 1, start=1)
+    with archived_on_tmpfs(tmp_path, "4m", built=1, added=1) as (seeds, dist, good):
         subprocess.run(["mount", "-o", "remount,ro", str(dist)], check=True)
         try:
             result = seedpress("archive", str(seeds), "--dist", str(dist))
@@ -184,8 +194,7 @@ def test_seed_edited_and_deleted_mid_run(tmp_path):
 def test_seed_over_the_time_limit_fails_and_the_others_are_built(tmp_path):
     seeds = tmp_path / "seeds"
     write_seeds(seeds, 2)
-    slow = seeds / "slow.txt"
-    slow.write_text("Slow\n\n" + "\n\n".join("abcdefghij"[i % 10] for i in range(10_000)), "utf-8")
+    slow = write_heavy_seed(seeds / "slow.txt")
     dist = tmp_path / "dist"
     result = seedpress("archive", str(seeds), "--dist", str(dist), "--timeout", "10")
     assert result.returncode == 1
@@ -198,9 +207,7 @@ def test_seed_over_the_time_limit_fails_and_the_others_are_built(tmp_path):
 def test_seed_over_the_memory_limit_fails_cleanly(tmp_path):
     seeds = tmp_path / "seeds"
     write_seeds(seeds, 1)
-    big = seeds / "big.txt"
-    # 10,000 paragraphs lay out as 330 pages; the real seed's two pages fit in 250 MB.
-    big.write_text("Big\n\n" + "\n\n".join("abcdefghij"[i % 10] for i in range(10_000)), "utf-8")
+    big = write_heavy_seed(seeds / "big.txt")
     dist = tmp_path / "dist"
     result = seedpress("archive", str(seeds), "--dist", str(dist), "--memory", "280", "--jobs", "1")
     assert result.returncode == 1
