@@ -166,6 +166,8 @@ def build_seed(task: SeedTask) -> SeedResult:
         settings = Settings(styles=Path(task.styles), created=created)
         files = render_all(document, task.key, EDITIONS, settings, seed_bytes=data, validate=task.validate)
         files[f"{task.key}.txt"] = data
+        # Rendering is what the limit bounds; the writes must not be cut in half by it.
+        signal.alarm(0)
         write_all(Path(task.dist) / task.key, files)
     except _SeedTimeout:
         return SeedResult(task.key, name, error=f"{path}: took longer than the {task.timeout} s limit",
@@ -350,7 +352,7 @@ def find_seeds(seeds_dir: Path) -> tuple[list[Path], list[str]]:
 
 def plan(
     connection: sqlite3.Connection, dist: Path, seeds: Sequence[Path], keys: dict[str, str],
-    environment: str,
+    environment: str, max_bytes: int,
 ) -> tuple[list[Path], list[Path]]:
     """Split the seeds into those to build and those whose files are current."""
     rows = {row[0]: row for row in connection.execute(
@@ -363,9 +365,9 @@ def plan(
         key = keys[str(path)]
         row = rows.get(key)
         try:
-            sha256 = hashlib.sha256(path.read_bytes()).hexdigest() if row else None
-        except OSError:
-            sha256 = None
+            sha256 = hashlib.sha256(read_bounded(path, max_bytes)).hexdigest() if row else None
+        except SeedError:
+            sha256 = None  # too large or unreadable: the build reports why
         if (row and row[3] == "ok" and row[2] == build_key(sha256, environment)
                 and _files_present(dist / key, key, sizes.get(key, {}))):
             current.append(path)
@@ -561,7 +563,7 @@ def archive(
             remove_stale_temporaries(dist)
             environment = environment_digest(options.styles)
             keys = assign_keys(str(path) for path in seeds)
-            to_build, current = plan(connection, dist, seeds, keys, environment)
+            to_build, current = plan(connection, dist, seeds, keys, environment, options.max_bytes)
             summary.unchanged = len(current)
             on_plan(len(to_build))
             for message in refused:
@@ -646,6 +648,8 @@ def verify_archive(dist: Path) -> list[str]:
         rows = connection.execute(
             "SELECT s.key, f.edition, f.path, f.sha256 FROM seeds s LEFT JOIN files f ON s.key = f.key "
             "WHERE s.status = 'ok' ORDER BY s.key, f.edition").fetchall()
+    except sqlite3.Error as error:
+        return [f"{catalog}: unreadable catalog: {error}"]
     finally:
         connection.close()
     problems: list[str] = []
@@ -685,6 +689,8 @@ def _check_sums(dist: Path, expected: dict[str, str]) -> list[str]:
         lines = sums_path.read_text("utf-8").splitlines()
     except FileNotFoundError:
         return [f"{sums_path}: missing"]
+    except (OSError, UnicodeDecodeError) as error:
+        return [f"{sums_path}: unreadable: {getattr(error, 'strerror', None) or error}"]
     listed = {}
     for line in lines:
         digest, _, relative = line.partition("  ")

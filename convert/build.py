@@ -14,12 +14,12 @@ from pathlib import Path
 from . import defaults
 from .editions import Settings, build_date, docx, epub, pdf
 from .errors import RenderError, SeedError, SeedpressError
-from .files import fsync_directory, write_atomic
+from .files import fsync_directory, replace_all
 from .gates import GATES, check_epub
 from .keys import assign_keys
 from .master import read_master, to_markdown
 from .model import Document
-from .seed import read_seed
+from .seed import parse_seed, read_bounded
 
 RENDERERS = {"pdf": pdf.render_bytes, "epub": epub.render_bytes, "docx": docx.render_bytes}
 SEED_SUFFIXES = (".txt",)
@@ -50,13 +50,6 @@ class Outcome:
             "input": self.input, "key": self.key, "status": "ok" if self.ok else "failed",
             "files": self.files, "error": self.error, "seconds": round(self.seconds, 3),
         }
-
-
-def load_document(path: Path, *, max_bytes: int = defaults.MAX_BYTES) -> Document:
-    """A seed (.txt, or anything not Markdown) or a master (.md) as a Document."""
-    if path.suffix.lower() in MASTER_SUFFIXES:
-        return read_master(path, max_bytes=max_bytes)
-    return read_seed(path, max_bytes=max_bytes)
 
 
 def render_all(
@@ -90,19 +83,15 @@ def render_all(
 
 
 def write_all(folder: Path, files: dict[str, bytes]) -> dict[str, Path]:
-    """Write the files into `folder` atomically; on failure remove the ones this call wrote."""
+    """Write the files into `folder` together: the old files stay whole until every new
+    one is on disk. A folder this call created is removed again if writing fails."""
     created_folder = not folder.exists()
-    written: list[Path] = []
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if created_folder:
             fsync_directory(folder.parent)
-        for name, data in files.items():
-            write_atomic(folder / name, data)
-            written.append(folder / name)
-    except OSError:
-        for path in written:
-            path.unlink(missing_ok=True)
+        replace_all(folder, files)
+    except BaseException:
         if created_folder:
             _remove_if_empty(folder)
         raise
@@ -141,7 +130,9 @@ def convert_paths(
     styles: Path = defaults.STYLES_DIR, validate: bool = False,
 ) -> Iterator[Outcome]:
     """Convert every input into OUT/<key>/<key>.<edition>, yielding one Outcome per input."""
-    inputs = list(expand_inputs(paths))
+    # The same file named twice (s.txt ./s.txt) is one input, not a key collision.
+    inputs = list({(p.resolve() if error is None else p): (p, error)
+                   for p, error in expand_inputs(paths)}.values())
     keys = assign_keys(str(p) for p, error in inputs if error is None)
     for path, error in inputs:
         if error is not None:
@@ -150,8 +141,12 @@ def convert_paths(
         key = keys[str(path)]
         started = time.perf_counter()
         try:
-            document = load_document(path, max_bytes=max_bytes)
-            seed_bytes = path.read_bytes() if path.suffix.lower() not in MASTER_SUFFIXES else None
+            if path.suffix.lower() in MASTER_SUFFIXES:
+                document, seed_bytes = read_master(path, max_bytes=max_bytes), None
+            else:
+                # One read: the bytes rendered are the bytes embedded and hashed.
+                seed_bytes = read_bounded(path, max_bytes)
+                document = parse_seed(seed_bytes, path.name, path=path, max_bytes=max_bytes)
             settings = Settings(styles=styles, created=build_date(path), paper=paper)
             files = render_all(document, key, formats, settings, seed_bytes, validate=validate)
             written = write_all(out / key, files)

@@ -12,6 +12,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _RESERVED = frozenset(
     ["con", "prn", "aux", "nul"]
     + [f"com{n}" for n in range(10)] + [f"lpt{n}" for n in range(10)]
+    # Names of the hand-out in dist/: a seed folder must never take one.
+    + ["sha256sums", "index", "opds"]
 )
 MAX_KEY_LENGTH = 80
 

@@ -261,3 +261,27 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+@pytest.mark.parametrize("name", ["SHA256SUMS.txt", "index.txt", "opds.txt"])
+def test_a_seed_named_like_the_hand_out_gets_its_own_folder(tmp_path, name):
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 1)
+    (seeds / name).write_text(REAL_SEED.read_text("utf-8"), "utf-8")
+    result = seedpress("archive", str(seeds), "--dist", str(tmp_path / "dist"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "dist" / "SHA256SUMS").is_file() and (tmp_path / "dist" / "index.html").is_file()
+    assert seedpress("verify", "--dist", str(tmp_path / "dist")).returncode == 0
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (".catalog.sqlite", "unreadable catalog"),
+    ("SHA256SUMS", "unreadable"),
+])
+def test_verify_names_a_damaged_catalog_or_checksum_file(archive_copy, damage, problem):
+    _seeds, dist = archive_copy
+    (dist / damage).write_bytes(b"\xff\xfe garbage " * 100)
+    result = seedpress("verify", "--dist", str(dist))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert f"{dist / damage}: {problem}" in result.stderr

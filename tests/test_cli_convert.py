@@ -251,3 +251,13 @@ def test_editions_from_the_master_equal_editions_from_the_seed(tmp_path, build_e
     master_info = pypdf.PdfReader(from_master["pdf"]).metadata
     for field in ("/Title", "/Subject", "/Keywords", "/CreationDate"):
         assert master_info[field] == seed_info[field], field
+
+
+def test_the_same_seed_named_twice_is_converted_once(tmp_path):
+    seed = tmp_path / "s.txt"
+    seed.write_text("Title\n\nSummary.\n\nRead the original article here\n\nComment.\n", "utf-8")
+    result = seedpress("convert", seed, f"{tmp_path}/./s.txt", "--to", "md", "--out", tmp_path / "out", "--json")
+    assert result.returncode == 0, result.stderr
+    lines = json_lines(result.stdout)
+    assert [line["key"] for line in lines] == ["s"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s"]

@@ -90,6 +90,9 @@ def archived_on_tmpfs(tmp_path: Path, size: str, built: int, added: int):
 
 def test_disk_full_fails_cleanly_and_the_next_run_completes(tmp_path):
     with archived_on_tmpfs(tmp_path, "2m", built=2, added=3) as (seeds, dist, good):
+        # A built seed changes too: its rebuild must not cost its last good files.
+        edited = seeds / "article-0.txt"
+        edited.write_text(edited.read_text("utf-8") + "\nAn edit.\n", "utf-8")
         # Leave about 40 KiB free: not enough for one more seed's five files.
         free = os.statvfs(dist).f_bavail * os.statvfs(dist).f_frsize
         filler = dist / ".filler"
@@ -102,6 +105,8 @@ def test_disk_full_fails_cleanly_and_the_next_run_completes(tmp_path):
         assert any("No space left on device" in line or "disk is full" in line for line in lines), lines
         after = file_hashes(dist)
         assert {name: after.get(name) for name in good} == good, "a good file changed"
+        assert not list(dist.glob("*/.*.tmp")), "temp files left behind"
+        assert seedpress("verify", "--dist", str(dist)).returncode == 0
         filler.unlink()
         rerun = seedpress("archive", str(seeds), "--dist", str(dist))
         assert rerun.returncode == 0, rerun.stderr

@@ -1,4 +1,5 @@
-"""The three editions. Each module exposes `render(document, out_path, settings)`."""
+"""The three editions. Each module exposes `render_bytes(document, settings)`; the
+caller writes the bytes (convert/build.py writes a seed's files together)."""
 
 from __future__ import annotations
 

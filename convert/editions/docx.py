@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import RenderError
-from ..files import write_atomic
 from ..model import Document
 from ..pandoc import PandocFailed, document_ast, write_document
 from . import PANDOC_SANDBOX_STAMP, Settings, repack_zip, zip_timestamp
@@ -28,8 +27,3 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
         }, settings)
     except (PandocFailed, ValueError) as error:
         raise RenderError("docx", document.source.file, str(error)) from None
-
-
-def render(document: Document, out_path: Path, settings: Settings) -> None:
-    """Write the DOCX edition of `document` to `out_path`, atomically."""
-    write_atomic(out_path, render_bytes(document, settings))

@@ -19,7 +19,6 @@ from html import escape
 from pathlib import Path
 
 from ..errors import RenderError
-from ..files import write_atomic
 from ..model import COMMENTARY_HEADING, SUMMARY_HEADING, Document
 from ..pandoc import PandocFailed, document_ast, write_document
 from . import PANDOC_SANDBOX_STAMP, Settings, repack_zip, zip_timestamp
@@ -133,8 +132,3 @@ def cover_page(document: Document) -> bytes:
 </body>
 </html>
 """.encode()
-
-
-def render(document: Document, out_path: Path, settings: Settings) -> None:
-    """Write the EPUB edition of `document` to `out_path`, atomically."""
-    write_atomic(out_path, render_bytes(document, settings))

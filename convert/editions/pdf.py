@@ -28,7 +28,6 @@ from xml.sax.saxutils import escape as xml_escape
 
 from .. import __version__
 from ..errors import RenderError
-from ..files import write_atomic
 from ..model import COMMENTARY_HEADING, NO_COMMENTARY_NOTE, SUMMARY_HEADING, Document
 from ..model import text_direction
 from . import Settings
@@ -332,8 +331,3 @@ def _attachment_description(name: str) -> str:
     if name.endswith(".md"):
         return "The Markdown master this PDF was rendered from"
     return "The original seed, byte for byte"
-
-
-def render(document: Document, out_path: Path, settings: Settings) -> None:
-    """Write the PDF edition of `document` to `out_path`, atomically."""
-    write_atomic(out_path, render_bytes(document, settings))
