@@ -31,9 +31,9 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from . import __version__, defaults
-from .build import render_all, write_all
+from .build import failure_line, render_all, write_all
 from .editions import Settings, build_date, styles_digest
-from .errors import ConfigError, LockedError, RenderError, SeedError, SeedpressError
+from .errors import ConfigError, LockedError, SeedError, SeedpressError
 from .files import fsync_directory
 from .keys import assign_keys
 from .model import first_sentence
@@ -175,12 +175,8 @@ def build_seed(task: SeedTask) -> SeedResult:
     except MemoryError:
         return SeedResult(task.key, name, error=f"{path}: ran out of the worker's memory limit",
                           seconds=time.perf_counter() - started, status="failed")
-    except SeedpressError as error:
-        return SeedResult(task.key, name, error=str(_naming(error, path)),
-                          seconds=time.perf_counter() - started, status="failed")
-    except OSError as error:
-        reason = f"cannot write {error.filename or task.dist}: {error.strerror or error}"
-        return SeedResult(task.key, name, error=str(SeedError(path, reason)),
+    except (SeedpressError, OSError) as error:
+        return SeedResult(task.key, name, error=failure_line(error, path, Path(task.dist)),
                           seconds=time.perf_counter() - started, status="failed")
     finally:
         signal.alarm(0)
@@ -195,13 +191,6 @@ def build_seed(task: SeedTask) -> SeedResult:
                for name, blob in files.items()},
         seconds=time.perf_counter() - started,
     )
-
-
-def _naming(error: SeedpressError, path: Path) -> SeedpressError:
-    """The error, naming the seed by its path (renderers know only its file name)."""
-    if isinstance(error, RenderError):
-        return RenderError(error.edition, path, error.reason)
-    return error
 
 
 def validate_seed(path: Path, max_bytes: int) -> str | None:
@@ -407,7 +396,7 @@ def commit_result(connection: sqlite3.Connection, dist: Path, result: SeedResult
         else:
             previous = connection.execute(
                 "SELECT status, error FROM seeds WHERE key = ?", (result.key,)).fetchone()
-            if previous == ("failed", result.error):
+            if previous in (("failed", result.error), ("ok", result.error)):
                 return  # the same failure as last time: nothing to rewrite
             if previous is None or previous[0] != "ok":
                 connection.execute(

@@ -105,6 +105,16 @@ def _remove_if_empty(folder: Path) -> None:
         pass
 
 
+def failure_line(error: SeedpressError | OSError, path: Path, out: Path) -> str:
+    """The one line that reports why input `path` failed, naming it by its path
+    (renderers know only its file name) and, for a write, the file that failed."""
+    if isinstance(error, RenderError):
+        return str(RenderError(error.edition, path, error.reason))
+    if isinstance(error, OSError):
+        return str(SeedError(path, f"cannot write {error.filename or out}: {error.strerror or error}"))
+    return str(error)
+
+
 def expand_inputs(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
     """Each input file, with an error for a path that is missing or a folder with no seeds."""
     for path in paths:
@@ -150,14 +160,8 @@ def convert_paths(
             settings = Settings(styles=styles, created=build_date(path), paper=paper)
             files = render_all(document, key, formats, settings, seed_bytes, validate=validate)
             written = write_all(out / key, files)
-        except RenderError as failure:
-            yield Outcome(str(path), key, error=str(RenderError(failure.edition, path, failure.reason)),
-                          seconds=time.perf_counter() - started)
-        except SeedpressError as failure:
-            yield Outcome(str(path), key, error=str(failure), seconds=time.perf_counter() - started)
-        except OSError as failure:
-            reason = f"cannot write to {failure.filename or out}: {failure.strerror or failure}"
-            yield Outcome(str(path), key, error=str(SeedError(path, reason)),
+        except (SeedpressError, OSError) as failure:
+            yield Outcome(str(path), key, error=failure_line(failure, path, out),
                           seconds=time.perf_counter() - started)
         else:
             yield Outcome(str(path), key, files={k: str(v) for k, v in written.items()},
