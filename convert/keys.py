@@ -1,4 +1,12 @@
-"""Safe output names: a seed's key comes from its file name and nothing else (DESIGN §4, §7)."""
+"""Safe output names: a seed's key comes from its file name and nothing else (DESIGN §4, §7).
+
+A key is made of ASCII letters, digits, `-` and `_`. A file stem that is
+already such a name is its own key; any other stem becomes its cleaned form
+plus `-` and 16 hex digits of its hash. So that the two forms can never meet,
+a safe stem that itself ends like a hashed key (`-` and 16 hex digits) is
+hashed too. The key of a name therefore depends on the name alone: not on
+the folder it was found in, how that folder was spelled, or the other seeds.
+"""
 
 from __future__ import annotations
 
@@ -9,47 +17,53 @@ from collections.abc import Iterable
 from pathlib import PurePath
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+#: Hex digits of the stem's SHA-256 in a hashed key: 64 bits, so that even 100,000
+#: seeds whose names clean to the same text (all-CJK names become "seed") do not meet.
+HASH_DIGITS = 16
+_HASHED = re.compile(rf"-[0-9a-f]{{{HASH_DIGITS}}}\Z")
 _RESERVED = frozenset(
     ["con", "prn", "aux", "nul"]
     + [f"com{n}" for n in range(10)] + [f"lpt{n}" for n in range(10)]
     # Names of the hand-out in dist/: a seed folder must never take one.
-    + ["sha256sums", "index", "opds"]
+    + ["sha256sums", "index", "opds", "search"]
 )
-MAX_KEY_LENGTH = 80
+#: Long enough for any real name; with the hash, a key stays under 90 characters.
+MAX_KEY_LENGTH = 72
 
 
 def _short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_DIGITS]
 
 
 def safe_key(stem: str) -> str:
-    """A key made of ASCII letters, digits, `-` and `_` for the file stem `stem`.
-
-    A stem that is already safe is its own key. Any other stem is transliterated,
-    cleaned and given a hash of the original, so two different stems never
-    share a key and the same stem always gets the same one.
-    """
+    """The key of the file stem `stem`: the same stem always gets the same key, and two
+    different stems get different keys (barring a 64-bit hash collision)."""
     ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
     cleaned = _UNSAFE.sub("-", ascii_stem).strip("-_")[:MAX_KEY_LENGTH].strip("-_")
-    if cleaned == stem and cleaned.lower() not in _RESERVED:
+    if cleaned == stem and cleaned.lower() not in _RESERVED and not _HASHED.search(stem):
         return cleaned
     return f"{cleaned or 'seed'}-{_short_hash(stem)}"
 
 
-def assign_keys(names: Iterable[str]) -> dict[str, str]:
-    """Map each file path to a unique key from its file name's stem.
+def seed_key(name: str) -> str:
+    """The key of the seed file called `name` (a file name, without folders)."""
+    return safe_key(stem(name))
 
-    Paths whose stems give the same key get a hash of the whole path as well.
-    """
+
+def stem(name: str) -> str:
+    """The file name without its last suffix (a name that is all suffix, `.txt`, stays whole)."""
+    return name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+
+
+def assign_keys(paths: Iterable[str]) -> dict[str, str]:
+    """Map each input path to a unique key from its file name (for `convert`, whose inputs
+    may come from several folders). Paths whose names give the same key (`a/x.txt`,
+    `b/x.txt`) get a hash of the path as given as well."""
     by_key: dict[str, list[str]] = {}
-    for name in names:
-        by_key.setdefault(safe_key(_stem(PurePath(name).name)), []).append(name)
+    for path in paths:
+        by_key.setdefault(seed_key(PurePath(path).name), []).append(path)
     keys = {}
     for key, group in by_key.items():
-        for name in group:
-            keys[name] = key if len(group) == 1 else f"{key}-{_short_hash(name)}"
+        for path in group:
+            keys[path] = key if len(group) == 1 else f"{key}-{_short_hash(path)}"
     return keys
-
-
-def _stem(name: str) -> str:
-    return name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
