@@ -1,3 +1,50 @@
-"""seedpress: plain-text article seeds into a Markdown master and PDF, EPUB, DOCX editions."""
+"""seedpress: plain-text article seeds into a Markdown master and PDF, EPUB, DOCX editions.
+
+The library behind the `seedpress` command, one entry point per command:
+
+    from pathlib import Path
+    import convert
+
+    for outcome in convert.convert_paths([Path("seeds/a.txt")], Path("out")):
+        print(outcome.status, outcome.files.get("pdf"))
+    totals = convert.run_archive(Path("seeds"), Path("dist"))
+    problems = convert.verify_archive(Path("dist"))
+
+Errors a user can act on are `SeedpressError`s (convert.errors); an input that
+fails is an Outcome with status "failed", never an exception.
+"""
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    # convert: inputs into editions
+    "convert_paths", "BuildOptions", "read_seed", "read_master", "to_markdown", "Document",
+    # archive: a seeds folder into an archive, and its checks
+    "run_archive", "JobOptions", "RunTotals", "verify_archive",
+    # what became of each input
+    "Outcome", "Status", "EditionFile", "Built",
+    # errors
+    "SeedpressError", "SeedError", "RenderError", "ConfigError", "LockedError",
+]
+
+#: Where each public name lives; imported on first use, so `import convert` stays cheap.
+_HOMES = {
+    "convert_paths": "build", "BuildOptions": "build", "read_seed": "seed", "read_master": "master",
+    "to_markdown": "master", "Document": "model", "run_archive": "archive", "JobOptions": "archive",
+    "RunTotals": "archive", "verify_archive": "verify", "Outcome": "outcome", "Status": "outcome",
+    "EditionFile": "outcome", "Built": "outcome", "SeedpressError": "errors", "SeedError": "errors",
+    "RenderError": "errors", "ConfigError": "errors", "LockedError": "errors",
+}
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'convert' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,101 +1,161 @@
 """One input to its files: read and validate, render every edition in memory, then write.
 
-`seedpress convert` and the archive workers share this; a seed either gets all
-the files asked for or none.
+`seedpress convert` and the archive workers share `build_input`: an input
+either gets all the files asked for or none, and whatever goes wrong while
+building it, expected or not, becomes its one-line failure.
 """
 
 from __future__ import annotations
 
+import hashlib
+import resource
+import signal
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import defaults
-from .editions import Settings, build_date, docx, epub, pdf
+from .dates import build_date, iso_timestamp
+from .editions import Settings, docx, epub, pdf
+from .environment import check_prerequisites
 from .errors import RenderError, SeedError, SeedpressError
 from .files import fsync_directory, replace_all
 from .gates import GATES, check_epub
 from .keys import assign_keys
 from .master import read_master, to_markdown
-from .model import Document
+from .model import Document, first_sentence
+from .outcome import Built, EditionFile, Outcome, Status
+from .pandoc import pandoc_path
 from .seed import parse_seed, read_bounded
 
 RENDERERS = {"pdf": pdf.render_bytes, "epub": epub.render_bytes, "docx": docx.render_bytes}
 SEED_SUFFIXES = (".txt",)
 MASTER_SUFFIXES = (".md", ".markdown")
+#: How much of an unexpected error's text goes into its one line.
+MAX_REASON = 300
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What became of one input."""
+class BuildOptions:
+    """How each input is built; every default is defined in convert/defaults.py."""
 
-    input: str
-    """The input path as the user gave it (or as found in a folder)."""
-    key: str | None
-    """The safe key its files are named by; None when the input was never read."""
-    files: dict[str, str] = field(default_factory=dict)
-    """Edition name to the path written."""
-    error: str | None = None
-    """The one-line reason it failed, or None."""
-    seconds: float = 0.0
-    """Wall-clock time spent on it."""
+    formats: tuple[str, ...] = defaults.FORMATS
+    """The editions to write, in order."""
+    max_bytes: int = defaults.MAX_BYTES
+    """Inputs larger than this fail."""
+    styles: Path = defaults.STYLES_DIR
+    """The folder of print.css, epub.css and reference.docx."""
+    paper: str = defaults.PAPER
+    """PDF paper size."""
+    validate: bool = False
+    """Run EPUBCheck on every EPUB before writing it."""
+    timeout: int = defaults.TIME_LIMIT
+    """Seconds one input may take, all editions together."""
+    memory: int = defaults.MEMORY_LIMIT
+    """Address space (bytes) the process building inputs may use."""
+    keep_seed: bool = False
+    """Write the seed's own bytes beside the editions as <key>.txt (the archive does)."""
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
-    def as_json(self) -> dict:
-        return {
-            "input": self.input, "key": self.key, "status": "ok" if self.ok else "failed",
-            "files": self.files, "error": self.error, "seconds": round(self.seconds, 3),
-        }
+class InputTimeout(BaseException):
+    """Raised by the alarm when an input takes longer than its limit; a BaseException so
+    that no `except Exception` in a library between here and the alarm swallows it."""
+
+
+def build_input(path: Path, key: str, out: Path, options: BuildOptions) -> Outcome:
+    """Read, render and write one input into out/<key>/; never raises for a bad input."""
+    started = time.perf_counter()
+
+    def failed(reason: str, limit: str | None = None) -> Outcome:
+        return Outcome.failure(str(path), key, reason, seconds=time.perf_counter() - started, limit=limit)
+
+    try:
+        with time_limit(options.timeout):
+            created = build_date(path)
+            document, files = _render_input(path, key, Settings(styles=options.styles, created=created,
+                                                               paper=options.paper), options)
+        written = write_all(out / key, files)
+    except InputTimeout:
+        return failed(f"{path}: took longer than the {options.timeout} s limit", "time")
+    except Exception as error:  # noqa: BLE001 (any error of one input is that input's failure)
+        if isinstance(error, MemoryError) or (not isinstance(error, SeedpressError) and reached_memory_limit()):
+            return failed(f"{path}: ran out of the {options.memory // 2**20} MiB memory limit", "memory")
+        return failed(failure_line(error, path, out))
+    digests = {edition: hashlib.sha256(data).hexdigest() for edition, data in files.items()}
+    return Outcome(
+        input=str(path), key=key, status=Status.BUILT,
+        built=Built(
+            title=document.title, identifier=document.identifier,
+            source_sha256=document.source.sha256,
+            summary=first_sentence(document.summary[0]), created=iso_timestamp(created),
+        ),
+        files={edition: EditionFile(str(written[edition]), digests[edition], len(files[edition]))
+               for edition in files},
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _render_input(path: Path, key: str, settings: Settings,
+                  options: BuildOptions) -> tuple[Document, dict[str, bytes]]:
+    """The document and every file to write, by edition."""
+    if path.suffix.lower() in MASTER_SUFFIXES:
+        document, seed_bytes = read_master(path, max_bytes=options.max_bytes), None
+    else:
+        # One read: the bytes rendered are the bytes embedded, hashed and kept.
+        seed_bytes = read_bounded(path, options.max_bytes)
+        document = parse_seed(seed_bytes, path.name, path=path, max_bytes=options.max_bytes)
+    files = render_all(document, key, options.formats, settings, seed_bytes, validate=options.validate)
+    if options.keep_seed and seed_bytes is not None:
+        files[defaults.SEED_COPY] = seed_bytes
+    return document, files
 
 
 def render_all(
     document: Document, key: str, formats: Sequence[str], settings: Settings,
     seed_bytes: bytes | None = None, *, validate: bool = False,
 ) -> dict[str, bytes]:
-    """Every requested edition as bytes, keyed by file name, each past its gate.
+    """Every requested edition as bytes, keyed by edition, each past its gate.
 
     Raises RenderError on the first edition that fails to render or to pass.
     """
     master = to_markdown(document).encode("utf-8")
     attachments = [(f"{key}.md", master)]
     if seed_bytes is not None:
-        attachments.append((f"{key}.txt", seed_bytes))
-    settings = Settings(
-        styles=settings.styles, created=settings.created, paper=settings.paper,
-        attachments=tuple(attachments),
-    )
+        attachments.append((f"{key}.{defaults.SEED_COPY}", seed_bytes))
+    settings = replace(settings, attachments=tuple(attachments))
     rendered = {}
     for edition in formats:
         if edition == "md":
-            rendered[f"{key}.md"] = master
+            rendered[edition] = master
             continue
         data = RENDERERS[edition](document, settings)
         if edition == "epub":
             check_epub(data, document, validate=validate)
         else:
             GATES[edition](data, document)
-        rendered[f"{key}.{edition}"] = data
+        rendered[edition] = data
     return rendered
 
 
 def write_all(folder: Path, files: dict[str, bytes]) -> dict[str, Path]:
-    """Write the files into `folder` together: the old files stay whole until every new
-    one is on disk. A folder this call created is removed again if writing fails."""
+    """Write the editions into `folder` as <folder name>.<edition>, together: the old files
+    stay whole until every new one is on disk. A folder this call created is removed
+    again if writing fails. Returns edition to path written."""
+    key = folder.name
     created_folder = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if created_folder:
             fsync_directory(folder.parent)
-        replace_all(folder, files)
+        replace_all(folder, {f"{key}.{edition}": data for edition, data in files.items()})
     except BaseException:
         if created_folder:
             _remove_if_empty(folder)
         raise
-    return {name.rsplit(".", 1)[1]: folder / name for name in files}
+    return {edition: folder / f"{key}.{edition}" for edition in files}
 
 
 def _remove_if_empty(folder: Path) -> None:
@@ -105,14 +165,80 @@ def _remove_if_empty(folder: Path) -> None:
         pass
 
 
-def failure_line(error: SeedpressError | OSError, path: Path, out: Path) -> str:
+def failure_line(error: Exception, path: Path, out: Path) -> str:
     """The one line that reports why input `path` failed, naming it by its path
     (renderers know only its file name) and, for a write, the file that failed."""
     if isinstance(error, RenderError):
         return str(RenderError(error.edition, path, error.reason))
     if isinstance(error, OSError):
         return str(SeedError(path, f"cannot write {error.filename or out}: {error.strerror or error}"))
-    return str(error)
+    if isinstance(error, SeedpressError):
+        return one_line(str(error))
+    # A bug or a library's surprise: still the input's failure, said in one line.
+    return one_line(str(SeedError(path, f"unexpected {type(error).__name__}: {error}")))
+
+
+def one_line(text: str) -> str:
+    """`text` as one line of at most MAX_REASON characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= MAX_REASON else flat[: MAX_REASON - 1] + "…"
+
+
+@contextmanager
+def time_limit(seconds: int) -> Iterator[None]:
+    """Raise InputTimeout in this thread after `seconds`. Only the main thread can take
+    signals: elsewhere (a library caller's thread) there is no limit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(_signum, _frame):
+        raise InputTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def reached_memory_limit() -> bool:
+    """True when this process's address space has come within 5% of its limit. C libraries
+    that fail to allocate do not all raise MemoryError (cairo, Pango: a SystemError, a
+    RuntimeError), so an unexpected error at that point is taken for running out."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return False
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmPeak:"))
+    except (OSError, StopIteration, ValueError):
+        return False
+    return peak >= soft * 0.95
+
+
+@contextmanager
+def memory_limit(limit: int) -> Iterator[None]:
+    """Cap this process's address space at `limit` bytes (never above the hard limit),
+    and restore the previous cap afterwards. Children (pandoc, Java) lift it as they start."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    capped = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (capped, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def warm_up(formats: Sequence[str]) -> None:
+    """Import WeasyPrint and find pandoc before the first input, so that no input's time
+    limit pays for them (archive workers do the same as they start)."""
+    if "pdf" in formats:
+        import weasyprint  # noqa: F401
+    if {"epub", "docx"} & set(formats):
+        pandoc_path()
 
 
 def expand_inputs(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
@@ -134,35 +260,21 @@ def expand_inputs(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
             yield path, None
 
 
-def convert_paths(
-    paths: Sequence[Path], out: Path, *, formats: Sequence[str] = defaults.FORMATS,
-    max_bytes: int = defaults.MAX_BYTES, paper: str = defaults.PAPER,
-    styles: Path = defaults.STYLES_DIR, validate: bool = False,
-) -> Iterator[Outcome]:
-    """Convert every input into OUT/<key>/<key>.<edition>, yielding one Outcome per input."""
+def convert_paths(paths: Sequence[Path], out: Path, options: BuildOptions = BuildOptions()) -> Iterator[Outcome]:
+    """Convert every input into OUT/<key>/<key>.<edition>, yielding one Outcome per input.
+
+    Prerequisites (tool versions, EPUBCheck for `validate`) are checked once,
+    before the first input: a ConfigError then stops the run.
+    """
+    check_prerequisites(validate=options.validate)
     # The same file named twice (s.txt ./s.txt) is one input, not a key collision.
     inputs = list({(p.resolve() if error is None else p): (p, error)
                    for p, error in expand_inputs(paths)}.values())
     keys = assign_keys(str(p) for p, error in inputs if error is None)
-    for path, error in inputs:
-        if error is not None:
-            yield Outcome(input=str(path), key=None, error=f"{path}: {error}")
-            continue
-        key = keys[str(path)]
-        started = time.perf_counter()
-        try:
-            if path.suffix.lower() in MASTER_SUFFIXES:
-                document, seed_bytes = read_master(path, max_bytes=max_bytes), None
+    warm_up(options.formats)
+    with memory_limit(options.memory):
+        for path, error in inputs:
+            if error is not None:
+                yield Outcome.failure(str(path), None, f"{path}: {error}")
             else:
-                # One read: the bytes rendered are the bytes embedded and hashed.
-                seed_bytes = read_bounded(path, max_bytes)
-                document = parse_seed(seed_bytes, path.name, path=path, max_bytes=max_bytes)
-            settings = Settings(styles=styles, created=build_date(path), paper=paper)
-            files = render_all(document, key, formats, settings, seed_bytes, validate=validate)
-            written = write_all(out / key, files)
-        except (SeedpressError, OSError) as failure:
-            yield Outcome(str(path), key, error=failure_line(failure, path, out),
-                          seconds=time.perf_counter() - started)
-        else:
-            yield Outcome(str(path), key, files={k: str(v) for k, v in written.items()},
-                          seconds=time.perf_counter() - started)
+                yield build_input(path, keys[str(path)], out, options)

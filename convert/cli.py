@@ -41,94 +41,103 @@ def _port(value: str) -> int:
     return number
 
 
+def _mebibytes(value: str) -> int:
+    return _positive(value) * 2**20
+
+
+def _add_build_options(command: argparse.ArgumentParser, inputs: str) -> None:
+    """The options `convert` and `archive` share: they fill BuildOptions, nothing else."""
+    command.add_argument("--max-bytes", type=_positive, metavar="N",
+                         help=f"refuse {inputs} larger than N bytes (default: {defaults.MAX_BYTES})")
+    command.add_argument("--styles", type=Path, metavar="DIR",
+                         help="folder with print.css, epub.css, reference.docx (default: the bundled styles)")
+    command.add_argument("--timeout", type=_positive, metavar="SECONDS",
+                         help=f"time one input may take, all editions together (default: {defaults.TIME_LIMIT})")
+    command.add_argument("--memory", type=_mebibytes, metavar="MIB",
+                         help=f"address space a process building inputs may use "
+                              f"(default: {defaults.MEMORY_LIMIT // 2**20})")
+    command.add_argument("--validate", action="store_true", default=None,
+                         help="run EPUBCheck on every EPUB before writing it (needs Java)")
+
+
+#: Command-line option to the BuildOptions field it sets.
+_BUILD_FIELDS = {"max_bytes": "max_bytes", "styles": "styles", "timeout": "timeout", "memory": "memory",
+                 "validate": "validate", "to": "formats", "paper": "paper"}
+
+
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(
+    program = argparse.ArgumentParser(
         prog="seedpress",
         description="Turn plain-text article seeds into a Markdown master and PDF, EPUB, DOCX editions.",
+        argument_default=None,
     )
-    main.add_argument("--version", action="version", version=f"seedpress {__version__}")
-    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    program.add_argument("--version", action="version", version=f"seedpress {__version__}")
+    commands = program.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     convert = commands.add_parser("convert", help="convert seeds or masters into editions")
     convert.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                          help="seed (.txt) or master (.md) files, or folders of them")
-    convert.add_argument("--to", type=_formats, default=defaults.FORMATS, metavar="FORMATS",
+    convert.add_argument("--to", type=_formats, metavar="FORMATS",
                          help=f"comma-separated editions (default: {','.join(defaults.FORMATS)})")
-    convert.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
-                         help="output folder (default: ./out)")
-    convert.add_argument("--paper", choices=defaults.PAPER_SIZES, default=defaults.PAPER,
-                         help="PDF paper size (default: a4)")
-    convert.add_argument("--max-bytes", type=_positive, default=defaults.MAX_BYTES, metavar="N",
-                         help=f"refuse inputs larger than N bytes (default: {defaults.MAX_BYTES})")
-    convert.add_argument("--styles", type=Path, default=defaults.STYLES_DIR, metavar="DIR",
-                         help="folder with print.css, epub.css, reference.docx (default: the bundled styles)")
-    convert.add_argument("--validate", action="store_true",
-                         help="run EPUBCheck on every EPUB before writing it (needs Java)")
+    convert.add_argument("--out", type=Path, default=defaults.OUT_DIR, metavar="DIR",
+                         help=f"output folder (default: ./{defaults.OUT_DIR})")
+    convert.add_argument("--paper", choices=defaults.PAPER_SIZES,
+                         help=f"PDF paper size (default: {defaults.PAPER})")
+    _add_build_options(convert, "inputs")
     convert.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
 
     archive = commands.add_parser("archive", help="build the archive of a seeds folder, incrementally")
-    archive.add_argument("seeds", nargs="?", type=Path, default=Path("seeds"), metavar="SEEDS_DIR",
-                         help="folder of *.txt seeds (default: ./seeds)")
-    archive.add_argument("--dist", type=Path, default=Path("dist"), metavar="DIR",
-                         help="archive folder (default: ./dist)")
-    archive.add_argument("--jobs", type=_positive, default=None, metavar="N",
-                         help="worker processes (default: one per core)")
-    archive.add_argument("--max-bytes", type=_positive, default=defaults.MAX_BYTES, metavar="N",
-                         help=f"refuse seeds larger than N bytes (default: {defaults.MAX_BYTES})")
-    archive.add_argument("--styles", type=Path, default=defaults.STYLES_DIR, metavar="DIR",
-                         help="folder with print.css, epub.css, reference.docx (default: the bundled styles)")
-    archive.add_argument("--timeout", type=_positive, default=defaults.SEED_TIMEOUT, metavar="SECONDS",
-                         help=f"time one seed may take (default: {defaults.SEED_TIMEOUT})")
-    archive.add_argument("--memory", type=_positive, default=defaults.WORKER_MEMORY // 2**20, metavar="MIB",
-                         help=f"address space one worker may use (default: {defaults.WORKER_MEMORY // 2**20})")
-    archive.add_argument("--validate", action="store_true",
-                         help="run EPUBCheck on every EPUB before publishing it (needs Java)")
-    archive.add_argument("--json", action="store_true", help="one JSON object per seed on stdout")
+    archive.add_argument("seeds", nargs="?", type=Path, default=defaults.SEEDS_DIR, metavar="SEEDS_DIR",
+                         help=f"folder of *.txt seeds (default: ./{defaults.SEEDS_DIR})")
+    archive.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR",
+                         help=f"archive folder (default: ./{defaults.DIST_DIR})")
+    archive.add_argument("--jobs", type=_positive, metavar="N", help="worker processes (default: one per core)")
+    _add_build_options(archive, "seeds")
+    archive.add_argument("--retry", action="store_true",
+                         help="retry seeds that failed on a time or memory limit although nothing changed")
+    archive.add_argument("--json", action="store_true", help="one JSON object per seed built, failed or withdrawn")
 
     verify = commands.add_parser("verify", help="re-hash every archived file against the catalog")
-    verify.add_argument("--dist", type=Path, default=Path("dist"), metavar="DIR")
+    verify.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
     verify.add_argument("--json", action="store_true", help="the problems as JSON on stdout")
 
     serve = commands.add_parser("serve", help="serve the archive folder read-only over HTTP")
-    serve.add_argument("--dist", type=Path, default=Path("dist"), metavar="DIR")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=_port, default=8000)
-    return main
+    serve.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
+    serve.add_argument("--host", default=defaults.SERVE_HOST)
+    serve.add_argument("--port", type=_port, default=defaults.SERVE_PORT)
+    return program
+
+
+def build_options(arguments: argparse.Namespace, **fixed):
+    """BuildOptions with only what the user set on the command line; the rest are the library's defaults."""
+    from .build import BuildOptions
+
+    from .environment import STYLE_FILES
+
+    chosen = {field: getattr(arguments, option) for option, field in _BUILD_FIELDS.items()
+              if getattr(arguments, option, None) is not None}
+    if "styles" in chosen:
+        missing = [name for name in STYLE_FILES if not (chosen["styles"] / name).is_file()]
+        if missing:
+            raise ConfigError(f"{chosen['styles']}: not a styles folder (missing {', '.join(missing)})")
+    return BuildOptions(**chosen, **fixed)
 
 
 def _say_error(message: str) -> None:
     print(f"seedpress: {message}", file=sys.stderr, flush=True)
 
 
-def _report(outcomes: Iterable, *, as_json: bool, total: int, label: str) -> int:
-    """Print each outcome as it comes (JSON lines or a short line), errors on stderr; exit code."""
-    failed = 0
-    with _progress(total, label, enabled=not as_json) as advance:
-        for outcome in outcomes:
-            if as_json:
-                print(json.dumps(outcome.as_json(), ensure_ascii=False), flush=True)
-            if not outcome.ok:
-                failed += 1
-                _say_error(outcome.error)
-            elif not as_json:
-                editions = ", ".join(sorted(outcome.files))
-                folder = Path(next(iter(outcome.files.values()))).parent if outcome.files else ""
-                print(f"{outcome.input} -> {folder}/ ({editions})", flush=True)
-            advance()
-    return EXIT_FAILED if failed else EXIT_OK
-
-
-class _progress:
+class ProgressBar:
     """A rich progress bar on a terminal for runs of more than one item; silent otherwise."""
 
-    def __init__(self, total: int, label: str, *, enabled: bool):
-        self.wanted, self.total, self.label = enabled, total, label
-        self.active = False
+    def __init__(self, label: str, *, enabled: bool):
+        self.wanted, self.label = enabled, label
+        self.bar = None
+        self.task = None
 
-    def __enter__(self) -> Callable[[], None]:
-        self.active = self.wanted and self.total > 1 and sys.stderr.isatty()
-        if not self.active:
-            return lambda: None
+    def start(self, total: int) -> None:
+        if not (self.wanted and total > 1 and sys.stderr.isatty()):
+            return
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -137,72 +146,74 @@ class _progress:
             TimeElapsedColumn(), console=Console(stderr=True), transient=True,
         )
         self.bar.start()
-        task = self.bar.add_task(self.label, total=self.total)
-        return lambda: self.bar.advance(task)
+        self.task = self.bar.add_task(self.label, total=total)
 
-    def __exit__(self, *exc) -> None:
-        if self.active:
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task)
+
+    def stop(self) -> None:
+        if self.bar is not None:
             self.bar.stop()
-            self.active = False
+            self.bar = None
 
 
-def _styles(folder: Path) -> Path:
-    missing = [name for name in ("print.css", "epub.css", "reference.docx") if not (folder / name).is_file()]
-    if missing:
-        raise ConfigError(f"{folder}: not a styles folder (missing {', '.join(missing)})")
-    return folder
+def _report(outcomes: Iterable, *, as_json: bool, progress: ProgressBar,
+            describe: Callable | None = None) -> int:
+    """Print each outcome as it comes (a JSON line, or a short line), errors on stderr; the exit code."""
+    failed = 0
+    for outcome in outcomes:
+        if as_json:
+            print(json.dumps(outcome.as_json(), ensure_ascii=False), flush=True)
+        if not outcome.ok:
+            failed += 1
+            _say_error(outcome.error)
+        elif describe is not None and not as_json:
+            print(describe(outcome), flush=True)
+        progress.advance()
+    return EXIT_FAILED if failed else EXIT_OK
 
 
-def run_convert(arguments: argparse.Namespace) -> int:
+def _converted(outcome) -> str:
+    folder = Path(next(iter(outcome.files.values())).path).parent
+    return f"{outcome.input} -> {folder}/ ({', '.join(sorted(outcome.files))})"
+
+
+def command_convert(arguments: argparse.Namespace) -> int:
     from .build import convert_paths, expand_inputs
 
-    total = sum(1 for _ in expand_inputs(arguments.paths))
-    outcomes = convert_paths(
-        arguments.paths, arguments.out, formats=arguments.to,
-        max_bytes=arguments.max_bytes, paper=arguments.paper, styles=_styles(arguments.styles),
-        validate=arguments.validate,
-    )
-    return _report(outcomes, as_json=arguments.json, total=total, label="converting")
-
-
-def run_archive(arguments: argparse.Namespace) -> int:
-    from .archive import JobOptions, archive
-
-    bar = _progress(0, "archiving", enabled=not arguments.json)
-    advance = lambda: None  # noqa: E731  (replaced once the plan says how many seeds to build)
-
-    def on_plan(count: int) -> None:
-        nonlocal advance
-        bar.total = count
-        advance = bar.__enter__()
-
-    def on_result(result) -> None:
-        if arguments.json:
-            print(json.dumps(result.as_json(), ensure_ascii=False), flush=True)
-        if not result.ok:
-            _say_error(result.error)
-        advance()
-
+    progress = ProgressBar("converting", enabled=not arguments.json)
+    progress.start(sum(1 for _ in expand_inputs(arguments.paths)))
     try:
-        options = JobOptions(
-            jobs=arguments.jobs, max_bytes=arguments.max_bytes, styles=_styles(arguments.styles),
-            validate=arguments.validate, seed_timeout=arguments.timeout,
-            worker_memory=arguments.memory * 2**20,
-        )
-        summary = archive(arguments.seeds, arguments.dist, options, on_result=on_result, on_plan=on_plan)
+        outcomes = convert_paths(arguments.paths, arguments.out, build_options(arguments))
+        return _report(outcomes, as_json=arguments.json, progress=progress, describe=_converted)
     finally:
-        bar.__exit__(None, None, None)
+        progress.stop()
+
+
+def command_archive(arguments: argparse.Namespace) -> int:
+    from .archive import JobOptions, run_archive
+
+    progress = ProgressBar("archiving", enabled=not arguments.json)
+
+    def on_outcome(outcome) -> None:
+        _report([outcome], as_json=arguments.json, progress=progress)
+
+    options = JobOptions(jobs=arguments.jobs, build=build_options(arguments, keep_seed=True),
+                         retry=arguments.retry)
+    try:
+        totals = run_archive(arguments.seeds, arguments.dist, options, on_outcome=on_outcome, on_plan=progress.start)
+    finally:
+        progress.stop()
     if arguments.json:
-        print(json.dumps({"summary": {
-            "built": summary.built, "unchanged": summary.unchanged, "failed": summary.failed,
-            "withdrawn": summary.withdrawn, "seconds": round(summary.seconds, 3)}}), flush=True)
+        print(json.dumps({"summary": totals.as_json()}), flush=True)
     else:
-        print(f"{arguments.dist}: {summary.line()}", flush=True)
-    return EXIT_FAILED if summary.failed else EXIT_OK
+        print(f"{arguments.dist}: {totals.line()}", flush=True)
+    return EXIT_FAILED if totals.failed else EXIT_OK
 
 
-def run_verify(arguments: argparse.Namespace) -> int:
-    from .archive import verify_archive
+def command_verify(arguments: argparse.Namespace) -> int:
+    from .verify import verify_archive
 
     problems = verify_archive(arguments.dist)
     if arguments.json:
@@ -214,14 +225,14 @@ def run_verify(arguments: argparse.Namespace) -> int:
     return EXIT_FAILED if problems else EXIT_OK
 
 
-def run_serve(arguments: argparse.Namespace) -> int:
+def command_serve(arguments: argparse.Namespace) -> int:
     from .serve import serve
 
     serve(arguments.dist, host=arguments.host, port=arguments.port)
     return EXIT_OK
 
 
-COMMANDS = {"convert": run_convert, "archive": run_archive, "verify": run_verify, "serve": run_serve}
+COMMANDS = {"convert": command_convert, "archive": command_archive, "verify": command_verify, "serve": command_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

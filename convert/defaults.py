@@ -9,6 +9,10 @@ from pathlib import Path
 MAX_BYTES = 10 * 1024 * 1024
 #: Every edition `convert` writes unless `--to` says otherwise, in this order.
 FORMATS = ("md", "pdf", "epub", "docx")
+#: The archive keeps each seed's own bytes beside its editions, under this suffix.
+SEED_COPY = "txt"
+#: Every seed in an archive has exactly these files.
+ARCHIVED_EDITIONS = FORMATS + (SEED_COPY,)
 #: Paper sizes the PDF edition knows.
 PAPER_SIZES = ("a4", "letter")
 PAPER = "a4"
@@ -16,12 +20,20 @@ PAPER = "a4"
 PANDOC_TIMEOUT = 60
 #: Heap limit handed to pandoc's runtime.
 PANDOC_HEAP = "512m"
-#: Seconds one seed may take in an archive worker, all editions together.
-SEED_TIMEOUT = 300
-#: Address space one archive worker may use (bytes).
-WORKER_MEMORY = 3 * 1024 * 1024 * 1024
+#: Seconds one input may take, all editions together (`--timeout`, convert and archive).
+TIME_LIMIT = 300
+#: Address space (bytes) a process building inputs may use (`--memory`, convert and archive).
+MEMORY_LIMIT = 3 * 1024 * 1024 * 1024
 #: Seeds an archive worker renders before it is replaced, to keep memory flat.
 WORKER_TASKS = 100
+#: Where `convert` writes, `archive` reads seeds and writes the archive, and
+#: `verify`, `serve` look, unless told otherwise.
+OUT_DIR = Path("out")
+SEEDS_DIR = Path("seeds")
+DIST_DIR = Path("dist")
+#: Where `serve` listens: loopback only unless told otherwise.
+SERVE_HOST = "127.0.0.1"
+SERVE_PORT = 8000
 #: The folder of stylesheets, fonts and the DOCX reference document: inside the
 #: package when installed from a wheel, beside it in a checkout.
 _PACKAGED_STYLES = Path(__file__).resolve().parent / "_styles"

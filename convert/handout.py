@@ -20,6 +20,7 @@ from urllib.parse import quote
 from lxml import etree
 
 from . import __version__
+from .dates import iso_timestamp, utc
 from .files import write_if_changed
 
 INDEX_NAME = "index.html"
@@ -184,14 +185,6 @@ def newest_first(entries: Sequence[Entry]) -> list[Entry]:
 def updated(entries: Sequence[Entry]) -> datetime:
     """When the archive last changed: its newest entry's date (never the clock)."""
     return max((utc(entry.date) for entry in entries), default=EMPTY_ARCHIVE_DATE)
-
-
-def utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(microsecond=0)
-
-
-def iso_timestamp(moment: datetime) -> str:
-    return utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def human_size(size: int) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
 import re
+import stat
 import unicodedata
 from pathlib import Path
 
@@ -44,19 +46,28 @@ def read_seed(path: Path, *, max_bytes: int = defaults.MAX_BYTES) -> Document:
 
 
 def read_bounded(path: Path, max_bytes: int) -> bytes:
-    """The file's bytes; SeedError naming it if it is larger than `max_bytes` or unreadable.
+    """The file's bytes; SeedError naming it if it is not a regular file, is larger than
+    `max_bytes` or is unreadable.
 
-    The size is checked before reading, and at most one byte more than the limit
-    is read, so a huge file (or one growing while it is read) costs no memory.
+    The file is opened without blocking (a FIFO put in a seed's place must not hang
+    the job) and checked for what it is after opening, so what is read is what was
+    checked. At most one byte more than the limit is read, so a huge file (or one
+    growing while it is read) costs no memory.
     """
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise SeedError(path, f"larger than the size limit ({size} > {max_bytes} bytes)")
-        with path.open("rb") as stream:
-            data = stream.read(max_bytes + 1)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
         raise SeedError(path, f"cannot read: {error.strerror or error}") from None
+    with os.fdopen(descriptor, "rb") as stream:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise SeedError(path, "not a regular file")
+        if status.st_size > max_bytes:
+            raise SeedError(path, f"larger than the size limit ({status.st_size} > {max_bytes} bytes)")
+        try:
+            data = stream.read(max_bytes + 1)
+        except OSError as error:
+            raise SeedError(path, f"cannot read: {error.strerror or error}") from None
     if len(data) > max_bytes:
         raise SeedError(path, f"larger than the size limit (> {max_bytes} bytes)")
     return data

@@ -11,12 +11,14 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from convert.defaults import ARCHIVED_EDITIONS
 from convert.model import Document
 from convert.pandoc import pandoc_path
 from convert.seed import read_seed
@@ -24,6 +26,11 @@ from convert.seed import read_seed
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 REAL_SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
+#: The files every archived seed has: the four editions and the seed's own bytes.
+EDITIONS = ARCHIVED_EDITIONS
+#: How long any one seedpress command may take in a test: generous, so that a loaded
+#: 2-core machine passes as surely as a quiet one; it only bounds a hang.
+COMMAND_TIMEOUT = 900
 #: The date every edition in the session carries (SOURCE_DATE_EPOCH), so builds are comparable.
 BUILD_EPOCH = 1_700_000_000
 #: Fixtures rendered into every edition once per session. CJK and friends are
@@ -34,14 +41,82 @@ FONT_DEPENDENT_FIXTURE = "cjk"
 EPUBCHECK_LAUNCHER = DATA / "EpubCheckAll.java"
 
 
-def seedpress(*arguments: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None,
-              timeout: float = 300) -> subprocess.CompletedProcess:
+def seedpress_command(*arguments: str | Path) -> list[str]:
+    return [sys.executable, "-m", "convert.cli", *map(str, arguments)]
+
+
+def seedpress_environment(env: dict[str, str | None] | None = None) -> dict[str, str]:
+    """This environment with seedpress from this checkout, plus `env` (a None value unsets)."""
+    merged = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return {name: value for name, value in merged.items() if value is not None}
+
+
+def seedpress(*arguments: str | Path, env: dict[str, str | None] | None = None, cwd: Path | None = None,
+              timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess:
     """Run `python -m convert.cli ARGUMENTS` as a user would; text output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "convert.cli", *map(str, arguments)],
-        capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        seedpress_command(*arguments), capture_output=True, text=True, timeout=timeout,
+        cwd=cwd or ROOT, env=seedpress_environment(env),
     )
+
+
+@pytest.fixture
+def spawn():
+    """Start seedpress commands in the background; every one still running when the test
+    ends, passed or failed, is killed and reaped, its pipes closed."""
+    started: list[subprocess.Popen] = []
+
+    def start(*arguments: str | Path, env: dict[str, str | None] | None = None, **options) -> subprocess.Popen:
+        options.setdefault("stdout", subprocess.PIPE)
+        options.setdefault("stderr", subprocess.PIPE)
+        process = subprocess.Popen(seedpress_command(*arguments), text=True, cwd=ROOT,
+                                   env=seedpress_environment(env), **options)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def wait_for(condition, what: str, timeout: float = COMMAND_TIMEOUT, interval: float = 0.02):
+    """Poll `condition()` until it returns something true, and return that; fail naming
+    `what` after `timeout` seconds. The interval is how often to look, not a guess of how
+    long anything takes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+#: Seconds that bound a seed in the limit tests: far more than a real seed needs on a
+#: loaded machine, far less than a heavy seed needs on a fast one.
+TIME_LIMIT = "5"
+
+
+def write_heavy_seed(path: Path, paragraphs: int = 20_000) -> Path:
+    """A seed of one-letter paragraphs: at 20,000, 660 PDF pages, a minute on a 2-core
+    machine and far more memory than the real seed's two pages (which fit in 250 MB)."""
+    path.write_text("Heavy\n\n" + "\n\n".join("abcdefghij"[i % 10] for i in range(paragraphs)), "utf-8")
+    return path
+
+
+def write_seeds(folder: Path, count: int, start: int = 0) -> list[Path]:
+    """`count` distinct good seeds made from the real one, article-<n>.txt from n = `start`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = REAL_SEED.read_text("utf-8")
+    paths = []
+    for index in range(start, start + count):
+        path = folder / f"article-{index}.txt"
+        path.write_text(f"Article {index}: {text}", "utf-8")
+        paths.append(path)
+    return paths
 
 
 def json_lines(stdout: str) -> list[dict]:
@@ -185,8 +260,8 @@ class Rendered:
     folder: Path
 
     def file(self, edition: str) -> Path:
-        assert self.outcome["status"] == "ok", self.outcome["error"]
-        path = Path(self.outcome["files"][edition])
+        assert self.outcome["status"] == "built", self.outcome["error"]
+        path = Path(self.outcome["files"][edition]["path"])
         assert path.is_file(), path
         return path
 

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import EDITIONS, REAL_SEED, ROOT, seedpress, wait_for, write_seeds
 
-ROOT = Path(__file__).resolve().parent.parent
-REAL_SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
-EDITIONS = ("md", "pdf", "epub", "docx", "txt")
-
-
-def seedpress(*arguments: str, **options) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "convert.cli", *arguments],
-        capture_output=True, text=True, timeout=600, **options,
-    )
-
-
-def write_seeds(folder: Path, count: int) -> list[Path]:
-    """`count` distinct good seeds made from the real one."""
-    folder.mkdir(parents=True, exist_ok=True)
-    text = REAL_SEED.read_text("utf-8")
-    paths = []
-    for index in range(count):
-        path = folder / f"article-{index}.txt"
-        path.write_text(f"Article {index}: {text}", "utf-8")
-        paths.append(path)
-    return paths
+from convert.workers import TRACE_VARIABLE
 
 
 def snapshot(dist: Path) -> dict[str, tuple[int, int]]:
@@ -74,7 +52,7 @@ def test_build_writes_every_edition_and_verifies(built):
         for edition in EDITIONS:
             assert (dist / seed.stem / f"{seed.stem}.{edition}").stat().st_size > 0
         assert (dist / seed.stem / f"{seed.stem}.txt").read_bytes() == seed.read_bytes()
-    assert {row[0] for row in catalog_rows(dist).values()} == {"ok"}
+    assert {row[0] for row in catalog_rows(dist).values()} == {"built"}
     for name in ("index.html", "opds.xml", "SHA256SUMS"):
         assert (dist / name).is_file()
     verified = seedpress("verify", "--dist", str(dist))
@@ -188,64 +166,35 @@ def test_verify_refuses_a_folder_that_is_not_an_archive(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_second_concurrent_run_exits_75(tmp_path):
-    seeds = tmp_path / "seeds"
-    write_seeds(seeds, 4)
-    dist = tmp_path / "dist"
-    first = subprocess.Popen([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(dist)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (dist / ".catalog.sqlite").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    second = seedpress("archive", str(seeds), "--dist", str(dist))
-    first.communicate(timeout=600)
-    assert first.returncode == 0
+def test_a_run_while_another_holds_the_lock_exits_75_and_touches_nothing(archive_copy):
+    seeds, dist = archive_copy
+    before = snapshot(dist)
+    # Whoever holds the flock, the run must not wait for it or share the archive.
+    with open(dist / ".lock", "rb+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        second = seedpress("archive", str(seeds), "--dist", str(dist))
     assert second.returncode == 75
-    assert "another archive run holds the lock" in second.stderr
-    assert len(second.stderr.strip().splitlines()) == 1
+    assert second.stderr == f"seedpress: {dist / '.lock'}: another archive run holds the lock\n"
+    assert snapshot(dist) == before
     assert seedpress("verify", "--dist", str(dist)).returncode == 0
 
 
-def _workers(pid: int) -> list[int]:
-    """The pool workers of the job `pid` (spawned interpreters running spawn_main)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                command = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and b"spawn_main" in command:
-                found.append(int(entry.name))
-    return found
-
-
-@pytest.mark.parametrize("wait_for_rows", [0, 2])
-def test_kill_9_mid_run_then_rerun_gives_a_complete_archive(tmp_path, wait_for_rows):
+@pytest.mark.parametrize("seeds_started", [1, 3])
+def test_kill_9_mid_run_then_rerun_gives_a_complete_archive(tmp_path, spawn, seeds_started):
     seeds = tmp_path / "seeds"
     write_seeds(seeds, 6)
-    dist = tmp_path / "dist"
-    job = subprocess.Popen([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(dist),
-                            "--jobs", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if (dist / ".catalog.sqlite").exists() and _workers(job.pid):
-            try:
-                if len(catalog_rows(dist)) >= wait_for_rows:
-                    break
-            except sqlite3.OperationalError:
-                pass
-        time.sleep(0.02)
-    workers = _workers(job.pid)
-    assert workers, "the job should have started its workers"
+    dist, trace = tmp_path / "dist", tmp_path / "trace"
+    job = spawn("archive", seeds, "--dist", dist, "--jobs", "2", env={TRACE_VARIABLE: str(trace)})
+
+    def started() -> list[str]:
+        lines = trace.read_text().splitlines() if trace.exists() else []
+        return lines if len(lines) >= seeds_started else []
+
+    workers = {int(line.split()[0]) for line in wait_for(started, f"{seeds_started} seeds to be started")}
     os.kill(job.pid, signal.SIGKILL)
     job.wait()
     # The workers die with their parent instead of rendering on and holding the archive.
-    deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in workers):
-        assert time.monotonic() < deadline, "workers outlived the killed job"
-        time.sleep(0.05)
+    wait_for(lambda: all(_state(pid) == "Z" for pid in workers), "the workers to die with the job", timeout=60)
     rerun = seedpress("archive", str(seeds), "--dist", str(dist))
     assert rerun.returncode == 0, rerun.stderr
     verified = seedpress("verify", "--dist", str(dist))
@@ -257,6 +206,7 @@ def test_kill_9_mid_run_then_rerun_gives_a_complete_archive(tmp_path, wait_for_r
 
 
 def _state(pid: int) -> str:
+    """The process's state letter; "Z" for one that is gone or a zombie."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:

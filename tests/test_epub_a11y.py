@@ -17,11 +17,10 @@ from convert.model import text_direction
 from convert.editions.cover import COVER_SIZE, cover_png
 from convert.editions.epub import CONFORMANCE
 from convert.seed import read_seed
+from conftest import DATA, REAL_SEED, json_lines, run_epubcheck, seedpress
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
 SEEDS = {
-    "000_52d55abe645743f0": ROOT / "seeds" / "000_52d55abe645743f0.txt",
+    REAL_SEED.stem: REAL_SEED,
     "multiscript": DATA / "multiscript.txt",
 }
 NS = {
@@ -52,13 +51,12 @@ class Book:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, Path]:
-    from conftest import json_lines, seedpress
 
     out = tmp_path_factory.mktemp("epub-a11y")
     result = seedpress("convert", *SEEDS.values(), "--to", "epub", "--out", out, "--json",
                        env={"SOURCE_DATE_EPOCH": "1700000000"})
     assert result.returncode == 0, result.stderr
-    return {Path(o["input"]).stem: Path(o["files"]["epub"]) for o in json_lines(result.stdout)}
+    return {Path(o["input"]).stem: Path(o["files"]["epub"]["path"]) for o in json_lines(result.stdout)}
 
 
 @pytest.fixture(params=sorted(SEEDS), scope="module")
@@ -143,7 +141,6 @@ def test_right_to_left_paragraphs_say_so(book, fixture):
 
 def test_epubcheck_finds_nothing(built):
     """EPUBCheck 5: 0 fatal errors, 0 errors, 0 warnings with the additions above."""
-    from conftest import run_epubcheck
 
     reports = run_epubcheck(list(built.values()))
     for path, report in reports.items():

@@ -13,39 +13,13 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from conftest import EDITIONS, TIME_LIMIT, seedpress, wait_for, write_heavy_seed, write_seeds
 
-ROOT = Path(__file__).resolve().parent.parent
-REAL_SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
-EDITIONS = ("md", "pdf", "epub", "docx", "txt")
-
-
-def seedpress(*arguments: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "convert.cli", *arguments],
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def write_seeds(folder: Path, count: int, start: int = 0) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    text = REAL_SEED.read_text("utf-8")
-    paths = []
-    for index in range(start, start + count):
-        path = folder / f"article-{index}.txt"
-        path.write_text(f"Article {index}: {text}", "utf-8")
-        paths.append(path)
-    return paths
-
-
-def write_heavy_seed(path: Path) -> Path:
-    """A seed of 10,000 one-letter paragraphs: 330 PDF pages, half a minute and far more
-    memory than the real seed's two pages (which fit in 250 MB)."""
-    path.write_text("Heavy\n\n" + "\n\n".join("abcdefghij"[i % 10] for i in range(10_000)), "utf-8")
-    return path
+from convert.workers import TRACE_VARIABLE
 
 
 def file_hashes(dist: Path) -> dict[str, str]:
@@ -128,39 +102,28 @@ def test_read_only_dist_fails_with_one_line_and_touches_nothing(tmp_path):
         assert_complete(seeds, dist)
 
 
-def _wait_for_workers(job: subprocess.Popen, count: int, timeout: float = 60) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        workers = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _is_worker_of(p, job.pid)]
-        if len(workers) >= count:
-            return workers
-        time.sleep(0.02)
-    raise AssertionError("the job did not start its workers")
-
-
-def _is_worker_of(proc: Path, parent: int) -> bool:
-    try:
-        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[1]) == parent and b"spawn_main" in (proc / "cmdline").read_bytes()
-    except OSError:
-        return False
-
-
 def _catalog(dist: Path) -> dict[str, tuple]:
     with sqlite3.connect(dist / ".catalog.sqlite") as connection:
         return {row[0]: row[1:] for row in connection.execute("SELECT key, status, source_sha256 FROM seeds")}
 
 
-def test_worker_killed_mid_run_costs_nothing(tmp_path):
+def test_worker_killed_mid_run_costs_nothing(tmp_path, spawn):
     seeds = tmp_path / "seeds"
-    write_seeds(seeds, 8)
-    dist = tmp_path / "dist"
-    job = subprocess.Popen([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(dist),
-                            "--jobs", "2", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    workers = _wait_for_workers(job, 2)
-    time.sleep(2.5)  # let them import WeasyPrint and start rendering
-    os.kill(workers[0], signal.SIGKILL)
-    stdout, stderr = job.communicate(timeout=600)
+    write_seeds(seeds, 7)
+    # A seed that keeps its worker busy for a while, so it is surely mid-build when killed.
+    write_heavy_seed(seeds / "heavy.txt", paragraphs=2_000)
+    dist, trace = tmp_path / "dist", tmp_path / "trace"
+    job = spawn("archive", seeds, "--dist", dist, "--jobs", "2", "--json", env={TRACE_VARIABLE: str(trace)})
+
+    def worker_holding_heavy() -> int | None:
+        for line in trace.read_text().splitlines() if trace.exists() else ():
+            pid, key = line.split()
+            if key == "heavy":
+                return int(pid)
+        return None
+
+    os.kill(wait_for(worker_holding_heavy, "a worker to start the heavy seed"), signal.SIGKILL)
+    stdout, stderr = job.communicate(timeout=900)
     assert "Traceback" not in stderr
     # The seed the worker held is built again on a fresh pool.
     assert job.returncode == 0, stderr
@@ -169,24 +132,23 @@ def test_worker_killed_mid_run_costs_nothing(tmp_path):
     assert_complete(seeds, dist)
 
 
-def test_seed_edited_and_deleted_mid_run(tmp_path):
+def test_seed_edited_and_deleted_mid_run(tmp_path, spawn):
     seeds = tmp_path / "seeds"
     paths = write_seeds(seeds, 8)
-    dist = tmp_path / "dist"
-    job = subprocess.Popen([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(dist),
-                            "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for_workers(job, 1)
+    dist, trace = tmp_path / "dist", tmp_path / "trace"
+    job = spawn("archive", seeds, "--dist", dist, "--jobs", "1", env={TRACE_VARIABLE: str(trace)})
+    wait_for(trace.exists, "the worker to start its first seed")
     edited, deleted = paths[-1], paths[-2]
     edited.write_text(edited.read_text("utf-8") + "\nAn edit made while the job ran.\n", "utf-8")
     deleted.unlink()
-    _stdout, stderr = job.communicate(timeout=600)
+    _stdout, stderr = job.communicate(timeout=900)
     assert "Traceback" not in stderr
     assert job.returncode in (0, 1)
     if job.returncode == 1:
         assert stderr.strip() == f"seedpress: {deleted}: cannot read: No such file or directory"
     # Whatever was built is what the catalog says it was built from.
     for key, (status, sha256) in _catalog(dist).items():
-        if status == "ok":
+        if status == "built":
             assert hashlib.sha256((dist / key / f"{key}.txt").read_bytes()).hexdigest() == sha256
     assert seedpress("verify", "--dist", str(dist)).returncode == 0
     rerun = seedpress("archive", str(seeds), "--dist", str(dist))
@@ -201,9 +163,9 @@ def test_seed_over_the_time_limit_fails_and_the_others_are_built(tmp_path):
     write_seeds(seeds, 2)
     slow = write_heavy_seed(seeds / "slow.txt")
     dist = tmp_path / "dist"
-    result = seedpress("archive", str(seeds), "--dist", str(dist), "--timeout", "10")
+    result = seedpress("archive", str(seeds), "--dist", str(dist), "--timeout", TIME_LIMIT)
     assert result.returncode == 1
-    assert result.stderr.strip() == f"seedpress: {slow}: took longer than the 10 s limit"
+    assert result.stderr.strip() == f"seedpress: {slow}: took longer than the {TIME_LIMIT} s limit"
     assert not (dist / "slow").exists()
     assert seedpress("verify", "--dist", str(dist)).returncode == 0
     assert all((dist / f"article-{i}" / f"article-{i}.pdf").is_file() for i in range(2))

@@ -8,13 +8,11 @@ render, not an interpreter start.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import unicodedata
 import zipfile
 
 import docx
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree

@@ -19,15 +19,14 @@ import lxml.html
 import pytest
 from lxml import etree
 
-from convert.editions import build_date
+from convert.dates import build_date
 from convert.handout import (
     CONTENT_SECURITY_POLICY, OPDS_ACQUISITION_TYPE, Edition, Entry, human_size, newest_first,
     render_index, write_handout,
 )
 from convert.seed import read_seed
+from conftest import REAL_SEED, seedpress
 
-ROOT = Path(__file__).resolve().parent.parent
-REAL_SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
 HOSTILE_TITLE = "<script>alert(1)</script>"
 HOSTILE_SEED = f"""{HOSTILE_TITLE}
 
@@ -50,11 +49,7 @@ def build_archive(root: Path) -> tuple[Path, list[Entry]]:
     for name, day in ((REAL_SEED.name, 1), ("hostile.txt", 20)):
         moment = datetime(2024, 10, day, 12, tzinfo=timezone.utc).timestamp()
         os.utime(seeds / name, (moment, moment))
-    environment = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
-    completed = subprocess.run(
-        [sys.executable, "-m", "convert.cli", "convert", str(seeds), "--out", str(dist), "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env=environment,
-    )
+    completed = seedpress("convert", seeds, "--out", dist, "--json", env={"SOURCE_DATE_EPOCH": None})
     assert completed.returncode == 0, completed.stderr
     entries = []
     for line in completed.stdout.splitlines():

@@ -13,7 +13,6 @@ import hashlib
 import json
 import re
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -21,9 +20,8 @@ import pikepdf
 import pytest
 import yaml
 from lxml import etree
+from conftest import EDITIONS, seedpress
 
-ROOT = Path(__file__).resolve().parent.parent
-EDITIONS = ("md", "pdf", "epub", "docx", "txt")
 #: The one image an EPUB holds: the cover seedpress draws with the title.
 GENERATED_COVER = "EPUB/media/cover.png"
 BODY = "The summary of the article.\n\nRead the original article here\n\nThe commentary on it.\n"
@@ -64,11 +62,6 @@ FAILING = {
     "whitespace-only": "empty: only whitespace",
     "fifty-megabytes": "larger than the size limit (52428800 > 10485760 bytes)",
 }
-
-
-def seedpress(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "convert.cli", *arguments],
-                          capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -319,20 +312,6 @@ def test_pdf_url_fetcher_serves_only_styles():
                 "data:text/css,body{}", "file://otherhost/etc/passwd"):
         with pytest.raises(ValueError, match="refused"):
             fetcher(url)
-
-
-def test_too_old_pandoc_is_named(tmp_path):
-    fake = tmp_path / "pandoc"
-    fake.write_text("#!/bin/sh\necho 'pandoc 2.19.2'\n")
-    fake.chmod(0o755)
-    (tmp_path / "seeds").mkdir()
-    result = subprocess.run([sys.executable, "-m", "convert.cli", "archive", str(tmp_path / "seeds"),
-                             "--dist", str(tmp_path / "dist")], capture_output=True, text=True,
-                            env={**__import__("os").environ, "SEEDPRESS_PANDOC": str(fake)})
-    assert result.returncode == 2
-    assert result.stderr.strip() == ("seedpress: pandoc 2.19.2 is too old: seedpress needs 3.1 or newer "
-                                     "(pip install -U pypandoc-binary)")
-    assert not (tmp_path / "dist").exists()
 
 
 def test_identifier_is_the_hash_of_the_seed_bytes(run):

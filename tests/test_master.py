@@ -22,7 +22,6 @@ from convert.model import Document, Source
 from convert.pandoc import pandoc_path
 from convert.seed import parse_seed, read_seed
 
-pytestmark = pytest.mark.filterwarnings("error")
 
 
 @pytest.fixture(scope="module")

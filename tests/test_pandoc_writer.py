@@ -5,15 +5,14 @@ from __future__ import annotations
 import io
 import subprocess
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from convert.defaults import STYLES_DIR
 from convert.pandoc import PandocFailed, PandocWriter, document_ast, pandoc_path, to_json
 from convert.seed import read_seed
+from conftest import REAL_SEED
 
-ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = STYLES_DIR / "reference.docx"
 
 
@@ -26,7 +25,7 @@ def writer():
 
 @pytest.fixture(scope="module")
 def ast() -> dict:
-    return document_ast(read_seed(ROOT / "seeds" / "000_52d55abe645743f0.txt"), custom_styles=True)
+    return document_ast(read_seed(REAL_SEED), custom_styles=True)
 
 
 def members(data: bytes) -> dict[str, bytes]:

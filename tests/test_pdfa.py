@@ -24,11 +24,10 @@ import pytest
 from convert import __version__
 from convert.model import COMMENTARY_HEADING, SUMMARY_HEADING
 from convert.seed import read_seed
+from conftest import DATA, REAL_SEED, json_lines, seedpress
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
 SEEDS = {
-    "000_52d55abe645743f0": ROOT / "seeds" / "000_52d55abe645743f0.txt",
+    REAL_SEED.stem: REAL_SEED,
     "multiscript": DATA / "multiscript.txt",
 }
 EPOCH = 1_700_000_000
@@ -60,14 +59,13 @@ FORBIDDEN_ACTIONS = frozenset(
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, dict[str, Path]]:
     """The real seed and the multi-script fixture converted to md and pdf by one CLI run."""
-    from conftest import json_lines, seedpress
 
     out = tmp_path_factory.mktemp("pdfa")
     result = seedpress("convert", *SEEDS.values(), "--to", "md,pdf", "--out", out, "--json",
                        env={"SOURCE_DATE_EPOCH": str(EPOCH)})
     assert result.returncode == 0, result.stderr
     outcomes = {Path(o["input"]).stem: o for o in json_lines(result.stdout)}
-    return {name: {edition: Path(path) for edition, path in outcomes[name]["files"].items()}
+    return {name: {edition: Path(file["path"]) for edition, file in outcomes[name]["files"].items()}
             for name in SEEDS}
 
 

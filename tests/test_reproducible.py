@@ -11,27 +11,30 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import REAL_SEED, seedpress, wait_for
+
+from convert.defaults import FORMATS as EDITIONS
+
 SEEDS = (
-    ROOT / "seeds" / "000_52d55abe645743f0.txt",
+    REAL_SEED,
     # Emoji and CJK: fonts WeasyPrint rewrites with fontTools, which stamps them with the time.
     Path(__file__).resolve().parent / "data" / "multiscript.txt",
 )
-EDITIONS = ("md", "pdf", "epub", "docx")
 
 
-def seedpress(*arguments: str | Path, cwd: Path, epoch: int | None) -> subprocess.CompletedProcess:
-    """`python -m convert.cli ARGUMENTS` with SOURCE_DATE_EPOCH set to `epoch` or unset."""
-    env = {key: value for key, value in os.environ.items() if key != "SOURCE_DATE_EPOCH"}
-    env["PYTHONPATH"] = str(ROOT)
-    if epoch is not None:
-        env["SOURCE_DATE_EPOCH"] = str(epoch)
-    return subprocess.run([sys.executable, "-m", "convert.cli", *map(str, arguments)],
-                          capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+def seedpress_at(*arguments: str | Path, cwd: Path, epoch: int | None) -> subprocess.CompletedProcess:
+    """seedpress with SOURCE_DATE_EPOCH set to `epoch` or unset."""
+    return seedpress(*arguments, cwd=cwd, env={"SOURCE_DATE_EPOCH": None if epoch is None else str(epoch)})
+
+
+def next_second() -> None:
+    """Return once the wall clock reads a later second than now: the next build runs at
+    another time, so a clock that leaked into the bytes would show."""
+    now = int(time.time())
+    wait_for(lambda: int(time.time()) > now, "the clock to reach the next second")
 
 
 def copy_seeds(folder: Path, mtime: int) -> list[Path]:
@@ -57,7 +60,7 @@ def digests(folder: Path) -> dict[str, str]:
 def convert(folder: Path, *, mtime: int, epoch: int | None) -> dict[str, str]:
     """Copy the seeds into `folder`/seeds, convert them into `folder`/out, return the digests."""
     seeds = copy_seeds(folder / "seeds", mtime)
-    result = seedpress("convert", *seeds, "--out", folder / "out", cwd=folder, epoch=epoch)
+    result = seedpress_at("convert", *seeds, "--out", folder / "out", cwd=folder, epoch=epoch)
     assert result.returncode == 0, result.stderr
     found = digests(folder / "out")
     assert len(found) == len(SEEDS) * len(EDITIONS), found
@@ -66,14 +69,14 @@ def convert(folder: Path, *, mtime: int, epoch: int | None) -> dict[str, str]:
 
 def test_source_date_epoch_makes_two_builds_identical(tmp_path):
     first = convert(tmp_path / "first", mtime=1_600_000_000, epoch=1_700_000_000)
-    time.sleep(1.1)
+    next_second()
     second = convert(tmp_path / "elsewhere" / "second", mtime=1_650_000_000, epoch=1_700_000_000)
     assert first == second
 
 
 def test_without_source_date_epoch_the_seed_mtime_is_the_date(tmp_path):
     first = convert(tmp_path / "first", mtime=1_600_000_000, epoch=None)
-    time.sleep(1.1)
+    next_second()
     second = convert(tmp_path / "second", mtime=1_600_000_000, epoch=None)
     assert first == second
     touched = convert(tmp_path / "touched", mtime=1_650_000_000, epoch=None)
@@ -87,10 +90,10 @@ def test_archive_job_builds_identical_editions_in_two_dists(tmp_path):
     seeds = copy_seeds(tmp_path / "seeds", 1_600_000_000)
     runs = []
     for name in ("dist-a", "dist-b"):
-        result = seedpress("archive", seeds[0].parent, "--dist", tmp_path / name, "--jobs", "1",
+        result = seedpress_at("archive", seeds[0].parent, "--dist", tmp_path / name, "--jobs", "1",
                            cwd=tmp_path, epoch=None)
         assert result.returncode == 0, result.stderr
         runs.append(digests(tmp_path / name))
-        time.sleep(1.1)
+        next_second()
     assert runs[0] == runs[1]
     assert len(runs[0]) == len(SEEDS) * len(EDITIONS), runs[0]

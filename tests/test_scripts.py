@@ -52,7 +52,7 @@ def built(tmp_path_factory) -> dict[str, Path]:
                        env={"SOURCE_DATE_EPOCH": "1700000000"})
     assert result.returncode == 0, result.stderr
     [outcome] = json_lines(result.stdout)
-    return {edition: Path(path) for edition, path in outcome["files"].items()}
+    return {edition: Path(file["path"]) for edition, file in outcome["files"].items()}
 
 
 @pytest.fixture(scope="module")

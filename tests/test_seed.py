@@ -12,7 +12,6 @@ from conftest import DATA, REAL_SEED, seeds
 from convert.errors import SeedError
 from convert.seed import parse_seed, read_seed
 
-pytestmark = pytest.mark.filterwarnings("error")
 
 REAL_TITLE = "US Raid Kills Syrian Rebel Leader, Highlighting Complexities of Proxy Conflicts"
 

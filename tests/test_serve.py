@@ -20,7 +20,7 @@ import httpx
 import lxml.html
 import pytest
 
-from convert.editions import build_date
+from convert.dates import build_date
 from convert.handout import CONTENT_SECURITY_POLICY, Edition, Entry, write_handout
 from convert.seed import read_seed
 

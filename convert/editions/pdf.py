@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 from .. import __version__
+from ..dates import iso_timestamp
 from ..errors import RenderError
 from ..model import COMMENTARY_HEADING, NO_COMMENTARY_NOTE, SUMMARY_HEADING, Document
 from ..model import text_direction
@@ -91,7 +92,7 @@ def _original_article(document: Document) -> str:
 
 def to_html(document: Document, settings: Settings) -> str:
     """The print HTML of the document; every piece of seed text is escaped."""
-    created = settings.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = iso_timestamp(settings.created)
     commentary = (
         _paragraphs(document.commentary) if document.commentary
         else f'<p class="no-commentary">{escape(NO_COMMENTARY_NOTE)}</p>\n'
@@ -310,7 +311,7 @@ def _complete_xmp(pdf, document: Document, settings: Settings, *, claim_pdfa: bo
     pdfaid part and conformance WeasyPrint wrote."""
     metadata = _resolve(pdf, pdf.catalog["Metadata"])
     packet = b"".join(metadata.stream)
-    stamp = settings.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = iso_timestamp(settings.created)
     description = (
         '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
         'xmlns:xmp="http://ns.adobe.com/xap/1.0/">'

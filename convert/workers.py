@@ -1,0 +1,157 @@
+"""The archive's workers: warm spawned processes that each build one seed at a time.
+
+A worker imports WeasyPrint and finds pandoc once, then builds seed after seed
+under an address-space limit; workers are replaced every WORKER_TASKS seeds to
+keep memory flat. A worker that dies costs the seed it held one retry.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from . import defaults
+from .build import BuildOptions, build_input, one_line, warm_up
+from .outcome import Outcome
+
+#: Environment variable naming a file each worker appends `<pid> <key>` to as it
+#: starts a seed: what a stuck or killed worker held (README, "Troubleshooting").
+TRACE_VARIABLE = "SEEDPRESS_TRACE"
+
+
+@dataclass(frozen=True)
+class SeedTask:
+    """One seed to build, as handed to a worker."""
+
+    path: str
+    """The seed file."""
+    key: str
+    """Its safe key: the folder and file names under dist."""
+    dist: str
+    """The archive folder."""
+    options: BuildOptions
+    """How to build it (limits, styles, validation)."""
+
+
+def build_seed(task: SeedTask) -> Outcome:
+    """Build one seed in a worker; never raises for a bad seed."""
+    if _started_queue is not None:
+        _started_queue.put(task.key)
+    _trace(task.key)
+    return build_input(Path(task.path), task.key, Path(task.dist), task.options)
+
+
+def _trace(key: str) -> None:
+    trace = os.environ.get(TRACE_VARIABLE)
+    if trace:
+        descriptor = os.open(trace, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(descriptor, f"{os.getpid()} {key}\n".encode())
+        finally:
+            os.close(descriptor)
+
+
+#: In a worker: where it says which seed it starts, so the parent knows the suspects
+#: when a worker dies.
+_started_queue = None
+
+
+def _worker_init(memory_limit: int, started) -> None:
+    global _started_queue
+    _started_queue = started
+    # Die with the parent: a killed job must not leave workers rendering on.
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:
+        os._exit(1)
+    # Ctrl-C goes to the whole process group; the parent decides what happens.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not os.environ.get("SEEDPRESS_DEBUG"):
+        # Every failure comes back as an outcome and is reported once, by the parent;
+        # what C libraries print while dying (GLib on a failed allocation) is noise.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    # Warm up before the memory limit applies: every seed after this renders
+    # without importing WeasyPrint or looking for pandoc again.
+    warm_up(defaults.FORMATS)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def run_pool(
+    tasks: Sequence[SeedTask], jobs: int, memory: int, on_outcome: Callable[[Outcome], None],
+) -> None:
+    """Build every task on `jobs` warm spawned workers, reporting each outcome.
+
+    Workers are replaced every WORKER_TASKS seeds each to keep memory flat: by
+    starting a fresh pool per batch, since ProcessPoolExecutor's own
+    max_tasks_per_child deadlocks on Python 3.11-3.13 (CPython gh-115634). A
+    worker that dies costs the seed it was building one retry; a seed whose
+    worker dies twice fails, and the seeds queued behind it are built anyway.
+    """
+    attempts: dict[str, int] = {}
+    pending = list(tasks)
+    batch_size = jobs * defaults.WORKER_TASKS
+    while pending:
+        batch, pending = pending[:batch_size], pending[batch_size:]
+        retry = _run_batch(batch, jobs, memory, on_outcome, attempts)
+        for task in retry:
+            if attempts.get(task.key, 0) >= 2:
+                on_outcome(Outcome.failure(
+                    task.path, task.key, limit="crash",
+                    error=f"{task.path}: the worker building it died twice (killed, or out of memory)"))
+            else:
+                pending.insert(0, task)
+
+
+def _run_batch(
+    batch: Sequence[SeedTask], jobs: int, memory: int, on_outcome: Callable[[Outcome], None],
+    attempts: dict[str, int],
+) -> list[SeedTask]:
+    """Run one pool over `batch`; the tasks to try again because a worker died.
+
+    Counts in `attempts` a death against each seed a dead worker had started.
+    """
+    context = get_context("spawn")
+    started = context.SimpleQueue()
+    finished: set[str] = set()
+    unfinished: list[SeedTask] = []
+    with ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=context,
+                             initializer=_worker_init, initargs=(memory, started)) as pool:
+        futures = {pool.submit(build_seed, task): task for task in batch}
+        waiting = set(futures)
+        while waiting:
+            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = futures[future]
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    unfinished.append(task)
+                    continue
+                except Exception as error:  # noqa: BLE001 (an outcome that could not come back)
+                    outcome = Outcome.failure(task.path, task.key, one_line(
+                        f"{task.path}: the worker could not report it: {type(error).__name__}: {error}"))
+                finished.add(task.key)
+                on_outcome(outcome)
+    if unfinished:
+        # Only the seeds a dead worker had started are suspects; the rest were queued.
+        in_flight = set()
+        while not started.empty():
+            in_flight.add(started.get())
+        for task in unfinished:
+            if task.key in in_flight - finished:
+                attempts[task.key] = attempts.get(task.key, 0) + 1
+    started.close()
+    return unfinished
