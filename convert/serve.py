@@ -9,7 +9,6 @@ folders and symlinks that resolve outside dist all get the same 404.
 
 from __future__ import annotations
 
-import re
 import stat
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -23,7 +22,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import ConfigError
-from .handout import CONTENT_SECURITY_POLICY, EDITION_TYPES, FEED_NAME, INDEX_NAME, OPDS_ACQUISITION_TYPE, SUMS_NAME
+from .handout import (
+    CONTENT_SECURITY_POLICY, EDITION_TYPES, FEED_NAME, INDEX_NAME, OPDS_ACQUISITION_TYPE, SUMS_NAME, is_safe_name,
+)
 
 #: Media types by file suffix; anything else is served as opaque bytes.
 MEDIA_TYPES = {
@@ -41,8 +42,6 @@ NAMED_MEDIA_TYPES = {
 DOWNLOAD_SUFFIXES = frozenset(f".{name}" for name in EDITION_TYPES)
 #: What a non-HTML response may do if a browser renders it anyway: nothing.
 DOWNLOAD_POLICY = "default-src 'none'; sandbox"
-
-_SAFE_SEGMENT = re.compile(rb"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 
 def create_app(dist: Path) -> Starlette:
@@ -87,10 +86,11 @@ def resolve_request(root: Path, scope: Scope) -> Path | None:
     # Each segment is decoded once and on its own, so `%2f`, `%5c`, `%2e%2e`
     # and `%252e` can never turn into a separator, `..` or another decoding.
     for segment in raw[1:].split(b"/"):
-        name = unquote_to_bytes(segment)
-        if not _SAFE_SEGMENT.fullmatch(name):
+        # latin-1 turns every byte into one character, so a byte outside the safe ASCII set fails the match.
+        name = unquote_to_bytes(segment).decode("latin-1")
+        if not is_safe_name(name):
             return None
-        names.append(name.decode("ascii"))
+        names.append(name)
     candidate = root.joinpath(*names)
     try:
         target = candidate.resolve(strict=True)
