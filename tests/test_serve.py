@@ -8,8 +8,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +18,7 @@ import httpx
 import lxml.html
 import pytest
 
+from conftest import free_port, start_server, stop
 from convert.editions import build_date
 from convert.handout import CONTENT_SECURITY_POLICY, Edition, Entry, write_handout
 from convert.seed import read_seed
@@ -27,7 +26,6 @@ from convert.seed import read_seed
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
 KEY = SEED.stem
-HOST = "127.0.0.1"
 OPDS_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
 MEDIA_TYPES = {
     "pdf": "application/pdf",
@@ -69,45 +67,6 @@ def dist(tmp_path_factory) -> Path:
     (dist / "hidden-link.pdf").symlink_to(".catalog.sqlite")
     (dist / "alias.epub").symlink_to(f"{KEY}/{KEY}.epub")
     return dist
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def start_server(dist: Path, logs: Path) -> tuple[subprocess.Popen, str]:
-    """`seedpress serve` on a free loopback port, once it answers."""
-    port = free_port()
-    log = open(logs, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "convert.cli", "serve", "--dist", str(dist), "--host", HOST, "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
-    log.close()
-    base = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}: {logs.read_text()}")
-        try:
-            if httpx.get(base + "/", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    pytest.fail(f"server did not answer within 20 s: {logs.read_text()}")
-
-
-def stop(process: subprocess.Popen) -> int:
-    process.send_signal(signal.SIGINT)
-    try:
-        return process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise
 
 
 @pytest.fixture(scope="session")
