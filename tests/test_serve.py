@@ -66,6 +66,9 @@ def dist(tmp_path_factory) -> Path:
     (dist / "escape-dir").symlink_to("/etc", target_is_directory=True)
     (dist / "hidden-link.pdf").symlink_to(".catalog.sqlite")
     (dist / "alias.epub").symlink_to(f"{KEY}/{KEY}.epub")
+    (dist / "alias-dir").symlink_to(KEY, target_is_directory=True)
+    # Opening a FIFO for reading waits for a writer: the server must never do that.
+    os.mkfifo(dist / "pipe.pdf")
     return dist
 
 
@@ -157,6 +160,35 @@ def test_range_requests(server, dist):
     assert beyond.status_code == 416
 
 
+def test_range_edge_cases(server, dist):
+    url = f"{server}/{KEY}/{KEY}.epub"
+    data = (dist / KEY / f"{KEY}.epub").read_bytes()
+    past_the_end = httpx.get(url, headers={"Range": f"bytes=10-{len(data) + 100}"})
+    assert past_the_end.status_code == 206 and past_the_end.content == data[10:]
+    assert past_the_end.headers["content-range"] == f"bytes 10-{len(data) - 1}/{len(data)}"
+    longer_suffix = httpx.get(url, headers={"Range": f"bytes=-{len(data) + 5}"})
+    assert longer_suffix.status_code == 206 and longer_suffix.content == data
+    empty_suffix = httpx.get(url, headers={"Range": "bytes=-0"})
+    assert empty_suffix.status_code == 416
+    assert empty_suffix.headers["content-range"] == f"bytes */{len(data)}"
+    # Several ranges, a backwards or garbled range, another unit: RFC 9110 lets us send the whole file.
+    for header in ("bytes=0-1,5-6", "bytes=5-1", "bytes=abc", "items=0-1"):
+        whole = httpx.get(url, headers={"Range": header})
+        assert whole.status_code == 200 and whole.content == data, header
+    head = httpx.head(url, headers={"Range": "bytes=100-199"})
+    assert head.status_code == 206 and head.content == b"" and head.headers["content-length"] == "100"
+
+
+def test_if_range(server, dist):
+    url = f"{server}/{KEY}/{KEY}.epub"
+    data = (dist / KEY / f"{KEY}.epub").read_bytes()
+    etag = httpx.head(url).headers["etag"]
+    current = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": etag})
+    assert current.status_code == 206 and current.content == data[:10]
+    changed = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": '"another-version"'})
+    assert changed.status_code == 200 and changed.content == data
+
+
 def test_conditional_requests(server):
     url = f"{server}/{KEY}/{KEY}.epub"
     first = httpx.get(url)
@@ -169,10 +201,12 @@ def test_conditional_requests(server):
     assert stale.status_code == 200 and stale.content == first.content
 
 
-def test_symlink_inside_dist_is_served(server, dist):
-    response = httpx.get(server + "/alias.epub")
-    assert response.status_code == 200
-    assert response.content == (dist / KEY / f"{KEY}.epub").read_bytes()
+def test_no_symlink_is_followed_not_even_inside_dist(server, dist):
+    """The archive writes no links, and following one by name leaves a gap to swap it in (issue 15)."""
+    for path in ("/alias.epub", f"/alias-dir/{KEY}.epub"):
+        status, _headers, body = raw_request(server, path)
+        assert status == 404, path
+        assert body == b"Not Found"
 
 
 #: Every path an attacker might try to reach something outside dist or hidden in it.
@@ -201,6 +235,7 @@ FORBIDDEN = [
     "/escape.pdf",
     "/escape-dir/passwd",
     "/hidden-link.pdf",
+    "/pipe.pdf",
     f"/{KEY}/",
     f"/{KEY}",
     "/nothing-here.pdf",
