@@ -22,6 +22,9 @@ SEED_TIMEOUT = 300
 WORKER_MEMORY = 3 * 1024 * 1024 * 1024
 #: Seeds an archive worker renders before it is replaced, to keep memory flat.
 WORKER_TASKS = 100
+#: Seconds a `seedpress serve` client has to send a request's headers, counted from when it
+#: connects or gets its previous answer; a connection that takes longer is closed.
+SERVE_HEADER_TIMEOUT = 10
 #: The folder of stylesheets, fonts and the DOCX reference document: inside the
 #: package when installed from a wheel, beside it in a checkout.
 _PACKAGED_STYLES = Path(__file__).resolve().parent / "_styles"

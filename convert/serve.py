@@ -10,10 +10,14 @@ A file is opened once, one path segment at a time from a descriptor of dist,
 and what is checked and served is that open file. No symlink is followed,
 not even one that stays inside dist: the archive writes none, and a link
 followed by name could be swapped between the check and the read.
+
+A connection must send each request's headers within SERVE_HEADER_TIMEOUT
+seconds of opening or of its previous answer (HeaderTimeoutProtocol).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -24,13 +28,17 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 import anyio.to_thread
+import h11
+import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .defaults import SERVE_HEADER_TIMEOUT
 from .errors import ConfigError
 from .handout import (
     CONTENT_SECURITY_POLICY, EDITION_TYPES, FEED_NAME, INDEX_NAME, OPDS_ACQUISITION_TYPE, SUMS_NAME, is_safe_name,
@@ -288,10 +296,72 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve `dist` on host:port until Ctrl-C (or SIGTERM); return once the server has stopped."""
-    import uvicorn
+class HeaderTimeoutProtocol(H11Protocol):
+    """uvicorn's h11 protocol that closes a connection whose request headers are not complete
+    `header_timeout` seconds after it opened or after its previous answer.
 
+    uvicorn's own keep-alive timeout stops at the first byte of a new request, and nothing else
+    times the headers, so a client that sent half a request line held its connection for ever
+    (issue 15, finding 7a). The timer does not restart when more bytes come, so trickling the
+    headers a byte at a time buys nothing. A body still trickling in after its answer was sent
+    is timed the same way: a read-only server has no use for it.
+    """
+
+    header_timeout: float = SERVE_HEADER_TIMEOUT
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)
+        self.watch_client()
+
+    def handle_events(self) -> None:
+        # uvicorn calls this for every chunk received and once an answer is sent and the request is whole.
+        super().handle_events()
+        self.watch_client()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self.watch_client()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop_header_timer()
+        super().connection_lost(exc)
+
+    def watch_client(self) -> None:
+        """Run the timer while we wait on the client: for a request's headers, or for the rest of
+        a body after we answered; stop it while the client waits on us."""
+        waiting_for_headers = self.conn.their_state is h11.IDLE
+        waiting_for_leftover_body = self.conn.their_state is h11.SEND_BODY and self.conn.our_state is h11.DONE
+        if self.transport.is_closing() or not (waiting_for_headers or waiting_for_leftover_body):
+            self.stop_header_timer()
+        elif self.header_timer is None:
+            self.header_timer = self.loop.call_later(self.header_timeout, self.header_timer_expired)
+
+    def stop_header_timer(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def header_timer_expired(self) -> None:
+        self.header_timer = None
+        self.transport.close()
+
+
+def protocol_with_header_timeout(seconds: float) -> type[HeaderTimeoutProtocol]:
+    """The protocol class uvicorn should build connections from, timing headers at `seconds`."""
+    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": seconds})
+
+
+def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
+          header_timeout: float = SERVE_HEADER_TIMEOUT) -> None:
+    """Serve `dist` on host:port until Ctrl-C (or SIGTERM); return once the server has stopped.
+
+    A connection that has not sent a request's complete headers `header_timeout` seconds after
+    it opened, or after its previous answer, is closed.
+    """
     dist = Path(dist)
     if not dist.is_dir():
         raise ConfigError(f"{dist}: no such folder to serve; build it first with `seedpress archive`")
@@ -299,6 +369,8 @@ def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000) -> None:
         raise ConfigError(f"{dist}: no {INDEX_NAME} here; is this an archive built by `seedpress archive`?")
     config = uvicorn.Config(
         create_app(dist), host=host, port=port, lifespan="off", ws="none",
+        # Always h11: httptools, uvicorn's choice when installed, would need a timer of its own.
+        http=protocol_with_header_timeout(header_timeout),
         server_header=False, log_level="info", access_log=True,
     )
     server = uvicorn.Server(config)

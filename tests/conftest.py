@@ -72,14 +72,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(dist: Path, logs: Path) -> tuple[subprocess.Popen, str]:
+def serve_command(dist: Path, port: int, header_timeout: float | None) -> list[str]:
+    """`seedpress serve` as a user runs it; with `header_timeout`, the library's serve() called directly,
+    since the CLI keeps the default and a test cannot wait that long."""
+    if header_timeout is None:
+        return [sys.executable, "-m", "convert.cli", "serve", "--dist", str(dist),
+                "--host", SERVE_HOST, "--port", str(port)]
+    call = ("import sys; from convert.serve import serve; serve(sys.argv[1], host=sys.argv[2], "
+            "port=int(sys.argv[3]), header_timeout=float(sys.argv[4]))")
+    return [sys.executable, "-c", call, str(dist), SERVE_HOST, str(port), str(header_timeout)]
+
+
+def start_server(dist: Path, logs: Path, header_timeout: float | None = None) -> tuple[subprocess.Popen, str]:
     """`seedpress serve` on a free loopback port, once it answers; stop it with stop()."""
     port = free_port()
     log = open(logs, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "convert.cli", "serve", "--dist", str(dist), "--host", SERVE_HOST, "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
+    process = subprocess.Popen(serve_command(dist, port, header_timeout), cwd=ROOT, stdout=log,
+                               stderr=subprocess.STDOUT)
     log.close()
     base = f"http://{SERVE_HOST}:{port}"
     deadline = time.monotonic() + 20
