@@ -34,6 +34,9 @@ DIST_DIR = Path("dist")
 #: Where `serve` listens: loopback only unless told otherwise.
 SERVE_HOST = "127.0.0.1"
 SERVE_PORT = 8000
+#: Seconds a `seedpress serve` client has to send a request's headers, counted from when it
+#: connects or gets its previous answer; a connection that takes longer is closed.
+SERVE_HEADER_TIMEOUT = 10
 #: The folder of stylesheets, fonts and the DOCX reference document: inside the
 #: package when installed from a wheel, beside it in a checkout.
 _PACKAGED_STYLES = Path(__file__).resolve().parent / "_styles"

@@ -172,8 +172,12 @@ def check_entry(entry: Entry) -> None:
 
 def is_safe_relative_path(path: str) -> bool:
     """True for a relative POSIX path of plain names: no `..`, no hidden parts, nothing to escape."""
-    parts = path.split("/")
-    return bool(path) and all(_SAFE_SEGMENT.fullmatch(part) for part in parts)
+    return bool(path) and all(is_safe_name(part) for part in path.split("/"))
+
+
+def is_safe_name(name: str) -> bool:
+    """True for one plain name the archive could write: ASCII letters, digits, `_`, `-`, `.`, no leading dot."""
+    return _SAFE_SEGMENT.fullmatch(name) is not None
 
 
 def newest_first(entries: Sequence[Entry]) -> list[Entry]:

@@ -4,26 +4,45 @@ Only plain names are served: every segment of the raw request path must be a
 name the archive could have written (letters, digits, `_`, `-`, `.`, never a
 leading dot), decoded exactly once. Hidden files (the catalog, the lock,
 moved-aside editions, temp files), `..`, encoded separators, double encoding,
-folders and symlinks that resolve outside dist all get the same 404.
+folders and symlinks all get the same 404.
+
+A file is opened once, one path segment at a time from a descriptor of dist,
+and what is checked and served is that open file. No symlink is followed,
+not even one that stays inside dist: the archive writes none, and a link
+followed by name could be swapped between the check and the read.
+
+A connection must send each request's headers within SERVE_HEADER_TIMEOUT
+seconds of opening or of its previous answer (HeaderTimeoutProtocol).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import os
 import re
 import stat
-from email.utils import parsedate_to_datetime
+from collections.abc import AsyncIterator, Mapping, Sequence
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
+import anyio.to_thread
+import h11
+import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .defaults import SERVE_HEADER_TIMEOUT
 from .errors import ConfigError
-from .handout import CONTENT_SECURITY_POLICY, EDITION_TYPES, FEED_NAME, INDEX_NAME, OPDS_ACQUISITION_TYPE, SUMS_NAME
+from .handout import (
+    CONTENT_SECURITY_POLICY, EDITION_TYPES, FEED_NAME, INDEX_NAME, OPDS_ACQUISITION_TYPE, SUMS_NAME, is_safe_name,
+)
 
 #: Media types by file suffix; anything else is served as opaque bytes.
 MEDIA_TYPES = {
@@ -41,43 +60,47 @@ NAMED_MEDIA_TYPES = {
 DOWNLOAD_SUFFIXES = frozenset(f".{name}" for name in EDITION_TYPES)
 #: What a non-HTML response may do if a browser renders it anyway: nothing.
 DOWNLOAD_POLICY = "default-src 'none'; sandbox"
+#: Bytes read from a file for each piece of a response body.
+CHUNK_SIZE = 64 * 1024
 
-_SAFE_SEGMENT = re.compile(rb"[A-Za-z0-9_][A-Za-z0-9._-]*")
+_ROOT_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_FOLDER_FLAGS = _ROOT_FLAGS | os.O_NOFOLLOW
+# O_NONBLOCK so that a FIFO planted in dist cannot hang open() (it changes nothing for a regular
+# file), O_NOCTTY so that a terminal device never becomes the server's controlling terminal.
+_FILE_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+_SINGLE_BYTE_RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", re.IGNORECASE)
 
 
 def create_app(dist: Path) -> Starlette:
     """An ASGI app that serves the files of `dist` read-only (GET and HEAD)."""
-    root = Path(dist).resolve()
-
-    async def serve_file(request: Request) -> Response:
-        path = resolve_request(root, request.scope)
-        if path is None:
-            return not_found()
-        try:
-            status = path.stat()
-        except OSError:
-            return not_found()
-        if not stat.S_ISREG(status.st_mode):
-            return not_found()
-        response = FileResponse(
-            path, media_type=media_type(path.name), stat_result=status,
-            filename=path.name if path.suffix in DOWNLOAD_SUFFIXES else None,
-            headers={"Cache-Control": "no-cache"},
-        )
-        if not_modified(request, response):
-            return Response(status_code=304, headers={
-                name: response.headers[name] for name in ("etag", "last-modified", "cache-control")
-            })
-        return response
-
     return Starlette(
-        routes=[Route("/{path:path}", serve_file, methods=["GET", "HEAD"])],
+        routes=[Route("/{path:path}", ServeFiles(Path(dist).resolve()), methods=["GET", "HEAD"])],
         middleware=[Middleware(SecurityHeaders)],
     )
 
 
-def resolve_request(root: Path, scope: Scope) -> Path | None:
-    """The file under `root` a request names, or None when it names nothing servable."""
+class ServeFiles:
+    """The ASGI endpoint: open the file a request names, answer from that descriptor, close it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        names = requested_names(scope)
+        descriptor = open_beneath(self.root, names) if names else None
+        if descriptor is None:
+            await not_found()(scope, receive, send)
+            return
+        # The descriptor lives exactly as long as this block, whatever happens to the client.
+        try:
+            response = file_response(Request(scope), descriptor, names[-1])
+            await response(scope, receive, send)
+        finally:
+            os.close(descriptor)
+
+
+def requested_names(scope: Scope) -> list[str] | None:
+    """The names a request's path is made of, or None when one of them is not a name we serve."""
     raw = scope.get("raw_path") or scope["path"].encode("utf-8")
     if raw in (b"", b"/"):
         raw = f"/{INDEX_NAME}".encode()
@@ -87,21 +110,133 @@ def resolve_request(root: Path, scope: Scope) -> Path | None:
     # Each segment is decoded once and on its own, so `%2f`, `%5c`, `%2e%2e`
     # and `%252e` can never turn into a separator, `..` or another decoding.
     for segment in raw[1:].split(b"/"):
-        name = unquote_to_bytes(segment)
-        if not _SAFE_SEGMENT.fullmatch(name):
+        # latin-1 turns every byte into one character, so a byte outside the safe ASCII set fails the match.
+        name = unquote_to_bytes(segment).decode("latin-1")
+        if not is_safe_name(name):
             return None
-        names.append(name.decode("ascii"))
-    candidate = root.joinpath(*names)
+        names.append(name)
+    return names
+
+
+def open_beneath(root: Path, names: Sequence[str]) -> int | None:
+    """A read-only descriptor of root/names[0]/.../names[-1], reached without following any symlink,
+    or None when there is no such entry.
+
+    Every name is opened relative to the folder opened before it, so the entry checked afterwards
+    is the one that was opened: nothing can be swapped in between (issue 15, finding 3).
+    """
     try:
-        target = candidate.resolve(strict=True)
-    except (OSError, RuntimeError):
+        folder = os.open(root, _ROOT_FLAGS)
+    except OSError:
         return None
-    if not target.is_relative_to(root):
+    try:
+        for name in names[:-1]:
+            inner = os.open(name, _FOLDER_FLAGS, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        return os.open(names[-1], _FILE_FLAGS, dir_fd=folder)
+    except OSError:
         return None
-    # A symlink inside dist may lead to another file of dist, never to a hidden one.
-    if any(part.startswith(".") for part in target.relative_to(root).parts):
+    finally:
+        os.close(folder)
+
+
+def file_response(request: Request, descriptor: int, name: str) -> Response:
+    """The answer for the open file `descriptor`, called `name`: 404 unless it is a regular file,
+    else 304, 416, 206 or 200. The caller keeps the descriptor and closes it after sending."""
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):
+        return not_found()
+    headers = file_headers(name, status)
+    if not_modified(request, headers):
+        return Response(status_code=304, headers={
+            field: headers[field] for field in ("etag", "last-modified", "cache-control")
+        })
+    size = status.st_size
+    try:
+        span = requested_span(request, headers, size)
+    except RangeNotSatisfiable:
+        return PlainTextResponse("Range Not Satisfiable", status_code=416, headers={
+            "content-range": f"bytes */{size}", "cache-control": "no-cache",
+        })
+    start, end = span or (0, size)
+    if span is not None:
+        headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
+    headers["content-length"] = str(end - start)
+    body = nothing() if request.method == "HEAD" else read_span(descriptor, start, end)
+    return StreamingResponse(body, status_code=200 if span is None else 206, headers=headers,
+                             media_type=media_type(name))
+
+
+def file_headers(name: str, status: os.stat_result) -> dict[str, str]:
+    """The headers every answer about this file carries, whole or in part."""
+    # The same validator Starlette's FileResponse gave, so clients' cached copies stay valid.
+    tag = hashlib.md5(f"{status.st_mtime}-{status.st_size}".encode(), usedforsecurity=False).hexdigest()
+    headers = {
+        "accept-ranges": "bytes",
+        "cache-control": "no-cache",
+        "etag": f'"{tag}"',
+        "last-modified": formatdate(status.st_mtime, usegmt=True),
+    }
+    if Path(name).suffix in DOWNLOAD_SUFFIXES:
+        # A safe name has nothing to quote or escape.
+        headers["content-disposition"] = f'attachment; filename="{name}"'
+    return headers
+
+
+class RangeNotSatisfiable(Exception):
+    """The requested range starts past the end of the file."""
+
+
+def requested_span(request: Request, headers: Mapping[str, str], size: int) -> tuple[int, int] | None:
+    """The bytes [start, end) a Range header asks for, or None to send the whole file.
+
+    One range is served; several ranges, a unit other than bytes, a malformed range or an
+    If-Range that no longer matches get the whole file, as RFC 9110 §14.2 allows.
+    """
+    header = request.headers.get("range")
+    if header is None:
         return None
-    return target
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range not in (headers["etag"], headers["last-modified"]):
+        return None
+    match = _SINGLE_BYTE_RANGE.fullmatch(header)
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first:
+        return suffix_span(int(last), size) if last else None
+    start = int(first)
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable()
+    end = min(int(last) + 1, size) if last else size
+    return start, end
+
+
+def suffix_span(length: int, size: int) -> tuple[int, int]:
+    """The last `length` bytes of the file (`bytes=-length`), all of it when it is shorter."""
+    if length == 0 or size == 0:
+        raise RangeNotSatisfiable()
+    return max(size - length, 0), size
+
+
+async def read_span(descriptor: int, start: int, end: int) -> AsyncIterator[bytes]:
+    """Bytes [start, end) of the open file, a chunk at a time, read off the event loop."""
+    while start < end:
+        chunk = await anyio.to_thread.run_sync(os.pread, descriptor, min(CHUNK_SIZE, end - start), start)
+        if not chunk:
+            # Truncated in place while being sent; the client must not take a short body for the file.
+            raise RuntimeError(f"a served file ended at byte {start} of {end}")
+        start += len(chunk)
+        yield chunk
+
+
+async def nothing() -> AsyncIterator[bytes]:
+    """The body of an answer to HEAD: no bytes, and no read."""
+    return
+    yield  # makes this an async generator
 
 
 def media_type(name: str) -> str:
@@ -110,11 +245,11 @@ def media_type(name: str) -> str:
     return MEDIA_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
 
 
-def not_modified(request: Request, response: Response) -> bool:
+def not_modified(request: Request, headers: Mapping[str, str]) -> bool:
     """True when the client's cached copy (If-None-Match, else If-Modified-Since) is current."""
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
-        etag = response.headers["etag"]
+        etag = headers["etag"]
         tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
         return "*" in tags or etag in tags
     if_modified_since = request.headers.get("if-modified-since")
@@ -122,7 +257,7 @@ def not_modified(request: Request, response: Response) -> bool:
         return False
     try:
         since = parsedate_to_datetime(if_modified_since)
-        modified = parsedate_to_datetime(response.headers["last-modified"])
+        modified = parsedate_to_datetime(headers["last-modified"])
         return modified <= since
     except (TypeError, ValueError):
         return False
@@ -161,10 +296,72 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve `dist` on host:port until Ctrl-C (or SIGTERM); return once the server has stopped."""
-    import uvicorn
+class HeaderTimeoutProtocol(H11Protocol):
+    """uvicorn's h11 protocol that closes a connection whose request headers are not complete
+    `header_timeout` seconds after it opened or after its previous answer.
 
+    uvicorn's own keep-alive timeout stops at the first byte of a new request, and nothing else
+    times the headers, so a client that sent half a request line held its connection for ever
+    (issue 15, finding 7a). The timer does not restart when more bytes come, so trickling the
+    headers a byte at a time buys nothing. A body still trickling in after its answer was sent
+    is timed the same way: a read-only server has no use for it.
+    """
+
+    header_timeout: float = SERVE_HEADER_TIMEOUT
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)
+        self.watch_client()
+
+    def handle_events(self) -> None:
+        # uvicorn calls this for every chunk received and once an answer is sent and the request is whole.
+        super().handle_events()
+        self.watch_client()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self.watch_client()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop_header_timer()
+        super().connection_lost(exc)
+
+    def watch_client(self) -> None:
+        """Run the timer while we wait on the client: for a request's headers, or for the rest of
+        a body after we answered; stop it while the client waits on us."""
+        waiting_for_headers = self.conn.their_state is h11.IDLE
+        waiting_for_leftover_body = self.conn.their_state is h11.SEND_BODY and self.conn.our_state is h11.DONE
+        if self.transport.is_closing() or not (waiting_for_headers or waiting_for_leftover_body):
+            self.stop_header_timer()
+        elif self.header_timer is None:
+            self.header_timer = self.loop.call_later(self.header_timeout, self.header_timer_expired)
+
+    def stop_header_timer(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def header_timer_expired(self) -> None:
+        self.header_timer = None
+        self.transport.close()
+
+
+def protocol_with_header_timeout(seconds: float) -> type[HeaderTimeoutProtocol]:
+    """The protocol class uvicorn should build connections from, timing headers at `seconds`."""
+    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": seconds})
+
+
+def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
+          header_timeout: float = SERVE_HEADER_TIMEOUT) -> None:
+    """Serve `dist` on host:port until Ctrl-C (or SIGTERM); return once the server has stopped.
+
+    A connection that has not sent a request's complete headers `header_timeout` seconds after
+    it opened, or after its previous answer, is closed.
+    """
     dist = Path(dist)
     if not dist.is_dir():
         raise ConfigError(f"{dist}: no such folder to serve; build it first with `seedpress archive`")
@@ -172,6 +369,8 @@ def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000) -> None:
         raise ConfigError(f"{dist}: no {INDEX_NAME} here; is this an archive built by `seedpress archive`?")
     config = uvicorn.Config(
         create_app(dist), host=host, port=port, lifespan="off", ws="none",
+        # Always h11: httptools, uvicorn's choice when installed, would need a timer of its own.
+        http=protocol_with_header_timeout(header_timeout),
         server_header=False, log_level="info", access_log=True,
     )
     server = uvicorn.Server(config)

@@ -8,11 +8,7 @@ import http.client
 import json
 import os
 import shutil
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,14 +16,13 @@ import httpx
 import lxml.html
 import pytest
 
+from conftest import REAL_SEED, free_port, seedpress, start_server, stop
 from convert.dates import build_date
 from convert.handout import CONTENT_SECURITY_POLICY, Edition, Entry, write_handout
 from convert.seed import read_seed
 
-ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
+SEED = REAL_SEED
 KEY = SEED.stem
-HOST = "127.0.0.1"
 OPDS_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
 MEDIA_TYPES = {
     "pdf": "application/pdf",
@@ -42,10 +37,7 @@ MEDIA_TYPES = {
 def dist(tmp_path_factory) -> Path:
     """A real dist: the seed rendered by the CLI, its hand-out, and the hidden files an archive keeps."""
     dist = tmp_path_factory.mktemp("serve") / "dist"
-    completed = subprocess.run(
-        [sys.executable, "-m", "convert.cli", "convert", str(SEED), "--out", str(dist), "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )
+    completed = seedpress("convert", SEED, "--out", dist, "--json")
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["key"] == KEY
     shutil.copyfile(SEED, dist / KEY / f"{KEY}.txt")
@@ -68,46 +60,10 @@ def dist(tmp_path_factory) -> Path:
     (dist / "escape-dir").symlink_to("/etc", target_is_directory=True)
     (dist / "hidden-link.pdf").symlink_to(".catalog.sqlite")
     (dist / "alias.epub").symlink_to(f"{KEY}/{KEY}.epub")
+    (dist / "alias-dir").symlink_to(KEY, target_is_directory=True)
+    # Opening a FIFO for reading waits for a writer: the server must never do that.
+    os.mkfifo(dist / "pipe.pdf")
     return dist
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def start_server(dist: Path, logs: Path) -> tuple[subprocess.Popen, str]:
-    """`seedpress serve` on a free loopback port, once it answers."""
-    port = free_port()
-    log = open(logs, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "convert.cli", "serve", "--dist", str(dist), "--host", HOST, "--port", str(port)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
-    log.close()
-    base = f"http://{HOST}:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}: {logs.read_text()}")
-        try:
-            if httpx.get(base + "/", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    pytest.fail(f"server did not answer within 20 s: {logs.read_text()}")
-
-
-def stop(process: subprocess.Popen) -> int:
-    process.send_signal(signal.SIGINT)
-    try:
-        return process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise
 
 
 @pytest.fixture(scope="session")
@@ -198,6 +154,35 @@ def test_range_requests(server, dist):
     assert beyond.status_code == 416
 
 
+def test_range_edge_cases(server, dist):
+    url = f"{server}/{KEY}/{KEY}.epub"
+    data = (dist / KEY / f"{KEY}.epub").read_bytes()
+    past_the_end = httpx.get(url, headers={"Range": f"bytes=10-{len(data) + 100}"})
+    assert past_the_end.status_code == 206 and past_the_end.content == data[10:]
+    assert past_the_end.headers["content-range"] == f"bytes 10-{len(data) - 1}/{len(data)}"
+    longer_suffix = httpx.get(url, headers={"Range": f"bytes=-{len(data) + 5}"})
+    assert longer_suffix.status_code == 206 and longer_suffix.content == data
+    empty_suffix = httpx.get(url, headers={"Range": "bytes=-0"})
+    assert empty_suffix.status_code == 416
+    assert empty_suffix.headers["content-range"] == f"bytes */{len(data)}"
+    # Several ranges, a backwards or garbled range, another unit: RFC 9110 lets us send the whole file.
+    for header in ("bytes=0-1,5-6", "bytes=5-1", "bytes=abc", "items=0-1"):
+        whole = httpx.get(url, headers={"Range": header})
+        assert whole.status_code == 200 and whole.content == data, header
+    head = httpx.head(url, headers={"Range": "bytes=100-199"})
+    assert head.status_code == 206 and head.content == b"" and head.headers["content-length"] == "100"
+
+
+def test_if_range(server, dist):
+    url = f"{server}/{KEY}/{KEY}.epub"
+    data = (dist / KEY / f"{KEY}.epub").read_bytes()
+    etag = httpx.head(url).headers["etag"]
+    current = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": etag})
+    assert current.status_code == 206 and current.content == data[:10]
+    changed = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": '"another-version"'})
+    assert changed.status_code == 200 and changed.content == data
+
+
 def test_conditional_requests(server):
     url = f"{server}/{KEY}/{KEY}.epub"
     first = httpx.get(url)
@@ -210,10 +195,12 @@ def test_conditional_requests(server):
     assert stale.status_code == 200 and stale.content == first.content
 
 
-def test_symlink_inside_dist_is_served(server, dist):
-    response = httpx.get(server + "/alias.epub")
-    assert response.status_code == 200
-    assert response.content == (dist / KEY / f"{KEY}.epub").read_bytes()
+def test_no_symlink_is_followed_not_even_inside_dist(server, dist):
+    """The archive writes no links, and following one by name leaves a gap to swap it in (issue 15)."""
+    for path in ("/alias.epub", f"/alias-dir/{KEY}.epub"):
+        status, _headers, body = raw_request(server, path)
+        assert status == 404, path
+        assert body == b"Not Found"
 
 
 #: Every path an attacker might try to reach something outside dist or hidden in it.
@@ -242,6 +229,7 @@ FORBIDDEN = [
     "/escape.pdf",
     "/escape-dir/passwd",
     "/hidden-link.pdf",
+    "/pipe.pdf",
     f"/{KEY}/",
     f"/{KEY}",
     "/nothing-here.pdf",
@@ -304,10 +292,7 @@ def test_sigint_stops_cleanly(dist, tmp_path):
 def test_refuses_a_folder_that_is_not_an_archive(tmp_path, setup, message):
     folder = tmp_path / "dist"
     setup(folder)
-    completed = subprocess.run(
-        [sys.executable, "-m", "convert.cli", "serve", "--dist", str(folder), "--port", str(free_port())],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
-    )
+    completed = seedpress("serve", "--dist", folder, "--port", free_port())
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("seedpress: ") and message in lines[0]
