@@ -1,0 +1,128 @@
+"""The words seedpress puts in front of a reader, in the language of the document.
+
+The strings live in labels.toml beside this module, one table per BCP 47 tag, so
+that a translator reviews one file and never Python. A document's tag (from the
+seed or a language detector) is matched to the closest table; anything the file
+does not have is labelled in English, so an edition is never left without words.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from datetime import datetime
+from functools import cache, lru_cache
+from importlib.resources import files
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+
+FALLBACK_LANGUAGE = "en"
+#: English dates stay in the form today's editions print ("28 November 2026"),
+#: which is British English's long form, not Babel's American default.
+ENGLISH_DATE_LOCALE = "en_GB"
+#: Regions whose Chinese is written in traditional characters when the tag names no script.
+_TRADITIONAL_CHINESE_REGIONS = frozenset({"tw", "hk", "mo"})
+#: Deprecated language subtags still found in older documents.
+_LEGACY_LANGUAGES = {"iw": "he"}
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Every reader-visible string of one language; `language` is the labels.toml tag they are in."""
+
+    language: str
+    summary_heading: str
+    commentary_heading: str
+    no_commentary: str
+    no_link: str
+    kicker: str
+    cover_kicker: str
+    cover_subtitle: str
+    cover_footer: str
+    cover_alt: str
+    cover: str
+    contents: str
+    titles: str
+    title_one: str
+    updated: str
+    downloads: str
+
+
+LABEL_KEYS = tuple(field.name for field in fields(Labels) if field.name != "language")
+
+
+@cache
+def _all_labels() -> dict[str, Labels]:
+    """Every table of labels.toml as Labels, read once; ValueError if a table lacks or adds a key."""
+    table = tomllib.loads(files(__package__).joinpath("labels.toml").read_text("utf-8"))
+    found = {}
+    for language, strings in table.items():
+        missing = set(LABEL_KEYS) - set(strings)
+        unknown = set(strings) - set(LABEL_KEYS)
+        if missing or unknown:
+            raise ValueError(
+                f"labels.toml [{language}]: missing {sorted(missing)}, unknown {sorted(unknown)}"
+            )
+        found[language] = Labels(language=language, **{key: strings[key] for key in LABEL_KEYS})
+    return found
+
+
+LABEL_LANGUAGES: frozenset[str] = frozenset(_all_labels())
+_BY_LOWER_CASE = {language.lower(): language for language in LABEL_LANGUAGES}
+
+
+def label_language(tag: str) -> str:
+    """The labels.toml tag closest to the BCP 47 `tag`; English when none fits."""
+    subtags = []
+    for subtag in str(tag).strip().replace("_", "-").lower().split("-"):
+        if len(subtag) <= 1:
+            break  # an extension or private-use part ("-u-…", "-x-…") says nothing about the words
+        subtags.append(subtag)
+    if not subtags:
+        return FALLBACK_LANGUAGE
+    subtags[0] = _LEGACY_LANGUAGES.get(subtags[0], subtags[0])
+    if subtags[0] == "zh":
+        return _chinese(subtags[1:])
+    for end in range(len(subtags), 0, -1):
+        language = _BY_LOWER_CASE.get("-".join(subtags[:end]))
+        if language is not None:
+            return language
+    return FALLBACK_LANGUAGE
+
+
+def _chinese(subtags: list[str]) -> str:
+    """zh-Hant for a traditional script or region, else zh-Hans (the script most Chinese is written in)."""
+    if "hant" in subtags:
+        return _BY_LOWER_CASE.get("zh-hant", FALLBACK_LANGUAGE)
+    if "hans" not in subtags and _TRADITIONAL_CHINESE_REGIONS.intersection(subtags):
+        return _BY_LOWER_CASE.get("zh-hant", FALLBACK_LANGUAGE)
+    return _BY_LOWER_CASE.get("zh-hans", FALLBACK_LANGUAGE)
+
+
+def labels(tag: str) -> Labels:
+    """The labels for a document in the BCP 47 language `tag`."""
+    return _all_labels()[label_language(tag)]
+
+
+@lru_cache(maxsize=64)
+def _date_locale(tag: str) -> Locale:
+    """The Babel locale for dates in `tag`: its own if Babel knows it, else its labels' language."""
+    language = label_language(tag)
+    if language == FALLBACK_LANGUAGE:
+        return Locale.parse(ENGLISH_DATE_LOCALE)
+    # The tag itself comes first so a regional form (de-AT's "Jänner") is kept, but
+    # only if it is still the labels' language: the date sits inside a label.
+    for candidate in (str(tag).strip().replace("_", "-"), language):
+        try:
+            locale = Locale.parse(candidate, sep="-")
+        except (UnknownLocaleError, ValueError, TypeError):
+            continue
+        if label_language(str(locale)) == language:
+            return locale
+    return Locale.parse(ENGLISH_DATE_LOCALE)
+
+
+def long_date(moment: datetime, tag: str) -> str:
+    """The day of `moment` written out in the language of `tag`, e.g. "28 novembre 2026"."""
+    return format_date(moment.date(), format="long", locale=_date_locale(tag))
