@@ -112,7 +112,7 @@ def run_archive(
 def _run(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: Path, options: JobOptions,
          totals: RunTotals, on_outcome: Callable[[Outcome], None], on_plan: Callable[[int], None]) -> None:
     remove_stale_temporaries(dist)
-    environment = environment_digest(options.build.styles)
+    environment = environment_digest(options.build.styles, options.build.lang)
     rows = seed_rows(connection)
     to_build, current, hashes = plan(rows, dist, seeds, environment, options)
     totals.unchanged = len(current)

@@ -58,6 +58,9 @@ class BuildOptions:
     """Address space (bytes) the process building inputs may use."""
     keep_seed: bool = False
     """Write the seed's own bytes beside the editions as <key>.txt (the archive does)."""
+    lang: str | None = None
+    """The language of every seed (a BCP 47 tag) instead of the detected one; a master's own
+    `lang` still wins."""
 
 
 class InputTimeout(BaseException):

@@ -41,6 +41,14 @@ def _port(value: str) -> int:
     return number
 
 
+def _language_tag(value: str) -> str:
+    from .language import is_language_tag
+
+    if not is_language_tag(value):
+        raise argparse.ArgumentTypeError(f"not a BCP 47 language tag: {value!r} (for example en, fr, zh-Hant)")
+    return value
+
+
 def _mebibytes(value: str) -> int:
     return _positive(value) * 2**20
 
@@ -56,13 +64,16 @@ def _add_build_options(command: argparse.ArgumentParser, inputs: str) -> None:
     command.add_argument("--memory", type=_mebibytes, metavar="MIB",
                          help=f"address space a process building inputs may use "
                               f"(default: {defaults.MEMORY_LIMIT // 2**20})")
+    command.add_argument("--lang", type=_language_tag, metavar="TAG",
+                         help="the language of every seed, a BCP 47 tag such as fr or zh-Hant "
+                              "(default: detected; a master's own lang wins)")
     command.add_argument("--validate", action="store_true", default=None,
                          help="run EPUBCheck on every EPUB before writing it (needs Java)")
 
 
 #: Command-line option to the BuildOptions field it sets.
 _BUILD_FIELDS = {"max_bytes": "max_bytes", "styles": "styles", "timeout": "timeout", "memory": "memory",
-                 "validate": "validate", "to": "formats", "paper": "paper"}
+                 "validate": "validate", "to": "formats", "paper": "paper", "lang": "lang"}
 
 
 def parser() -> argparse.ArgumentParser:

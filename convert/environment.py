@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__, defaults
 from .errors import ConfigError
+from .language import detector_version
 from .pandoc import pandoc_version
 
 #: The files of a styles folder that the editions read; a `fonts/` folder beside
@@ -30,12 +31,15 @@ def build_digest(seed_sha256: str, environment: str) -> str:
     return hashlib.sha256(f"{seed_sha256}\0{environment}".encode()).hexdigest()
 
 
-def environment_digest(styles: Path = defaults.STYLES_DIR) -> str:
-    """What besides the seed bytes shapes every edition: styles, fonts, code and tool versions."""
+def environment_digest(styles: Path = defaults.STYLES_DIR, lang: str | None = None) -> str:
+    """What besides the seed bytes shapes every edition: styles, fonts, code, tool and
+    language detector versions, and a language forced with --lang."""
     parts = [
+        f"lang {lang or 'detected'}",
         f"seedpress {__version__}",
         "pandoc " + ".".join(map(str, pandoc_version())),
         f"weasyprint {metadata.version('weasyprint')}",
+        detector_version(),
         f"styles {styles_digest(styles)}",
         f"fonts {fonts_digest()}",
         f"code {code_digest()}",

@@ -28,6 +28,10 @@ DOCUMENT_SHARE = 0.5
 DOCUMENT_CONFIDENCE = 0.60
 #: Texts are cut here before detection: enough for any language, bounded in cost.
 SAMPLE_CHARACTERS = 2000
+#: A well-formed BCP 47 tag (RFC 5646, simplified: language, then subtags of 1-8
+#: letters or digits), bounded in length as PDF/A and every reader can carry it.
+_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
+MAX_TAG_LENGTH = 35
 
 #: Characters written one way in Simplified and another in Traditional Chinese: the
 #: first string's character at each position is the simplified form of the second's.
@@ -48,6 +52,11 @@ class Detection:
     """How sure it is, from 0 to 1."""
     letters: int
     """Letters in the text: how much evidence there was."""
+
+
+def is_language_tag(tag: object) -> bool:
+    """True for a well-formed BCP 47 tag of at most MAX_TAG_LENGTH characters."""
+    return isinstance(tag, str) and len(tag) <= MAX_TAG_LENGTH and _TAG.fullmatch(tag) is not None
 
 
 def detector_version() -> str:
