@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
 from . import __version__, defaults
 from .errors import SeedError
-from .model import (
-    COMMENTARY_HEADING, SUMMARY_HEADING, Document, OriginalArticle, Source, word_count,
-)
+from .frontmatter import read_frontmatter
+from .model import COMMENTARY_HEADING, SUMMARY_HEADING, Document, word_count
 from .pandoc import PandocFailed, read_markdown_body, stringify
-from .seed import fold, read_bounded
+from .seed import fold, read_bounded, replace_unrepresentable
 
 #: Characters that mean something to pandoc's Markdown reader wherever they stand
 #: (emphasis, code, links, raw HTML, entities, math, citations, sub/superscript,
@@ -120,63 +120,32 @@ def read_master(path: Path, *, max_bytes: int = defaults.MAX_BYTES) -> Document:
 
 
 def parse_master(text: str, path: Path | str) -> Document:
-    """The Document a master's text describes; SeedError when it is not a seedpress master."""
+    """The Document a master's text describes; SeedError when it is not a seedpress master.
+
+    A master is untrusted input, as a seed is: characters XML cannot carry become
+    U+FFFD (counted in `source.replaced`, added to what the seed had), and the
+    frontmatter is checked field by field.
+    """
+    text, replaced = replace_unrepresentable(text)
     match = _FRONTMATTER.match(text)
     if match is None:
         raise SeedError(path, "not a seedpress master: no YAML frontmatter between '---' lines")
-    try:
-        meta = yaml.safe_load(match[1])
-    except yaml.YAMLError as error:
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        raise SeedError(path, f"frontmatter is not valid YAML: {problem}") from None
-    if not isinstance(meta, dict):
-        raise SeedError(path, "frontmatter must be a mapping")
+    fields = read_frontmatter(match[1], path)
     body = text[match.end():]
     try:
         ast = read_markdown_body(body)
     except PandocFailed as error:
         raise SeedError(path, f"cannot parse the body: {error}") from None
     summary, commentary = _sections(ast["blocks"], path)
+    replaced += fields.source.replaced
     return Document(
-        title=_text_field(meta, "title", path),
+        title=fields.title,
         summary=summary,
         commentary=commentary,
-        original_article=_original_article(meta.get("original_article"), path),
-        source=_source(meta.get("source"), path),
-        lang=_text_field(meta, "lang", path),
+        original_article=fields.original_article,
+        source=replace(fields.source, replaced=replaced),
+        lang=fields.lang,
     )
-
-
-def _text_field(meta: dict, name: str, path: Path | str) -> str:
-    value = meta.get(name)
-    # Blank as the seed reader sees it: a title of U+2028 or U+00A0 is still text.
-    if not isinstance(value, str) or not value.strip(" \t\n\r\f\v"):
-        raise SeedError(path, f"frontmatter field '{name}' must be non-empty text")
-    return value
-
-
-def _source(value: object, path: Path | str) -> Source:
-    if not isinstance(value, dict):
-        raise SeedError(path, "frontmatter field 'source' must be a mapping")
-    try:
-        return Source(
-            file=str(value["file"]), sha256=str(value["sha256"]),
-            encoding=str(value["encoding"]), bytes=int(value["bytes"]),
-            replaced=int(value.get("replaced", 0)),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise SeedError(path, f"frontmatter field 'source' is incomplete: {error}") from None
-
-
-def _original_article(value: object, path: Path | str) -> OriginalArticle | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not isinstance(value.get("text"), str):
-        raise SeedError(path, "frontmatter field 'original_article' must be null or have 'text'")
-    url = value.get("url")
-    if url is not None and not (isinstance(url, str) and re.match(r"https?://\S+\Z", url)):
-        raise SeedError(path, "frontmatter field 'original_article.url' must be an http(s) URL")
-    return OriginalArticle(text=value["text"], url=url)
 
 
 #: Inline elements a master's paragraph may hold: text, spaces and line breaks.
