@@ -42,6 +42,17 @@ _ABBREVIATION = re.compile(
     r"(?<![^\W_])(?:" + "|".join(map(re.escape, sorted(ABBREVIATIONS, key=len, reverse=True))) + r")(?= )"
 )
 _FRONTMATTER = re.compile(r"\A---\n(.*?\n)(?:---|\.\.\.)\n", re.DOTALL)
+#: How many block quotes and list items may open at the start of one line, and how
+#: deep [brackets] may nest, in a body pandoc is to read. A master holds neither,
+#: and pandoc's time grows with both: 5,000 '>' take it 2 s, and nested brackets
+#: exponentially (12 levels: 0.7 s; 32: more than 7 minutes).
+MAX_LINE_NESTING = 16
+MAX_BRACKET_NESTING = 8
+_ESCAPED = re.compile(r"\\.", re.DOTALL)
+_NESTED_LINE_START = re.compile(
+    r"^(?:[ \t]*(?:>|(?:[-+*]|[0-9]{1,9}[.)])(?=[ \t])))" f"{{{MAX_LINE_NESTING + 1}}}", re.MULTILINE,
+)
+_NOT_BRACKET = re.compile(r"[^\[\]]+")
 
 
 def escape_paragraph(text: str) -> str:
@@ -123,8 +134,9 @@ def parse_master(text: str, path: Path | str) -> Document:
     """The Document a master's text describes; SeedError when it is not a seedpress master.
 
     A master is untrusted input, as a seed is: characters XML cannot carry become
-    U+FFFD (counted in `source.replaced`, added to what the seed had), and the
-    frontmatter is checked field by field.
+    U+FFFD (counted in `source.replaced`, added to what the seed had), the
+    frontmatter is checked field by field, and the body's nesting is bounded
+    before pandoc reads it.
     """
     text, replaced = replace_unrepresentable(text)
     match = _FRONTMATTER.match(text)
@@ -132,6 +144,7 @@ def parse_master(text: str, path: Path | str) -> Document:
         raise SeedError(path, "not a seedpress master: no YAML frontmatter between '---' lines")
     fields = read_frontmatter(match[1], path)
     body = text[match.end():]
+    _check_nesting(body, path)
     try:
         ast = read_markdown_body(body)
     except PandocFailed as error:
@@ -146,6 +159,27 @@ def parse_master(text: str, path: Path | str) -> Document:
         source=replace(fields.source, replaced=replaced),
         lang=fields.lang,
     )
+
+
+def _check_nesting(body: str, path: Path | str) -> None:
+    """SeedError if the body nests block quotes, list items or brackets deeper than a
+    reader of it could mean, before pandoc spends minutes on it."""
+    unescaped = _ESCAPED.sub("", body)
+    if _NESTED_LINE_START.search(unescaped):
+        raise SeedError(path, f"the body opens more than {MAX_LINE_NESTING} block quotes or lists "
+                              "on one line; a master holds plain paragraphs")
+    if _bracket_depth(unescaped) > MAX_BRACKET_NESTING:
+        raise SeedError(path, f"the body nests [brackets] more than {MAX_BRACKET_NESTING} deep; "
+                              "put a backslash before a literal [")
+
+
+def _bracket_depth(text: str) -> int:
+    depth = deepest = 0
+    for bracket in _NOT_BRACKET.sub("", text):
+        # A ']' with no '[' open is literal text, not the end of a level.
+        depth = depth + 1 if bracket == "[" else max(0, depth - 1)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 #: Inline elements a master's paragraph may hold: text, spaces and line breaks.

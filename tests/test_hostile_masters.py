@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from conftest import DATA, ROOT, assert_one_line_error, json_lines, seedpress
@@ -26,6 +29,7 @@ from convert.frontmatter import MAX_LANGUAGE_TAG
 from convert.gates import check_docx, check_epub
 from convert.master import parse_master
 from convert.model import Document
+from convert.pandoc import MAX_AST_DEPTH, json_depth
 from convert.seed import read_seed
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -67,6 +71,10 @@ REFUSED = {
     "bytes-bool": (master(source=source(bytes="true")), "'source.bytes' must be a whole number"),
     "bytes-negative": (master(source=source(bytes="-1")), "'source.bytes' must be a whole number"),
     "yaml-20000-deep": (master(deep="[" * 20_000 + "]" * 20_000), "nest"),
+    "quotes-5000-deep": (master(body=with_summary(">" * 5000 + " x")), "more than 16 block quotes or lists"),
+    "emphasis-3000-deep": (master(body=with_summary("*_" * 1500 + "x" + "_*" * 1500)),
+                           f"nested more than {MAX_AST_DEPTH} levels deep"),
+    "brackets-32-deep": (master(body=with_summary("[" * 32 + "x" + "]" * 32)), "nests [brackets] more than 8"),
     "lang-100000": (master(lang="en-" + "-".join(["abcdefgh"] * 11_111)), "'lang' must be a BCP 47 language tag"),
     "sha256-path": (master(source=source(sha256="../x"), identifier="urn:sha256:../x"),
                     "'source.sha256' must be 64 lowercase hex digits"),
@@ -215,6 +223,30 @@ def test_a_run_of_3000_stars_is_literal_text(accepted):
     assert document.summary == ("*" * 3000 + "x" + "*" * 3000,)
 
 
+# --- the body's nesting, bounded without recursion ----------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(alphabet='[]{}"\\ x\u00e9', max_size=8)),
+    lambda values: st.one_of(st.lists(values, max_size=3), st.dictionaries(st.text(max_size=3), values, max_size=3)),
+    max_leaves=20,
+)
+
+
+def reference_depth(value) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(reference_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(reference_depth, value.values()), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES, st.booleans())
+def test_json_depth_counts_nesting_outside_strings(value, ascii_only):
+    data = json.dumps(value, ensure_ascii=ascii_only, separators=(",", ":")).encode("utf-8")
+    assert json_depth(data) == reference_depth(value)
+
+
 # --- gates: every XML document of an edition is well-formed, or it is not written -----------------
 
 @pytest.fixture(scope="module")
@@ -278,3 +310,10 @@ def test_the_longest_language_tag_is_accepted_and_one_more_refused():
     assert parse_master(master(lang=longest), "longest.md").lang == longest
     with pytest.raises(SeedError, match="'lang' must be"):
         parse_master(master(lang=longest + "-a"), "longer.md")
+
+
+def test_nesting_at_the_bounds_reaches_pandoc_and_its_own_reason():
+    with pytest.raises(SeedError, match=r"unsupported Markdown block \(BlockQuote\)"):
+        parse_master(master(body=with_summary(">" * 16 + " x")), "quotes.md")
+    literal = "[" * 8 + "x" + "]" * 8
+    assert parse_master(master(body=with_summary(literal)), "brackets.md").summary == (literal,)
