@@ -150,7 +150,10 @@ def parse_master(text: str, path: Path | str) -> Document:
     except PandocFailed as error:
         raise SeedError(path, f"cannot parse the body: {error}") from None
     summary, commentary = _sections(ast["blocks"], path)
-    replaced += fields.source.replaced
+    # pandoc turns character references (&#1;) into the characters themselves.
+    summary, in_summary = _representable(summary)
+    commentary, in_commentary = _representable(commentary)
+    replaced += fields.source.replaced + in_summary + in_commentary
     return Document(
         title=fields.title,
         summary=summary,
@@ -159,6 +162,12 @@ def parse_master(text: str, path: Path | str) -> Document:
         source=replace(fields.source, replaced=replaced),
         lang=fields.lang,
     )
+
+
+def _representable(paragraphs: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
+    """The paragraphs with characters XML cannot carry replaced, and how many were."""
+    results = [replace_unrepresentable(paragraph) for paragraph in paragraphs]
+    return tuple(text for text, _count in results), sum(count for _text, count in results)
 
 
 def _check_nesting(body: str, path: Path | str) -> None:
@@ -210,7 +219,9 @@ def _sections(blocks: list[dict], path: Path | str) -> tuple[tuple[str, ...], tu
         elif kind in ("Para", "Plain"):
             if current is None:
                 raise SeedError(path, "text before the '{#summary}' heading")
-            current.append(fold(_plain_text(block["c"], path)))
+            text = fold(_plain_text(block["c"], path))
+            if text:  # nothing but a line break: no paragraph, as in a seed
+                current.append(text)
         else:
             raise SeedError(path, f"unsupported Markdown block ({kind}): a master holds plain paragraphs")
     if "summary" not in sections or not sections["summary"]:

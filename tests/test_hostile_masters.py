@@ -1,8 +1,9 @@
 """Hostile masters (issue 15; DESIGN §2, §7): a master is untrusted input, as a seed is.
 
 Each finding's reproduction goes through the real CLI: the refused ones in one
-run, each asserting its own line; the ones that must build in another. The
-edition gates get broken XML to refuse.
+run, each asserting its own line; the ones that must build in another. Then
+hypothesis throws random YAML and Markdown at `parse_master` (in process, real
+pandoc) and a few at the CLI, and the edition gates get broken XML to refuse.
 """
 
 from __future__ import annotations
@@ -13,21 +14,24 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from conftest import DATA, ROOT, assert_one_line_error, json_lines, seedpress
+from conftest import (
+    DATA, ROOT, assert_one_line_error, canonical, json_lines, seedpress, typed_paragraphs,
+)
 from convert.editions import Settings, docx, epub
 from convert.errors import RenderError, SeedError
-from convert.frontmatter import MAX_LANGUAGE_TAG
+from convert.frontmatter import LANGUAGE_TAG, MAX_LANGUAGE_TAG
 from convert.gates import check_docx, check_epub
-from convert.master import parse_master
+from convert.master import escape_paragraph, parse_master, to_markdown
 from convert.model import Document
 from convert.pandoc import MAX_AST_DEPTH, json_depth
 from convert.seed import read_seed
@@ -221,6 +225,125 @@ def test_control_characters_in_body_and_marker_are_replaced_and_counted(accepted
 def test_a_run_of_3000_stars_is_literal_text(accepted):
     _meta, document = written_master(accepted, "star-run")
     assert document.summary == ("*" * 3000 + "x" + "*" * 3000,)
+
+
+# --- any master: a Document or one SeedError ------------------------------------------------
+
+SCALARS = st.one_of(
+    st.sampled_from([
+        "Title", "en", "und", "zh-Hant-TW", "x-private", "a" * 36, SHA, "../x", f"urn:sha256:{SHA}",
+        "urn:sha256:../x", "seed.txt", "../seed.txt", "utf-8", "cp1252", "utf-7", "0", "6", "-1",
+        str(2**63), "2024-13-45", "2024-01-01", "2001-12-14t21:59:43.10-05:00", "1_000", "0b_", "0x_",
+        "._", ".inf", "-.inf", ".nan", "1e400", "9" * 5000, "0b" + "1" * 5000, "1:20:30", "190:20:30.15",
+        "~", "null", "yes", "No", "on", "=", "''", '""', '"A\\x01B"', '"\\uD800"', '"\\uFFFE"', '"\\0"',
+        '"\\v\\f\\t"', "'it''s'", "|\n  block", "!!binary aGk=", "!!timestamp 2024-01-01",
+        "!!python/object:os.system x", "!!python/name:os.system", "!!set {a, b}", "!!omap [a: 1]",
+        "!!str 2024-01-01", "!!int x", "!!float x", "!!bool maybe", "!!null x", "!foo x", "! x",
+        "&a x", "*a", "*undefined", "[" * 9 + "]" * 9, "[" * 20_000 + "]" * 20_000, "{a: " * 50 + "x" + "}" * 50,
+        "http://example.org/a", "javascript:alert(1)", "'https://a b'", "Read the original article",
+    ]),
+    st.text(max_size=20).map(lambda text: json.dumps(text, ensure_ascii=False)),
+)
+VALUES = st.recursive(SCALARS, lambda values: st.one_of(
+    st.lists(values, max_size=3).map(lambda items: "[" + ", ".join(items) + "]"),
+    st.lists(st.tuples(st.sampled_from(["a", "b", "<<", "? x", "1"]), values), max_size=3).map(
+        lambda pairs: "{" + ", ".join(f"{key}: {value}" for key, value in pairs) + "}"),
+), max_leaves=6)
+
+
+#: The fields of a valid master's frontmatter, as YAML text.
+VALID_FIELDS = {
+    "title": "Title", "lang": "en", "identifier": f"urn:sha256:{SHA}",
+    "source.file": "seed.txt", "source.sha256": SHA, "source.encoding": "utf-8", "source.bytes": "6",
+    "source.replaced": "0", "original_article.text": "Read the original article here",
+    "original_article.url": "'https://example.org/a?b=1'", "generator": "seedpress 0.1.0",
+}
+
+
+@st.composite
+def frontmatters(draw) -> str:
+    """YAML text: a valid master's fields, a few of them replaced by random YAML or dropped."""
+    fields = dict(VALID_FIELDS)
+    for name in draw(st.sets(st.sampled_from([*VALID_FIELDS, "source", "original_article", "extra"]), max_size=3)):
+        fields[name] = draw(st.one_of(VALUES, st.none()))
+    if draw(st.booleans()):
+        fields["title"] = draw(st.text(min_size=1, max_size=30).map(lambda text: json.dumps(text, ensure_ascii=False)))
+    lines = {name: value for name, value in fields.items() if "." not in name}
+    for mapping in ("source", "original_article"):
+        if mapping not in fields:
+            pairs = [f"{name.split('.')[1]}: {value}" for name, value in fields.items()
+                     if name.startswith(mapping + ".") and value is not None]
+            lines[mapping] = "{" + ", ".join(pairs) + "}"
+    return "".join(f"{name}: {value}\n" for name, value in lines.items() if value is not None)
+
+
+HOSTILE_BODY = (
+    ">" * 5000 + " x", "> " * 17 + "x", "- " * 17 + "x", "1. " * 17 + "x", "*_" * 1500 + "x" + "_*" * 1500,
+    "*" * 3000 + "x" + "*" * 3000, "*a **b " * 60 + "x" + " c** d*" * 60, "[" * 8 + "x" + "]" * 8,
+    "[" * 3000 + "x" + "]" * 3000, "^[" * 8 + "x" + "]" * 8, "`code`", "<b>x</b>", "\x01\x07\x1b", "\ufffe",
+    "\ud800", "---\ntitle: x\n---", "# Injected {#x}", "# Commentary {#commentary}", "::: x\ninside\n:::",
+    "    indented code", "| a | b |\n|---|---|\n| 1 | 2 |", "[x]: http://a", "***", "\\", "x  \ny",
+    "&amp; &#1; &#xFFFE;", "Read the original article here",
+)
+#: A master's paragraphs as seedpress writes them, as a user might type them, or hostile.
+PARAGRAPHS = st.lists(st.one_of(
+    typed_paragraphs().map(canonical).filter(bool).map(escape_paragraph), typed_paragraphs(),
+    st.sampled_from(HOSTILE_BODY),
+), min_size=1, max_size=3)
+
+
+@st.composite
+def bodies(draw) -> str:
+    """A master's body: the two headings with random paragraphs, now and then anything at all."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.text(max_size=200))
+    summary = "\n\n".join(draw(PARAGRAPHS))
+    commentary = "\n\n".join(draw(PARAGRAPHS))
+    return (f"# Summary of the original article {{#summary}}\n\n{summary}\n\n"
+            f"# Commentary {{#commentary}}\n\n{commentary}\n")
+
+
+def assert_clean_document(document: Document) -> None:
+    """What reaches the editions from an accepted master: text XML can carry, checked facts."""
+    texts = [document.title, *document.summary, *document.commentary]
+    if document.original_article is not None:
+        texts.append(document.original_article.text)
+    assert not any(UNREPRESENTABLE.search(text) for text in texts)
+    assert LANGUAGE_TAG.match(document.lang) and len(document.lang) <= MAX_LANGUAGE_TAG
+    assert re.fullmatch(r"urn:sha256:[0-9a-f]{64}", document.identifier)
+    assert "/" not in document.source.file and type(document.source.bytes) is int
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frontmatters(), bodies())
+def test_any_master_is_a_document_or_one_seed_error(frontmatter, body):
+    text = f"---\n{frontmatter}---\n\n{body}"
+    try:
+        document = parse_master(text, "random.md")
+    except SeedError as error:
+        assert "\n" not in str(error) and len(str(error)) < 300, str(error)
+        return
+    assert_clean_document(document)
+    # What seedpress writes from it reads back as the same document.
+    assert parse_master(to_markdown(document), "rewritten.md") == document
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frontmatters(), bodies())
+def test_the_cli_exits_0_or_1_with_at_most_one_line(frontmatter, body):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "random.md"
+        path.write_text(f"---\n{frontmatter}---\n\n{body}", "utf-8", errors="surrogatepass")
+        out = Path(folder) / "out"
+        result = seedpress("convert", path, "--to", "md,epub", "--out", out)
+        assert result.returncode in (0, 1), result.stderr
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+        if result.returncode == 1:
+            assert_one_line_error(result.stderr, str(path))
+            assert result.stderr.count("\n") == 1 and not out.exists()
+        else:
+            assert result.stderr == ""
+            assert sorted(p.name for p in (out / "random").iterdir()) == ["random.epub", "random.md"]
 
 
 # --- the body's nesting, bounded without recursion ----------------------------------------
