@@ -227,6 +227,19 @@ def test_a_run_of_3000_stars_is_literal_text(accepted):
     assert document.summary == ("*" * 3000 + "x" + "*" * 3000,)
 
 
+def test_character_references_to_control_characters_become_fffd_and_count():
+    """pandoc turns &#1; into U+0001 itself: the paragraph is replaced after pandoc too."""
+    document = parse_master(master(body=with_summary("A &#1; B &#xFFFE; C &#x41;")), "references.md")
+    assert document.summary == ("A \ufffd B \ufffd C A",)
+    assert document.source.replaced == 2
+
+
+def test_a_paragraph_of_only_a_line_break_is_no_paragraph():
+    document = parse_master(master(body=BODY.replace("The commentary.", "\\\n")), "break.md")
+    assert document.commentary == ()
+    assert parse_master(to_markdown(document), "rewritten.md") == document
+
+
 # --- any master: a Document or one SeedError ------------------------------------------------
 
 SCALARS = st.one_of(
