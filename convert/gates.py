@@ -1,4 +1,5 @@
-"""Gates an edition passes before it is written: it opens, and it holds every section.
+"""Gates an edition passes before it is written: it opens, its XML is well-formed,
+and it holds every section.
 
 A renderer that silently produced a broken file would otherwise publish it.
 EPUBCheck is the strictest gate and needs Java, so it runs only when asked
@@ -15,11 +16,15 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from lxml import etree
+
 from .errors import ConfigError, RenderError
 from .model import COMMENTARY_HEADING, SUMMARY_HEADING, Document
 from .pandoc import unlimit_address_space
 
 EPUBCHECK_TIMEOUT = 120
+#: The members of each zipped edition that are XML documents.
+XML_MEMBERS = {"epub": (".opf", ".xhtml", ".ncx", ".xml"), "docx": (".xml", ".rels")}
 
 
 def check_pdf(data: bytes, document: Document) -> None:
@@ -39,13 +44,15 @@ def check_pdf(data: bytes, document: Document) -> None:
 
 
 def check_docx(data: bytes, document: Document) -> None:
-    """The DOCX opens with python-docx and uses the Summary and Commentary styles."""
+    """Every XML part of the DOCX is well-formed, it opens with python-docx and it
+    uses the Summary and Commentary styles."""
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    check_xml_members(data, "docx", document)
     try:
         styles = {paragraph.style.name for paragraph in docx.Document(io.BytesIO(data)).paragraphs}
-    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as error:
+    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile, etree.LxmlError) as error:
         raise RenderError("docx", document.source.file, f"gate: python-docx cannot open it: {error}") from None
     wanted = {"Summary"} | ({"Commentary"} if document.commentary else set())
     if not wanted <= styles:
@@ -54,7 +61,9 @@ def check_docx(data: bytes, document: Document) -> None:
 
 
 def check_epub(data: bytes, document: Document, *, validate: bool = False) -> None:
-    """The EPUB is a zip with its mimetype first and both sections; with `validate`, EPUBCheck passes."""
+    """The EPUB is a zip with its mimetype first, every XML document in it well-formed,
+    and both sections; with `validate`, EPUBCheck passes."""
+    check_xml_members(data, "epub", document)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
@@ -67,6 +76,29 @@ def check_epub(data: bytes, document: Document, *, validate: bool = False) -> No
         messages = epubcheck(data)
         if messages:
             raise RenderError("epub", document.source.file, f"gate: EPUBCheck: {messages[0]}")
+
+
+def check_xml_members(data: bytes, edition: str, document: Document) -> None:
+    """RenderError naming the first XML member of the zipped edition that is not
+    well-formed: a reading system or word processor would refuse the whole file."""
+    # No DTDs, no entities resolved, no network: the parse reads nothing but the member.
+    parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for name in archive.namelist():
+                if name.endswith(XML_MEMBERS[edition]):
+                    _parse_member(archive.read(name), name, parser, edition, document)
+    except zipfile.BadZipFile as error:
+        raise RenderError(edition, document.source.file, f"gate: not a zip archive: {error}") from None
+
+
+def _parse_member(xml: bytes, name: str, parser: etree.XMLParser, edition: str, document: Document) -> None:
+    try:
+        etree.fromstring(xml, parser)
+    except etree.XMLSyntaxError as error:
+        reason = str(error).splitlines()[0] if str(error) else "syntax error"
+        raise RenderError(edition, document.source.file,
+                          f"gate: {name} is not well-formed XML: {reason}") from None
 
 
 def epubcheck(data: bytes) -> list[str]:

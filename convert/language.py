@@ -28,8 +28,9 @@ DOCUMENT_SHARE = 0.5
 DOCUMENT_CONFIDENCE = 0.60
 #: Texts are cut here before detection: enough for any language, bounded in cost.
 SAMPLE_CHARACTERS = 2000
-#: A well-formed BCP 47 tag (RFC 5646, simplified: language, then subtags of 1-8
-#: letters or digits), bounded in length as PDF/A and every reader can carry it.
+#: A well-formed BCP 47 tag (RFC 5646, simplified: a language subtag, then subtags of
+#: 1-8 letters or digits; `und` is one). 35 characters is the longest tag RFC 5646
+#: §4.4.1 asks every implementation to keep.
 _TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
 MAX_TAG_LENGTH = 35
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
 from . import __version__, defaults
 from .errors import SeedError
-from .model import (
-    COMMENTARY_HEADING, SUMMARY_HEADING, Document, OriginalArticle, Source, word_count,
-)
+from .frontmatter import read_frontmatter
+from .model import COMMENTARY_HEADING, SUMMARY_HEADING, Document, word_count
 from .pandoc import PandocFailed, read_markdown_body, stringify
-from .seed import fold, read_bounded
+from .seed import fold, read_bounded, replace_unrepresentable
 
 #: Characters that mean something to pandoc's Markdown reader wherever they stand
 #: (emphasis, code, links, raw HTML, entities, math, citations, sub/superscript,
@@ -42,6 +42,17 @@ _ABBREVIATION = re.compile(
     r"(?<![^\W_])(?:" + "|".join(map(re.escape, sorted(ABBREVIATIONS, key=len, reverse=True))) + r")(?= )"
 )
 _FRONTMATTER = re.compile(r"\A---\n(.*?\n)(?:---|\.\.\.)\n", re.DOTALL)
+#: How many block quotes and list items may open at the start of one line, and how
+#: deep [brackets] may nest, in a body pandoc is to read. A master holds neither,
+#: and pandoc's time grows with both: 5,000 '>' take it 2 s, and nested brackets
+#: exponentially (12 levels: 0.7 s; 32: more than 7 minutes).
+MAX_LINE_NESTING = 16
+MAX_BRACKET_NESTING = 8
+_ESCAPED = re.compile(r"\\.", re.DOTALL)
+_NESTED_LINE_START = re.compile(
+    r"^(?:[ \t]*(?:>|(?:[-+*]|[0-9]{1,9}[.)])(?=[ \t])))" f"{{{MAX_LINE_NESTING + 1}}}", re.MULTILINE,
+)
+_NOT_BRACKET = re.compile(r"[^\[\]]+")
 
 
 def escape_paragraph(text: str) -> str:
@@ -120,63 +131,64 @@ def read_master(path: Path, *, max_bytes: int = defaults.MAX_BYTES) -> Document:
 
 
 def parse_master(text: str, path: Path | str) -> Document:
-    """The Document a master's text describes; SeedError when it is not a seedpress master."""
+    """The Document a master's text describes; SeedError when it is not a seedpress master.
+
+    A master is untrusted input, as a seed is: characters XML cannot carry become
+    U+FFFD (counted in `source.replaced`, added to what the seed had), the
+    frontmatter is checked field by field, and the body's nesting is bounded
+    before pandoc reads it.
+    """
+    text, replaced = replace_unrepresentable(text)
     match = _FRONTMATTER.match(text)
     if match is None:
         raise SeedError(path, "not a seedpress master: no YAML frontmatter between '---' lines")
-    try:
-        meta = yaml.safe_load(match[1])
-    except yaml.YAMLError as error:
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        raise SeedError(path, f"frontmatter is not valid YAML: {problem}") from None
-    if not isinstance(meta, dict):
-        raise SeedError(path, "frontmatter must be a mapping")
+    fields = read_frontmatter(match[1], path)
     body = text[match.end():]
+    _check_nesting(body, path)
     try:
         ast = read_markdown_body(body)
     except PandocFailed as error:
         raise SeedError(path, f"cannot parse the body: {error}") from None
     summary, commentary = _sections(ast["blocks"], path)
+    # pandoc turns character references (&#1;) into the characters themselves.
+    summary, in_summary = _representable(summary)
+    commentary, in_commentary = _representable(commentary)
+    replaced += fields.source.replaced + in_summary + in_commentary
     return Document(
-        title=_text_field(meta, "title", path),
+        title=fields.title,
         summary=summary,
         commentary=commentary,
-        original_article=_original_article(meta.get("original_article"), path),
-        source=_source(meta.get("source"), path),
-        lang=_text_field(meta, "lang", path),
+        original_article=fields.original_article,
+        source=replace(fields.source, replaced=replaced),
+        lang=fields.lang,
     )
 
 
-def _text_field(meta: dict, name: str, path: Path | str) -> str:
-    value = meta.get(name)
-    # Blank as the seed reader sees it: a title of U+2028 or U+00A0 is still text.
-    if not isinstance(value, str) or not value.strip(" \t\n\r\f\v"):
-        raise SeedError(path, f"frontmatter field '{name}' must be non-empty text")
-    return value
+def _representable(paragraphs: tuple[str, ...]) -> tuple[tuple[str, ...], int]:
+    """The paragraphs with characters XML cannot carry replaced, and how many were."""
+    results = [replace_unrepresentable(paragraph) for paragraph in paragraphs]
+    return tuple(text for text, _count in results), sum(count for _text, count in results)
 
 
-def _source(value: object, path: Path | str) -> Source:
-    if not isinstance(value, dict):
-        raise SeedError(path, "frontmatter field 'source' must be a mapping")
-    try:
-        return Source(
-            file=str(value["file"]), sha256=str(value["sha256"]),
-            encoding=str(value["encoding"]), bytes=int(value["bytes"]),
-            replaced=int(value.get("replaced", 0)),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise SeedError(path, f"frontmatter field 'source' is incomplete: {error}") from None
+def _check_nesting(body: str, path: Path | str) -> None:
+    """SeedError if the body nests block quotes, list items or brackets deeper than a
+    reader of it could mean, before pandoc spends minutes on it."""
+    unescaped = _ESCAPED.sub("", body)
+    if _NESTED_LINE_START.search(unescaped):
+        raise SeedError(path, f"the body opens more than {MAX_LINE_NESTING} block quotes or lists "
+                              "on one line; a master holds plain paragraphs")
+    if _bracket_depth(unescaped) > MAX_BRACKET_NESTING:
+        raise SeedError(path, f"the body nests [brackets] more than {MAX_BRACKET_NESTING} deep; "
+                              "put a backslash before a literal [")
 
 
-def _original_article(value: object, path: Path | str) -> OriginalArticle | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not isinstance(value.get("text"), str):
-        raise SeedError(path, "frontmatter field 'original_article' must be null or have 'text'")
-    url = value.get("url")
-    if url is not None and not (isinstance(url, str) and re.match(r"https?://\S+\Z", url)):
-        raise SeedError(path, "frontmatter field 'original_article.url' must be an http(s) URL")
-    return OriginalArticle(text=value["text"], url=url)
+def _bracket_depth(text: str) -> int:
+    depth = deepest = 0
+    for bracket in _NOT_BRACKET.sub("", text):
+        # A ']' with no '[' open is literal text, not the end of a level.
+        depth = depth + 1 if bracket == "[" else max(0, depth - 1)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 #: Inline elements a master's paragraph may hold: text, spaces and line breaks.
@@ -207,7 +219,9 @@ def _sections(blocks: list[dict], path: Path | str) -> tuple[tuple[str, ...], tu
         elif kind in ("Para", "Plain"):
             if current is None:
                 raise SeedError(path, "text before the '{#summary}' heading")
-            current.append(fold(_plain_text(block["c"], path)))
+            text = fold(_plain_text(block["c"], path))
+            if text:  # nothing but a line break: no paragraph, as in a seed
+                current.append(text)
         else:
             raise SeedError(path, f"unsupported Markdown block ({kind}): a master holds plain paragraphs")
     if "summary" not in sections or not sections["summary"]:

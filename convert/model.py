@@ -35,7 +35,8 @@ class Source:
     bytes: int
     """The seed's size in bytes."""
     replaced: int = 0
-    """How many control characters were replaced by U+FFFD (XML cannot carry them)."""
+    """How many characters XML cannot carry were replaced by U+FFFD: in the seed, plus
+    any in a master of it when the document was read from the master."""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import itertools
 import json
 import os
 import re
@@ -30,6 +31,15 @@ MASTER_READER = (
     "markdown-raw_html-raw_tex-raw_attribute-yaml_metadata_block"
     "-pandoc_title_block-citations-native_divs-native_spans-smart"
 )
+
+#: The deepest JSON `read_markdown_body` parses. A master's body is headings and
+#: paragraphs of text (depth 7); the bound keeps json.loads, which recurses, and
+#: every walk over the AST far from Python's recursion limit, whatever pandoc read.
+MAX_AST_DEPTH = 100
+_NOT_JSON_MARK = bytes(byte for byte in range(256) if byte not in b'"[]{}')
+_JSON_STEP = [0] * 256
+_JSON_STEP[ord("[")] = _JSON_STEP[ord("{")] = 1
+_JSON_STEP[ord("]")] = _JSON_STEP[ord("}")] = -1
 
 
 @functools.cache
@@ -284,8 +294,25 @@ def to_json(ast: dict) -> str:
 
 
 def read_markdown_body(body: str, *, timeout: float = defaults.PANDOC_TIMEOUT) -> dict:
-    """Parse a master's body with the restricted reader into pandoc JSON."""
-    return json.loads(run_pandoc(["-f", MASTER_READER, "-t", "json"], body, timeout=timeout))
+    """Parse a master's body with the restricted reader into pandoc JSON; PandocFailed
+    if it nests deeper than MAX_AST_DEPTH."""
+    output = run_pandoc(["-f", MASTER_READER, "-t", "json"], body, timeout=timeout)
+    if json_depth(output) > MAX_AST_DEPTH:
+        raise PandocFailed(f"pandoc reads it as nested more than {MAX_AST_DEPTH} levels deep "
+                           "(block quotes, lists or emphasis inside one another)")
+    return json.loads(output)
+
+
+def json_depth(data: bytes) -> int:
+    """How deeply arrays and objects nest in the JSON `data`, counted without recursion."""
+    # Escaped backslashes first, then escaped quotes: each quote left opens or closes
+    # a string. Of the rest only quotes and brackets matter, and two adjacent quotes
+    # enclose no bracket: dropping them (most strings) leaves every other quote's
+    # parity as it was, so every other piece between quotes is outside the strings.
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    marks = unescaped.translate(None, _NOT_JSON_MARK).replace(b'""', b"")
+    brackets = b"".join(marks.split(b'"')[::2])
+    return max(itertools.accumulate(map(_JSON_STEP.__getitem__, brackets)), default=0)
 
 
 def stringify(inline_list: Sequence[dict]) -> str:

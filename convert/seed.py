@@ -32,6 +32,8 @@ _UNREPRESENTABLE = re.compile(
     "[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]"
 )
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+#: The encodings a seed is read with, as its master records them.
+ENCODINGS = frozenset({label for _bom, _codec, label in _BOMS} | {"utf-8", "cp1252"})
 _MARKER = re.compile(
     r"(?P<text>read the original article(?: here)?)"
     r"\s*[:.]?\s*(?:(?P<url>https?://\S+?)[.]?)?",
@@ -83,7 +85,7 @@ def parse_seed(
         raise SeedError(where, f"larger than the size limit ({len(data)} > {max_bytes} bytes)")
     text, encoding = decode(data, where)
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text, replaced = _UNREPRESENTABLE.subn("\ufffd", text)
+    text, replaced = replace_unrepresentable(text)
     paragraphs = split_paragraphs(text)
     if not paragraphs:
         raise SeedError(where, "empty: no text in the file")
@@ -101,6 +103,11 @@ def parse_seed(
         title=title, summary=summary, commentary=commentary,
         original_article=original_article, source=source,
     )
+
+
+def replace_unrepresentable(text: str) -> tuple[str, int]:
+    """`text` with each character XML 1.0 cannot carry replaced by U+FFFD, and how many were."""
+    return _UNREPRESENTABLE.subn("\ufffd", text)
 
 
 def decode(data: bytes, where: Path | str) -> tuple[str, str]:

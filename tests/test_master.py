@@ -193,7 +193,7 @@ def test_blocks_a_master_does_not_hold_are_refused_clearly(markup_master, block,
     ("no frontmatter\n", "no YAML frontmatter"),
     ("---\n[not, a, mapping]\n---\n\n# S {#summary}\n\nx\n", "mapping"),
     ("---\ntitle: [unclosed\n---\n\n# S {#summary}\n\nx\n", "not valid YAML"),
-    ("---\ntitle: !!python/object:os.system x\n---\n\n# S {#summary}\n\nx\n", "not valid YAML"),
+    ("---\ntitle: !!python/object:os.system x\n---\n\n# S {#summary}\n\nx\n", "the tag !!python/object"),
 ])
 def test_broken_frontmatter_is_refused_clearly(text, reason):
     with pytest.raises(SeedError) as raised:
