@@ -109,7 +109,7 @@ def _render_input(path: Path, key: str, settings: Settings,
     else:
         # One read: the bytes rendered are the bytes embedded, hashed and kept.
         seed_bytes = read_bounded(path, options.max_bytes)
-        document = parse_seed(seed_bytes, path.name, path=path, max_bytes=options.max_bytes)
+        document = parse_seed(seed_bytes, path.name, path=path, max_bytes=options.max_bytes, lang=options.lang)
     files = render_all(document, key, options.formats, settings, seed_bytes, validate=options.validate)
     if options.keep_seed and seed_bytes is not None:
         files[defaults.SEED_COPY] = seed_bytes

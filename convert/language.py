@@ -14,8 +14,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
+
+from .model import Document
 
 #: BCP 47 for "undetermined" (RFC 5646, ISO 639-2).
 UNDETERMINED = "und"
@@ -53,6 +55,20 @@ class Detection:
     """How sure it is, from 0 to 1."""
     letters: int
     """Letters in the text: how much evidence there was."""
+
+
+def with_languages(document: Document, lang: str | None = None) -> Document:
+    """The document with its language (`lang` if given, else detected from all its text)
+    and the language of each paragraph that surely differs from it."""
+    if lang is None:
+        lang = document_language((document.title, *document.summary, *document.commentary))
+
+    def marks(paragraphs: Sequence[str]) -> tuple[str | None, ...]:
+        found = tuple(paragraph_language(paragraph, lang) for paragraph in paragraphs)
+        return found if any(found) else ()
+
+    return replace(document, lang=lang, summary_langs=marks(document.summary),
+                   commentary_langs=marks(document.commentary))
 
 
 def is_language_tag(tag: object) -> bool:

@@ -11,6 +11,7 @@ import yaml
 from . import __version__, defaults
 from .errors import SeedError
 from .frontmatter import read_frontmatter
+from .language import MAX_TAG_LENGTH, is_language_tag
 from .model import COMMENTARY_HEADING, SUMMARY_HEADING, Document, word_count
 from .pandoc import PandocFailed, read_markdown_body, stringify
 from .seed import fold, read_bounded, replace_unrepresentable
@@ -111,10 +112,20 @@ def to_markdown(document: Document) -> str:
         default_flow_style=None, width=float("inf"),
     )
     parts = ["---\n", header, "---\n\n", f"# {SUMMARY_HEADING} {{#summary}}\n\n"]
-    parts += [escape_paragraph(p) + "\n\n" for p in document.summary]
+    parts += [master_paragraph(p, lang) + "\n\n"
+              for p, lang in zip(document.summary, document.paragraph_langs("summary"))]
     parts.append(f"# {COMMENTARY_HEADING} {{#commentary}}\n")
-    parts += ["\n" + escape_paragraph(p) + "\n" for p in document.commentary]
+    parts += ["\n" + master_paragraph(p, lang) + "\n"
+              for p, lang in zip(document.commentary, document.paragraph_langs("commentary"))]
     return "".join(parts)
+
+
+def master_paragraph(text: str, lang: str | None) -> str:
+    """One paragraph of the master: an escaped line, inside a fenced div that names its
+    language when that differs from the document's (pandoc's own way to mark a language)."""
+    if lang is None:
+        return escape_paragraph(text)
+    return f"::: {{lang={lang}}}\n{escape_paragraph(text)}\n:::"
 
 
 # --- reading a master back --------------------------------------------------
@@ -149,11 +160,16 @@ def parse_master(text: str, path: Path | str) -> Document:
         ast = read_markdown_body(body)
     except PandocFailed as error:
         raise SeedError(path, f"cannot parse the body: {error}") from None
-    summary, commentary = _sections(ast["blocks"], path)
+    sections = _sections(ast["blocks"], path)
     # pandoc turns character references (&#1;) into the characters themselves.
-    summary, in_summary = _representable(summary)
-    commentary, in_commentary = _representable(commentary)
+    summary, in_summary = _representable(tuple(text for text, _lang in sections["summary"]))
+    commentary, in_commentary = _representable(tuple(text for text, _lang in sections["commentary"]))
     replaced += fields.source.replaced + in_summary + in_commentary
+
+    def marks(section: str) -> tuple[str | None, ...]:
+        langs = tuple(lang for _text, lang in sections[section])
+        return langs if any(langs) else ()
+
     return Document(
         title=fields.title,
         summary=summary,
@@ -161,6 +177,8 @@ def parse_master(text: str, path: Path | str) -> Document:
         original_article=fields.original_article,
         source=replace(fields.source, replaced=replaced),
         lang=fields.lang,
+        summary_langs=marks("summary"),
+        commentary_langs=marks("commentary"),
     )
 
 
@@ -205,11 +223,15 @@ def _plain_text(inline_list: list[dict], path: Path | str) -> str:
     return stringify(inline_list)
 
 
-def _sections(blocks: list[dict], path: Path | str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
+def _sections(blocks: list[dict], path: Path | str) -> dict[str, list[tuple[str, str | None]]]:
+    """The paragraphs of each section, each with the language its fenced div names (or None)."""
+    sections: dict[str, list[tuple[str, str | None]]] = {}
+    current: list[tuple[str, str | None]] | None = None
     for block in blocks:
-        kind = block["t"]
+        kind, lang = block["t"], None
+        if kind == "Div":
+            block, lang = _language_div(block, path)
+            kind = block["t"]
         if kind == "Header" and block["c"][0] == 1:
             identifier = block["c"][1][0]
             if identifier not in ("summary", "commentary") or identifier in sections:
@@ -221,9 +243,24 @@ def _sections(blocks: list[dict], path: Path | str) -> tuple[tuple[str, ...], tu
                 raise SeedError(path, "text before the '{#summary}' heading")
             text = fold(_plain_text(block["c"], path))
             if text:  # nothing but a line break: no paragraph, as in a seed
-                current.append(text)
+                current.append((text, lang))
         else:
             raise SeedError(path, f"unsupported Markdown block ({kind}): a master holds plain paragraphs")
     if "summary" not in sections or not sections["summary"]:
         raise SeedError(path, "no paragraph under the '{#summary}' heading")
-    return tuple(sections["summary"]), tuple(sections.get("commentary", ()))
+    sections.setdefault("commentary", [])
+    return sections
+
+
+def _language_div(div: dict, path: Path | str) -> tuple[dict, str]:
+    """The one paragraph of a `::: {lang=TAG}` div and its language; SeedError for any other div."""
+    (identifier, classes, attributes), content = div["c"]
+    if identifier or classes or [name for name, _value in attributes] != ["lang"]:
+        raise SeedError(path, "unsupported Markdown block (Div): the one div a master holds is "
+                              "'::: {lang=TAG}', marking a paragraph's language")
+    lang = attributes[0][1]
+    if not is_language_tag(lang):
+        raise SeedError(path, f"'::: {{lang=…}}' needs a BCP 47 language tag (at most {MAX_TAG_LENGTH} characters)")
+    if len(content) != 1 or content[0]["t"] not in ("Para", "Plain"):
+        raise SeedError(path, "a '::: {lang=TAG}' div holds exactly one paragraph")
+    return content[0], lang

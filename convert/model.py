@@ -63,8 +63,19 @@ class Document:
     """The marker, or None when the seed has no marker."""
     source: Source
     """Where the text came from."""
-    lang: str = "en"
-    """BCP 47 language tag of the text."""
+    lang: str = "und"
+    """BCP 47 language tag of the text (`und` until the language is detected or given)."""
+    summary_langs: tuple[str | None, ...] = ()
+    """For each summary paragraph, its language where it differs from the document's, else
+    None; empty when no paragraph differs."""
+    commentary_langs: tuple[str | None, ...] = ()
+    """The same for the commentary paragraphs."""
+
+    def paragraph_langs(self, section: str) -> tuple[str | None, ...]:
+        """Each paragraph of `section` ("summary" or "commentary") with its own language, or None."""
+        paragraphs, langs = (self.summary, self.summary_langs) if section == "summary" else (
+            self.commentary, self.commentary_langs)
+        return langs or (None,) * len(paragraphs)
 
     @property
     def identifier(self) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import defaults
 from .errors import SeedError
+from .language import with_languages
 from .model import Document, OriginalArticle, Source
 
 _BOMS = (
@@ -41,10 +42,11 @@ _MARKER = re.compile(
 )
 
 
-def read_seed(path: Path, *, max_bytes: int = defaults.MAX_BYTES) -> Document:
-    """Read the seed at `path`; raise SeedError naming it when it cannot be a document."""
+def read_seed(path: Path, *, max_bytes: int = defaults.MAX_BYTES, lang: str | None = None) -> Document:
+    """Read the seed at `path`; raise SeedError naming it when it cannot be a document.
+    Its language is detected unless `lang` gives it."""
     path = Path(path)
-    return parse_seed(read_bounded(path, max_bytes), path.name, path=path, max_bytes=max_bytes)
+    return parse_seed(read_bounded(path, max_bytes), path.name, path=path, max_bytes=max_bytes, lang=lang)
 
 
 def read_bounded(path: Path, max_bytes: int) -> bytes:
@@ -77,7 +79,7 @@ def read_bounded(path: Path, max_bytes: int) -> bytes:
 
 def parse_seed(
     data: bytes, name: str, *, path: Path | str | None = None,
-    max_bytes: int = defaults.MAX_BYTES,
+    max_bytes: int = defaults.MAX_BYTES, lang: str | None = None,
 ) -> Document:
     """Turn a seed's bytes into a Document; `name` is recorded as the source file."""
     where = path if path is not None else name
@@ -99,10 +101,10 @@ def parse_seed(
         file=name, sha256=hashlib.sha256(data).hexdigest(), encoding=encoding,
         bytes=len(data), replaced=replaced,
     )
-    return Document(
+    return with_languages(Document(
         title=title, summary=summary, commentary=commentary,
         original_article=original_article, source=source,
-    )
+    ), lang)
 
 
 def replace_unrepresentable(text: str) -> tuple[str, int]:
