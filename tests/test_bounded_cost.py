@@ -1,18 +1,27 @@
 """Inputs that used to cost quadratic time (issue 15).
 
 No test here times anything: how the cost grows is what bench/hostile.py shows.
-These check what a reader gets from the faster paths: the same first sentence.
+These check what a reader gets from the faster paths: the same first sentence,
+the same characters in the PDF's text layer.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convert.model import first_sentence
+from conftest import pdftotext_pages
+from convert.editions import Settings, pdf
+from convert.model import Document, first_sentence
+from convert.seed import parse_seed
+
+#: Letters only: no space, no hyphen, no line-break opportunity anywhere in it.
+UNBROKEN = ("abcdefghijklmnopqrstuvwxyz" * 200)[:5000]
+MARKER = "Read the original article here"
 
 
 # --- first_sentence ----------------------------------------------------------------
@@ -80,3 +89,70 @@ def test_first_sentence_of_the_pathological_summary():
     sentence = first_sentence(paragraph)
     assert sentence == paragraph[:300].rsplit(" ", 1)[0] + " …"
     assert sentence == first_sentence_before_issue_15(paragraph[:2000])
+
+
+# --- the PDF's text layer --------------------------------------------------------------
+
+def render_pdf(tmp_path, seed: str) -> tuple[Document, list[str]]:
+    document = parse_seed(seed.encode(), "unbroken.txt")
+    path = tmp_path / "unbroken.pdf"
+    path.write_bytes(pdf.render_bytes(document, Settings()))
+    return document, pdftotext_pages(path)
+
+
+def body_lines(pages: list[str], running_title: str) -> str:
+    """Every page's text without its page number and running header, lines joined."""
+    kept = []
+    for number, page in enumerate(pages, start=1):
+        lines = page.strip("\n").split("\n")
+        lines.remove(f"{number} / {len(pages)}")
+        if number > 1:
+            lines.remove(next(line for line in lines if line == running_title or (
+                line.endswith("…") and running_title.startswith(line[:-1]))))
+        kept += lines
+    return "".join(kept)
+
+
+@pytest.mark.parametrize("kind", ["title", "url", "paragraph"])
+def test_an_unbroken_run_keeps_its_characters_in_the_text_layer(tmp_path, kind):
+    """Cut into chunks for the layout engine, a 5,000-character run still comes out of the
+    PDF as the same characters, with line breaks between some and nothing else added."""
+    title, summary, marker = "Unbroken", "The summary.", MARKER
+    if kind == "title":
+        title = UNBROKEN
+    elif kind == "url":
+        marker = f"{MARKER}: https://example.org/{UNBROKEN}"
+    else:
+        summary = UNBROKEN
+    document, pages = render_pdf(tmp_path, f"{title}\n\n{summary}\n\n{marker}\n\nThe commentary.\n")
+    text = "\f".join(pages)
+    assert "\u200b" not in text and "\u00ad" not in text
+    assert UNBROKEN in body_lines(pages, title)
+    assert len(pages) > 1
+
+
+def test_the_running_header_shows_the_start_of_a_long_title(tmp_path):
+    title = "A title " + "longer than the header " * 40
+    _document, pages = render_pdf(tmp_path, f"{title}\n\n" + "\n\n".join(["Words " * 400] * 4))
+    header = pages[1].strip("\n").split("\n")[-2]
+    assert header.endswith("…") and title.startswith(header[:-1]), header
+    assert len(header) < 200
+
+
+def test_ordinary_text_is_not_chunked():
+    """Ordinary words, URLs of ordinary length and CJK text, which breaks between its
+    characters, reach WeasyPrint as they are."""
+    seed = ("Title\n\nA summary with ordinary words and a hyphenated-compound-word.\n\n"
+            f"{MARKER}: https://example.org/{'segment/' * 20}page.html\n\n"
+            + "中文的文字没有空格。" * 40 + "\n")
+    html = pdf.to_html(parse_seed(seed.encode(), "ordinary.txt"), Settings())
+    assert "unbroken" not in html
+
+
+def test_chunks_never_split_a_grapheme_cluster():
+    """A run of letters with combining marks is cut between clusters: no chunk WeasyPrint
+    gets starts with a mark, which would be drawn on a dotted circle of its own."""
+    document = parse_seed(("Title\n\n" + "q\u0323\u0301" * 400 + "\n").encode(), "marks.txt")
+    chunks = re.findall(r"<span>([^<]*)</span>", pdf.to_html(document, Settings()))
+    assert len(chunks) > 1 and "".join(chunks) == document.summary[0]
+    assert not [chunk for chunk in chunks if unicodedata.category(chunk[0]).startswith("M")]
