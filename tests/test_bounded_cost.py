@@ -1,22 +1,26 @@
-"""Inputs that used to cost quadratic time (issue 15).
+"""Inputs that used to cost quadratic time, and titles that crashed the cover (issue 15).
 
 No test here times anything: how the cost grows is what bench/hostile.py shows.
 These check what a reader gets from the faster paths: the same first sentence,
-the same characters in the PDF's text layer.
+the same characters in the PDF's text layer, and a cover for any title.
 """
 
 from __future__ import annotations
 
+import io
 import re
+import sys
 import unicodedata
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from conftest import pdftotext_pages
 from convert.editions import Settings, pdf
-from convert.model import Document, first_sentence
+from convert.editions.cover import COVER_SIZE, _draw_line, _line_width, cover_png
+from convert.model import Document, Source, first_sentence
 from convert.seed import parse_seed
 
 #: Letters only: no space, no hyphen, no line-break opportunity anywhere in it.
@@ -156,3 +160,45 @@ def test_chunks_never_split_a_grapheme_cluster():
     chunks = re.findall(r"<span>([^<]*)</span>", pdf.to_html(document, Settings()))
     assert len(chunks) > 1 and "".join(chunks) == document.summary[0]
     assert not [chunk for chunk in chunks if unicodedata.category(chunk[0]).startswith("M")]
+
+
+# --- the cover ---------------------------------------------------------------------------
+
+#: Every separator (Zl, Zp, Zs), control (Cc) and format character (Cf), and the
+#: combining marks and bidi controls titles may hold: the pieces a title is drawn from.
+AWKWARD = tuple(
+    chr(code) for code in range(sys.maxunicode + 1)
+    if unicodedata.category(chr(code)) in ("Zl", "Zp", "Zs", "Cc", "Cf")
+) + ("\u0301", "\u0308", "\u20dd", "\u0e31", "\u093f", "\u05b0", "\u064b")
+_TITLE_PIECES = st.one_of(
+    st.sampled_from(AWKWARD),
+    st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=4),
+    st.sampled_from(["Title", "عنوان", "כותרת", "标题", "शीर्षक", "🙂", "👍🏽", " "]),
+)
+SOURCE = Source(file="cover.txt", sha256="0" * 64, encoding="utf-8", bytes=1)
+
+
+def cover_of(title: str) -> Image.Image:
+    document = Document(title=title, summary=("A summary.",), commentary=(), original_article=None,
+                        source=SOURCE)
+    return Image.open(io.BytesIO(cover_png(document)))
+
+
+@pytest.mark.parametrize("separator", ["\u2029", "\u2028", "\u0085", "\n", "\r", "\x1c", "\x1d", "\x1e"])
+def test_a_title_with_a_separator_gets_a_cover(separator):
+    assert cover_of(f"Before{separator}after").size == COVER_SIZE
+
+
+@settings(max_examples=150, deadline=None)
+@given(pieces=st.lists(_TITLE_PIECES, min_size=1, max_size=12))
+def test_any_title_gets_a_cover(pieces):
+    assert cover_of("".join(pieces)).size == COVER_SIZE
+
+
+def test_a_run_raqm_refuses_is_drawn_with_the_basic_layout():
+    """Should raqm refuse a run (it does for a paragraph separator, which the cover turns
+    into a space before it gets there), the line is still measured and drawn."""
+    image = Image.new("RGB", (600, 120), "white")
+    _draw_line(image, "Ink\u2029ink", 10, 90, 60, "black", "ltr")
+    assert _line_width("Ink\u2029ink", 60, "ltr") > 0
+    assert image.convert("L").getextrema()[0] < 128
