@@ -15,7 +15,8 @@ NO_COMMENTARY_NOTE = "No commentary was appended to this summary."
 
 _WORD = re.compile(r"\S+")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s+[\"“‘(]?[A-Z0-9])")
-_ABBREVIATION = re.compile(r"(?:^|\s)(?:(?:[A-Za-z]\.)+|Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|Gen|Gov|Sen|Rep|Prof)\.?$")
+#: A word that ends in an abbreviation's period, not a sentence's: initials (U.S.) or a title.
+_ABBREVIATION = re.compile(r"(?:(?:[A-Za-z]\.)+|Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|Gen|Gov|Sen|Rep|Prof)\.?")
 _STOPWORDS = frozenset(
     "a an and are as at be by for from has have in into is it its of on or over "
     "that the their this to was were will with after before about under".split()
@@ -107,12 +108,28 @@ def first_sentence(paragraph: str, limit: int = 300) -> str:
     """The paragraph's first sentence, cut at a word boundary near `limit` characters."""
     sentence = paragraph
     for match in _SENTENCE_END.finditer(paragraph):
-        if not _ABBREVIATION.search(paragraph[: match.start() + 1]):
+        if match.end() > limit:
+            # Whatever ends here or later is cut at `limit` the same way the whole
+            # paragraph is: looking further only costs time.
+            break
+        if not _ABBREVIATION.fullmatch(_word_ending_at(paragraph, match.start() + 1)):
             sentence = paragraph[: match.end()]
             break
     if len(sentence) > limit:
         sentence = sentence[:limit].rsplit(" ", 1)[0] + " …"
     return sentence
+
+
+def _word_ending_at(text: str, end: int) -> str:
+    """The run of non-whitespace characters in `text` that ends at `end`.
+
+    Walks back from `end` instead of searching `text[:end]` with a `$`-anchored
+    pattern, which tries every start and so costs the whole text per sentence end.
+    """
+    start = end
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    return text[start:end]
 
 
 #: Isolate initiators (LRI, RLI, FSI) and their terminator (PDI): what they

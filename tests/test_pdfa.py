@@ -1,5 +1,5 @@
-"""The PDF edition is PDF/A-3a: each clause below is checked with pikepdf on the real seed
-and on the multi-script fixture, both converted once by the real CLI.
+"""The PDF edition is PDF/A-3a: each clause below is checked with pikepdf on the real seed,
+the multi-script fixture and the unbroken-runs fixture, all converted once by the real CLI.
 
 No veraPDF here; each test names the clause of ISO 19005-3 (PDF/A-3, which takes
 its clause numbers from ISO 19005-2) it stands in for. The helpers that read
@@ -29,6 +29,8 @@ from conftest import DATA, REAL_SEED, json_lines, seedpress
 SEEDS = {
     REAL_SEED.stem: REAL_SEED,
     "multiscript": DATA / "multiscript.txt",
+    # Runs with no break opportunity, which the PDF edition hands WeasyPrint in chunks.
+    "unbroken": DATA / "unbroken.txt",
 }
 EPOCH = 1_700_000_000
 CREATED = datetime.fromtimestamp(EPOCH, timezone.utc)

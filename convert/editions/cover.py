@@ -10,6 +10,7 @@ import functools
 import io
 import re
 import subprocess
+import unicodedata
 
 from ..model import Document, text_direction
 
@@ -48,7 +49,7 @@ def cover_png(document: Document) -> bytes:
     inner = width - 2 * COVER_MARGIN
     _draw_line(image, "ARCHIVED ARTICLE", COVER_MARGIN, 160, 28, RUST, "ltr")
     direction = text_direction(document.title) or "ltr"
-    title = document.title
+    title = _one_paragraph(document.title)
     if len(title) > COVER_TITLE_CHARACTERS:
         title = title[:COVER_TITLE_CHARACTERS].rstrip() + " …"
     size, lines = _fit_title(title, inner, height - 530)
@@ -67,6 +68,17 @@ def cover_png(document: Document) -> bytes:
     # Fast deflate: level 6 takes three times as long for a file a quarter smaller.
     image.save(output, "PNG", compress_level=1)
     return output.getvalue()
+
+
+def _one_paragraph(text: str) -> str:
+    """`text` with each line or paragraph separator (U+2028, U+2029, NEL, CR, LF, the
+    C0 information separators) as a space: raqm refuses to lay out a run that holds a
+    paragraph separator, and a title is one line of thought."""
+    return "".join(" " if _separates_lines(char) else char for char in text)
+
+
+def _separates_lines(char: str) -> bool:
+    return unicodedata.category(char) in ("Zl", "Zp") or unicodedata.bidirectional(char) == "B"
 
 
 def _fit_title(title: str, width: int, height: int) -> tuple[int, list[str]]:
@@ -114,9 +126,21 @@ def _runs(text: str) -> list[tuple[str, tuple[str, int] | None]]:
 def _line_width(text: str, size: int, direction: str) -> float:
     width = 0.0
     for run, font in _runs(text):
-        pillow_font, scale = _pillow_font(font, size)
-        width += pillow_font.getlength(run, direction=direction) * scale
+        _, scale, _, advance = _layout(run, font, size, direction)
+        width += advance * scale
     return width
+
+
+def _layout(run: str, font: tuple[str, int] | None, size: int, direction: str):
+    """The Pillow font, scale, direction and advance to draw `run` with: shaped by raqm,
+    or, for a run raqm refuses to lay out, by Pillow's basic layout (no shaping, no
+    bidi), so that an odd character costs the title its shaping, not the edition."""
+    pillow_font, scale = _pillow_font(font, size)
+    try:
+        return pillow_font, scale, direction, pillow_font.getlength(run, direction=direction)
+    except RuntimeError:
+        pillow_font, scale = _pillow_font(font, size, basic=True)
+        return pillow_font, scale, None, pillow_font.getlength(run)
 
 
 def _draw_line(image, text: str, x: float, baseline: float, size: int, colour: str, direction: str) -> None:
@@ -125,17 +149,16 @@ def _draw_line(image, text: str, x: float, baseline: float, size: int, colour: s
 
     runs = _runs(text)
     for run, font in (runs if direction == "ltr" else reversed(runs)):
-        pillow_font, scale = _pillow_font(font, size)
-        advance = pillow_font.getlength(run, direction=direction)
+        pillow_font, scale, run_direction, advance = _layout(run, font, size, direction)
         if scale == 1:
             ImageDraw.Draw(image).text((x, baseline), run, font=pillow_font, fill=colour,
-                                       anchor="ls", direction=direction)
+                                       anchor="ls", direction=run_direction)
         else:
             # A bitmap emoji font draws at its one size, in colour; scaled to fit the line.
             ascent, descent = pillow_font.getmetrics()
             glyphs = Image.new("RGBA", (max(1, round(advance)), ascent + descent))
             ImageDraw.Draw(glyphs).text((0, ascent), run, font=pillow_font, anchor="ls",
-                                        embedded_color=True, direction=direction)
+                                        embedded_color=True, direction=run_direction)
             glyphs = glyphs.resize((max(1, round(glyphs.width * scale)), max(1, round(glyphs.height * scale))),
                                    Image.Resampling.LANCZOS)
             image.paste(glyphs, (round(x), round(baseline - ascent * scale)), glyphs)
@@ -143,16 +166,19 @@ def _draw_line(image, text: str, x: float, baseline: float, size: int, colour: s
 
 
 @functools.cache
-def _pillow_font(font: tuple[str, int] | None, size: int):
-    """The Pillow font for a (file, index) at `size`, and the scale to draw it at."""
+def _pillow_font(font: tuple[str, int] | None, size: int, basic: bool = False):
+    """The Pillow font for a (file, index) at `size`, and the scale to draw it at; laid
+    out by raqm, or with `basic` by Pillow's own layout."""
     from PIL import ImageFont
 
+    engine = ImageFont.Layout.BASIC if basic else None
     if font is None:
-        return ImageFont.truetype("DejaVuSans-Bold.ttf", size), 1
+        return ImageFont.truetype("DejaVuSans-Bold.ttf", size, layout_engine=engine), 1
     path, index = font
     if _is_bitmap(path, index):
-        return ImageFont.truetype(path, BITMAP_EMOJI_SIZE, index=index), size / BITMAP_EMOJI_SIZE
-    return ImageFont.truetype(path, size, index=index), 1
+        return (ImageFont.truetype(path, BITMAP_EMOJI_SIZE, index=index, layout_engine=engine),
+                size / BITMAP_EMOJI_SIZE)
+    return ImageFont.truetype(path, size, index=index, layout_engine=engine), 1
 
 
 @functools.cache

@@ -68,9 +68,77 @@ def styles_fetcher(styles: Path):
     return StylesOnlyFetcher()
 
 
-def _paragraphs(paragraphs, css_class: str = "") -> str:
+def _paragraphs(paragraphs, lang: str, css_class: str = "") -> str:
     attribute = f' class="{css_class}"' if css_class else ""
-    return "".join(f"<p{attribute}{_direction(p)}>{escape(p)}</p>\n" for p in paragraphs)
+    return "".join(f"<p{attribute}{_direction(p)}>{_text(p, lang)}</p>\n" for p in paragraphs)
+
+
+#: WeasyPrint 70 breaks each line off a text box by laying out all the text left in
+#: the box, unless it finds a break opportunity within about a line: a stretch with
+#: none costs the square of its length (a 100 KB URL took 49 s, a 100 KB title
+#: minutes). A stretch longer than this is cut into chunks of RUN_CHUNK characters,
+#: one element each, so that a line costs a chunk. Words are shorter; CJK and Thai
+#: text, which breaks between words without spaces, has its stretches short too.
+LONGEST_UNBROKEN = 100
+RUN_CHUNK = 64
+_LONG_RUN = re.compile(rf"\S{{{LONGEST_UNBROKEN + 1},}}")
+
+
+def _text(text: str, lang: str) -> str:
+    """`text` escaped for HTML, with its long stretches that have no line-break
+    opportunity handed to WeasyPrint in chunks (`_chunked`)."""
+    parts, position = [], 0
+    for match in _LONG_RUN.finditer(text):
+        parts += [escape(text[position:match.start()]), _chunked(match[0], lang)]
+        position = match.end()
+    parts.append(escape(text[position:]))
+    return "".join(parts)
+
+
+def _chunked(run: str, lang: str) -> str:
+    """`run` (no whitespace) escaped, each stretch between its line-break opportunities
+    (Pango's, which WeasyPrint lays out with) longer than LONGEST_UNBROKEN as a
+    `<span class="unbroken">` of RUN_CHUNK-character spans, cut between grapheme
+    clusters. The characters are the same, so is the text layer; print.css lets a line
+    break inside the chunks as it did inside the run."""
+    from weasyprint.text.line_break import get_log_attrs
+
+    attributes = get_log_attrs(run, lang)
+    stops = [0, *(i for i in range(1, len(run)) if attributes[i].is_line_break), len(run)]
+    html = []
+    for start, end in zip(stops, stops[1:]):
+        if end - start <= LONGEST_UNBROKEN:
+            html.append(escape(run[start:end]))
+            continue
+        chunks = "".join(f"<span>{escape(run[a:b])}</span>" for a, b in _chunks(attributes, start, end))
+        html.append(f'<span class="unbroken">{chunks}</span>')
+    return "".join(html)
+
+
+def _chunks(attributes, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of consecutive pieces of about RUN_CHUNK characters from `start` to
+    `end`, each cut where a cursor may stand: never inside a grapheme cluster."""
+    while start < end:
+        cut = min(start + RUN_CHUNK, end)
+        while cut < end and not attributes[cut].is_cursor_position:
+            cut += 1
+        yield start, cut
+        start = cut
+
+
+#: The running header shows the title on one line, ellipsized. WeasyPrint lays out the
+#: whole string on every page all the same, and the ellipsis glyph carries the text it
+#: hides into the text layer (poppler reads no more than 63 characters of it), so a
+#: long title is cut first: to about what the header shows in ordinary letters.
+RUNNING_TITLE_CHARACTERS = 120
+
+
+def _running_title(title: str) -> str:
+    """The title as the running header gets it: cut to RUNNING_TITLE_CHARACTERS and an
+    ellipsis when longer (the title block shows all of it)."""
+    if len(title) <= RUNNING_TITLE_CHARACTERS:
+        return title
+    return title[:RUNNING_TITLE_CHARACTERS].rstrip() + "…"
 
 
 def _direction(text: str) -> str:
@@ -85,7 +153,7 @@ def _original_article(document: Document) -> str:
         return ""
     if article.url:
         return (f'<p class="original-article"><a href="{escape(article.url, quote=True)}">'
-                f"{escape(article.text)}</a><br><span class=\"url\">{escape(article.url)}</span></p>\n")
+                f"{escape(article.text)}</a><br><span class=\"url\">{_text(article.url, document.lang)}</span></p>\n")
     return (f'<p class="original-article no-link">{escape(article.text)}'
             '<span class="note"> (the seed gives no link)</span></p>\n')
 
@@ -94,7 +162,7 @@ def to_html(document: Document, settings: Settings) -> str:
     """The print HTML of the document; every piece of seed text is escaped."""
     created = iso_timestamp(settings.created)
     commentary = (
-        _paragraphs(document.commentary) if document.commentary
+        _paragraphs(document.commentary, document.lang) if document.commentary
         else f'<p class="no-commentary">{escape(NO_COMMENTARY_NOTE)}</p>\n'
     )
     lang = escape(document.lang, quote=True)
@@ -112,13 +180,13 @@ def to_html(document: Document, settings: Settings) -> str:
 <body>
 <header class="title-block">
 <p class="kicker">Archived article · summary and commentary</p>
-<h1 class="title"{_direction(document.title)}>{escape(document.title)}</h1>
+<h1 class="title"{_direction(document.title)} data-running-title="{escape(_running_title(document.title), quote=True)}">{_text(document.title, document.lang)}</h1>
 <p class="byline">{escape(_long_date(settings.created))} · {escape(document.source.file)}</p>
 </header>
 <section id="summary" class="summary">
 <div class="panel">
 <h2 class="section-label">{SUMMARY_HEADING}</h2>
-{_paragraphs(document.summary)}</div>
+{_paragraphs(document.summary, document.lang)}</div>
 {_original_article(document)}</section>
 <section id="commentary" class="commentary">
 <h2 class="section-label">{COMMENTARY_HEADING}</h2>
