@@ -134,6 +134,16 @@ def build_options(arguments: argparse.Namespace, **fixed):
     return BuildOptions(**chosen, **fixed)
 
 
+#: Characters that JSON lets stand raw in a string but that str.splitlines() and many
+#: JSON Lines readers take for the end of a line: written escaped.
+_LINE_BREAKING = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
+def json_line(data: dict) -> str:
+    """One JSON object on one line, whatever its strings hold."""
+    return json.dumps(data, ensure_ascii=False).translate(_LINE_BREAKING)
+
+
 def _say_error(message: str) -> None:
     print(f"seedpress: {message}", file=sys.stderr, flush=True)
 
@@ -175,7 +185,7 @@ def _report(outcomes: Iterable, *, as_json: bool, progress: ProgressBar,
     failed = 0
     for outcome in outcomes:
         if as_json:
-            print(json.dumps(outcome.as_json(), ensure_ascii=False), flush=True)
+            print(json_line(outcome.as_json()), flush=True)
         if not outcome.ok:
             failed += 1
             _say_error(outcome.error)
@@ -217,7 +227,7 @@ def command_archive(arguments: argparse.Namespace) -> int:
     finally:
         progress.stop()
     if arguments.json:
-        print(json.dumps({"summary": totals.as_json()}), flush=True)
+        print(json_line({"summary": totals.as_json()}), flush=True)
     else:
         print(f"{arguments.dist}: {totals.line()}", flush=True)
     return EXIT_FAILED if totals.failed else EXIT_OK
@@ -228,7 +238,7 @@ def command_verify(arguments: argparse.Namespace) -> int:
 
     problems = verify_archive(arguments.dist)
     if arguments.json:
-        print(json.dumps({"dist": str(arguments.dist), "problems": problems}, ensure_ascii=False))
+        print(json_line({"dist": str(arguments.dist), "problems": problems}))
     for problem in problems:
         _say_error(problem)
     if not problems and not arguments.json:
