@@ -19,7 +19,8 @@ from pathlib import Path
 from lxml import etree
 
 from .errors import ConfigError, RenderError
-from .model import COMMENTARY_HEADING, SUMMARY_HEADING, Document
+from .labels import labels
+from .model import Document
 from .pandoc import unlimit_address_space
 
 EPUBCHECK_TIMEOUT = 120
@@ -38,7 +39,8 @@ def check_pdf(data: bytes, document: Document) -> None:
         pages = len(reader.pages)
     except (PyPdfError, ValueError, KeyError) as error:
         raise RenderError("pdf", document.source.file, f"gate: pypdf cannot read it: {error}") from None
-    missing = [heading for heading in (SUMMARY_HEADING, COMMENTARY_HEADING) if heading not in titles]
+    words = labels(document.lang)
+    missing = [heading for heading in (words.summary_heading, words.commentary_heading) if heading not in titles]
     if missing or pages < 1:
         raise RenderError("pdf", document.source.file, f"gate: no bookmark for {', '.join(missing)}")
 

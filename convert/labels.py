@@ -105,6 +105,16 @@ def labels(tag: str) -> Labels:
     return _all_labels()[label_language(tag)]
 
 
+def foreign_label_language(tag: str) -> str | None:
+    """The language the labels of a document in `tag` are in when that is not the
+    document's own (a language labels.toml lacks gets English labels, marked as such);
+    None when they are in the document's language."""
+    from .language import same_language
+
+    language = label_language(tag)
+    return None if same_language(language, tag) else language
+
+
 @lru_cache(maxsize=64)
 def _date_locale(tag: str) -> Locale:
     """The Babel locale for dates in `tag`: its own if Babel knows it, else its labels' language."""

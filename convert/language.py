@@ -59,16 +59,37 @@ class Detection:
 
 def with_languages(document: Document, lang: str | None = None) -> Document:
     """The document with its language (`lang` if given, else detected from all its text)
-    and the language of each paragraph that surely differs from it."""
-    if lang is None:
-        lang = document_language((document.title, *document.summary, *document.commentary))
+    and the language of each paragraph that surely differs from it.
+
+    A given `lang` corrects the document's language; a paragraph is then marked only
+    if it differs from the detected language too, so that forcing `--lang` on a
+    misdetected document does not mark every paragraph of it as foreign."""
+    detected = document_language((document.title, *document.summary, *document.commentary))
+    lang = lang or detected
 
     def marks(paragraphs: Sequence[str]) -> tuple[str | None, ...]:
-        found = tuple(paragraph_language(paragraph, lang) for paragraph in paragraphs)
+        found = tuple(
+            mark if mark and not same_language(mark, detected) else None
+            for mark in (paragraph_language(paragraph, lang) for paragraph in paragraphs))
         return found if any(found) else ()
 
     return replace(document, lang=lang, summary_langs=marks(document.summary),
                    commentary_langs=marks(document.commentary))
+
+
+#: Languages written right to left: their documents are laid out mirrored.
+RIGHT_TO_LEFT = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "ku-arab", "ps", "sd", "ug", "ur", "yi"})
+
+
+def is_right_to_left(tag: str) -> bool:
+    """True for a language written right to left (ar, he, fa, ur…)."""
+    parts = tag.lower().split("-")
+    return parts[0] in RIGHT_TO_LEFT or (len(parts) > 1 and parts[1] == "arab" and parts[0] in RIGHT_TO_LEFT | {"ku", "pa"})
+
+
+def is_east_asian(tag: str) -> bool:
+    """True for Chinese, Japanese and Korean, whose runs Word languages in w:eastAsia."""
+    return tag.lower().split("-")[0] in ("zh", "ja", "ko", "yue", "wuu")
 
 
 def is_language_tag(tag: object) -> bool:

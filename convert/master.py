@@ -12,7 +12,8 @@ from . import __version__, defaults
 from .errors import SeedError
 from .frontmatter import read_frontmatter
 from .language import MAX_TAG_LENGTH, is_language_tag
-from .model import COMMENTARY_HEADING, SUMMARY_HEADING, Document, word_count
+from .labels import labels
+from .model import Document, word_count
 from .pandoc import PandocFailed, read_markdown_body, stringify
 from .seed import fold, read_bounded, replace_unrepresentable
 
@@ -111,10 +112,11 @@ def to_markdown(document: Document) -> str:
         frontmatter(document), sort_keys=False, allow_unicode=True,
         default_flow_style=None, width=float("inf"),
     )
-    parts = ["---\n", header, "---\n\n", f"# {SUMMARY_HEADING} {{#summary}}\n\n"]
+    words = labels(document.lang)
+    parts = ["---\n", header, "---\n\n", f"# {escape_paragraph(words.summary_heading)} {{#summary}}\n\n"]
     parts += [master_paragraph(p, lang) + "\n\n"
               for p, lang in zip(document.summary, document.paragraph_langs("summary"))]
-    parts.append(f"# {COMMENTARY_HEADING} {{#commentary}}\n")
+    parts.append(f"# {escape_paragraph(words.commentary_heading)} {{#commentary}}\n")
     parts += ["\n" + master_paragraph(p, lang) + "\n"
               for p, lang in zip(document.commentary, document.paragraph_langs("commentary"))]
     return "".join(parts)

@@ -6,14 +6,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-#: The heading of the summary section in every edition.
-SUMMARY_HEADING = "Summary of the original article"
-#: The heading of the commentary section in every edition.
-COMMENTARY_HEADING = "Commentary"
-#: What a reader sees in place of an empty commentary section.
-NO_COMMENTARY_NOTE = "No commentary was appended to this summary."
-
 _WORD = re.compile(r"\S+")
+#: Scripts written without spaces between words: CJK ideographs and kana, Thai, Lao,
+#: Khmer, Myanmar (Hangul is written with spaces, so Korean words are real words).
+_UNSPACED_SCRIPT = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s+[\"“‘(]?[A-Z0-9])")
 #: A word that ends in an abbreviation's period, not a sentence's: initials (U.S.) or a title.
 _ABBREVIATION = re.compile(r"(?:(?:[A-Za-z]\.)+|Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|Gen|Gov|Sen|Rep|Prof)\.?")
@@ -93,6 +89,10 @@ class Document:
         """Keywords from the title's significant words, in title order, without repeats."""
         seen: dict[str, None] = {}
         for word in _WORD.findall(self.title):
+            if _UNSPACED_SCRIPT.search(word):
+                # Chinese, Japanese, Thai… put no spaces between words: a "word" here
+                # is a whole phrase or title, never a keyword.
+                continue
             word = word.strip(".,;:!?\"'“”‘’()[]{}").lower()
             if len(word) > 2 and word not in _STOPWORDS:
                 seen.setdefault(word, None)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from . import defaults
 from .errors import ConfigError
-from .model import (
-    COMMENTARY_HEADING, NO_COMMENTARY_NOTE, SUMMARY_HEADING, Document, text_direction,
-)
+from .labels import foreign_label_language, labels
+from .language import is_right_to_left, same_language
+from .model import Document, text_direction
 
 #: The pandoc-types version our JSON AST is written for (pandoc 3.x).
 API_VERSION = [1, 23, 1]
@@ -227,17 +227,23 @@ def _para(text: str) -> dict:
     return {"t": "Para", "c": inlines(text)}
 
 
-def _directed_para(text: str) -> dict:
-    """A paragraph; one that runs right to left (by its first strong character) sits in a
-    Div with dir="rtl", which the EPUB writer keeps as the attribute and the DOCX writer
-    turns into a right-to-left paragraph. The documents are left-to-right otherwise."""
-    if text_direction(text) == "rtl":
-        return {"t": "Div", "c": [_attr(dir="rtl"), [_para(text)]]}
-    return _para(text)
+def _marked_para(text: str, lang: str | None, document_direction: str) -> dict:
+    """A paragraph; one in a language of its own, or running the other way than the
+    document (by its first strong character), sits in a Div with `lang` and `dir`,
+    which the EPUB writer keeps as attributes and the DOCX writer turns into the run
+    language and a right-to-left paragraph."""
+    direction = text_direction(text)
+    attributes = {"lang": lang} if lang else {}
+    if direction and direction != document_direction:
+        attributes["dir"] = direction
+    return {"t": "Div", "c": [_attr(**attributes), [_para(text)]]} if attributes else _para(text)
 
 
-def _header(text: str, identifier: str) -> dict:
-    return {"t": "Header", "c": [1, _attr(identifier, [identifier]), inlines(text)]}
+def _header(text: str, identifier: str, lang: str | None) -> dict:
+    content = inlines(text)
+    if lang:
+        content = [{"t": "Span", "c": [_attr(lang=lang), content]}]
+    return {"t": "Header", "c": [1, _attr(identifier, [identifier]), content]}
 
 
 def marker_block(document: Document) -> dict | None:
@@ -245,10 +251,14 @@ def marker_block(document: Document) -> dict | None:
     article = document.original_article
     if article is None:
         return None
+    words = inlines(article.text)
+    if not same_language(document.lang, "en"):
+        # The marker is the seed format's own English, whatever the document's language.
+        words = [{"t": "Span", "c": [_attr(lang="en"), words]}]
     if article.url:
-        link = {"t": "Link", "c": [_attr(classes=["original-article"]), inlines(article.text), [article.url, ""]]}
+        link = {"t": "Link", "c": [_attr(classes=["original-article"]), words, [article.url, ""]]}
         return {"t": "Para", "c": [link]}
-    return {"t": "Para", "c": [{"t": "Emph", "c": inlines(article.text)}]}
+    return {"t": "Para", "c": [{"t": "Emph", "c": words}]}
 
 
 def document_ast(
@@ -260,21 +270,27 @@ def document_ast(
     that the DOCX writer turns into the `Summary` and `Commentary` styles.
     """
 
-    def group(paragraphs: Sequence[str], name: str, style: str) -> dict:
-        attributes = {"custom_style": style} if custom_styles else {}
-        return {"t": "Div", "c": [_attr(classes=[name], **attributes), [_directed_para(p) for p in paragraphs]]}
+    words, foreign = labels(document.lang), foreign_label_language(document.lang)
+    direction = "rtl" if is_right_to_left(document.lang) else "ltr"
 
-    summary = [_header(SUMMARY_HEADING, "summary"), group(document.summary, "summary", "Summary")]
+    def group(name: str, style: str) -> dict:
+        attributes = {"custom_style": style} if custom_styles else {}
+        paragraphs = [_marked_para(text, lang, direction)
+                      for text, lang in zip(getattr(document, name), document.paragraph_langs(name))]
+        return {"t": "Div", "c": [_attr(classes=[name], **attributes), paragraphs]}
+
+    summary = [_header(words.summary_heading, "summary", foreign), group("summary", "Summary")]
     marker = marker_block(document)
     if marker is not None:
         summary.append({"t": "Div", "c": [_attr(classes=["original-article"], **(
             {"custom_style": "Original Article"} if custom_styles else {})), [marker]]})
-    commentary = [_header(COMMENTARY_HEADING, "commentary")]
+    commentary = [_header(words.commentary_heading, "commentary", foreign)]
     if document.commentary:
-        commentary.append(group(document.commentary, "commentary", "Commentary"))
+        commentary.append(group("commentary", "Commentary"))
     else:
-        commentary.append({"t": "Div", "c": [_attr(classes=["no-commentary"]), [
-            {"t": "Para", "c": [{"t": "Emph", "c": inlines(NO_COMMENTARY_NOTE)}]}]]})
+        note = _attr(classes=["no-commentary"], **({"lang": foreign} if foreign else {}))
+        commentary.append({"t": "Div", "c": [note, [
+            {"t": "Para", "c": [{"t": "Emph", "c": inlines(words.no_commentary)}]}]]})
     meta = {
         "title": meta_string(document.title),
         "lang": meta_string(document.lang),
@@ -284,6 +300,8 @@ def document_ast(
         # The DOCX writer reads keywords as inlines; Str tokens are as literal as MetaString.
         "keywords": {"t": "MetaList", "c": [{"t": "MetaInlines", "c": inlines(k)} for k in document.keywords]},
     }
+    if direction == "rtl":
+        meta["dir"] = meta_string(direction)
     if date is not None:
         meta["date"] = meta_string(date.strftime("%Y-%m-%d"))
     return {"pandoc-api-version": API_VERSION, "meta": meta, "blocks": summary + commentary}

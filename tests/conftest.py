@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from convert.defaults import ARCHIVED_EDITIONS
+from convert.labels import labels
 from convert.model import Document
 from convert.pandoc import pandoc_path
 from convert.seed import read_seed
@@ -29,6 +30,9 @@ from convert.seed import read_seed
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 REAL_SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
+#: The section headings of an English document (and of one in a language labels.toml lacks).
+SUMMARY_HEADING = labels("en").summary_heading
+COMMENTARY_HEADING = labels("en").commentary_heading
 #: The files every archived seed has: the four editions and the seed's own bytes.
 EDITIONS = ARCHIVED_EDITIONS
 #: How long any one seedpress command may take in a test: generous, so that a loaded

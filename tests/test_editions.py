@@ -29,7 +29,7 @@ from conftest import (
     assert_one_line_error, find_in_order, json_lines, pdftotext_pages, run_epubcheck, seedpress,
     strip_format,
 )
-from convert.model import COMMENTARY_HEADING, SUMMARY_HEADING
+from conftest import COMMENTARY_HEADING, SUMMARY_HEADING
 from convert.seed import read_seed
 
 
@@ -39,8 +39,10 @@ DC = "{http://purl.org/dc/elements/1.1/}"
 #: Every element a content document may hold. Seed text can add none: a `<script>`
 #: or `<img>` in a seed is text, so any other element means it became markup.
 CONTENT_ELEMENTS = {
-    "html", "head", "meta", "title", "link", "style", "body", "section", "h1", "div", "p", "a", "em",
+    "html", "head", "meta", "title", "link", "style", "body", "section", "h1", "div", "p", "a", "em", "span",
 }
+#: The attributes a span may have: it only ever marks the language of a label or the marker.
+LANGUAGE_MARK = {"lang", "{http://www.w3.org/XML/1998/namespace}lang"}
 
 
 @pytest.fixture(scope="session", params=EDITION_FIXTURES)
@@ -241,6 +243,8 @@ def test_epub_paragraphs_are_text_only(fixture, epub):
     for name, tree in epub.content_documents().items():
         tags = {etree.QName(element).localname for element in tree.iter(etree.Element)}
         assert tags <= CONTENT_ELEMENTS, f"{name}: unexpected {tags - CONTENT_ELEMENTS}"
+        for span in tree.iter(f"{XHTML}span"):
+            assert set(span.attrib) == LANGUAGE_MARK, etree.tostring(span)
         assert tree.find(f".//{XHTML}script") is None
         for paragraph in paragraphs_in(tree, "summary") + paragraphs_in(tree, "commentary"):
             assert len(paragraph) == 0, etree.tostring(paragraph)
@@ -278,7 +282,7 @@ def test_epub_metadata_and_nav(fixture, epub):
     nav = epub.xhtml(epub.nav_path)
     toc = nav.xpath(".//x:nav[@epub:type='toc']//x:a", namespaces={
         "x": XHTML[1:-1], "epub": "http://www.idpf.org/2007/ops"})
-    assert [(a.text, a.get("href").split("#")[1]) for a in toc] == [
+    assert [("".join(a.itertext()), a.get("href").split("#")[1]) for a in toc] == [
         (SUMMARY_HEADING, "summary"), (COMMENTARY_HEADING, "commentary")]
 
 

@@ -22,7 +22,7 @@ import pikepdf
 import pytest
 
 from convert import __version__
-from convert.model import COMMENTARY_HEADING, SUMMARY_HEADING
+from conftest import COMMENTARY_HEADING, SUMMARY_HEADING
 from convert.seed import read_seed
 from conftest import DATA, REAL_SEED, json_lines, seedpress
 

@@ -127,8 +127,11 @@ def test_direction_comes_from_the_first_strong_character(text, direction):
 def test_pdf_html_marks_right_to_left_paragraphs():
     document = read_seed(SEED)
     html = pdf_edition.to_html(document, Settings())
-    for paragraph in document.summary + document.commentary:
-        attribute = ' dir="rtl"' if text_direction(paragraph) == "rtl" else ""
+    marked = zip(document.summary + document.commentary,
+                 document.paragraph_langs("summary") + document.paragraph_langs("commentary"))
+    for paragraph, lang in marked:
+        attribute = f' lang="{lang}"' if lang else ""
+        attribute += ' dir="rtl"' if text_direction(paragraph) == "rtl" else ""
         assert f"<p{attribute}>{paragraph}</p>".replace("&", "&amp;") in html, paragraph
     assert html.count('dir="rtl"') == 3
 

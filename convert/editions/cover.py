@@ -10,21 +10,28 @@ import functools
 import io
 import re
 import subprocess
+from contextvars import ContextVar
 import unicodedata
 
+from ..labels import Labels, label_language, labels
 from ..model import Document, text_direction
 
 #: Large enough for a reading system's library view, small enough to encode in a few
 #: hundredths of a second: PNG encoding is most of what drawing the cover costs.
 COVER_SIZE = (1000, 1500)
 COVER_MARGIN = 90
-PAPER, INK, BLUE, RUST, GREY = "#f6f8fb", "#1d2127", "#2f5d8a", "#8a3b12", "#5b6470"
+BACKGROUND, INK, BLUE, RUST, GREY = "#f6f8fb", "#1d2127", "#2f5d8a", "#8a3b12", "#5b6470"
 #: Families tried in turn for each character of the title; fontconfig is asked
 #: for any character none of them has. DejaVu Sans first, as in the PDF.
 COVER_FAMILIES = (
     "DejaVu Sans:bold", "Noto Sans Arabic:bold", "Noto Sans Hebrew:bold",
-    "Noto Sans Devanagari:bold", "Noto Sans CJK SC:bold", "Noto Color Emoji",
+    "Noto Sans Devanagari:bold", "{cjk}:bold", "Noto Color Emoji",
 )
+#: The Noto CJK family whose glyph shapes a document's language expects (as in print.css).
+CJK_FAMILIES = {"ja": "Noto Sans CJK JP", "ko": "Noto Sans CJK KR", "zh-Hant": "Noto Sans CJK TC"}
+DEFAULT_CJK_FAMILY = "Noto Sans CJK SC"
+#: The CJK family of the cover being drawn.
+_cjk_family: ContextVar[str] = ContextVar("cjk_family", default=DEFAULT_CJK_FAMILY)
 #: Title sizes (px) tried in turn until the title fits on the cover.
 TITLE_SIZES = (70, 60, 50, 42, 35)
 #: More of a title than fits on the cover at the smallest size: a longer one is cut
@@ -42,12 +49,26 @@ def cover_png(document: Document) -> bytes:
     """
     from PIL import Image, ImageDraw
 
-    width, height = COVER_SIZE
-    image = Image.new("RGB", COVER_SIZE, PAPER)
+    image = Image.new("RGB", COVER_SIZE, BACKGROUND)
     draw = ImageDraw.Draw(image)
-    draw.rectangle((0, 0, width, 24), fill=BLUE)
+    draw.rectangle((0, 0, COVER_SIZE[0], 24), fill=BLUE)
+    words = labels(document.lang)
+    token = _cjk_family.set(CJK_FAMILIES.get(label_language(document.lang), DEFAULT_CJK_FAMILY))
+    try:
+        _draw_cover(image, draw, document, words)
+    finally:
+        _cjk_family.reset(token)
+    output = io.BytesIO()
+    # Fast deflate: level 6 takes three times as long for a file a quarter smaller.
+    image.save(output, "PNG", compress_level=1)
+    return output.getvalue()
+
+
+def _draw_cover(image, draw, document: Document, words: Labels) -> None:
+    """The kicker, the title, the rule, the subtitle and the footer, in the document's language."""
+    width, height = COVER_SIZE
     inner = width - 2 * COVER_MARGIN
-    _draw_line(image, "ARCHIVED ARTICLE", COVER_MARGIN, 160, 28, RUST, "ltr")
+    _draw_label(image, words.cover_kicker, 160, RUST)
     direction = text_direction(document.title) or "ltr"
     title = _one_paragraph(document.title)
     if len(title) > COVER_TITLE_CHARACTERS:
@@ -61,13 +82,27 @@ def cover_png(document: Document) -> bytes:
         baseline += round(size * 1.28)
     rule = baseline - size + 34
     draw.rectangle((COVER_MARGIN, rule, width - COVER_MARGIN, rule + 4), fill=INK)
-    _draw_line(image, "Summary of the original article and commentary", COVER_MARGIN, rule + 66, 28, GREY, "ltr")
-    draw.rectangle((COVER_MARGIN, height - 158, COVER_MARGIN + 10, height - COVER_MARGIN), fill=BLUE)
-    _draw_line(image, "seedpress archive", COVER_MARGIN + 34, height - COVER_MARGIN - 8, 28, BLUE, "ltr")
-    output = io.BytesIO()
-    # Fast deflate: level 6 takes three times as long for a file a quarter smaller.
-    image.save(output, "PNG", compress_level=1)
-    return output.getvalue()
+    _draw_label(image, words.cover_subtitle, rule + 66, GREY)
+    # The footer's bar stands where its line starts: on the right for a right-to-left language.
+    bar = COVER_MARGIN if text_direction(words.cover_footer) != "rtl" else width - COVER_MARGIN - 10
+    draw.rectangle((bar, height - 158, bar + 10, height - COVER_MARGIN), fill=BLUE)
+    _draw_label(image, words.cover_footer, height - COVER_MARGIN - 8, BLUE, indent=34)
+
+
+#: The size of the cover's small lines (kicker, subtitle, footer).
+LABEL_SIZE = 28
+
+
+def _draw_label(image, text: str, baseline: float, colour: str, indent: int = 0) -> None:
+    """One small line of the cover, from the left margin, or from the right for a
+    right-to-left language; cut with an ellipsis if a translation is too long for it."""
+    width = COVER_SIZE[0] - 2 * COVER_MARGIN - indent
+    direction = text_direction(text) or "ltr"
+    while len(text) > 1 and _line_width(text, LABEL_SIZE, direction) > width:
+        text = text[:-2].rstrip() + "…"
+    line_width = _line_width(text, LABEL_SIZE, direction)
+    x = COVER_MARGIN + indent if direction == "ltr" else COVER_SIZE[0] - COVER_MARGIN - line_width
+    _draw_line(image, text, x, baseline, LABEL_SIZE, colour, direction)
 
 
 def _one_paragraph(text: str) -> str:
@@ -181,12 +216,17 @@ def _pillow_font(font: tuple[str, int] | None, size: int, basic: bool = False):
     return ImageFont.truetype(path, size, index=index, layout_engine=engine), 1
 
 
-@functools.cache
 def _font_for(char: str) -> tuple[str, int] | None:
+    """The font file (path, index) to draw `char` with, for the cover being drawn."""
+    return _font_for_in(char, _cjk_family.get())
+
+
+@functools.cache
+def _font_for_in(char: str, cjk_family: str) -> tuple[str, int] | None:
     """The font file (path, index) to draw `char` with; DejaVu Sans Bold when no font has
     it (None when fontconfig cannot even say where that is: Pillow then looks for it)."""
     for pattern in COVER_FAMILIES:
-        font = _font_file(pattern)
+        font = _font_file(pattern.format(cjk=cjk_family))
         if font is not None and ord(char) in _coverage(*font):
             return font
     font = _font_file(f"sans-serif:bold:charset={ord(char):x}")

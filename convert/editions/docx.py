@@ -6,14 +6,52 @@ Summary paragraphs carry the paragraph style `Summary`, commentary paragraphs
 
 from __future__ import annotations
 
+import functools
+import re
 from pathlib import Path
 
 from ..errors import RenderError
+from ..language import is_east_asian, is_right_to_left
 from ..model import Document
 from ..pandoc import PandocFailed, document_ast, write_document
 from . import PANDOC_SANDBOX_STAMP, Settings, repack_zip, zip_timestamp
 
 CORE_PROPERTIES = "docProps/core.xml"
+BODY = "word/document.xml"
+STYLES = "word/styles.xml"
+#: pandoc marks a run's language in w:val whatever the script; Word reads w:val for
+#: Latin (and Cyrillic, Greek…) text only, w:eastAsia for Chinese, Japanese and Korean
+#: and w:bidi for right-to-left scripts (ECMA-376 Part 1, 17.3.2.20).
+_RUN_LANGUAGE = re.compile(rb'<w:lang w:val="([^"]+)" />')
+_DEFAULT_LANGUAGE = re.compile(rb"<w:lang [^>]*/>")
+
+
+def language_slots(document_xml: bytes) -> bytes:
+    """word/document.xml with each run language in the attribute Word reads for its script."""
+    def slot(match: re.Match) -> bytes:
+        tag = match[1].decode("ascii")
+        if is_east_asian(tag):
+            return b'<w:lang w:eastAsia="' + match[1] + b'" />'
+        if is_right_to_left(tag):
+            return b'<w:lang w:bidi="' + match[1] + b'" />'
+        return match[0]
+    return _RUN_LANGUAGE.sub(slot, document_xml)
+
+
+def default_language(styles_xml: bytes, *, lang: str) -> bytes:
+    """word/styles.xml with the document's language in the slot of the default run
+    properties Word reads for its script (pandoc fills w:val, and knows w:bidi and
+    w:eastAsia for only some languages)."""
+    slot = b"w:eastAsia" if is_east_asian(lang) else b"w:bidi" if is_right_to_left(lang) else b"w:val"
+
+    def fill(match: re.Match) -> bytes:
+        element = match[0]
+        value = b'"' + lang.encode("ascii") + b'"'
+        if re.search(slot + rb'="[^"]*"', element):
+            return re.sub(slot + rb'="[^"]*"', slot + b"=" + value, element)
+        return element.replace(b"<w:lang ", b"<w:lang " + slot + b"=" + value + b" ", 1)
+
+    return _DEFAULT_LANGUAGE.sub(fill, styles_xml, count=1)
 
 
 def render_bytes(document: Document, settings: Settings) -> bytes:
@@ -24,6 +62,8 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
         stamp = zip_timestamp(settings)
         return repack_zip(docx, {
             CORE_PROPERTIES: lambda core: core.replace(PANDOC_SANDBOX_STAMP, stamp),
+            BODY: language_slots,
+            STYLES: functools.partial(default_language, lang=document.lang),
         }, settings)
     except (PandocFailed, ValueError) as error:
         raise RenderError("docx", document.source.file, str(error)) from None

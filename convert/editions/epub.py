@@ -19,7 +19,9 @@ from html import escape
 from pathlib import Path
 
 from ..errors import RenderError
-from ..model import COMMENTARY_HEADING, SUMMARY_HEADING, Document
+from ..labels import labels
+from ..language import is_right_to_left
+from ..model import Document
 from ..pandoc import PandocFailed, document_ast, write_document
 from . import PANDOC_SANDBOX_STAMP, Settings, repack_zip, zip_timestamp
 from .cover import cover_png
@@ -29,21 +31,24 @@ PACKAGE = "EPUB/content.opf"
 NAV = "EPUB/nav.xhtml"
 COVER_IMAGE = "EPUB/media/cover.png"
 COVER_PAGE = "EPUB/text/cover.xhtml"
-#: pandoc's content documents (split at level 1) and the heading each one holds.
-CHAPTERS = {"EPUB/text/ch001.xhtml": SUMMARY_HEADING, "EPUB/text/ch002.xhtml": COMMENTARY_HEADING}
+TITLE_PAGE = "EPUB/text/title_page.xhtml"
+#: pandoc's content documents (split at level 1) and the section each one holds.
+CHAPTERS = {"EPUB/text/ch001.xhtml": "summary", "EPUB/text/ch002.xhtml": "commentary"}
 #: The conformance claim of EPUB Accessibility 1.1, section 3.
 CONFORMANCE = "EPUB Accessibility 1.1 - WCAG 2.1 Level AA"
 ACCESSIBILITY_SUMMARY = (
     "The summary of an article and the commentary appended to it, as text in two "
     "chapters with headings, in reading order, with a table of contents. The only "
     "image is the cover, which shows the title and has a text alternative. "
-    "Right-to-left paragraphs are marked as such. No hazards."
+    "Right-to-left paragraphs are marked as such, and so is every paragraph in a "
+    "language other than the book's. No hazards."
 )
 
 
 def render_bytes(document: Document, settings: Settings) -> bytes:
     """The EPUB edition as bytes."""
     styles = Path(settings.styles)
+    words = labels(document.lang)
     try:
         epub = write_document("epub3", document_ast(document, date=settings.created), styles / "reference.docx")
         stylesheet = (styles / "epub.css").read_bytes()
@@ -51,10 +56,12 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
         edits = {
             STYLESHEET: lambda _pandoc_css: stylesheet,
             PACKAGE: lambda opf: accessible_package(opf.replace(PANDOC_SANDBOX_STAMP, stamp)),
-            NAV: add_cover_landmark,
+            NAV: lambda nav: _with_direction(add_cover_landmark(nav, label=words.cover), document),
+            TITLE_PAGE: lambda page: _with_direction(page, document),
         }
-        for name, heading in CHAPTERS.items():
-            edits[name] = functools.partial(retitle_chapter, title=f"{heading} · {document.title}")
+        for name, section in CHAPTERS.items():
+            heading = getattr(words, f"{section}_heading")
+            edits[name] = functools.partial(finish_chapter, title=f"{heading} · {document.title}", document=document)
         return repack_zip(epub, edits, settings, additions={
             COVER_IMAGE: cover_png(document), COVER_PAGE: cover_page(document),
         })
@@ -94,13 +101,40 @@ def accessible_package(opf: bytes) -> bytes:
     return _insert(opf, b"  </guide>", b'    <reference type="cover" title="Cover" href="text/cover.xhtml" />\n')
 
 
-def add_cover_landmark(nav: bytes) -> bytes:
+def add_cover_landmark(nav: bytes, *, label: str = "Cover") -> bytes:
     """nav.xhtml with the cover page first among the landmarks."""
     landmarks = re.search(rb'<nav epub:type="landmarks"[^>]*>\s*<ol>\n', nav)
     if landmarks is None:
         raise ValueError("pandoc's nav.xhtml has no landmarks list")
-    entry = b'    <li>\n      <a href="text/cover.xhtml" epub:type="cover">Cover</a>\n    </li>\n'
+    entry = f'    <li>\n      <a href="text/cover.xhtml" epub:type="cover">{escape(label)}</a>\n    </li>\n'.encode()
     return nav[:landmarks.end()] + entry + nav[landmarks.end():]
+
+
+#: An element pandoc marked with a language: XHTML wants xml:lang beside lang.
+_LANG_ATTRIBUTE = re.compile(rb'(<[a-z0-9]+(?: [a-z:-]+="[^"]*")*?) lang="([^"]*)"')
+
+
+def finish_chapter(xhtml: bytes, *, title: str, document: Document) -> bytes:
+    """A content document titled `title`, whose elements marked with `lang` carry the
+    same `xml:lang` (as the root element does), laid out right to left for a
+    right-to-left language."""
+    return _with_direction(_with_xml_lang(retitle_chapter(xhtml, title=title)), document)
+
+
+def _with_direction(xhtml: bytes, document: Document) -> bytes:
+    """The document's root element with dir="rtl" for a right-to-left language, where
+    pandoc's template left it out (the nav)."""
+    if not is_right_to_left(document.lang) or re.search(rb"<html[^>]* dir=", xhtml):
+        return xhtml
+    return re.sub(rb"<html ", b'<html dir="rtl" ', xhtml, count=1)
+
+
+def _with_xml_lang(xhtml: bytes) -> bytes:
+    def add(match: re.Match) -> bytes:
+        element = match[0]
+        return element if b"xml:lang=" in element else element + b' xml:lang="' + match[2] + b'"'
+    head, body = xhtml.split(b"<body", 1) if b"<body" in xhtml else (b"", xhtml)
+    return head + (b"<body" if head else b"") + _LANG_ATTRIBUTE.sub(add, body)
 
 
 def retitle_chapter(xhtml: bytes, *, title: str) -> bytes:
@@ -116,13 +150,15 @@ def retitle_chapter(xhtml: bytes, *, title: str) -> bytes:
 def cover_page(document: Document) -> bytes:
     """The XHTML page that shows the cover image, with the title as its text alternative."""
     lang = escape(document.lang, quote=True)
-    alternative = escape(f"Cover: {document.title}", quote=True)
+    words = labels(document.lang)
+    direction = ' dir="rtl"' if is_right_to_left(document.lang) else ""
+    alternative = escape(words.cover_alt.format(title=document.title), quote=True)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE html>
-<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" lang="{lang}" xml:lang="{lang}">
+<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" lang="{lang}" xml:lang="{lang}"{direction}>
 <head>
   <meta charset="utf-8" />
-  <title>{escape(f"Cover · {document.title}")}</title>
+  <title>{escape(f"{words.cover} · {document.title}")}</title>
   <link rel="stylesheet" type="text/css" href="../styles/stylesheet1.css" />
 </head>
 <body epub:type="frontmatter">

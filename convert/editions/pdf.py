@@ -29,8 +29,9 @@ from xml.sax.saxutils import escape as xml_escape
 from .. import __version__
 from ..dates import iso_timestamp
 from ..errors import RenderError
-from ..model import COMMENTARY_HEADING, NO_COMMENTARY_NOTE, SUMMARY_HEADING, Document
-from ..model import text_direction
+from ..labels import Labels, foreign_label_language, labels, long_date
+from ..language import is_right_to_left, same_language
+from ..model import Document, text_direction
 from . import Settings
 
 PDF_VARIANT = "pdf/a-3a"
@@ -68,9 +69,14 @@ def styles_fetcher(styles: Path):
     return StylesOnlyFetcher()
 
 
-def _paragraphs(paragraphs, lang: str, css_class: str = "") -> str:
-    attribute = f' class="{css_class}"' if css_class else ""
-    return "".join(f"<p{attribute}{_direction(p)}>{_text(p, lang)}</p>\n" for p in paragraphs)
+def _paragraphs(document: Document, section: str) -> str:
+    """The section's paragraphs, each marked with its own language where it has one, and
+    with its direction where that differs from the document's."""
+    html = []
+    for text, lang in zip(getattr(document, section), document.paragraph_langs(section)):
+        marked = f' lang="{escape(lang, quote=True)}"' if lang else ""
+        html.append(f"<p{marked}{_direction(text, document)}>{_text(text, lang or document.lang)}</p>\n")
+    return "".join(html)
 
 
 #: WeasyPrint 70 breaks each line off a text box by laying out all the text left in
@@ -141,33 +147,60 @@ def _running_title(title: str) -> str:
     return title[:RUNNING_TITLE_CHARACTERS].rstrip() + "…"
 
 
-def _direction(text: str) -> str:
-    """` dir="rtl"` for text that runs right to left by its first strong character; the
-    document is left-to-right, so nothing otherwise."""
-    return ' dir="rtl"' if text_direction(text) == "rtl" else ""
+def _direction(text: str, document: Document) -> str:
+    """` dir="rtl"` (or `ltr`) for text whose first strong character runs the other way
+    than the document does; nothing otherwise."""
+    direction = text_direction(text)
+    return f' dir="{direction}"' if direction and direction != document_direction(document) else ""
 
 
-def _original_article(document: Document) -> str:
+def document_direction(document: Document) -> str:
+    """rtl for a document in a right-to-left language, else ltr."""
+    return "rtl" if is_right_to_left(document.lang) else "ltr"
+
+
+def _file_name(document: Document) -> str:
+    """The seed's file name, kept left to right inside a right-to-left byline."""
+    name = escape(document.source.file)
+    return f'<span dir="ltr">{name}</span>' if document_direction(document) == "rtl" else name
+
+
+def _label(text: str, foreign: str | None) -> str:
+    """A label escaped, in a span marked with its language when that is not the document's."""
+    return f'<span lang="{foreign}">{escape(text)}</span>' if foreign else escape(text)
+
+
+def _english(document: Document) -> str | None:
+    """"en" where English words (the seed format's marker) stand in a document in another
+    language; None in an English document."""
+    return None if same_language(document.lang, "en") else "en"
+
+
+def _original_article(document: Document, words: Labels, foreign: str | None) -> str:
     article = document.original_article
     if article is None:
         return ""
     if article.url:
-        return (f'<p class="original-article"><a href="{escape(article.url, quote=True)}">'
+        # The language goes on the link itself: a span inside it would be a second link.
+        english = ' lang="en"' if _english(document) else ""
+        return (f'<p class="original-article"><a href="{escape(article.url, quote=True)}"{english}>'
                 f"{escape(article.text)}</a><br><span class=\"url\">{_text(article.url, document.lang)}</span></p>\n")
-    return (f'<p class="original-article no-link">{escape(article.text)}'
-            '<span class="note"> (the seed gives no link)</span></p>\n')
+    # The marker's words are the seed format's own, in English whatever the document's language.
+    return (f'<p class="original-article no-link">{_label(article.text, _english(document))}'
+            f'<span class="note"> {_label(words.no_link, foreign)}</span></p>\n')
 
 
 def to_html(document: Document, settings: Settings) -> str:
     """The print HTML of the document; every piece of seed text is escaped."""
     created = iso_timestamp(settings.created)
+    words, foreign = labels(document.lang), foreign_label_language(document.lang)
     commentary = (
-        _paragraphs(document.commentary, document.lang) if document.commentary
-        else f'<p class="no-commentary">{escape(NO_COMMENTARY_NOTE)}</p>\n'
+        _paragraphs(document, "commentary") if document.commentary
+        else f'<p class="no-commentary">{_label(words.no_commentary, foreign)}</p>\n'
     )
     lang = escape(document.lang, quote=True)
     return f"""<!DOCTYPE html>
-<html lang="{lang}">
+<html lang="{lang}" dir="{document_direction(document)}">
 <head>
 <meta charset="utf-8">
 <title>{escape(document.title)}</title>
@@ -179,17 +212,17 @@ def to_html(document: Document, settings: Settings) -> str:
 </head>
 <body>
 <header class="title-block">
-<p class="kicker">Archived article · summary and commentary</p>
-<h1 class="title"{_direction(document.title)} data-running-title="{escape(_running_title(document.title), quote=True)}">{_text(document.title, document.lang)}</h1>
-<p class="byline">{escape(_long_date(settings.created))} · {escape(document.source.file)}</p>
+<p class="kicker">{_label(words.kicker, foreign)}</p>
+<h1 class="title"{_direction(document.title, document)} data-running-title="{escape(_running_title(document.title), quote=True)}">{_text(document.title, document.lang)}</h1>
+<p class="byline">{_label(long_date(settings.created, document.lang), foreign)} · {_file_name(document)}</p>
 </header>
 <section id="summary" class="summary">
 <div class="panel">
-<h2 class="section-label">{SUMMARY_HEADING}</h2>
-{_paragraphs(document.summary, document.lang)}</div>
-{_original_article(document)}</section>
+<h2 class="section-label">{_label(words.summary_heading, foreign)}</h2>
+{_paragraphs(document, "summary")}</div>
+{_original_article(document, words, foreign)}</section>
 <section id="commentary" class="commentary">
-<h2 class="section-label">{COMMENTARY_HEADING}</h2>
+<h2 class="section-label">{_label(words.commentary_heading, foreign)}</h2>
 {commentary}</section>
 </body>
 </html>
@@ -204,10 +237,6 @@ def _font_configuration():
     from weasyprint.text.fonts import FontConfiguration
 
     return FontConfiguration()
-
-
-def _long_date(moment: datetime) -> str:
-    return f"{moment.day} {moment.strftime('%B %Y')}"
 
 
 #: WeasyPrint warns when no font has a glyph for a character. The character stays
@@ -260,7 +289,7 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
             )
             for name, data in settings.attachments
         ]
-        with _clock_at(settings.created):
+        with _clock_at(settings.created), _structure_languages():
             data = html.write_pdf(
                 stylesheets=stylesheets, attachments=attachments, pdf_variant=PDF_VARIANT,
                 pdf_identifier=hashlib.sha256(document.identifier.encode()).hexdigest()[:32].encode(),
@@ -278,6 +307,33 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
     if collector.messages:
         raise RenderError("pdf", document.source.file, f"WeasyPrint warned: {collector.messages[0]}")
     return data
+
+
+@contextmanager
+def _structure_languages() -> Iterator[None]:
+    """While WeasyPrint writes the tags, give each structure element of an element with a
+    `lang` attribute that language as its /Lang (ISO 32000-1, 14.9.2; PDF/UA-1, 7.2:
+    every change of natural language is declared). WeasyPrint 70 sets /Lang on the
+    catalog only; its tag builder is wrapped, since the box an element comes from is
+    known nowhere else. tests/test_languages.py holds a WeasyPrint upgrade to this."""
+    import pydyf
+    from weasyprint.pdf import tags
+
+    build = tags._build_box_tree
+
+    def build_with_languages(box, parent, pdf, *arguments):
+        for element in build(box, parent, pdf, *arguments):
+            owner = getattr(box, "element", None)
+            lang = owner.get("lang") if owner is not None and box.element_tag not in ("html", "body") else None
+            if lang and element.get("S") != "/Document":
+                element["Lang"] = pydyf.String(lang)
+            yield element
+
+    tags._build_box_tree = build_with_languages
+    try:
+        yield
+    finally:
+        tags._build_box_tree = build
 
 
 @contextmanager
