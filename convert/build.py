@@ -15,7 +15,8 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from pathlib import Path
+from datetime import datetime
+from pathlib import Path, PurePath
 
 from . import defaults
 from .dates import build_date, iso_timestamp
@@ -71,49 +72,94 @@ class InputTimeout(BaseException):
 def build_input(path: Path, key: str, out: Path, options: BuildOptions) -> Outcome:
     """Read, render and write one input into out/<key>/; never raises for a bad input."""
     started = time.perf_counter()
+    rendered = render_input(path, key, options)
+    if isinstance(rendered, Outcome):
+        return rendered
+    try:
+        written = write_all(out / key, rendered.files)
+    except Exception as error:  # noqa: BLE001 (a failed write is this input's failure)
+        return Outcome.failure(str(path), key, failure_line(error, path, out), seconds=time.perf_counter() - started)
+    return rendered.outcome(str(path), key, written, seconds=time.perf_counter() - started)
 
-    def failed(reason: str, limit: str | None = None) -> Outcome:
-        return Outcome.failure(str(path), key, reason, seconds=time.perf_counter() - started, limit=limit)
 
+@dataclass(frozen=True)
+class Rendered:
+    """Every file of one input, in memory, and the facts the catalog keeps of it."""
+
+    built: Built
+    """Title, identifier, hash, summary and date of the build."""
+    files: dict[str, bytes]
+    """Edition to the bytes of its file."""
+
+    def outcome(self, input: str, key: str, written: dict[str, Path], *, seconds: float) -> Outcome:
+        """The built Outcome once the files are written at `written` (edition to path)."""
+        return Outcome(
+            input=input, key=key, status=Status.BUILT, built=self.built,
+            files={edition: EditionFile(str(written[edition]), hashlib.sha256(data).hexdigest(), len(data))
+                   for edition, data in self.files.items()},
+            seconds=seconds,
+        )
+
+
+def render_input(path: Path, key: str, options: BuildOptions) -> Rendered | Outcome:
+    """Read the input at `path` and render every edition in memory, within the time limit:
+    the Rendered files, or the failed Outcome saying why not."""
+    started = time.perf_counter()
     try:
         with time_limit(options.timeout):
             created = build_date(path)
-            document, files = _render_input(path, key, Settings(styles=options.styles, created=created,
-                                                               paper=options.paper), options)
-        written = write_all(out / key, files)
-    except InputTimeout:
-        return failed(f"{path}: took longer than the {options.timeout} s limit", "time")
-    except Exception as error:  # noqa: BLE001 (any error of one input is that input's failure)
-        if isinstance(error, MemoryError) or (not isinstance(error, SeedpressError) and reached_memory_limit()):
-            return failed(f"{path}: ran out of the {options.memory // 2**20} MiB memory limit", "memory")
-        return failed(failure_line(error, path, out))
-    digests = {edition: hashlib.sha256(data).hexdigest() for edition, data in files.items()}
-    return Outcome(
-        input=str(path), key=key, status=Status.BUILT,
-        built=Built(
-            title=document.title, identifier=document.identifier,
-            source_sha256=document.source.sha256,
-            summary=first_sentence(document.summary[0]), created=iso_timestamp(created),
-        ),
-        files={edition: EditionFile(str(written[edition]), digests[edition], len(files[edition]))
-               for edition in files},
-        seconds=time.perf_counter() - started,
-    )
+            if path.suffix.lower() in MASTER_SUFFIXES:
+                document, seed_bytes = read_master(path, max_bytes=options.max_bytes), None
+            else:
+                # One read: the bytes rendered are the bytes embedded, hashed and kept.
+                seed_bytes = read_bounded(path, options.max_bytes)
+                document = parse_seed(seed_bytes, path.name, path=path, max_bytes=options.max_bytes,
+                                      lang=options.lang)
+            return render_document(document, seed_bytes, key, options, created)
+    except BaseException as error:
+        return failed_render(error, path, key, options, seconds=time.perf_counter() - started)
 
 
-def _render_input(path: Path, key: str, settings: Settings,
-                  options: BuildOptions) -> tuple[Document, dict[str, bytes]]:
-    """The document and every file to write, by edition."""
-    if path.suffix.lower() in MASTER_SUFFIXES:
-        document, seed_bytes = read_master(path, max_bytes=options.max_bytes), None
-    else:
-        # One read: the bytes rendered are the bytes embedded, hashed and kept.
-        seed_bytes = read_bounded(path, options.max_bytes)
-        document = parse_seed(seed_bytes, path.name, path=path, max_bytes=options.max_bytes, lang=options.lang)
+def render_seed_bytes(seed_bytes: bytes, where: str, key: str, options: BuildOptions,
+                      created: datetime) -> Rendered | Outcome:
+    """Render a seed from its bytes alone, within the time limit (`where` names it in
+    errors): what a worker without the seeds folder does."""
+    started = time.perf_counter()
+    try:
+        with time_limit(options.timeout):
+            document = parse_seed(seed_bytes, PurePath(where).name, path=where, max_bytes=options.max_bytes,
+                                  lang=options.lang)
+            return render_document(document, seed_bytes, key, options, created)
+    except BaseException as error:
+        return failed_render(error, Path(where), key, options, seconds=time.perf_counter() - started)
+
+
+def render_document(document: Document, seed_bytes: bytes | None, key: str, options: BuildOptions,
+                    created: datetime) -> Rendered:
+    """Every edition of a read document, as bytes, and the facts of the build."""
+    settings = Settings(styles=options.styles, created=created, paper=options.paper)
     files = render_all(document, key, options.formats, settings, seed_bytes, validate=options.validate)
     if options.keep_seed and seed_bytes is not None:
         files[defaults.SEED_COPY] = seed_bytes
-    return document, files
+    return Rendered(
+        built=Built(title=document.title, identifier=document.identifier, source_sha256=document.source.sha256,
+                    summary=first_sentence(document.summary[0]), created=iso_timestamp(created)),
+        files=files,
+    )
+
+
+def failed_render(error: BaseException, path: Path, key: str, options: BuildOptions, *, seconds: float) -> Outcome:
+    """The failed Outcome for whatever stopped an input's rendering; re-raises what is not
+    the input's fault (Ctrl-C, a worker being shut down)."""
+    if isinstance(error, InputTimeout):
+        return Outcome.failure(str(path), key, f"{path}: took longer than the {options.timeout} s limit",
+                               seconds=seconds, limit="time")
+    if not isinstance(error, Exception):
+        raise error
+    if isinstance(error, MemoryError) or (not isinstance(error, SeedpressError) and reached_memory_limit()):
+        return Outcome.failure(str(path), key, f"{path}: ran out of the {options.memory // 2**20} MiB memory limit",
+                               seconds=seconds, limit="memory")
+    return Outcome.failure(str(path), key, failure_line(error, path, path.parent), seconds=seconds)
 
 
 def render_all(
