@@ -29,6 +29,7 @@ from .keys import assign_keys
 from .master import read_master, to_markdown
 from .model import Document, first_sentence
 from .outcome import Built, EditionFile, Outcome, Status
+from .provenance import Provenance
 from .pandoc import pandoc_path
 from .seed import parse_seed, read_bounded
 
@@ -62,6 +63,9 @@ class BuildOptions:
     lang: str | None = None
     """The language of every seed (a BCP 47 tag) instead of the detected one; a master's own
     `lang` still wins."""
+    provenance: Provenance = Provenance()
+    """Author, publisher, rights and license of every input (seedpress.toml's [metadata] and
+    the command line); a master's own fields still win, each on its own."""
 
 
 class InputTimeout(BaseException):
@@ -136,14 +140,17 @@ def render_seed_bytes(seed_bytes: bytes, where: str, key: str, options: BuildOpt
 
 def render_document(document: Document, seed_bytes: bytes | None, key: str, options: BuildOptions,
                     created: datetime) -> Rendered:
-    """Every edition of a read document, as bytes, and the facts of the build."""
+    """Every edition of a read document, as bytes, and the facts of the build; the document
+    takes author, publisher, rights and license from `options` where it has none of its own."""
+    document = replace(document, **document.provenance.over(options.provenance).as_dict())
     settings = Settings(styles=options.styles, created=created, paper=options.paper)
     files = render_all(document, key, options.formats, settings, seed_bytes, validate=options.validate)
     if options.keep_seed and seed_bytes is not None:
         files[defaults.SEED_COPY] = seed_bytes
     return Rendered(
         built=Built(title=document.title, identifier=document.identifier, source_sha256=document.source.sha256,
-                    summary=first_sentence(document.summary[0]), created=iso_timestamp(created)),
+                    summary=first_sentence(document.summary[0]), created=iso_timestamp(created),
+                    provenance=document.provenance),
         files=files,
     )
 

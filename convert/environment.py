@@ -2,7 +2,9 @@
 
 The build digest of a seed (the hash that decides whether it is rebuilt) is
 its bytes plus the environment digest: seedpress's code, pandoc, WeasyPrint,
-the fonts and the style files the editions read.
+the fonts and the style files the editions read, and the metadata every seed
+is given. The archive's title and base URL are not in it: they change the
+hand-out, never an edition.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from . import __version__, defaults
 from .errors import ConfigError
 from .language import detector_version
 from .pandoc import pandoc_version
+from .provenance import Provenance
 
 #: The files of a styles folder that the editions read; a `fonts/` folder beside
 #: them counts too. Anything else there (the script that builds reference.docx)
@@ -31,11 +34,14 @@ def build_digest(seed_sha256: str, environment: str) -> str:
     return hashlib.sha256(f"{seed_sha256}\0{environment}".encode()).hexdigest()
 
 
-def environment_digest(styles: Path = defaults.STYLES_DIR, lang: str | None = None) -> str:
+def environment_digest(styles: Path = defaults.STYLES_DIR, lang: str | None = None,
+                       provenance: Provenance = Provenance()) -> str:
     """What besides the seed bytes shapes every edition: styles, fonts, code, tool and
-    language detector versions, and a language forced with --lang."""
+    language detector versions, a language forced with --lang, and the author, publisher,
+    rights and license every edition carries (seedpress.toml's [metadata], --author…)."""
     parts = [
         f"lang {lang or 'detected'}",
+        f"metadata {provenance.to_json() or 'none'}",
         f"seedpress {__version__}",
         "pandoc " + ".".join(map(str, pandoc_version())),
         f"weasyprint {metadata.version('weasyprint')}",

@@ -21,6 +21,8 @@ from . import defaults
 from .errors import SeedError
 from .language import MAX_TAG_LENGTH, is_language_tag
 from .model import OriginalArticle, Source
+from .provenance import FIELDS as PROVENANCE_FIELDS
+from .provenance import MAX_URL, TEXT_REQUIREMENT, URL_REQUIREMENT, Provenance, text_problem, url_problem
 from .seed import ENCODINGS, fold, replace_unrepresentable
 
 #: The longest frontmatter, and the longest title, in characters: what the
@@ -44,8 +46,6 @@ _NOT_IN_FILE_NAME = re.compile(r"[/\\\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff
 MAX_COUNT = 2**63 - 1
 #: The longest marker text; the seed reader's marker is at most 30 characters.
 MAX_MARKER_TEXT = 1_000
-#: RFC 9110 §4.1 asks for URIs of at least 8,000 octets to be supported.
-MAX_URL = 8_192
 _URL = re.compile(r"https?://[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]+\Z")
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -62,6 +62,9 @@ class Frontmatter:
     """The seed's facts; `replaced` also counts characters replaced in this frontmatter."""
     original_article: OriginalArticle | None
     """The marker, or None."""
+    provenance: Provenance = Provenance()
+    """Author, publisher, rights and license, where the master gives them (each wins over
+    seedpress.toml and the command line for this document)."""
 
 
 def read_frontmatter(text: str, path: Path | str) -> Frontmatter:
@@ -78,6 +81,7 @@ def read_frontmatter(text: str, path: Path | str) -> Frontmatter:
     return Frontmatter(
         title=title, lang=lang, original_article=article,
         source=replace(source, replaced=source.replaced + replaced_in_title + replaced_in_marker),
+        provenance=_provenance(meta, path),
     )
 
 
@@ -238,3 +242,21 @@ def _original_article(value: object, path: Path | str) -> tuple[OriginalArticle 
         raise _bad_field(path, "original_article.url", f"null or an http(s) URL of at most {MAX_URL} "
                                                        "characters")
     return OriginalArticle(text=text, url=url), replaced
+
+
+def _provenance(meta: dict, path: Path | str) -> Provenance:
+    """author, publisher, rights and license_url as the master gives them: each absent or
+    null (then seedpress.toml's or the command line's counts), or checked as seedpress.toml's are."""
+    given = {}
+    for name in PROVENANCE_FIELDS:
+        value = meta.get(name)
+        if value is None:
+            continue
+        if name == "license_url":
+            if url_problem(value) is not None:
+                raise _bad_field(path, name, f"null or {URL_REQUIREMENT}")
+        elif text_problem(value) is not None:
+            raise _bad_field(path, name, f"null or {TEXT_REQUIREMENT} (in quotes if YAML reads it as "
+                                         "another type)")
+        given[name] = value
+    return Provenance(**given)

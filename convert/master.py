@@ -84,7 +84,8 @@ def _escape_start(line: str) -> str:
 
 
 def frontmatter(document: Document) -> dict:
-    """The master's metadata, in the order DESIGN §2 lists it."""
+    """The master's metadata, in the order DESIGN §2 lists it; author, publisher, rights and
+    license_url (DESIGN §10) follow the identifier where they are set."""
     article = document.original_article
     source = {
         "file": document.source.file, "sha256": document.source.sha256,
@@ -96,6 +97,8 @@ def frontmatter(document: Document) -> dict:
         "title": document.title,
         "lang": document.lang,
         "identifier": document.identifier,
+        # Only what is set: a document nobody gave an author has no `author: null`.
+        **document.provenance.as_dict(),
         "source": source,
         "original_article": None if article is None else {"text": article.text, "url": article.url},
         "sections": {
@@ -181,6 +184,7 @@ def parse_master(text: str, path: Path | str) -> Document:
         lang=fields.lang,
         summary_langs=marks("summary"),
         commentary_langs=marks("commentary"),
+        **fields.provenance.as_dict(),
     )
 
 

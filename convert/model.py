@@ -6,6 +6,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from .provenance import Provenance
+
 _WORD = re.compile(r"\S+")
 #: Scripts written without spaces between words: CJK ideographs and kana, Thai, Lao,
 #: Khmer, Myanmar (Hangul is written with spaces, so Korean words are real words).
@@ -67,6 +69,20 @@ class Document:
     None; empty when no paragraph differs."""
     commentary_langs: tuple[str | None, ...] = ()
     """The same for the commentary paragraphs."""
+    author: str | None = None
+    """Who wrote it (seedpress.toml, --author or the master's own); None when nobody said."""
+    publisher: str | None = None
+    """Who publishes it; None when nobody said."""
+    rights: str | None = None
+    """The rights statement ("CC BY 4.0"); None when nobody said."""
+    license_url: str | None = None
+    """The http(s) URL of the license the rights statement names; None when nobody said."""
+
+    @property
+    def provenance(self) -> Provenance:
+        """Author, publisher, rights and license together."""
+        return Provenance(author=self.author, publisher=self.publisher, rights=self.rights,
+                          license_url=self.license_url)
 
     def paragraph_langs(self, section: str) -> tuple[str | None, ...]:
         """Each paragraph of `section` ("summary" or "commentary") with its own language, or None."""

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .provenance import Provenance
+
 
 class Status(str, Enum):
     """What happened to an input; the catalog's `status` column holds the same words."""
@@ -48,6 +50,8 @@ class Built:
     """The first sentence of the summary of the original article, for the hand-out."""
     created: str
     """The build date the editions carry (ISO 8601, UTC)."""
+    provenance: Provenance = Provenance()
+    """Author, publisher, rights and license the editions carry, for the hand-out."""
 
 
 @dataclass(frozen=True)
