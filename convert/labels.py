@@ -47,6 +47,10 @@ class Labels:
     title_one: str
     updated: str
     downloads: str
+    author: str
+    publisher: str
+    rights: str
+    license: str
 
 
 LABEL_KEYS = tuple(field.name for field in fields(Labels) if field.name != "language")

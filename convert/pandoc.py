@@ -300,6 +300,9 @@ def document_ast(
         # The DOCX writer reads keywords as inlines; Str tokens are as literal as MetaString.
         "keywords": {"t": "MetaList", "c": [{"t": "MetaInlines", "c": inlines(k)} for k in document.keywords]},
     }
+    # author becomes the EPUB's dc:creator and the DOCX's core creator; publisher and rights
+    # the EPUB's dc:publisher and dc:rights; all but author are DOCX custom properties.
+    meta.update((name, meta_string(value)) for name, value in document.provenance.as_dict().items())
     if direction == "rtl":
         meta["dir"] = meta_string(direction)
     if date is not None:

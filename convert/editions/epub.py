@@ -55,7 +55,8 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
         stamp = zip_timestamp(settings)
         edits = {
             STYLESHEET: lambda _pandoc_css: stylesheet,
-            PACKAGE: lambda opf: accessible_package(opf.replace(PANDOC_SANDBOX_STAMP, stamp)),
+            PACKAGE: lambda opf: license_link(accessible_package(opf.replace(PANDOC_SANDBOX_STAMP, stamp)),
+                                              document.license_url),
             NAV: lambda nav: _with_direction(add_cover_landmark(nav, label=words.cover), document),
             TITLE_PAGE: lambda page: _with_direction(page, document),
         }
@@ -99,6 +100,14 @@ def accessible_package(opf: bytes) -> bytes:
     ).encode())
     opf = _insert(opf, b'<spine toc="ncx">\n', b'    <itemref idref="cover_xhtml" />\n', after=True)
     return _insert(opf, b"  </guide>", b'    <reference type="cover" title="Cover" href="text/cover.xhtml" />\n')
+
+
+def license_link(opf: bytes, url: str | None) -> bytes:
+    """content.opf with a `dcterms:license` link to the license's URL among its metadata
+    (pandoc writes dc:creator, dc:publisher and dc:rights itself); unchanged without one."""
+    if url is None:
+        return opf
+    return _insert(opf, b"  </metadata>", f'    <link rel="dcterms:license" href="{escape(url, quote=True)}" />\n'.encode())
 
 
 def add_cover_landmark(nav: bytes, *, label: str = "Cover") -> bytes:

@@ -190,6 +190,29 @@ def _original_article(document: Document, words: Labels, foreign: str | None) ->
             f'<span class="note"> {_label(words.no_link, foreign)}</span></p>\n')
 
 
+def _author_meta(document: Document) -> str:
+    """The author as WeasyPrint takes it for /Author and XMP dc:creator; nothing when unset."""
+    if document.author is None:
+        return ""
+    return f'<meta name="author" content="{escape(document.author, quote=True)}">\n'
+
+
+def _colophon(document: Document, words: Labels, foreign: str | None) -> str:
+    """The footer after the commentary, on the last page: author, publisher, rights and the
+    license's URL as a link, each labelled; nothing when none of them is set."""
+    lines = []
+    for label, value in ((words.author, document.author), (words.publisher, document.publisher),
+                         (words.rights, document.rights)):
+        if value is not None:
+            lines.append(f'<p><span class="label">{_label(label, foreign)}</span> '
+                         f'<span{_direction(value, document)}>{_text(value, document.lang)}</span></p>\n')
+    if document.license_url is not None:
+        url = document.license_url
+        lines.append(f'<p><span class="label">{_label(words.license, foreign)}</span> '
+                     f'<a href="{escape(url, quote=True)}" dir="ltr">{_text(url, document.lang)}</a></p>\n')
+    return f'<footer class="colophon">\n{"".join(lines)}</footer>\n' if lines else ""
+
+
 def to_html(document: Document, settings: Settings) -> str:
     """The print HTML of the document; every piece of seed text is escaped."""
     created = iso_timestamp(settings.created)
@@ -207,7 +230,7 @@ def to_html(document: Document, settings: Settings) -> str:
 <meta name="description" content="{escape(document.subject, quote=True)}">
 <meta name="keywords" content="{escape(', '.join(document.keywords), quote=True)}">
 <meta name="generator" content="seedpress {__version__}">
-<meta name="dcterms.created" content="{created}">
+{_author_meta(document)}<meta name="dcterms.created" content="{created}">
 <meta name="dcterms.modified" content="{created}">
 </head>
 <body>
@@ -224,7 +247,7 @@ def to_html(document: Document, settings: Settings) -> str:
 <section id="commentary" class="commentary">
 <h2 class="section-label">{_label(words.commentary_heading, foreign)}</h2>
 {commentary}</section>
-</body>
+{_colophon(document, words, foreign)}</body>
 </html>
 """
 
@@ -429,10 +452,16 @@ def _artifacts_for(operations: list, orphans: set[int]) -> list:
     return result
 
 
+#: The XMP Rights Management schema, one of the schemas PDF/A takes without an extension schema.
+XMP_RIGHTS = "http://ns.adobe.com/xap/1.0/rights/"
+
+
 def _complete_xmp(pdf, document: Document, settings: Settings, *, claim_pdfa: bool) -> None:
-    """Add the language, the identifier, the format and the metadata date to the XMP packet,
-    and the byte-order mark its header should carry; without `claim_pdfa`, drop the
-    pdfaid part and conformance WeasyPrint wrote."""
+    """Add the language, the identifier, the format, the metadata date, and the publisher,
+    rights and license where the document has them to the XMP packet, and the byte-order
+    mark its header should carry; without `claim_pdfa`, drop the pdfaid part and
+    conformance WeasyPrint wrote. (WeasyPrint writes dc:creator itself, from the same
+    author meta as /Author, so the two agree.)"""
     metadata = _resolve(pdf, pdf.catalog["Metadata"])
     packet = b"".join(metadata.stream)
     stamp = iso_timestamp(settings.created)
@@ -444,12 +473,31 @@ def _complete_xmp(pdf, document: Document, settings: Settings, *, claim_pdfa: bo
         f"<dc:language><rdf:Bag><rdf:li>{xml_escape(document.lang)}</rdf:li></rdf:Bag></dc:language>"
         f"<xmp:MetadataDate>{stamp}</xmp:MetadataDate>"
         "</rdf:Description>"
+        f"{_xmp_provenance(document)}"
     ).encode("utf-8")
     packet = packet.replace(b"</rdf:RDF>", description + b"</rdf:RDF>", 1)
     packet = packet.replace(b'<?xpacket begin=""', '<?xpacket begin="\ufeff"'.encode("utf-8"), 1)
     if not claim_pdfa:
         packet = re.sub(rb'\s+pdfaid:\w+="[^"]*"', b"", packet)
     metadata.stream[:] = [packet]
+
+
+def _xmp_provenance(document: Document) -> str:
+    """XMP for the publisher (dc:publisher, a Bag), the rights (dc:rights, a language
+    Alternative) and the license's URL (xmpRights:WebStatement); nothing when none is set."""
+    properties = []
+    if document.publisher is not None:
+        properties.append(f"<dc:publisher><rdf:Bag><rdf:li>{xml_escape(document.publisher)}</rdf:li></rdf:Bag>"
+                          "</dc:publisher>")
+    if document.rights is not None:
+        properties.append(f'<dc:rights><rdf:Alt><rdf:li xml:lang="x-default">{xml_escape(document.rights)}'
+                          "</rdf:li></rdf:Alt></dc:rights>")
+    if document.license_url is not None:
+        properties.append(f"<xmpRights:WebStatement>{xml_escape(document.license_url)}</xmpRights:WebStatement>")
+    if not properties:
+        return ""
+    return ('<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+            f'xmlns:xmpRights="{XMP_RIGHTS}">' + "".join(properties) + "</rdf:Description>")
 
 
 def _attachment_description(name: str) -> str:
