@@ -31,8 +31,10 @@ from .dates import file_stamp, parse_timestamp
 from .environment import build_digest, check_prerequisites, environment_digest
 from .errors import ConfigError, LockedError, SeedpressError
 from .files import fsync_directory
+from .handout import HandoutOptions
 from .keys import seed_key
 from .outcome import Outcome, Status
+from .provenance import Provenance
 from .seed import parse_seed, read_bounded
 from .workers import SeedTask, run_pool
 
@@ -50,6 +52,8 @@ class JobOptions:
     """How each seed is built: limits, styles, validation (the seed's bytes are always kept)."""
     retry: bool = False
     """Retry seeds that failed on a time or memory limit although nothing changed."""
+    handout: HandoutOptions = HandoutOptions()
+    """The archive's title and base URL in index.html and opds.xml (seedpress.toml's [archive])."""
 
 
 @dataclass
@@ -102,7 +106,7 @@ def run_archive(
         connection = open_catalog(dist)
         try:
             _run(connection, seeds, dist, options, totals, on_outcome, on_plan)
-            publish(connection, dist)
+            publish(connection, dist, options.handout)
         finally:
             connection.close()
     totals.seconds = time.perf_counter() - started
@@ -112,7 +116,7 @@ def run_archive(
 def _run(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: Path, options: JobOptions,
          totals: RunTotals, on_outcome: Callable[[Outcome], None], on_plan: Callable[[int], None]) -> None:
     remove_stale_temporaries(dist)
-    environment = environment_digest(options.build.styles, options.build.lang)
+    environment = environment_digest(options.build.styles, options.build.lang, options.build.provenance)
     rows = seed_rows(connection)
     to_build, current, hashes = plan(rows, dist, seeds, environment, options)
     totals.unchanged = len(current)
@@ -300,13 +304,14 @@ def published_entries(connection: sqlite3.Connection):
     return [
         Entry(key=key, title=title, identifier=identifier, summary=summary, date=parse_timestamp(created),
               editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
-                             for edition, path, sha256, size in files))
-        for (key, title, identifier, summary, created), files in published_rows(connection)
+                             for edition, path, sha256, size in files),
+              **Provenance.from_json(provenance).as_dict())
+        for (key, title, identifier, summary, created, provenance), files in published_rows(connection)
     ]
 
 
-def publish(connection: sqlite3.Connection, dist: Path) -> list[str]:
+def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions = HandoutOptions()) -> list[str]:
     """Write index.html, opds.xml and SHA256SUMS from the catalog; names of files that changed."""
     from .handout import write_handout
 
-    return write_handout(dist, published_entries(connection))
+    return write_handout(dist, published_entries(connection), handout)

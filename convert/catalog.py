@@ -100,8 +100,18 @@ def open_catalog(dist: Path) -> sqlite3.Connection:
     elif version > SCHEMA_VERSION:
         connection.close()
         raise ConfigError(f"{dist / CATALOG_NAME}: written by a newer seedpress (catalog version {version})")
+    _add_provenance_column(connection)
     connection.execute("PRAGMA foreign_keys = ON")
     return connection
+
+
+def _add_provenance_column(connection: sqlite3.Connection) -> None:
+    """Give `seeds` the nullable `provenance` column (author, publisher, rights and license of
+    the last good build, as a JSON object) where it has none yet. A column added this way
+    needs no new schema version: older rows read as NULL, "nothing said"."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(seeds)")}
+    if "provenance" not in columns:
+        connection.execute("ALTER TABLE seeds ADD COLUMN provenance TEXT")
 
 
 def open_catalog_readonly(dist: Path) -> sqlite3.Connection:
@@ -140,10 +150,11 @@ def record_built(connection: sqlite3.Connection, outcome: Outcome, build_digest:
     with transaction(connection):
         connection.execute(
             "INSERT OR REPLACE INTO seeds (key, source_name, source_sha256, build_digest, status, error, "
-            "failure_digest, title, identifier, summary, created, built_at, checked_at, seconds) "
-            "VALUES (?, ?, ?, ?, 'built', NULL, NULL, ?, ?, ?, ?, ?, ?, ?)",
+            "failure_digest, title, identifier, summary, created, built_at, checked_at, seconds, provenance) "
+            "VALUES (?, ?, ?, ?, 'built', NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
             (outcome.key, Path(outcome.input).name, built.source_sha256, build_digest, built.title,
-             built.identifier, built.summary, built.created, stamp, stamp, outcome.seconds))
+             built.identifier, built.summary, built.created, stamp, stamp, outcome.seconds,
+             built.provenance.to_json()))
         connection.execute("DELETE FROM files WHERE key = ?", (outcome.key,))
         connection.executemany(
             "INSERT INTO files (key, edition, path, sha256, size) VALUES (?, ?, ?, ?, ?)",
@@ -178,8 +189,8 @@ def record_withdrawn(connection: sqlite3.Connection, key: str) -> None:
 
 
 def published_rows(connection: sqlite3.Connection) -> list[tuple[tuple, list[tuple]]]:
-    """Each seed with a good build, ordered by key: (key, title, identifier, summary, created)
-    and its files as (edition, path, sha256, size)."""
+    """Each seed with a good build, ordered by key: (key, title, identifier, summary, created,
+    provenance) and its files as (edition, path, sha256, size)."""
     files: dict[str, list[tuple]] = {}
     for key, *file in connection.execute(
             "SELECT key, edition, path, sha256, size FROM files ORDER BY key, edition"):
@@ -187,7 +198,7 @@ def published_rows(connection: sqlite3.Connection) -> list[tuple[tuple, list[tup
     return [
         (row, files.get(row[0], []))
         for row in connection.execute(
-            "SELECT key, title, identifier, summary, created FROM seeds "
+            "SELECT key, title, identifier, summary, created, provenance FROM seeds "
             "WHERE status = 'built' AND title IS NOT NULL ORDER BY key")
     ]
 

@@ -33,6 +33,8 @@ WORKER_TASKS = 100
 OUT_DIR = Path("out")
 SEEDS_DIR = Path("seeds")
 DIST_DIR = Path("dist")
+#: The title of the hand-out (index.html, opds.xml) unless seedpress.toml's [archive] gives one.
+ARCHIVE_TITLE = "seedpress archive"
 #: Where `serve` listens: loopback only unless told otherwise.
 SERVE_HOST = "127.0.0.1"
 SERVE_PORT = 8000

@@ -1,8 +1,9 @@
 """Hand the archive out: index.html, an OPDS catalog and SHA256SUMS in dist (DESIGN §6).
 
 Everything here is written from the entries the caller gives (the catalog's
-good seeds) and nothing else: no clock, no directory scan, so the same entries
-always give the same bytes and an unchanged archive rewrites nothing.
+good seeds) and the archive's title and base URL (seedpress.toml's [archive]),
+nothing else: no clock, no directory scan, so the same entries always give the
+same bytes and an unchanged archive rewrites nothing.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 from lxml import etree
 
-from . import __version__
+from . import __version__, defaults
 from .dates import iso_timestamp, utc
 from .files import write_if_changed
+from .provenance import is_web_url
 
 INDEX_NAME = "index.html"
 FEED_NAME = "opds.xml"
@@ -32,6 +34,8 @@ HANDOUT_NAMES = (SUMS_NAME, FEED_NAME, INDEX_NAME)
 #: The media type of an OPDS acquisition feed, for links and for the server.
 OPDS_ACQUISITION_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
 OPDS_ACQUISITION_REL = "http://opds-spec.org/acquisition"
+#: The link relation of a license (RFC 4946).
+LICENSE_REL = "license"
 
 #: Each edition a reader can download: its media type and the label it gets, in display order.
 EDITION_TYPES = {
@@ -48,7 +52,7 @@ FEED_EDITIONS = ("epub", "pdf", "docx")
 EMPTY_ARCHIVE_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: The feed's id: constant so that readers recognise the catalog across rebuilds.
 FEED_ID = "urn:seedpress:catalog"
-ARCHIVE_TITLE = "seedpress archive"
+ARCHIVE_TITLE = defaults.ARCHIVE_TITLE
 
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -75,11 +79,11 @@ header { border-bottom: 1px solid var(--line); margin-bottom: 1rem; }
 h1 { font-size: 1.6rem; margin: 0.5rem 0; }
 h2 { font-size: 1.2rem; line-height: 1.3; margin: 0 0 0.25rem; }
 a { color: var(--accent); }
-.about, .date, .size { color: var(--muted); }
+.about, .date, .size, .provenance { color: var(--muted); }
 .about { margin: 0 0 1rem; }
 .entries { list-style: none; margin: 0; padding: 0; }
 .entries > li { border-bottom: 1px solid var(--line); padding: 1rem 0; }
-.date { font-size: 0.9rem; margin: 0; }
+.date, .provenance { font-size: 0.9rem; margin: 0; }
 .summary { margin: 0.5rem 0; }
 .downloads { display: flex; flex-wrap: wrap; gap: 0.5rem; list-style: none; margin: 0; padding: 0; }
 .downloads a {
@@ -97,6 +101,25 @@ CONTENT_SECURITY_POLICY = (
     f"style-src 'sha256-{base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()}'; "
     "img-src 'self'; base-uri 'none'; form-action 'none'"
 )
+
+
+@dataclass(frozen=True)
+class HandoutOptions:
+    """How the hand-out presents the archive as a whole (seedpress.toml's [archive])."""
+
+    title: str = ARCHIVE_TITLE
+    """The title of index.html and of the OPDS feed."""
+    base_url: str | None = None
+    """The absolute http(s) URL dist/ is published at, ending in "/": the feed's links are
+    resolved against it. None: relative links, as index.html's always are."""
+
+    def __post_init__(self) -> None:
+        if self.base_url is not None and not (is_web_url(self.base_url) and self.base_url.endswith("/")):
+            raise ValueError(f"base_url must be an absolute http(s) URL ending in '/': {self.base_url!r}")
+
+    def link(self, relative: str) -> str:
+        """`relative` (a URL relative to dist/) as the feed links it: absolute when there is a base URL."""
+        return relative if self.base_url is None else urljoin(self.base_url, relative)
 
 
 @dataclass(frozen=True)
@@ -129,9 +152,17 @@ class Entry:
     """The timezone-aware build date of the seed."""
     editions: tuple[Edition, ...]
     """The files of this entry that readers can download."""
+    author: str | None = None
+    """Who wrote it; None when nobody said (then no author is shown)."""
+    publisher: str | None = None
+    """Who publishes it; None when nobody said."""
+    rights: str | None = None
+    """Its rights statement, e.g. "CC BY 4.0"; None when nobody said."""
+    license_url: str | None = None
+    """The absolute http(s) URL of its license; None when nobody said."""
 
 
-def write_handout(dist: Path, entries: Sequence[Entry]) -> list[str]:
+def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions = HandoutOptions()) -> list[str]:
     """Write index.html, opds.xml and SHA256SUMS into dist atomically (only if their bytes changed); return the names actually written.
 
     Every entry is checked first (safe key, aware date, plain relative paths,
@@ -146,8 +177,8 @@ def write_handout(dist: Path, entries: Sequence[Entry]) -> list[str]:
     ordered = newest_first(entries)
     contents = {
         SUMS_NAME: render_sums(ordered),
-        FEED_NAME: render_feed(ordered),
-        INDEX_NAME: render_index(ordered),
+        FEED_NAME: render_feed(ordered, options),
+        INDEX_NAME: render_index(ordered, options),
     }
     dist.mkdir(parents=True, exist_ok=True)
     return [name for name in HANDOUT_NAMES if write_if_changed(dist / name, contents[name])]
@@ -168,6 +199,8 @@ def check_entry(entry: Entry) -> None:
             raise ValueError(f"{entry.key}: not a lowercase hex SHA-256: {edition.sha256!r}")
         if edition.size < 0:
             raise ValueError(f"{entry.key}: negative size for {edition.path}")
+    if entry.license_url is not None and not is_web_url(entry.license_url):
+        raise ValueError(f"{entry.key}: the license is not an http(s) URL: {entry.license_url[:80]!r}")
 
 
 def is_safe_relative_path(path: str) -> bool:
@@ -226,40 +259,49 @@ def render_sums(entries: Sequence[Entry]) -> bytes:
 
 # --- opds.xml ----------------------------------------------------------------
 
-def render_feed(entries: Sequence[Entry]) -> bytes:
-    """An OPDS 1.2 acquisition feed: one Atom entry per seed with its editions as acquisitions."""
+def render_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions()) -> bytes:
+    """An OPDS 1.2 acquisition feed: one Atom entry per seed with its editions as acquisitions,
+    its links absolute when the archive has a base URL."""
     feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM, "dc": DC, "opds": OPDS})
     _text(feed, "id", FEED_ID)
-    _text(feed, "title", ARCHIVE_TITLE)
+    _text(feed, "title", options.title)
     _text(feed, "updated", iso_timestamp(updated(entries)))
     author = etree.SubElement(feed, f"{{{ATOM}}}author")
     _text(author, "name", "seedpress")
     generator = _text(feed, "generator", "seedpress")
     generator.set("version", __version__)
-    _link(feed, rel="self", href=FEED_NAME, type=OPDS_ACQUISITION_TYPE)
-    _link(feed, rel="start", href=FEED_NAME, type=OPDS_ACQUISITION_TYPE)
-    _link(feed, rel="alternate", href=INDEX_NAME, type="text/html")
+    _link(feed, rel="self", href=options.link(FEED_NAME), type=OPDS_ACQUISITION_TYPE)
+    _link(feed, rel="start", href=options.link(FEED_NAME), type=OPDS_ACQUISITION_TYPE)
+    _link(feed, rel="alternate", href=options.link(INDEX_NAME), type="text/html")
     for entry in entries:
-        feed.append(feed_entry(entry))
+        feed.append(feed_entry(entry, options))
     return etree.tostring(feed, xml_declaration=True, encoding="utf-8", pretty_print=True)
 
 
-def feed_entry(entry: Entry) -> etree._Element:
+def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etree._Element:
     item = etree.Element(f"{{{ATOM}}}entry")
     _text(item, "title", entry.title)
     _text(item, "id", entry.identifier)
     _text(item, "updated", iso_timestamp(entry.date))
+    if entry.author is not None:
+        _text(etree.SubElement(item, f"{{{ATOM}}}author"), "name", entry.author)
     etree.SubElement(item, f"{{{DC}}}identifier").text = _xml_safe(entry.identifier)
     etree.SubElement(item, f"{{{DC}}}issued").text = utc(entry.date).strftime("%Y-%m-%d")
+    if entry.publisher is not None:
+        etree.SubElement(item, f"{{{DC}}}publisher").text = _xml_safe(entry.publisher)
+    if entry.rights is not None:
+        _text(item, "rights", entry.rights).set("type", "text")
     summary = _text(item, "summary", entry.summary)
     summary.set("type", "text")
     for edition in downloads(entry):
         if edition.name in FEED_EDITIONS:
             media_type, label = EDITION_TYPES[edition.name]
-            link = _link(item, rel=OPDS_ACQUISITION_REL, href=href(edition.path), type=media_type)
+            link = _link(item, rel=OPDS_ACQUISITION_REL, href=options.link(href(edition.path)), type=media_type)
             link.set("title", label)
             link.set("length", str(edition.size))
-    _link(item, rel="alternate", href=f"{INDEX_NAME}#{entry.key}", type="text/html")
+    _link(item, rel="alternate", href=options.link(f"{INDEX_NAME}#{entry.key}"), type="text/html")
+    if entry.license_url is not None:
+        _link(item, rel=LICENSE_REL, href=entry.license_url)
     return item
 
 
@@ -289,7 +331,7 @@ def _html(text: str) -> str:
 
 # --- index.html --------------------------------------------------------------
 
-def render_index(entries: Sequence[Entry]) -> bytes:
+def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions()) -> bytes:
     """The static page: every entry newest first with its downloads, all text escaped."""
     newest = updated(entries)
     count = f"{len(entries)} {'title' if len(entries) == 1 else 'titles'}"
@@ -308,13 +350,13 @@ def render_index(entries: Sequence[Entry]) -> bytes:
 <meta http-equiv="Content-Security-Policy" content="{_html(CONTENT_SECURITY_POLICY)}">
 <meta name="referrer" content="no-referrer">
 <meta name="generator" content="seedpress {_html(__version__)}">
-<title>{_html(ARCHIVE_TITLE)}</title>
+<title>{_html(options.title)}</title>
 <link rel="alternate" type="{_html(OPDS_ACQUISITION_TYPE)}" href="{FEED_NAME}" title="OPDS catalog">
 <style>{STYLE}</style>
 </head>
 <body>
 <header>
-<h1>{_html(ARCHIVE_TITLE)}</h1>
+<h1>{_html(options.title)}</h1>
 <p class="about">{about}</p>
 </header>
 <main>
@@ -340,12 +382,28 @@ def index_item(entry: Entry) -> str:
 <article>
 <h2>{_html(entry.title)}</h2>
 <p class="date">{_time(entry.date)}</p>
-<p class="summary">{_html(entry.summary)}</p>
+{index_provenance(entry)}<p class="summary">{_html(entry.summary)}</p>
 <ul class="downloads">
 {links}
 </ul>
 </article>
 </li>"""
+
+
+def index_provenance(entry: Entry) -> str:
+    """The entry's author, publisher and rights as a line of the index (the rights linked to
+    the license); nothing when none is set."""
+    parts = []
+    if entry.author is not None:
+        parts.append(f'by <span class="author">{_html(entry.author)}</span>')
+    if entry.publisher is not None:
+        parts.append(f'<span class="publisher">{_html(entry.publisher)}</span>')
+    rights = None if entry.rights is None else f'<span class="rights">{_html(entry.rights)}</span>'
+    if entry.license_url is not None:
+        rights = f'<a href="{_html(entry.license_url)}" rel="license">{rights or "license"}</a>'
+    if rights is not None:
+        parts.append(rights)
+    return f'<p class="provenance">{" · ".join(parts)}</p>\n' if parts else ""
 
 
 def _time(moment: datetime) -> str:
