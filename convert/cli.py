@@ -53,6 +53,24 @@ def _mebibytes(value: str) -> int:
     return _positive(value) * 2**20
 
 
+def _metadata_text(value: str) -> str:
+    from .provenance import text_problem
+
+    problem = text_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def _web_url(value: str) -> str:
+    from .provenance import url_problem
+
+    problem = url_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
 def _add_build_options(command: argparse.ArgumentParser, inputs: str) -> None:
     """The options `convert` and `archive` share: they fill BuildOptions, nothing else."""
     command.add_argument("--max-bytes", type=_positive, metavar="N",
@@ -69,6 +87,12 @@ def _add_build_options(command: argparse.ArgumentParser, inputs: str) -> None:
                               "(default: detected; a master's own lang wins)")
     command.add_argument("--validate", action="store_true", default=None,
                          help="run EPUBCheck on every EPUB before writing it (needs Java)")
+    metadata = command.add_argument_group(
+        "metadata of every input", "override seedpress.toml's [metadata]; a master's own fields win over both")
+    metadata.add_argument("--author", type=_metadata_text, metavar="NAME")
+    metadata.add_argument("--publisher", type=_metadata_text, metavar="NAME")
+    metadata.add_argument("--rights", type=_metadata_text, metavar="TEXT", help='e.g. "CC BY 4.0"')
+    metadata.add_argument("--license-url", type=_web_url, metavar="URL", help="the license's http(s) URL")
 
 
 #: Command-line option to the BuildOptions field it sets.
@@ -76,7 +100,16 @@ _BUILD_FIELDS = {"max_bytes": "max_bytes", "styles": "styles", "timeout": "timeo
                  "validate": "validate", "to": "formats", "paper": "paper", "lang": "lang"}
 
 
+def _common_options() -> argparse.ArgumentParser:
+    """The options every command takes, as a parent parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, metavar="PATH",
+                        help="the configuration file (default: ./seedpress.toml when there is one)")
+    return common
+
+
 def parser() -> argparse.ArgumentParser:
+    common = _common_options()
     program = argparse.ArgumentParser(
         prog="seedpress",
         description="Turn plain-text article seeds into a Markdown master and PDF, EPUB, DOCX editions.",
@@ -85,7 +118,7 @@ def parser() -> argparse.ArgumentParser:
     program.add_argument("--version", action="version", version=f"seedpress {__version__}")
     commands = program.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    convert = commands.add_parser("convert", help="convert seeds or masters into editions")
+    convert = commands.add_parser("convert", parents=[common], help="convert seeds or masters into editions")
     convert.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                          help="seed (.txt) or master (.md) files, or folders of them")
     convert.add_argument("--to", type=_formats, metavar="FORMATS",
@@ -97,7 +130,8 @@ def parser() -> argparse.ArgumentParser:
     _add_build_options(convert, "inputs")
     convert.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
 
-    archive = commands.add_parser("archive", help="build the archive of a seeds folder, incrementally")
+    archive = commands.add_parser("archive", parents=[common],
+                                  help="build the archive of a seeds folder, incrementally")
     archive.add_argument("seeds", nargs="?", type=Path, default=defaults.SEEDS_DIR, metavar="SEEDS_DIR",
                          help=f"folder of *.txt seeds (default: ./{defaults.SEEDS_DIR})")
     archive.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR",
@@ -108,11 +142,11 @@ def parser() -> argparse.ArgumentParser:
                          help="retry seeds that failed on a time or memory limit although nothing changed")
     archive.add_argument("--json", action="store_true", help="one JSON object per seed built, failed or withdrawn")
 
-    verify = commands.add_parser("verify", help="re-hash every archived file against the catalog")
+    verify = commands.add_parser("verify", parents=[common], help="re-hash every archived file against the catalog")
     verify.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
     verify.add_argument("--json", action="store_true", help="the problems as JSON on stdout")
 
-    serve = commands.add_parser("serve", help="serve the archive folder read-only over HTTP")
+    serve = commands.add_parser("serve", parents=[common], help="serve the archive folder read-only over HTTP")
     serve.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
     serve.add_argument("--host", default=defaults.SERVE_HOST)
     serve.add_argument("--port", type=_port, default=defaults.SERVE_PORT)
@@ -127,11 +161,23 @@ def build_options(arguments: argparse.Namespace, **fixed):
 
     chosen = {field: getattr(arguments, option) for option, field in _BUILD_FIELDS.items()
               if getattr(arguments, option, None) is not None}
+    chosen["provenance"] = provenance(arguments)
     if "styles" in chosen:
         missing = [name for name in STYLE_FILES if not (chosen["styles"] / name).is_file()]
         if missing:
             raise ConfigError(f"{chosen['styles']}: not a styles folder (missing {', '.join(missing)})")
     return BuildOptions(**chosen, **fixed)
+
+
+def provenance(arguments: argparse.Namespace):
+    """Author, publisher, rights and license: seedpress.toml's [metadata], each overridden by
+    its command-line option where one was given."""
+    from dataclasses import replace
+
+    from .provenance import FIELDS
+
+    given = {name: getattr(arguments, name) for name in FIELDS if getattr(arguments, name, None) is not None}
+    return replace(arguments.configuration.metadata.provenance(), **given)
 
 
 #: Characters that JSON lets stand raw in a string but that str.splitlines() and many
@@ -220,8 +266,13 @@ def command_archive(arguments: argparse.Namespace) -> int:
     def on_outcome(outcome) -> None:
         _report([outcome], as_json=arguments.json, progress=progress)
 
+    from .handout import HandoutOptions
+
+    archive = arguments.configuration.archive
+    handout = HandoutOptions(**{name: value for name, value in
+                                (("title", archive.title), ("base_url", archive.base_url)) if value is not None})
     options = JobOptions(jobs=arguments.jobs, build=build_options(arguments, keep_seed=True),
-                         retry=arguments.retry)
+                         retry=arguments.retry, handout=handout)
     try:
         totals = run_archive(arguments.seeds, arguments.dist, options, on_outcome=on_outcome, on_plan=progress.start)
     finally:
@@ -259,6 +310,11 @@ COMMANDS = {"convert": command_convert, "archive": command_archive, "verify": co
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     try:
+        from .config import load_config
+
+        # Read and checked before any command starts, so a bad file touches nothing; every
+        # command finds it as `arguments.configuration`.
+        arguments.configuration = load_config(getattr(arguments, "config", None))
         return COMMANDS[arguments.command](arguments)
     except LockedError as error:
         _say_error(str(error))

@@ -1,0 +1,159 @@
+"""seedpress.toml: the archive's title and base URL, and the metadata every seed gets (DESIGN §10).
+
+    [archive]
+    title = "Example Press archive"                 # index page and feed titles
+    base_url = "https://archive.example.org/"       # absolute links in the OPDS feed
+    [metadata]                                      # defaults for every seed
+    author = "Jane Doe"
+    publisher = "Example Press"
+    rights = "CC BY 4.0"
+    license_url = "https://creativecommons.org/licenses/by/4.0/"
+
+The file is read with `tomllib` and checked with pydantic v2 models. pydantic,
+because its errors say precisely where the problem is (`archive.base_url`,
+`metadata.autor`) and which kind it is, so one line can name the key; its
+strict mode takes a TOML integer for no string; `extra="forbid"` turns a
+misspelt key into an error instead of a setting silently ignored; and
+`frozen=True` makes the loaded configuration a value nobody changes later.
+attrs with cattrs would structure the tables too, but its errors carry no
+path to the key, and unknown keys, strictness and every message would be
+hand-written. The checks themselves (bounded one-line text, http(s) URLs)
+live in convert/provenance.py, shared with a master's frontmatter and the
+command line.
+
+Precedence: the command line overrides the file; a master's frontmatter
+overrides both for its own seed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from .errors import ConfigError
+from .provenance import Provenance, text_problem, url_problem
+
+#: The file looked for in the current folder when no --config is given.
+CONFIG_NAME = "seedpress.toml"
+#: A configuration file larger than this is refused unread: a few lines are expected.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _checked_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _checked_url(value: str) -> str:
+    problem = url_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _checked_base_url(value: str) -> str:
+    """An absolute http(s) URL ending in "/", so that links are resolved beneath it."""
+    value = _checked_url(value)
+    if "?" in value or "#" in value:
+        raise ValueError("must not have a query or fragment: links are resolved beneath it")
+    return value if value.endswith("/") else value + "/"
+
+
+Text = Annotated[str, AfterValidator(_checked_text)]
+WebUrl = Annotated[str, AfterValidator(_checked_url)]
+BaseUrl = Annotated[str, AfterValidator(_checked_base_url)]
+
+
+class _Table(BaseModel):
+    # strict: a TOML number or boolean is not text; forbid: a misspelt key is an error.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class ArchiveTable(_Table):
+    """[archive]: how the hand-out presents the archive; changes no edition."""
+
+    title: Text | None = None
+    """The index page's and the OPDS feed's title; None: "seedpress archive"."""
+    base_url: BaseUrl | None = None
+    """Where dist/ is published; the feed's links are made absolute against it. None: relative links."""
+
+
+class MetadataTable(_Table):
+    """[metadata]: author, publisher, rights and license of every seed unless its master says otherwise."""
+
+    author: Text | None = None
+    publisher: Text | None = None
+    rights: Text | None = None
+    license_url: WebUrl | None = None
+
+    def provenance(self) -> Provenance:
+        return Provenance(author=self.author, publisher=self.publisher, rights=self.rights,
+                          license_url=self.license_url)
+
+
+class Config(_Table):
+    """The whole of seedpress.toml; every table and key is optional."""
+
+    archive: ArchiveTable = ArchiveTable()
+    metadata: MetadataTable = MetadataTable()
+
+
+def load_config(path: Path | None = None) -> Config:
+    """The configuration in `path`; for None, ./seedpress.toml when there is one, else the
+    defaults. ConfigError, one line naming the file and the key, for a file that cannot be
+    read or is not a valid configuration."""
+    if path is None:
+        path = Path(CONFIG_NAME)
+        if not path.exists():
+            return Config()
+    data = _read(Path(path))
+    try:
+        table = tomllib.loads(data)
+    except tomllib.TOMLDecodeError as error:
+        # tomllib says where: "Invalid value (at line 3, column 10)".
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    try:
+        return Config.model_validate(table)
+    except ValidationError as error:
+        raise ConfigError(f"{path}: {describe(error)}") from None
+
+
+def _read(path: Path) -> str:
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the configuration: {error.strerror or error}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes: not a seedpress configuration")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 (byte {error.start}), as TOML must be") from None
+
+
+#: pydantic's error types, as this file's reader would put them.
+_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "string_type": "must be text, in quotes",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
+}
+
+
+def describe(error: ValidationError) -> str:
+    """The first problem pydantic found, as `key.path: what is wrong`, and how many more."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(the whole file)"
+    message = _MESSAGES.get(first["type"])
+    if message is None:
+        # Our own checks raise ValueError; pydantic prefixes their text with "Value error, ".
+        message = str(first.get("ctx", {}).get("error", first["msg"]))
+    more = len(problems) - 1
+    return f"{where}: {message}" + (f" (and {more} more {'problem' if more == 1 else 'problems'})" if more else "")
