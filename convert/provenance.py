@@ -21,7 +21,10 @@ MAX_URL = 8_192
 #: Characters no metadata value may hold: C0 and C1 controls (line breaks and tabs
 #: too: every value is one line), surrogates and the two non-characters XML refuses.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-_WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]+\Z")
+#: An http(s) URL as HTML, XML and PDF links take it: RFC 3986 leaves spaces and the
+#: characters "<>\^`{|} out of URLs (they are written percent-encoded); non-ASCII
+#: letters (an IRI) are fine.
+_WEB_URL = re.compile(r'https?://[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff"<>\\^`{|}]+\Z')
 
 TEXT_REQUIREMENT = f"one line of text, at most {MAX_TEXT} characters, without control characters"
 URL_REQUIREMENT = f"an absolute http(s) URL of at most {MAX_URL} characters"
@@ -48,12 +51,14 @@ def url_problem(value: object) -> str | None:
     if len(value) > MAX_URL:
         return f"longer than {MAX_URL} characters"
     if not is_web_url(value):
-        return "must be an absolute http(s) URL, such as https://example.org/"
+        return ('must be an absolute http(s) URL, such as https://example.org/ (with any space or '
+                '"<>\\^`{|} in it percent-encoded)')
     return None
 
 
 def is_web_url(value: object) -> bool:
-    """True for an absolute http:// or https:// URL with a host and no whitespace or controls."""
+    """True for an absolute http:// or https:// URL with a host and none of the characters
+    URLs leave out (whitespace, controls, "<>\\^`{|})."""
     if not (isinstance(value, str) and len(value) <= MAX_URL and _WEB_URL.match(value)):
         return False
     try:

