@@ -10,6 +10,11 @@ The library behind the `seedpress` command, one entry point per command:
     totals = convert.run_archive(Path("seeds"), Path("dist"))
     problems = convert.verify_archive(Path("dist"))
 
+    # Author, publisher, rights and license of every seed: seedpress.toml's, or given directly.
+    config = convert.load_config(Path("seedpress.toml"))
+    options = convert.BuildOptions(provenance=config.metadata.provenance())
+    options = convert.BuildOptions(provenance=convert.Provenance(author="Jane Doe", rights="CC BY 4.0"))
+
 Errors a user can act on are `SeedpressError`s (convert.errors); an input that
 fails is an Outcome with status "failed", never an exception.
 """
@@ -24,6 +29,8 @@ __all__ = [
     "run_archive", "JobOptions", "RunTotals", "verify_archive",
     # what became of each input
     "Outcome", "Status", "EditionFile", "Built",
+    # seedpress.toml, and the author, publisher, rights and license it gives every seed
+    "load_config", "Config", "Provenance",
     # errors
     "SeedpressError", "SeedError", "RenderError", "ConfigError", "LockedError",
 ]
@@ -35,6 +42,7 @@ _HOMES = {
     "RunTotals": "archive", "verify_archive": "verify", "Outcome": "outcome", "Status": "outcome",
     "EditionFile": "outcome", "Built": "outcome", "SeedpressError": "errors", "SeedError": "errors",
     "RenderError": "errors", "ConfigError": "errors", "LockedError": "errors",
+    "load_config": "config", "Config": "config", "Provenance": "provenance",
 }
 
 
