@@ -236,7 +236,7 @@ def command_archive(arguments: argparse.Namespace) -> int:
 def command_verify(arguments: argparse.Namespace) -> int:
     from .verify import verify_archive
 
-    problems = verify_archive(arguments.dist)
+    problems = verify_archive(arguments.dist, on_unrecorded=_say_error)
     if arguments.json:
         print(json_line({"dist": str(arguments.dist), "problems": problems}))
     for problem in problems:
