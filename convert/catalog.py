@@ -278,3 +278,28 @@ def fixity_history(connection: sqlite3.Connection) -> dict[int, FixityCheck]:
             "SELECT id, checked_at, files, problems FROM fixity_checks ORDER BY id")
     }
 
+
+@dataclass(frozen=True)
+class BuiltSeed:
+    """A seed with a good build and the files the catalog lists for it."""
+
+    key: str
+    source_name: str
+    """The seed's file name."""
+    built_at: str
+    """When its files were written, an ISO timestamp."""
+    files: dict[str, tuple[str, str]]
+    """Edition to (path relative to dist, sha256)."""
+
+
+def built_seeds(connection: sqlite3.Connection) -> list[BuiltSeed]:
+    """Every seed whose status is 'built', by key, with its catalogued files."""
+    files: dict[str, dict[str, tuple[str, str]]] = {}
+    for key, edition, path, sha256 in connection.execute("SELECT key, edition, path, sha256 FROM files"):
+        files.setdefault(key, {})[edition] = (path, sha256)
+    return [
+        # Every build sets built_at; should a row lack it, when it was last checked stands in.
+        BuiltSeed(key, source_name, built_at or checked_at, files.get(key, {}))
+        for key, source_name, built_at, checked_at in connection.execute(
+            "SELECT key, source_name, built_at, checked_at FROM seeds WHERE status = 'built' ORDER BY key")
+    ]
