@@ -81,24 +81,33 @@ def write_bag(dist: Path, out: Path, *, force: bool = False, title: str = defaul
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
             files, size = _copy_payload(dist, seeds, temporary)
-            info = {"External-Description": title, "Bag-Software-Agent": f"seedpress {__version__}",
-                    "Bagging-Date": now()[:10], "Seed-Count": str(len(seeds))}  # the UTC date
-            if publisher is not None:
-                info["Source-Organization"] = publisher
-            bagit.make_bag(str(temporary), info, checksums=list(CHECKSUMS))
-            (temporary / "bagit.txt").write_bytes(BAGIT_DECLARATION)
-            for algorithm in CHECKSUMS:
-                # bagit writes no manifest for an empty payload; RFC 8493 wants one, empty then.
-                (temporary / f"manifest-{algorithm}.txt").touch()
-            (temporary / PREMIS_NAME).write_bytes(premis_events(seeds, checks))
-            # Read back, so that the tag manifests it writes again cover every file above.
-            bagit.Bag(str(temporary)).save()
+            _make_bag(temporary, _bag_info(len(seeds), title, publisher), premis_events(seeds, checks))
             _sync_tree(temporary)
             _move_into_place(temporary, out, force)
         except BaseException:
             shutil.rmtree(temporary, ignore_errors=True)
             raise
     return BagSummary(out, len(seeds), files, size, len(checks))
+
+
+def _bag_info(seeds: int, title: str, publisher: str | None) -> dict[str, str]:
+    info = {"External-Description": title, "Bag-Software-Agent": f"seedpress {__version__}",
+            "Bagging-Date": now()[:10], "Seed-Count": str(seeds)}  # Bagging-Date: the UTC day
+    if publisher is not None:
+        info["Source-Organization"] = publisher
+    return info
+
+
+def _make_bag(folder: Path, info: dict[str, str], premis: bytes) -> None:
+    """Turn `folder`, holding the payload, into a BagIt 1.0 bag with the PREMIS file as a tag file."""
+    bagit.make_bag(str(folder), info, checksums=list(CHECKSUMS))
+    (folder / "bagit.txt").write_bytes(BAGIT_DECLARATION)
+    for algorithm in CHECKSUMS:
+        # bagit writes no manifest for an empty payload; RFC 8493 wants one, empty then.
+        (folder / f"manifest-{algorithm}.txt").touch()
+    (folder / PREMIS_NAME).write_bytes(premis)
+    # Read back, so that the tag manifests it writes again cover every file above.
+    bagit.Bag(str(folder)).save()
 
 
 def _check_places(dist: Path, out: Path, force: bool) -> None:
