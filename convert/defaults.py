@@ -33,6 +33,11 @@ WORKER_TASKS = 100
 OUT_DIR = Path("out")
 SEEDS_DIR = Path("seeds")
 DIST_DIR = Path("dist")
+#: Seconds a process waits for another one writing the catalog (verify records its run
+#: while an archive run may be committing a seed) before it gives up.
+CATALOG_BUSY_TIMEOUT = 30
+#: What a bag says it holds (bag-info.txt External-Description) unless told otherwise.
+ARCHIVE_TITLE = "seedpress archive"
 #: Where `serve` listens: loopback only unless told otherwise.
 SERVE_HOST = "127.0.0.1"
 SERVE_PORT = 8000
