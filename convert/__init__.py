@@ -9,6 +9,7 @@ The library behind the `seedpress` command, one entry point per command:
         print(outcome.status, outcome.files.get("pdf"))
     totals = convert.run_archive(Path("seeds"), Path("dist"))
     problems = convert.verify_archive(Path("dist"))
+    summary = convert.write_bag(Path("dist"), Path("deposit"), publisher="Example Press")
 
     # Author, publisher, rights and license of every seed: seedpress.toml's, or given directly.
     config = convert.load_config(Path("seedpress.toml"))
@@ -27,6 +28,8 @@ __all__ = [
     "convert_paths", "BuildOptions", "read_seed", "read_master", "to_markdown", "Document",
     # archive: a seeds folder into an archive, and its checks
     "run_archive", "JobOptions", "RunTotals", "verify_archive",
+    # bag: the archive as a BagIt deposit
+    "write_bag", "BagSummary",
     # what became of each input
     "Outcome", "Status", "EditionFile", "Built",
     # seedpress.toml, and the author, publisher, rights and license it gives every seed
@@ -39,9 +42,10 @@ __all__ = [
 _HOMES = {
     "convert_paths": "build", "BuildOptions": "build", "read_seed": "seed", "read_master": "master",
     "to_markdown": "master", "Document": "model", "run_archive": "archive", "JobOptions": "archive",
-    "RunTotals": "archive", "verify_archive": "verify", "Outcome": "outcome", "Status": "outcome",
-    "EditionFile": "outcome", "Built": "outcome", "SeedpressError": "errors", "SeedError": "errors",
-    "RenderError": "errors", "ConfigError": "errors", "LockedError": "errors",
+    "RunTotals": "archive", "verify_archive": "verify", "write_bag": "bag", "BagSummary": "bag",
+    "Outcome": "outcome", "Status": "outcome", "EditionFile": "outcome", "Built": "outcome",
+    "SeedpressError": "errors", "SeedError": "errors", "RenderError": "errors", "ConfigError": "errors",
+    "LockedError": "errors",
     "load_config": "config", "Config": "config", "Provenance": "provenance",
 }
 

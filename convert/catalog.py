@@ -7,6 +7,7 @@ files are on disk, so a crash leaves rows that describe files that exist.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,14 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .dates import now
+from .defaults import CATALOG_BUSY_TIMEOUT
 from .errors import ConfigError
 from .outcome import Outcome, Status
 
 CATALOG_NAME = ".catalog.sqlite"
 #: PRAGMA user_version of the schema below; 0 is the first release's layout.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-SCHEMA = """
+SEEDS_TABLE = """
 CREATE TABLE IF NOT EXISTS seeds (
     key            TEXT PRIMARY KEY,
     source_name    TEXT NOT NULL,
@@ -37,7 +39,8 @@ CREATE TABLE IF NOT EXISTS seeds (
     built_at       TEXT,
     checked_at     TEXT NOT NULL,
     seconds        REAL
-);
+)"""
+FILES_TABLE = """
 CREATE TABLE IF NOT EXISTS files (
     key     TEXT NOT NULL REFERENCES seeds(key) ON DELETE CASCADE,
     edition TEXT NOT NULL,
@@ -45,21 +48,33 @@ CREATE TABLE IF NOT EXISTS files (
     sha256  TEXT NOT NULL,
     size    INTEGER NOT NULL,
     PRIMARY KEY (key, edition)
-);
-"""
+)"""
+#: One row per `seedpress verify` run: the fixity history a bag carries as PREMIS events.
+FIXITY_TABLE = """
+CREATE TABLE IF NOT EXISTS fixity_checks (
+    id         INTEGER PRIMARY KEY,
+    checked_at TEXT NOT NULL,
+    files      INTEGER NOT NULL,
+    problems   TEXT NOT NULL  -- JSON list of {"path": relative to dist, "problem": the line verify printed}
+)"""
+SCHEMA = (SEEDS_TABLE, FILES_TABLE, FIXITY_TABLE)
 
-#: The first release called the build digest `build_key` and a good build 'ok'. SQLite
-#: cannot change a CHECK constraint, so the table is copied (sqlite.org/lang_altertable.html).
-_MIGRATE_FROM_0 = [
-    SCHEMA.split("CREATE TABLE IF NOT EXISTS files")[0].replace("TABLE IF NOT EXISTS seeds", "TABLE seeds_new"),
-    "INSERT INTO seeds_new (key, source_name, source_sha256, build_digest, status, error, title, identifier, "
-    "summary, created, built_at, checked_at, seconds) "
-    "SELECT key, source_name, source_sha256, build_key, CASE status WHEN 'ok' THEN 'built' ELSE status END, "
-    "error, title, identifier, summary, created, built_at, checked_at, seconds FROM seeds",
-    "DROP TABLE seeds",
-    "ALTER TABLE seeds_new RENAME TO seeds",
-    f"PRAGMA user_version = {SCHEMA_VERSION}",
-]
+#: From each version, the statements that bring a catalog to the next one.
+MIGRATIONS = {
+    # The first release called the build digest `build_key` and a good build 'ok'. SQLite
+    # cannot change a CHECK constraint, so the table is copied (sqlite.org/lang_altertable.html).
+    0: (
+        SEEDS_TABLE.replace("TABLE IF NOT EXISTS seeds", "TABLE seeds_new"),
+        "INSERT INTO seeds_new (key, source_name, source_sha256, build_digest, status, error, title, identifier, "
+        "summary, created, built_at, checked_at, seconds) "
+        "SELECT key, source_name, source_sha256, build_key, CASE status WHEN 'ok' THEN 'built' ELSE status END, "
+        "error, title, identifier, summary, created, built_at, checked_at, seconds FROM seeds",
+        "DROP TABLE seeds",
+        "ALTER TABLE seeds_new RENAME TO seeds",
+    ),
+    # Version 2 records each verify run.
+    1: (FIXITY_TABLE,),
+}
 
 
 @dataclass(frozen=True)
@@ -83,26 +98,40 @@ class SeedRow:
 
 
 def open_catalog(dist: Path) -> sqlite3.Connection:
-    """The catalog of `dist` for writing, created or brought to the current schema."""
-    connection = sqlite3.connect(dist / CATALOG_NAME, isolation_level=None)
-    connection.execute("PRAGMA synchronous = FULL")
+    """The catalog of `dist` for writing, created or brought to the current schema. It waits
+    up to defaults.CATALOG_BUSY_TIMEOUT for another writer (verify records while a run may
+    be committing)."""
+    connection = sqlite3.connect(dist / CATALOG_NAME, isolation_level=None, timeout=CATALOG_BUSY_TIMEOUT)
+    try:
+        connection.execute("PRAGMA synchronous = FULL")
+        # Foreign keys are off while a migration replaces a table (they cannot change inside a transaction).
+        connection.execute("PRAGMA foreign_keys = OFF")
+        # The version is read inside the write transaction, so two processes opening an old
+        # catalog at once (a run and a verify) migrate it once.
+        with transaction(connection):
+            _bring_to_current_schema(connection, dist)
+            _add_provenance_column(connection)
+        connection.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _bring_to_current_schema(connection: sqlite3.Connection, dist: Path) -> None:
     version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise ConfigError(f"{dist / CATALOG_NAME}: written by a newer seedpress (catalog version {version})")
     has_seeds = connection.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seeds'").fetchone()
-    if version == 0 and has_seeds:
-        # Foreign keys are off while the table is replaced (they cannot change inside a transaction).
-        connection.execute("PRAGMA foreign_keys = OFF")
-        with transaction(connection):
-            for statement in _MIGRATE_FROM_0:
-                connection.execute(statement)
-    elif version == 0:
-        connection.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
-    elif version > SCHEMA_VERSION:
-        connection.close()
-        raise ConfigError(f"{dist / CATALOG_NAME}: written by a newer seedpress (catalog version {version})")
-    _add_provenance_column(connection)
-    connection.execute("PRAGMA foreign_keys = ON")
-    return connection
+    if version == 0 and not has_seeds:
+        statements = SCHEMA
+    else:
+        statements = [statement for step in range(version, SCHEMA_VERSION) for statement in MIGRATIONS[step]]
+    for statement in statements:
+        connection.execute(statement)
+    if version != SCHEMA_VERSION:
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _add_provenance_column(connection: sqlite3.Connection) -> None:
@@ -115,7 +144,7 @@ def _add_provenance_column(connection: sqlite3.Connection) -> None:
 
 
 def open_catalog_readonly(dist: Path) -> sqlite3.Connection:
-    """The catalog of `dist` opened read-only (verify never writes)."""
+    """The catalog of `dist` opened read-only: for checking and bagging, which never change it."""
     return sqlite3.connect(f"{(dist / CATALOG_NAME).resolve().as_uri()}?mode=ro", uri=True)
 
 
@@ -209,3 +238,79 @@ def catalogued_files(connection: sqlite3.Connection) -> list[tuple[str, str | No
     return connection.execute(
         "SELECT s.key, f.edition, f.path, f.sha256 FROM seeds s LEFT JOIN files f ON s.key = f.key "
         "WHERE s.status = 'built' ORDER BY s.key, f.edition").fetchall()
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """One thing a fixity check found wrong."""
+
+    path: str
+    """The file it concerns, relative to dist (the catalog or SHA256SUMS for their own damage)."""
+    line: str
+    """The line verify printed for it."""
+
+
+@dataclass(frozen=True)
+class FixityCheck:
+    """One `seedpress verify` run, as the catalog records it."""
+
+    checked_at: str
+    """When it started, an ISO timestamp."""
+    files: int
+    """How many catalogued files it re-hashed."""
+    problems: tuple[FileProblem, ...]
+    """What it found wrong; empty when every file matched."""
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def record_fixity_check(connection: sqlite3.Connection, check: FixityCheck) -> None:
+    """Add a verify run to the fixity history."""
+    problems = json.dumps([{"path": problem.path, "problem": problem.line} for problem in check.problems],
+                          ensure_ascii=False)
+    with transaction(connection):
+        connection.execute("INSERT INTO fixity_checks (checked_at, files, problems) VALUES (?, ?, ?)",
+                           (check.checked_at, check.files, problems))
+
+
+def fixity_history(connection: sqlite3.Connection) -> dict[int, FixityCheck]:
+    """Every recorded verify run by its row id, oldest first; none for a catalog older than
+    version 2, which did not record them."""
+    has_table = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fixity_checks'").fetchone()
+    if not has_table:
+        return {}
+    return {
+        row_id: FixityCheck(checked_at, files, tuple(FileProblem(item["path"], item["problem"])
+                                                     for item in json.loads(problems)))
+        for row_id, checked_at, files, problems in connection.execute(
+            "SELECT id, checked_at, files, problems FROM fixity_checks ORDER BY id")
+    }
+
+
+@dataclass(frozen=True)
+class BuiltSeed:
+    """A seed with a good build and the files the catalog lists for it."""
+
+    key: str
+    source_name: str
+    """The seed's file name."""
+    built_at: str
+    """When its files were written, an ISO timestamp."""
+    files: dict[str, tuple[str, str]]
+    """Edition to (path relative to dist, sha256)."""
+
+
+def built_seeds(connection: sqlite3.Connection) -> list[BuiltSeed]:
+    """Every seed whose status is 'built', by key, with its catalogued files."""
+    files: dict[str, dict[str, tuple[str, str]]] = {}
+    for key, edition, path, sha256 in connection.execute("SELECT key, edition, path, sha256 FROM files"):
+        files.setdefault(key, {})[edition] = (path, sha256)
+    return [
+        # Every build sets built_at; should a row lack it, when it was last checked stands in.
+        BuiltSeed(key, source_name, built_at or checked_at, files.get(key, {}))
+        for key, source_name, built_at, checked_at in connection.execute(
+            "SELECT key, source_name, built_at, checked_at FROM seeds WHERE status = 'built' ORDER BY key")
+    ]

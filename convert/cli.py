@@ -146,6 +146,11 @@ def parser() -> argparse.ArgumentParser:
     verify.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
     verify.add_argument("--json", action="store_true", help="the problems as JSON on stdout")
 
+    bag = commands.add_parser("bag", parents=[common], help="write a BagIt 1.0 deposit of the archive")
+    bag.add_argument("out", type=Path, metavar="OUT", help="the bag folder to write")
+    bag.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
+    bag.add_argument("--force", action="store_true", help="replace OUT once the new bag is complete")
+
     serve = commands.add_parser("serve", parents=[common], help="serve the archive folder read-only over HTTP")
     serve.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
     serve.add_argument("--host", default=defaults.SERVE_HOST)
@@ -287,7 +292,7 @@ def command_archive(arguments: argparse.Namespace) -> int:
 def command_verify(arguments: argparse.Namespace) -> int:
     from .verify import verify_archive
 
-    problems = verify_archive(arguments.dist)
+    problems = verify_archive(arguments.dist, on_unrecorded=_say_error)
     if arguments.json:
         print(json_line({"dist": str(arguments.dist), "problems": problems}))
     for problem in problems:
@@ -297,6 +302,23 @@ def command_verify(arguments: argparse.Namespace) -> int:
     return EXIT_FAILED if problems else EXIT_OK
 
 
+def command_bag(arguments: argparse.Namespace) -> int:
+    import logging
+
+    from .bag import write_bag
+
+    # bagit logs every error it raises, with a traceback, which Python prints when logging is
+    # not configured; seedpress reports the error itself, in one line.
+    logging.getLogger("bagit").addHandler(logging.NullHandler())
+    # The bag is described as the archive is: seedpress.toml's title and publisher.
+    config = arguments.configuration
+    described = {name: value for name, value in (("title", config.archive.title),
+                                                  ("publisher", config.metadata.publisher)) if value is not None}
+    summary = write_bag(arguments.dist, arguments.out, force=arguments.force, **described)
+    print(summary.line(), flush=True)
+    return EXIT_OK
+
+
 def command_serve(arguments: argparse.Namespace) -> int:
     from .serve import serve
 
@@ -304,7 +326,8 @@ def command_serve(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"convert": command_convert, "archive": command_archive, "verify": command_verify, "serve": command_serve}
+COMMANDS = {"convert": command_convert, "archive": command_archive, "verify": command_verify, "bag": command_bag,
+            "serve": command_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,7 +33,11 @@ WORKER_TASKS = 100
 OUT_DIR = Path("out")
 SEEDS_DIR = Path("seeds")
 DIST_DIR = Path("dist")
-#: The title of the hand-out (index.html, opds.xml) unless seedpress.toml's [archive] gives one.
+#: Seconds a process waits for another one writing the catalog (verify records its run
+#: while an archive run may be committing a seed) before it gives up.
+CATALOG_BUSY_TIMEOUT = 30
+#: The archive's title: index.html's, opds.xml's and a bag's (bag-info.txt
+#: External-Description), unless seedpress.toml's [archive] gives one.
 ARCHIVE_TITLE = "seedpress archive"
 #: Where `serve` listens: loopback only unless told otherwise.
 SERVE_HOST = "127.0.0.1"

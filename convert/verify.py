@@ -1,31 +1,63 @@
-"""`seedpress verify`: re-hash every archived file against the catalog and SHA256SUMS."""
+"""`seedpress verify`: re-hash every archived file against the catalog and SHA256SUMS,
+and add the run to the catalog's fixity history."""
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from .defaults import ARCHIVED_EDITIONS
-from .catalog import CATALOG_NAME, catalogued_files, open_catalog_readonly
-from .errors import ConfigError
+from .catalog import (
+    CATALOG_NAME, FileProblem, FixityCheck, catalogued_files, open_catalog, open_catalog_readonly,
+    record_fixity_check,
+)
+from .dates import now
+from .errors import ConfigError, SeedpressError
 from .handout import SUMS_NAME
 
 
-def verify_archive(dist: Path) -> list[str]:
-    """Every problem found re-hashing the archive against its catalog and SHA256SUMS, one line each."""
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def verify_archive(dist: Path, *, on_unrecorded: Callable[[str], None] = _warn) -> list[str]:
+    """Every problem found re-hashing the archive against its catalog and SHA256SUMS, one line each.
+
+    The run is added to the catalog's fixity history. When it cannot be (a read-only or
+    damaged catalog, a writer that holds it too long), the check still stands:
+    `on_unrecorded` gets one line saying why (by default, a RuntimeWarning)."""
+    dist = Path(dist)
+    check = check_archive(dist)
+    try:
+        connection = open_catalog(dist)
+        try:
+            record_fixity_check(connection, check)
+        finally:
+            connection.close()
+    except (sqlite3.Error, SeedpressError) as error:
+        reason = str(error) if isinstance(error, SeedpressError) else f"{dist / CATALOG_NAME}: {error}"
+        on_unrecorded(f"{reason}; this check is not recorded")
+    return [problem.line for problem in check.problems]
+
+
+def check_archive(dist: Path) -> FixityCheck:
+    """Re-hash every catalogued file of `dist` against the catalog and SHA256SUMS; record nothing."""
     dist = Path(dist)
     catalog = dist / CATALOG_NAME
     if not catalog.is_file():
         raise ConfigError(f"{dist}: no {CATALOG_NAME} here: not an archive built by seedpress archive")
+    checked_at = now()
     connection = open_catalog_readonly(dist)
     try:
         rows = catalogued_files(connection)
     except sqlite3.Error as error:
-        return [f"{catalog}: unreadable catalog: {error}"]
+        return FixityCheck(checked_at, 0, (FileProblem(CATALOG_NAME, f"{catalog}: unreadable catalog: {error}"),))
     finally:
         connection.close()
-    problems: list[str] = []
+    problems: list[FileProblem] = []
     expected: dict[str, str] = {}
     editions: dict[str, set[str]] = {}
     for key, edition, path, sha256 in rows:
@@ -38,32 +70,37 @@ def verify_archive(dist: Path) -> list[str]:
     for key, have in sorted(editions.items()):
         for edition in ARCHIVED_EDITIONS:
             if edition not in have:
-                problems.append(f"{dist / key / f'{key}.{edition}'}: not in the catalog (incomplete seed)")
+                relative = f"{key}/{key}.{edition}"
+                problems.append(FileProblem(relative, f"{dist / relative}: not in the catalog (incomplete seed)"))
     problems += _check_sums(dist, expected)
-    return problems
+    return FixityCheck(checked_at, len(expected), tuple(problems))
 
 
-def _check_file(dist: Path, relative: str, sha256: str, against: str) -> list[str]:
+def _check_file(dist: Path, relative: str, sha256: str, against: str) -> list[FileProblem]:
     path = dist / relative
     try:
         digest = sha256_file(path)
     except FileNotFoundError:
-        return [f"{path}: missing"]
+        return [FileProblem(relative, f"{path}: missing")]
     except OSError as error:
-        return [f"{path}: unreadable: {error.strerror}"]
+        return [FileProblem(relative, f"{path}: unreadable: {error.strerror}")]
     if digest != sha256:
-        return [f"{path}: changed (its sha256 differs from {against})"]
+        return [FileProblem(relative, f"{path}: changed (its sha256 differs from {against})")]
     return []
 
 
-def _check_sums(dist: Path, expected: dict[str, str]) -> list[str]:
+def _check_sums(dist: Path, expected: dict[str, str]) -> list[FileProblem]:
     sums_path = dist / SUMS_NAME
+
+    def problem(line: str) -> FileProblem:
+        return FileProblem(SUMS_NAME, f"{sums_path}: {line}")
+
     try:
         lines = sums_path.read_text("utf-8").splitlines()
     except FileNotFoundError:
-        return [f"{sums_path}: missing"]
+        return [problem("missing")]
     except (OSError, UnicodeDecodeError) as error:
-        return [f"{sums_path}: unreadable: {getattr(error, 'strerror', None) or error}"]
+        return [problem(f"unreadable: {getattr(error, 'strerror', None) or error}")]
     listed = {}
     for line in lines:
         digest, _, relative = line.partition("  ")
@@ -71,11 +108,11 @@ def _check_sums(dist: Path, expected: dict[str, str]) -> list[str]:
     problems = []
     for relative, digest in sorted(listed.items()):
         if relative not in expected:
-            problems.append(f"{sums_path}: lists {relative}, which the catalog does not have")
+            problems.append(problem(f"lists {relative}, which the catalog does not have"))
         elif digest != expected[relative]:
-            problems.append(f"{sums_path}: its hash of {relative} differs from the catalog")
+            problems.append(problem(f"its hash of {relative} differs from the catalog"))
     for relative in sorted(set(expected) - set(listed)):
-        problems.append(f"{sums_path}: does not list {relative}")
+        problems.append(problem(f"does not list {relative}"))
     return problems
 
 

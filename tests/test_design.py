@@ -5,6 +5,7 @@ style files that count towards a rebuild."""
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import shutil
 import sqlite3
@@ -124,6 +125,52 @@ def test_a_first_release_catalog_is_migrated_and_keeps_its_seeds(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     assert ": 0 built, 1 unchanged, 0 failed, 0 withdrawn in " in rerun.stdout
     with sqlite3.connect(dist / ".catalog.sqlite") as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (1,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (2,)
         assert connection.execute("SELECT status FROM seeds").fetchall() == [("built",)]
     assert seedpress("verify", "--dist", dist).returncode == 0
+    assert fixity_rows(dist) == [(5, "[]")]
+
+
+def fixity_rows(dist: Path) -> list[tuple[int, str]]:
+    """(files, problems) of each verify run the catalog recorded, oldest first."""
+    with sqlite3.connect(dist / ".catalog.sqlite") as connection:
+        return connection.execute("SELECT files, problems FROM fixity_checks ORDER BY id").fetchall()
+
+
+def test_a_version_1_catalog_is_migrated_and_then_records_each_verify(tmp_path):
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 1)
+    dist = tmp_path / "dist"
+    assert seedpress("archive", seeds, "--dist", dist).returncode == 0
+    # Turn the catalog back into version 1: no fixity history.
+    with sqlite3.connect(dist / ".catalog.sqlite") as connection:
+        connection.executescript("DROP TABLE fixity_checks; PRAGMA user_version = 1;")
+    # verify brings it to version 2 itself: an archive need not run first.
+    verified = seedpress("verify", "--dist", dist)
+    assert verified.returncode == 0 and verified.stderr == "", verified.stderr
+    with sqlite3.connect(dist / ".catalog.sqlite") as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (2,)
+    assert fixity_rows(dist) == [(5, "[]")]
+    rerun = seedpress("archive", seeds, "--dist", dist)
+    assert ": 0 built, 1 unchanged, 0 failed, 0 withdrawn in " in rerun.stdout, rerun.stderr
+    (dist / "article-0" / "article-0.docx").unlink()
+    assert seedpress("verify", "--dist", dist).returncode == 1
+    [first, second] = fixity_rows(dist)
+    assert first == (5, "[]")
+    assert second[0] == 5 and json.loads(second[1]) == [
+        {"path": "article-0/article-0.docx", "problem": f"{dist}/article-0/article-0.docx: missing"}]
+
+
+def test_verify_still_checks_when_it_cannot_record(tmp_path):
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 1)
+    dist = tmp_path / "dist"
+    assert seedpress("archive", seeds, "--dist", dist).returncode == 0
+    with sqlite3.connect(dist / ".catalog.sqlite") as connection:
+        connection.execute("PRAGMA user_version = 99")
+    verified = seedpress("verify", "--dist", dist)
+    assert verified.returncode == 0
+    assert verified.stdout == f"{dist}: every file matches the catalog and SHA256SUMS\n"
+    assert verified.stderr == (f"seedpress: {dist}/.catalog.sqlite: written by a newer seedpress "
+                               "(catalog version 99); this check is not recorded\n")
+    assert fixity_rows(dist) == []

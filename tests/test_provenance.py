@@ -291,3 +291,12 @@ def test_rights_rebuild_every_seed_a_title_none(archive, tmp_path):
     assert "<title>Another archive</title>" in (tmp_path / "dist" / "index.html").read_text("utf-8")
     assert edition(tmp_path / "dist", REAL_SEED, "pdf").read_bytes() == pdf_before
     assert seedpress("verify", "--dist", tmp_path / "dist").returncode == 0
+
+
+def test_the_bag_is_described_by_the_archive_title_and_publisher(archive, tmp_path):
+    _seeds, dist, config = archive
+    result = seedpress("bag", tmp_path / "bag", "--dist", dist, "--config", config)
+    assert result.returncode == 0, result.stderr
+    info = (tmp_path / "bag" / "bag-info.txt").read_text("utf-8")
+    assert f"External-Description: {TITLE}\n" in info
+    assert f"Source-Organization: {PUBLISHER}\n" in info

@@ -278,8 +278,11 @@ def test_200_concurrent_requests(server, dist):
 def test_sigint_stops_cleanly(dist, tmp_path):
     logs = tmp_path / "server.log"
     process, base = start_server(dist, logs)
-    assert httpx.get(base + "/opds.xml").status_code == 200
-    assert stop(process) == 0, logs.read_text()
+    try:
+        assert httpx.get(base + "/opds.xml").status_code == 200
+    finally:
+        code = stop(process)
+    assert code == 0, logs.read_text()
     assert "Finished server process" in logs.read_text()
     with pytest.raises(httpx.TransportError):
         httpx.get(base + "/", timeout=1)
