@@ -265,13 +265,12 @@ def command_convert(arguments: argparse.Namespace) -> int:
 
 def command_archive(arguments: argparse.Namespace) -> int:
     from .archive import JobOptions, run_archive
+    from .handout import HandoutOptions
 
     progress = ProgressBar("archiving", enabled=not arguments.json)
 
     def on_outcome(outcome) -> None:
         _report([outcome], as_json=arguments.json, progress=progress)
-
-    from .handout import HandoutOptions
 
     archive = arguments.configuration.archive
     handout = HandoutOptions(**{name: value for name, value in
