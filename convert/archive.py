@@ -32,7 +32,7 @@ from .environment import build_digest, check_prerequisites, environment_digest
 from .errors import ConfigError, LockedError, SeedpressError
 from .files import fsync_directory
 from .handout import HandoutOptions
-from .keys import seed_key
+from .keys import edition_file, seed_key
 from .outcome import Outcome, Status
 from .provenance import Provenance
 from .seed import parse_seed, read_bounded
@@ -124,7 +124,7 @@ def _run(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: Path, opti
 
     def record(outcome: Outcome) -> None:
         if outcome.ok:
-            relative = {edition: f"{outcome.key}/{outcome.key}.{edition}" for edition in outcome.files}
+            relative = {edition: f"{outcome.key}/{edition_file(outcome.key, edition)}" for edition in outcome.files}
             record_built(connection, outcome, build_digest(outcome.built.source_sha256, environment), relative)
             totals.built += 1
         else:
@@ -223,11 +223,11 @@ def _known_limit_failure(row: SeedRow | None, sha256: str | None, environment: s
 
 
 def _files_present(folder: Path, key: str, sizes: dict[str, int]) -> bool:
-    if set(sizes) != set(defaults.ARCHIVED_EDITIONS):
+    if set(sizes) != set(defaults.CATALOGUED_EDITIONS):
         return False
     for edition, size in sizes.items():
         try:
-            if (folder / f"{key}.{edition}").stat().st_size != size:
+            if (folder / edition_file(key, edition)).stat().st_size != size:
                 return False
         except OSError:
             return False

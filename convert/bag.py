@@ -31,6 +31,7 @@ from .catalog import CATALOG_NAME, BuiltSeed, built_seeds, fixity_history, open_
 from .dates import now
 from .errors import ConfigError, SeedpressError
 from .files import fsync_directory
+from .keys import edition_file
 from .premis import premis_events
 
 #: Payload and tag manifests, the stronger first (RFC 8493 §2.4 recommends SHA-512).
@@ -139,7 +140,7 @@ def _copy_payload(dist: Path, seeds: list[BuiltSeed], bag: Path) -> tuple[int, i
     for seed in seeds:
         folder = bag / seed.key
         for edition in defaults.ARCHIVED_EDITIONS:
-            source = dist / seed.key / f"{seed.key}.{edition}"
+            source = dist / seed.key / edition_file(seed.key, edition)
             if edition not in seed.files:
                 raise SeedpressError(f"{source}: not in the catalog (incomplete seed): run seedpress archive")
             if not source.resolve().is_relative_to(root):

@@ -25,7 +25,8 @@ from .environment import check_prerequisites
 from .errors import RenderError, SeedError, SeedpressError
 from .files import fsync_directory, replace_all
 from .gates import GATES, check_epub
-from .keys import assign_keys
+from .keys import assign_keys, edition_file
+from .landing import landing_page
 from .master import read_master, to_markdown
 from .model import Document, first_sentence
 from .outcome import Built, EditionFile, Outcome, Status
@@ -147,6 +148,8 @@ def render_document(document: Document, seed_bytes: bytes | None, key: str, opti
     files = render_all(document, key, options.formats, settings, seed_bytes, validate=options.validate)
     if options.keep_seed and seed_bytes is not None:
         files[defaults.SEED_COPY] = seed_bytes
+        # An archived seed gets its landing page, which lists (and hashes) the files above.
+        files[defaults.LANDING_EDITION] = landing_page(document, key, files, created)
     return Rendered(
         built=Built(title=document.title, identifier=document.identifier, source_sha256=document.source.sha256,
                     summary=first_sentence(document.summary[0]), created=iso_timestamp(created),
@@ -206,12 +209,12 @@ def write_all(folder: Path, files: dict[str, bytes]) -> dict[str, Path]:
         folder.mkdir(parents=True, exist_ok=True)
         if created_folder:
             fsync_directory(folder.parent)
-        replace_all(folder, {f"{key}.{edition}": data for edition, data in files.items()})
+        replace_all(folder, {edition_file(key, edition): data for edition, data in files.items()})
     except BaseException:
         if created_folder:
             _remove_if_empty(folder)
         raise
-    return {edition: folder / f"{key}.{edition}" for edition in files}
+    return {edition: folder / edition_file(key, edition) for edition in files}
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -13,6 +13,9 @@ FORMATS = ("md", "pdf", "epub", "docx")
 SEED_COPY = "txt"
 #: Every seed in an archive has exactly these files.
 ARCHIVED_EDITIONS = FORMATS + (SEED_COPY,)
+#: The landing page an archived seed also has, dist/<key>/index.html, catalogued with its files.
+LANDING_EDITION = "html"
+CATALOGUED_EDITIONS = ARCHIVED_EDITIONS + (LANDING_EDITION,)
 #: Paper sizes the PDF edition knows.
 PAPER_SIZES = ("a4", "letter")
 PAPER = "a4"

@@ -28,8 +28,6 @@ from .provenance import is_web_url
 INDEX_NAME = "index.html"
 FEED_NAME = "opds.xml"
 SUMS_NAME = "SHA256SUMS"
-#: The three files write_handout owns, in the order it writes them.
-HANDOUT_NAMES = (SUMS_NAME, FEED_NAME, INDEX_NAME)
 
 #: The media type of an OPDS acquisition feed, for links and for the server.
 OPDS_ACQUISITION_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
@@ -47,6 +45,8 @@ EDITION_TYPES = {
 }
 #: Editions the OPDS feed offers as acquisitions; the Markdown master and the seed are for people.
 FEED_EDITIONS = ("epub", "pdf", "docx")
+#: The landing page of an entry: not a download, the page the index and feeds link its title to.
+LANDING_EDITION = defaults.LANDING_EDITION
 
 #: When an archive has no entry yet: the feed still needs an `updated`, and it must not be now.
 EMPTY_ARCHIVE_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -163,9 +163,12 @@ class Entry:
 
 
 def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions = HandoutOptions()) -> list[str]:
-    """Write index.html, opds.xml and SHA256SUMS into dist atomically (only if their bytes changed); return the names actually written.
+    """Write the hand-out into dist atomically, each file only if its bytes changed; return
+    the names actually written (and removed: pages no longer needed).
 
-    Every entry is checked first (safe key, aware date, plain relative paths,
+    index.html, opds.xml and opds.json are the newest page of each; older pages are
+    numbered from the oldest (Pages), so one new seed rewrites at most three documents
+    of each. Every entry is checked first (safe key, aware date, plain relative paths,
     hex digests); a ValueError for a bad one leaves dist untouched.
     """
     dist = Path(dist)
@@ -174,14 +177,69 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
     keys = [entry.key for entry in entries]
     if len(set(keys)) != len(keys):
         raise ValueError(f"two entries share a key: {sorted(k for k in set(keys) if keys.count(k) > 1)}")
-    ordered = newest_first(entries)
-    contents = {
-        SUMS_NAME: render_sums(ordered),
-        FEED_NAME: render_feed(ordered, options),
-        INDEX_NAME: render_index(ordered, options),
-    }
+    pages = Pages(oldest_first(entries))
+    contents = {SUMS_NAME: render_sums(newest_first(entries))}
+    for number in pages.numbers():
+        page = pages.page(number)
+        contents[pages.name(FEED_NAME, number)] = render_feed(page, options, pages=pages, number=number)
+        contents[pages.name(JSON_FEED_NAME, number)] = render_json_feed(page, options, pages=pages, number=number)
+        contents[pages.name(INDEX_NAME, number)] = render_index(page, options, pages=pages, number=number)
     dist.mkdir(parents=True, exist_ok=True)
-    return [name for name in HANDOUT_NAMES if write_if_changed(dist / name, contents[name])]
+    written = [name for name, data in contents.items() if write_if_changed(dist / name, data)]
+    for stale in sorted(set(old_pages(dist)) - set(contents)):
+        (dist / stale).unlink(missing_ok=True)
+        written.append(stale)
+    return written
+
+
+#: Titles on one page of the index and of each feed.
+PAGE_SIZE = 100
+JSON_FEED_NAME = "opds.json"
+OPDS2_TYPE = "application/opds+json"
+_PAGE_FILE = re.compile(r"(index|opds)-page-[0-9]+\.(html|xml|json)")
+
+
+def old_pages(dist: Path) -> list[str]:
+    """The numbered pages of an earlier hand-out in dist."""
+    return [path.name for path in dist.iterdir() if _PAGE_FILE.fullmatch(path.name)]
+
+
+class Pages:
+    """The entries, oldest first, cut into pages numbered from the oldest: page 1 holds the
+    first PAGE_SIZE, and so on. The last page (1 to PAGE_SIZE entries) is the start
+    document itself (index.html, opds.xml, opds.json); every earlier page is full and
+    never changes again, but for its link to the next newer one when the start page
+    fills up. So one new seed rewrites the start page, and at most the new full page
+    and the one before it."""
+
+    def __init__(self, entries: Sequence[Entry]):
+        self.entries = list(entries)
+        self.last = max(1, -(-len(self.entries) // PAGE_SIZE))
+
+    def numbers(self) -> range:
+        return range(1, self.last + 1)
+
+    def page(self, number: int) -> list[Entry]:
+        """The entries of page `number`, newest first."""
+        return self.entries[(number - 1) * PAGE_SIZE: number * PAGE_SIZE][::-1]
+
+    def name(self, start: str, number: int) -> str:
+        """The file of page `number` of the document whose start page is `start`."""
+        if number == self.last:
+            return start
+        stem, suffix = start.rsplit(".", 1)
+        return f"{stem}-page-{number}.{suffix}"
+
+    def older(self, number: int) -> int | None:
+        return number - 1 if number > 1 else None
+
+    def newer(self, number: int) -> int | None:
+        return number + 1 if number < self.last else None
+
+
+def oldest_first(entries: Sequence[Entry]) -> list[Entry]:
+    """Entries by date, oldest first, then by key: a new seed (a newer file) comes last."""
+    return sorted(entries, key=lambda entry: (utc(entry.date), entry.key))
 
 
 def check_entry(entry: Entry) -> None:
@@ -191,7 +249,7 @@ def check_entry(entry: Entry) -> None:
     if entry.date.tzinfo is None or entry.date.utcoffset() is None:
         raise ValueError(f"{entry.key}: date must be timezone-aware: {entry.date!r}")
     for edition in entry.editions:
-        if edition.name not in EDITION_TYPES:
+        if edition.name not in EDITION_TYPES and edition.name != LANDING_EDITION:
             raise ValueError(f"{entry.key}: unknown edition {edition.name!r}")
         if not is_safe_relative_path(edition.path):
             raise ValueError(f"{entry.key}: unsafe edition path {edition.path!r}")
@@ -244,7 +302,13 @@ def href(path: str) -> str:
 def downloads(entry: Entry) -> list[Edition]:
     """The entry's editions in display order: PDF, EPUB, DOCX, Markdown, the seed."""
     order = list(EDITION_TYPES)
-    return sorted(entry.editions, key=lambda edition: (order.index(edition.name), edition.path))
+    return sorted((edition for edition in entry.editions if edition.name in EDITION_TYPES),
+                  key=lambda edition: (order.index(edition.name), edition.path))
+
+
+def landing(entry: Entry) -> str | None:
+    """The path of the entry's landing page under dist, if it has one."""
+    return next((edition.path for edition in entry.editions if edition.name == LANDING_EDITION), None)
 
 
 # --- SHA256SUMS --------------------------------------------------------------
@@ -259,23 +323,84 @@ def render_sums(entries: Sequence[Entry]) -> bytes:
 
 # --- opds.xml ----------------------------------------------------------------
 
-def render_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions()) -> bytes:
-    """An OPDS 1.2 acquisition feed: one Atom entry per seed with its editions as acquisitions,
-    its links absolute when the archive has a base URL."""
+def render_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions(), *,
+                pages: Pages | None = None, number: int = 1) -> bytes:
+    """One page of the OPDS 1.2 acquisition feed: an Atom entry per seed with its editions
+    as acquisitions, paged by RFC 5005 links (first is the newest page, the start; next
+    goes to older ones), its links absolute when the archive has a base URL."""
+    pages = pages or Pages(oldest_first(entries))
     feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM, "dc": DC, "opds": OPDS})
-    _text(feed, "id", FEED_ID)
+    _text(feed, "id", FEED_ID if number == pages.last else f"{FEED_ID}:page:{number}")
     _text(feed, "title", options.title)
-    _text(feed, "updated", iso_timestamp(updated(entries)))
+    _text(feed, "updated", iso_timestamp(updated(pages.entries)))
     author = etree.SubElement(feed, f"{{{ATOM}}}author")
     _text(author, "name", "seedpress")
     generator = _text(feed, "generator", "seedpress")
     generator.set("version", __version__)
-    _link(feed, rel="self", href=options.link(FEED_NAME), type=OPDS_ACQUISITION_TYPE)
-    _link(feed, rel="start", href=options.link(FEED_NAME), type=OPDS_ACQUISITION_TYPE)
-    _link(feed, rel="alternate", href=options.link(INDEX_NAME), type="text/html")
+    for rel, target in _page_links(pages, number):
+        _link(feed, rel=rel, href=options.link(pages.name(FEED_NAME, target)), type=OPDS_ACQUISITION_TYPE)
+    _link(feed, rel="alternate", href=options.link(pages.name(INDEX_NAME, number)), type="text/html")
+    _link(feed, rel="search", href=options.link(OPENSEARCH_NAME), type=OPENSEARCH_TYPE)
     for entry in entries:
         feed.append(feed_entry(entry, options))
     return etree.tostring(feed, xml_declaration=True, encoding="utf-8", pretty_print=True)
+
+
+#: Where `seedpress serve` describes its search (OpenSearch 1.1).
+OPENSEARCH_NAME = "opensearch.xml"
+OPENSEARCH_TYPE = "application/opensearchdescription+xml"
+
+
+def _page_links(pages: Pages, number: int) -> list[tuple[str, int]]:
+    """(rel, page number) of the links a page carries: self, start, first, last, next, previous."""
+    links = [("self", number), ("start", pages.last), ("first", pages.last), ("last", 1)]
+    if pages.older(number) is not None:
+        links.append(("next", pages.older(number)))
+    if pages.newer(number) is not None:
+        links.append(("previous", pages.newer(number)))
+    return links
+
+
+def render_json_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions(), *,
+                     pages: Pages | None = None, number: int = 1) -> bytes:
+    """One page of the catalog as OPDS 2.0 JSON, paged as the Atom feed is."""
+    import json
+
+    pages = pages or Pages(oldest_first(entries))
+    links = [{"rel": rel, "href": options.link(pages.name(JSON_FEED_NAME, target)), "type": OPDS2_TYPE}
+             for rel, target in _page_links(pages, number) if rel != "start"]
+    links.append({"rel": "search", "href": options.link("search.json") + "{?q}", "type": OPDS2_TYPE,
+                  "templated": True})
+    links.append({"rel": "alternate", "href": options.link(pages.name(INDEX_NAME, number)), "type": "text/html"})
+    feed = {
+        "metadata": {"title": options.title, "numberOfItems": len(pages.entries), "itemsPerPage": PAGE_SIZE,
+                     "currentPage": pages.last - number + 1, "modified": iso_timestamp(updated(pages.entries))},
+        "links": links,
+        "publications": [json_publication(entry, options) for entry in entries],
+    }
+    return (json.dumps(feed, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def json_publication(entry: Entry, options: HandoutOptions) -> dict:
+    """One publication of the OPDS 2.0 feed: its metadata and its acquisition links."""
+    metadata = {"@type": "http://schema.org/Book", "title": _xml_safe(entry.title), "identifier": entry.identifier,
+                "modified": iso_timestamp(entry.date), "published": utc(entry.date).strftime("%Y-%m-%d"),
+                "description": _xml_safe(entry.summary)}
+    for field in ("author", "publisher"):
+        if getattr(entry, field) is not None:
+            metadata[field] = {"name": _xml_safe(getattr(entry, field))}
+    if entry.rights is not None:
+        metadata["rights"] = _xml_safe(entry.rights)
+    links = [{"rel": OPDS_ACQUISITION_REL, "href": options.link(href(edition.path)),
+              "type": EDITION_TYPES[edition.name][0], "title": EDITION_TYPES[edition.name][1],
+              "properties": {"size": edition.size}}
+             for edition in downloads(entry) if edition.name in FEED_EDITIONS]
+    page = landing(entry)
+    if page is not None:
+        links.insert(0, {"rel": "alternate", "href": options.link(href(page)), "type": "text/html"})
+    if entry.license_url is not None:
+        links.append({"rel": LICENSE_REL, "href": entry.license_url})
+    return {"metadata": metadata, "links": links}
 
 
 def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etree._Element:
@@ -299,7 +424,9 @@ def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etre
             link = _link(item, rel=OPDS_ACQUISITION_REL, href=options.link(href(edition.path)), type=media_type)
             link.set("title", label)
             link.set("length", str(edition.size))
-    _link(item, rel="alternate", href=options.link(f"{INDEX_NAME}#{entry.key}"), type="text/html")
+    page = landing(entry)
+    _link(item, rel="alternate", href=options.link(href(page) if page else f"{INDEX_NAME}#{entry.key}"),
+          type="text/html")
     if entry.license_url is not None:
         _link(item, rel=LICENSE_REL, href=entry.license_url)
     return item
@@ -331,17 +458,23 @@ def _html(text: str) -> str:
 
 # --- index.html --------------------------------------------------------------
 
-def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions()) -> bytes:
-    """The static page: every entry newest first with its downloads, all text escaped."""
-    newest = updated(entries)
-    count = f"{len(entries)} {'title' if len(entries) == 1 else 'titles'}"
+def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions(), *,
+                 pages: Pages | None = None, number: int = 1) -> bytes:
+    """One page of the static index: its entries newest first with their downloads, all text
+    escaped, with links to the newer and older pages."""
+    pages = pages or Pages(oldest_first(entries))
+    total = len(pages.entries)
+    count = f"{total} {'title' if total == 1 else 'titles'}"
     about = (
-        f"{_html(count)} · updated {_time(newest)} · "
+        f"{_html(count)} · updated {_time(updated(pages.entries))} · "
         f'<a href="{FEED_NAME}" type="{_html(OPDS_ACQUISITION_TYPE)}">OPDS catalog</a> · '
         f'<a href="{SUMS_NAME}" type="text/plain">SHA256SUMS</a>'
     )
     items = "\n".join(index_item(entry) for entry in entries)
     listing = f'<ol class="entries">\n{items}\n</ol>' if entries else "<p>Nothing has been published yet.</p>"
+    head_links = "".join(
+        f'\n<link rel="{rel}" href="{pages.name(INDEX_NAME, target)}">'
+        for rel, target in (("next", pages.older(number)), ("prev", pages.newer(number))) if target is not None)
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -350,8 +483,8 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
 <meta http-equiv="Content-Security-Policy" content="{_html(CONTENT_SECURITY_POLICY)}">
 <meta name="referrer" content="no-referrer">
 <meta name="generator" content="seedpress {_html(__version__)}">
-<title>{_html(options.title)}</title>
-<link rel="alternate" type="{_html(OPDS_ACQUISITION_TYPE)}" href="{FEED_NAME}" title="OPDS catalog">
+<title>{_html(options.title)}{"" if number == pages.last else f" · page {number}"}</title>
+<link rel="alternate" type="{_html(OPDS_ACQUISITION_TYPE)}" href="{FEED_NAME}" title="OPDS catalog">{head_links}
 <style>{STYLE}</style>
 </head>
 <body>
@@ -362,7 +495,7 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
 <main>
 {listing}
 </main>
-<footer>
+{_page_navigation(pages, number)}<footer>
 <p>Each title keeps the summary of the original article apart from the commentary appended to it.
 Check your downloads with <code>sha256sum -c SHA256SUMS</code>.</p>
 </footer>
@@ -372,15 +505,30 @@ Check your downloads with <code>sha256sum -c SHA256SUMS</code>.</p>
     return page.encode("utf-8")
 
 
+def _page_navigation(pages: Pages, number: int) -> str:
+    """Newer and older links and where this page stands, when there is more than one page."""
+    if pages.last == 1:
+        return ""
+    links = []
+    if pages.newer(number) is not None:
+        links.append(f'<a rel="prev" href="{pages.name(INDEX_NAME, pages.newer(number))}">Newer</a>')
+    links.append(f"Page {pages.last - number + 1} of {pages.last}")
+    if pages.older(number) is not None:
+        links.append(f'<a rel="next" href="{pages.name(INDEX_NAME, pages.older(number))}">Older</a>')
+    return f'<nav class="pages" aria-label="Pages">{" · ".join(links)}</nav>\n'
+
+
 def index_item(entry: Entry) -> str:
     links = "\n".join(
         f'<li><a href="{_html(href(edition.path))}" type="{_html(EDITION_TYPES[edition.name][0])}" download>'
         f'{_html(EDITION_TYPES[edition.name][1])} <span class="size">{_html(human_size(edition.size))}</span></a></li>'
         for edition in downloads(entry)
     )
+    page = landing(entry)
+    title = _html(entry.title) if page is None else f'<a href="{_html(href(page))}">{_html(entry.title)}</a>'
     return f"""<li id="{_html(entry.key)}">
 <article>
-<h2>{_html(entry.title)}</h2>
+<h2>{title}</h2>
 <p class="date">{_time(entry.date)}</p>
 {index_provenance(entry)}<p class="summary">{_html(entry.summary)}</p>
 <ul class="downloads">

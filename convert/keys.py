@@ -55,6 +55,12 @@ def stem(name: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
 
 
+def edition_file(key: str, edition: str) -> str:
+    """The name of a seed's file of `edition` in its folder: <key>.<edition>, and index.html
+    for its landing page."""
+    return "index.html" if edition == "html" else f"{key}.{edition}"
+
+
 def assign_keys(paths: Iterable[str]) -> dict[str, str]:
     """Map each input path to a unique key from its file name (for `convert`, whose inputs
     may come from several folders). Paths whose names give the same key (`a/x.txt`,

@@ -41,8 +41,11 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from .defaults import SERVE_HEADER_TIMEOUT
 from .errors import ConfigError
 from .handout import (
-    CONTENT_SECURITY_POLICY, EDITION_TYPES, FEED_NAME, INDEX_NAME, OPDS_ACQUISITION_TYPE, SUMS_NAME, is_safe_name,
+    CONTENT_SECURITY_POLICY, EDITION_TYPES, FEED_NAME, INDEX_NAME, JSON_FEED_NAME, OPDS2_TYPE, OPDS_ACQUISITION_TYPE,
+    SUMS_NAME, is_safe_name,
 )
+from .landing import CONTENT_SECURITY_POLICY as LANDING_POLICY
+from .landing import LANDING_NAME
 
 #: Media types by file suffix; anything else is served as opaque bytes.
 MEDIA_TYPES = {
@@ -54,8 +57,11 @@ MEDIA_TYPES = {
 NAMED_MEDIA_TYPES = {
     INDEX_NAME: "text/html; charset=utf-8",
     FEED_NAME: OPDS_ACQUISITION_TYPE,
+    JSON_FEED_NAME: OPDS2_TYPE,
     SUMS_NAME: "text/plain; charset=utf-8",
 }
+#: The numbered pages of the feeds have the media types of their start documents.
+_FEED_PAGE = re.compile(r"opds-page-[0-9]+\.(xml|json)")
 #: Suffixes of the files readers download rather than view: they get Content-Disposition.
 DOWNLOAD_SUFFIXES = frozenset(f".{name}" for name in EDITION_TYPES)
 #: What a non-HTML response may do if a browser renders it anyway: nothing.
@@ -242,6 +248,9 @@ async def nothing() -> AsyncIterator[bytes]:
 def media_type(name: str) -> str:
     if name in NAMED_MEDIA_TYPES:
         return NAMED_MEDIA_TYPES[name]
+    page = _FEED_PAGE.fullmatch(name)
+    if page:
+        return OPDS_ACQUISITION_TYPE if page[1] == "xml" else OPDS2_TYPE
     return MEDIA_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
 
 
@@ -267,6 +276,12 @@ def not_found() -> Response:
     return PlainTextResponse("Not Found", status_code=404, headers={"Cache-Control": "no-cache"})
 
 
+def html_policy(path: str) -> str:
+    """The Content-Security-Policy of an HTML page: each page allows its own style block only."""
+    parts = path.strip("/").split("/")
+    return LANDING_POLICY if len(parts) == 2 and parts[1] == LANDING_NAME else CONTENT_SECURITY_POLICY
+
+
 class SecurityHeaders:
     """Add nosniff, a Content-Security-Policy and friends to every response, errors included."""
 
@@ -282,7 +297,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-                policy = CONTENT_SECURITY_POLICY if content_type.startswith(b"text/html") else DOWNLOAD_POLICY
+                policy = html_policy(scope.get("path", "")) if content_type.startswith(b"text/html") else DOWNLOAD_POLICY
                 headers += [
                     (b"x-content-type-options", b"nosniff"),
                     (b"content-security-policy", f"{policy}; frame-ancestors 'none'".encode()),

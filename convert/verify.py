@@ -9,7 +9,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from .defaults import ARCHIVED_EDITIONS
+from .defaults import CATALOGUED_EDITIONS
+from .keys import edition_file
 from .catalog import (
     CATALOG_NAME, FileProblem, FixityCheck, catalogued_files, open_catalog, open_catalog_readonly,
     record_fixity_check,
@@ -68,9 +69,9 @@ def check_archive(dist: Path) -> FixityCheck:
         expected[path] = sha256
         problems += _check_file(dist, path, sha256, "the catalog")
     for key, have in sorted(editions.items()):
-        for edition in ARCHIVED_EDITIONS:
+        for edition in CATALOGUED_EDITIONS:
             if edition not in have:
-                relative = f"{key}/{key}.{edition}"
+                relative = f"{key}/{edition_file(key, edition)}"
                 problems.append(FileProblem(relative, f"{dist / relative}: not in the catalog (incomplete seed)"))
     problems += _check_sums(dist, expected)
     return FixityCheck(checked_at, len(expected), tuple(problems))
