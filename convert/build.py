@@ -8,6 +8,7 @@ building it, expected or not, becomes its one-line failure.
 from __future__ import annotations
 
 import hashlib
+import queue
 import resource
 import signal
 import threading
@@ -278,19 +279,6 @@ def reached_memory_limit() -> bool:
     return peak >= soft * 0.95
 
 
-@contextmanager
-def memory_limit(limit: int) -> Iterator[None]:
-    """Cap this process's address space at `limit` bytes (never above the hard limit),
-    and restore the previous cap afterwards. Children (pandoc, Java) lift it as they start."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    capped = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (capped, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
 def warm_up(formats: Sequence[str]) -> None:
     """Import WeasyPrint and find pandoc before the first input, so that no input's time
     limit pays for them (archive workers do the same as they start)."""
@@ -319,21 +307,47 @@ def expand_inputs(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
             yield path, None
 
 
-def convert_paths(paths: Sequence[Path], out: Path, options: BuildOptions = BuildOptions()) -> Iterator[Outcome]:
-    """Convert every input into OUT/<key>/<key>.<edition>, yielding one Outcome per input.
+def convert_paths(paths: Sequence[Path], out: Path, options: BuildOptions = BuildOptions(), *,
+                  jobs: int | None = None) -> Iterator[Outcome]:
+    """Convert every input into OUT/<key>/<key>.<edition>, yielding one Outcome per input,
+    in the order of the inputs.
 
-    Prerequisites (tool versions, EPUBCheck for `validate`) are checked once,
+    The inputs are built on `jobs` warm worker processes (default: one per core, at most
+    one per input), as the archive's are: each under the time and memory limits, and
+    a crash (a C library aborting on a failed allocation) costs that input, never the
+    run. Prerequisites (tool versions, EPUBCheck for `validate`) are checked once,
     before the first input: a ConfigError then stops the run.
     """
+    from .workers import SeedTask, run_pool
+
     check_prerequisites(validate=options.validate)
     # The same file named twice (s.txt ./s.txt) is one input, not a key collision.
     inputs = list({(p.resolve() if error is None else p): (p, error)
                    for p, error in expand_inputs(paths)}.values())
     keys = assign_keys(str(p) for p, error in inputs if error is None)
-    warm_up(options.formats)
-    with memory_limit(options.memory):
-        for path, error in inputs:
-            if error is not None:
-                yield Outcome.failure(str(path), None, f"{path}: {error}")
-            else:
-                yield build_input(path, keys[str(path)], out, options)
+    tasks = [SeedTask(path=str(path), key=keys[str(path)], dist=str(out), options=options)
+             for path, error in inputs if error is None]
+    finished: queue.Queue[Outcome | BaseException] = queue.Queue()
+
+    def build() -> None:
+        try:
+            run_pool(tasks, min(jobs or defaults.default_jobs(), len(tasks)), options.memory, finished.put)
+        except BaseException as error:  # noqa: BLE001 (handed to the caller's thread)
+            finished.put(error)
+
+    builder = threading.Thread(target=build, name="seedpress-convert", daemon=True)
+    if tasks:
+        builder.start()
+    done: dict[str, Outcome] = {}
+    for path, error in inputs:
+        if error is not None:
+            yield Outcome.failure(str(path), None, f"{path}: {error}")
+            continue
+        while str(path) not in done:
+            outcome = finished.get()
+            if isinstance(outcome, BaseException):
+                raise outcome
+            done[outcome.input] = outcome
+        yield done.pop(str(path))
+    if tasks:
+        builder.join()

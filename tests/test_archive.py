@@ -79,7 +79,8 @@ def test_one_edit_rebuilds_that_seed_only(archive_copy):
     after = snapshot(dist)
     changed = {name for name in after if after[name] != before.get(name)}
     seed_files = {name for name in changed if "/" in name}
-    assert seed_files == {f"article-1/article-1.{edition}" for edition in EDITIONS}
+    # Its five files and its landing page, which lists them.
+    assert seed_files == {f"article-1/article-1.{edition}" for edition in EDITIONS} | {"article-1/index.html"}
     assert "1 built, 2 unchanged" in result.stdout
     assert "One more paragraph of commentary." in (dist / "article-1" / "article-1.md").read_text("utf-8")
     assert seedpress("verify", "--dist", str(dist)).returncode == 0
@@ -132,7 +133,7 @@ def test_removed_seed_is_withdrawn_and_kept_aside(archive_copy):
     assert not (dist / "article-2").exists()
     aside = list((dist / ".withdrawn").glob("article-2-*"))
     assert len(aside) == 1
-    assert sorted(p.name for p in aside[0].iterdir()) == sorted(f"article-2.{e}" for e in EDITIONS)
+    assert sorted(p.name for p in aside[0].iterdir()) == sorted([*(f"article-2.{e}" for e in EDITIONS), "index.html"])
     assert "article-2" not in (dist / "SHA256SUMS").read_text()
     assert "article-2/" not in (dist / "index.html").read_text("utf-8")
     assert catalog_rows(dist)["article-2"][0] == "withdrawn"

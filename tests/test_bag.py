@@ -162,7 +162,8 @@ def test_the_premis_file_holds_each_verify_run_and_each_build(archived, bagged):
         assert event.findtext(f"{PREMIS}eventType") == "fixity check"
         assert event.findtext(f"{PREMIS}eventDateTime") == when
         assert event.findtext(f"{PREMIS}eventOutcomeInformation/{PREMIS}eventOutcome") == "success"
-        assert f"re-hashed {5 * SEEDS} files" in event.findtext(f"{PREMIS}eventDetailInformation/{PREMIS}eventDetail")
+        # The five files of each seed and its landing page, which the catalog lists too.
+        assert f"re-hashed {6 * SEEDS} files" in event.findtext(f"{PREMIS}eventDetailInformation/{PREMIS}eventDetail")
     creation = events_of_type(document, "cre")
     assert len(creation) == SEEDS
     linked = {event.findtext(f"{PREMIS}linkingObjectIdentifier/{PREMIS}linkingObjectIdentifierValue"):

@@ -99,7 +99,7 @@ def test_convert_and_archive_print_one_json_schema(tmp_path):
         for file in line["files"].values():
             assert set(file) == {"path", "sha256", "size"} and Path(file["path"]).is_file()
     [built] = [line for line in archived[:-1] if line["status"] == "built"]
-    assert set(built["files"]) == set(defaults.ARCHIVED_EDITIONS)
+    assert set(built["files"]) == set(defaults.CATALOGUED_EDITIONS)
 
 
 def test_a_first_release_catalog_is_migrated_and_keeps_its_seeds(tmp_path):
@@ -128,7 +128,7 @@ def test_a_first_release_catalog_is_migrated_and_keeps_its_seeds(tmp_path):
         assert connection.execute("PRAGMA user_version").fetchone() == (2,)
         assert connection.execute("SELECT status FROM seeds").fetchall() == [("built",)]
     assert seedpress("verify", "--dist", dist).returncode == 0
-    assert fixity_rows(dist) == [(5, "[]")]
+    assert fixity_rows(dist) == [(6, "[]")]
 
 
 def fixity_rows(dist: Path) -> list[tuple[int, str]]:
@@ -150,14 +150,14 @@ def test_a_version_1_catalog_is_migrated_and_then_records_each_verify(tmp_path):
     assert verified.returncode == 0 and verified.stderr == "", verified.stderr
     with sqlite3.connect(dist / ".catalog.sqlite") as connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (2,)
-    assert fixity_rows(dist) == [(5, "[]")]
+    assert fixity_rows(dist) == [(6, "[]")]
     rerun = seedpress("archive", seeds, "--dist", dist)
     assert ": 0 built, 1 unchanged, 0 failed, 0 withdrawn in " in rerun.stdout, rerun.stderr
     (dist / "article-0" / "article-0.docx").unlink()
     assert seedpress("verify", "--dist", dist).returncode == 1
     [first, second] = fixity_rows(dist)
-    assert first == (5, "[]")
-    assert second[0] == 5 and json.loads(second[1]) == [
+    assert first == (6, "[]")
+    assert second[0] == 6 and json.loads(second[1]) == [
         {"path": "article-0/article-0.docx", "problem": f"{dist}/article-0/article-0.docx: missing"}]
 
 

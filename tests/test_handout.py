@@ -91,7 +91,7 @@ def page(archive):
 
 def test_first_write_writes_all_three(archive):
     dist, entries, written = archive
-    assert sorted(written) == ["SHA256SUMS", "index.html", "opds.xml"]
+    assert sorted(written) == ["SHA256SUMS", "index.html", "opds.json", "opds.xml"]
     assert len(entries) == 2 and {e.key for e in entries} == {"000_52d55abe645743f0", "hostile"}
 
 
@@ -259,12 +259,12 @@ def test_only_changed_files_are_rewritten(archive, tmp_path):
     retitled = [Entry(e.key, e.title + " (revised)", e.identifier, e.summary, e.date, e.editions)
                 for e in entries]
     # A new title changes the page and the feed; the checksums only depend on the files.
-    assert write_handout(copy, retitled) == ["opds.xml", "index.html"]
+    assert write_handout(copy, retitled) == ["opds.xml", "opds.json", "index.html"]
     assert (copy / "SHA256SUMS").read_bytes() == (dist / "SHA256SUMS").read_bytes()
 
 
 def test_empty_archive_still_has_a_page_and_feed(tmp_path):
-    assert write_handout(tmp_path, []) == ["SHA256SUMS", "opds.xml", "index.html"]
+    assert write_handout(tmp_path, []) == ["SHA256SUMS", "opds.xml", "opds.json", "index.html"]
     feed = feedparser.parse((tmp_path / "opds.xml").read_bytes())
     assert feed.bozo == 0 and feed.entries == []
     assert b"Nothing has been published yet." in (tmp_path / "index.html").read_bytes()
