@@ -475,10 +475,11 @@ def search_catalog(connection: sqlite3.Connection, query: str, *, limit: int, of
     if deadline is not None:
         connection.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
     try:
+        # The index holds exactly the seeds whose status is 'built' (record_built adds a seed,
+        # record_withdrawn takes it out, a failed seed that never built has no row), so the
+        # matches are counted without joining seeds: at 10,000 seeds that join cost 28 ms.
         total = connection.execute(
-            "SELECT count(*) FROM search_index JOIN search_texts t ON t.id = search_index.rowid "
-            "JOIN seeds s ON s.key = t.key WHERE search_index MATCH ? AND s.status = 'built'",
-            (expression,)).fetchone()[0]
+            "SELECT count(*) FROM search_index WHERE search_index MATCH ?", (expression,)).fetchone()[0]
         # ORDER BY rank lets FTS5 hand the rows over in order, so that snippet() runs only
         # for the rows of this page, not for every match.
         rows = connection.execute(
