@@ -20,6 +20,7 @@ import re
 import os
 import stat
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
@@ -230,7 +231,7 @@ def highlighted(snippet: str) -> str:
     token breaks the index put between CJK characters are dropped (with any zero-width
     space the text had: it shows nothing)."""
     html, marked = [], False
-    for piece in re.split(f"([{MATCH_START}{MATCH_END}])", snippet.replace(TOKEN_BREAK, "")):
+    for piece in re.split(f"([{MATCH_START}{MATCH_END}])", _close_after_marks(snippet.replace(TOKEN_BREAK, ""))):
         if piece == MATCH_START:
             html.append("" if marked else "<mark>")
             marked = True
@@ -242,6 +243,20 @@ def highlighted(snippet: str) -> str:
     if marked:
         html.append("</mark>")
     return "".join(html).replace("</mark><mark>", "")
+
+
+def _close_after_marks(snippet: str) -> str:
+    """The snippet with each match's end moved past the combining marks that follow it.
+    unicode61 counts a mark (a Devanagari or Thai vowel sign) as a separator, so a match
+    ends before it, and a <mark> closed there would tear the mark off its letter."""
+    parts = snippet.split(MATCH_END)
+    for index in range(len(parts) - 1):
+        after = parts[index + 1]
+        marks = 0
+        while marks < len(after) and unicodedata.category(after[marks]).startswith("M"):
+            marks += 1
+        parts[index], parts[index + 1] = parts[index] + after[:marks], after[marks:]
+    return MATCH_END.join(parts)
 
 
 def _html(text: str) -> str:

@@ -16,7 +16,7 @@ import pytest
 from conftest import seedpress, start_server, stop
 from convert.catalog import CATALOG_NAME, SCHEMA_VERSION, open_catalog_readonly, search_catalog
 from convert.handout import write_handout
-from convert.search import PAGE_SIZE
+from convert.search import PAGE_SIZE, highlighted
 
 OPDS_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
 OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"
@@ -137,6 +137,21 @@ def test_accents_case_and_a_cjk_word_inside_a_sentence(server):
     assert result_titles(page) == ["Alpha: rivers of Europe"]
     assert page.xpath("//p[@class='summary']/mark/text()") == ["展望台"]
     assert "東京都庁の展望台は無料です。" in page.xpath("string(//p[@class='summary'])")
+
+
+@pytest.mark.parametrize("snippet, html", [
+    ("<b>\x02x\x03</b> & \x02\"y\"\x03", '&lt;b&gt;<mark>x</mark>&lt;/b&gt; &amp; <mark>&quot;y&quot;</mark>'),
+    # Marks the text itself cannot hold (the readers replace control characters) never open
+    # an element they do not close.
+    ("\x03stray \x02open", "stray <mark>open</mark>"),
+    # The token breaks the index puts between CJK characters go; a match of two tokens is one <mark>.
+    ("東\u200b\x02京\x03\u200b\x02都\x03\u200b庁", "東<mark>京都</mark>庁"),
+    # A vowel sign after a match stays with its letter, inside the <mark>.
+    ("\x02नमस्त\x03े दुनिया", "<mark>नमस्ते</mark> दुनिया"),
+    ("\x02ส\u200bว\u200bั\u200bส\u200bด\x03\u200bี", "<mark>สวัสดี</mark>"),
+])
+def test_a_snippet_is_escaped_and_only_the_marked_ranges_highlighted(snippet, html):
+    assert highlighted(snippet) == html
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
