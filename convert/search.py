@@ -163,10 +163,12 @@ def run_search(dist: Path, request: SearchRequest, *, time_limit: float = SEARCH
     None when there is no catalog or it has no search index. An empty query matches
     nothing. Raises QueryError for a query FTS5 cannot parse, sqlite3.Error when the
     catalog cannot be read or the search takes longer than `time_limit` seconds."""
-    if not can_search(dist):
+    if not (dist / CATALOG_NAME).is_file():
         return None
     connection = open_catalog_readonly(dist)
     try:
+        if not has_search_index(connection):
+            return None
         if not request.query.strip():
             return SearchPage(request, 0, ())
         results = search_catalog(connection, request.query, limit=PAGE_SIZE, offset=request.offset,

@@ -16,7 +16,7 @@ import pytest
 from conftest import seedpress, start_server, stop
 from convert.catalog import CATALOG_NAME, SCHEMA_VERSION, open_catalog_readonly, search_catalog
 from convert.handout import write_handout
-from convert.search import PAGE_SIZE, highlighted
+from convert.search import PAGE_SIZE, SearchRequest, highlighted, run_search
 
 OPDS_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
 OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"
@@ -326,6 +326,13 @@ def test_no_search_without_a_search_index(tmp_path, servers, catalog):
         assert response.status_code == 404, endpoint
         assert response.text == "Not Found"
     assert httpx.get(f"{base}/").status_code == 200
+
+
+def test_a_search_past_its_time_limit_is_stopped(dist):
+    with pytest.raises(sqlite3.OperationalError) as stopped:
+        run_search(dist, SearchRequest("lighthouse OR light* OR keeper", 1), time_limit=0)
+    assert stopped.value.sqlite_errorname == "SQLITE_INTERRUPT"
+    assert run_search(dist, SearchRequest("lighthouse OR light* OR keeper", 1)).total == LIGHTHOUSES
 
 
 def test_search_answers_only_get_and_head(server):
