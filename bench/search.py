@@ -116,8 +116,8 @@ def queries(words: list[str], seeds: int, count: int, rng: random.Random) -> lis
     by_frequency = words  # shuffled once; the Zipf weights follow this order
     common, middling, rare = by_frequency[:20], by_frequency[50:500], by_frequency[-2000:]
     kinds = [
-        ("one seed's own name", lambda: {"q": own_name(rng.randrange(seeds))}),
-        ("uncommon word (Zipf tail)", lambda: {"q": rng.choice(rare)}),
+        ("a seed's own name", lambda: {"q": own_name(rng.randrange(seeds))}),
+        ("Zipf-tail word", lambda: {"q": rng.choice(rare)}),
         ("middling word", lambda: {"q": rng.choice(middling)}),
         ("common word", lambda: {"q": rng.choice(common)}),
         ("two words (AND)", lambda: {"q": f"{rng.choice(middling)} {rng.choice(middling)}"}),
