@@ -23,9 +23,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import defaults
-from .build import BuildOptions, failure_line
+from .build import PARAGRAPH_BREAK, BuildOptions, failure_line
 from .catalog import (
-    CATALOG_NAME, SeedRow, open_catalog, published_rows, record_built, record_failure, record_withdrawn, seed_rows,
+    CATALOG_NAME, SearchTexts, SeedRow, open_catalog, published_rows, record_built, record_failure,
+    record_search_texts, record_withdrawn, seed_rows, unindexed_seeds,
 )
 from .dates import file_stamp, parse_timestamp
 from .environment import build_digest, check_prerequisites, environment_digest
@@ -40,6 +41,8 @@ from .workers import SeedTask, run_pool
 
 LOCK_NAME = ".lock"
 WITHDRAWN_NAME = ".withdrawn"
+#: Seeds put into the search index per transaction when a run fills the index of an older catalog.
+INDEX_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,7 @@ def _run(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: Path, opti
         tasks.append(SeedTask(path=str(seed.path), key=seed.key, dist=str(dist), options=options.build))
     if tasks:
         run_pool(tasks, options.jobs or defaults.default_jobs(), options.build.memory, record)
+    index_unindexed(connection, dist, options)
 
 
 def find_seeds(seeds_dir: Path) -> list[Seed]:
@@ -241,6 +245,37 @@ def validate_seed(path: Path, max_bytes: int) -> str | None:
     except Exception as error:  # noqa: BLE001 (whatever a seed does is that seed's failure)
         return failure_line(error, path, path.parent)
     return None
+
+
+def index_unindexed(connection: sqlite3.Connection, dist: Path, options: JobOptions) -> int:
+    """Put every seed with a good build that the search index lacks (built before the catalog
+    had an index, version 3) into it, read from the seed bytes kept beside its editions;
+    return how many were indexed.
+
+    A seed whose kept copy is missing or of another size is rebuilt by this run before it
+    gets here, and so indexed by record_built. One whose copy was changed in place is left
+    out: its bytes are no longer the ones built, `verify` names the file, and its next
+    rebuild indexes it.
+    """
+    indexed, batch = 0, []
+    for key, sha256 in unindexed_seeds(connection):
+        path = dist / key / f"{key}.{defaults.SEED_COPY}"
+        try:
+            data = read_bounded(path, options.build.max_bytes)
+            if hashlib.sha256(data).hexdigest() != sha256:
+                continue
+            document = parse_seed(data, path.name, path=path, max_bytes=options.build.max_bytes,
+                                  lang=options.build.lang)
+        except Exception:  # noqa: BLE001 (the index is derived: a seed it cannot read waits for its rebuild)
+            continue
+        batch.append(SearchTexts(key, document.lang, document.title, PARAGRAPH_BREAK.join(document.summary),
+                                 PARAGRAPH_BREAK.join(document.commentary)))
+        if len(batch) == INDEX_BATCH:
+            record_search_texts(connection, batch)
+            indexed, batch = indexed + len(batch), []
+    if batch:
+        record_search_texts(connection, batch)
+    return indexed + len(batch)
 
 
 @contextmanager

@@ -38,6 +38,8 @@ from .seed import parse_seed, read_bounded
 RENDERERS = {"pdf": pdf.render_bytes, "epub": epub.render_bytes, "docx": docx.render_bytes}
 SEED_SUFFIXES = (".txt",)
 MASTER_SUFFIXES = (".md", ".markdown")
+#: What separates two paragraphs in the texts a build hands the search index.
+PARAGRAPH_BREAK = "\n\n"
 #: How much of an unexpected error's text goes into its one line.
 MAX_REASON = 300
 
@@ -154,7 +156,9 @@ def render_document(document: Document, seed_bytes: bytes | None, key: str, opti
     return Rendered(
         built=Built(title=document.title, identifier=document.identifier, source_sha256=document.source.sha256,
                     summary=first_sentence(document.summary[0]), created=iso_timestamp(created),
-                    provenance=document.provenance),
+                    provenance=document.provenance, lang=document.lang,
+                    summary_text=PARAGRAPH_BREAK.join(document.summary),
+                    commentary_text=PARAGRAPH_BREAK.join(document.commentary)),
         files=files,
     )
 

@@ -48,6 +48,8 @@ SERVE_PORT = 8000
 #: Seconds a `seedpress serve` client has to send a request's headers, counted from when it
 #: connects or gets its previous answer; a connection that takes longer is closed.
 SERVE_HEADER_TIMEOUT = 10
+#: Seconds one search may run in `seedpress serve` before it is stopped (503).
+SEARCH_TIME_LIMIT = 5
 #: The folder of stylesheets, fonts and the DOCX reference document: inside the
 #: package when installed from a wheel, beside it in a checkout.
 _PACKAGED_STYLES = Path(__file__).resolve().parent / "_styles"

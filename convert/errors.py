@@ -34,3 +34,7 @@ class ConfigError(SeedpressError):
 
 class LockedError(SeedpressError):
     """Another archive run holds the lock on the dist folder."""
+
+
+class QueryError(SeedpressError):
+    """A search query the index cannot run: bad FTS5 syntax, or too long."""

@@ -52,6 +52,13 @@ class Built:
     """The build date the editions carry (ISO 8601, UTC)."""
     provenance: Provenance = Provenance()
     """Author, publisher, rights and license the editions carry, for the hand-out."""
+    lang: str = "und"
+    """The document's main language, a BCP 47 tag."""
+    summary_text: str = ""
+    """The whole summary of the original article, paragraphs separated by blank lines: for
+    the search index (never in `--json`)."""
+    commentary_text: str = ""
+    """The whole commentary, paragraphs separated by blank lines: for the search index."""
 
 
 @dataclass(frozen=True)

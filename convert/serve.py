@@ -13,6 +13,10 @@ followed by name could be swapped between the check and the read.
 
 A connection must send each request's headers within SERVE_HEADER_TIMEOUT
 seconds of opening or of its previous answer (HeaderTimeoutProtocol).
+
+Four paths are answers, not files (search.py): /search, /search.atom, /search.json and
+/opensearch.xml. Each search reads the catalog through a connection of its own, opened
+read-only in the worker thread that answers it and closed there.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import asyncio
 import hashlib
 import os
 import re
+import sqlite3
 import stat
 from collections.abc import AsyncIterator, Mapping, Sequence
 from email.utils import formatdate, parsedate_to_datetime
@@ -38,8 +43,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .defaults import SERVE_HEADER_TIMEOUT
-from .errors import ConfigError
+from . import search
+from .defaults import SEARCH_TIME_LIMIT, SERVE_HEADER_TIMEOUT
+from .errors import ConfigError, QueryError
 from .handout import (
     CONTENT_SECURITY_POLICY, EDITION_TYPES, FEED_NAME, INDEX_NAME, JSON_FEED_NAME, OPDS2_TYPE, OPDS_ACQUISITION_TYPE,
     SUMS_NAME, is_safe_name,
@@ -77,12 +83,79 @@ _FILE_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_
 _SINGLE_BYTE_RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", re.IGNORECASE)
 
 
+#: The longest one-line message a 400 answer repeats of what went wrong with a query.
+MAX_PROBLEM = 200
+
+
 def create_app(dist: Path) -> Starlette:
-    """An ASGI app that serves the files of `dist` read-only (GET and HEAD)."""
+    """An ASGI app that serves the files of `dist` read-only (GET and HEAD), and searches
+    its catalog."""
+    root = Path(dist).resolve()
+    answers = [
+        Route(f"/{search.PAGE_PATH}", search_endpoint(root, search.render_page, "text/html; charset=utf-8")),
+        Route(f"/{search.FEED_PATH}", search_endpoint(root, search.render_feed, OPDS_ACQUISITION_TYPE)),
+        Route(f"/{search.JSON_PATH}", search_endpoint(root, search.render_json, search.OPDS2_TYPE)),
+        Route(f"/{search.DESCRIPTION_PATH}", search_description_endpoint(root)),
+    ]
     return Starlette(
-        routes=[Route("/{path:path}", ServeFiles(Path(dist).resolve()), methods=["GET", "HEAD"])],
+        routes=[*answers, Route("/{path:path}", ServeFiles(root), methods=["GET", "HEAD"])],
         middleware=[Middleware(SecurityHeaders)],
     )
+
+
+def search_endpoint(root: Path, render, media_type: str):
+    """The endpoint that answers a search with `render(SearchPage)` as `media_type`. A plain
+    function, so Starlette runs it in a worker thread: the catalog is read blocking."""
+
+    def answer(request: Request) -> Response:
+        return search_response(root, request, render, media_type)
+
+    return answer
+
+
+def search_response(root: Path, request: Request, render, media_type: str) -> Response:
+    """200 with a page of results; 400 for a query that is too long or that FTS5 cannot
+    parse; 404 when dist has no catalog with a search index; 503 when the catalog cannot
+    be read or the search takes longer than SEARCH_TIME_LIMIT seconds."""
+    try:
+        result = search.run_search(root, search.search_request(request.query_params))
+    except QueryError as error:
+        problem = " ".join(str(error).split())
+        if len(problem) > MAX_PROBLEM:
+            problem = problem[:MAX_PROBLEM - 1] + "…"
+        return PlainTextResponse(f'Bad search query: {problem} (FTS5 query syntax; put words with punctuation '
+                                 'in "double quotes")', status_code=400, headers=NO_CACHE)
+    except sqlite3.Error as error:
+        return catalog_unavailable(error)
+    if result is None:
+        return not_found()
+    headers = dict(NO_CACHE)
+    if media_type.startswith("text/html"):
+        headers["content-security-policy"] = search.SEARCH_POLICY
+    return Response(render(result), media_type=media_type, headers=headers)
+
+
+def catalog_unavailable(error: sqlite3.Error) -> Response:
+    """503 for a catalog that cannot be read now (busy, damaged) or a search stopped at its time limit."""
+    if getattr(error, "sqlite_errorname", None) == "SQLITE_INTERRUPT":
+        reason = f"the search took longer than {SEARCH_TIME_LIMIT} s"
+    else:
+        reason = "the catalog cannot be read"
+    return PlainTextResponse(f"Service Unavailable: {reason}", status_code=503, headers=NO_CACHE)
+
+
+def search_description_endpoint(root: Path):
+    """The endpoint of the OpenSearch description; 404 where there is nothing to search."""
+
+    def answer(request: Request) -> Response:
+        try:
+            if not search.can_search(root):
+                return not_found()
+        except sqlite3.Error as error:
+            return catalog_unavailable(error)
+        return Response(search.render_description(), media_type=search.DESCRIPTION_TYPE, headers=NO_CACHE)
+
+    return answer
 
 
 class ServeFiles:
@@ -272,8 +345,11 @@ def not_modified(request: Request, headers: Mapping[str, str]) -> bool:
         return False
 
 
+NO_CACHE = {"cache-control": "no-cache"}
+
+
 def not_found() -> Response:
-    return PlainTextResponse("Not Found", status_code=404, headers={"Cache-Control": "no-cache"})
+    return PlainTextResponse("Not Found", status_code=404, headers=NO_CACHE)
 
 
 def html_policy(path: str) -> str:
@@ -283,7 +359,9 @@ def html_policy(path: str) -> str:
 
 
 class SecurityHeaders:
-    """Add nosniff, a Content-Security-Policy and friends to every response, errors included."""
+    """Add nosniff, a Content-Security-Policy and friends to every response, errors included.
+    A response that brings a policy of its own (a results page, whose form may search
+    again) keeps it; every other HTML page gets the index page's, anything else none at all."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -295,9 +373,11 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-security-policy"]
+                own = next((v for k, v in message.get("headers", []) if k.lower() == b"content-security-policy"), None)
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-                policy = html_policy(scope.get("path", "")) if content_type.startswith(b"text/html") else DOWNLOAD_POLICY
+                policy = own.decode("latin-1") if own is not None else (
+                    html_policy(scope.get("path", "")) if content_type.startswith(b"text/html") else DOWNLOAD_POLICY)
                 headers += [
                     (b"x-content-type-options", b"nosniff"),
                     (b"content-security-policy", f"{policy}; frame-ancestors 'none'".encode()),

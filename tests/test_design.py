@@ -15,6 +15,7 @@ import pytest
 from conftest import REAL_SEED, ROOT, json_lines, seedpress, write_seeds
 
 from convert import defaults
+from convert.catalog import SCHEMA_VERSION
 from convert.environment import STYLE_FILES, styles_digest
 
 
@@ -125,7 +126,7 @@ def test_a_first_release_catalog_is_migrated_and_keeps_its_seeds(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     assert ": 0 built, 1 unchanged, 0 failed, 0 withdrawn in " in rerun.stdout
     with sqlite3.connect(dist / ".catalog.sqlite") as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (2,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert connection.execute("SELECT status FROM seeds").fetchall() == [("built",)]
     assert seedpress("verify", "--dist", dist).returncode == 0
     assert fixity_rows(dist) == [(6, "[]")]
@@ -145,11 +146,11 @@ def test_a_version_1_catalog_is_migrated_and_then_records_each_verify(tmp_path):
     # Turn the catalog back into version 1: no fixity history.
     with sqlite3.connect(dist / ".catalog.sqlite") as connection:
         connection.executescript("DROP TABLE fixity_checks; PRAGMA user_version = 1;")
-    # verify brings it to version 2 itself: an archive need not run first.
+    # verify brings it to the current version itself: an archive need not run first.
     verified = seedpress("verify", "--dist", dist)
     assert verified.returncode == 0 and verified.stderr == "", verified.stderr
     with sqlite3.connect(dist / ".catalog.sqlite") as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (2,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     assert fixity_rows(dist) == [(6, "[]")]
     rerun = seedpress("archive", seeds, "--dist", dist)
     assert ": 0 built, 1 unchanged, 0 failed, 0 withdrawn in " in rerun.stdout, rerun.stderr

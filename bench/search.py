@@ -1,0 +1,236 @@
+"""Benchmark of `seedpress serve`'s search over a catalog of 10,000 seeds (issue 13).
+
+    .venv/bin/python bench/search.py [--seeds 10000] [--queries 300] [--keep DIR]
+
+Builds an archive folder whose catalog holds N seeds, each recorded through the
+catalog's own record_built (its seeds row, files rows and search index row in one
+transaction) from real-looking text: the paragraphs of the seeds in seeds/ and
+tests/data/, shuffled, plus words drawn from a Zipf distribution over their
+vocabulary. No edition is rendered: the files are catalogued, not written, and
+index.html comes from write_handout. Then it starts a real `seedpress serve` on
+127.0.0.1, sends --queries searches of several kinds over one keep-alive
+connection, and prints p50, p95 and the slowest answer of each kind against the
+target (p95 < 50 ms). Not run by `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from convert.catalog import CATALOG_NAME, open_catalog, record_built  # noqa: E402
+from convert.dates import iso_timestamp  # noqa: E402
+from convert.handout import write_handout  # noqa: E402
+from convert.outcome import Built, EditionFile, Outcome, Status  # noqa: E402
+
+TARGET_P95_MS = 50
+#: How long the server may take to answer its first request, and one search at most.
+START_TIMEOUT = 60
+REQUEST_TIMEOUT = 30
+EDITIONS = ("md", "pdf", "epub", "docx", "txt")
+
+
+def corpus() -> tuple[list[str], list[str]]:
+    """Paragraphs and a vocabulary from every seed the repository has."""
+    paragraphs = []
+    for path in sorted([*(ROOT / "seeds").glob("*.txt"), *(ROOT / "tests" / "data").glob("*.txt")]):
+        text = path.read_text("utf-8", errors="replace")
+        paragraphs += [" ".join(p.split()) for p in text.split("\n\n") if len(p.split()) > 5]
+    words = sorted({word.lower() for p in paragraphs for word in re.findall(r"\b[A-Za-z]{3,20}\b", p)})
+    return paragraphs, words
+
+
+def zipf_text(rng: random.Random, words: list[str], weights: list[float], count: int) -> str:
+    return " ".join(rng.choices(words, weights, k=count)).capitalize() + "."
+
+
+SYLLABLES = ("ka", "ro", "mi", "te", "lu", "sa", "vo", "ne", "di", "po", "ga", "zu", "be", "fi", "ho", "ja")
+
+
+def own_name(number: int) -> str:
+    """A made-up name only seed `number` mentions, as a real article names its own people and places."""
+    name = "qu"
+    while True:
+        number, digit = divmod(number, len(SYLLABLES))
+        name += SYLLABLES[digit]
+        if not number:
+            return name + "x"
+
+
+def make_seed(rng: random.Random, number: int, paragraphs: list[str], words: list[str],
+              weights: list[float]) -> tuple[str, str, str]:
+    """(title, summary, commentary) of one real-looking seed."""
+    title = f"{zipf_text(rng, words, weights, rng.randint(4, 9))[:-1].title()} ({number})"
+    summary = [rng.choice(paragraphs), zipf_text(rng, words, weights, rng.randint(60, 140))]
+    commentary = [rng.choice(paragraphs) if rng.random() < 0.5 else zipf_text(rng, words, weights, rng.randint(40, 120))
+                  for _ in range(rng.randint(4, 10))]
+    commentary.append(f"As {own_name(number).title()} said, {zipf_text(rng, words, weights, 20).lower()}")
+    return title, "\n\n".join(summary), "\n\n".join(commentary)
+
+
+def build_catalog(dist: Path, count: int, rng: random.Random) -> tuple[float, list[str]]:
+    """Record `count` seeds in a new catalog in dist; seconds taken and the vocabulary used."""
+    paragraphs, words = corpus()
+    weights = [1 / (rank + 1) for rank in range(len(words))]
+    rng.shuffle(words)
+    dist.mkdir(parents=True, exist_ok=True)
+    connection = open_catalog(dist)
+    # The bench measures searching, not the disk: commits need not wait for it.
+    connection.execute("PRAGMA synchronous = OFF")
+    created = iso_timestamp(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    started = time.perf_counter()
+    for number in range(count):
+        key = f"seed_{number:05d}"
+        title, summary, commentary = make_seed(rng, number, paragraphs, words, weights)
+        sha256 = hashlib.sha256(f"{title}{summary}{commentary}".encode()).hexdigest()
+        built = Built(title=title, identifier=f"urn:sha256:{sha256}", source_sha256=sha256,
+                      summary=summary.split(". ")[0] + ".", created=created, lang="en",
+                      summary_text=summary, commentary_text=commentary)
+        files = {edition: EditionFile(f"{key}/{key}.{edition}", sha256, 1000 + number) for edition in EDITIONS}
+        outcome = Outcome(input=f"seeds/{key}.txt", key=key, status=Status.BUILT, built=built, files=files)
+        record_built(connection, outcome, sha256, {edition: f"{key}/{key}.{edition}" for edition in EDITIONS})
+    seconds = time.perf_counter() - started
+    connection.close()
+    write_handout(dist, [])
+    return seconds, words
+
+
+def queries(words: list[str], seeds: int, count: int, rng: random.Random) -> list[tuple[str, dict]]:
+    """(kind, parameters) of `count` searches, the kinds in turn."""
+    by_frequency = words  # shuffled once; the Zipf weights follow this order
+    common, middling, rare = by_frequency[:20], by_frequency[50:500], by_frequency[-2000:]
+    kinds = [
+        ("a seed's own name", lambda: {"q": own_name(rng.randrange(seeds))}),
+        ("Zipf-tail word", lambda: {"q": rng.choice(rare)}),
+        ("middling word", lambda: {"q": rng.choice(middling)}),
+        ("common word", lambda: {"q": rng.choice(common)}),
+        ("two words (AND)", lambda: {"q": f"{rng.choice(middling)} {rng.choice(middling)}"}),
+        ("phrase", lambda: {"q": f'"{rng.choice(common)} {rng.choice(common)}"'}),
+        ("prefix*", lambda: {"q": rng.choice(middling)[:3] + "*"}),
+        ("3 words OR", lambda: {"q": " OR ".join(rng.sample(middling, 3))}),
+        ("common word, page 5", lambda: {"q": rng.choice(common), "page": "5"}),
+        ("no match", lambda: {"q": "zzqxjv"}),
+    ]
+    return [(kinds[n % len(kinds)][0], kinds[n % len(kinds)][1]()) for n in range(count)]
+
+
+def worst_query(words: list[str], limit: int = 1000) -> str:
+    """As many two-letter prefixes OR'd as fit in `limit` characters: each expands to every
+    word it begins, and their doclists are merged."""
+    terms: list[str] = []
+    for prefix in dict.fromkeys(word[:2] for word in words):
+        if len(" OR ".join([*terms, f"{prefix}*"])) > limit:
+            break
+        terms.append(f"{prefix}*")
+    return " OR ".join(terms)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(dist: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "convert.cli", "serve", "--dist", str(dist), "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"seedpress serve exited with {process.returncode}")
+        try:
+            if httpx.get(base + "/", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    stop_server(process)
+    raise SystemExit(f"seedpress serve did not answer within {START_TIMEOUT} s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--seeds", type=int, default=10_000)
+    options.add_argument("--queries", type=int, default=300)
+    options.add_argument("--keep", type=Path, help="build the archive here and keep it (default: a temp folder)")
+    arguments = options.parse_args()
+    rng = random.Random(13)
+    with tempfile.TemporaryDirectory(prefix="seedpress-bench-search-") as temporary:
+        dist = arguments.keep or Path(temporary) / "dist"
+        build_seconds, words = build_catalog(dist, arguments.seeds, rng)
+        size = (dist / CATALOG_NAME).stat().st_size
+        print(f"catalog: {arguments.seeds} seeds recorded with their search rows in {build_seconds:.1f} s "
+              f"({build_seconds / arguments.seeds * 1000:.2f} ms a seed), {size / 1e6:.0f} MB", flush=True)
+        plan = queries(words, arguments.seeds, arguments.queries, rng)
+        process, base = start_server(dist)
+        timings: dict[str, list[float]] = {}
+        totals: dict[str, list[int]] = {}
+        try:
+            with httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT) as client:
+                for _kind, parameters in plan[:20]:  # warm-up: the first answers open files, fill caches
+                    client.get("/search", params=parameters)
+                for kind, parameters in plan:
+                    started = time.perf_counter()
+                    response = client.get("/search", params=parameters)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    if response.status_code != 200:
+                        raise SystemExit(f"{parameters}: {response.status_code} {response.text[:200]}")
+                    timings.setdefault(kind, []).append(elapsed)
+                    found = re.search(rb"(\d+) titles? found", response.content)
+                    totals.setdefault(kind, []).append(int(found[1]) if found else 0)
+                worst = worst_query(words)
+                started = time.perf_counter()
+                response = client.get("/search", params={"q": worst})
+                worst_ms = (time.perf_counter() - started) * 1000
+        finally:
+            stop_server(process)
+    everything = [t for kind_timings in timings.values() for t in kind_timings]
+    print(f"\n/search latency over {len(everything)} queries, one client, keep-alive, "
+          f"{arguments.seeds} seeds (target: p95 < {TARGET_P95_MS} ms)\n")
+    print(f"| {'query':<22} | {'n':>4} | {'matches (median)':>16} | {'p50 ms':>7} | {'p95 ms':>7} | {'max ms':>7} |")
+    print(f"|{'-' * 24}|{'-' * 6}|{'-' * 18}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
+    for kind, values in timings.items():
+        print(f"| {kind:<22} | {len(values):>4} | {statistics.median(totals[kind]):>16.0f} | "
+              f"{percentile(values, 0.5):>7.1f} | {percentile(values, 0.95):>7.1f} | {max(values):>7.1f} |")
+    p95 = percentile(everything, 0.95)
+    print(f"| {'all':<22} | {len(everything):>4} | {'':>16} | {percentile(everything, 0.5):>7.1f} | "
+          f"{p95:>7.1f} | {max(everything):>7.1f} |")
+    print(f"\np95 {p95:.1f} ms: {'meets' if p95 < TARGET_P95_MS else 'MISSES'} the target of {TARGET_P95_MS} ms")
+    print(f"worst case, a 1,000-character query of {worst.count('*')} two-letter prefixes OR'd: "
+          f"{response.status_code} in {worst_ms:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,465 @@
+"""Search the archive (DESIGN §11): what `seedpress serve` answers at /search (HTML),
+/search.atom (OPDS 1.2), /search.json (OPDS 2.0) and /opensearch.xml.
+
+A query is FTS5 query syntax (sqlite.org/fts5.html#full_text_query_syntax) over the title,
+the whole summary and the whole commentary of every seed with a good build, run against the
+catalog opened read-only. Every text a page shows is escaped; a match is highlighted by
+escaping the snippet's text and wrapping the ranges the index marked with control
+characters (catalog.MATCH_START, MATCH_END), never by trusting markup.
+
+Links are relative to the top of dist, as in index.html and opds.xml, so that the answers
+stay right behind a proxy that serves the archive under a path of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import os
+import stat
+import time
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from urllib.parse import urlencode
+
+from lxml import etree
+
+from . import __version__
+from .catalog import (
+    CATALOG_NAME, MATCH_END, MATCH_START, TOKEN_BREAK, SearchHit, has_search_index, open_catalog_readonly,
+    search_catalog,
+)
+from .dates import iso_timestamp, parse_timestamp
+from .defaults import SEARCH_TIME_LIMIT
+from .errors import QueryError
+from .handout import (
+    ARCHIVE_TITLE, ATOM, DC, EDITION_TYPES, EMPTY_ARCHIVE_DATE, FEED_EDITIONS, FEED_ID, FEED_NAME, INDEX_NAME,
+    OPDS, OPDS_ACQUISITION_REL, OPDS_ACQUISITION_TYPE, STYLE, Edition, Entry, downloads, feed_entry, href,
+    human_size, updated,
+)
+
+PAGE_PATH = "search"
+FEED_PATH = "search.atom"
+JSON_PATH = "search.json"
+DESCRIPTION_PATH = "opensearch.xml"
+DESCRIPTION_TYPE = "application/opensearchdescription+xml"
+OPDS2_TYPE = "application/opds+json"
+OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"
+#: Results on one page of every answer.
+PAGE_SIZE = 20
+#: The longest query answered, in characters; a longer one is refused (400).
+MAX_QUERY_LENGTH = 1000
+#: The last page anyone may ask for: 200,000 results in.
+MAX_PAGE = 10_000
+#: The name of the landing page a seed's folder may hold (DESIGN §11).
+LANDING_NAME = "index.html"
+#: What each section of a document is called beside a snippet of it.
+SECTION_LABELS = {"summary": "Summary of the original article", "commentary": "Commentary"}
+
+#: The results page's styles: the index page's, and the search form, highlights and page links.
+STYLE_RULES = """
+form.search { display: flex; flex-wrap: wrap; gap: 0.5rem; margin: 0 0 1rem; }
+form.search label { flex-basis: 100%; color: var(--muted); }
+form.search input {
+  flex: 1 1 12rem; min-height: 2.75rem; padding: 0.4rem 0.6rem; font: inherit;
+  color: var(--text); background: var(--page); border: 1px solid var(--line); border-radius: 0.4rem;
+}
+form.search button {
+  min-height: 2.75rem; padding: 0.4rem 1rem; font: inherit; color: var(--page);
+  background: var(--accent); border: 0; border-radius: 0.4rem;
+}
+h2 a { text-decoration: none; }
+mark { background: #ffe27a; color: #1d2228; padding: 0 0.1em; }
+.section { color: var(--muted); font-size: 0.85rem; font-weight: 600; }
+.pages { display: flex; justify-content: space-between; gap: 1rem; list-style: none; margin: 1rem 0; padding: 0; }
+.pages a { display: inline-block; min-height: 2.75rem; padding: 0.45rem 0.75rem; line-height: 1.8; }
+"""
+SEARCH_STYLE = STYLE + STYLE_RULES
+#: What a results page may load: its own <style> block (by hash), and its form may send
+#: a new search to this server; nothing else.
+SEARCH_POLICY = (
+    "default-src 'none'; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(SEARCH_STYLE.encode()).digest()).decode()}'; "
+    "img-src 'self'; base-uri 'none'; form-action 'self'"
+)
+
+# Characters neither XML 1.0 nor HTML text may carry: a query may hold them (%01), and a
+# results page or feed shows the query.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """What a client asked for: the query and which page of results."""
+
+    query: str
+    """The FTS5 query, as sent (with characters no page can show replaced by U+FFFD)."""
+    page: int
+    """The page of results, from 1."""
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * PAGE_SIZE
+
+
+def search_request(parameters: Mapping[str, str]) -> SearchRequest:
+    """The request that query parameters `q` and `page` make; QueryError for a query longer
+    than MAX_QUERY_LENGTH or a page that is not a whole number from 1 to MAX_PAGE. A missing
+    or empty page (OpenSearch's `{startPage?}` left out) is the first."""
+    query = parameters.get("q", "")
+    if len(query) > MAX_QUERY_LENGTH:
+        raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters")
+    page = parameters.get("page", "").strip() or "1"
+    if not (page.isascii() and page.isdigit() and 1 <= int(page) <= MAX_PAGE):
+        raise QueryError(f"page must be a whole number from 1 to {MAX_PAGE}")
+    return SearchRequest(_UNPRINTABLE.sub("\ufffd", query), int(page))
+
+
+@dataclass(frozen=True)
+class Found:
+    """One seed on a page of results."""
+
+    entry: Entry
+    """The seed as the hand-out shows it: title, identifier, date, editions."""
+    lang: str
+    """The document's language, a BCP 47 tag."""
+    section: str
+    """The section the snippet is from: "summary" or "commentary"."""
+    snippet: str
+    """Words of that section around the matches, marked as the index gave them."""
+    link: str
+    """Where its title leads: its landing page when it has one, else its PDF or another edition."""
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of the answer to a search."""
+
+    request: SearchRequest
+    total: int
+    """How many seeds match in all."""
+    found: tuple[Found, ...]
+
+    @property
+    def last_page(self) -> int:
+        return max(1, -(-self.total // PAGE_SIZE))
+
+    @property
+    def next_page(self) -> int | None:
+        return self.request.page + 1 if self.request.page < self.last_page else None
+
+    @property
+    def previous_page(self) -> int | None:
+        return min(self.request.page - 1, self.last_page) if self.request.page > 1 else None
+
+
+def run_search(dist: Path, request: SearchRequest, *, time_limit: float = SEARCH_TIME_LIMIT) -> SearchPage | None:
+    """The page of results `request` asks for, from the catalog of `dist` opened read-only;
+    None when there is no catalog or it has no search index. An empty query matches
+    nothing. Raises QueryError for a query FTS5 cannot parse, sqlite3.Error when the
+    catalog cannot be read or the search takes longer than `time_limit` seconds."""
+    if not (dist / CATALOG_NAME).is_file():
+        return None
+    connection = open_catalog_readonly(dist)
+    try:
+        if not has_search_index(connection):
+            return None
+        if not request.query.strip():
+            return SearchPage(request, 0, ())
+        results = search_catalog(connection, request.query, limit=PAGE_SIZE, offset=request.offset,
+                                 deadline=time.monotonic() + time_limit)
+    finally:
+        connection.close()
+    return SearchPage(request, results.total, tuple(found(dist, hit) for hit in results.hits))
+
+
+def can_search(dist: Path) -> bool:
+    """True when `dist` has a catalog with a search index. Raises sqlite3.Error when the
+    catalog cannot be read."""
+    if not (dist / CATALOG_NAME).is_file():
+        return False
+    connection = open_catalog_readonly(dist)
+    try:
+        return has_search_index(connection)
+    finally:
+        connection.close()
+
+
+def found(dist: Path, hit: SearchHit) -> Found:
+    entry = Entry(
+        key=hit.key, title=hit.title, identifier=hit.identifier, summary=hit.summary or "",
+        date=parse_timestamp(hit.created) if hit.created else EMPTY_ARCHIVE_DATE,
+        editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
+                       for edition, path, sha256, size in hit.files if edition in EDITION_TYPES),
+    )
+    # The section with more matches; the summary when neither has any (the title matched).
+    if hit.commentary_snippet.count(MATCH_START) > hit.summary_snippet.count(MATCH_START):
+        section, snippet = "commentary", hit.commentary_snippet
+    else:
+        section, snippet = "summary", hit.summary_snippet
+    return Found(entry, hit.lang, section, snippet, title_link(dist, entry))
+
+
+def title_link(dist: Path, entry: Entry) -> str:
+    """The seed's landing page when its folder has one, else its first edition in display order."""
+    landing = f"{entry.key}/{LANDING_NAME}"
+    if is_regular_file(dist / entry.key / LANDING_NAME):
+        return href(landing)
+    editions = downloads(entry)
+    return href(editions[0].path) if editions else f"{INDEX_NAME}#{entry.key}"
+
+
+def is_regular_file(path: Path) -> bool:
+    """True for a regular file reached without a symlink on the way (as serve would serve it)."""
+    try:
+        return (not stat.S_ISLNK(os.lstat(path.parent).st_mode)) and stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def search_href(path: str, query: str, page: int) -> str:
+    return f"{path}?{urlencode({'q': query, 'page': page})}"
+
+
+# --- highlighting ------------------------------------------------------------------------
+
+def highlighted(snippet: str) -> str:
+    """The snippet as HTML: its text escaped, each range the index marked in <mark>. The
+    token breaks the index put between CJK characters are dropped (with any zero-width
+    space the text had: it shows nothing)."""
+    html, marked = [], False
+    for piece in re.split(f"([{MATCH_START}{MATCH_END}])", _close_after_marks(snippet.replace(TOKEN_BREAK, ""))):
+        if piece == MATCH_START:
+            html.append("" if marked else "<mark>")
+            marked = True
+        elif piece == MATCH_END:
+            html.append("</mark>" if marked else "")
+            marked = False
+        else:
+            html.append(_html(piece))
+    if marked:
+        html.append("</mark>")
+    return "".join(html).replace("</mark><mark>", "")
+
+
+def _close_after_marks(snippet: str) -> str:
+    """The snippet with each match's end moved past the combining marks that follow it.
+    unicode61 counts a mark (a Devanagari or Thai vowel sign) as a separator, so a match
+    ends before it, and a <mark> closed there would tear the mark off its letter."""
+    parts = snippet.split(MATCH_END)
+    for index in range(len(parts) - 1):
+        after = parts[index + 1]
+        marks = 0
+        while marks < len(after) and unicodedata.category(after[marks]).startswith("M"):
+            marks += 1
+        parts[index], parts[index + 1] = parts[index] + after[:marks], after[marks:]
+    return MATCH_END.join(parts)
+
+
+def _html(text: str) -> str:
+    """Text as HTML character data or attribute value: escaped, quotes included."""
+    return escape(_UNPRINTABLE.sub("\ufffd", text), quote=True)
+
+
+# --- /search: the results page -----------------------------------------------------------
+
+def render_page(result: SearchPage) -> bytes:
+    """The HTML results page: a search form, the matches best first with their snippets and
+    downloads, and links to the pages before and after."""
+    request = result.request
+    query = request.query
+    if not query.strip():
+        about = "Type words to look for in the titles, summaries and commentaries."
+    else:
+        count = f"{result.total} {'title' if result.total == 1 else 'titles'}"
+        about = f"{_html(count)} found · page {request.page} of {result.last_page}"
+    items = "\n".join(result_item(item) for item in result.found)
+    if result.found:
+        listing = f'<ol class="entries" start="{request.offset + 1}">\n{items}\n</ol>'
+    elif query.strip():
+        listing = "<p>Nothing found.</p>"
+    else:
+        listing = ""
+    page_links = []
+    if result.previous_page is not None:
+        page_links.append(f'<li><a rel="prev" href="{_html(search_href(PAGE_PATH, query, result.previous_page))}">'
+                          "← Previous</a></li>")
+    if result.next_page is not None:
+        page_links.append(f'<li><a rel="next" href="{_html(search_href(PAGE_PATH, query, result.next_page))}">'
+                          "Next →</a></li>")
+    pages = f'<nav aria-label="Result pages"><ul class="pages">\n{chr(10).join(page_links)}\n</ul></nav>' \
+        if page_links else ""
+    title = f"{query} – search" if query.strip() else "Search"
+    feed_link = (f'<link rel="alternate" type="{_html(OPDS_ACQUISITION_TYPE)}" '
+                 f'href="{_html(search_href(FEED_PATH, query, request.page))}" title="These results as OPDS">\n'
+                 if query.strip() else "")
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{_html(SEARCH_POLICY)}">
+<meta name="referrer" content="no-referrer">
+<meta name="robots" content="noindex">
+<meta name="generator" content="seedpress {_html(__version__)}">
+<title>{_html(title)} – {_html(ARCHIVE_TITLE)}</title>
+<link rel="search" type="{DESCRIPTION_TYPE}" href="{DESCRIPTION_PATH}" title="{_html(ARCHIVE_TITLE)}">
+{feed_link}<style>{SEARCH_STYLE}</style>
+</head>
+<body>
+<header>
+<h1><a href="{INDEX_NAME}">{_html(ARCHIVE_TITLE)}</a></h1>
+<form class="search" action="{PAGE_PATH}" method="get" role="search">
+<label for="q">Search the titles, summaries and commentaries</label>
+<input id="q" name="q" type="search" value="{_html(query)}" maxlength="{MAX_QUERY_LENGTH}">
+<button type="submit">Search</button>
+</form>
+<p class="about">{about}</p>
+</header>
+<main>
+{listing}
+{pages}
+</main>
+<footer>
+<p>Words match whole words in any case, with or without accents; <code>"two words"</code> matches a phrase,
+<code>word*</code> a beginning, and <code>AND</code>, <code>OR</code>, <code>NOT</code> and parentheses combine them.
+Put a word with punctuation in double quotes.</p>
+</footer>
+</body>
+</html>
+"""
+    return page.encode("utf-8")
+
+
+def result_item(item: Found) -> str:
+    entry = item.entry
+    links = "\n".join(
+        f'<li><a href="{_html(href(edition.path))}" type="{_html(EDITION_TYPES[edition.name][0])}" download>'
+        f'{_html(EDITION_TYPES[edition.name][1])} <span class="size">{_html(human_size(edition.size))}</span></a></li>'
+        for edition in downloads(entry)
+    )
+    label = f'<span class="section" lang="en">{_html(SECTION_LABELS[item.section])}:</span>'
+    return f"""<li>
+<article lang="{_html(item.lang)}">
+<h2><a href="{_html(item.link)}">{_html(entry.title)}</a></h2>
+<p class="summary">{label} {highlighted(item.snippet)}</p>
+<ul class="downloads" lang="en">
+{links}
+</ul>
+</article>
+</li>"""
+
+
+# --- /search.atom: OPDS 1.2 -----------------------------------------------------------------
+
+def render_feed(result: SearchPage) -> bytes:
+    """The results as an OPDS 1.2 acquisition feed with OpenSearch response elements; each
+    entry is the one opds.xml has for the seed."""
+    request = result.request
+    entries = [item.entry for item in result.found]
+    feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM, "dc": DC, "opds": OPDS, "opensearch": OPENSEARCH})
+    _atom(feed, "id", f"{FEED_ID}:search:{hashlib.sha256(request.query.encode()).hexdigest()}:{request.page}")
+    _atom(feed, "title", f"Search: {request.query}")
+    _atom(feed, "updated", iso_timestamp(updated(entries)))
+    author = etree.SubElement(feed, f"{{{ATOM}}}author")
+    _atom(author, "name", "seedpress")
+    _atom(feed, "generator", "seedpress").set("version", __version__)
+    _opensearch(feed, "totalResults", str(result.total))
+    _opensearch(feed, "itemsPerPage", str(PAGE_SIZE))
+    _opensearch(feed, "startIndex", str(request.offset + 1))
+    etree.SubElement(feed, f"{{{OPENSEARCH}}}Query", role="request", searchTerms=_xml_safe(request.query),
+                     startPage=str(request.page))
+    _link(feed, "self", search_href(FEED_PATH, request.query, request.page), OPDS_ACQUISITION_TYPE)
+    _link(feed, "start", FEED_NAME, OPDS_ACQUISITION_TYPE)
+    _link(feed, "search", DESCRIPTION_PATH, DESCRIPTION_TYPE)
+    _link(feed, "alternate", search_href(PAGE_PATH, request.query, request.page), "text/html")
+    _link(feed, "first", search_href(FEED_PATH, request.query, 1), OPDS_ACQUISITION_TYPE)
+    if result.previous_page is not None:
+        _link(feed, "previous", search_href(FEED_PATH, request.query, result.previous_page), OPDS_ACQUISITION_TYPE)
+    if result.next_page is not None:
+        _link(feed, "next", search_href(FEED_PATH, request.query, result.next_page), OPDS_ACQUISITION_TYPE)
+    for item in result.found:
+        entry = feed_entry(item.entry)
+        etree.SubElement(entry, f"{{{DC}}}language").text = _xml_safe(item.lang)
+        feed.append(entry)
+    return etree.tostring(feed, xml_declaration=True, encoding="utf-8", pretty_print=True)
+
+
+def _atom(parent: etree._Element, name: str, text: str) -> etree._Element:
+    element = etree.SubElement(parent, f"{{{ATOM}}}{name}")
+    element.text = _xml_safe(text)
+    return element
+
+
+def _opensearch(parent: etree._Element, name: str, text: str) -> None:
+    etree.SubElement(parent, f"{{{OPENSEARCH}}}{name}").text = text
+
+
+def _link(parent: etree._Element, rel: str, target: str, media_type: str) -> None:
+    etree.SubElement(parent, f"{{{ATOM}}}link", rel=rel, href=target, type=media_type)
+
+
+def _xml_safe(text: str) -> str:
+    return _UNPRINTABLE.sub("\ufffd", text)
+
+
+# --- /search.json: OPDS 2.0 -------------------------------------------------------------------
+
+def render_json(result: SearchPage) -> bytes:
+    """The results as an OPDS 2.0 feed (drafts.opds.io/opds-2.0): one publication per seed
+    with its editions as acquisition links."""
+    request = result.request
+    links = [
+        {"rel": "self", "href": search_href(JSON_PATH, request.query, request.page), "type": OPDS2_TYPE},
+        {"rel": "first", "href": search_href(JSON_PATH, request.query, 1), "type": OPDS2_TYPE},
+    ]
+    if result.previous_page is not None:
+        links.append({"rel": "previous", "href": search_href(JSON_PATH, request.query, result.previous_page),
+                      "type": OPDS2_TYPE})
+    if result.next_page is not None:
+        links.append({"rel": "next", "href": search_href(JSON_PATH, request.query, result.next_page),
+                      "type": OPDS2_TYPE})
+    links.append({"rel": "search", "href": f"{JSON_PATH}{{?q}}", "type": OPDS2_TYPE, "templated": True})
+    links.append({"rel": "alternate", "href": search_href(PAGE_PATH, request.query, request.page),
+                  "type": "text/html"})
+    feed = {
+        "metadata": {"title": f"Search: {request.query}", "numberOfItems": result.total,
+                     "itemsPerPage": PAGE_SIZE, "currentPage": request.page},
+        "links": links,
+        "publications": [publication(item) for item in result.found],
+    }
+    return json.dumps(feed, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def publication(item: Found) -> dict:
+    entry = item.entry
+    acquisitions = [
+        {"rel": OPDS_ACQUISITION_REL, "href": href(edition.path), "type": EDITION_TYPES[edition.name][0],
+         "title": EDITION_TYPES[edition.name][1], "properties": {"length": edition.size}}
+        for edition in downloads(entry) if edition.name in FEED_EDITIONS
+    ]
+    return {
+        "metadata": {"@type": "http://schema.org/Book", "title": entry.title, "identifier": entry.identifier,
+                     "language": item.lang, "modified": iso_timestamp(entry.date), "description": entry.summary},
+        "links": [*acquisitions, {"rel": "alternate", "href": item.link, "type": "text/html"}],
+    }
+
+
+# --- /opensearch.xml ------------------------------------------------------------------------
+
+def render_description() -> bytes:
+    """The OpenSearch 1.1 description: how to ask for results as OPDS, HTML and OPDS 2.0."""
+    description = etree.Element(f"{{{OPENSEARCH}}}OpenSearchDescription", nsmap={None: OPENSEARCH})
+    for name, text in (("ShortName", "seedpress"),
+                       ("Description", f"Search the titles, summaries and commentaries of the {ARCHIVE_TITLE}"),
+                       ("InputEncoding", "UTF-8"), ("OutputEncoding", "UTF-8")):
+        etree.SubElement(description, f"{{{OPENSEARCH}}}{name}").text = text
+    for media_type, path in ((OPDS_ACQUISITION_TYPE, FEED_PATH), ("text/html", PAGE_PATH), (OPDS2_TYPE, JSON_PATH)):
+        etree.SubElement(description, f"{{{OPENSEARCH}}}Url", type=media_type,
+                         template=f"{path}?q={{searchTerms}}&page={{startPage?}}")
+    return etree.tostring(description, xml_declaration=True, encoding="utf-8", pretty_print=True)
