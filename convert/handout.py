@@ -332,7 +332,9 @@ def render_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptio
     feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM, "dc": DC, "opds": OPDS})
     _text(feed, "id", FEED_ID if number == pages.last else f"{FEED_ID}:page:{number}")
     _text(feed, "title", options.title)
-    _text(feed, "updated", iso_timestamp(updated(pages.entries)))
+    # An older page tells only of its own entries: the archive's size or last change would
+    # rewrite every page at every new seed.
+    _text(feed, "updated", iso_timestamp(updated(pages.entries if number == pages.last else entries)))
     author = etree.SubElement(feed, f"{{{ATOM}}}author")
     _text(author, "name", "seedpress")
     generator = _text(feed, "generator", "seedpress")
@@ -372,9 +374,13 @@ def render_json_feed(entries: Sequence[Entry], options: HandoutOptions = Handout
     links.append({"rel": "search", "href": options.link("search.json") + "{?q}", "type": OPDS2_TYPE,
                   "templated": True})
     links.append({"rel": "alternate", "href": options.link(pages.name(INDEX_NAME, number)), "type": "text/html"})
+    metadata = {"title": options.title, "itemsPerPage": PAGE_SIZE, "modified": iso_timestamp(updated(entries))}
+    if number == pages.last:
+        # Only the start page tells of the whole archive: an older page stays as it is.
+        metadata.update(numberOfItems=len(pages.entries), currentPage=1,
+                        modified=iso_timestamp(updated(pages.entries)))
     feed = {
-        "metadata": {"title": options.title, "numberOfItems": len(pages.entries), "itemsPerPage": PAGE_SIZE,
-                     "currentPage": pages.last - number + 1, "modified": iso_timestamp(updated(pages.entries))},
+        "metadata": metadata,
         "links": links,
         "publications": [json_publication(entry, options) for entry in entries],
     }
@@ -465,8 +471,10 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
     pages = pages or Pages(oldest_first(entries))
     total = len(pages.entries)
     count = f"{total} {'title' if total == 1 else 'titles'}"
-    about = (
-        f"{_html(count)} · updated {_time(updated(pages.entries))} · "
+    # Only the start page tells of the whole archive: an older page stays as it is.
+    about = (f"{_html(count)} · updated {_time(updated(pages.entries))} · " if number == pages.last
+             else f'<a href="{INDEX_NAME}">Newest titles</a> · ')
+    about += (
         f'<a href="{FEED_NAME}" type="{_html(OPDS_ACQUISITION_TYPE)}">OPDS catalog</a> · '
         f'<a href="{SUMS_NAME}" type="text/plain">SHA256SUMS</a>'
     )
@@ -512,7 +520,10 @@ def _page_navigation(pages: Pages, number: int) -> str:
     links = []
     if pages.newer(number) is not None:
         links.append(f'<a rel="prev" href="{pages.name(INDEX_NAME, pages.newer(number))}">Newer</a>')
-    links.append(f"Page {pages.last - number + 1} of {pages.last}")
+    if number == pages.last:
+        links.append("Newest titles")
+    else:
+        links.append(f"Page {number} (numbered from the oldest)")
     if pages.older(number) is not None:
         links.append(f'<a rel="next" href="{pages.name(INDEX_NAME, pages.older(number))}">Older</a>')
     return f'<nav class="pages" aria-label="Pages">{" · ".join(links)}</nav>\n'

@@ -1,0 +1,78 @@
+"""The hand-out at 10,000 seeds (issue 13): full write, one new seed, page sizes.
+
+    .venv/bin/python bench/handout.py [--seeds 10000]
+
+Entries are made the way the catalog gives them (real-looking titles and
+summaries, two to six files each), so only handout.py is measured: a full
+write of every page, an unchanged rerun, and the rerun after one new seed.
+Prints each figure beside the issue's target. Not run by `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from convert.handout import Edition, Entry, write_handout  # noqa: E402
+
+WORDS = ("council budget river school library tram ferry bridge harvest storm election museum clinic "
+         "port market festival drought archive railway vote coast valley energy housing").split()
+
+
+def make_entries(count: int, rng: random.Random) -> list[Entry]:
+    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    entries = []
+    for number in range(count):
+        key = f"article-{number:06d}"
+        title = " ".join(rng.choice(WORDS).capitalize() for _ in range(rng.randint(5, 12)))
+        summary = " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 45))).capitalize() + "."
+        editions = tuple(
+            Edition(name, f"{key}/{key}.{name}" if name != "html" else f"{key}/index.html",
+                    rng.randint(2_000, 900_000), hashlib.sha256(f"{key}{name}".encode()).hexdigest())
+            for name in ("md", "pdf", "epub", "docx", "txt", "html"))
+        entries.append(Entry(key=key, title=title, identifier=f"urn:sha256:{hashlib.sha256(key.encode()).hexdigest()}",
+                             summary=summary, date=start + timedelta(minutes=7 * number), editions=editions,
+                             author="Jane Doe", publisher="Example Press", rights="CC BY 4.0",
+                             license_url="https://creativecommons.org/licenses/by/4.0/"))
+    return entries
+
+
+def timed(action) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=10_000)
+    count = parser.parse_args().seeds
+    entries = make_entries(count + 1, random.Random(1))
+    with tempfile.TemporaryDirectory() as folder:
+        dist = Path(folder)
+        full, written = timed(lambda: write_handout(dist, entries[:count]))
+        unchanged, rewritten = timed(lambda: write_handout(dist, entries[:count]))
+        one_more, changed = timed(lambda: write_handout(dist, entries))
+        sizes = {p.name: p.stat().st_size for p in dist.iterdir() if p.name != "SHA256SUMS"}
+        largest = max(sizes, key=sizes.get)
+        sums = (dist / "SHA256SUMS").stat().st_size
+    print(f"hand-out of {count} seeds                     measured      target")
+    print(f"full write ({len(written)} files)                {full:8.2f} s    < 30 s")
+    print(f"unchanged rerun ({len(rewritten)} files written)      {unchanged:8.2f} s")
+    print(f"one new seed ({len(changed)} files written: {', '.join(sorted(changed))})")
+    print(f"                                      {one_more:8.2f} s    < 2 s")
+    print(f"largest page or feed: {largest:20} {sizes[largest] / 1000:6.0f} kB   < 300 kB")
+    print(f"SHA256SUMS (every file of every seed) {sums / 1e6:6.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
