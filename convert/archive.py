@@ -29,7 +29,7 @@ from .catalog import (
 )
 from .dates import file_stamp, parse_timestamp
 from .environment import build_digest, check_prerequisites, environment_digest
-from .errors import ConfigError, LockedError, SeedpressError
+from .errors import ConfigError, LockedError, RunStopped, SeedpressError
 from .files import fsync_directory
 from .keys import seed_key
 from .outcome import Outcome, Status
@@ -50,6 +50,8 @@ class JobOptions:
     """How each seed is built: limits, styles, validation (the seed's bytes are always kept)."""
     retry: bool = False
     """Retry seeds that failed on a time or memory limit although nothing changed."""
+    cluster: str | None = None
+    """A Dask scheduler's address (tcp://HOST:PORT) to render on instead of the local pool."""
 
 
 @dataclass
@@ -86,12 +88,18 @@ def run_archive(
     seeds_dir: Path, dist: Path, options: JobOptions = JobOptions(), *,
     on_outcome: Callable[[Outcome], None] = lambda outcome: None,
     on_plan: Callable[[int], None] = lambda count: None,
+    on_warning: Callable[[str], None] = lambda message: None,
 ) -> RunTotals:
     """Bring `dist` up to date with `seeds_dir`; report each seed built, failed or withdrawn
-    through `on_outcome`, and how many will be built through `on_plan`."""
+    through `on_outcome`, how many will be built through `on_plan`, and what the user
+    should know that is no seed's failure (cluster workers refused) through `on_warning`."""
     started = time.perf_counter()
     options = replace(options, build=replace(options.build, keep_seed=True))
     check_prerequisites(validate=options.build.validate)
+    if options.cluster:
+        from .cluster import check_cluster
+
+        check_cluster(options.cluster)
     seeds = find_seeds(seeds_dir)
     try:
         dist.mkdir(parents=True, exist_ok=True)
@@ -101,7 +109,11 @@ def run_archive(
     with archive_lock(dist), _catalog_errors(dist):
         connection = open_catalog(dist)
         try:
-            _run(connection, seeds, dist, options, totals, on_outcome, on_plan)
+            try:
+                _run(connection, seeds, dist, options, totals, on_outcome, on_plan, on_warning)
+            except RunStopped:
+                publish(connection, dist)  # hand out what was committed before the run stopped
+                raise
             publish(connection, dist)
         finally:
             connection.close()
@@ -110,7 +122,8 @@ def run_archive(
 
 
 def _run(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: Path, options: JobOptions,
-         totals: RunTotals, on_outcome: Callable[[Outcome], None], on_plan: Callable[[int], None]) -> None:
+         totals: RunTotals, on_outcome: Callable[[Outcome], None], on_plan: Callable[[int], None],
+         on_warning: Callable[[str], None]) -> None:
     remove_stale_temporaries(dist)
     environment = environment_digest(options.build.styles, options.build.lang)
     rows = seed_rows(connection)
@@ -146,7 +159,11 @@ def _run(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: Path, opti
             record(Outcome.failure(str(seed.path), seed.key, skipped))
             continue
         tasks.append(SeedTask(path=str(seed.path), key=seed.key, dist=str(dist), options=options.build))
-    if tasks:
+    if tasks and options.cluster:
+        from .cluster import run_on_cluster
+
+        run_on_cluster(tasks, options.cluster, environment, record, on_warning)
+    elif tasks:
         run_pool(tasks, options.jobs or defaults.default_jobs(), options.build.memory, record)
 
 

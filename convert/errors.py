@@ -34,3 +34,8 @@ class ConfigError(SeedpressError):
 
 class LockedError(SeedpressError):
     """Another archive run holds the lock on the dist folder."""
+
+
+class RunStopped(SeedpressError):
+    """An archive run stopped part-way through (its cluster went away); every seed it
+    committed before that stays valid, and the next run builds the rest."""
