@@ -86,7 +86,7 @@ def run_on_cluster(
     from .cluster_worker import RendererPlugin
 
     build = tasks[0].options
-    plugin = RendererPlugin(style_files(build.styles), build.lang, environment)
+    plugin = RendererPlugin(style_files(build.styles), build.lang, build.memory, environment)
     with _quiet_distributed(), _connected(address) as client:
         _ClusterRun(client, address, plugin, on_outcome).run(tasks, on_warning)
 
@@ -130,8 +130,10 @@ class _ClusterRun:
                     slots = self._slots()
                     self._check_still_served(slots, len(pending) + len(running))
                     continue
-                task = running.pop(future.key)
-                if self._collect(future, task):
+                task = running[future.key]
+                send_again = self._collect(future, task)
+                del running[future.key]
+                if send_again:
                     pending.appendleft(task)
         except (OSError, _SchedulerGone) as error:  # distributed's CommClosedError is an OSError
             what = ("the scheduler went away" if isinstance(error, _SchedulerGone)

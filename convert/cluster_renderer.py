@@ -17,14 +17,15 @@ starting a new child for the next seed.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
+import resource
 import select
 import signal
 import struct
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,8 +42,6 @@ STARTUP_TIMEOUT = 120
 #: worker starts a new one for the next seed); the worker's handle replaces one idle
 #: for a minute less, so that no seed is sent to a child about to leave.
 IDLE_SECONDS = 900
-#: How often the child checks that its Dask worker is still there.
-ORPHAN_CHECK_SECONDS = 0.5
 
 _HEADER = struct.Struct(">Q")
 
@@ -79,7 +78,9 @@ def _write_frame(stream: BinaryIO, message: object) -> None:
 class RendererProcess:
     """A handle on one renderer child; one thread uses it at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory: int) -> None:
+        self.memory = memory
+        """The address-space limit its child renders under, set once after warming up."""
         self.process: subprocess.Popen | None = None
         self.buffer = b""
         self.ready = False
@@ -88,11 +89,14 @@ class RendererProcess:
         self.last_used = time.monotonic()
 
     def start(self) -> RendererProcess:
-        """Start the child (it warms up while the caller goes on); returns self."""
+        """Start the child (it warms up while the caller goes on); returns self.
+
+        Call it from a thread that lives as long as the Dask worker (its event loop or a
+        task thread): the child is killed when the thread that started it ends."""
         self.close()
         self.process = subprocess.Popen(
             # -P: the working folder of a Dask worker is no place to import modules from.
-            [sys.executable, "-P", "-m", "convert.cluster_renderer"],
+            [sys.executable, "-P", "-m", "convert.cluster_renderer", str(self.memory), str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
         )
         self.buffer, self.ready, self.served, self.last_used = b"", False, 0, time.monotonic()
@@ -106,7 +110,10 @@ class RendererProcess:
         """The child's answer for `request` (a Rendered or failed Outcome), `Crashed` if it
         died holding it, or None if it was killed at the hard deadline, `timeout` seconds
         after it was handed the seed."""
-        if not self.alive or time.monotonic() - self.last_used > IDLE_SECONDS - 60:
+        if request.options.memory != self.memory:
+            self.memory = request.options.memory
+            self.start()
+        elif not self.alive or time.monotonic() - self.last_used > IDLE_SECONDS - 60:
             self.start()
         self.last_used = time.monotonic()
         try:
@@ -186,17 +193,20 @@ def _protocol_streams() -> tuple[BinaryIO, BinaryIO]:
     return requests, answers
 
 
-def _exit_when_orphaned() -> None:
-    """End this process once its Dask worker is gone (killed with -9 mid-seed: nothing
-    else would stop a render it no longer waits for)."""
-    parent = os.getppid()
+def _die_with_parent(parent: int) -> None:
+    """Be killed when the Dask worker goes (killed with -9 mid-seed: nothing else would stop
+    a render no one waits for). A kernel signal, not a watching thread: a thread would
+    cost the address space (its stack, a malloc arena) that the memory limit counts."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)  # it went before the signal was armed
 
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(ORPHAN_CHECK_SECONDS)
-        os._exit(1)
 
-    threading.Thread(target=watch, name="orphan-check", daemon=True).start()
+def _limit_address_space(limit: int) -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
 
 def _read_all(stream: BinaryIO, size: int) -> bytes | None:
@@ -210,15 +220,18 @@ def _read_all(stream: BinaryIO, size: int) -> bytes | None:
     return data
 
 
-def main() -> None:
-    """Render seeds read from stdin until it closes; answer each on stdout."""
-    from .build import memory_limit, render_seed_bytes, warm_up
+def main(memory: int, parent: int) -> None:
+    """Render seeds read from stdin until it closes (or none comes for IDLE_SECONDS),
+    answering each on stdout, under an address-space limit of `memory` bytes."""
+    from .build import render_seed_bytes, warm_up
     from .workers import trace_start
 
+    _die_with_parent(parent)
     requests, answers = _protocol_streams()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the Dask worker to handle
-    _exit_when_orphaned()
+    # Warm up before the limit applies, as a local pool worker does.
     warm_up(defaults.FORMATS)
+    _limit_address_space(memory)
     _write_frame(answers, "ready")
     while True:
         if not select.select([requests], [], [], IDLE_SECONDS)[0]:
@@ -228,11 +241,9 @@ def main() -> None:
             return  # the worker closed the pipe: it is done with us
         request: RenderRequest = pickle.loads(_read_all(requests, _HEADER.unpack(header)[0]) or b"")
         trace_start(request.key)
-        with memory_limit(request.options.memory):
-            result = render_seed_bytes(request.seed_bytes, request.where, request.key, request.options,
-                                       request.created)
+        result = render_seed_bytes(request.seed_bytes, request.where, request.key, request.options, request.created)
         _write_frame(answers, result)
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]), int(sys.argv[2]))

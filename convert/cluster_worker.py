@@ -34,11 +34,13 @@ class RendererPlugin(WorkerPlugin):
     #: Registering it again (the next run, the same environment) keeps the warm renderers.
     idempotent = True
 
-    def __init__(self, styles: dict[str, bytes], lang: str | None, environment: str):
+    def __init__(self, styles: dict[str, bytes], lang: str | None, memory: int, environment: str):
         self.styles = styles
         """The driver's style files, by path relative to the styles folder."""
         self.lang = lang
         """The run's --lang, part of the environment digest."""
+        self.memory = memory
+        """The run's --memory: the renderers warmed ahead of its first seed use it."""
         self.environment = environment
         """The driver's environment digest: a worker must have the same to render."""
         self.name = f"seedpress-{environment[:16]}"
@@ -82,7 +84,7 @@ class RendererPlugin(WorkerPlugin):
         with self.lock:
             if matching:
                 while len(self.idle) < self.worker.state.nthreads:
-                    self.idle.append(RendererProcess().start())
+                    self.idle.append(RendererProcess(self.memory).start())
             else:
                 self._close_renderers()
         await self.worker.set_resources(**{self.name: self.worker.state.nthreads if matching else 0})
@@ -106,7 +108,7 @@ class RendererPlugin(WorkerPlugin):
         a Rendered, a failed Outcome, or Crashed."""
         request = replace(request, options=replace(request.options, styles=self.styles_dir))
         with self.lock:
-            renderer = self.idle.pop() if self.idle else RendererProcess()
+            renderer = self.idle.pop() if self.idle else RendererProcess(request.options.memory)
         try:
             answer = renderer.render(request, request.options.timeout + HARD_TIMEOUT_MARGIN)
         except BaseException:
