@@ -66,7 +66,8 @@ INSTALL_HINT = "pip install 'seedpress[cluster]'"
 def check_cluster(address: str) -> None:
     """Refuse at once, before any seed, an address that is not a scheduler's or a
     machine without the `cluster` extra (ConfigError)."""
-    if not _ADDRESS.fullmatch(address) or not 0 < int(_ADDRESS.fullmatch(address)[3]) < 65536:
+    match = _ADDRESS.fullmatch(address)
+    if match is None or not 0 < int(match[3]) < 65536:
         raise ConfigError(f"--cluster {address}: not a Dask scheduler address (tcp://HOST:PORT)")
     try:
         import distributed  # noqa: F401
@@ -114,8 +115,12 @@ class _ClusterRun:
         finished: queue.SimpleQueue = queue.SimpleQueue()
         try:
             self._admit_workers(on_warning)
-            slots = self._slots()
+            slots, looked = self._slots(), time.monotonic()
             while pending or running:
+                if time.monotonic() - looked > HEALTH_INTERVAL:
+                    # Workers come and go: a restarted or added one takes seeds too.
+                    slots, looked = self._slots(), time.monotonic()
+                    self._check_still_served(slots, len(pending) + len(running))
                 while pending and len(running) < max(1, slots) * IN_FLIGHT_PER_THREAD:
                     task = pending.popleft()
                     future = self._submit(task)
@@ -127,8 +132,6 @@ class _ClusterRun:
                 try:
                     future = finished.get(timeout=HEALTH_INTERVAL)
                 except queue.Empty:
-                    slots = self._slots()
-                    self._check_still_served(slots, len(pending) + len(running))
                     continue
                 task = running[future.key]
                 send_again = self._collect(future, task)
@@ -224,7 +227,13 @@ class _ClusterRun:
                 self.on_outcome(Outcome.failure(task.path, task.key, one_line(
                     f"{task.path}: the cluster could not render it: {type(error).__name__}: {error}")))
             return False
-        answer, seconds = future.result()
+        try:
+            answer, seconds = future.result(timeout=defaults.CLUSTER_GRACE)
+        except TimeoutError:
+            # Its result was on a worker that died before it came here, and no worker has
+            # computed it again: send it anew.
+            future.release()
+            return True
         future.release()
         if isinstance(answer, Crashed):
             self.deaths[task.key] = self.deaths.get(task.key, 0) + 1

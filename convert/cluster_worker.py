@@ -20,7 +20,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from distributed import get_worker
+from distributed import Status, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from . import defaults
@@ -87,8 +87,22 @@ class RendererPlugin(WorkerPlugin):
                     self.idle.append(RendererProcess(self.memory).start())
             else:
                 self._close_renderers()
-        await self.worker.set_resources(**{self.name: self.worker.state.nthreads if matching else 0})
+        await self._grant(self.worker.state.nthreads if matching else 0)
         return {"digest": self.digest, "problem": self.problem}
+
+    async def _grant(self, slots: int) -> None:
+        """Give the worker `slots` of the plugin's resource (0: none), and have the scheduler
+        look at it again."""
+        if self.worker.state.total_resources.get(self.name) == slots:
+            return
+        await self.worker.set_resources(**{self.name: slots})
+        if slots and self.worker.status == Status.running:
+            # The scheduler finds a worker for its waiting ("no-worker") tasks when one starts
+            # running, not when one gains a resource: seeds left waiting while every worker
+            # able to render was gone (killed, restarting) would wait for ever. A pause and a
+            # resume tell it to look again.
+            self.worker.status = Status.paused
+            self.worker.status = Status.running
 
     def teardown(self, worker) -> None:
         if not hasattr(self, "styles_dir"):
