@@ -29,7 +29,7 @@ from .catalog import (
 )
 from .dates import file_stamp, parse_timestamp
 from .environment import build_digest, check_prerequisites, environment_digest
-from .errors import ConfigError, LockedError, RunStopped, SeedpressError
+from .errors import ConfigError, LockedError, SeedpressError
 from .files import fsync_directory
 from .keys import seed_key
 from .outcome import Outcome, Status
@@ -111,8 +111,9 @@ def run_archive(
         try:
             try:
                 _run(connection, seeds, dist, options, totals, on_outcome, on_plan, on_warning)
-            except RunStopped:
-                publish(connection, dist)  # hand out what was committed before the run stopped
+            except SeedpressError:
+                # The run stopped part-way (its cluster went away): hand out what it committed.
+                publish(connection, dist)
                 raise
             publish(connection, dist)
         finally:
