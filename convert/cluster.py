@@ -17,7 +17,10 @@ lock, writes every file and commits the catalog. Only the rendering moves:
   out of WeasyPrint's C code or held to an address-space limit.
 - Tasks ask for the plugin's resource, which only matching workers have, so a
   worker with another environment never gets a seed (the driver names each one
-  in one warning), and one that rejoins after a restart is taken back.
+  in one warning). A resource rather than a list of worker addresses
+  (`workers=[...]`): a worker that its nanny restarts comes back under a new
+  address, and a worker that joins mid-run was in no list; the plugin sets
+  both up again and grants them the resource when they match.
 - At most two seeds per matching worker thread are in flight: the driver's
   memory stays flat however many seeds there are.
 
