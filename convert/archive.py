@@ -57,6 +57,8 @@ class JobOptions:
     """Retry seeds that failed on a time or memory limit although nothing changed."""
     handout: HandoutOptions = HandoutOptions()
     """The archive's title and base URL in index.html and opds.xml (seedpress.toml's [archive])."""
+    cluster: str | None = None
+    """A Dask scheduler's address (tcp://HOST:PORT) to render on instead of the local pool."""
 
 
 @dataclass
@@ -93,12 +95,18 @@ def run_archive(
     seeds_dir: Path, dist: Path, options: JobOptions = JobOptions(), *,
     on_outcome: Callable[[Outcome], None] = lambda outcome: None,
     on_plan: Callable[[int], None] = lambda count: None,
+    on_warning: Callable[[str], None] = lambda message: None,
 ) -> RunTotals:
     """Bring `dist` up to date with `seeds_dir`; report each seed built, failed or withdrawn
-    through `on_outcome`, and how many will be built through `on_plan`."""
+    through `on_outcome`, how many will be built through `on_plan`, and what the user
+    should know that is no seed's failure (cluster workers refused) through `on_warning`."""
     started = time.perf_counter()
     options = replace(options, build=replace(options.build, keep_seed=True))
     check_prerequisites(validate=options.build.validate)
+    if options.cluster:
+        from .cluster import check_cluster
+
+        check_cluster(options.cluster)
     seeds = find_seeds(seeds_dir)
     try:
         dist.mkdir(parents=True, exist_ok=True)
@@ -108,7 +116,12 @@ def run_archive(
     with archive_lock(dist), _catalog_errors(dist):
         connection = open_catalog(dist)
         try:
-            _run(connection, seeds, dist, options, totals, on_outcome, on_plan)
+            try:
+                _run(connection, seeds, dist, options, totals, on_outcome, on_plan, on_warning)
+            except SeedpressError:
+                # The run stopped part-way (its cluster went away): hand out what it committed.
+                publish(connection, dist, options.handout)
+                raise
             publish(connection, dist, options.handout)
         finally:
             connection.close()
@@ -117,7 +130,8 @@ def run_archive(
 
 
 def _run(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: Path, options: JobOptions,
-         totals: RunTotals, on_outcome: Callable[[Outcome], None], on_plan: Callable[[int], None]) -> None:
+         totals: RunTotals, on_outcome: Callable[[Outcome], None], on_plan: Callable[[int], None],
+         on_warning: Callable[[str], None]) -> None:
     remove_stale_temporaries(dist)
     environment = environment_digest(options.build.styles, options.build.lang, options.build.provenance)
     rows = seed_rows(connection)
@@ -153,7 +167,11 @@ def _run(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: Path, opti
             record(Outcome.failure(str(seed.path), seed.key, skipped))
             continue
         tasks.append(SeedTask(path=str(seed.path), key=seed.key, dist=str(dist), options=options.build))
-    if tasks:
+    if tasks and options.cluster:
+        from .cluster import run_on_cluster
+
+        run_on_cluster(tasks, options.cluster, environment, record, on_warning)
+    elif tasks:
         run_pool(tasks, options.jobs or defaults.default_jobs(), options.build.memory, record)
     index_unindexed(connection, dist, options)
 

@@ -137,6 +137,9 @@ def parser() -> argparse.ArgumentParser:
     archive.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR",
                          help=f"archive folder (default: ./{defaults.DIST_DIR})")
     archive.add_argument("--jobs", type=_positive, metavar="N", help="worker processes (default: one per core)")
+    archive.add_argument("--cluster", metavar="tcp://HOST:PORT",
+                         help=f"render on the Dask scheduler at this address instead of local worker processes "
+                              f"(default: ${defaults.CLUSTER_VARIABLE} if set; needs seedpress[cluster])")
     _add_build_options(archive, "seeds")
     archive.add_argument("--retry", action="store_true",
                          help="retry seeds that failed on a time or memory limit although nothing changed")
@@ -276,9 +279,11 @@ def command_archive(arguments: argparse.Namespace) -> int:
     handout = HandoutOptions(**{name: value for name, value in
                                 (("title", archive.title), ("base_url", archive.base_url)) if value is not None})
     options = JobOptions(jobs=arguments.jobs, build=build_options(arguments, keep_seed=True),
-                         retry=arguments.retry, handout=handout)
+                         retry=arguments.retry, handout=handout,
+                         cluster=arguments.cluster or os.environ.get(defaults.CLUSTER_VARIABLE) or None)
     try:
-        totals = run_archive(arguments.seeds, arguments.dist, options, on_outcome=on_outcome, on_plan=progress.start)
+        totals = run_archive(arguments.seeds, arguments.dist, options, on_outcome=on_outcome, on_plan=progress.start,
+                             on_warning=_say_error)
     finally:
         progress.stop()
     if arguments.json:

@@ -31,6 +31,12 @@ TIME_LIMIT = 300
 MEMORY_LIMIT = 3 * 1024 * 1024 * 1024
 #: Seeds an archive worker renders before it is replaced, to keep memory flat.
 WORKER_TASKS = 100
+#: The environment variable that names a Dask scheduler for `archive` when --cluster does not.
+CLUSTER_VARIABLE = "SEEDPRESS_CLUSTER"
+#: Seconds to reach a Dask scheduler, and to wait for its first worker.
+CLUSTER_CONNECT_TIMEOUT = 30
+#: Seconds a cluster run waits with no worker able to render before it stops.
+CLUSTER_GRACE = 60
 #: Where `convert` writes, `archive` reads seeds and writes the archive, and
 #: `verify`, `serve` look, unless told otherwise.
 OUT_DIR = Path("out")

@@ -38,3 +38,8 @@ class LockedError(SeedpressError):
 
 class QueryError(SeedpressError):
     """A search query the index cannot run: bad FTS5 syntax, or too long."""
+
+
+class RunStopped(SeedpressError):
+    """An archive run stopped part-way through (its cluster went away); every seed it
+    committed before that stays valid, and the next run builds the rest."""

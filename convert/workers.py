@@ -45,11 +45,12 @@ def build_seed(task: SeedTask) -> Outcome:
     """Build one seed in a worker; never raises for a bad seed."""
     if _started_queue is not None:
         _started_queue.put(task.key)
-    _trace(task.key)
+    trace_start(task.key)
     return build_input(Path(task.path), task.key, Path(task.dist), task.options)
 
 
-def _trace(key: str) -> None:
+def trace_start(key: str) -> None:
+    """Append `<pid> <key>` to the file SEEDPRESS_TRACE names, if it is set."""
     trace = os.environ.get(TRACE_VARIABLE)
     if trace:
         descriptor = os.open(trace, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
