@@ -16,21 +16,13 @@ from html import escape
 
 from . import __version__
 from .dates import iso_timestamp
+from .handout import EDITION_TYPES, human_size
 from .labels import foreign_label_language, labels, long_date
 from .language import is_right_to_left, same_language
 from .model import Document, text_direction
 
 #: The landing page's name in the seed's folder.
 LANDING_NAME = "index.html"
-#: The files a reader downloads, in display order, with their media types and labels.
-DOWNLOADS = {
-    "pdf": ("application/pdf", "PDF"),
-    "epub": ("application/epub+zip", "EPUB"),
-    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "DOCX"),
-    "md": ("text/markdown; charset=utf-8", "Markdown"),
-    "txt": ("text/plain; charset=utf-8", "Seed"),
-}
-
 # Readable at 320 px, in dark mode too; the summary sits in a panel as in the PDF.
 STYLE = """
 :root { --text: #1d2228; --page: #ffffff; --muted: #5b6470; --line: #d8dde3; --accent: #0b5cad; --panel: #eef3f8; }
@@ -126,14 +118,14 @@ def _paragraphs(document: Document, section: str, direction: str) -> str:
 
 def _downloads(key: str, files: Mapping[str, bytes]) -> str:
     items = []
-    for edition, (media_type, label) in DOWNLOADS.items():
+    for edition, (media_type, label) in EDITION_TYPES.items():
         if edition not in files:
             continue
         data = files[edition]
         name = f"{key}.{edition}"
         items.append(
             f'<li><a href="{_attribute(name)}" type="{_attribute(media_type)}" download>{label}</a> '
-            f'<span class="size">{_text(_size(len(data)))}</span><br>'
+            f'<span class="size">{_text(human_size(len(data)))}</span><br>'
             f'<span class="digest">sha256 {hashlib.sha256(data).hexdigest()}</span></li>')
     return "\n".join(items)
 
@@ -142,12 +134,6 @@ def _provenance(document: Document) -> str:
     """ · author · rights, for what the document says of them (nothing before it does)."""
     parts = [getattr(document, name, None) for name in ("author", "rights")]
     return "".join(f" · {_text(part)}" for part in parts if part)
-
-
-def _size(size: int) -> str:
-    from .handout import human_size
-
-    return human_size(size)
 
 
 def _direction(text: str, direction: str) -> str:
