@@ -65,7 +65,7 @@ def trace_start(key: str) -> None:
 _started_queue = None
 
 
-def _worker_init(memory_limit: int, started) -> None:
+def _worker_init(memory_limit: int, started, formats: tuple[str, ...] = defaults.FORMATS) -> None:
     global _started_queue
     _started_queue = started
     # Die with the parent: a killed job must not leave workers rendering on.
@@ -84,7 +84,7 @@ def _worker_init(memory_limit: int, started) -> None:
         os.close(devnull)
     # Warm up before the memory limit applies: every seed after this renders
     # without importing WeasyPrint or looking for pandoc again.
-    warm_up(defaults.FORMATS)
+    warm_up(formats)
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
@@ -129,7 +129,8 @@ def _run_batch(
     finished: set[str] = set()
     unfinished: list[SeedTask] = []
     with ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=context,
-                             initializer=_worker_init, initargs=(memory, started)) as pool:
+                             initializer=_worker_init,
+                             initargs=(memory, started, batch[0].options.formats)) as pool:
         futures = {pool.submit(build_seed, task): task for task in batch}
         waiting = set(futures)
         while waiting:
