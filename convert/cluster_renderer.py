@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import BinaryIO
 
 from . import defaults
+from .pandoc import stop_child
 
 #: Seconds past a seed's time limit after which its renderer is killed: the
 #: child's own alarm fires at the limit unless C code keeps Python from running.
@@ -169,10 +170,7 @@ class RendererProcess:
     def close(self) -> None:
         """Kill the child, if any, and release its pipes."""
         if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process.stdin.close()
-            self.process.stdout.close()
+            stop_child(self.process)
             self.process = None
 
 

@@ -183,11 +183,16 @@ class PandocWriter:
     def close(self) -> None:
         """Stop the pandoc process and release its pipes."""
         if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process.stdin.close()
-            self.process.stdout.close()
+            stop_child(self.process)
             self.process = None
+
+
+def stop_child(process: subprocess.Popen) -> None:
+    """Kill a child that speaks over its stdin and stdout, reap it and close its pipes."""
+    process.kill()
+    process.wait()
+    process.stdin.close()
+    process.stdout.close()
 
 
 _writers: dict[Path, PandocWriter] = {}

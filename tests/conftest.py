@@ -114,6 +114,13 @@ def write_heavy_seed(path: Path, paragraphs: int = 20_000) -> Path:
     return path
 
 
+def copy_archive(seeds: Path, dist: Path, into: Path) -> tuple[Path, Path]:
+    """A copy of a seeds folder and its archive under `into`, for a test that changes them."""
+    shutil.copytree(seeds, into / "seeds")
+    shutil.copytree(dist, into / "dist")
+    return into / "seeds", into / "dist"
+
+
 def write_seeds(folder: Path, count: int, start: int = 0) -> list[Path]:
     """`count` distinct good seeds made from the real one, article-<n>.txt from n = `start`."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import EDITIONS, REAL_SEED, ROOT, seedpress, wait_for, write_seeds
+from conftest import EDITIONS, REAL_SEED, ROOT, copy_archive, seedpress, wait_for, write_seeds
 
 from convert.workers import TRACE_VARIABLE
 
@@ -40,10 +40,7 @@ def built(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def archive_copy(built, tmp_path) -> tuple[Path, Path]:
-    seeds, dist = built
-    shutil.copytree(seeds, tmp_path / "seeds")
-    shutil.copytree(dist, tmp_path / "dist")
-    return tmp_path / "seeds", tmp_path / "dist"
+    return copy_archive(*built, tmp_path)
 
 
 def test_build_writes_every_edition_and_verifies(built):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import bagit
 import pytest
-from conftest import EDITIONS, seedpress, write_seeds
+from conftest import EDITIONS, copy_archive, seedpress, write_seeds
 from lxml import etree
 
 import convert
@@ -50,10 +50,7 @@ def bagged(archived, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def dist_copy(archived, tmp_path) -> tuple[Path, Path]:
-    seeds, dist = archived
-    shutil.copytree(seeds, tmp_path / "seeds")
-    shutil.copytree(dist, tmp_path / "dist")
-    return tmp_path / "seeds", tmp_path / "dist"
+    return copy_archive(*archived, tmp_path)
 
 
 def payload_bytes(bag: Path) -> int:
