@@ -62,7 +62,7 @@ def main() -> None:
         full, written = timed(lambda: write_handout(dist, entries[:count]))
         unchanged, rewritten = timed(lambda: write_handout(dist, entries[:count]))
         one_more, changed = timed(lambda: write_handout(dist, entries))
-        sizes = {p.name: p.stat().st_size for p in dist.iterdir() if p.name != "SHA256SUMS"}
+        sizes = {p.name: p.stat().st_size for p in dist.iterdir() if p.name != "SHA256SUMS" and not p.name.startswith(".")}
         largest = max(sizes, key=sizes.get)
         sums = (dist / "SHA256SUMS").stat().st_size
     print(f"hand-out of {count} seeds                     measured      target")

@@ -6,7 +6,10 @@ Layout of an archive folder (DESIGN §5):
     dist/.catalog.sqlite                        what was built from what, with hashes (catalog.py)
     dist/.withdrawn/<key>-<stamp>/              files of seeds that left the seeds folder
     dist/.lock                                  held by the one run allowed at a time
-    dist/index.html, opds.xml, SHA256SUMS       the hand-out, written from the catalog (handout.py)
+    dist/<key>/index.html                       each seed's landing page (landing.py)
+    dist/index.html, opds.xml, opds.json,       the hand-out, written from the catalog (handout.py),
+        their older pages, SHA256SUMS           paged from the oldest
+    dist/.handout-pages.json                    what each page was last written from (handout.PageRecord)
 """
 
 from __future__ import annotations

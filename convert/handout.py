@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -168,8 +169,10 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
 
     index.html, opds.xml and opds.json are the newest page of each; older pages are
     numbered from the oldest (Pages), so one new seed rewrites at most three documents
-    of each. Every entry is checked first (safe key, aware date, plain relative paths,
-    hex digests); a ValueError for a bad one leaves dist untouched.
+    of each. An older page whose inputs are those it was last written from, and whose
+    file is as it was then, is not even rendered (PageRecord). Every entry is checked
+    first (safe key, aware date, plain relative paths, hex digests); a ValueError for a
+    bad one leaves dist untouched.
     """
     dist = Path(dist)
     for entry in entries:
@@ -178,18 +181,81 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
     if len(set(keys)) != len(keys):
         raise ValueError(f"two entries share a key: {sorted(k for k in set(keys) if keys.count(k) > 1)}")
     pages = Pages(oldest_first(entries))
-    contents = {SUMS_NAME: render_sums(newest_first(entries))}
+    dist.mkdir(parents=True, exist_ok=True)
+    written = [SUMS_NAME] if write_if_changed(dist / SUMS_NAME, render_sums(newest_first(entries))) else []
+    record = PageRecord.read(dist, options)
+    wanted = {SUMS_NAME}
     for number in pages.numbers():
         page = pages.page(number)
-        contents[pages.name(FEED_NAME, number)] = render_feed(page, options, pages=pages, number=number)
-        contents[pages.name(JSON_FEED_NAME, number)] = render_json_feed(page, options, pages=pages, number=number)
-        contents[pages.name(INDEX_NAME, number)] = render_index(page, options, pages=pages, number=number)
-    dist.mkdir(parents=True, exist_ok=True)
-    written = [name for name, data in contents.items() if write_if_changed(dist / name, data)]
-    for stale in sorted(set(old_pages(dist)) - set(contents)):
+        inputs = pages.fingerprint(number)
+        for start, render in ((FEED_NAME, render_feed), (JSON_FEED_NAME, render_json_feed),
+                              (INDEX_NAME, render_index)):
+            name = pages.name(start, number)
+            wanted.add(name)
+            if record.holds(name, inputs):
+                continue
+            if write_if_changed(dist / name, render(page, options, pages=pages, number=number)):
+                written.append(name)
+            record.wrote(name, inputs)
+    for stale in sorted(set(old_pages(dist)) - wanted):
         (dist / stale).unlink(missing_ok=True)
         written.append(stale)
+    record.write(wanted)
     return written
+
+
+class PageRecord:
+    """What each page of dist was last rendered from, kept in dist/.handout-pages.json: a
+    digest of its inputs and the size and mtime its file had then. A page whose inputs
+    and file are both unchanged need not be rendered again, which keeps one new seed at
+    a few milliseconds however many pages the archive has. A page edited, removed or
+    touched since, a record that cannot be read, or another version of this module or of
+    the archive's title and base URL: the page is rendered again and compared byte for
+    byte, as without a record."""
+
+    NAME = ".handout-pages.json"
+
+    def __init__(self, dist: Path, salt: str, pages: dict[str, list]):
+        self.dist, self.salt, self.pages = dist, salt, pages
+
+    @classmethod
+    def read(cls, dist: Path, options: HandoutOptions) -> PageRecord:
+        salt = hashlib.sha256(repr((_RENDERER, options)).encode()).hexdigest()
+        try:
+            kept = json.loads((dist / cls.NAME).read_bytes())
+            pages = kept["pages"] if kept["salt"] == salt and isinstance(kept["pages"], dict) else {}
+        except (OSError, ValueError, KeyError, TypeError):
+            pages = {}
+        return cls(dist, salt, pages)
+
+    def holds(self, name: str, inputs: str) -> bool:
+        """True when `name` was written from `inputs` and its file has not changed since."""
+        try:
+            status = (self.dist / name).stat()
+        except OSError:
+            return False
+        return self.pages.get(name) == [inputs, status.st_size, status.st_mtime_ns]
+
+    def wrote(self, name: str, inputs: str) -> None:
+        status = (self.dist / name).stat()
+        self.pages[name] = [inputs, status.st_size, status.st_mtime_ns]
+
+    def write(self, names: set[str]) -> None:
+        pages = {name: value for name, value in sorted(self.pages.items()) if name in names}
+        write_if_changed(self.dist / self.NAME,
+                         json.dumps({"salt": self.salt, "pages": pages}, indent=0).encode("ascii"))
+
+
+def _module_source(module_name: str) -> bytes:
+    import importlib.util
+
+    spec = importlib.util.find_spec(module_name)
+    return Path(spec.origin).read_bytes() if spec and spec.origin else module_name.encode()
+
+
+#: What a page's bytes depend on besides its inputs: this code.
+_RENDERER = (__version__, hashlib.sha256(b"".join(
+    _module_source(name) for name in (__name__, "convert.dates", "convert.provenance"))).hexdigest())
 
 
 #: Titles on one page of the index and of each feed.
@@ -229,6 +295,14 @@ class Pages:
             return start
         stem, suffix = start.rsplit(".", 1)
         return f"{stem}-page-{number}.{suffix}"
+
+    def fingerprint(self, number: int) -> str:
+        """A digest of everything page `number` is rendered from but the archive's options:
+        its entries and the pages it links to; the start page also tells how many titles
+        the archive has and when it last changed."""
+        linked = [(rel, self.name(INDEX_NAME, target)) for rel, target in _page_links(self, number)]
+        whole = (len(self.entries), updated(self.entries)) if number == self.last else None
+        return hashlib.sha256(repr((number, linked, whole, self.page(number))).encode()).hexdigest()
 
     def older(self, number: int) -> int | None:
         return number - 1 if number > 1 else None
@@ -366,8 +440,6 @@ def _page_links(pages: Pages, number: int) -> list[tuple[str, int]]:
 def render_json_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions(), *,
                      pages: Pages | None = None, number: int = 1) -> bytes:
     """One page of the catalog as OPDS 2.0 JSON, paged as the Atom feed is."""
-    import json
-
     pages = pages or Pages(oldest_first(entries))
     links = [{"rel": rel, "href": options.link(pages.name(JSON_FEED_NAME, target)), "type": OPDS2_TYPE}
              for rel, target in _page_links(pages, number) if rel != "start"]

@@ -3,6 +3,7 @@ feed and the OPDS 2.0 feed paginated so that one new seed rewrites a few documen
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -16,7 +17,7 @@ import lxml.html
 import pytest
 from conftest import seedpress, write_seeds
 
-from convert.handout import PAGE_SIZE, Edition, Entry, write_handout
+from convert.handout import PAGE_SIZE, Edition, Entry, HandoutOptions, write_handout
 
 #: What seedpress's OPDS 2.0 documents must hold: the parts of the OPDS 2.0 feed schema
 #: (drafts.opds.io, schema/feed.schema.json) that apply to an acquisition feed, written
@@ -107,7 +108,7 @@ def test_following_next_reaches_every_seed_once(tmp_path, count):
 @pytest.mark.parametrize("existing", [99, 100, 450, 500])
 def test_one_new_seed_rewrites_at_most_three_documents_of_each(tmp_path, existing):
     write_handout(tmp_path, entries(existing))
-    before = {path.name: path.stat().st_mtime_ns for path in tmp_path.iterdir()}
+    before = {path.name: path.stat().st_mtime_ns for path in tmp_path.iterdir() if not path.name.startswith(".")}
     written = write_handout(tmp_path, entries(existing + 1))
     for kind in (".html", ".xml", ".json"):
         changed = [name for name in written if name.endswith(kind)]
@@ -117,6 +118,44 @@ def test_one_new_seed_rewrites_at_most_three_documents_of_each(tmp_path, existin
     # The oldest full pages, which a new seed cannot concern, are among them.
     if existing >= 4 * PAGE_SIZE:
         assert {"index-page-1.html", "opds-page-1.xml", "opds-page-1.json"} <= untouched
+
+
+def test_an_older_page_changed_since_it_was_written_is_written_again(tmp_path):
+    made = entries(450)
+    write_handout(tmp_path, made)
+    pristine = {name: (tmp_path / name).read_bytes() for name in ("index-page-1.html", "opds-page-2.xml")}
+    (tmp_path / "index-page-1.html").write_bytes(b"defaced")
+    (tmp_path / "opds-page-2.xml").unlink()
+    assert sorted(write_handout(tmp_path, made)) == ["index-page-1.html", "opds-page-2.xml"]
+    assert {name: (tmp_path / name).read_bytes() for name in pristine} == pristine
+
+
+def test_an_older_page_whose_entry_changed_is_written_again(tmp_path):
+    made = entries(450)
+    write_handout(tmp_path, made)
+    made[5] = dataclasses.replace(made[5], title="A corrected title")
+    written = write_handout(tmp_path, made)
+    assert sorted(written) == ["index-page-1.html", "opds-page-1.json", "opds-page-1.xml"]
+    assert b"A corrected title" in (tmp_path / "opds-page-1.json").read_bytes()
+
+
+@pytest.mark.parametrize("record", [b"", b"{not json", b'{"salt": 1, "pages": []}', b"[]"])
+def test_a_page_record_that_cannot_be_read_costs_only_time(tmp_path, record):
+    made = entries(250)
+    write_handout(tmp_path, made)
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir() if not path.name.startswith(".")}
+    (tmp_path / ".handout-pages.json").write_bytes(record)
+    assert write_handout(tmp_path, made) == []
+    after = {path.name: path.read_bytes() for path in tmp_path.iterdir() if not path.name.startswith(".")}
+    assert after == before
+    assert json.loads((tmp_path / ".handout-pages.json").read_bytes())["pages"].keys() == before.keys() - {"SHA256SUMS"}
+
+
+def test_another_archive_title_rewrites_every_page(tmp_path):
+    made = entries(250)
+    write_handout(tmp_path, made)
+    written = write_handout(tmp_path, made, HandoutOptions(title="Another title"))
+    assert len(written) == 9 and "SHA256SUMS" not in written
 
 
 def test_withdrawn_seeds_leave_every_page_and_pages_no_longer_needed_go(tmp_path):
