@@ -5,18 +5,27 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := poppler-utils libharfbuzz-subset0 default-jre-headless fontconfig \
 	fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
+# Only the tests need these: the static search is tested in a real headless browser.
+TEST_APT_PACKAGES := chromium
 
 .PHONY: dist test system-deps goldens styles readme-images clean
 
 # Debian packages the editions and the tests need, installed only when missing.
-system-deps: $(VENV)/.system-deps
-$(VENV)/.system-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+define install_missing
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@mkdir -p $(VENV) && touch $@
+endef
+
+system-deps: $(VENV)/.system-deps
+$(VENV)/.system-deps:
+	$(call install_missing,$(APT_PACKAGES))
+
+$(VENV)/.system-deps-test: $(VENV)/.system-deps
+	$(call install_missing,$(TEST_APT_PACKAGES))
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +42,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 dist: system-deps $(VENV)/.installed
 	$(BIN)/seedpress archive seeds --dist dist
 
-test: system-deps $(VENV)/.installed-test
+test: $(VENV)/.system-deps-test $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
 # Regenerate the expected masters in tests/data for review (git diff shows what changed).

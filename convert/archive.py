@@ -123,9 +123,9 @@ def run_archive(
                 _run(connection, seeds, dist, options, totals, on_outcome, on_plan, on_warning)
             except SeedpressError:
                 # The run stopped part-way (its cluster went away): hand out what it committed.
-                publish(connection, dist, options.handout)
+                publish(connection, dist, options.handout, totals, on_warning)
                 raise
-            publish(connection, dist, options.handout)
+            publish(connection, dist, options.handout, totals, on_warning)
         finally:
             connection.close()
     totals.seconds = time.perf_counter() - started
@@ -366,8 +366,20 @@ def published_entries(connection: sqlite3.Connection):
     ]
 
 
-def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions = HandoutOptions()) -> list[str]:
-    """Write index.html, opds.xml and SHA256SUMS from the catalog; names of files that changed."""
+def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions, totals: RunTotals,
+            on_warning: Callable[[str], None]) -> list[str]:
+    """Write the index, the feeds and SHA256SUMS from the catalog, and the static search
+    bundle when this run changed a landing page (or the bundle is missing); return the
+    names of the hand-out files that changed. A search bundle that cannot be made is a
+    warning: the last good one stays, and serve's /search still answers."""
     from .handout import write_handout
+    from .sitesearch import bundle_is_whole, write_bundle
 
-    return write_handout(dist, published_entries(connection), handout)
+    entries = published_entries(connection)
+    written = write_handout(dist, entries, handout)
+    if totals.built or totals.withdrawn or bundle_is_whole(dist) != bool(entries):
+        try:
+            write_bundle(dist, len(entries))
+        except SeedpressError as error:
+            on_warning(str(error))
+    return written

@@ -94,14 +94,38 @@ a { color: var(--accent); }
 .downloads a:hover, .downloads a:focus { border-color: var(--accent); }
 .size { font-size: 0.85rem; }
 footer { color: var(--muted); font-size: 0.85rem; padding: 1rem 0; }
+.search { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; margin: 0 0 1rem; }
+.search label { flex-basis: 100%; font-weight: 600; }
+.search input {
+  flex: 1 1 12rem; min-height: 2.75rem; padding: 0.4rem 0.6rem; font: inherit;
+  color: var(--text); background: var(--page); border: 1px solid var(--muted); border-radius: 0.4rem;
+}
+.search button {
+  min-height: 2.75rem; padding: 0.4rem 1rem; font: inherit; font-weight: 600;
+  color: var(--page); background: var(--accent); border: 0; border-radius: 0.4rem;
+}
+.search-results { border-bottom: 1px solid var(--line); margin-bottom: 1rem; }
+.search-results h2 { font-size: 1rem; }
+.search-results h3 { font-size: 1.05rem; margin: 0; }
+.search-results li { margin: 0 0 0.75rem; }
+.search-results p { margin: 0.25rem 0 0; }
 """
 
-#: What the index page may load: its own <style> block (by hash) and nothing else.
+#: What the index page may load: its own <style> block (by hash), and search.js with the
+#: Pagefind bundle it loads from this site (modules, a worker, fetched index files). The
+#: search form goes to this site only.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; "
     f"style-src 'sha256-{base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()}'; "
-    "img-src 'self'; base-uri 'none'; form-action 'none'"
+    "script-src 'self'; worker-src 'self'; connect-src 'self'; "
+    "img-src 'self'; base-uri 'none'; form-action 'self'"
 )
+#: What Pagefind's web worker may do, which runs under its script's own policy (serve sends
+#: it): fetch the index files and compile Pagefind's WebAssembly, nothing else.
+WORKER_POLICY = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'"
+#: The index page's script: the search box, answered by the Pagefind bundle (sitesearch.py).
+SEARCH_SCRIPT_NAME = "search.js"
+SEARCH_SCRIPT = (Path(__file__).parent / "assets" / SEARCH_SCRIPT_NAME).read_bytes()
 
 
 @dataclass(frozen=True)
@@ -182,7 +206,9 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
         raise ValueError(f"two entries share a key: {sorted(k for k in set(keys) if keys.count(k) > 1)}")
     pages = Pages(oldest_first(entries))
     dist.mkdir(parents=True, exist_ok=True)
-    written = [SUMS_NAME] if write_if_changed(dist / SUMS_NAME, render_sums(newest_first(entries))) else []
+    written = [name for name, data in ((SUMS_NAME, render_sums(newest_first(entries))),
+                                       (SEARCH_SCRIPT_NAME, SEARCH_SCRIPT))
+               if write_if_changed(dist / name, data)]
     record = PageRecord.read(dist, options)
     wanted = {SUMS_NAME}
     for number in pages.numbers():
@@ -566,6 +592,7 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
 <title>{_html(options.title)}{"" if number == pages.last else f" · page {number}"}</title>
 <link rel="alternate" type="{_html(OPDS_ACQUISITION_TYPE)}" href="{FEED_NAME}" title="OPDS catalog">{head_links}
 <style>{STYLE}</style>
+<script type="module" src="{SEARCH_SCRIPT_NAME}"></script>
 </head>
 <body>
 <header>
@@ -573,6 +600,12 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
 <p class="about">{about}</p>
 </header>
 <main>
+<form class="search" id="search" role="search" action="search" method="get">
+<label for="search-query">Search the archive</label>
+<input id="search-query" name="q" type="search" maxlength="1000" required>
+<button type="submit">Search</button>
+</form>
+<div id="search-results" class="search-results" aria-live="polite" hidden></div>
 {listing}
 </main>
 {_page_navigation(pages, number)}<footer>

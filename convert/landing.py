@@ -80,23 +80,23 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 <body>
 <nav><a href="../index.html"{_english(document)}>seedpress archive</a></nav>
 <main>
-<article>
+<article data-pagefind-body>
 <h1{_direction(document.title, direction)}>{_text(document.title)}</h1>
-<p class="meta"><time datetime="{iso_timestamp(created)}">{_label(long_date(created, document.lang), foreign)}</time>{_provenance(document)}</p>
+<p class="meta" data-pagefind-ignore><time datetime="{iso_timestamp(created)}">{_label(long_date(created, document.lang), foreign)}</time>{_provenance(document)}</p>
 <section class="summary" aria-labelledby="summary">
-<h2 id="summary">{_label(words.summary_heading, foreign)}</h2>
+<h2 id="summary" data-pagefind-ignore>{_label(words.summary_heading, foreign)}</h2>
 {_paragraphs(document, "summary", direction)}{original}</section>
 <section class="commentary" aria-labelledby="commentary">
-<h2 id="commentary">{_label(words.commentary_heading, foreign)}</h2>
+<h2 id="commentary" data-pagefind-ignore>{_label(words.commentary_heading, foreign)}</h2>
 {_paragraphs(document, "commentary", direction) or f"<p>{_label(words.no_commentary, foreign)}</p>"}
 </section>
-<section aria-labelledby="downloads">
+<section aria-labelledby="downloads" data-pagefind-ignore>
 <h2 id="downloads">{_label(words.downloads, foreign)}</h2>
 <ul class="downloads">
 {_downloads(key, files)}
 </ul>
 </section>
-<section class="cite" aria-labelledby="cite">
+<section class="cite" aria-labelledby="cite" data-pagefind-ignore>
 <h2 id="cite"{_english(document)}>Cite</h2>
 <p>{_text(document.title)}. {_label(long_date(created, document.lang), foreign)}. <code>{_text(document.identifier)}</code></p>
 </section>

@@ -48,7 +48,7 @@ from .defaults import SEARCH_TIME_LIMIT, SERVE_HEADER_TIMEOUT
 from .errors import ConfigError, QueryError
 from .handout import (
     CONTENT_SECURITY_POLICY, EDITION_TYPES, FEED_NAME, INDEX_NAME, JSON_FEED_NAME, OPDS2_TYPE, OPDS_ACQUISITION_TYPE,
-    SUMS_NAME, is_safe_name,
+    SUMS_NAME, WORKER_POLICY, is_safe_name,
 )
 from .landing import CONTENT_SECURITY_POLICY as LANDING_POLICY
 from .landing import LANDING_NAME
@@ -58,6 +58,11 @@ MEDIA_TYPES = {
     **{f".{name}": media_type for name, (media_type, _label) in EDITION_TYPES.items()},
     ".html": "text/html; charset=utf-8",
     ".xml": "application/xml",
+    # search.js and the Pagefind bundle it loads (sitesearch.py); module scripts need a
+    # JavaScript type, and nosniff holds every other file to its own.
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
 }
 #: Media types of the hand-out files by exact name.
 NAMED_MEDIA_TYPES = {
@@ -361,7 +366,8 @@ def html_policy(path: str) -> str:
 class SecurityHeaders:
     """Add nosniff, a Content-Security-Policy and friends to every response, errors included.
     A response that brings a policy of its own (a results page, whose form may search
-    again) keeps it; every other HTML page gets the index page's, anything else none at all."""
+    again) keeps it; every other HTML page gets the index page's, a script the worker's,
+    anything else none at all."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -377,7 +383,10 @@ class SecurityHeaders:
                 own = next((v for k, v in message.get("headers", []) if k.lower() == b"content-security-policy"), None)
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 policy = own.decode("latin-1") if own is not None else (
-                    html_policy(scope.get("path", "")) if content_type.startswith(b"text/html") else DOWNLOAD_POLICY)
+                    html_policy(scope.get("path", "")) if content_type.startswith(b"text/html")
+                    # Pagefind's web worker runs under the policy its script comes with.
+                    else WORKER_POLICY if content_type.startswith(b"text/javascript")
+                    else DOWNLOAD_POLICY)
                 headers += [
                     (b"x-content-type-options", b"nosniff"),
                     (b"content-security-policy", f"{policy}; frame-ancestors 'none'".encode()),

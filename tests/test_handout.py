@@ -91,7 +91,7 @@ def page(archive):
 
 def test_first_write_writes_all_three(archive):
     dist, entries, written = archive
-    assert sorted(written) == ["SHA256SUMS", "index.html", "opds.json", "opds.xml"]
+    assert sorted(written) == ["SHA256SUMS", "index.html", "opds.json", "opds.xml", "search.js"]
     assert len(entries) == 2 and {e.key for e in entries} == {"000_52d55abe645743f0", "hostile"}
 
 
@@ -123,8 +123,9 @@ def test_hostile_text_is_escaped(archive, page):
     dist, _entries, _written = archive
     html = (dist / "index.html").read_text("utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "<script" not in html and "<img" not in html
-    assert list(page.iter("script", "img", "iframe", "object")) == []
+    assert html.count("<script") == 1 and "<img" not in html
+    assert [script.attrib for script in page.iter("script")] == [{"type": "module", "src": "search.js"}]
+    assert list(page.iter("img", "iframe", "object")) == []
     assert page.get_element_by_id("hostile").find(".//h2").text_content() == HOSTILE_TITLE
     assert page.get_element_by_id("hostile").find_class("summary")[0].text_content() == (
         '<img src=x onerror=alert(2)> & "quotes" are text.')
@@ -136,12 +137,15 @@ def test_page_needs_nothing_inline_and_reads_on_a_phone(page):
         if isinstance(element.tag, str):
             assert "style" not in element.attrib, element.tag
             assert not [name for name in element.attrib if name.lower().startswith("on")], element.tag
-    # The CSP in the page allows exactly its own <style> block, by hash.
+    # The CSP in the page allows exactly its own <style> block, by hash, and scripts from its
+    # own site (search.js and the Pagefind bundle), never inline or evaluated.
+    assert [(script.get("src"), script.text) for script in page.iter("script")] == [("search.js", None)]
     style = page.find(".//style").text
     digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
     policy = page.find(".//meta[@http-equiv='Content-Security-Policy']").get("content")
     assert policy == CONTENT_SECURITY_POLICY and f"'sha256-{digest}'" in policy
-    assert "script-src" not in policy and policy.startswith("default-src 'none'")
+    assert "script-src 'self';" in policy and policy.startswith("default-src 'none'")
+    assert "unsafe" not in policy
 
 
 def test_index_is_valid_html5(archive, tmp_path):
@@ -191,7 +195,7 @@ HOSTILE_OPTIONS = HandoutOptions(title="<i>Press</i> archive & more", base_url="
 def test_provenance_and_title_stay_text_in_the_page_and_the_feed(tmp_path):
     write_handout(tmp_path, [_entry("a", "A", 1, **HOSTILE_PROVENANCE)], HOSTILE_OPTIONS)
     page = lxml.html.document_fromstring((tmp_path / "index.html").read_bytes())
-    assert list(page.iter("script", "b", "i", "evil")) == []
+    assert list(page.iter("b", "i", "evil")) == [] and [s.get("src") for s in page.iter("script")] == ["search.js"]
     assert page.find(".//title").text_content() == page.find(".//h1").text_content() == HOSTILE_OPTIONS.title
     [line] = page.find_class("provenance")
     assert line.text_content() == "by {author} · {publisher} · {rights}".format(**HOSTILE_PROVENANCE)
@@ -264,7 +268,7 @@ def test_only_changed_files_are_rewritten(archive, tmp_path):
 
 
 def test_empty_archive_still_has_a_page_and_feed(tmp_path):
-    assert write_handout(tmp_path, []) == ["SHA256SUMS", "opds.xml", "opds.json", "index.html"]
+    assert write_handout(tmp_path, []) == ["SHA256SUMS", "search.js", "opds.xml", "opds.json", "index.html"]
     feed = feedparser.parse((tmp_path / "opds.xml").read_bytes())
     assert feed.bozo == 0 and feed.entries == []
     assert b"Nothing has been published yet." in (tmp_path / "index.html").read_bytes()

@@ -1,0 +1,98 @@
+// seedpress: the index page's search box, answered in the browser by the Pagefind bundle
+// in pagefind/, so that search works wherever dist/ is copied (nginx, S3) with no server.
+// Without this script, or when the bundle cannot load, the form goes to /search, which
+// `seedpress serve` answers from the catalog. Every text is set as text, never as HTML.
+
+const form = document.getElementById("search");
+const field = document.getElementById("search-query");
+const panel = document.getElementById("search-results");
+const bundle = new URL("pagefind/", document.baseURI);
+const SHOWN = 20;
+let loading = null;
+
+// Pagefind keeps one index per page language and searches the one of the page it runs
+// on (or, lacking that, its base language, or the largest); the archive's titles are in
+// many languages, so every other index is merged in.
+function load() {
+  loading ??= (async () => {
+    const entry = await (await fetch(new URL("pagefind-entry.json", bundle))).json();
+    const languages = Object.entries(entry.languages).sort((a, b) => b[1].page_count - a[1].page_count);
+    const pageLanguage = (document.documentElement.lang || "unknown").toLowerCase();
+    const primary = [pageLanguage, pageLanguage.split("-")[0]].find((code) => code in entry.languages)
+      ?? languages[0][0];
+    const pagefind = await import(new URL("pagefind.js", bundle).href);
+    await pagefind.options({ excerptLength: 24 });
+    await pagefind.init();
+    for (const [language] of languages) {
+      // By its full URL: Pagefind skips a merge whose path is the primary index's own.
+      if (language !== primary) await pagefind.mergeIndex(bundle.href, { language });
+    }
+    return pagefind;
+  })();
+  return loading;
+}
+
+// Pagefind's excerpts mark the matched words with <mark>; keep those and nothing else.
+function excerpt(html) {
+  const parsed = document.createElement("template");
+  parsed.innerHTML = html;
+  const paragraph = document.createElement("p");
+  for (const node of parsed.content.childNodes) {
+    if (node.nodeName === "MARK") {
+      const mark = document.createElement("mark");
+      mark.textContent = node.textContent;
+      paragraph.append(mark);
+    } else {
+      paragraph.append(node.textContent);
+    }
+  }
+  return paragraph;
+}
+
+function show(query, found, total) {
+  const heading = document.createElement("h2");
+  heading.textContent = total === 0 ? `Nothing matches \u201c${query}\u201d`
+    : `${total} ${total === 1 ? "title matches" : "titles match"} \u201c${query}\u201d`
+      + (total > found.length ? ` (the first ${found.length} shown)` : "");
+  const list = document.createElement("ol");
+  for (const result of found) {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = result.url;
+    link.textContent = result.meta.title || result.url;
+    const title = document.createElement("h3");
+    title.append(link);
+    item.append(title, excerpt(result.excerpt));
+    list.append(item);
+  }
+  panel.replaceChildren(heading, list);
+  panel.hidden = false;
+}
+
+async function search(query) {
+  const pagefind = await load();
+  const answer = await pagefind.search(query);
+  const found = await Promise.all(answer.results.slice(0, SHOWN).map((result) => result.data()));
+  show(query, found, answer.results.length);
+}
+
+form.addEventListener("submit", async (event) => {
+  const query = field.value.trim();
+  if (!query) return;
+  event.preventDefault();
+  try {
+    await search(query);
+    history.replaceState(null, "", `?q=${encodeURIComponent(query)}`);
+  } catch (error) {
+    // No bundle here (a run without Pagefind, or a server that has its own search).
+    console.warn("seedpress: static search unavailable, asking the server", error);
+    form.submit();
+  }
+});
+
+const asked = new URLSearchParams(location.search).get("q");
+if (asked) {
+  field.value = asked;
+  search(asked.trim()).catch((error) => console.warn("seedpress: static search unavailable", error));
+}
+form.dataset.ready = "true";

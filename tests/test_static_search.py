@@ -1,0 +1,232 @@
+"""Search without a server (issue 13): the index page's search box, answered in a real
+headless Chromium by the Pagefind bundle the archive job writes, with dist/ served by a
+plain static file server (Python's http.server), as nginx or S3 would serve it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import DATA, REAL_SEED, seedpress, start_server, stop
+from playwright.sync_api import Page, expect, sync_playwright
+
+from convert.handout import WORKER_POLICY
+from convert.sitesearch import BUNDLE_ENTRY, BUNDLE_NAME
+
+#: Long enough for a loaded machine to start Chromium and load the bundle; a deadline, not a wait.
+BROWSER_DEADLINE_MS = 120_000
+#: A word only the commentary of one seed has.
+COMMENTARY_WORD = "quokkapalooza"
+HOSTILE_TITLE = '<img src=x id=planted onerror="document.title=1"> Harbour & "quays"'
+
+
+def write_search_seeds(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REAL_SEED, folder / "real.txt")
+    for language in ("ja", "fr"):
+        shutil.copy(DATA / "languages" / f"{language}.txt", folder / f"{language}.txt")
+    (folder / "commentary.txt").write_text(
+        "Ferry timetable changes\n\nThe ferry company changed its winter timetable.\n\n"
+        "Read the original article here\n\n"
+        f"Commuters call the new schedule a {COMMENTARY_WORD} of missed connections.\n", "utf-8")
+    (folder / "hostile.txt").write_text(
+        f"{HOSTILE_TITLE}\n\nThe harbour board met on Tuesday.\n\nRead the original article here\n\n"
+        "Nothing else.\n", "utf-8")
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("static-search")
+    write_search_seeds(root / "seeds")
+    result = seedpress("archive", root / "seeds", "--dist", root / "dist")
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+@pytest.fixture
+def static_host():
+    """dist/ on Python's http.server at a free loopback port; stopped when the test ends."""
+    started: list[subprocess.Popen] = []
+
+    def start(dist: Path) -> str:
+        process = subprocess.Popen(
+            [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0", "--directory", str(dist)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        started.append(process)
+        line = process.stdout.readline()
+        port = re.search(r" port ([0-9]+) ", line)
+        assert port, f"http.server said {line!r}"
+        return f"http://127.0.0.1:{port[1]}"
+
+    yield start
+    for process in started:
+        process.kill()
+        process.communicate()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "Chromium is missing: `make test` installs it (Debian package chromium)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable,
+                                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    opened = context.new_page()
+    opened.problems = []
+    opened.on("pageerror", lambda error: opened.problems.append(str(error)))
+    opened.on("console", lambda message: message.type == "error" and "favicon" not in (message.location or {})
+              .get("url", "") and opened.problems.append(message.text))
+    yield opened
+    context.close()
+
+
+def type_query(page: Page, query: str) -> None:
+    """Type `query` into the index page's search box as a reader does, and press Enter."""
+    expect(page.locator("#search[data-ready=true]")).to_be_attached(timeout=BROWSER_DEADLINE_MS)
+    box = page.locator("#search-query")
+    box.click()
+    box.press_sequentially(query)
+    box.press("Enter")
+
+
+def result_titles(page: Page, query: str) -> list[str]:
+    heading = page.locator("#search-results h2")
+    expect(heading).to_contain_text(query, timeout=BROWSER_DEADLINE_MS)
+    return page.locator("#search-results li h3 a").all_inner_texts()
+
+
+def titles_of(dist: Path) -> dict[str, str]:
+    """Each landing page's folder and its title."""
+    return {path.parent.name: re.search(r"<title>(.*?)</title>", path.read_text("utf-8"), re.S)[1]
+            for path in dist.glob("*/index.html")}
+
+
+@pytest.mark.slow
+def test_a_typed_query_lists_the_title_whose_commentary_has_the_word(archive, static_host, page):
+    base = static_host(archive / "dist")
+    page.goto(f"{base}/index.html")
+    type_query(page, COMMENTARY_WORD)
+    assert result_titles(page, COMMENTARY_WORD) == ["Ferry timetable changes"]
+    link = page.locator("#search-results li h3 a").first
+    link.click()
+    expect(page.locator("h1")).to_have_text("Ferry timetable changes", timeout=BROWSER_DEADLINE_MS)
+    assert page.problems == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("query, seed", [("ローカル線", "ja"), ("médiathèque", "fr"), ("Syrian", "real")])
+def test_titles_in_every_language_are_found_from_the_english_index_page(archive, static_host, page, query, seed):
+    base = static_host(archive / "dist")
+    page.goto(f"{base}/index.html")
+    type_query(page, query)
+    expected = titles_of(archive / "dist")[seed]
+    assert result_titles(page, query) == [expected]
+    assert page.problems == []
+
+
+@pytest.mark.slow
+def test_a_query_in_the_address_is_searched_and_nothing_found_is_said(archive, static_host, page):
+    base = static_host(archive / "dist")
+    page.goto(f"{base}/index.html?q=zzzyzzy")
+    assert result_titles(page, "zzzyzzy") == []
+    expect(page.locator("#search-results h2")).to_have_text("Nothing matches “zzzyzzy”")
+
+
+@pytest.mark.slow
+def test_a_hostile_title_is_shown_as_text_in_the_results(archive, static_host, page):
+    base = static_host(archive / "dist")
+    page.goto(f"{base}/index.html")
+    type_query(page, "harbour")
+    assert result_titles(page, "harbour") == [HOSTILE_TITLE]
+    assert page.locator("#planted").count() == 0 and page.title() != "1"
+
+
+@pytest.mark.slow
+def test_the_search_works_under_seedpress_serve_and_its_headers(archive, tmp_path, page):
+    server, base = start_server(archive / "dist", tmp_path / "serve.log")
+    try:
+        script = httpx.get(f"{base}/search.js")
+        assert script.headers["content-type"].startswith("text/javascript")
+        assert script.headers["content-security-policy"].startswith(WORKER_POLICY)
+        entry = httpx.get(f"{base}/{BUNDLE_NAME}/{BUNDLE_ENTRY}")
+        assert entry.status_code == 200 and "ja" in entry.json()["languages"]
+        page.goto(f"{base}/index.html")
+        type_query(page, COMMENTARY_WORD)
+        assert result_titles(page, COMMENTARY_WORD) == ["Ferry timetable changes"]
+        assert page.problems == []
+    finally:
+        stop(server)
+
+
+@pytest.mark.slow
+def test_a_withdrawn_seed_leaves_the_static_search(archive, tmp_path, static_host, page):
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    shutil.copytree(archive / "seeds", seeds)
+    shutil.copytree(archive / "dist", dist)
+    (seeds / "commentary.txt").unlink()
+    result = seedpress("archive", seeds, "--dist", dist)
+    assert result.returncode == 0, result.stderr
+    assert "commentary" not in json.loads((dist / BUNDLE_NAME / BUNDLE_ENTRY).read_text())["languages"].keys()
+    base = static_host(dist)
+    page.goto(f"{base}/index.html")
+    type_query(page, COMMENTARY_WORD)
+    assert result_titles(page, COMMENTARY_WORD) == []
+
+
+def test_a_missing_or_half_written_bundle_is_made_again_by_an_unchanged_run(archive, tmp_path):
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    shutil.copytree(archive / "seeds", seeds)
+    shutil.copytree(archive / "dist", dist)
+    shutil.rmtree(dist / BUNDLE_NAME)
+    (dist / ".pagefind-new").mkdir()  # what a run killed while indexing leaves
+    (dist / ".pagefind-new" / "pagefind.js").write_text("half")
+    result = seedpress("archive", seeds, "--dist", dist)
+    assert result.returncode == 0, result.stderr
+    assert "0 built" in result.stdout
+    assert (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file() and not (dist / ".pagefind-new").exists()
+
+
+def test_an_archive_with_no_titles_has_no_bundle(archive, tmp_path):
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    shutil.copytree(archive / "dist", dist)
+    seeds.mkdir()
+    result = seedpress("archive", seeds, "--dist", dist)
+    assert result.returncode == 0, result.stderr
+    assert not (dist / BUNDLE_NAME).exists()
+    assert (dist / "search.js").is_file()
+
+
+def test_the_bundle_indexes_only_the_landing_pages(archive):
+    entry = json.loads((archive / "dist" / BUNDLE_NAME / BUNDLE_ENTRY).read_text())
+    assert sum(language["page_count"] for language in entry["languages"].values()) == len(titles_of(archive / "dist"))
+    # The hostile seed is too short to tell its language: und.
+    assert set(entry["languages"]) == {"en", "fr", "ja", "und"}
+
+
+def test_a_failing_indexer_is_a_warning_and_the_last_good_bundle_stays(archive, tmp_path):
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    shutil.copytree(archive / "seeds", seeds)
+    shutil.copytree(archive / "dist", dist)
+    before = (dist / BUNDLE_NAME / BUNDLE_ENTRY).read_bytes()
+    # Something that is not a folder where the new bundle goes: the real indexer fails on it.
+    (dist / ".pagefind-new").write_text("not ours to delete")
+    (seeds / "commentary.txt").write_text("Another title\n\nText.\n", "utf-8")
+    result = seedpress("archive", seeds, "--dist", dist)
+    assert result.returncode == 0, result.stderr
+    assert "1 built" in result.stdout
+    assert (dist / BUNDLE_NAME / BUNDLE_ENTRY).read_bytes() == before
+    warning = [line for line in result.stderr.splitlines() if "pagefind" in line]
+    assert len(warning) == 1 and "pagefind failed" in warning[0] and "previous search bundle stays" in warning[0]
