@@ -382,9 +382,19 @@ def render_json_feed(entries: Sequence[Entry], options: HandoutOptions = Handout
     feed = {
         "metadata": metadata,
         "links": links,
-        "publications": [json_publication(entry, options) for entry in entries],
+        **json_collection([json_publication(entry, options) for entry in entries], options.link(JSON_FEED_NAME)),
     }
     return (json.dumps(feed, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def json_collection(publications: list[dict], start: str) -> dict:
+    """The collection an OPDS 2.0 feed holds: its publications, or, when there are none (an
+    empty archive, a search that matched nothing), a navigation link to the start of the
+    catalog. OPDS 2.0 wants at least one non-empty collection in every feed; an empty
+    `publications` array is not one."""
+    if publications:
+        return {"publications": publications}
+    return {"navigation": [{"rel": "start", "href": start, "type": OPDS2_TYPE, "title": "All titles"}]}
 
 
 def json_publication(entry: Entry, options: HandoutOptions) -> dict:

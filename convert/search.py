@@ -39,8 +39,8 @@ from .defaults import SEARCH_TIME_LIMIT
 from .errors import QueryError
 from .handout import (
     ARCHIVE_TITLE, ATOM, DC, EDITION_TYPES, EMPTY_ARCHIVE_DATE, FEED_EDITIONS, FEED_ID, FEED_NAME, INDEX_NAME,
-    OPDS, OPDS_ACQUISITION_REL, OPDS_ACQUISITION_TYPE, STYLE, Edition, Entry, downloads, feed_entry, href,
-    human_size, updated,
+    JSON_FEED_NAME, OPDS, OPDS_ACQUISITION_REL, OPDS_ACQUISITION_TYPE, STYLE, Edition, Entry, downloads, feed_entry,
+    href, human_size, json_collection, updated,
 )
 
 PAGE_PATH = "search"
@@ -412,7 +412,7 @@ def _xml_safe(text: str) -> str:
 
 def render_json(result: SearchPage) -> bytes:
     """The results as an OPDS 2.0 feed (drafts.opds.io/opds-2.0): one publication per seed
-    with its editions as acquisition links."""
+    with its editions as acquisition links; no results, a navigation link to the catalog."""
     request = result.request
     links = [
         {"rel": "self", "href": search_href(JSON_PATH, request.query, request.page), "type": OPDS2_TYPE},
@@ -431,7 +431,7 @@ def render_json(result: SearchPage) -> bytes:
         "metadata": {"title": f"Search: {request.query}", "numberOfItems": result.total,
                      "itemsPerPage": PAGE_SIZE, "currentPage": request.page},
         "links": links,
-        "publications": [publication(item) for item in result.found],
+        **json_collection([publication(item) for item in result.found], JSON_FEED_NAME),
     }
     return json.dumps(feed, ensure_ascii=False, indent=1).encode("utf-8")
 

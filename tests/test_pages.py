@@ -23,14 +23,18 @@ from convert.handout import PAGE_SIZE, Edition, Entry, write_handout
 #: out here because the published schema files cannot be vendored into this repository.
 OPDS2_FEED_SCHEMA = {
     "type": "object",
-    "required": ["metadata", "links", "publications"],
+    "required": ["metadata", "links"],
+    # At least one collection, and none empty: no publications, a navigation link instead.
+    "anyOf": [{"required": ["publications"]}, {"required": ["navigation"]}],
     "properties": {
         "metadata": {"type": "object", "required": ["title"], "properties": {
             "title": {"type": "string"}, "numberOfItems": {"type": "integer", "minimum": 0},
             "itemsPerPage": {"type": "integer", "minimum": 1}, "currentPage": {"type": "integer", "minimum": 1}}},
         "links": {"type": "array", "items": {"$ref": "#/$defs/link"},
                   "contains": {"type": "object", "properties": {"rel": {"const": "self"}}}},
-        "publications": {"type": "array", "items": {
+        "navigation": {"type": "array", "minItems": 1, "items": {"allOf": [{"$ref": "#/$defs/link"},
+                                                                       {"required": ["title"]}]}},
+        "publications": {"type": "array", "minItems": 1, "items": {
             "type": "object", "required": ["metadata", "links"],
             "properties": {
                 "metadata": {"type": "object", "required": ["title", "identifier"],
@@ -85,7 +89,7 @@ def follow_json(dist: Path) -> list[list[str]]:
     while name:
         feed = json.loads((dist / name).read_bytes())
         jsonschema.validate(feed, OPDS2_FEED_SCHEMA)
-        pages.append([publication["metadata"]["identifier"] for publication in feed["publications"]])
+        pages.append([publication["metadata"]["identifier"] for publication in feed.get("publications", [])])
         name = next((link["href"] for link in feed["links"] if link["rel"] == "next"), None)
     return pages
 
