@@ -407,9 +407,7 @@ def json_publication(entry: Entry, options: HandoutOptions) -> dict:
             metadata[field] = {"name": _xml_safe(getattr(entry, field))}
     if entry.rights is not None:
         metadata["rights"] = _xml_safe(entry.rights)
-    links = [{"rel": OPDS_ACQUISITION_REL, "href": options.link(href(edition.path)),
-              "type": EDITION_TYPES[edition.name][0], "title": EDITION_TYPES[edition.name][1],
-              "properties": {"size": edition.size}}
+    links = [json_acquisition(edition, options.link(href(edition.path)))
              for edition in downloads(entry) if edition.name in FEED_EDITIONS]
     page = landing(entry)
     if page is not None:
@@ -417,6 +415,17 @@ def json_publication(entry: Entry, options: HandoutOptions) -> dict:
     if entry.license_url is not None:
         links.append({"rel": LICENSE_REL, "href": entry.license_url})
     return {"metadata": metadata, "links": links}
+
+
+def json_acquisition(edition: Edition, link: str) -> dict:
+    """The OPDS 2.0 acquisition link of an edition at `link`. Its size in bytes is the Link
+    Object's own `size` (Readium Web Publication Manifest), not one of its `properties`,
+    and like that `size` is given only when above 0."""
+    acquisition = {"rel": OPDS_ACQUISITION_REL, "href": link, "type": EDITION_TYPES[edition.name][0],
+                   "title": EDITION_TYPES[edition.name][1]}
+    if edition.size > 0:
+        acquisition["size"] = edition.size
+    return acquisition
 
 
 def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etree._Element:

@@ -39,8 +39,8 @@ from .defaults import SEARCH_TIME_LIMIT
 from .errors import QueryError
 from .handout import (
     ARCHIVE_TITLE, ATOM, DC, EDITION_TYPES, EMPTY_ARCHIVE_DATE, FEED_EDITIONS, FEED_ID, FEED_NAME, INDEX_NAME,
-    JSON_FEED_NAME, OPDS, OPDS_ACQUISITION_REL, OPDS_ACQUISITION_TYPE, STYLE, Edition, Entry, downloads, feed_entry,
-    href, human_size, json_collection, updated,
+    JSON_FEED_NAME, OPDS, OPDS_ACQUISITION_TYPE, STYLE, Edition, Entry, downloads, feed_entry, href, human_size,
+    json_acquisition, json_collection, updated,
 )
 
 PAGE_PATH = "search"
@@ -438,11 +438,8 @@ def render_json(result: SearchPage) -> bytes:
 
 def publication(item: Found) -> dict:
     entry = item.entry
-    acquisitions = [
-        {"rel": OPDS_ACQUISITION_REL, "href": href(edition.path), "type": EDITION_TYPES[edition.name][0],
-         "title": EDITION_TYPES[edition.name][1], "properties": {"length": edition.size}}
-        for edition in downloads(entry) if edition.name in FEED_EDITIONS
-    ]
+    acquisitions = [json_acquisition(edition, href(edition.path))
+                    for edition in downloads(entry) if edition.name in FEED_EDITIONS]
     return {
         "metadata": {"@type": "http://schema.org/Book", "title": entry.title, "identifier": entry.identifier,
                      "language": item.lang, "modified": iso_timestamp(entry.date), "description": entry.summary},
