@@ -371,7 +371,7 @@ def render_json_feed(entries: Sequence[Entry], options: HandoutOptions = Handout
     pages = pages or Pages(oldest_first(entries))
     links = [{"rel": rel, "href": options.link(pages.name(JSON_FEED_NAME, target)), "type": OPDS2_TYPE}
              for rel, target in _page_links(pages, number) if rel != "start"]
-    links.append({"rel": "search", "href": options.link("search.json") + "{?q}", "type": OPDS2_TYPE,
+    links.append({"rel": "search", "href": options.link("search.json") + "{?query}", "type": OPDS2_TYPE,
                   "templated": True})
     links.append({"rel": "alternate", "href": options.link(pages.name(INDEX_NAME, number)), "type": "text/html"})
     metadata = {"title": options.title, "itemsPerPage": PAGE_SIZE, "modified": iso_timestamp(updated(entries))}

@@ -110,8 +110,10 @@ class SearchRequest:
 def search_request(parameters: Mapping[str, str]) -> SearchRequest:
     """The request that query parameters `q` and `page` make; QueryError for a query longer
     than MAX_QUERY_LENGTH or a page that is not a whole number from 1 to MAX_PAGE. A missing
-    or empty page (OpenSearch's `{startPage?}` left out) is the first."""
-    query = parameters.get("q", "")
+    or empty page (OpenSearch's `{startPage?}` left out) is the first. Without `q`, the
+    query is `query`: OPDS 2.0 search templates always name their keywords so
+    (drafts.opds.io/opds-2.0, section 3), and opds.json's search link does."""
+    query = parameters.get("q", parameters.get("query", ""))
     if len(query) > MAX_QUERY_LENGTH:
         raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters")
     page = parameters.get("page", "").strip() or "1"
@@ -424,7 +426,7 @@ def render_json(result: SearchPage) -> bytes:
     if result.next_page is not None:
         links.append({"rel": "next", "href": search_href(JSON_PATH, request.query, result.next_page),
                       "type": OPDS2_TYPE})
-    links.append({"rel": "search", "href": f"{JSON_PATH}{{?q}}", "type": OPDS2_TYPE, "templated": True})
+    links.append({"rel": "search", "href": f"{JSON_PATH}{{?query}}", "type": OPDS2_TYPE, "templated": True})
     links.append({"rel": "alternate", "href": search_href(PAGE_PATH, request.query, request.page),
                   "type": "text/html"})
     feed = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 import feedparser
 import httpx
@@ -258,6 +258,18 @@ def test_search_json_is_an_opds_2_feed_with_acquisition_links(server):
     assert acquisitions["application/epub+zip"] == "alpha/alpha.epub"
     pdf = httpx.get(urljoin(f"{server}/search.json", acquisitions["application/pdf"]))
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def test_the_opds_2_search_template_is_filled_with_query_as_the_spec_says(server):
+    catalog = httpx.get(f"{server}/opds.json").json()
+    [template] = [link["href"] for link in catalog["links"] if link["rel"] == "search" and link.get("templated")]
+    assert template == "search.json{?query}"
+    answer = httpx.get(f"{server}/search.json", params={"q": "quetzalcoatl"}).json()
+    assert [link["href"] for link in answer["links"] if link["rel"] == "search"] == [template]
+    # As a client expands it (RFC 6570 form-style query): the keywords go in `query`.
+    filled = urljoin(f"{server}/opds.json", template.replace("{?query}", "?" + urlencode({"query": "quetzalcoatl"})))
+    [publication] = httpx.get(filled).json()["publications"]
+    assert publication["metadata"]["title"] == "Alpha: rivers of Europe"
 
 
 def test_pagination_links_lead_through_every_result(server):
