@@ -18,9 +18,30 @@ from conftest import seedpress, write_seeds
 
 from convert.handout import PAGE_SIZE, Edition, Entry, write_handout
 
-#: What seedpress's OPDS 2.0 documents must hold: the parts of the OPDS 2.0 feed schema
-#: (drafts.opds.io, schema/feed.schema.json) that apply to an acquisition feed, written
-#: out here because the published schema files cannot be vendored into this repository.
+#: What seedpress's OPDS 2.0 documents must hold: the rules of the OPDS 2.0 feed schema
+#: (drafts.opds.io, schema/feed.schema.json, and the Readium Web Publication Manifest
+#: schemas it builds on) that concern what seedpress writes, restated here in our own
+#: terms because the published schema files cannot be vendored into this repository.
+#: Where the published rules rely on a `format` the validator may not check (date-time,
+#: uri), a pattern says it; here and there this is stricter than they are.
+_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+_TEXT = {"type": "string"}
+_MOMENT = {"type": "string", "pattern": f"^{_DATE}T{_TIME}$"}
+_URI = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$"}
+
+
+def _array_of(item: dict, **more) -> dict:
+    """A collection of `item`s: at least one, no two alike (as every OPDS collection)."""
+    return {"type": "array", "items": item, "minItems": 1, "uniqueItems": True, **more}
+
+
+def _has_rel(rel: dict) -> dict:
+    """A link whose rel (one string, or a list of them) is `rel`: for `contains`."""
+    return {"type": "object", "required": ["rel"], "properties": {"rel": {"anyOf": [
+        {"type": "string", **rel}, {"type": "array", "contains": {"type": "string", **rel}}]}}}
+
+
 OPDS2_FEED_SCHEMA = {
     "type": "object",
     "required": ["metadata", "links"],
@@ -28,25 +49,30 @@ OPDS2_FEED_SCHEMA = {
     "anyOf": [{"required": ["publications"]}, {"required": ["navigation"]}],
     "properties": {
         "metadata": {"type": "object", "required": ["title"], "properties": {
-            "title": {"type": "string"}, "numberOfItems": {"type": "integer", "minimum": 0},
+            "title": _TEXT, "modified": _MOMENT, "numberOfItems": {"type": "integer", "minimum": 0},
             "itemsPerPage": {"type": "integer", "minimum": 1}, "currentPage": {"type": "integer", "minimum": 1}}},
-        "links": {"type": "array", "items": {"$ref": "#/$defs/link"},
-                  "contains": {"type": "object", "properties": {"rel": {"const": "self"}}}},
-        "navigation": {"type": "array", "minItems": 1, "items": {"allOf": [{"$ref": "#/$defs/link"},
-                                                                       {"required": ["title"]}]}},
-        "publications": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["metadata", "links"],
-            "properties": {
-                "metadata": {"type": "object", "required": ["title", "identifier"],
-                             "properties": {"title": {"type": "string"}, "identifier": {"type": "string"}}},
-                "links": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/link"},
-                          "contains": {"type": "object",
-                                       "properties": {"rel": {"const": "http://opds-spec.org/acquisition"}}}},
-            }}},
+        "links": _array_of({"$ref": "#/$defs/link"}, contains=_has_rel({"const": "self"})),
+        "navigation": _array_of({"allOf": [{"$ref": "#/$defs/link"}, {"required": ["title"]}]}),
+        "publications": _array_of({"$ref": "#/$defs/publication"}),
     },
-    "$defs": {"link": {"type": "object", "required": ["href"], "properties": {
-        "href": {"type": "string", "minLength": 1}, "rel": {"type": "string"}, "type": {"type": "string"},
-        "templated": {"type": "boolean"}}}},
+    "$defs": {
+        "link": {"type": "object", "required": ["href"], "properties": {
+            "href": {"type": "string", "minLength": 1, "pattern": r"^[^\s]*$"}, "type": _TEXT, "title": _TEXT,
+            "rel": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT}]}, "templated": {"type": "boolean"},
+            # The Link Object's own size, in bytes; `properties` holds OPDS's, none of them a size.
+            "size": {"type": "integer", "minimum": 1},
+            "properties": {"type": "object", "not": {"anyOf": [{"required": ["size"]}, {"required": ["length"]}]}}}},
+        "contributor": {"anyOf": [_TEXT, {"type": "object", "required": ["name"], "properties": {"name": _TEXT}}]},
+        "publication": {"type": "object", "required": ["metadata", "links"], "properties": {
+            "metadata": {"type": "object", "required": ["title"], "properties": {
+                "title": _TEXT, "identifier": _URI, "@type": _URI, "modified": _MOMENT, "description": _TEXT,
+                "published": {"type": "string", "pattern": f"^{_DATE}(T{_TIME})?$"},
+                "language": {"type": "string", "pattern": r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"},
+                "author": {"$ref": "#/$defs/contributor"}, "publisher": {"$ref": "#/$defs/contributor"}}},
+            # At least one way to get the publication: an acquisition link.
+            "links": {"type": "array", "items": {"$ref": "#/$defs/link"},
+                      "contains": _has_rel({"pattern": "^http://opds-spec.org/acquisition(/|$)"})}}},
+    },
 }
 
 
