@@ -1,10 +1,14 @@
 """The hand-out at scale (issue 13): a landing page per title, and the index, the OPDS 1.2
-feed and the OPDS 2.0 feed paginated so that one new seed rewrites a few documents."""
+feed and the OPDS 2.0 feed paginated so that one new seed rewrites a few documents; and
+every OPDS 2.0 document (each page, /search.json) valid by the OPDS 2.0 schema."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -16,7 +20,8 @@ import lxml.html
 import pytest
 from conftest import seedpress, write_seeds
 
-from convert.handout import PAGE_SIZE, Edition, Entry, write_handout
+from convert import search
+from convert.handout import PAGE_SIZE, Edition, Entry, HandoutOptions, write_handout
 
 #: What seedpress's OPDS 2.0 documents must hold: the rules of the OPDS 2.0 feed schema
 #: (drafts.opds.io, schema/feed.schema.json, and the Readium Web Publication Manifest
@@ -209,3 +214,74 @@ def test_landing_pages_are_catalogued_verified_and_linked(archived):
     rebuilt = seedpress("archive", archived.parent / "seeds", "--dist", archived)
     assert rebuilt.returncode == 0 and "1 built" in rebuilt.stdout
 
+
+
+# --- every kind of OPDS 2.0 document against the schemas ----------------------------
+
+#: Where the published OPDS 2.0 and Readium Web Publication Manifest schemas may be
+#: (any folder holding their *.schema.json files): never in this repository.
+OFFICIAL_SCHEMAS = Path(os.environ.get("SEEDPRESS_OPDS_SCHEMAS") or "/work/shared/opds-schemas")
+OPDS2_FEED_ID = "https://drafts.opds.io/schema/feed.schema.json"
+
+
+def official_validator() -> jsonschema.protocols.Validator:
+    """A validator of the published feed schema, every $ref resolved from OFFICIAL_SCHEMAS
+    and none from the network; skips the test when they are not there. Formats are
+    checked as far as the installed packages allow (date-time and uri need extras)."""
+    from referencing import Registry, Resource
+    from referencing.exceptions import NoSuchResource
+    from referencing.jsonschema import DRAFT7
+
+    files = sorted(OFFICIAL_SCHEMAS.rglob("*.schema.json")) if OFFICIAL_SCHEMAS.is_dir() else []
+    if not files:
+        pytest.skip(f"no official OPDS 2.0 schemas in {OFFICIAL_SCHEMAS} (set SEEDPRESS_OPDS_SCHEMAS to a folder "
+                    "with the drafts.opds.io and readium.org webpub-manifest schema files)")
+
+    def offline(uri: str):
+        raise NoSuchResource(ref=uri)
+
+    resources = []
+    for path in files:
+        # Their patterns name groups as ECMA-262 does, (?<name>...); Python's re wants (?P<name>...).
+        contents = json.loads(re.sub(r"\(\?<(?=[A-Za-z])", "(?P<", path.read_text("utf-8")))
+        if "$id" in contents:
+            resources.append((contents["$id"], Resource.from_contents(contents, default_specification=DRAFT7)))
+    registry = Registry(retrieve=offline).with_resources(resources)
+    if OPDS2_FEED_ID not in {uri for uri, _ in resources}:
+        pytest.fail(f"{OFFICIAL_SCHEMAS} has no {OPDS2_FEED_ID}")
+    schema = registry.contents(OPDS2_FEED_ID)
+    validator = jsonschema.validators.validator_for(schema)
+    return validator(schema, registry=registry, format_checker=validator.FORMAT_CHECKER)
+
+
+def opds2_documents(tmp_path: Path) -> dict[str, dict]:
+    """Every kind of OPDS 2.0 document seedpress writes or answers, by name."""
+    documents = {}
+    rich = [dataclasses.replace(entry, author="A. Writer", publisher="A Press", rights="CC BY 4.0",
+                                license_url="https://creativecommons.org/licenses/by/4.0/",
+                                editions=entry.editions + (Edition("html", f"{entry.key}/index.html", 9, "0" * 64),))
+            for entry in entries(3)]
+    for name, made, options in (("many", entries(250), HandoutOptions()), ("empty", [], HandoutOptions()),
+                                ("rich", rich, HandoutOptions(base_url="https://example.org/archive/"))):
+        write_handout(tmp_path / name, made, options)
+        for path in (tmp_path / name).glob("opds*.json"):
+            documents[f"{name}/{path.name}"] = json.loads(path.read_bytes())
+    found = tuple(search.Found(entry, "en", "summary", "a match", f"{entry.key}/{entry.key}.pdf")
+                  for entry in entries(search.PAGE_SIZE))
+    for name, query, page, total, hits in (("hits", "title", 1, 45, found), ("last page", "title", 3, 45, found[:5]),
+                                           ("none", "zebra", 1, 0, ()), ("beyond", "title", 9, 45, ()),
+                                           ("no query", "", 1, 0, ())):
+        answer = search.render_json(search.SearchPage(search.SearchRequest(query, page), total, hits))
+        documents[f"search.json {name}"] = json.loads(answer)
+    assert {"many/opds.json", "many/opds-page-2.json", "many/opds-page-1.json", "empty/opds.json"} <= set(documents)
+    return documents
+
+
+@pytest.mark.parametrize("schema", ["ours", "official"])
+def test_every_opds_2_document_is_valid(tmp_path, schema):
+    validator = (jsonschema.Draft202012Validator(OPDS2_FEED_SCHEMA) if schema == "ours"
+                 else official_validator())
+    for name, document in opds2_documents(tmp_path).items():
+        errors = [f"/{'/'.join(map(str, error.absolute_path))}: {error.message}"
+                  for error in validator.iter_errors(document)]
+        assert not errors, (name, errors)
