@@ -469,7 +469,7 @@ def render_json_feed(entries: Sequence[Entry], options: HandoutOptions = Handout
     pages = pages or Pages(oldest_first(entries))
     links = [{"rel": rel, "href": options.link(pages.name(JSON_FEED_NAME, target)), "type": OPDS2_TYPE}
              for rel, target in _page_links(pages, number) if rel != "start"]
-    links.append({"rel": "search", "href": options.link("search.json") + "{?q}", "type": OPDS2_TYPE,
+    links.append({"rel": "search", "href": options.link("search.json") + "{?query}", "type": OPDS2_TYPE,
                   "templated": True})
     links.append({"rel": "alternate", "href": options.link(pages.name(INDEX_NAME, number)), "type": "text/html"})
     metadata = {"title": options.title, "itemsPerPage": PAGE_SIZE, "modified": iso_timestamp(updated(entries))}
@@ -480,9 +480,19 @@ def render_json_feed(entries: Sequence[Entry], options: HandoutOptions = Handout
     feed = {
         "metadata": metadata,
         "links": links,
-        "publications": [json_publication(entry, options) for entry in entries],
+        **json_collection([json_publication(entry, options) for entry in entries], options.link(JSON_FEED_NAME)),
     }
     return (json.dumps(feed, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def json_collection(publications: list[dict], start: str) -> dict:
+    """The collection an OPDS 2.0 feed holds: its publications, or, when there are none (an
+    empty archive, a search that matched nothing), a navigation link to the start of the
+    catalog. OPDS 2.0 wants at least one non-empty collection in every feed; an empty
+    `publications` array is not one."""
+    if publications:
+        return {"publications": publications}
+    return {"navigation": [{"rel": "start", "href": start, "type": OPDS2_TYPE, "title": "All titles"}]}
 
 
 def json_publication(entry: Entry, options: HandoutOptions) -> dict:
@@ -495,9 +505,7 @@ def json_publication(entry: Entry, options: HandoutOptions) -> dict:
             metadata[field] = {"name": _xml_safe(getattr(entry, field))}
     if entry.rights is not None:
         metadata["rights"] = _xml_safe(entry.rights)
-    links = [{"rel": OPDS_ACQUISITION_REL, "href": options.link(href(edition.path)),
-              "type": EDITION_TYPES[edition.name][0], "title": EDITION_TYPES[edition.name][1],
-              "properties": {"size": edition.size}}
+    links = [json_acquisition(edition, options.link(href(edition.path)))
              for edition in downloads(entry) if edition.name in FEED_EDITIONS]
     page = landing(entry)
     if page is not None:
@@ -505,6 +513,17 @@ def json_publication(entry: Entry, options: HandoutOptions) -> dict:
     if entry.license_url is not None:
         links.append({"rel": LICENSE_REL, "href": entry.license_url})
     return {"metadata": metadata, "links": links}
+
+
+def json_acquisition(edition: Edition, link: str) -> dict:
+    """The OPDS 2.0 acquisition link of an edition at `link`. Its size in bytes is the Link
+    Object's own `size` (Readium Web Publication Manifest), not one of its `properties`,
+    and like that `size` is given only when above 0."""
+    acquisition = {"rel": OPDS_ACQUISITION_REL, "href": link, "type": EDITION_TYPES[edition.name][0],
+                   "title": EDITION_TYPES[edition.name][1]}
+    if edition.size > 0:
+        acquisition["size"] = edition.size
+    return acquisition
 
 
 def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etree._Element:

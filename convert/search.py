@@ -39,8 +39,8 @@ from .defaults import SEARCH_TIME_LIMIT
 from .errors import QueryError
 from .handout import (
     ARCHIVE_TITLE, ATOM, DC, EDITION_TYPES, EMPTY_ARCHIVE_DATE, FEED_EDITIONS, FEED_ID, FEED_NAME, INDEX_NAME,
-    OPDS, OPDS_ACQUISITION_REL, OPDS_ACQUISITION_TYPE, STYLE, Edition, Entry, downloads, feed_entry, href,
-    human_size, updated,
+    JSON_FEED_NAME, OPDS, OPDS_ACQUISITION_TYPE, STYLE, Edition, Entry, downloads, feed_entry, href, human_size,
+    json_acquisition, json_collection, updated,
 )
 
 PAGE_PATH = "search"
@@ -110,8 +110,10 @@ class SearchRequest:
 def search_request(parameters: Mapping[str, str]) -> SearchRequest:
     """The request that query parameters `q` and `page` make; QueryError for a query longer
     than MAX_QUERY_LENGTH or a page that is not a whole number from 1 to MAX_PAGE. A missing
-    or empty page (OpenSearch's `{startPage?}` left out) is the first."""
-    query = parameters.get("q", "")
+    or empty page (OpenSearch's `{startPage?}` left out) is the first. Without `q`, the
+    query is `query`: OPDS 2.0 search templates always name their keywords so
+    (drafts.opds.io/opds-2.0, section 3), and opds.json's search link does."""
+    query = parameters.get("q", parameters.get("query", ""))
     if len(query) > MAX_QUERY_LENGTH:
         raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters")
     page = parameters.get("page", "").strip() or "1"
@@ -412,7 +414,7 @@ def _xml_safe(text: str) -> str:
 
 def render_json(result: SearchPage) -> bytes:
     """The results as an OPDS 2.0 feed (drafts.opds.io/opds-2.0): one publication per seed
-    with its editions as acquisition links."""
+    with its editions as acquisition links; no results, a navigation link to the catalog."""
     request = result.request
     links = [
         {"rel": "self", "href": search_href(JSON_PATH, request.query, request.page), "type": OPDS2_TYPE},
@@ -424,25 +426,22 @@ def render_json(result: SearchPage) -> bytes:
     if result.next_page is not None:
         links.append({"rel": "next", "href": search_href(JSON_PATH, request.query, result.next_page),
                       "type": OPDS2_TYPE})
-    links.append({"rel": "search", "href": f"{JSON_PATH}{{?q}}", "type": OPDS2_TYPE, "templated": True})
+    links.append({"rel": "search", "href": f"{JSON_PATH}{{?query}}", "type": OPDS2_TYPE, "templated": True})
     links.append({"rel": "alternate", "href": search_href(PAGE_PATH, request.query, request.page),
                   "type": "text/html"})
     feed = {
         "metadata": {"title": f"Search: {request.query}", "numberOfItems": result.total,
                      "itemsPerPage": PAGE_SIZE, "currentPage": request.page},
         "links": links,
-        "publications": [publication(item) for item in result.found],
+        **json_collection([publication(item) for item in result.found], JSON_FEED_NAME),
     }
     return json.dumps(feed, ensure_ascii=False, indent=1).encode("utf-8")
 
 
 def publication(item: Found) -> dict:
     entry = item.entry
-    acquisitions = [
-        {"rel": OPDS_ACQUISITION_REL, "href": href(edition.path), "type": EDITION_TYPES[edition.name][0],
-         "title": EDITION_TYPES[edition.name][1], "properties": {"length": edition.size}}
-        for edition in downloads(entry) if edition.name in FEED_EDITIONS
-    ]
+    acquisitions = [json_acquisition(edition, href(edition.path))
+                    for edition in downloads(entry) if edition.name in FEED_EDITIONS]
     return {
         "metadata": {"@type": "http://schema.org/Book", "title": entry.title, "identifier": entry.identifier,
                      "language": item.lang, "modified": iso_timestamp(entry.date), "description": entry.summary},

@@ -1,11 +1,14 @@
 """The hand-out at scale (issue 13): a landing page per title, and the index, the OPDS 1.2
-feed and the OPDS 2.0 feed paginated so that one new seed rewrites a few documents."""
+feed and the OPDS 2.0 feed paginated so that one new seed rewrites a few documents; and
+every OPDS 2.0 document (each page, /search.json) valid by the OPDS 2.0 schema."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -17,33 +20,64 @@ import lxml.html
 import pytest
 from conftest import seedpress, write_seeds
 
+from convert import search
 from convert.handout import PAGE_SIZE, Edition, Entry, HandoutOptions, write_handout
 
-#: What seedpress's OPDS 2.0 documents must hold: the parts of the OPDS 2.0 feed schema
-#: (drafts.opds.io, schema/feed.schema.json) that apply to an acquisition feed, written
-#: out here because the published schema files cannot be vendored into this repository.
+#: What seedpress's OPDS 2.0 documents must hold: the rules of the OPDS 2.0 feed schema
+#: (drafts.opds.io, schema/feed.schema.json, and the Readium Web Publication Manifest
+#: schemas it builds on) that concern what seedpress writes, restated here in our own
+#: terms because the published schema files cannot be vendored into this repository.
+#: Where the published rules rely on a `format` the validator may not check (date-time,
+#: uri), a pattern says it; here and there this is stricter than they are.
+_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+_TEXT = {"type": "string"}
+_MOMENT = {"type": "string", "pattern": f"^{_DATE}T{_TIME}$"}
+_URI = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$"}
+
+
+def _array_of(item: dict, **more) -> dict:
+    """A collection of `item`s: at least one, no two alike (as every OPDS collection)."""
+    return {"type": "array", "items": item, "minItems": 1, "uniqueItems": True, **more}
+
+
+def _has_rel(rel: dict) -> dict:
+    """A link whose rel (one string, or a list of them) is `rel`: for `contains`."""
+    return {"type": "object", "required": ["rel"], "properties": {"rel": {"anyOf": [
+        {"type": "string", **rel}, {"type": "array", "contains": {"type": "string", **rel}}]}}}
+
+
 OPDS2_FEED_SCHEMA = {
     "type": "object",
-    "required": ["metadata", "links", "publications"],
+    "required": ["metadata", "links"],
+    # At least one collection, and none empty: no publications, a navigation link instead.
+    "anyOf": [{"required": ["publications"]}, {"required": ["navigation"]}],
     "properties": {
         "metadata": {"type": "object", "required": ["title"], "properties": {
-            "title": {"type": "string"}, "numberOfItems": {"type": "integer", "minimum": 0},
+            "title": _TEXT, "modified": _MOMENT, "numberOfItems": {"type": "integer", "minimum": 0},
             "itemsPerPage": {"type": "integer", "minimum": 1}, "currentPage": {"type": "integer", "minimum": 1}}},
-        "links": {"type": "array", "items": {"$ref": "#/$defs/link"},
-                  "contains": {"type": "object", "properties": {"rel": {"const": "self"}}}},
-        "publications": {"type": "array", "items": {
-            "type": "object", "required": ["metadata", "links"],
-            "properties": {
-                "metadata": {"type": "object", "required": ["title", "identifier"],
-                             "properties": {"title": {"type": "string"}, "identifier": {"type": "string"}}},
-                "links": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/link"},
-                          "contains": {"type": "object",
-                                       "properties": {"rel": {"const": "http://opds-spec.org/acquisition"}}}},
-            }}},
+        "links": _array_of({"$ref": "#/$defs/link"}, contains=_has_rel({"const": "self"})),
+        "navigation": _array_of({"allOf": [{"$ref": "#/$defs/link"}, {"required": ["title"]}]}),
+        "publications": _array_of({"$ref": "#/$defs/publication"}),
     },
-    "$defs": {"link": {"type": "object", "required": ["href"], "properties": {
-        "href": {"type": "string", "minLength": 1}, "rel": {"type": "string"}, "type": {"type": "string"},
-        "templated": {"type": "boolean"}}}},
+    "$defs": {
+        "link": {"type": "object", "required": ["href"], "properties": {
+            "href": {"type": "string", "minLength": 1, "pattern": r"^[^\s]*$"}, "type": _TEXT, "title": _TEXT,
+            "rel": {"anyOf": [_TEXT, {"type": "array", "items": _TEXT}]}, "templated": {"type": "boolean"},
+            # The Link Object's own size, in bytes; `properties` holds OPDS's, none of them a size.
+            "size": {"type": "integer", "minimum": 1},
+            "properties": {"type": "object", "not": {"anyOf": [{"required": ["size"]}, {"required": ["length"]}]}}}},
+        "contributor": {"anyOf": [_TEXT, {"type": "object", "required": ["name"], "properties": {"name": _TEXT}}]},
+        "publication": {"type": "object", "required": ["metadata", "links"], "properties": {
+            "metadata": {"type": "object", "required": ["title"], "properties": {
+                "title": _TEXT, "identifier": _URI, "@type": _URI, "modified": _MOMENT, "description": _TEXT,
+                "published": {"type": "string", "pattern": f"^{_DATE}(T{_TIME})?$"},
+                "language": {"type": "string", "pattern": r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"},
+                "author": {"$ref": "#/$defs/contributor"}, "publisher": {"$ref": "#/$defs/contributor"}}},
+            # At least one way to get the publication: an acquisition link.
+            "links": {"type": "array", "items": {"$ref": "#/$defs/link"},
+                      "contains": _has_rel({"pattern": "^http://opds-spec.org/acquisition(/|$)"})}}},
+    },
 }
 
 
@@ -86,7 +120,7 @@ def follow_json(dist: Path) -> list[list[str]]:
     while name:
         feed = json.loads((dist / name).read_bytes())
         jsonschema.validate(feed, OPDS2_FEED_SCHEMA)
-        pages.append([publication["metadata"]["identifier"] for publication in feed["publications"]])
+        pages.append([publication["metadata"]["identifier"] for publication in feed.get("publications", [])])
         name = next((link["href"] for link in feed["links"] if link["rel"] == "next"), None)
     return pages
 
@@ -219,3 +253,74 @@ def test_landing_pages_are_catalogued_verified_and_linked(archived):
     rebuilt = seedpress("archive", archived.parent / "seeds", "--dist", archived)
     assert rebuilt.returncode == 0 and "1 built" in rebuilt.stdout
 
+
+
+# --- every kind of OPDS 2.0 document against the schemas ----------------------------
+
+#: Where the published OPDS 2.0 and Readium Web Publication Manifest schemas may be
+#: (any folder holding their *.schema.json files): never in this repository.
+OFFICIAL_SCHEMAS = Path(os.environ.get("SEEDPRESS_OPDS_SCHEMAS") or "/work/shared/opds-schemas")
+OPDS2_FEED_ID = "https://drafts.opds.io/schema/feed.schema.json"
+
+
+def official_validator() -> jsonschema.protocols.Validator:
+    """A validator of the published feed schema, every $ref resolved from OFFICIAL_SCHEMAS
+    and none from the network; skips the test when they are not there. Formats are
+    checked as far as the installed packages allow (date-time and uri need extras)."""
+    from referencing import Registry, Resource
+    from referencing.exceptions import NoSuchResource
+    from referencing.jsonschema import DRAFT7
+
+    files = sorted(OFFICIAL_SCHEMAS.rglob("*.schema.json")) if OFFICIAL_SCHEMAS.is_dir() else []
+    if not files:
+        pytest.skip(f"no official OPDS 2.0 schemas in {OFFICIAL_SCHEMAS} (set SEEDPRESS_OPDS_SCHEMAS to a folder "
+                    "with the drafts.opds.io and readium.org webpub-manifest schema files)")
+
+    def offline(uri: str):
+        raise NoSuchResource(ref=uri)
+
+    resources = []
+    for path in files:
+        # Their patterns name groups as ECMA-262 does, (?<name>...); Python's re wants (?P<name>...).
+        contents = json.loads(re.sub(r"\(\?<(?=[A-Za-z])", "(?P<", path.read_text("utf-8")))
+        if "$id" in contents:
+            resources.append((contents["$id"], Resource.from_contents(contents, default_specification=DRAFT7)))
+    registry = Registry(retrieve=offline).with_resources(resources)
+    if OPDS2_FEED_ID not in {uri for uri, _ in resources}:
+        pytest.fail(f"{OFFICIAL_SCHEMAS} has no {OPDS2_FEED_ID}")
+    schema = registry.contents(OPDS2_FEED_ID)
+    validator = jsonschema.validators.validator_for(schema)
+    return validator(schema, registry=registry, format_checker=validator.FORMAT_CHECKER)
+
+
+def opds2_documents(tmp_path: Path) -> dict[str, dict]:
+    """Every kind of OPDS 2.0 document seedpress writes or answers, by name."""
+    documents = {}
+    rich = [dataclasses.replace(entry, author="A. Writer", publisher="A Press", rights="CC BY 4.0",
+                                license_url="https://creativecommons.org/licenses/by/4.0/",
+                                editions=entry.editions + (Edition("html", f"{entry.key}/index.html", 9, "0" * 64),))
+            for entry in entries(3)]
+    for name, made, options in (("many", entries(250), HandoutOptions()), ("empty", [], HandoutOptions()),
+                                ("rich", rich, HandoutOptions(base_url="https://example.org/archive/"))):
+        write_handout(tmp_path / name, made, options)
+        for path in (tmp_path / name).glob("opds*.json"):
+            documents[f"{name}/{path.name}"] = json.loads(path.read_bytes())
+    found = tuple(search.Found(entry, "en", "summary", "a match", f"{entry.key}/{entry.key}.pdf")
+                  for entry in entries(search.PAGE_SIZE))
+    for name, query, page, total, hits in (("hits", "title", 1, 45, found), ("last page", "title", 3, 45, found[:5]),
+                                           ("none", "zebra", 1, 0, ()), ("beyond", "title", 9, 45, ()),
+                                           ("no query", "", 1, 0, ())):
+        answer = search.render_json(search.SearchPage(search.SearchRequest(query, page), total, hits))
+        documents[f"search.json {name}"] = json.loads(answer)
+    assert {"many/opds.json", "many/opds-page-2.json", "many/opds-page-1.json", "empty/opds.json"} <= set(documents)
+    return documents
+
+
+@pytest.mark.parametrize("schema", ["ours", "official"])
+def test_every_opds_2_document_is_valid(tmp_path, schema):
+    validator = (jsonschema.Draft202012Validator(OPDS2_FEED_SCHEMA) if schema == "ours"
+                 else official_validator())
+    for name, document in opds2_documents(tmp_path).items():
+        errors = [f"/{'/'.join(map(str, error.absolute_path))}: {error.message}"
+                  for error in validator.iter_errors(document)]
+        assert not errors, (name, errors)

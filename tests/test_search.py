@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 import feedparser
 import httpx
@@ -210,7 +210,7 @@ def test_an_empty_query_is_an_empty_page(server):
         assert result_titles(page) == []
         feed = httpx.get(f"{server}/search.json", params=params)
         assert feed.status_code == 200 and feed.json()["metadata"]["numberOfItems"] == 0
-        assert feed.json()["publications"] == []
+        assert "publications" not in feed.json() and feed.json()["navigation"][0]["href"] == "opds.json"
 
 
 def test_opensearch_description_template_gives_an_atom_feed(server):
@@ -260,6 +260,18 @@ def test_search_json_is_an_opds_2_feed_with_acquisition_links(server):
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
+def test_the_opds_2_search_template_is_filled_with_query_as_the_spec_says(server):
+    catalog = httpx.get(f"{server}/opds.json").json()
+    [template] = [link["href"] for link in catalog["links"] if link["rel"] == "search" and link.get("templated")]
+    assert template == "search.json{?query}"
+    answer = httpx.get(f"{server}/search.json", params={"q": "quetzalcoatl"}).json()
+    assert [link["href"] for link in answer["links"] if link["rel"] == "search"] == [template]
+    # As a client expands it (RFC 6570 form-style query): the keywords go in `query`.
+    filled = urljoin(f"{server}/opds.json", template.replace("{?query}", "?" + urlencode({"query": "quetzalcoatl"})))
+    [publication] = httpx.get(filled).json()["publications"]
+    assert publication["metadata"]["title"] == "Alpha: rivers of Europe"
+
+
 def test_pagination_links_lead_through_every_result(server):
     _, first = results_page(server, "lighthouse")
     assert "23 titles found · page 1 of 2" in first.xpath("string(//p[@class='about'])")
@@ -288,7 +300,7 @@ def test_pagination_links_lead_through_every_result(server):
     assert len(atom.entries) == LIGHTHOUSES - PAGE_SIZE
     assert {link.rel for link in atom.feed.links} >= {"self", "previous", "first", "search", "start"}
     beyond = httpx.get(f"{server}/search.json", params={"q": "lighthouse", "page": 9})
-    assert beyond.status_code == 200 and beyond.json()["publications"] == []
+    assert beyond.status_code == 200 and "publications" not in beyond.json()
 
 
 def test_a_withdrawn_seed_leaves_search_and_a_failed_rebuild_keeps_its_last_build(tmp_path, servers):
