@@ -1,11 +1,15 @@
-"""The hand-out at 10,000 seeds (issue 13): full write, one new seed, page sizes.
+"""The hand-out at 10,000 seeds (issue 13): full write, one new seed, page sizes, and
+the Pagefind index of the landing pages.
 
-    .venv/bin/python bench/handout.py [--seeds 10000]
+    .venv/bin/python bench/handout.py [--seeds 10000] [--no-pagefind]
 
 Entries are made the way the catalog gives them (real-looking titles and
 summaries, two to six files each), so only handout.py is measured: a full
 write of every page, an unchanged rerun, and the rerun after one new seed.
-Prints each figure beside the issue's target. Not run by `make test`.
+Prints each figure beside the issue's target. For Pagefind, real landing pages are
+written (landing.py, from seeds parsed by seed.py; edition bytes are stand-ins) and
+the archive job's own sitesearch.write_bundle indexes them, with one seed added.
+Not run by `make test`.
 """
 
 from __future__ import annotations
@@ -52,10 +56,50 @@ def timed(action) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
+def write_landing_pages(dist: Path, count: int, rng: random.Random) -> None:
+    from convert.landing import landing_page
+    from convert.seed import parse_seed
+
+    created = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for number in range(count):
+        key = f"article-{number:06d}"
+        title = " ".join(rng.choice(WORDS).capitalize() for _ in range(rng.randint(5, 12)))
+        summary = "\n\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 90))).capitalize() + "."
+                              for _ in range(3))
+        commentary = " ".join(rng.choice(WORDS) for _ in range(rng.randint(60, 140))).capitalize() + "."
+        seed = f"{title}\n\n{summary}\n\nRead the original article here\n\n{commentary}\n".encode()
+        document = parse_seed(seed, f"{key}.txt", lang="en")
+        files = {name: b"x" * 1000 for name in ("md", "pdf", "epub", "docx")} | {"txt": seed}
+        (dist / key).mkdir()
+        (dist / key / "index.html").write_bytes(landing_page(document, key, files, created))
+
+
+def bench_pagefind(count: int) -> None:
+    from convert.sitesearch import BUNDLE_NAME, write_bundle
+
+    rng = random.Random(2)
+    with tempfile.TemporaryDirectory() as folder:
+        dist = Path(folder)
+        made, _ = timed(lambda: write_landing_pages(dist, count, rng))
+        full, _ = timed(lambda: write_bundle(dist, count))
+        add_one = lambda: (dist / "article-new").mkdir() or (dist / "article-new" / "index.html") \
+            .write_bytes((dist / "article-000000" / "index.html").read_bytes())
+        add_one()
+        again, _ = timed(lambda: write_bundle(dist, count + 1))
+        size = sum(p.stat().st_size for p in (dist / BUNDLE_NAME).rglob("*") if p.is_file())
+        files = sum(1 for p in (dist / BUNDLE_NAME).rglob("*") if p.is_file())
+    print(f"pagefind over {count} landing pages (written in {made:.1f} s)")
+    print(f"index every landing page                {full:8.2f} s")
+    print(f"after one new seed (Pagefind re-indexes all) {again:8.2f} s   < 2 s if incremental")
+    print(f"bundle: {files} files, {size / 1e6:.1f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=10_000)
-    count = parser.parse_args().seeds
+    parser.add_argument("--no-pagefind", action="store_true")
+    arguments = parser.parse_args()
+    count = arguments.seeds
     entries = make_entries(count + 1, random.Random(1))
     with tempfile.TemporaryDirectory() as folder:
         dist = Path(folder)
@@ -72,6 +116,8 @@ def main() -> None:
     print(f"                                      {one_more:8.2f} s    < 2 s")
     print(f"largest page or feed: {largest:20} {sizes[largest] / 1000:6.0f} kB   < 300 kB")
     print(f"SHA256SUMS (every file of every seed) {sums / 1e6:6.1f} MB")
+    if not arguments.no_pagefind:
+        bench_pagefind(count)
 
 
 if __name__ == "__main__":

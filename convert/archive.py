@@ -361,8 +361,8 @@ def published_entries(connection: sqlite3.Connection):
         Entry(key=key, title=title, identifier=identifier, summary=summary, date=parse_timestamp(created),
               editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
                              for edition, path, sha256, size in files),
-              **Provenance.from_json(provenance).as_dict())
-        for (key, title, identifier, summary, created, provenance), files in published_rows(connection)
+              lang=lang, **Provenance.from_json(provenance).as_dict())
+        for (key, title, identifier, summary, created, provenance, lang), files in published_rows(connection)
     ]
 
 

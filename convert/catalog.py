@@ -282,7 +282,8 @@ def record_withdrawn(connection: sqlite3.Connection, key: str) -> None:
 
 def published_rows(connection: sqlite3.Connection) -> list[tuple[tuple, list[tuple]]]:
     """Each seed with a good build, ordered by key: (key, title, identifier, summary, created,
-    provenance) and its files as (edition, path, sha256, size)."""
+    provenance, lang) and its files as (edition, path, sha256, size). lang is None for a
+    seed the search index does not hold yet."""
     files: dict[str, list[tuple]] = {}
     for key, *file in connection.execute(
             "SELECT key, edition, path, sha256, size FROM files ORDER BY key, edition"):
@@ -290,8 +291,9 @@ def published_rows(connection: sqlite3.Connection) -> list[tuple[tuple, list[tup
     return [
         (row, files.get(row[0], []))
         for row in connection.execute(
-            "SELECT key, title, identifier, summary, created, provenance FROM seeds "
-            "WHERE status = 'built' AND title IS NOT NULL ORDER BY key")
+            "SELECT s.key, s.title, s.identifier, s.summary, s.created, s.provenance, t.lang FROM seeds s "
+            "LEFT JOIN search_texts t ON t.key = s.key "
+            "WHERE s.status = 'built' AND s.title IS NOT NULL ORDER BY s.key")
     ]
 
 

@@ -24,6 +24,7 @@ from lxml import etree
 from . import __version__, defaults
 from .dates import iso_timestamp, utc
 from .files import write_if_changed
+from .language import UNDETERMINED, is_language_tag, is_right_to_left
 from .provenance import is_web_url
 
 INDEX_NAME = "index.html"
@@ -185,6 +186,12 @@ class Entry:
     """Its rights statement, e.g. "CC BY 4.0"; None when nobody said."""
     license_url: str | None = None
     """The absolute http(s) URL of its license; None when nobody said."""
+    lang: str | None = None
+    """The document's main language (BCP 47), marked on its title and summary; None when unknown."""
+
+    def marked_lang(self) -> str | None:
+        """The language to mark the entry's own text with: none when unknown or undetermined."""
+        return None if self.lang in (None, UNDETERMINED) else self.lang
 
 
 def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions = HandoutOptions()) -> list[str]:
@@ -357,6 +364,8 @@ def check_entry(entry: Entry) -> None:
             raise ValueError(f"{entry.key}: not a lowercase hex SHA-256: {edition.sha256!r}")
         if edition.size < 0:
             raise ValueError(f"{entry.key}: negative size for {edition.path}")
+    if entry.lang is not None and not is_language_tag(entry.lang):
+        raise ValueError(f"{entry.key}: not a BCP 47 language tag: {entry.lang[:40]!r}")
     if entry.license_url is not None and not is_web_url(entry.license_url):
         raise ValueError(f"{entry.key}: the license is not an http(s) URL: {entry.license_url[:80]!r}")
 
@@ -500,6 +509,8 @@ def json_publication(entry: Entry, options: HandoutOptions) -> dict:
     metadata = {"@type": "http://schema.org/Book", "title": _xml_safe(entry.title), "identifier": entry.identifier,
                 "modified": iso_timestamp(entry.date), "published": utc(entry.date).strftime("%Y-%m-%d"),
                 "description": _xml_safe(entry.summary)}
+    if entry.marked_lang() is not None:
+        metadata["language"] = entry.marked_lang()
     for field in ("author", "publisher"):
         if getattr(entry, field) is not None:
             metadata[field] = {"name": _xml_safe(getattr(entry, field))}
@@ -535,6 +546,8 @@ def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etre
         _text(etree.SubElement(item, f"{{{ATOM}}}author"), "name", entry.author)
     etree.SubElement(item, f"{{{DC}}}identifier").text = _xml_safe(entry.identifier)
     etree.SubElement(item, f"{{{DC}}}issued").text = utc(entry.date).strftime("%Y-%m-%d")
+    if entry.marked_lang() is not None:
+        etree.SubElement(item, f"{{{DC}}}language").text = entry.marked_lang()
     if entry.publisher is not None:
         etree.SubElement(item, f"{{{DC}}}publisher").text = _xml_safe(entry.publisher)
     if entry.rights is not None:
@@ -661,11 +674,14 @@ def index_item(entry: Entry) -> str:
     )
     page = landing(entry)
     title = _html(entry.title) if page is None else f'<a href="{_html(href(page))}">{_html(entry.title)}</a>'
+    # The page is in English; the entry's own words are in its language.
+    lang = entry.marked_lang()
+    own = "" if lang is None else f' lang="{_html(lang)}"' + (' dir="rtl"' if is_right_to_left(lang) else "")
     return f"""<li id="{_html(entry.key)}">
 <article>
-<h2>{title}</h2>
+<h2{own}>{title}</h2>
 <p class="date">{_time(entry.date)}</p>
-{index_provenance(entry)}<p class="summary">{_html(entry.summary)}</p>
+{index_provenance(entry)}<p class="summary"{own}>{_html(entry.summary)}</p>
 <ul class="downloads">
 {links}
 </ul>

@@ -12,7 +12,11 @@ _WORD = re.compile(r"\S+")
 #: Scripts written without spaces between words: CJK ideographs and kana, Thai, Lao,
 #: Khmer, Myanmar (Hangul is written with spaces, so Korean words are real words).
 _UNSPACED_SCRIPT = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s+[\"“‘(]?[A-Z0-9])")
+_SENTENCE_END = re.compile(
+    r"[.!?…][\"'”’)\]]*(?=\s+[\"“‘(]?[A-Z0-9])"
+    # Chinese and Japanese end a sentence with a full stop of their own and no space after;
+    # one inside a quotation (「…だ！」と言った) ends the quotation only.
+    r"|[。！？](?=[^\s」』）”’])")
 #: A word that ends in an abbreviation's period, not a sentence's: initials (U.S.) or a title.
 _ABBREVIATION = re.compile(r"(?:(?:[A-Za-z]\.)+|Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|Gen|Gov|Sen|Rep|Prof)\.?")
 _STOPWORDS = frozenset(

@@ -72,6 +72,17 @@ def test_first_sentence_is_unchanged(paragraph):
     assert first_sentence(paragraph) == first_sentence_before_issue_15(paragraph)
 
 
+@pytest.mark.parametrize("paragraph, sentence", [
+    ("台風による土砂崩れで不通となっていた。再開初日の朝には人が集まった。", "台風による土砂崩れで不通となっていた。"),
+    ("「再開だ！」と住民は言った。次の文。", "「再開だ！」と住民は言った。"),
+    ("本当に？はい。", "本当に？"),
+    ("文が一つだけ。", "文が一つだけ。"),
+    ("经过三年的修复，铁路全线恢复运行。首日早上，数百人前来。", "经过三年的修复，铁路全线恢复运行。"),
+])
+def test_a_chinese_or_japanese_first_sentence_ends_at_its_full_stop(paragraph, sentence):
+    assert first_sentence(paragraph) == sentence
+
+
 _SENTENCE_PIECES = st.sampled_from(
     ["a.", "B", "U.S.", "Mr.", "Dr", "etc.", "x", "Word", "1.", "2", "?", "!", "…", "”", ")", "(A", "“B",
      "St.", "vs", "e.g.", ".", "..", "Z.", "q", "\u00a0", "\u2029"])

@@ -230,3 +230,25 @@ def test_a_failing_indexer_is_a_warning_and_the_last_good_bundle_stays(archive, 
     assert (dist / BUNDLE_NAME / BUNDLE_ENTRY).read_bytes() == before
     warning = [line for line in result.stderr.splitlines() if "pagefind" in line]
     assert len(warning) == 1 and "pagefind failed" in warning[0] and "previous search bundle stays" in warning[0]
+
+
+def test_each_entry_of_the_index_and_the_feeds_is_marked_with_its_language(archive):
+    """The index page is in English; a Japanese or French title and summary say so, for
+    screen readers and fonts, and both feeds carry each publication's language."""
+    import feedparser
+    import lxml.html
+
+    dist = archive / "dist"
+    page = lxml.html.document_fromstring((dist / "index.html").read_bytes())
+    marked = {item.get("id"): (item.find(".//h2").get("lang"), item.find(".//p[@class='summary']").get("lang"))
+              for item in page.xpath("//ol[@class='entries']/li")}
+    # As its landing page says, but for a language the detector could not tell ("und").
+    landing = {key: lxml.html.document_fromstring((dist / key / "index.html").read_bytes()).get("lang")
+               for key in marked}
+    assert marked == {key: (None, None) if lang == "und" else (lang, lang) for key, lang in landing.items()}
+    assert landing["ja"] == "ja" and landing["fr"] == "fr" and landing["real"] == "en"
+    expected = sorted(lang for lang in landing.values() if lang != "und")
+    feed = feedparser.parse((dist / "opds.xml").read_bytes())
+    assert sorted(entry.dcterms_language for entry in feed.entries if "dcterms_language" in entry) == expected
+    publications = json.loads((dist / "opds.json").read_bytes())["publications"]
+    assert sorted(p["metadata"]["language"] for p in publications if "language" in p["metadata"]) == expected
