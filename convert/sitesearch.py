@@ -64,7 +64,9 @@ def write_bundle(dist: Path, landing_pages: int) -> None:
     if executable is None:
         raise SeedpressError("pagefind is not installed: the index page's search works only with seedpress serve "
                              "(pip install 'pagefind[extended]')")
-    command = [str(executable), "--site", str(dist), "--glob", LANDING_GLOB,
+    # --keep-index-url: results link key/index.html, which every static host serves (not
+    # all of them serve a folder URL).
+    command = [str(executable), "--site", str(dist), "--glob", LANDING_GLOB, "--keep-index-url",
                "--output-path", str(dist / _NEW), "--silent"]
     try:
         result = subprocess.run(command, cwd=dist, stdin=subprocess.DEVNULL, capture_output=True,

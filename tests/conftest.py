@@ -239,6 +239,12 @@ def sections_of(blocks: list[dict]) -> dict[str, list[str]]:
         if block["t"] == "Div" and block["c"][0][0] in ("summary", "commentary"):
             sections.update(sections_of(block["c"][1]))
             current = None
+        elif block["t"] == "Div" and block["c"][0][:2] == ["", []] and [k for k, _ in block["c"][0][2]] == ["lang"]:
+            # A paragraph in another language than the document's, marked `::: {lang=xx}`.
+            assert current is not None, f"text before the first section: {block}"
+            for paragraph in block["c"][1]:
+                assert paragraph["t"] == "Para", f"a master paragraph became {paragraph['t']}: {paragraph}"
+                current.append(literal_text(paragraph["c"]))
         elif block["t"] == "Header":
             assert block["c"][0] == 1, f"unexpected heading {block}"
             identifier = block["c"][1][0]

@@ -121,6 +121,8 @@ def test_a_typed_query_lists_the_title_whose_commentary_has_the_word(archive, st
     type_query(page, COMMENTARY_WORD)
     assert result_titles(page, COMMENTARY_WORD) == ["Ferry timetable changes"]
     link = page.locator("#search-results li h3 a").first
+    # The landing page's file, which every static host serves (not all serve a folder URL).
+    assert link.get_attribute("href").endswith("/commentary/index.html")
     link.click()
     expect(page.locator("h1")).to_have_text("Ferry timetable changes", timeout=BROWSER_DEADLINE_MS)
     assert page.problems == []
@@ -166,6 +168,8 @@ def test_the_search_works_under_seedpress_serve_and_its_headers(archive, tmp_pat
         page.goto(f"{base}/index.html")
         type_query(page, COMMENTARY_WORD)
         assert result_titles(page, COMMENTARY_WORD) == ["Ferry timetable changes"]
+        page.locator("#search-results li h3 a").first.click()
+        expect(page.locator("h1")).to_have_text("Ferry timetable changes", timeout=BROWSER_DEADLINE_MS)
         assert page.problems == []
     finally:
         stop(server)
