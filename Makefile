@@ -53,14 +53,16 @@ goldens: $(VENV)/.installed
 styles: $(VENV)/.installed-test
 	$(BIN)/python styles/build_reference_docx.py
 
-# The pictures in the README: the seed's first PDF page and the index page on a phone.
-readme-images: dist
+# The pictures in the README: the seed's first PDF page, and the index, a search and a
+# landing page on a phone.
+readme-images: dist $(VENV)/.system-deps-test $(VENV)/.installed-test
 	pdftoppm -png -r 60 -f 1 -l 1 -singlefile dist/000_52d55abe645743f0/000_52d55abe645743f0.pdf docs/first-page
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
 		--disable-background-networking --disable-component-update --disable-sync \
 		--user-data-dir="$$(mktemp -d)" --window-size=390,844 \
 		--screenshot=docs/index.png "file://$(CURDIR)/dist/index.html"
+	$(BIN)/python docs/make_screenshots.py
 
 clean:
 	rm -rf dist .pytest_cache .hypothesis
