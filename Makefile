@@ -57,7 +57,6 @@ styles: $(VENV)/.installed-test
 # landing page on a phone.
 readme-images: dist $(VENV)/.system-deps-test $(VENV)/.installed-test
 	pdftoppm -png -r 60 -f 1 -l 1 -singlefile dist/000_52d55abe645743f0/000_52d55abe645743f0.pdf docs/first-page
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
 		--disable-background-networking --disable-component-update --disable-sync \
 		--user-data-dir="$$(mktemp -d)" --window-size=390,844 \
