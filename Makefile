@@ -10,9 +10,11 @@ TEST_APT_PACKAGES := chromium
 
 .PHONY: dist test system-deps goldens styles readme-images clean
 
-# Debian packages the editions and the tests need, installed only when missing.
+# Debian packages the editions and the tests need, installed only when missing (a package
+# removed but for its configuration counts as missing: `dpkg -s` would call it present).
 define install_missing
-	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(1); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \

@@ -54,7 +54,7 @@ def write_bundle(dist: Path, landing_pages: int) -> None:
     in whole; with none, remove the bundle (search.js then says nothing is published).
     A SeedpressError with one line says why the index could not be made; the bundle
     that was there stays."""
-    dist = Path(dist)
+    dist = Path(dist).absolute()  # Pagefind runs in dist, so a relative path would name dist/dist
     for leftover in (dist / _NEW, dist / _OLD):
         shutil.rmtree(leftover, ignore_errors=True)
     if landing_pages == 0:

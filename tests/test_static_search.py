@@ -203,6 +203,14 @@ def test_a_missing_or_half_written_bundle_is_made_again_by_an_unchanged_run(arch
     assert (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file() and not (dist / ".pagefind-new").exists()
 
 
+def test_relative_folders_as_make_dist_gives_them(archive, tmp_path):
+    shutil.copytree(archive / "seeds", tmp_path / "seeds")
+    result = seedpress("archive", "seeds", "--dist", "dist", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    entry = json.loads((tmp_path / "dist" / BUNDLE_NAME / BUNDLE_ENTRY).read_text())
+    assert sum(language["page_count"] for language in entry["languages"].values()) == 5
+
+
 def test_an_archive_with_no_titles_has_no_bundle(archive, tmp_path):
     seeds, dist = tmp_path / "seeds", tmp_path / "dist"
     shutil.copytree(archive / "dist", dist)
