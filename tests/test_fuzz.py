@@ -13,7 +13,8 @@ import unicodedata
 import zipfile
 
 import docx
-from hypothesis import HealthCheck, given, settings
+import pypdf
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -51,11 +52,15 @@ def edition_texts(folder, key) -> dict[str, str]:
     texts["docx"] = "\n".join(p.text for p in docx.Document(str(folder / f"{key}.docx")).paragraphs)
     texts["pdf"] = subprocess.run(["pdftotext", "-raw", str(folder / f"{key}.pdf"), "-"],
                                   capture_output=True, text=True, check=True).stdout
+    # A second reading of the PDF's text layer: poppler puts a Hebrew point before its letter
+    # when the letter stands alone in a right-to-left line (יִ comes out as ִי), pypdf does not.
+    texts["pdf-pypdf"] = "\n".join(page.extract_text() for page in pypdf.PdfReader(folder / f"{key}.pdf").pages)
     return texts
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=SEED_BYTES)
+@example(data=b"*\n\n\xef\xac\x9d")  # found by hypothesis: a lone Hebrew letter with its point (U+FB1D)
 def test_convert_survives_anything(tmp_path_factory, capsys, data):
     folder = tmp_path_factory.mktemp("fuzz")
     seed = folder / "fuzz.txt"
@@ -76,5 +81,6 @@ def test_convert_survives_anything(tmp_path_factory, capsys, data):
     texts = {edition: squeeze(text) for edition, text in edition_texts(out / "fuzz", "fuzz").items()}
     for paragraph in (document.title, *document.summary, *document.commentary):
         wanted = squeeze(paragraph)
-        for edition in ("epub", "docx", "pdf"):
+        for edition in ("epub", "docx"):
             assert wanted in texts[edition], (edition, paragraph)
+        assert wanted in texts["pdf"] or wanted in texts["pdf-pypdf"], ("pdf", paragraph)
