@@ -10,6 +10,8 @@ Layout of an archive folder (DESIGN §5):
     dist/index.html, opds.xml, opds.json,       the hand-out, written from the catalog (handout.py),
         their older pages, SHA256SUMS           paged from the oldest
     dist/.handout-pages.json                    what each page was last written from (handout.PageRecord)
+    dist/pagefind/, dist/search.js              the static search of the landing pages (sitesearch.py)
+    dist/.pagefind-source                       which landing pages that bundle was made from
 """
 
 from __future__ import annotations
@@ -123,9 +125,9 @@ def run_archive(
                 _run(connection, seeds, dist, options, totals, on_outcome, on_plan, on_warning)
             except SeedpressError:
                 # The run stopped part-way (its cluster went away): hand out what it committed.
-                publish(connection, dist, options.handout, totals, on_warning)
+                publish(connection, dist, options.handout, on_warning)
                 raise
-            publish(connection, dist, options.handout, totals, on_warning)
+            publish(connection, dist, options.handout, on_warning)
         finally:
             connection.close()
     totals.seconds = time.perf_counter() - started
@@ -366,20 +368,21 @@ def published_entries(connection: sqlite3.Connection):
     ]
 
 
-def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions, totals: RunTotals,
+def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
             on_warning: Callable[[str], None]) -> list[str]:
     """Write the index, the feeds and SHA256SUMS from the catalog, and the static search
-    bundle when this run changed a landing page (or the bundle is missing); return the
+    bundle unless it already indexes exactly the published landing pages; return the
     names of the hand-out files that changed. A search bundle that cannot be made is a
-    warning: the last good one stays, and serve's /search still answers."""
+    warning: the last good one stays, serve's /search still answers, and the next run
+    tries again."""
     from .handout import write_handout
-    from .sitesearch import bundle_is_whole, write_bundle
+    from .sitesearch import refresh_bundle
 
     entries = published_entries(connection)
     written = write_handout(dist, entries, handout)
-    if totals.built or totals.withdrawn or bundle_is_whole(dist) != bool(entries):
-        try:
-            write_bundle(dist, len(entries))
-        except SeedpressError as error:
-            on_warning(str(error))
+    try:
+        refresh_bundle(dist, [(edition.path, edition.sha256) for entry in entries for edition in entry.editions
+                              if edition.name == defaults.LANDING_EDITION])
+    except SeedpressError as error:
+        on_warning(str(error))
     return written

@@ -201,7 +201,7 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
     index.html, opds.xml and opds.json are the newest page of each; older pages are
     numbered from the oldest (Pages), so one new seed rewrites at most three documents
     of each. An older page whose inputs are those it was last written from, and whose
-    file is as it was then, is not even rendered (PageRecord). Every entry is checked
+    file still holds what was written, is not even rendered (PageRecord). Every entry is checked
     first (safe key, aware date, plain relative paths, hex digests); a ValueError for a
     bad one leaves dist untouched.
     """
@@ -227,9 +227,10 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
             wanted.add(name)
             if record.holds(name, inputs):
                 continue
-            if write_if_changed(dist / name, render(page, options, pages=pages, number=number)):
+            data = render(page, options, pages=pages, number=number)
+            if write_if_changed(dist / name, data):
                 written.append(name)
-            record.wrote(name, inputs)
+            record.wrote(name, inputs, data)
     for stale in sorted(set(old_pages(dist)) - wanted):
         (dist / stale).unlink(missing_ok=True)
         written.append(stale)
@@ -239,12 +240,12 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
 
 class PageRecord:
     """What each page of dist was last rendered from, kept in dist/.handout-pages.json: a
-    digest of its inputs and the size and mtime its file had then. A page whose inputs
-    and file are both unchanged need not be rendered again, which keeps one new seed at
-    a few milliseconds however many pages the archive has. A page edited, removed or
-    touched since, a record that cannot be read, or another version of this module or of
-    the archive's title and base URL: the page is rendered again and compared byte for
-    byte, as without a record."""
+    digest of its inputs and the sha256 of the bytes written. A page whose inputs are the
+    same and whose file still holds those bytes need not be rendered again, which keeps
+    one new seed at a fraction of a second however many pages the archive has. A page
+    edited or removed since, a record that cannot be read, or another version of the
+    code that renders pages or of the archive's title and base URL: the page is rendered
+    again and compared byte for byte, as without a record."""
 
     NAME = ".handout-pages.json"
 
@@ -253,6 +254,7 @@ class PageRecord:
 
     @classmethod
     def read(cls, dist: Path, options: HandoutOptions) -> PageRecord:
+        """The record in dist, or an empty one when it is missing, unreadable or for other code or options."""
         salt = hashlib.sha256(repr((_RENDERER, options)).encode()).hexdigest()
         try:
             kept = json.loads((dist / cls.NAME).read_bytes())
@@ -262,18 +264,21 @@ class PageRecord:
         return cls(dist, salt, pages)
 
     def holds(self, name: str, inputs: str) -> bool:
-        """True when `name` was written from `inputs` and its file has not changed since."""
+        """True when `name` was written from `inputs` and its file still holds what was written."""
+        recorded = self.pages.get(name)
+        if not isinstance(recorded, list) or recorded[:1] != [inputs]:
+            return False
         try:
-            status = (self.dist / name).stat()
+            return [inputs, hashlib.sha256((self.dist / name).read_bytes()).hexdigest()] == recorded
         except OSError:
             return False
-        return self.pages.get(name) == [inputs, status.st_size, status.st_mtime_ns]
 
-    def wrote(self, name: str, inputs: str) -> None:
-        status = (self.dist / name).stat()
-        self.pages[name] = [inputs, status.st_size, status.st_mtime_ns]
+    def wrote(self, name: str, inputs: str, data: bytes) -> None:
+        """Note that `name` now holds `data`, rendered from `inputs`."""
+        self.pages[name] = [inputs, hashlib.sha256(data).hexdigest()]
 
     def write(self, names: set[str]) -> None:
+        """Keep the record of the pages `names` (the others are gone) in dist."""
         pages = {name: value for name, value in sorted(self.pages.items()) if name in names}
         write_if_changed(self.dist / self.NAME,
                          json.dumps({"salt": self.salt, "pages": pages}, indent=0).encode("ascii"))
@@ -286,9 +291,10 @@ def _module_source(module_name: str) -> bytes:
     return Path(spec.origin).read_bytes() if spec and spec.origin else module_name.encode()
 
 
-#: What a page's bytes depend on besides its inputs: this code.
-_RENDERER = (__version__, hashlib.sha256(b"".join(
-    _module_source(name) for name in (__name__, "convert.dates", "convert.provenance"))).hexdigest())
+#: What a page's bytes depend on besides its inputs: the code that renders it.
+_RENDERER = (__version__, etree.LXML_VERSION, hashlib.sha256(b"".join(
+    _module_source(name) for name in (__name__, "convert.dates", "convert.defaults", "convert.language",
+                                      "convert.provenance"))).hexdigest())
 
 
 #: Titles on one page of the index and of each feed.

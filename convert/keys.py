@@ -25,7 +25,7 @@ _RESERVED = frozenset(
     ["con", "prn", "aux", "nul"]
     + [f"com{n}" for n in range(10)] + [f"lpt{n}" for n in range(10)]
     # Names of the hand-out in dist/: a seed folder must never take one.
-    + ["sha256sums", "index", "opds", "search"]
+    + ["sha256sums", "index", "opds", "search", "pagefind"]
 )
 #: Long enough for any real name; with the hash, a key stays under 90 characters.
 MAX_KEY_LENGTH = 72

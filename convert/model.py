@@ -16,7 +16,7 @@ _SENTENCE_END = re.compile(
     r"[.!?…][\"'”’)\]]*(?=\s+[\"“‘(]?[A-Z0-9])"
     # Chinese and Japanese end a sentence with a full stop of their own and no space after;
     # one inside a quotation (「…だ！」と言った) ends the quotation only.
-    r"|[。！？](?=[^\s」』）”’])")
+    r"|[。！？](?=\s*[^\s」』）”’])")
 #: A word that ends in an abbreviation's period, not a sentence's: initials (U.S.) or a title.
 _ABBREVIATION = re.compile(r"(?:(?:[A-Za-z]\.)+|Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|Gen|Gov|Sen|Rep|Prof)\.?")
 _STOPWORDS = frozenset(

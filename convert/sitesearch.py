@@ -7,19 +7,24 @@ answers the same form at /search from the catalog instead, and so does any brows
 that runs no script.
 
 Pagefind cannot add one page to an existing bundle, so the archive job indexes every
-landing page again whenever a run built or withdrew a seed (bench/handout.py gives
-the cost at 10,000 seeds), into a new folder that replaces the old one whole: a
-reader never sees half a bundle, and a failed index keeps the last good one.
+landing page again whenever the published landing pages differ from those the bundle
+was made from (bench/handout.py gives the cost at 10,000 seeds). It indexes into a new
+folder, fsynced, that replaces the old one whole: a reader never sees half a bundle,
+and a failed index keeps the last good one, to be tried again by the next run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 
+from .defaults import PAGEFIND_TIME_LIMIT
 from .errors import SeedpressError
+from .files import fsync_directory, write_atomic
 
 #: The bundle's folder in dist; search.js loads pagefind/pagefind.js from it.
 BUNDLE_NAME = "pagefind"
@@ -28,8 +33,9 @@ BUNDLE_ENTRY = "pagefind-entry.json"
 #: The pages Pagefind indexes: the landing pages, nothing else (not the index pages,
 #: whose every title would then match twice).
 LANDING_GLOB = "*/index.html"
-#: Longest an index of the whole archive may take before the run gives up on it.
-INDEX_TIME_LIMIT = 600
+#: What the bundle in dist was made from: a digest of the landing pages' paths and
+#: sha256s, written once the bundle is in place.
+SOURCE_NAME = ".pagefind-source"
 
 _NEW = ".pagefind-new"
 _OLD = ".pagefind-old"
@@ -37,7 +43,7 @@ _OLD = ".pagefind-old"
 
 def pagefind_executable() -> Path | None:
     """The Pagefind binary the `pagefind` package finds (its extended build, which also
-    splits Chinese and Japanese into words, when installed); None when there is none."""
+    splits Chinese and Japanese into words); None where its wheel has no binary."""
     try:
         from pagefind.service import get_executable
     except ImportError:
@@ -45,36 +51,69 @@ def pagefind_executable() -> Path | None:
     return get_executable()
 
 
-def bundle_is_whole(dist: Path) -> bool:
-    return (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file()
+def landing_digest(landing_pages: Iterable[tuple[str, str]]) -> str:
+    """A digest of the landing pages as (path under dist, sha256) pairs, in any order."""
+    return hashlib.sha256("".join(f"{path}\0{sha256}\n" for path, sha256 in sorted(landing_pages))
+                          .encode()).hexdigest()
 
 
-def write_bundle(dist: Path, landing_pages: int) -> None:
-    """Index the `landing_pages` landing pages of dist into a new dist/pagefind/, swapped
-    in whole; with none, remove the bundle (search.js then says nothing is published).
-    A SeedpressError with one line says why the index could not be made; the bundle
-    that was there stays."""
+def bundle_is_current(dist: Path, digest: str) -> bool:
+    """True when dist holds a whole bundle made from the landing pages `digest` describes."""
+    try:
+        made_from = (dist / SOURCE_NAME).read_text("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return made_from == digest and (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file()
+
+
+def refresh_bundle(dist: Path, landing_pages: Iterable[tuple[str, str]]) -> bool:
+    """Make dist/pagefind/ index exactly `landing_pages` ((path, sha256) of each published
+    landing page) unless it already does; say whether it was made again. With no landing
+    page there is no bundle. A SeedpressError with one line says why the index could not
+    be made; the bundle that was there stays, and the next call tries again."""
     dist = Path(dist).absolute()  # Pagefind runs in dist, so a relative path would name dist/dist
-    for leftover in (dist / _NEW, dist / _OLD):
-        shutil.rmtree(leftover, ignore_errors=True)
-    if landing_pages == 0:
-        shutil.rmtree(dist / BUNDLE_NAME, ignore_errors=True)
-        return
+    landing_pages = list(landing_pages)
+    digest = landing_digest(landing_pages)
+    if bundle_is_current(dist, digest) or (not landing_pages and not (dist / BUNDLE_NAME).exists()):
+        return False
+    try:
+        for leftover in (dist / _NEW, dist / _OLD):
+            shutil.rmtree(leftover, ignore_errors=True)
+        if landing_pages:
+            _index(dist)
+        (dist / SOURCE_NAME).unlink(missing_ok=True)
+        if (dist / BUNDLE_NAME).exists():
+            (dist / BUNDLE_NAME).rename(dist / _OLD)
+        if landing_pages:
+            (dist / _NEW).rename(dist / BUNDLE_NAME)
+            write_atomic(dist / SOURCE_NAME, f"{digest}\n".encode("ascii"))
+        else:
+            fsync_directory(dist)
+        shutil.rmtree(dist / _OLD, ignore_errors=True)
+    except OSError as error:
+        shutil.rmtree(dist / _NEW, ignore_errors=True)
+        raise SeedpressError(f"pagefind: {error.filename or dist}: {error.strerror or error}; "
+                             "the search bundle will be made again by the next run") from None
+    return True
+
+
+def _index(dist: Path) -> None:
+    """Run Pagefind over dist's landing pages into dist/.pagefind-new, and fsync it."""
     executable = pagefind_executable()
     if executable is None:
-        raise SeedpressError("pagefind is not installed: the index page's search works only with seedpress serve "
-                             "(pip install 'pagefind[extended]')")
+        raise SeedpressError("pagefind has no binary for this platform: the index page's search works "
+                             "only with seedpress serve")
     # --keep-index-url: results link key/index.html, which every static host serves (not
     # all of them serve a folder URL).
     command = [str(executable), "--site", str(dist), "--glob", LANDING_GLOB, "--keep-index-url",
                "--output-path", str(dist / _NEW), "--silent"]
     try:
         result = subprocess.run(command, cwd=dist, stdin=subprocess.DEVNULL, capture_output=True,
-                                text=True, errors="replace", timeout=INDEX_TIME_LIMIT,
+                                text=True, errors="replace", timeout=PAGEFIND_TIME_LIMIT,
                                 env={**os.environ, "RUST_BACKTRACE": "0"})
     except subprocess.TimeoutExpired:
         shutil.rmtree(dist / _NEW, ignore_errors=True)
-        raise SeedpressError(f"pagefind: indexing the landing pages took over {INDEX_TIME_LIMIT} s; "
+        raise SeedpressError(f"pagefind: indexing the landing pages took over {PAGEFIND_TIME_LIMIT} s; "
                              "the previous search bundle stays") from None
     if result.returncode != 0 or not (dist / _NEW / BUNDLE_ENTRY).is_file():
         shutil.rmtree(dist / _NEW, ignore_errors=True)
@@ -82,7 +121,17 @@ def write_bundle(dist: Path, landing_pages: int) -> None:
                 if line.strip() and not line.startswith(("note:", "stack backtrace"))]
         raise SeedpressError(f"pagefind failed (exit {result.returncode}): "
                              f"{said[-1][:300] if said else 'no message'}; the previous search bundle stays")
-    if (dist / BUNDLE_NAME).exists():
-        (dist / BUNDLE_NAME).rename(dist / _OLD)
-    (dist / _NEW).rename(dist / BUNDLE_NAME)
-    shutil.rmtree(dist / _OLD, ignore_errors=True)
+    _fsync_tree(dist / _NEW)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """fsync every file and folder under `folder`, so a power cut after the rename that
+    publishes it cannot leave a whole-looking bundle of empty files."""
+    for parent, _folders, names in os.walk(folder, topdown=False):
+        for name in names:
+            descriptor = os.open(os.path.join(parent, name), os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        fsync_directory(Path(parent))

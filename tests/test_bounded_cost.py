@@ -77,6 +77,7 @@ def test_first_sentence_is_unchanged(paragraph):
     ("「再開だ！」と住民は言った。次の文。", "「再開だ！」と住民は言った。"),
     ("本当に？はい。", "本当に？"),
     ("文が一つだけ。", "文が一つだけ。"),
+    ("今日は晴れです。 明日は雨です。", "今日は晴れです。"),  # a hard wrap, joined by a space
     ("经过三年的修复，铁路全线恢复运行。首日早上，数百人前来。", "经过三年的修复，铁路全线恢复运行。"),
 ])
 def test_a_chinese_or_japanese_first_sentence_ends_at_its_full_stop(paragraph, sentence):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from convert.sitesearch import BUNDLE_ENTRY, BUNDLE_NAME
 
 #: Long enough for a loaded machine to start Chromium and load the bundle; a deadline, not a wait.
 BROWSER_DEADLINE_MS = 120_000
+#: Seconds for http.server to say where it listens, on a loaded machine.
+SERVER_DEADLINE = 120
 #: A word only the commentary of one seed has.
 COMMENTARY_WORD = "quokkapalooza"
 HOSTILE_TITLE = '<img src=x id=planted onerror="document.title=1"> Harbour & "quays"'
@@ -59,6 +62,8 @@ def static_host():
             [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0", "--directory", str(dist)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         started.append(process)
+        ready, _, _ = select.select([process.stdout], [], [], SERVER_DEADLINE)
+        assert ready, f"http.server said nothing in {SERVER_DEADLINE} s"
         line = process.stdout.readline()
         port = re.search(r" port ([0-9]+) ", line)
         assert port, f"http.server said {line!r}"
@@ -183,7 +188,8 @@ def test_a_withdrawn_seed_leaves_the_static_search(archive, tmp_path, static_hos
     (seeds / "commentary.txt").unlink()
     result = seedpress("archive", seeds, "--dist", dist)
     assert result.returncode == 0, result.stderr
-    assert "commentary" not in json.loads((dist / BUNDLE_NAME / BUNDLE_ENTRY).read_text())["languages"].keys()
+    indexed = json.loads((dist / BUNDLE_NAME / BUNDLE_ENTRY).read_text())["languages"].values()
+    assert sum(language["page_count"] for language in indexed) == len(titles_of(archive / "dist")) - 1
     base = static_host(dist)
     page.goto(f"{base}/index.html")
     type_query(page, COMMENTARY_WORD)
@@ -242,6 +248,47 @@ def test_a_failing_indexer_is_a_warning_and_the_last_good_bundle_stays(archive, 
     assert (dist / BUNDLE_NAME / BUNDLE_ENTRY).read_bytes() == before
     warning = [line for line in result.stderr.splitlines() if "pagefind" in line]
     assert len(warning) == 1 and "pagefind failed" in warning[0] and "previous search bundle stays" in warning[0]
+    # The next run, with nothing to build, makes the bundle the failed one should have been.
+    (dist / ".pagefind-new").unlink()
+    again = seedpress("archive", seeds, "--dist", dist)
+    assert again.returncode == 0 and again.stderr == "" and "0 built" in again.stdout, again.stderr
+    assert (dist / BUNDLE_NAME / BUNDLE_ENTRY).read_bytes() != before
+    assert "Another title" in search_bundle_titles(dist)
+
+
+def search_bundle_titles(dist: Path) -> str:
+    """The bundle's fragments (gzip'd JSON of each page's title and text), as one text."""
+    import gzip
+
+    return "\n".join(gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
+                     for path in (dist / BUNDLE_NAME / "fragment").iterdir())
+
+
+def test_a_bundle_made_from_other_landing_pages_is_made_again(archive, tmp_path):
+    """What a run killed between its catalog commit and Pagefind leaves: a whole bundle of
+    the landing pages before it. The next run, with nothing to build, indexes them again."""
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    shutil.copytree(archive / "seeds", seeds)
+    shutil.copytree(archive / "dist", dist)
+    (dist / ".pagefind-source").write_text("0" * 64 + "\n")
+    result = seedpress("archive", seeds, "--dist", dist)
+    assert result.returncode == 0 and "0 built" in result.stdout, result.stderr
+    assert (dist / ".pagefind-source").read_text() == (archive / "dist" / ".pagefind-source").read_text()
+    before = {path.name: path.stat().st_ino for path in (dist / BUNDLE_NAME).iterdir()}
+    assert seedpress("archive", seeds, "--dist", dist).returncode == 0
+    assert {path.name: path.stat().st_ino for path in (dist / BUNDLE_NAME).iterdir()} == before
+
+
+def test_a_seed_named_pagefind_keeps_its_files(archive, tmp_path):
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    shutil.copytree(archive / "seeds", seeds)
+    shutil.copytree(archive / "dist", dist)
+    shutil.copy(seeds / "commentary.txt", seeds / "pagefind.txt")
+    assert seedpress("archive", seeds, "--dist", dist).returncode == 0
+    assert seedpress("archive", seeds, "--dist", dist).returncode == 0
+    verified = seedpress("verify", "--dist", dist)
+    assert verified.returncode == 0, verified.stderr
+    assert (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file()
 
 
 def test_each_entry_of_the_index_and_the_feeds_is_marked_with_its_language(archive):

@@ -9,6 +9,7 @@ const panel = document.getElementById("search-results");
 const bundle = new URL("pagefind/", document.baseURI);
 const SHOWN = 20;
 let loading = null;
+let asked = 0; // the latest search: an earlier one that answers late is not shown
 
 // Pagefind keeps one index per page language and searches the one of the page it runs
 // on (or, lacking that, its base language, or the largest); the archive's titles are in
@@ -70,10 +71,11 @@ function show(query, found, total) {
 }
 
 async function search(query) {
+  const mine = ++asked;
   const pagefind = await load();
   const answer = await pagefind.search(query);
   const found = await Promise.all(answer.results.slice(0, SHOWN).map((result) => result.data()));
-  show(query, found, answer.results.length);
+  if (mine === asked) show(query, found, answer.results.length);
 }
 
 form.addEventListener("submit", async (event) => {
@@ -90,9 +92,9 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
-const asked = new URLSearchParams(location.search).get("q");
-if (asked) {
-  field.value = asked;
-  search(asked.trim()).catch((error) => console.warn("seedpress: static search unavailable", error));
+const inAddress = new URLSearchParams(location.search).get("q");
+if (inAddress) {
+  field.value = inAddress;
+  search(inAddress.trim()).catch((error) => console.warn("seedpress: static search unavailable", error));
 }
 form.dataset.ready = "true";
