@@ -30,7 +30,7 @@ from .archive import archive_lock
 from .catalog import CATALOG_NAME, BuiltSeed, built_seeds, fixity_history, open_catalog_readonly
 from .dates import now
 from .errors import ConfigError, SeedpressError
-from .files import fsync_directory
+from .files import fsync_directory, fsync_tree
 from .keys import edition_file
 from .premis import premis_events
 
@@ -83,7 +83,7 @@ def write_bag(dist: Path, out: Path, *, force: bool = False, title: str = defaul
         try:
             files, size = _copy_payload(dist, seeds, temporary)
             _make_bag(temporary, _bag_info(len(seeds), title, publisher), premis_events(seeds, checks))
-            _sync_tree(temporary)
+            fsync_tree(temporary)
             _move_into_place(temporary, out, force)
         except BaseException:
             shutil.rmtree(temporary, ignore_errors=True)
@@ -161,19 +161,6 @@ def _copy_payload(dist: Path, seeds: list[BuiltSeed], bag: Path) -> tuple[int, i
                                      "every such file")
             files += 1
     return files, size
-
-
-def _sync_tree(folder: Path) -> None:
-    """fsync every file and folder under `folder`, so the rename publishes a bag that a
-    crash cannot leave with empty files."""
-    for parent, _folders, names in os.walk(folder):
-        for name in names:
-            descriptor = os.open(os.path.join(parent, name), os.O_RDONLY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
-        fsync_directory(Path(parent))
 
 
 def _move_into_place(temporary: Path, out: Path, force: bool) -> None:

@@ -15,6 +15,19 @@ def fsync_directory(folder: Path) -> None:
         os.close(descriptor)
 
 
+def fsync_tree(folder: Path) -> None:
+    """fsync every file and folder under `folder`, so that the rename which then publishes
+    it (a bag, a search bundle) cannot leave, after a crash, a whole-looking tree of empty files."""
+    for parent, _folders, names in os.walk(folder, topdown=False):
+        for name in names:
+            descriptor = os.open(os.path.join(parent, name), os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        fsync_directory(Path(parent))
+
+
 def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 

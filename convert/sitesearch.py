@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .defaults import PAGEFIND_TIME_LIMIT
 from .errors import SeedpressError
-from .files import fsync_directory, write_atomic
+from .files import fsync_directory, fsync_tree, write_atomic
 
 #: The bundle's folder in dist; search.js loads pagefind/pagefind.js from it.
 BUNDLE_NAME = "pagefind"
@@ -121,17 +121,4 @@ def _index(dist: Path) -> None:
                 if line.strip() and not line.startswith(("note:", "stack backtrace"))]
         raise SeedpressError(f"pagefind failed (exit {result.returncode}): "
                              f"{said[-1][:300] if said else 'no message'}; the previous search bundle stays")
-    _fsync_tree(dist / _NEW)
-
-
-def _fsync_tree(folder: Path) -> None:
-    """fsync every file and folder under `folder`, so a power cut after the rename that
-    publishes it cannot leave a whole-looking bundle of empty files."""
-    for parent, _folders, names in os.walk(folder, topdown=False):
-        for name in names:
-            descriptor = os.open(os.path.join(parent, name), os.O_RDONLY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
-        fsync_directory(Path(parent))
+    fsync_tree(dist / _NEW)
