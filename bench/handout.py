@@ -8,7 +8,8 @@ summaries, two to six files each), so only handout.py is measured: a full
 write of every page, an unchanged rerun, and the rerun after one new seed.
 Prints each figure beside the issue's target. For Pagefind, real landing pages are
 written (landing.py, from seeds parsed by seed.py; edition bytes are stand-ins) and
-the archive job's own sitesearch.write_bundle indexes them, with one seed added.
+the archive job's own sitesearch.refresh_bundle indexes them (fsync included), then
+does nothing for the same pages, then indexes them again with one seed added.
 Not run by `make test`.
 """
 
@@ -75,21 +76,26 @@ def write_landing_pages(dist: Path, count: int, rng: random.Random) -> None:
 
 
 def bench_pagefind(count: int) -> None:
-    from convert.sitesearch import BUNDLE_NAME, write_bundle
+    from convert.sitesearch import BUNDLE_NAME, refresh_bundle
+
+    def landing_pages(dist: Path) -> list[tuple[str, str]]:
+        return [(f"{page.parent.name}/index.html", hashlib.sha256(page.read_bytes()).hexdigest())
+                for page in dist.glob("*/index.html")]
 
     rng = random.Random(2)
     with tempfile.TemporaryDirectory() as folder:
         dist = Path(folder)
         made, _ = timed(lambda: write_landing_pages(dist, count, rng))
-        full, _ = timed(lambda: write_bundle(dist, count))
-        add_one = lambda: (dist / "article-new").mkdir() or (dist / "article-new" / "index.html") \
-            .write_bytes((dist / "article-000000" / "index.html").read_bytes())
-        add_one()
-        again, _ = timed(lambda: write_bundle(dist, count + 1))
+        full, _ = timed(lambda: refresh_bundle(dist, landing_pages(dist)))
+        unchanged, _ = timed(lambda: refresh_bundle(dist, landing_pages(dist)))
+        (dist / "article-new").mkdir()
+        (dist / "article-new" / "index.html").write_bytes((dist / "article-000000" / "index.html").read_bytes())
+        again, _ = timed(lambda: refresh_bundle(dist, landing_pages(dist)))
         size = sum(p.stat().st_size for p in (dist / BUNDLE_NAME).rglob("*") if p.is_file())
         files = sum(1 for p in (dist / BUNDLE_NAME).rglob("*") if p.is_file())
     print(f"pagefind over {count} landing pages (written in {made:.1f} s)")
     print(f"index every landing page                {full:8.2f} s")
+    print(f"unchanged landing pages (nothing to do) {unchanged:8.2f} s")
     print(f"after one new seed (Pagefind re-indexes all) {again:8.2f} s   < 2 s if incremental")
     print(f"bundle: {files} files, {size / 1e6:.1f} MB")
 

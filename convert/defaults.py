@@ -56,7 +56,7 @@ SERVE_PORT = 8000
 SERVE_HEADER_TIMEOUT = 10
 #: Seconds one search may run in `seedpress serve` before it is stopped (503).
 SEARCH_TIME_LIMIT = 5
-#: Seconds Pagefind may take to index every landing page (5 s at 10,000 seeds here).
+#: Seconds Pagefind may take to index every landing page (8 to 10 s at 10,000 seeds here).
 PAGEFIND_TIME_LIMIT = 600
 #: The folder of stylesheets, fonts and the DOCX reference document: inside the
 #: package when installed from a wheel, beside it in a checkout.
