@@ -23,6 +23,7 @@ from lxml import etree
 
 from . import __version__, defaults
 from .dates import iso_timestamp, utc
+from .environment import code_digest
 from .files import write_if_changed
 from .language import UNDETERMINED, is_language_tag, is_right_to_left
 from .provenance import is_web_url
@@ -243,9 +244,9 @@ class PageRecord:
     digest of its inputs and the sha256 of the bytes written. A page whose inputs are the
     same and whose file still holds those bytes need not be rendered again, which keeps
     one new seed at a fraction of a second however many pages the archive has. A page
-    edited or removed since, a record that cannot be read, or another version of the
-    code that renders pages or of the archive's title and base URL: the page is rendered
-    again and compared byte for byte, as without a record."""
+    edited or removed since, a record that cannot be read, or another version of
+    seedpress's code or of the archive's title and base URL: the page is rendered again
+    and compared byte for byte, as without a record."""
 
     NAME = ".handout-pages.json"
 
@@ -255,7 +256,9 @@ class PageRecord:
     @classmethod
     def read(cls, dist: Path, options: HandoutOptions) -> PageRecord:
         """The record in dist, or an empty one when it is missing, unreadable or for other code or options."""
-        salt = hashlib.sha256(repr((_RENDERER, options)).encode()).hexdigest()
+        # What a page's bytes depend on besides its inputs: seedpress's code (all of it, as
+        # for a rebuild), the lxml that serializes the feed, the archive's title and base URL.
+        salt = hashlib.sha256(repr((__version__, etree.LXML_VERSION, code_digest(), options)).encode()).hexdigest()
         try:
             kept = json.loads((dist / cls.NAME).read_bytes())
             pages = kept["pages"] if kept["salt"] == salt and isinstance(kept["pages"], dict) else {}
@@ -282,19 +285,6 @@ class PageRecord:
         pages = {name: value for name, value in sorted(self.pages.items()) if name in names}
         write_if_changed(self.dist / self.NAME,
                          json.dumps({"salt": self.salt, "pages": pages}, indent=0).encode("ascii"))
-
-
-def _module_source(module_name: str) -> bytes:
-    import importlib.util
-
-    spec = importlib.util.find_spec(module_name)
-    return Path(spec.origin).read_bytes() if spec and spec.origin else module_name.encode()
-
-
-#: What a page's bytes depend on besides its inputs: the code that renders it.
-_RENDERER = (__version__, etree.LXML_VERSION, hashlib.sha256(b"".join(
-    _module_source(name) for name in (__name__, "convert.dates", "convert.defaults", "convert.language",
-                                      "convert.provenance"))).hexdigest())
 
 
 #: Titles on one page of the index and of each feed.
@@ -512,16 +502,16 @@ def json_collection(publications: list[dict], start: str) -> dict:
 
 def json_publication(entry: Entry, options: HandoutOptions) -> dict:
     """One publication of the OPDS 2.0 feed: its metadata and its acquisition links."""
-    metadata = {"@type": "http://schema.org/Book", "title": _xml_safe(entry.title), "identifier": entry.identifier,
+    metadata = {"@type": "http://schema.org/Book", "title": xml_safe(entry.title), "identifier": entry.identifier,
                 "modified": iso_timestamp(entry.date), "published": utc(entry.date).strftime("%Y-%m-%d"),
-                "description": _xml_safe(entry.summary)}
+                "description": xml_safe(entry.summary)}
     if entry.marked_lang() is not None:
         metadata["language"] = entry.marked_lang()
     for field in ("author", "publisher"):
         if getattr(entry, field) is not None:
-            metadata[field] = {"name": _xml_safe(getattr(entry, field))}
+            metadata[field] = {"name": xml_safe(getattr(entry, field))}
     if entry.rights is not None:
-        metadata["rights"] = _xml_safe(entry.rights)
+        metadata["rights"] = xml_safe(entry.rights)
     links = [json_acquisition(edition, options.link(href(edition.path)))
              for edition in downloads(entry) if edition.name in FEED_EDITIONS]
     page = landing(entry)
@@ -550,12 +540,12 @@ def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etre
     _text(item, "updated", iso_timestamp(entry.date))
     if entry.author is not None:
         _text(etree.SubElement(item, f"{{{ATOM}}}author"), "name", entry.author)
-    etree.SubElement(item, f"{{{DC}}}identifier").text = _xml_safe(entry.identifier)
+    etree.SubElement(item, f"{{{DC}}}identifier").text = xml_safe(entry.identifier)
     etree.SubElement(item, f"{{{DC}}}issued").text = utc(entry.date).strftime("%Y-%m-%d")
     if entry.marked_lang() is not None:
         etree.SubElement(item, f"{{{DC}}}language").text = entry.marked_lang()
     if entry.publisher is not None:
-        etree.SubElement(item, f"{{{DC}}}publisher").text = _xml_safe(entry.publisher)
+        etree.SubElement(item, f"{{{DC}}}publisher").text = xml_safe(entry.publisher)
     if entry.rights is not None:
         _text(item, "rights", entry.rights).set("type", "text")
     summary = _text(item, "summary", entry.summary)
@@ -576,7 +566,7 @@ def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etre
 
 def _text(parent: etree._Element, name: str, text: str) -> etree._Element:
     element = etree.SubElement(parent, f"{{{ATOM}}}{name}")
-    element.text = _xml_safe(text)
+    element.text = xml_safe(text)
     return element
 
 
@@ -589,13 +579,14 @@ def _link(parent: etree._Element, **attributes: str) -> etree._Element:
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 
 
-def _xml_safe(text: str) -> str:
+def xml_safe(text: str) -> str:
+    """Text with every character XML 1.0 and HTML text cannot carry replaced by U+FFFD."""
     return _UNPRINTABLE.sub("\ufffd", text)
 
 
-def _html(text: str) -> str:
+def html_text(text: str) -> str:
     """Text as HTML character data or attribute value: escaped, quotes included."""
-    return escape(_xml_safe(text), quote=True)
+    return escape(xml_safe(text), quote=True)
 
 
 # --- index.html --------------------------------------------------------------
@@ -608,10 +599,10 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
     total = len(pages.entries)
     count = f"{total} {'title' if total == 1 else 'titles'}"
     # Only the start page tells of the whole archive: an older page stays as it is.
-    about = (f"{_html(count)} · updated {_time(updated(pages.entries))} · " if number == pages.last
+    about = (f"{html_text(count)} · updated {_time(updated(pages.entries))} · " if number == pages.last
              else f'<a href="{INDEX_NAME}">Newest titles</a> · ')
     about += (
-        f'<a href="{FEED_NAME}" type="{_html(OPDS_ACQUISITION_TYPE)}">OPDS catalog</a> · '
+        f'<a href="{FEED_NAME}" type="{html_text(OPDS_ACQUISITION_TYPE)}">OPDS catalog</a> · '
         f'<a href="{SUMS_NAME}" type="text/plain">SHA256SUMS</a>'
     )
     items = "\n".join(index_item(entry) for entry in entries)
@@ -624,17 +615,17 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{_html(CONTENT_SECURITY_POLICY)}">
+<meta http-equiv="Content-Security-Policy" content="{html_text(CONTENT_SECURITY_POLICY)}">
 <meta name="referrer" content="no-referrer">
-<meta name="generator" content="seedpress {_html(__version__)}">
-<title>{_html(options.title)}{"" if number == pages.last else f" · page {number}"}</title>
-<link rel="alternate" type="{_html(OPDS_ACQUISITION_TYPE)}" href="{FEED_NAME}" title="OPDS catalog">{head_links}
+<meta name="generator" content="seedpress {html_text(__version__)}">
+<title>{html_text(options.title)}{"" if number == pages.last else f" · page {number}"}</title>
+<link rel="alternate" type="{html_text(OPDS_ACQUISITION_TYPE)}" href="{FEED_NAME}" title="OPDS catalog">{head_links}
 <style>{STYLE}</style>
 <script type="module" src="{SEARCH_SCRIPT_NAME}"></script>
 </head>
 <body>
 <header>
-<h1>{_html(options.title)}</h1>
+<h1>{html_text(options.title)}</h1>
 <p class="about">{about}</p>
 </header>
 <main>
@@ -674,20 +665,20 @@ def _page_navigation(pages: Pages, number: int) -> str:
 
 def index_item(entry: Entry) -> str:
     links = "\n".join(
-        f'<li><a href="{_html(href(edition.path))}" type="{_html(EDITION_TYPES[edition.name][0])}" download>'
-        f'{_html(EDITION_TYPES[edition.name][1])} <span class="size">{_html(human_size(edition.size))}</span></a></li>'
+        f'<li><a href="{html_text(href(edition.path))}" type="{html_text(EDITION_TYPES[edition.name][0])}" download>'
+        f'{html_text(EDITION_TYPES[edition.name][1])} <span class="size">{html_text(human_size(edition.size))}</span></a></li>'
         for edition in downloads(entry)
     )
     page = landing(entry)
-    title = _html(entry.title) if page is None else f'<a href="{_html(href(page))}">{_html(entry.title)}</a>'
+    title = html_text(entry.title) if page is None else f'<a href="{html_text(href(page))}">{html_text(entry.title)}</a>'
     # The page is in English; the entry's own words are in its language.
     lang = entry.marked_lang()
-    own = "" if lang is None else f' lang="{_html(lang)}"' + (' dir="rtl"' if is_right_to_left(lang) else "")
-    return f"""<li id="{_html(entry.key)}">
+    own = "" if lang is None else f' lang="{html_text(lang)}"' + (' dir="rtl"' if is_right_to_left(lang) else "")
+    return f"""<li id="{html_text(entry.key)}">
 <article>
 <h2{own}>{title}</h2>
 <p class="date">{_time(entry.date)}</p>
-{index_provenance(entry)}<p class="summary"{own}>{_html(entry.summary)}</p>
+{index_provenance(entry)}<p class="summary"{own}>{html_text(entry.summary)}</p>
 <ul class="downloads">
 {links}
 </ul>
@@ -700,12 +691,12 @@ def index_provenance(entry: Entry) -> str:
     the license); nothing when none is set."""
     parts = []
     if entry.author is not None:
-        parts.append(f'by <span class="author">{_html(entry.author)}</span>')
+        parts.append(f'by <span class="author">{html_text(entry.author)}</span>')
     if entry.publisher is not None:
-        parts.append(f'<span class="publisher">{_html(entry.publisher)}</span>')
-    rights = None if entry.rights is None else f'<span class="rights">{_html(entry.rights)}</span>'
+        parts.append(f'<span class="publisher">{html_text(entry.publisher)}</span>')
+    rights = None if entry.rights is None else f'<span class="rights">{html_text(entry.rights)}</span>'
     if entry.license_url is not None:
-        rights = f'<a href="{_html(entry.license_url)}" rel="license">{rights or "license"}</a>'
+        rights = f'<a href="{html_text(entry.license_url)}" rel="license">{rights or "license"}</a>'
     if rights is not None:
         parts.append(rights)
     return f'<p class="provenance">{" · ".join(parts)}</p>\n' if parts else ""
@@ -713,4 +704,4 @@ def index_provenance(entry: Entry) -> str:
 
 def _time(moment: datetime) -> str:
     day = utc(moment).strftime("%Y-%m-%d")
-    return f'<time datetime="{_html(iso_timestamp(moment))}">{_html(day)}</time>'
+    return f'<time datetime="{html_text(iso_timestamp(moment))}">{html_text(day)}</time>'

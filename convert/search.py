@@ -23,7 +23,6 @@ import time
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -40,7 +39,7 @@ from .errors import QueryError
 from .handout import (
     ARCHIVE_TITLE, ATOM, DC, EDITION_TYPES, EMPTY_ARCHIVE_DATE, FEED_EDITIONS, FEED_ID, FEED_NAME, INDEX_NAME,
     JSON_FEED_NAME, OPDS, OPDS_ACQUISITION_TYPE, STYLE, Edition, Entry, downloads, feed_entry, href, human_size,
-    json_acquisition, json_collection, updated,
+    html_text, json_acquisition, json_collection, updated, xml_safe,
 )
 
 PAGE_PATH = "search"
@@ -90,7 +89,6 @@ SEARCH_POLICY = (
 
 # Characters neither XML 1.0 nor HTML text may carry: a query may hold them (%01), and a
 # results page or feed shows the query.
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -119,7 +117,7 @@ def search_request(parameters: Mapping[str, str]) -> SearchRequest:
     page = parameters.get("page", "").strip() or "1"
     if not (page.isascii() and page.isdigit() and 1 <= int(page) <= MAX_PAGE):
         raise QueryError(f"page must be a whole number from 1 to {MAX_PAGE}")
-    return SearchRequest(_UNPRINTABLE.sub("\ufffd", query), int(page))
+    return SearchRequest(xml_safe(query), int(page))
 
 
 @dataclass(frozen=True)
@@ -243,7 +241,7 @@ def highlighted(snippet: str) -> str:
             html.append("</mark>" if marked else "")
             marked = False
         else:
-            html.append(_html(piece))
+            html.append(html_text(piece))
     if marked:
         html.append("</mark>")
     return "".join(html).replace("</mark><mark>", "")
@@ -263,11 +261,6 @@ def _close_after_marks(snippet: str) -> str:
     return MATCH_END.join(parts)
 
 
-def _html(text: str) -> str:
-    """Text as HTML character data or attribute value: escaped, quotes included."""
-    return escape(_UNPRINTABLE.sub("\ufffd", text), quote=True)
-
-
 # --- /search: the results page -----------------------------------------------------------
 
 def render_page(result: SearchPage) -> bytes:
@@ -279,7 +272,7 @@ def render_page(result: SearchPage) -> bytes:
         about = "Type words to look for in the titles, summaries and commentaries."
     else:
         count = f"{result.total} {'title' if result.total == 1 else 'titles'}"
-        about = f"{_html(count)} found · page {request.page} of {result.last_page}"
+        about = f"{html_text(count)} found · page {request.page} of {result.last_page}"
     items = "\n".join(result_item(item) for item in result.found)
     if result.found:
         listing = f'<ol class="entries" start="{request.offset + 1}">\n{items}\n</ol>'
@@ -289,36 +282,36 @@ def render_page(result: SearchPage) -> bytes:
         listing = ""
     page_links = []
     if result.previous_page is not None:
-        page_links.append(f'<li><a rel="prev" href="{_html(search_href(PAGE_PATH, query, result.previous_page))}">'
+        page_links.append(f'<li><a rel="prev" href="{html_text(search_href(PAGE_PATH, query, result.previous_page))}">'
                           "← Previous</a></li>")
     if result.next_page is not None:
-        page_links.append(f'<li><a rel="next" href="{_html(search_href(PAGE_PATH, query, result.next_page))}">'
+        page_links.append(f'<li><a rel="next" href="{html_text(search_href(PAGE_PATH, query, result.next_page))}">'
                           "Next →</a></li>")
     pages = f'<nav aria-label="Result pages"><ul class="pages">\n{chr(10).join(page_links)}\n</ul></nav>' \
         if page_links else ""
     title = f"{query} – search" if query.strip() else "Search"
-    feed_link = (f'<link rel="alternate" type="{_html(OPDS_ACQUISITION_TYPE)}" '
-                 f'href="{_html(search_href(FEED_PATH, query, request.page))}" title="These results as OPDS">\n'
+    feed_link = (f'<link rel="alternate" type="{html_text(OPDS_ACQUISITION_TYPE)}" '
+                 f'href="{html_text(search_href(FEED_PATH, query, request.page))}" title="These results as OPDS">\n'
                  if query.strip() else "")
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{_html(SEARCH_POLICY)}">
+<meta http-equiv="Content-Security-Policy" content="{html_text(SEARCH_POLICY)}">
 <meta name="referrer" content="no-referrer">
 <meta name="robots" content="noindex">
-<meta name="generator" content="seedpress {_html(__version__)}">
-<title>{_html(title)} – {_html(ARCHIVE_TITLE)}</title>
-<link rel="search" type="{DESCRIPTION_TYPE}" href="{DESCRIPTION_PATH}" title="{_html(ARCHIVE_TITLE)}">
+<meta name="generator" content="seedpress {html_text(__version__)}">
+<title>{html_text(title)} – {html_text(ARCHIVE_TITLE)}</title>
+<link rel="search" type="{DESCRIPTION_TYPE}" href="{DESCRIPTION_PATH}" title="{html_text(ARCHIVE_TITLE)}">
 {feed_link}<style>{SEARCH_STYLE}</style>
 </head>
 <body>
 <header>
-<h1><a href="{INDEX_NAME}">{_html(ARCHIVE_TITLE)}</a></h1>
+<h1><a href="{INDEX_NAME}">{html_text(ARCHIVE_TITLE)}</a></h1>
 <form class="search" action="{PAGE_PATH}" method="get" role="search">
 <label for="q">Search the titles, summaries and commentaries</label>
-<input id="q" name="q" type="search" value="{_html(query)}" maxlength="{MAX_QUERY_LENGTH}">
+<input id="q" name="q" type="search" value="{html_text(query)}" maxlength="{MAX_QUERY_LENGTH}">
 <button type="submit">Search</button>
 </form>
 <p class="about">{about}</p>
@@ -341,14 +334,14 @@ Put a word with punctuation in double quotes.</p>
 def result_item(item: Found) -> str:
     entry = item.entry
     links = "\n".join(
-        f'<li><a href="{_html(href(edition.path))}" type="{_html(EDITION_TYPES[edition.name][0])}" download>'
-        f'{_html(EDITION_TYPES[edition.name][1])} <span class="size">{_html(human_size(edition.size))}</span></a></li>'
+        f'<li><a href="{html_text(href(edition.path))}" type="{html_text(EDITION_TYPES[edition.name][0])}" download>'
+        f'{html_text(EDITION_TYPES[edition.name][1])} <span class="size">{html_text(human_size(edition.size))}</span></a></li>'
         for edition in downloads(entry)
     )
-    label = f'<span class="section" lang="en">{_html(SECTION_LABELS[item.section])}:</span>'
+    label = f'<span class="section" lang="en">{html_text(SECTION_LABELS[item.section])}:</span>'
     return f"""<li>
-<article lang="{_html(item.lang)}">
-<h2><a href="{_html(item.link)}">{_html(entry.title)}</a></h2>
+<article lang="{html_text(item.lang)}">
+<h2><a href="{html_text(item.link)}">{html_text(entry.title)}</a></h2>
 <p class="summary">{label} {highlighted(item.snippet)}</p>
 <ul class="downloads" lang="en">
 {links}
@@ -374,7 +367,7 @@ def render_feed(result: SearchPage) -> bytes:
     _opensearch(feed, "totalResults", str(result.total))
     _opensearch(feed, "itemsPerPage", str(PAGE_SIZE))
     _opensearch(feed, "startIndex", str(request.offset + 1))
-    etree.SubElement(feed, f"{{{OPENSEARCH}}}Query", role="request", searchTerms=_xml_safe(request.query),
+    etree.SubElement(feed, f"{{{OPENSEARCH}}}Query", role="request", searchTerms=xml_safe(request.query),
                      startPage=str(request.page))
     _link(feed, "self", search_href(FEED_PATH, request.query, request.page), OPDS_ACQUISITION_TYPE)
     _link(feed, "start", FEED_NAME, OPDS_ACQUISITION_TYPE)
@@ -387,14 +380,14 @@ def render_feed(result: SearchPage) -> bytes:
         _link(feed, "next", search_href(FEED_PATH, request.query, result.next_page), OPDS_ACQUISITION_TYPE)
     for item in result.found:
         entry = feed_entry(item.entry)
-        etree.SubElement(entry, f"{{{DC}}}language").text = _xml_safe(item.lang)
+        etree.SubElement(entry, f"{{{DC}}}language").text = xml_safe(item.lang)
         feed.append(entry)
     return etree.tostring(feed, xml_declaration=True, encoding="utf-8", pretty_print=True)
 
 
 def _atom(parent: etree._Element, name: str, text: str) -> etree._Element:
     element = etree.SubElement(parent, f"{{{ATOM}}}{name}")
-    element.text = _xml_safe(text)
+    element.text = xml_safe(text)
     return element
 
 
@@ -406,8 +399,6 @@ def _link(parent: etree._Element, rel: str, target: str, media_type: str) -> Non
     etree.SubElement(parent, f"{{{ATOM}}}link", rel=rel, href=target, type=media_type)
 
 
-def _xml_safe(text: str) -> str:
-    return _UNPRINTABLE.sub("\ufffd", text)
 
 
 # --- /search.json: OPDS 2.0 -------------------------------------------------------------------
