@@ -613,12 +613,7 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{html_text(CONTENT_SECURITY_POLICY)}">
-<meta name="referrer" content="no-referrer">
-<meta name="generator" content="seedpress {html_text(__version__)}">
-<title>{html_text(options.title)}{"" if number == pages.last else f" · page {number}"}</title>
+{page_head(CONTENT_SECURITY_POLICY)}<title>{html_text(options.title)}{"" if number == pages.last else f" · page {number}"}</title>
 <link rel="alternate" type="{html_text(OPDS_ACQUISITION_TYPE)}" href="{FEED_NAME}" title="OPDS catalog">{head_links}
 <style>{STYLE}</style>
 <script type="module" src="{SEARCH_SCRIPT_NAME}"></script>
@@ -645,6 +640,18 @@ Check your downloads with <code>sha256sum -c SHA256SUMS</code>.</p>
 </html>
 """
     return page.encode("utf-8")
+
+
+def page_head(policy: str) -> str:
+    """The lines every HTML page seedpress writes opens its <head> with: UTF-8, a phone's
+    viewport, its Content-Security-Policy, no referrer, and the generator."""
+    return (
+        '<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{html_text(policy)}">\n'
+        '<meta name="referrer" content="no-referrer">\n'
+        f'<meta name="generator" content="seedpress {html_text(__version__)}">\n'
+    )
 
 
 def _page_navigation(pages: Pages, number: int) -> str:

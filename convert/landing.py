@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from html import escape
 
-from . import __version__
 from .dates import iso_timestamp
-from .handout import EDITION_TYPES, human_size
+from .handout import EDITION_TYPES, human_size, page_head
 from .labels import foreign_label_language, labels, long_date
 from .language import is_right_to_left, same_language
 from .model import Document, text_direction
@@ -69,12 +68,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
     page = f"""<!DOCTYPE html>
 <html lang="{_attribute(document.lang)}" dir="{direction}">
 <head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{_attribute(CONTENT_SECURITY_POLICY)}">
-<meta name="referrer" content="no-referrer">
-<meta name="generator" content="seedpress {_attribute(__version__)}">
-<title>{_text(document.title)}</title>
+{page_head(CONTENT_SECURITY_POLICY)}<title>{_text(document.title)}</title>
 <style>{STYLE}</style>
 </head>
 <body>

@@ -39,7 +39,7 @@ from .errors import QueryError
 from .handout import (
     ARCHIVE_TITLE, ATOM, DC, EDITION_TYPES, EMPTY_ARCHIVE_DATE, FEED_EDITIONS, FEED_ID, FEED_NAME, INDEX_NAME,
     JSON_FEED_NAME, OPDS, OPDS_ACQUISITION_TYPE, STYLE, Edition, Entry, downloads, feed_entry, href, human_size,
-    html_text, json_acquisition, json_collection, updated, xml_safe,
+    html_text, json_acquisition, json_collection, page_head, updated, xml_safe,
 )
 
 PAGE_PATH = "search"
@@ -296,12 +296,7 @@ def render_page(result: SearchPage) -> bytes:
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{html_text(SEARCH_POLICY)}">
-<meta name="referrer" content="no-referrer">
-<meta name="robots" content="noindex">
-<meta name="generator" content="seedpress {html_text(__version__)}">
+{page_head(SEARCH_POLICY)}<meta name="robots" content="noindex">
 <title>{html_text(title)} – {html_text(ARCHIVE_TITLE)}</title>
 <link rel="search" type="{DESCRIPTION_TYPE}" href="{DESCRIPTION_PATH}" title="{html_text(ARCHIVE_TITLE)}">
 {feed_link}<style>{SEARCH_STYLE}</style>
