@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from convert.handout import Edition, Entry, write_handout  # noqa: E402
+from convert.publish.handout import Edition, Entry, write_handout  # noqa: E402
 
 WORDS = ("council budget river school library tram ferry bridge harvest storm election museum clinic "
          "port market festival drought archive railway vote coast valley energy housing").split()
@@ -58,8 +58,8 @@ def timed(action) -> tuple[float, object]:
 
 
 def write_landing_pages(dist: Path, count: int, rng: random.Random) -> None:
-    from convert.landing import landing_page
-    from convert.seed import parse_seed
+    from convert.editions.landing import landing_page
+    from convert.document.seed import parse_seed
 
     created = datetime(2026, 1, 1, tzinfo=timezone.utc)
     for number in range(count):
@@ -76,7 +76,7 @@ def write_landing_pages(dist: Path, count: int, rng: random.Random) -> None:
 
 
 def bench_pagefind(count: int) -> None:
-    from convert.sitesearch import BUNDLE_NAME, refresh_bundle
+    from convert.publish.sitesearch import BUNDLE_NAME, refresh_bundle
 
     def landing_pages(dist: Path) -> list[tuple[str, str]]:
         return [(f"{page.parent.name}/index.html", hashlib.sha256(page.read_bytes()).hexdigest())

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from convert.seed import read_seed  # noqa: E402
+from convert.document.seed import read_seed  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "data" / "languages"
 #: mixed.txt: the commentary's paragraphs in order.
@@ -42,7 +42,7 @@ def truth() -> list[tuple[str, str, list[tuple[str, str]]]]:
 
 
 def seedpress_detector():
-    from convert import language
+    from convert.document import language
 
     started = time.perf_counter()
     language.detect("warm up the model")
@@ -60,7 +60,7 @@ def seedpress_detector():
 def lingua_detector():
     from lingua import IsoCode639_1, LanguageDetectorBuilder
 
-    from convert.language import chinese_script
+    from convert.document.language import chinese_script
 
     started = time.perf_counter()
     detector = LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()

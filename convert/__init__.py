@@ -40,13 +40,13 @@ __all__ = [
 
 #: Where each public name lives; imported on first use, so `import convert` stays cheap.
 _HOMES = {
-    "convert_paths": "build", "BuildOptions": "build", "read_seed": "seed", "read_master": "master",
-    "to_markdown": "master", "Document": "model", "run_archive": "archive", "JobOptions": "archive",
-    "RunTotals": "archive", "verify_archive": "verify", "write_bag": "bag", "BagSummary": "bag",
-    "Outcome": "outcome", "Status": "outcome", "EditionFile": "outcome", "Built": "outcome",
+    "convert_paths": "build.input", "BuildOptions": "build.input", "read_seed": "document.seed", "read_master": "document.master",
+    "to_markdown": "document.master", "Document": "document.model", "run_archive": "archive.job", "JobOptions": "archive.job",
+    "RunTotals": "archive.job", "verify_archive": "archive.verify", "write_bag": "deposit.bag", "BagSummary": "deposit.bag",
+    "Outcome": "build.outcome", "Status": "build.outcome", "EditionFile": "build.outcome", "Built": "build.outcome",
     "SeedpressError": "errors", "SeedError": "errors", "RenderError": "errors", "ConfigError": "errors",
     "LockedError": "errors",
-    "load_config": "config", "Config": "config", "Provenance": "provenance",
+    "load_config": "config", "Config": "config", "Provenance": "document.provenance",
 }
 
 

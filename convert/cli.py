@@ -9,8 +9,8 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from . import __version__, defaults
-from .errors import ConfigError, LockedError, SeedpressError
+from convert import __version__, defaults
+from convert.errors import ConfigError, LockedError, SeedpressError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
 
@@ -42,7 +42,7 @@ def _port(value: str) -> int:
 
 
 def _language_tag(value: str) -> str:
-    from .language import is_language_tag
+    from convert.document.language import is_language_tag
 
     if not is_language_tag(value):
         raise argparse.ArgumentTypeError(f"not a BCP 47 language tag: {value!r} (for example en, fr, zh-Hant)")
@@ -54,7 +54,7 @@ def _mebibytes(value: str) -> int:
 
 
 def _metadata_text(value: str) -> str:
-    from .provenance import text_problem
+    from convert.document.provenance import text_problem
 
     problem = text_problem(value)
     if problem is not None:
@@ -63,7 +63,7 @@ def _metadata_text(value: str) -> str:
 
 
 def _web_url(value: str) -> str:
-    from .provenance import url_problem
+    from convert.document.provenance import url_problem
 
     problem = url_problem(value)
     if problem is not None:
@@ -163,9 +163,9 @@ def parser() -> argparse.ArgumentParser:
 
 def build_options(arguments: argparse.Namespace, **fixed):
     """BuildOptions with only what the user set on the command line; the rest are the library's defaults."""
-    from .build import BuildOptions
+    from convert.build.input import BuildOptions
 
-    from .environment import STYLE_FILES
+    from convert.build.environment import STYLE_FILES
 
     chosen = {field: getattr(arguments, option) for option, field in _BUILD_FIELDS.items()
               if getattr(arguments, option, None) is not None}
@@ -182,7 +182,7 @@ def provenance(arguments: argparse.Namespace):
     its command-line option where one was given."""
     from dataclasses import replace
 
-    from .provenance import FIELDS
+    from convert.document.provenance import FIELDS
 
     given = {name: getattr(arguments, name) for name in FIELDS if getattr(arguments, name, None) is not None}
     return replace(arguments.configuration.metadata.provenance(), **given)
@@ -255,7 +255,7 @@ def _converted(outcome) -> str:
 
 
 def command_convert(arguments: argparse.Namespace) -> int:
-    from .build import convert_paths, expand_inputs
+    from convert.build.input import convert_paths, expand_inputs
 
     progress = ProgressBar("converting", enabled=not arguments.json)
     progress.start(sum(1 for _ in expand_inputs(arguments.paths)))
@@ -267,8 +267,8 @@ def command_convert(arguments: argparse.Namespace) -> int:
 
 
 def command_archive(arguments: argparse.Namespace) -> int:
-    from .archive import JobOptions, run_archive
-    from .handout import HandoutOptions
+    from convert.archive.job import JobOptions, run_archive
+    from convert.publish.handout import HandoutOptions
 
     progress = ProgressBar("archiving", enabled=not arguments.json)
 
@@ -294,7 +294,7 @@ def command_archive(arguments: argparse.Namespace) -> int:
 
 
 def command_verify(arguments: argparse.Namespace) -> int:
-    from .verify import verify_archive
+    from convert.archive.verify import verify_archive
 
     problems = verify_archive(arguments.dist, on_unrecorded=_say_error)
     if arguments.json:
@@ -309,7 +309,7 @@ def command_verify(arguments: argparse.Namespace) -> int:
 def command_bag(arguments: argparse.Namespace) -> int:
     import logging
 
-    from .bag import write_bag
+    from convert.deposit.bag import write_bag
 
     # bagit logs every error it raises, with a traceback, which Python prints when logging is
     # not configured; seedpress reports the error itself, in one line.
@@ -324,7 +324,7 @@ def command_bag(arguments: argparse.Namespace) -> int:
 
 
 def command_serve(arguments: argparse.Namespace) -> int:
-    from .serve import serve
+    from convert.serve.app import serve
 
     serve(arguments.dist, host=arguments.host, port=arguments.port)
     return EXIT_OK
@@ -337,7 +337,7 @@ COMMANDS = {"convert": command_convert, "archive": command_archive, "verify": co
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     try:
-        from .config import load_config
+        from convert.config import load_config
 
         # Read and checked before any command starts, so a bad file touches nothing; every
         # command finds it as `arguments.configuration`.

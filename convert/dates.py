@@ -6,7 +6,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import SeedError
+from convert.errors import SeedError
 
 #: The W3C/ISO 8601 form of every timestamp in the catalog, the editions' metadata and the feed.
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from . import defaults
-from .errors import ConfigError
-from .labels import foreign_label_language, labels
-from .language import is_right_to_left, same_language
-from .model import Document, text_direction
+from convert import defaults
+from convert.errors import ConfigError
+from convert.document.labels import foreign_label_language, labels
+from convert.document.language import is_right_to_left, same_language
+from convert.document.model import Document, text_direction
 
 #: The pandoc-types version our JSON AST is written for (pandoc 3.x).
 API_VERSION = [1, 23, 1]

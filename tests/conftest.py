@@ -22,10 +22,10 @@ import httpx
 import pytest
 
 from convert.defaults import ARCHIVED_EDITIONS
-from convert.labels import labels
-from convert.model import Document
+from convert.document.labels import labels
+from convert.document.model import Document
 from convert.pandoc import pandoc_path
-from convert.seed import read_seed
+from convert.document.seed import read_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -163,7 +163,7 @@ def serve_command(dist: Path, port: int, header_timeout: float | None) -> list[s
     if header_timeout is None:
         return [sys.executable, "-m", "convert.cli", "serve", "--dist", str(dist),
                 "--host", SERVE_HOST, "--port", str(port)]
-    call = ("import sys; from convert.serve import serve; serve(sys.argv[1], host=sys.argv[2], "
+    call = ("import sys; from convert.serve.app import serve; serve(sys.argv[1], host=sys.argv[2], "
             "port=int(sys.argv[3]), header_timeout=float(sys.argv[4]))")
     return [sys.executable, "-c", call, str(dist), SERVE_HOST, str(port), str(header_timeout)]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parent / "data"
 sys.path.insert(0, str(DATA.parent.parent))
 
-from convert.master import to_markdown  # noqa: E402
-from convert.seed import read_seed  # noqa: E402
+from convert.document.master import to_markdown  # noqa: E402
+from convert.document.seed import read_seed  # noqa: E402
 
 
 def regenerate(folder: Path = DATA) -> dict[str, str]:

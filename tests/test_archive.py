@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import EDITIONS, REAL_SEED, ROOT, copy_archive, seedpress, wait_for, write_seeds
 
-from convert.workers import TRACE_VARIABLE
+from convert.runners.pool import TRACE_VARIABLE
 
 
 def snapshot(dist: Path) -> dict[str, tuple[int, int]]:

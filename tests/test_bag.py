@@ -15,7 +15,7 @@ from conftest import EDITIONS, copy_archive, seedpress, write_seeds
 from lxml import etree
 
 import convert
-from convert.bag import write_bag
+from convert.deposit.bag import write_bag
 
 SEEDS = 20
 PREMIS = "{http://www.loc.gov/premis/v3}"

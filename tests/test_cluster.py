@@ -23,7 +23,7 @@ from conftest import (
     BUILD_EPOCH, DATA, EDITIONS, ROOT, TIME_LIMIT, free_port, seedpress, wait_for, write_heavy_seed, write_seeds,
 )
 
-from convert.workers import TRACE_VARIABLE
+from convert.runners.pool import TRACE_VARIABLE
 
 pytestmark = pytest.mark.cluster
 

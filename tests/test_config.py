@@ -11,7 +11,7 @@ from conftest import REAL_SEED, assert_one_line_error, seedpress
 from convert import cli
 from convert.config import CONFIG_NAME, Config, load_config
 from convert.errors import ConfigError
-from convert.provenance import MAX_TEXT, Provenance
+from convert.document.provenance import MAX_TEXT, Provenance
 
 EXAMPLE = """\
 [archive]

@@ -15,8 +15,8 @@ import pytest
 from conftest import REAL_SEED, ROOT, json_lines, seedpress, write_seeds
 
 from convert import defaults
-from convert.catalog import SCHEMA_VERSION
-from convert.environment import STYLE_FILES, styles_digest
+from convert.archive.catalog import SCHEMA_VERSION
+from convert.build.environment import STYLE_FILES, styles_digest
 
 
 def path_without_java(tmp_path: Path) -> str:

@@ -30,7 +30,7 @@ from conftest import (
     strip_format,
 )
 from conftest import COMMENTARY_HEADING, SUMMARY_HEADING
-from convert.seed import read_seed
+from convert.document.seed import read_seed
 
 
 XHTML = "{http://www.w3.org/1999/xhtml}"

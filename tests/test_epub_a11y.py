@@ -13,10 +13,10 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from convert.model import text_direction
+from convert.document.model import text_direction
 from convert.editions.cover import COVER_SIZE, cover_png
 from convert.editions.epub import CONFORMANCE
-from convert.seed import read_seed
+from convert.document.seed import read_seed
 from conftest import DATA, REAL_SEED, json_lines, run_epubcheck, seedpress
 
 SEEDS = {

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import EDITIONS, TIME_LIMIT, seedpress, wait_for, write_heavy_seed, write_seeds
 
-from convert.workers import TRACE_VARIABLE
+from convert.runners.pool import TRACE_VARIABLE
 
 
 def file_hashes(dist: Path) -> dict[str, str]:

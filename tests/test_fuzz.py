@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from convert.cli import main
-from convert.seed import parse_seed
+from convert.document.seed import parse_seed
 from convert.errors import SeedError
 
 MARKUP = ["*", "_", "#", "1.", "- ", "> ", "|", "<script>", "[a](javascript:x)", "@key", "---", "...",

@@ -20,11 +20,11 @@ import pytest
 from lxml import etree
 
 from convert.dates import build_date
-from convert.handout import (
+from convert.publish.handout import (
     ARCHIVE_TITLE, CONTENT_SECURITY_POLICY, OPDS_ACQUISITION_TYPE, Edition, Entry, HandoutOptions, human_size,
     newest_first, render_index, write_handout,
 )
-from convert.seed import read_seed
+from convert.document.seed import read_seed
 from conftest import REAL_SEED, seedpress
 
 HOSTILE_TITLE = "<script>alert(1)</script>"

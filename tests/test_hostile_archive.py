@@ -11,8 +11,8 @@ from conftest import EDITIONS, REAL_SEED, TIME_LIMIT, json_lines, seedpress, wri
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from convert.build import BuildOptions, build_input
-from convert.outcome import Status
+from convert.build.input import BuildOptions, build_input
+from convert.build.outcome import Status
 
 #: 2200-01-01: later than a zip entry's DOS date can hold (2107).
 YEAR_2200 = 7_258_118_400

@@ -29,19 +29,19 @@ from conftest import (
 )
 from convert.editions import Settings, docx, epub
 from convert.errors import RenderError, SeedError
-from convert.language import MAX_TAG_LENGTH, is_language_tag
-from convert.gates import check_docx, check_epub
-from convert.master import escape_paragraph, parse_master, to_markdown
-from convert.model import Document
+from convert.document.language import MAX_TAG_LENGTH, is_language_tag
+from convert.editions.gates import check_docx, check_epub
+from convert.document.master import escape_paragraph, parse_master, to_markdown
+from convert.document.model import Document
 from convert.pandoc import MAX_AST_DEPTH, json_depth
-from convert.seed import read_seed
+from convert.document.seed import read_seed
 
 pytestmark = pytest.mark.filterwarnings("error")
 
 SHA = hashlib.sha256(b"a seed").hexdigest()
 SUMMARY = "# Summary of the original article {#summary}\n\nThe summary.\n"
 BODY = SUMMARY + "\n# Commentary {#commentary}\n\nThe commentary.\n"
-#: Characters XML 1.0 cannot carry (as convert.seed replaces them).
+#: Characters XML 1.0 cannot carry (as convert.document.seed replaces them).
 UNREPRESENTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 

@@ -13,8 +13,8 @@ from conftest import REAL_SEED, json_lines, seedpress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convert.archive import find_seeds
-from convert.keys import assign_keys, safe_key, seed_key
+from convert.archive.job import find_seeds
+from convert.archive.keys import assign_keys, safe_key, seed_key
 
 KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 #: What a file name on Linux may hold: anything but "/" and NUL.

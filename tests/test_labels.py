@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convert.labels import LABEL_KEYS, LABEL_LANGUAGES, label_language, labels, long_date
-from convert.seed import read_seed
+from convert.document.labels import LABEL_KEYS, LABEL_LANGUAGES, label_language, labels, long_date
+from convert.document.seed import read_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS_TOML = ROOT / "convert" / "labels.toml"

@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from convert.labels import labels, long_date
-from convert.language import detect
+from convert.document.labels import labels, long_date
+from convert.document.language import detect
 
 FIXTURES = DATA / "languages"
 LANGUAGES = sorted(path.stem for path in FIXTURES.glob("*.txt") if path.stem != "mixed")
@@ -217,7 +217,7 @@ TEXTS = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
 @given(texts=st.lists(TEXTS, min_size=1, max_size=20))
 def test_detection_is_deterministic_across_processes(texts):
     here = [list(map(str, (detect(text).tag, detect(text).confidence))) for text in texts]
-    program = ("import json, sys; from convert.language import detect; "
+    program = ("import json, sys; from convert.document.language import detect; "
                "print(json.dumps([[d.tag, str(d.confidence)] for d in map(detect, json.load(sys.stdin))]))")
     there = subprocess.run([sys.executable, "-c", program], input=json.dumps(texts), capture_output=True,
                            text=True, check=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)

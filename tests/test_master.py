@@ -17,11 +17,11 @@ from conftest import (
 )
 from convert import __version__
 from convert.errors import SeedError
-from convert.master import ABBREVIATIONS, parse_master, read_master, to_markdown
-from convert.model import Document, Source
+from convert.document.master import ABBREVIATIONS, parse_master, read_master, to_markdown
+from convert.document.model import Document, Source
 from convert.pandoc import pandoc_path
-from convert.provenance import text_problem
-from convert.seed import parse_seed, read_seed
+from convert.document.provenance import text_problem
+from convert.document.seed import parse_seed, read_seed
 
 
 

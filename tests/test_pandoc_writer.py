@@ -10,7 +10,7 @@ import pytest
 
 from convert.defaults import STYLES_DIR
 from convert.pandoc import PandocFailed, PandocWriter, document_ast, pandoc_path, to_json
-from convert.seed import read_seed
+from convert.document.seed import read_seed
 from conftest import REAL_SEED
 
 REFERENCE = STYLES_DIR / "reference.docx"

@@ -24,7 +24,7 @@ import pytest
 
 from convert import __version__
 from conftest import COMMENTARY_HEADING, SUMMARY_HEADING
-from convert.seed import read_seed
+from convert.document.seed import read_seed
 from conftest import DATA, REAL_SEED, json_lines, seedpress
 
 SEEDS = {

@@ -25,7 +25,7 @@ from lxml import etree
 
 from convert.editions import Settings
 from convert.editions.pdf import to_html
-from convert.seed import read_seed
+from convert.document.seed import read_seed
 
 AUTHOR = 'Jane "JD" Doe <jd@example.org> & Søren'
 PUBLISHER = "Example Press"

@@ -21,8 +21,8 @@ from fontTools.ttLib import TTFont
 from PIL import Image
 
 from convert.editions import Settings, pdf as pdf_edition
-from convert.model import text_direction
-from convert.seed import parse_seed, read_seed
+from convert.document.model import text_direction
+from convert.document.seed import parse_seed, read_seed
 from test_pdfa import fonts_used, shown_glyphs, to_unicode
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -14,9 +14,9 @@ import lxml.html
 import pytest
 
 from conftest import seedpress, start_server, stop
-from convert.catalog import CATALOG_NAME, SCHEMA_VERSION, open_catalog_readonly, search_catalog
-from convert.handout import write_handout
-from convert.search import PAGE_SIZE, SearchRequest, highlighted, run_search
+from convert.archive.catalog import CATALOG_NAME, SCHEMA_VERSION, open_catalog_readonly, search_catalog
+from convert.publish.handout import write_handout
+from convert.publish.search_pages import PAGE_SIZE, SearchRequest, highlighted, run_search
 
 OPDS_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
 OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"

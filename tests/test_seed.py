@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 from conftest import DATA, REAL_SEED, seeds
 from convert.errors import SeedError
-from convert.seed import parse_seed, read_seed
+from convert.document.seed import parse_seed, read_seed
 
 
 REAL_TITLE = "US Raid Kills Syrian Rebel Leader, Highlighting Complexities of Proxy Conflicts"

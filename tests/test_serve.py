@@ -18,8 +18,8 @@ import pytest
 
 from conftest import REAL_SEED, free_port, seedpress, start_server, stop
 from convert.dates import build_date
-from convert.handout import CONTENT_SECURITY_POLICY, Edition, Entry, write_handout
-from convert.seed import read_seed
+from convert.publish.handout import CONTENT_SECURITY_POLICY, Edition, Entry, write_handout
+from convert.document.seed import read_seed
 
 SEED = REAL_SEED
 KEY = SEED.stem

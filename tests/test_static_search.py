@@ -17,8 +17,8 @@ import pytest
 from conftest import DATA, REAL_SEED, seedpress, start_server, stop
 from playwright.sync_api import Page, expect, sync_playwright
 
-from convert.handout import WORKER_POLICY
-from convert.sitesearch import BUNDLE_ENTRY, BUNDLE_NAME
+from convert.publish.handout import WORKER_POLICY
+from convert.publish.sitesearch import BUNDLE_ENTRY, BUNDLE_NAME
 
 #: Long enough for a loaded machine to start Chromium and load the bundle; a deadline, not a wait.
 BROWSER_DEADLINE_MS = 120_000

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import defaults
-from ..dates import iso_timestamp
+from convert import defaults
+from convert.dates import iso_timestamp
 
 
 @dataclass(frozen=True)

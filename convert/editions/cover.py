@@ -13,8 +13,8 @@ import subprocess
 from contextvars import ContextVar
 import unicodedata
 
-from ..labels import Labels, label_language, labels
-from ..model import Document, text_direction
+from convert.document.labels import Labels, label_language, labels
+from convert.document.model import Document, text_direction
 
 #: Large enough for a reading system's library view, small enough to encode in a few
 #: hundredths of a second: PNG encoding is most of what drawing the cover costs.

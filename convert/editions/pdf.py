@@ -26,13 +26,13 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
-from .. import __version__
-from ..dates import iso_timestamp
-from ..errors import RenderError
-from ..labels import Labels, foreign_label_language, labels, long_date
-from ..language import is_right_to_left, same_language
-from ..model import Document, text_direction
-from . import Settings
+from convert import __version__
+from convert.dates import iso_timestamp
+from convert.errors import RenderError
+from convert.document.labels import Labels, foreign_label_language, labels, long_date
+from convert.document.language import is_right_to_left, same_language
+from convert.document.model import Document, text_direction
+from convert.editions import Settings
 
 PDF_VARIANT = "pdf/a-3a"
 

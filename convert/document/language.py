@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 
-from .model import Document
+from convert.document.model import Document
 
 #: BCP 47 for "undetermined" (RFC 5646, ISO 639-2).
 UNDETERMINED = "und"

@@ -22,9 +22,9 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from .defaults import PAGEFIND_TIME_LIMIT
-from .errors import SeedpressError
-from .files import fsync_directory, fsync_tree, write_atomic
+from convert.defaults import PAGEFIND_TIME_LIMIT
+from convert.errors import SeedpressError
+from convert.files import fsync_directory, fsync_tree, write_atomic
 
 #: The bundle's folder in dist; search.js loads pagefind/pagefind.js from it.
 BUNDLE_NAME = "pagefind"

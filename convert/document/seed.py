@@ -10,10 +10,10 @@ import stat
 import unicodedata
 from pathlib import Path
 
-from . import defaults
-from .errors import SeedError
-from .language import with_languages
-from .model import Document, OriginalArticle, Source
+from convert import defaults
+from convert.errors import SeedError
+from convert.document.language import with_languages
+from convert.document.model import Document, OriginalArticle, Source
 
 _BOMS = (
     # UTF-32 first: its little-endian BOM starts with UTF-16's.

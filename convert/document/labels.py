@@ -113,7 +113,7 @@ def foreign_label_language(tag: str) -> str | None:
     """The language the labels of a document in `tag` are in when that is not the
     document's own (a language labels.toml lacks gets English labels, marked as such);
     None when they are in the document's language."""
-    from .language import same_language
+    from convert.document.language import same_language
 
     language = label_language(tag)
     return None if same_language(language, tag) else language

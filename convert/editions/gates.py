@@ -18,12 +18,12 @@ from pathlib import Path
 
 from lxml import etree
 
-from . import defaults
-from .environment import check_validator
-from .errors import RenderError
-from .labels import labels
-from .model import Document
-from .pandoc import unlimit_address_space
+from convert import defaults
+from convert.build.environment import check_validator
+from convert.errors import RenderError
+from convert.document.labels import labels
+from convert.document.model import Document
+from convert.pandoc import unlimit_address_space
 
 #: The members of each zipped edition that are XML documents.
 XML_MEMBERS = {"epub": (".opf", ".xhtml", ".ncx", ".xml"), "docx": (".xml", ".rels")}
@@ -127,7 +127,7 @@ def epubcheck(data: bytes) -> list[str]:
 #: The gates of the editions that have no options; the EPUB gate takes `validate`.
 GATES = {"pdf": check_pdf, "docx": check_docx}
 
-if __name__ == "__main__":  # python -m convert.gates BOOK.epub: EPUBCheck's findings
+if __name__ == "__main__":  # python -m convert.editions.gates BOOK.epub: EPUBCheck's findings
     problems = epubcheck(Path(sys.argv[1]).read_bytes())
     print("\n".join(problems) or "EPUBCheck: no errors or warnings")
     sys.exit(1 if problems else 0)

@@ -43,15 +43,15 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from . import search
-from .defaults import SEARCH_TIME_LIMIT, SERVE_HEADER_TIMEOUT
-from .errors import ConfigError, QueryError
-from .handout import (
+from convert.publish import search_pages as search
+from convert.defaults import SEARCH_TIME_LIMIT, SERVE_HEADER_TIMEOUT
+from convert.errors import ConfigError, QueryError
+from convert.publish.handout import (
     CONTENT_SECURITY_POLICY, EDITION_TYPES, FEED_NAME, INDEX_NAME, JSON_FEED_NAME, OPDS2_TYPE, OPDS_ACQUISITION_TYPE,
     SUMS_NAME, WORKER_POLICY, is_safe_name,
 )
-from .landing import CONTENT_SECURITY_POLICY as LANDING_POLICY
-from .landing import LANDING_NAME
+from convert.editions.landing import CONTENT_SECURITY_POLICY as LANDING_POLICY
+from convert.editions.landing import LANDING_NAME
 
 #: Media types by file suffix; anything else is served as opaque bytes.
 MEDIA_TYPES = {

@@ -45,14 +45,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import defaults
-from .build import Rendered, failure_line, one_line, write_all
-from .dates import build_date
-from .environment import STYLE_FILES, STYLE_FONTS
-from .errors import ConfigError, RunStopped
-from .outcome import Outcome
-from .seed import read_bounded
-from .workers import SeedTask
+from convert import defaults
+from convert.build.input import Rendered, failure_line, one_line, write_all
+from convert.dates import build_date
+from convert.build.environment import STYLE_FILES, STYLE_FONTS
+from convert.errors import ConfigError, RunStopped
+from convert.build.outcome import Outcome
+from convert.document.seed import read_bounded
+from convert.runners.pool import SeedTask
 
 #: Seeds in flight per matching worker thread: enough that no worker waits for
 #: the driver, few enough that the driver's memory does not grow with the run.
@@ -87,7 +87,7 @@ def run_on_cluster(
     worker must share. ConfigError when no worker can render; RunStopped when the
     scheduler goes away mid-run."""
     check_cluster(address)
-    from .cluster_worker import RendererPlugin
+    from convert.runners.cluster_worker import RendererPlugin
 
     build = tasks[0].options
     plugin = RendererPlugin(style_files(build.styles), build.lang, build.provenance, build.memory, environment)
@@ -149,7 +149,7 @@ class _ClusterRun:
     def _admit_workers(self, on_warning: Callable[[str], None]) -> None:
         """Set every worker up, name those whose environment differs, and refuse to go on
         without one that matches (ConfigError)."""
-        from .cluster_worker import report_environment
+        from convert.runners.cluster_worker import report_environment
 
         try:
             self.client.wait_for_workers(1, timeout=defaults.CLUSTER_CONNECT_TIMEOUT)
@@ -196,8 +196,8 @@ class _ClusterRun:
     def _submit(self, task: SeedTask):
         """Read the seed and hand it to the cluster; None (and its failure reported) when
         it cannot be read."""
-        from .cluster_renderer import RenderRequest
-        from .cluster_worker import render_on_worker
+        from convert.runners.cluster_renderer import RenderRequest
+        from convert.runners.cluster_worker import render_on_worker
 
         path = Path(task.path)
         try:
@@ -215,7 +215,7 @@ class _ClusterRun:
         """Report what became of one finished task; True when it is to be sent again."""
         from distributed import KilledWorker
 
-        from .cluster_renderer import Crashed
+        from convert.runners.cluster_renderer import Crashed
 
         if future.status == "cancelled":
             raise _SchedulerGone

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 
 from lxml import etree
 
-from .catalog import BuiltSeed, FixityCheck
-from .defaults import ARCHIVED_EDITIONS, SEED_COPY
+from convert.archive.catalog import BuiltSeed, FixityCheck
+from convert.defaults import ARCHIVED_EDITIONS, SEED_COPY
 
 PREMIS_NAMESPACE = "http://www.loc.gov/premis/v3"
 PREMIS_SCHEMA = "https://www.loc.gov/standards/premis/v3/premis-v3-0.xsd"

@@ -3,7 +3,7 @@
 A Dask worker runs tasks in threads: SIGALRM, which bounds a seed's time, reaches
 only a main thread, and no thread can be stopped inside WeasyPrint's C code. So
 each Dask worker thread hands its seeds to a child process of its own,
-`python -P -m convert.cluster_renderer`, that renders them in its main thread
+`python -P -m convert.runners.cluster_renderer`, that renders them in its main thread
 exactly as a local pool worker does: WeasyPrint imported once, the seed's time
 limit by SIGALRM, its memory limit by RLIMIT_AS. The two speak length-prefixed
 pickles over the child's stdin and stdout (both ends are this package; nothing
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 
-from . import defaults
-from .pandoc import stop_child
+from convert import defaults
+from convert.pandoc import stop_child
 
 #: Seconds past a seed's time limit after which its renderer is killed: the
 #: child's own alarm fires at the limit unless C code keeps Python from running.
@@ -97,7 +97,7 @@ class RendererProcess:
         self.close()
         self.process = subprocess.Popen(
             # -P: the working folder of a Dask worker is no place to import modules from.
-            [sys.executable, "-P", "-m", "convert.cluster_renderer", str(self.memory), str(os.getpid())],
+            [sys.executable, "-P", "-m", "convert.runners.cluster_renderer", str(self.memory), str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
         )
         self.buffer, self.ready, self.served, self.last_used = b"", False, 0, time.monotonic()
@@ -221,8 +221,8 @@ def _read_all(stream: BinaryIO, size: int) -> bytes | None:
 def main(memory: int, parent: int) -> None:
     """Render seeds read from stdin until it closes (or none comes for IDLE_SECONDS),
     answering each on stdout, under an address-space limit of `memory` bytes."""
-    from .build import render_seed_bytes, warm_up
-    from .workers import trace_start
+    from convert.build.input import render_seed_bytes, warm_up
+    from convert.runners.pool import trace_start
 
     _die_with_parent(parent)
     requests, answers = _protocol_streams()

@@ -16,11 +16,11 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__, defaults
-from .errors import ConfigError
-from .language import detector_version
-from .pandoc import pandoc_version
-from .provenance import Provenance
+from convert import __version__, defaults
+from convert.errors import ConfigError
+from convert.document.language import detector_version
+from convert.pandoc import pandoc_version
+from convert.document.provenance import Provenance
 
 #: The files of a styles folder that the editions read; a `fonts/` folder beside
 #: them counts too. Anything else there (the script that builds reference.docx)
@@ -69,7 +69,7 @@ def styles_digest(styles: Path) -> str:
 def code_digest() -> str:
     """SHA-256 over seedpress's own source: a fix to a renderer rebuilds what it renders,
     even before the version number moves."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
     for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".lua")):
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())

@@ -17,10 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .dates import now
-from .defaults import CATALOG_BUSY_TIMEOUT
-from .errors import ConfigError, QueryError
-from .outcome import Built, Outcome, Status
+from convert.dates import now
+from convert.defaults import CATALOG_BUSY_TIMEOUT
+from convert.errors import ConfigError, QueryError
+from convert.build.outcome import Built, Outcome, Status
 
 CATALOG_NAME = ".catalog.sqlite"
 #: PRAGMA user_version of the schema below; 0 is the first release's layout.

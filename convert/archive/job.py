@@ -27,22 +27,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import defaults
-from .build import PARAGRAPH_BREAK, BuildOptions, failure_line
-from .catalog import (
+from convert import defaults
+from convert.build.input import PARAGRAPH_BREAK, BuildOptions, failure_line
+from convert.archive.catalog import (
     CATALOG_NAME, SearchTexts, SeedRow, open_catalog, published_rows, record_built, record_failure,
     record_search_texts, record_withdrawn, seed_rows, unindexed_seeds,
 )
-from .dates import file_stamp, parse_timestamp
-from .environment import build_digest, check_prerequisites, environment_digest
-from .errors import ConfigError, LockedError, SeedpressError
-from .files import fsync_directory
-from .handout import HandoutOptions
-from .keys import edition_file, seed_key
-from .outcome import Outcome, Status
-from .provenance import Provenance
-from .seed import parse_seed, read_bounded
-from .workers import SeedTask, run_pool
+from convert.dates import file_stamp, parse_timestamp
+from convert.build.environment import build_digest, check_prerequisites, environment_digest
+from convert.errors import ConfigError, LockedError, SeedpressError
+from convert.files import fsync_directory
+from convert.publish.handout import HandoutOptions
+from convert.archive.keys import edition_file, seed_key
+from convert.build.outcome import Outcome, Status
+from convert.document.provenance import Provenance
+from convert.document.seed import parse_seed, read_bounded
+from convert.runners.pool import SeedTask, run_pool
 
 LOCK_NAME = ".lock"
 WITHDRAWN_NAME = ".withdrawn"
@@ -109,7 +109,7 @@ def run_archive(
     options = replace(options, build=replace(options.build, keep_seed=True))
     check_prerequisites(validate=options.build.validate)
     if options.cluster:
-        from .cluster import check_cluster
+        from convert.runners.cluster import check_cluster
 
         check_cluster(options.cluster)
     seeds = find_seeds(seeds_dir)
@@ -173,7 +173,7 @@ def _run(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: Path, opti
             continue
         tasks.append(SeedTask(path=str(seed.path), key=seed.key, dist=str(dist), options=options.build))
     if tasks and options.cluster:
-        from .cluster import run_on_cluster
+        from convert.runners.cluster import run_on_cluster
 
         run_on_cluster(tasks, options.cluster, environment, record, on_warning)
     elif tasks:
@@ -357,7 +357,7 @@ def _catalog_errors(dist: Path) -> Iterator[None]:
 
 def published_entries(connection: sqlite3.Connection):
     """The hand-out entries of every seed with a good build, from the catalog."""
-    from .handout import Edition, Entry
+    from convert.publish.handout import Edition, Entry
 
     return [
         Entry(key=key, title=title, identifier=identifier, summary=summary, date=parse_timestamp(created),
@@ -375,8 +375,8 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
     names of the hand-out files that changed. A search bundle that cannot be made is a
     warning: the last good one stays, serve's /search still answers, and the next run
     tries again."""
-    from .handout import write_handout
-    from .sitesearch import refresh_bundle
+    from convert.publish.handout import write_handout
+    from convert.publish.sitesearch import refresh_bundle
 
     entries = published_entries(connection)
     written = write_handout(dist, entries, handout)

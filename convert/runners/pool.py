@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-from . import defaults
-from .build import BuildOptions, build_input, one_line, warm_up
-from .outcome import Outcome
+from convert import defaults
+from convert.build.input import BuildOptions, build_input, one_line, warm_up
+from convert.build.outcome import Outcome
 
 #: Environment variable naming a file each worker appends `<pid> <key>` to as it
 #: starts a seed: what a stuck or killed worker held (README, "Troubleshooting").

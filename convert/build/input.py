@@ -19,21 +19,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePath
 
-from . import defaults
-from .dates import build_date, iso_timestamp
-from .editions import Settings, docx, epub, pdf
-from .environment import check_prerequisites
-from .errors import RenderError, SeedError, SeedpressError
-from .files import fsync_directory, replace_all
-from .gates import GATES, check_epub
-from .keys import assign_keys, edition_file
-from .landing import landing_page
-from .master import read_master, to_markdown
-from .model import Document, first_sentence
-from .outcome import Built, EditionFile, Outcome, Status
-from .provenance import Provenance
-from .pandoc import pandoc_path
-from .seed import parse_seed, read_bounded
+from convert import defaults
+from convert.dates import build_date, iso_timestamp
+from convert.editions import Settings, docx, epub, pdf
+from convert.build.environment import check_prerequisites
+from convert.errors import RenderError, SeedError, SeedpressError
+from convert.files import fsync_directory, replace_all
+from convert.editions.gates import GATES, check_epub
+from convert.archive.keys import assign_keys, edition_file
+from convert.editions.landing import landing_page
+from convert.document.master import read_master, to_markdown
+from convert.document.model import Document, first_sentence
+from convert.build.outcome import Built, EditionFile, Outcome, Status
+from convert.document.provenance import Provenance
+from convert.pandoc import pandoc_path
+from convert.document.seed import parse_seed, read_bounded
 
 RENDERERS = {"pdf": pdf.render_bytes, "epub": epub.render_bytes, "docx": docx.render_bytes}
 SEED_SUFFIXES = (".txt",)
@@ -322,7 +322,7 @@ def convert_paths(paths: Sequence[Path], out: Path, options: BuildOptions = Buil
     run. Prerequisites (tool versions, EPUBCheck for `validate`) are checked once,
     before the first input: a ConfigError then stops the run.
     """
-    from .workers import SeedTask, run_pool
+    from convert.runners.pool import SeedTask, run_pool
 
     check_prerequisites(validate=options.validate)
     # The same file named twice (s.txt ./s.txt) is one input, not a key collision.

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from .provenance import Provenance
+from convert.document.provenance import Provenance
 
 _WORD = re.compile(r"\S+")
 #: Scripts written without spaces between words: CJK ideographs and kana, Thai, Lao,

@@ -21,12 +21,12 @@ from urllib.parse import quote, urljoin
 
 from lxml import etree
 
-from . import __version__, defaults
-from .dates import iso_timestamp, utc
-from .environment import code_digest
-from .files import write_if_changed
-from .language import UNDETERMINED, is_language_tag, is_right_to_left
-from .provenance import is_web_url
+from convert import __version__, defaults
+from convert.dates import iso_timestamp, utc
+from convert.build.environment import code_digest
+from convert.files import write_if_changed
+from convert.document.language import UNDETERMINED, is_language_tag, is_right_to_left
+from convert.document.provenance import is_web_url
 
 INDEX_NAME = "index.html"
 FEED_NAME = "opds.xml"

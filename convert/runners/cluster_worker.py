@@ -23,9 +23,9 @@ from pathlib import Path
 from distributed import Status, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from . import defaults
-from .cluster_renderer import HARD_TIMEOUT_MARGIN, Crashed, RendererProcess, RenderRequest
-from .outcome import Outcome
+from convert import defaults
+from convert.runners.cluster_renderer import HARD_TIMEOUT_MARGIN, Crashed, RendererProcess, RenderRequest
+from convert.build.outcome import Outcome
 
 
 class RendererPlugin(WorkerPlugin):
@@ -73,7 +73,7 @@ class RendererPlugin(WorkerPlugin):
     async def check(self) -> dict[str, str | None]:
         """Compute this worker's digest again (fonts can change under a running worker);
         grant the resource and warm the renderers if it matches, take both away if not."""
-        from .environment import environment_digest
+        from convert.build.environment import environment_digest
 
         if not hasattr(self, "styles_dir"):
             return {"digest": None, "problem": self.problem}

@@ -25,14 +25,14 @@ from pathlib import Path
 
 import bagit
 
-from . import __version__, defaults
-from .archive import archive_lock
-from .catalog import CATALOG_NAME, BuiltSeed, built_seeds, fixity_history, open_catalog_readonly
-from .dates import now
-from .errors import ConfigError, SeedpressError
-from .files import fsync_directory, fsync_tree
-from .keys import edition_file
-from .premis import premis_events
+from convert import __version__, defaults
+from convert.archive.job import archive_lock
+from convert.archive.catalog import CATALOG_NAME, BuiltSeed, built_seeds, fixity_history, open_catalog_readonly
+from convert.dates import now
+from convert.errors import ConfigError, SeedpressError
+from convert.files import fsync_directory, fsync_tree
+from convert.archive.keys import edition_file
+from convert.deposit.premis import premis_events
 
 #: Payload and tag manifests, the stronger first (RFC 8493 §2.4 recommends SHA-512).
 CHECKSUMS = ("sha512", "sha256")

@@ -9,15 +9,15 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from .defaults import CATALOGUED_EDITIONS
-from .keys import edition_file
-from .catalog import (
+from convert.defaults import CATALOGUED_EDITIONS
+from convert.archive.keys import edition_file
+from convert.archive.catalog import (
     CATALOG_NAME, FileProblem, FixityCheck, catalogued_files, open_catalog, open_catalog_readonly,
     record_fixity_check,
 )
-from .dates import now
-from .errors import ConfigError, SeedpressError
-from .handout import SUMS_NAME
+from convert.dates import now
+from convert.errors import ConfigError, SeedpressError
+from convert.publish.handout import SUMS_NAME
 
 
 def _warn(message: str) -> None:

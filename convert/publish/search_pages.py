@@ -28,15 +28,15 @@ from urllib.parse import urlencode
 
 from lxml import etree
 
-from . import __version__
-from .catalog import (
+from convert import __version__
+from convert.archive.catalog import (
     CATALOG_NAME, MATCH_END, MATCH_START, TOKEN_BREAK, SearchHit, has_search_index, open_catalog_readonly,
     search_catalog,
 )
-from .dates import iso_timestamp, parse_timestamp
-from .defaults import SEARCH_TIME_LIMIT
-from .errors import QueryError
-from .handout import (
+from convert.dates import iso_timestamp, parse_timestamp
+from convert.defaults import SEARCH_TIME_LIMIT
+from convert.errors import QueryError
+from convert.publish.handout import (
     ARCHIVE_TITLE, ATOM, DC, EDITION_TYPES, EMPTY_ARCHIVE_DATE, FEED_EDITIONS, FEED_ID, FEED_NAME, INDEX_NAME,
     JSON_FEED_NAME, OPDS, OPDS_ACQUISITION_TYPE, STYLE, Edition, Entry, downloads, feed_entry, href, human_size,
     html_text, json_acquisition, json_collection, page_head, updated, xml_safe,

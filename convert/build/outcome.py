@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .provenance import Provenance
+from convert.document.provenance import Provenance
 
 
 class Status(str, Enum):
