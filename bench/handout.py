@@ -27,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from convert.publish.handout import Edition, Entry, write_handout  # noqa: E402
+from convert.publish.entries import Edition, Entry
+from convert.publish.handout import write_handout  # noqa: E402
 
 WORDS = ("council budget river school library tram ferry bridge harvest storm election museum clinic "
          "port market festival drought archive railway vote coast valley energy housing").split()
@@ -58,8 +59,8 @@ def timed(action) -> tuple[float, object]:
 
 
 def write_landing_pages(dist: Path, count: int, rng: random.Random) -> None:
-    from convert.editions.landing import landing_page
     from convert.document.seed import parse_seed
+    from convert.editions.landing import landing_page
 
     created = datetime(2026, 1, 1, tzinfo=timezone.utc)
     for number in range(count):

@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from convert.editions import Settings, docx, epub, pdf  # noqa: E402
 from convert.document.master import to_markdown  # noqa: E402
 from convert.document.model import first_sentence  # noqa: E402
 from convert.document.seed import parse_seed  # noqa: E402
+from convert.editions import Settings, docx, epub, pdf  # noqa: E402
 
 #: What issue 15 measured before the fix: (kind, step) -> text.
 ISSUE_BASELINES = {

@@ -34,10 +34,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from convert.archive.catalog import CATALOG_NAME, open_catalog, record_built  # noqa: E402
-from convert.dates import iso_timestamp  # noqa: E402
-from convert.publish.handout import write_handout  # noqa: E402
+from convert.archive.catalog import open_catalog, record_built  # noqa: E402
 from convert.build.outcome import Built, EditionFile, Outcome, Status  # noqa: E402
+from convert.dates import iso_timestamp  # noqa: E402
+from convert.layout import CATALOG_NAME
+from convert.publish.handout import write_handout  # noqa: E402
 
 TARGET_P95_MS = 50
 #: How long the server may take to answer its first request, and one search at most.

@@ -40,8 +40,8 @@ __all__ = [
 
 #: Where each public name lives; imported on first use, so `import convert` stays cheap.
 _HOMES = {
-    "convert_paths": "build.input", "BuildOptions": "build.input", "read_seed": "document.seed", "read_master": "document.master",
-    "to_markdown": "document.master", "Document": "document.model", "run_archive": "archive.job", "JobOptions": "archive.job",
+    "convert_paths": "jobs", "BuildOptions": "build.input", "read_seed": "document.seed", "read_master": "document.master",
+    "to_markdown": "document.master", "Document": "document.model", "run_archive": "jobs", "JobOptions": "jobs",
     "RunTotals": "archive.job", "verify_archive": "archive.verify", "write_bag": "deposit.bag", "BagSummary": "deposit.bag",
     "Outcome": "build.outcome", "Status": "build.outcome", "EditionFile": "build.outcome", "Built": "build.outcome",
     "SeedpressError": "errors", "SeedError": "errors", "RenderError": "errors", "ConfigError": "errors",

@@ -163,9 +163,8 @@ def parser() -> argparse.ArgumentParser:
 
 def build_options(arguments: argparse.Namespace, **fixed):
     """BuildOptions with only what the user set on the command line; the rest are the library's defaults."""
-    from convert.build.input import BuildOptions
-
     from convert.build.environment import STYLE_FILES
+    from convert.build.input import BuildOptions
 
     chosen = {field: getattr(arguments, option) for option, field in _BUILD_FIELDS.items()
               if getattr(arguments, option, None) is not None}
@@ -255,7 +254,7 @@ def _converted(outcome) -> str:
 
 
 def command_convert(arguments: argparse.Namespace) -> int:
-    from convert.build.input import convert_paths, expand_inputs
+    from convert.jobs import convert_paths, expand_inputs
 
     progress = ProgressBar("converting", enabled=not arguments.json)
     progress.start(sum(1 for _ in expand_inputs(arguments.paths)))
@@ -267,8 +266,8 @@ def command_convert(arguments: argparse.Namespace) -> int:
 
 
 def command_archive(arguments: argparse.Namespace) -> int:
-    from convert.archive.job import JobOptions, run_archive
-    from convert.publish.handout import HandoutOptions
+    from convert.jobs import JobOptions, run_archive
+    from convert.publish.entries import HandoutOptions
 
     progress = ProgressBar("archiving", enabled=not arguments.json)
 

@@ -33,8 +33,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from convert.errors import ConfigError
 from convert.document.provenance import Provenance, text_problem, url_problem
+from convert.errors import ConfigError
 
 #: The file looked for in the current folder when no --config is given.
 CONFIG_NAME = "seedpress.toml"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from convert.layout import LANDING_EDITION
+
 #: Seeds larger than this are refused (DESIGN §1); `--max-bytes` changes it.
 MAX_BYTES = 10 * 1024 * 1024
 #: Every edition `convert` writes unless `--to` says otherwise, in this order.
@@ -13,8 +15,6 @@ FORMATS = ("md", "pdf", "epub", "docx")
 SEED_COPY = "txt"
 #: Every seed in an archive has exactly these files.
 ARCHIVED_EDITIONS = FORMATS + (SEED_COPY,)
-#: The landing page an archived seed also has, dist/<key>/index.html, catalogued with its files.
-LANDING_EDITION = "html"
 CATALOGUED_EDITIONS = ARCHIVED_EDITIONS + (LANDING_EDITION,)
 #: Paper sizes the PDF edition knows.
 PAPER_SIZES = ("a4", "letter")

@@ -8,22 +8,16 @@ import itertools
 import json
 import os
 import re
-import resource
 import select
 import subprocess
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 from convert import defaults
 from convert.errors import ConfigError
-from convert.document.labels import foreign_label_language, labels
-from convert.document.language import is_right_to_left, same_language
-from convert.document.model import Document, text_direction
+from convert.process import stop_child, unlimit_address_space
 
-#: The pandoc-types version our JSON AST is written for (pandoc 3.x).
-API_VERSION = [1, 23, 1]
 #: The restricted Markdown reader for masters: no raw HTML, TeX or attributes,
 #: no YAML blocks in the body (the frontmatter is split off before pandoc sees it),
 #: no smart quotes or dashes: a `"` or `--` typed into a master stays what it is.
@@ -36,9 +30,16 @@ MASTER_READER = (
 #: paragraphs of text (depth 7); the bound keeps json.loads, which recurses, and
 #: every walk over the AST far from Python's recursion limit, whatever pandoc read.
 MAX_AST_DEPTH = 100
+
 _NOT_JSON_MARK = bytes(byte for byte in range(256) if byte not in b'"[]{}')
+
+
 _JSON_STEP = [0] * 256
+
+
 _JSON_STEP[ord("[")] = _JSON_STEP[ord("{")] = 1
+
+
 _JSON_STEP[ord("]")] = _JSON_STEP[ord("}")] = -1
 
 
@@ -66,14 +67,6 @@ def pandoc_version() -> tuple[int, ...]:
     if not match:
         raise ConfigError(f"cannot tell pandoc's version from {output[:60]!r}")
     return tuple(int(part) for part in match[1].split("."))
-
-
-def unlimit_address_space() -> None:
-    """In a child about to exec: lift the worker's address-space limit to its hard limit."""
-    # GHC's runtime reserves a terabyte of address space up front, so the
-    # worker's RLIMIT_AS must not reach pandoc (nor Java); +RTS -M bounds pandoc's heap.
-    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
 def run_pandoc(
@@ -187,14 +180,6 @@ class PandocWriter:
             self.process = None
 
 
-def stop_child(process: subprocess.Popen) -> None:
-    """Kill a child that speaks over its stdin and stdout, reap it and close its pipes."""
-    process.kill()
-    process.wait()
-    process.stdin.close()
-    process.stdout.close()
-
-
 _writers: dict[Path, PandocWriter] = {}
 
 
@@ -205,118 +190,6 @@ def write_document(output_format: str, ast: dict, reference_doc: Path) -> bytes:
         _writers[key] = PandocWriter(key)
         atexit.register(_writers[key].close)
     return _writers[key].write(output_format, to_json(ast))
-
-
-# --- the document as pandoc's JSON AST -------------------------------------
-
-def inlines(text: str) -> list[dict]:
-    """Str and Space tokens for literal text: nothing in it can become markup."""
-    tokens: list[dict] = []
-    for index, word in enumerate(text.split(" ")):
-        if index:
-            tokens.append({"t": "Space"})
-        if word:
-            tokens.append({"t": "Str", "c": word})
-    return tokens
-
-
-def meta_string(text: str) -> dict:
-    return {"t": "MetaString", "c": text}
-
-
-def _attr(identifier: str = "", classes: Sequence[str] = (), **attributes: str) -> list:
-    return [identifier, list(classes), [[key.replace("_", "-"), value] for key, value in attributes.items()]]
-
-
-def _para(text: str) -> dict:
-    return {"t": "Para", "c": inlines(text)}
-
-
-def _marked_para(text: str, lang: str | None, document_direction: str) -> dict:
-    """A paragraph; one in a language of its own, or running the other way than the
-    document (by its first strong character), sits in a Div with `lang` and `dir`,
-    which the EPUB writer keeps as attributes and the DOCX writer turns into the run
-    language and a right-to-left paragraph."""
-    direction = text_direction(text)
-    attributes = {"lang": lang} if lang else {}
-    if direction and direction != document_direction:
-        attributes["dir"] = direction
-    return {"t": "Div", "c": [_attr(**attributes), [_para(text)]]} if attributes else _para(text)
-
-
-def _header(text: str, identifier: str, lang: str | None) -> dict:
-    content = inlines(text)
-    if lang:
-        content = [{"t": "Span", "c": [_attr(lang=lang), content]}]
-    return {"t": "Header", "c": [1, _attr(identifier, [identifier]), content]}
-
-
-def marker_block(document: Document) -> dict | None:
-    """The link to the original article as a paragraph, or None when the seed has no marker."""
-    article = document.original_article
-    if article is None:
-        return None
-    words = inlines(article.text)
-    if not same_language(document.lang, "en"):
-        # The marker is the seed format's own English, whatever the document's language.
-        words = [{"t": "Span", "c": [_attr(lang="en"), words]}]
-    if article.url:
-        link = {"t": "Link", "c": [_attr(classes=["original-article"]), words, [article.url, ""]]}
-        return {"t": "Para", "c": [link]}
-    return {"t": "Para", "c": [{"t": "Emph", "c": words}]}
-
-
-def document_ast(
-    document: Document, *, custom_styles: bool = False, date: datetime | None = None,
-) -> dict:
-    """The whole document as pandoc JSON: two level-1 sections, metadata as MetaString.
-
-    With `custom_styles`, summary and commentary paragraphs are wrapped in divs
-    that the DOCX writer turns into the `Summary` and `Commentary` styles.
-    """
-
-    words, foreign = labels(document.lang), foreign_label_language(document.lang)
-    direction = "rtl" if is_right_to_left(document.lang) else "ltr"
-
-    def group(name: str, style: str) -> dict:
-        attributes = {"custom_style": style} if custom_styles else {}
-        paragraphs = [_marked_para(text, lang, direction)
-                      for text, lang in zip(getattr(document, name), document.paragraph_langs(name))]
-        return {"t": "Div", "c": [_attr(classes=[name], **attributes), paragraphs]}
-
-    summary = [_header(words.summary_heading, "summary", foreign), group("summary", "Summary")]
-    marker = marker_block(document)
-    if marker is not None:
-        summary.append({"t": "Div", "c": [_attr(classes=["original-article"], **(
-            {"custom_style": "Original Article"} if custom_styles else {})), [marker]]})
-    commentary = [_header(words.commentary_heading, "commentary", foreign)]
-    if document.commentary:
-        commentary.append(group("commentary", "Commentary"))
-    else:
-        note = _attr(classes=["no-commentary"], **({"lang": foreign} if foreign else {}))
-        commentary.append({"t": "Div", "c": [note, [
-            {"t": "Para", "c": [{"t": "Emph", "c": inlines(words.no_commentary)}]}]]})
-    meta = {
-        "title": meta_string(document.title),
-        "lang": meta_string(document.lang),
-        "identifier": meta_string(document.identifier),
-        "subject": meta_string(document.subject),
-        "description": meta_string(document.subject),
-        # The DOCX writer reads keywords as inlines; Str tokens are as literal as MetaString.
-        "keywords": {"t": "MetaList", "c": [{"t": "MetaInlines", "c": inlines(k)} for k in document.keywords]},
-    }
-    # author becomes the EPUB's dc:creator and the DOCX's core creator; publisher and rights
-    # the EPUB's dc:publisher and dc:rights; all but author are DOCX custom properties.
-    meta.update((name, meta_string(value)) for name, value in document.provenance.as_dict().items())
-    if direction == "rtl":
-        meta["dir"] = meta_string(direction)
-    if date is not None:
-        meta["date"] = meta_string(date.strftime("%Y-%m-%d"))
-    return {"pandoc-api-version": API_VERSION, "meta": meta, "blocks": summary + commentary}
-
-
-def to_json(ast: dict) -> str:
-    return json.dumps(ast, ensure_ascii=False, separators=(",", ":"))
 
 
 def read_markdown_body(body: str, *, timeout: float = defaults.PANDOC_TIMEOUT) -> dict:
@@ -366,3 +239,8 @@ def stringify(inline_list: Sequence[dict]) -> str:
         elif kind == "RawInline":
             continue
     return "".join(parts)
+
+
+def to_json(ast: dict) -> str:
+    """The AST as the compact JSON pandoc reads."""
+    return json.dumps(ast, ensure_ascii=False, separators=(",", ":"))

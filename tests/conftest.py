@@ -24,8 +24,8 @@ import pytest
 from convert.defaults import ARCHIVED_EDITIONS
 from convert.document.labels import labels
 from convert.document.model import Document
-from convert.pandoc import pandoc_path
 from convert.document.seed import read_seed
+from convert.pandoc import pandoc_path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -13,15 +13,15 @@ import sys
 import unicodedata
 
 import pytest
+from conftest import pdftotext_pages
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import pdftotext_pages
-from convert.editions import Settings, pdf
-from convert.editions.cover import COVER_SIZE, _draw_line, _line_width, cover_png
 from convert.document.model import Document, Source, first_sentence
 from convert.document.seed import parse_seed
+from convert.editions import Settings, pdf
+from convert.editions.cover import COVER_SIZE, _draw_line, _line_width, cover_png
 
 #: Letters only: no space, no hyphen, no line-break opportunity anywhere in it.
 UNBROKEN = ("abcdefghijklmnopqrstuvwxyz" * 200)[:5000]

@@ -8,13 +8,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import DATA, REAL_SEED, assert_one_line_error, json_lines, pdftotext_pages, seedpress
 
-from conftest import (
-    DATA, REAL_SEED, assert_one_line_error, json_lines, pdftotext_pages, seedpress,
-)
 from convert.document.master import read_master
 from convert.document.seed import read_seed
-
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 

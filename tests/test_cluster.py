@@ -20,7 +20,16 @@ from pathlib import Path
 
 import pytest
 from conftest import (
-    BUILD_EPOCH, DATA, EDITIONS, ROOT, TIME_LIMIT, free_port, seedpress, wait_for, write_heavy_seed, write_seeds,
+    BUILD_EPOCH,
+    DATA,
+    EDITIONS,
+    ROOT,
+    TIME_LIMIT,
+    free_port,
+    seedpress,
+    wait_for,
+    write_heavy_seed,
+    write_seeds,
 )
 
 from convert.runners.pool import TRACE_VARIABLE

@@ -10,8 +10,8 @@ from conftest import REAL_SEED, assert_one_line_error, seedpress
 
 from convert import cli
 from convert.config import CONFIG_NAME, Config, load_config
-from convert.errors import ConfigError
 from convert.document.provenance import MAX_TEXT, Provenance
+from convert.errors import ConfigError
 
 EXAMPLE = """\
 [archive]

@@ -22,16 +22,25 @@ import docx
 import pikepdf
 import pypdf
 import pytest
-from lxml import etree
-
 from conftest import (
-    BUILD_EPOCH, DATA, EDITION_FIXTURES, FONT_DEPENDENT_FIXTURE, REAL_SEED, Rendered,
-    assert_one_line_error, find_in_order, json_lines, pdftotext_pages, run_epubcheck, seedpress,
+    BUILD_EPOCH,
+    COMMENTARY_HEADING,
+    DATA,
+    EDITION_FIXTURES,
+    FONT_DEPENDENT_FIXTURE,
+    REAL_SEED,
+    SUMMARY_HEADING,
+    Rendered,
+    find_in_order,
+    json_lines,
+    pdftotext_pages,
+    run_epubcheck,
+    seedpress,
     strip_format,
 )
-from conftest import COMMENTARY_HEADING, SUMMARY_HEADING
-from convert.document.seed import read_seed
+from lxml import etree
 
+from convert.document.seed import read_seed
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
 OPF = "{http://www.idpf.org/2007/opf}"

@@ -10,14 +10,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import DATA, REAL_SEED, json_lines, run_epubcheck, seedpress
 from lxml import etree
 from PIL import Image
 
 from convert.document.model import text_direction
+from convert.document.seed import read_seed
 from convert.editions.cover import COVER_SIZE, cover_png
 from convert.editions.epub import CONFORMANCE
-from convert.document.seed import read_seed
-from conftest import DATA, REAL_SEED, json_lines, run_epubcheck, seedpress
 
 SEEDS = {
     REAL_SEED.stem: REAL_SEED,

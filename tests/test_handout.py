@@ -17,15 +17,16 @@ from urllib.parse import unquote, urlsplit
 import feedparser
 import lxml.html
 import pytest
+from conftest import REAL_SEED, seedpress
 from lxml import etree
 
 from convert.dates import build_date
-from convert.publish.handout import (
-    ARCHIVE_TITLE, CONTENT_SECURITY_POLICY, OPDS_ACQUISITION_TYPE, Edition, Entry, HandoutOptions, human_size,
-    newest_first, render_index, write_handout,
-)
 from convert.document.seed import read_seed
-from conftest import REAL_SEED, seedpress
+from convert.publish.entries import ARCHIVE_TITLE, Edition, Entry, HandoutOptions, newest_first
+from convert.publish.handout import write_handout
+from convert.publish.index_page import CONTENT_SECURITY_POLICY, render_index
+from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
+from convert.web import human_size
 
 HOSTILE_TITLE = "<script>alert(1)</script>"
 HOSTILE_SEED = f"""{HOSTILE_TITLE}

@@ -19,8 +19,8 @@ from pathlib import Path
 import pikepdf
 import pytest
 import yaml
-from lxml import etree
 from conftest import EDITIONS, seedpress
+from lxml import etree
 
 #: The one image an EPUB holds: the cover seedpress draws with the title.
 GENERATED_COVER = "EPUB/media/cover.png"

@@ -20,21 +20,19 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import DATA, ROOT, assert_one_line_error, canonical, json_lines, seedpress, typed_paragraphs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from conftest import (
-    DATA, ROOT, assert_one_line_error, canonical, json_lines, seedpress, typed_paragraphs,
-)
-from convert.editions import Settings, docx, epub
-from convert.errors import RenderError, SeedError
 from convert.document.language import MAX_TAG_LENGTH, is_language_tag
-from convert.editions.gates import check_docx, check_epub
 from convert.document.master import escape_paragraph, parse_master, to_markdown
 from convert.document.model import Document
-from convert.pandoc import MAX_AST_DEPTH, json_depth
 from convert.document.seed import read_seed
+from convert.editions import Settings, docx, epub
+from convert.editions.gates import check_docx, check_epub
+from convert.errors import RenderError, SeedError
+from convert.pandoc import MAX_AST_DEPTH, json_depth
 
 pytestmark = pytest.mark.filterwarnings("error")
 

@@ -7,22 +7,28 @@ from dataclasses import replace
 
 import pytest
 import yaml
+from conftest import (
+    DATA,
+    REAL_SEED,
+    TRICKY,
+    canonical,
+    frontmatter_text,
+    pandoc_default_json,
+    sections_of,
+    seeds,
+    typed_paragraphs,
+)
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import html as lxml_html
 
-from conftest import (
-    DATA, REAL_SEED, TRICKY, canonical, frontmatter_text, pandoc_default_json, sections_of, seeds,
-    typed_paragraphs,
-)
 from convert import __version__
-from convert.errors import SeedError
 from convert.document.master import ABBREVIATIONS, parse_master, read_master, to_markdown
 from convert.document.model import Document, Source
-from convert.pandoc import pandoc_path
 from convert.document.provenance import text_problem
 from convert.document.seed import parse_seed, read_seed
-
+from convert.errors import SeedError
+from convert.pandoc import pandoc_path
 
 
 @pytest.fixture(scope="module")

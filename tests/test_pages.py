@@ -21,7 +21,9 @@ import pytest
 from conftest import seedpress, write_seeds
 
 from convert.publish import search_pages as search
-from convert.publish.handout import PAGE_SIZE, Edition, Entry, HandoutOptions, write_handout
+from convert.publish.entries import Edition, Entry, HandoutOptions
+from convert.publish.handout import write_handout
+from convert.publish.paging import PAGE_SIZE
 
 #: What seedpress's OPDS 2.0 documents must hold: the rules of the OPDS 2.0 feed schema
 #: (drafts.opds.io, schema/feed.schema.json, and the Readium Web Publication Manifest

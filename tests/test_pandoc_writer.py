@@ -7,11 +7,12 @@ import subprocess
 import zipfile
 
 import pytest
+from conftest import REAL_SEED
 
 from convert.defaults import STYLES_DIR
-from convert.pandoc import PandocFailed, PandocWriter, document_ast, pandoc_path, to_json
 from convert.document.seed import read_seed
-from conftest import REAL_SEED
+from convert.editions.ast import document_ast
+from convert.pandoc import PandocFailed, PandocWriter, pandoc_path, to_json
 
 REFERENCE = STYLES_DIR / "reference.docx"
 

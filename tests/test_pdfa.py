@@ -21,11 +21,10 @@ from xml.etree import ElementTree
 
 import pikepdf
 import pytest
+from conftest import COMMENTARY_HEADING, DATA, REAL_SEED, SUMMARY_HEADING, json_lines, seedpress
 
 from convert import __version__
-from conftest import COMMENTARY_HEADING, SUMMARY_HEADING
 from convert.document.seed import read_seed
-from conftest import DATA, REAL_SEED, json_lines, seedpress
 
 SEEDS = {
     REAL_SEED.stem: REAL_SEED,

@@ -19,13 +19,20 @@ import pikepdf
 import pytest
 import yaml
 from conftest import (
-    BUILD_EPOCH, DATA, REAL_SEED, frontmatter_text, json_lines, pdftotext_pages, run_epubcheck, seedpress,
+    BUILD_EPOCH,
+    DATA,
+    REAL_SEED,
+    frontmatter_text,
+    json_lines,
+    pdftotext_pages,
+    run_epubcheck,
+    seedpress,
 )
 from lxml import etree
 
+from convert.document.seed import read_seed
 from convert.editions import Settings
 from convert.editions.pdf import to_html
-from convert.document.seed import read_seed
 
 AUTHOR = 'Jane "JD" Doe <jd@example.org> & Søren'
 PUBLISHER = "Example Press"

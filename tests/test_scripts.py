@@ -19,11 +19,12 @@ import pikepdf
 import pytest
 from fontTools.ttLib import TTFont
 from PIL import Image
+from test_pdfa import fonts_used, shown_glyphs, to_unicode
 
-from convert.editions import Settings, pdf as pdf_edition
 from convert.document.model import text_direction
 from convert.document.seed import parse_seed, read_seed
-from test_pdfa import fonts_used, shown_glyphs, to_unicode
+from convert.editions import Settings
+from convert.editions import pdf as pdf_edition
 
 DATA = Path(__file__).resolve().parent / "data"
 SEED = DATA / "multiscript.txt"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from urllib.parse import urlencode, urljoin
@@ -12,11 +11,14 @@ import httpx
 import lxml.etree
 import lxml.html
 import pytest
-
 from conftest import seedpress, start_server, stop
-from convert.archive.catalog import CATALOG_NAME, SCHEMA_VERSION, open_catalog_readonly, search_catalog
+
+from convert.archive.catalog import SCHEMA_VERSION, open_catalog_readonly
+from convert.archive.search_index import search_catalog
+from convert.layout import CATALOG_NAME
 from convert.publish.handout import write_handout
-from convert.publish.search_pages import PAGE_SIZE, SearchRequest, highlighted, run_search
+from convert.publish.search_pages import PAGE_SIZE, SearchRequest, highlighted
+from convert.serve.search_query import run_search
 
 OPDS_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
 OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"

@@ -6,12 +6,11 @@ import codecs
 import hashlib
 
 import pytest
+from conftest import DATA, REAL_SEED, seeds
 from hypothesis import HealthCheck, given, settings
 
-from conftest import DATA, REAL_SEED, seeds
-from convert.errors import SeedError
 from convert.document.seed import parse_seed, read_seed
-
+from convert.errors import SeedError
 
 REAL_TITLE = "US Raid Kills Syrian Rebel Leader, Highlighting Complexities of Proxy Conflicts"
 

@@ -15,11 +15,13 @@ from pathlib import Path
 import httpx
 import lxml.html
 import pytest
-
 from conftest import REAL_SEED, free_port, seedpress, start_server, stop
+
 from convert.dates import build_date
-from convert.publish.handout import CONTENT_SECURITY_POLICY, Edition, Entry, write_handout
 from convert.document.seed import read_seed
+from convert.publish.entries import Edition, Entry
+from convert.publish.handout import write_handout
+from convert.publish.index_page import CONTENT_SECURITY_POLICY
 
 SEED = REAL_SEED
 KEY = SEED.stem

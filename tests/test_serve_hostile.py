@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import start_server, stop, wait_for
 
 #: GETs the race test sends; the server that checked a path and then opened it by name leaked the

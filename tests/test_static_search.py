@@ -17,7 +17,7 @@ import pytest
 from conftest import DATA, REAL_SEED, seedpress, start_server, stop
 from playwright.sync_api import Page, expect, sync_playwright
 
-from convert.publish.handout import WORKER_POLICY
+from convert.publish.index_page import WORKER_POLICY
 from convert.publish.sitesearch import BUNDLE_ENTRY, BUNDLE_NAME
 
 #: Long enough for a loaded machine to start Chromium and load the bundle; a deadline, not a wait.

@@ -1,6 +1,6 @@
 """The archive's catalog: an SQLite file in dist that says what was built from what.
 
-Every SQL statement seedpress runs is here. The catalog is written only by the
+Every SQL statement seedpress runs is here, but the search queries (search_index.py). The catalog is written only by the
 one archive run that holds the lock, and a seed's row is committed after its
 files are on disk, so a crash leaves rows that describe files that exist.
 """
@@ -8,21 +8,19 @@ files are on disk, so a crash leaves rows that describe files that exist.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-import time
-import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from convert.archive.search_index import SEARCH_COLUMNS, SEARCH_TOKENIZER, index_text
+from convert.build.outcome import Built, Outcome, Status
 from convert.dates import now
 from convert.defaults import CATALOG_BUSY_TIMEOUT
-from convert.errors import ConfigError, QueryError
-from convert.build.outcome import Built, Outcome, Status
+from convert.errors import ConfigError
+from convert.layout import CATALOG_NAME
 
-CATALOG_NAME = ".catalog.sqlite"
 #: PRAGMA user_version of the schema below; 0 is the first release's layout.
 SCHEMA_VERSION = 3
 
@@ -43,6 +41,7 @@ CREATE TABLE IF NOT EXISTS seeds (
     checked_at     TEXT NOT NULL,
     seconds        REAL
 )"""
+
 FILES_TABLE = """
 CREATE TABLE IF NOT EXISTS files (
     key     TEXT NOT NULL REFERENCES seeds(key) ON DELETE CASCADE,
@@ -52,6 +51,7 @@ CREATE TABLE IF NOT EXISTS files (
     size    INTEGER NOT NULL,
     PRIMARY KEY (key, edition)
 )"""
+
 #: One row per `seedpress verify` run: the fixity history a bag carries as PREMIS events.
 FIXITY_TABLE = """
 CREATE TABLE IF NOT EXISTS fixity_checks (
@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS fixity_checks (
     files      INTEGER NOT NULL,
     problems   TEXT NOT NULL  -- JSON list of {"path": relative to dist, "problem": the line verify printed}
 )"""
+
 #: The search index (DESIGN §11): the texts of each seed with a good build, one row a seed,
 #: and an FTS5 index over them. The index is an external-content table
 #: (sqlite.org/fts5.html#external_content_tables): the texts are stored once, in
@@ -74,14 +75,13 @@ CREATE TABLE IF NOT EXISTS search_texts (
     summary    TEXT NOT NULL,  -- the whole summary of the original article
     commentary TEXT NOT NULL   -- the whole commentary
 )"""
-#: Columns of the index, in the order bm25() weighs them and snippet() numbers them.
-SEARCH_COLUMNS = ("title", "summary", "commentary")
-SEARCH_TOKENIZER = "unicode61 remove_diacritics 2"
+
 SEARCH_INDEX_TABLE = f"""
 CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5(
     {", ".join(SEARCH_COLUMNS)}, content = 'search_texts', content_rowid = 'id',
     tokenize = '{SEARCH_TOKENIZER}'
 )"""
+
 SEARCH_TRIGGERS = (
     """
 CREATE TRIGGER IF NOT EXISTS search_texts_inserted AFTER INSERT ON search_texts BEGIN
@@ -101,7 +101,10 @@ CREATE TRIGGER IF NOT EXISTS search_texts_updated AFTER UPDATE ON search_texts B
     VALUES (new.id, new.title, new.summary, new.commentary);
 END""",
 )
+
 SEARCH_SCHEMA = (SEARCH_TEXTS_TABLE, SEARCH_INDEX_TABLE, *SEARCH_TRIGGERS)
+
+
 SCHEMA = (SEEDS_TABLE, FILES_TABLE, FIXITY_TABLE, *SEARCH_SCHEMA)
 
 #: From each version, the statements that bring a catalog to the next one.
@@ -381,32 +384,6 @@ def built_seeds(connection: sqlite3.Connection) -> list[BuiltSeed]:
     ]
 
 
-# --- the search index ------------------------------------------------------------------
-
-#: Scripts written without spaces between words: CJK ideographs, kana, Thai, Lao, Khmer,
-#: Myanmar. unicode61 would take a whole run of them for one token, so that no word inside
-#: it could be found; index_text() makes each of their characters a token of its own.
-_UNSPACED = ("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
-             "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]")
-_BETWEEN_UNSPACED = re.compile(f"(?<={_UNSPACED})(?={_UNSPACED})")
-#: What index_text() puts between two such characters: a separator to unicode61 (a format
-#: character, not a letter), invisible to a reader; search results drop it again.
-TOKEN_BREAK = "\u200b"
-#: Where snippet() marks the start and end of each match: control characters, which no
-#: document text holds (the seed and master readers replace them with U+FFFD).
-MATCH_START, MATCH_END = "\x02", "\x03"
-#: How many tokens of text a snippet shows around its matches (FTS5 allows up to 64).
-SNIPPET_TOKENS = 32
-#: How results rank: bm25, a match in the title weighing four times one in the texts.
-SEARCH_RANK = "bm25(4.0, 1.0, 1.0)"
-
-
-def index_text(text: str) -> str:
-    """`text` as the index stores and reads it: NFC, with a TOKEN_BREAK between two characters
-    of a script written without spaces, so that "東京" is found inside "東京都庁" (a query
-    gets the same treatment and becomes the phrase "東 京"). Any snippet marker is replaced."""
-    text = unicodedata.normalize("NFC", text).replace(MATCH_START, "\ufffd").replace(MATCH_END, "\ufffd")
-    return _BETWEEN_UNSPACED.sub(TOKEN_BREAK, text)
 
 
 @dataclass(frozen=True)
@@ -446,93 +423,3 @@ def has_search_index(connection: sqlite3.Connection) -> bool:
     """True when the catalog has a search index (version 3 or later)."""
     return connection.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_index'").fetchone() is not None
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """One seed a search found, with what a results page shows of it."""
-
-    key: str
-    title: str
-    identifier: str
-    summary: str
-    """The first sentence of the summary, as the hand-out shows it."""
-    created: str
-    """The build date, ISO 8601."""
-    lang: str
-    summary_snippet: str
-    """Words of the summary around its matches, each match between MATCH_START and
-    MATCH_END; the start of the summary when it has none. Text as the index holds it."""
-    commentary_snippet: str
-    """The same for the commentary."""
-    files: tuple[tuple[str, str, str, int], ...]
-    """(edition, path relative to dist, sha256, size) of each of its files."""
-
-
-@dataclass(frozen=True)
-class SearchResults:
-    """One page of the seeds a query matches, best first."""
-
-    total: int
-    """How many seeds match, on every page."""
-    hits: tuple[SearchHit, ...]
-
-
-def search_catalog(connection: sqlite3.Connection, query: str, *, limit: int, offset: int = 0,
-                   deadline: float | None = None) -> SearchResults:
-    """The seeds with a good build that the FTS5 query matches, ranked by SEARCH_RANK, `limit`
-    from `offset`. Raises QueryError when FTS5 cannot parse the query; with a `deadline`
-    (time.monotonic()), a query still running then is interrupted (sqlite3.OperationalError,
-    SQLITE_INTERRUPT)."""
-    expression = index_text(query)
-    if deadline is not None:
-        connection.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
-    try:
-        # The index holds exactly the seeds whose status is 'built' (record_built adds a seed,
-        # record_withdrawn takes it out, a failed seed that never built has no row), so the
-        # matches are counted without joining seeds: at 10,000 seeds that join cost 28 ms.
-        total = connection.execute(
-            "SELECT count(*) FROM search_index WHERE search_index MATCH ?", (expression,)).fetchone()[0]
-        # ORDER BY rank lets FTS5 hand the rows over in order, so that snippet() runs only
-        # for the rows of this page, not for every match.
-        rows = connection.execute(
-            "SELECT s.key, s.title, s.identifier, s.summary, s.created, t.lang, "
-            "snippet(search_index, 1, char(2), char(3), '…', ?), "
-            "snippet(search_index, 2, char(2), char(3), '…', ?) "
-            "FROM search_index JOIN search_texts t ON t.id = search_index.rowid JOIN seeds s ON s.key = t.key "
-            "WHERE search_index MATCH ? AND rank MATCH ? AND s.status = 'built' "
-            "ORDER BY rank LIMIT ? OFFSET ?",
-            (SNIPPET_TOKENS, SNIPPET_TOKENS, expression, SEARCH_RANK, limit, offset)).fetchall()
-    except sqlite3.OperationalError:
-        problem = query_problem(expression)
-        if problem is not None:
-            raise QueryError(problem) from None
-        raise
-    finally:
-        if deadline is not None:
-            connection.set_progress_handler(None, 0)
-    files: dict[str, list[tuple]] = {}
-    keys = [row[0] for row in rows]
-    if keys:
-        for key, *file in connection.execute(
-                f"SELECT key, edition, path, sha256, size FROM files WHERE key IN ({', '.join('?' * len(keys))}) "
-                "ORDER BY key, edition", keys):
-            files.setdefault(key, []).append(tuple(file))
-    return SearchResults(total, tuple(
-        SearchHit(*row, files=tuple(files.get(row[0], ()))) for row in rows))
-
-
-def query_problem(expression: str) -> str | None:
-    """Why FTS5 cannot parse the query `expression`, or None when it can. Asked of an empty
-    index with the same columns, so that only the query itself can be at fault."""
-    probe = sqlite3.connect(":memory:")
-    try:
-        probe.execute(f"CREATE VIRTUAL TABLE search_index USING fts5({', '.join(SEARCH_COLUMNS)}, "
-                      f"tokenize = '{SEARCH_TOKENIZER}')")
-        probe.execute("SELECT count(*) FROM search_index WHERE search_index MATCH ?", (expression,)).fetchone()
-    except sqlite3.OperationalError as error:
-        # "unknown special query: " (a lone `*`) ends in a colon with nothing after it.
-        return str(error).removeprefix("fts5: ").rstrip(": ") or "syntax error"
-    finally:
-        probe.close()
-    return None

@@ -16,43 +16,43 @@ Layout of an archive folder (DESIGN §5):
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import sqlite3
 import stat
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from convert import defaults
-from convert.build.input import PARAGRAPH_BREAK, BuildOptions, failure_line
 from convert.archive.catalog import (
-    CATALOG_NAME, SearchTexts, SeedRow, open_catalog, published_rows, record_built, record_failure,
-    record_search_texts, record_withdrawn, seed_rows, unindexed_seeds,
+    SearchTexts,
+    SeedRow,
+    record_built,
+    record_failure,
+    record_search_texts,
+    record_withdrawn,
+    seed_rows,
+    unindexed_seeds,
 )
-from convert.dates import file_stamp, parse_timestamp
-from convert.build.environment import build_digest, check_prerequisites, environment_digest
-from convert.errors import ConfigError, LockedError, SeedpressError
-from convert.files import fsync_directory
-from convert.publish.handout import HandoutOptions
-from convert.archive.keys import edition_file, seed_key
+from convert.archive.keys import seed_key
+from convert.build.environment import build_digest, environment_digest
+from convert.build.input import PARAGRAPH_BREAK, BuildOptions, failure_line
 from convert.build.outcome import Outcome, Status
-from convert.document.provenance import Provenance
+from convert.dates import file_stamp
 from convert.document.seed import parse_seed, read_bounded
+from convert.errors import ConfigError, SeedpressError
+from convert.files import fsync_directory
+from convert.layout import WITHDRAWN_NAME, edition_file
 from convert.runners.pool import SeedTask, run_pool
 
-LOCK_NAME = ".lock"
-WITHDRAWN_NAME = ".withdrawn"
 #: Seeds put into the search index per transaction when a run fills the index of an older catalog.
 INDEX_BATCH = 200
 
 
 @dataclass(frozen=True)
-class JobOptions:
-    """How an archive run works; every default is defined in convert/defaults.py."""
+class UpdateOptions:
+    """How an archive run updates the archive; every default is defined in convert/defaults.py."""
 
     jobs: int | None = None
     """Worker processes; None means one per core."""
@@ -60,8 +60,6 @@ class JobOptions:
     """How each seed is built: limits, styles, validation (the seed's bytes are always kept)."""
     retry: bool = False
     """Retry seeds that failed on a time or memory limit although nothing changed."""
-    handout: HandoutOptions = HandoutOptions()
-    """The archive's title and base URL in index.html and opds.xml (seedpress.toml's [archive])."""
     cluster: str | None = None
     """A Dask scheduler's address (tcp://HOST:PORT) to render on instead of the local pool."""
 
@@ -96,45 +94,7 @@ class Seed:
     """Why it cannot be built at all (a link out of the folder, not a regular file)."""
 
 
-def run_archive(
-    seeds_dir: Path, dist: Path, options: JobOptions = JobOptions(), *,
-    on_outcome: Callable[[Outcome], None] = lambda outcome: None,
-    on_plan: Callable[[int], None] = lambda count: None,
-    on_warning: Callable[[str], None] = lambda message: None,
-) -> RunTotals:
-    """Bring `dist` up to date with `seeds_dir`; report each seed built, failed or withdrawn
-    through `on_outcome`, how many will be built through `on_plan`, and what the user
-    should know that is no seed's failure (cluster workers refused) through `on_warning`."""
-    started = time.perf_counter()
-    options = replace(options, build=replace(options.build, keep_seed=True))
-    check_prerequisites(validate=options.build.validate)
-    if options.cluster:
-        from convert.runners.cluster import check_cluster
-
-        check_cluster(options.cluster)
-    seeds = find_seeds(seeds_dir)
-    try:
-        dist.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SeedpressError(f"{dist}: cannot create the archive folder: {error.strerror}") from None
-    totals = RunTotals()
-    with archive_lock(dist), _catalog_errors(dist):
-        connection = open_catalog(dist)
-        try:
-            try:
-                _run(connection, seeds, dist, options, totals, on_outcome, on_plan, on_warning)
-            except SeedpressError:
-                # The run stopped part-way (its cluster went away): hand out what it committed.
-                publish(connection, dist, options.handout, on_warning)
-                raise
-            publish(connection, dist, options.handout, on_warning)
-        finally:
-            connection.close()
-    totals.seconds = time.perf_counter() - started
-    return totals
-
-
-def _run(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: Path, options: JobOptions,
+def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: Path, options: UpdateOptions,
          totals: RunTotals, on_outcome: Callable[[Outcome], None], on_plan: Callable[[int], None],
          on_warning: Callable[[str], None]) -> None:
     remove_stale_temporaries(dist)
@@ -210,7 +170,7 @@ def find_seeds(seeds_dir: Path) -> list[Seed]:
 
 
 def plan(
-    rows: dict[str, SeedRow], dist: Path, seeds: Sequence[Seed], environment: str, options: JobOptions,
+    rows: dict[str, SeedRow], dist: Path, seeds: Sequence[Seed], environment: str, options: UpdateOptions,
 ) -> tuple[list[Seed], list[Seed], dict[str, str]]:
     """Split the seeds into those to build and those whose files are current; with the
     hash of each seed that could be read."""
@@ -232,7 +192,7 @@ def plan(
     return to_build, current, hashes
 
 
-def failure_digest(seed_sha256: str, environment: str, options: JobOptions) -> str:
+def failure_digest(seed_sha256: str, environment: str, options: UpdateOptions) -> str:
     """What a seed failed on a limit with: its bytes, the environment and the limits.
     It is not tried again until one of them changes (or `--retry`)."""
     limits = f"timeout={options.build.timeout}\0memory={options.build.memory}"
@@ -240,7 +200,7 @@ def failure_digest(seed_sha256: str, environment: str, options: JobOptions) -> s
 
 
 def _known_limit_failure(row: SeedRow | None, sha256: str | None, environment: str,
-                         options: JobOptions) -> str | None:
+                         options: UpdateOptions) -> str | None:
     """The error to report again for a seed that failed on a limit with exactly these
     bytes, environment and limits; None when it should be built."""
     if (options.retry or row is None or row.failure_digest is None or sha256 is None
@@ -270,7 +230,7 @@ def validate_seed(path: Path, max_bytes: int) -> str | None:
     return None
 
 
-def index_unindexed(connection: sqlite3.Connection, dist: Path, options: JobOptions) -> int:
+def index_unindexed(connection: sqlite3.Connection, dist: Path, options: UpdateOptions) -> int:
     """Put every seed with a good build that the search index lacks (built before the catalog
     had an index, version 3) into it, read from the seed bytes kept beside its editions;
     return how many were indexed.
@@ -301,23 +261,6 @@ def index_unindexed(connection: sqlite3.Connection, dist: Path, options: JobOpti
     return indexed + len(batch)
 
 
-@contextmanager
-def archive_lock(dist: Path) -> Iterator[None]:
-    """Hold an exclusive flock on dist/.lock, or raise LockedError at once."""
-    try:
-        descriptor = os.open(dist / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as error:
-        raise SeedpressError(f"{dist / LOCK_NAME}: cannot open the lock: {error.strerror}") from None
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(f"{dist / LOCK_NAME}: another archive run holds the lock") from None
-        yield
-    finally:
-        os.close(descriptor)
-
-
 def remove_stale_temporaries(dist: Path) -> None:
     """Delete temp files a killed run left; safe because this run holds the lock."""
     for temporary in [*dist.glob(".*.tmp"), *dist.glob("*/.*.tmp")]:
@@ -341,48 +284,3 @@ def withdraw_missing(connection: sqlite3.Connection, dist: Path, present_keys: s
         record_withdrawn(connection, key)
         withdrawn.append(row)
     return withdrawn
-
-
-@contextmanager
-def _catalog_errors(dist: Path) -> Iterator[None]:
-    """Turn a failing catalog or hand-out write (disk full, read-only) into one clear error."""
-    try:
-        yield
-    except sqlite3.Error as error:
-        raise SeedpressError(f"{dist / CATALOG_NAME}: cannot update the catalog: {error}") from None
-    except OSError as error:
-        where = error.filename or dist
-        raise SeedpressError(f"{where}: cannot write: {error.strerror or error}") from None
-
-
-def published_entries(connection: sqlite3.Connection):
-    """The hand-out entries of every seed with a good build, from the catalog."""
-    from convert.publish.handout import Edition, Entry
-
-    return [
-        Entry(key=key, title=title, identifier=identifier, summary=summary, date=parse_timestamp(created),
-              editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
-                             for edition, path, sha256, size in files),
-              lang=lang, **Provenance.from_json(provenance).as_dict())
-        for (key, title, identifier, summary, created, provenance, lang), files in published_rows(connection)
-    ]
-
-
-def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
-            on_warning: Callable[[str], None]) -> list[str]:
-    """Write the index, the feeds and SHA256SUMS from the catalog, and the static search
-    bundle unless it already indexes exactly the published landing pages; return the
-    names of the hand-out files that changed. A search bundle that cannot be made is a
-    warning: the last good one stays, serve's /search still answers, and the next run
-    tries again."""
-    from convert.publish.handout import write_handout
-    from convert.publish.sitesearch import refresh_bundle
-
-    entries = published_entries(connection)
-    written = write_handout(dist, entries, handout)
-    try:
-        refresh_bundle(dist, [(edition.path, edition.sha256) for entry in entries for edition in entry.editions
-                              if edition.name == defaults.LANDING_EDITION])
-    except SeedpressError as error:
-        on_warning(str(error))
-    return written

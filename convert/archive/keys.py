@@ -16,17 +16,13 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import PurePath
 
+from convert.layout import RESERVED_KEYS
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 #: Hex digits of the stem's SHA-256 in a hashed key: 64 bits, so that even 100,000
 #: seeds whose names clean to the same text (all-CJK names become "seed") do not meet.
 HASH_DIGITS = 16
 _HASHED = re.compile(rf"-[0-9a-f]{{{HASH_DIGITS}}}\Z")
-_RESERVED = frozenset(
-    ["con", "prn", "aux", "nul"]
-    + [f"com{n}" for n in range(10)] + [f"lpt{n}" for n in range(10)]
-    # Names of the hand-out in dist/: a seed folder must never take one.
-    + ["sha256sums", "index", "opds", "search", "pagefind"]
-)
 #: Long enough for any real name; with the hash, a key stays under 90 characters.
 MAX_KEY_LENGTH = 72
 
@@ -40,7 +36,7 @@ def safe_key(stem: str) -> str:
     different stems get different keys (barring a 64-bit hash collision)."""
     ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
     cleaned = _UNSAFE.sub("-", ascii_stem).strip("-_")[:MAX_KEY_LENGTH].strip("-_")
-    if cleaned == stem and cleaned.lower() not in _RESERVED and not _HASHED.search(stem):
+    if cleaned == stem and cleaned.lower() not in RESERVED_KEYS and not _HASHED.search(stem):
         return cleaned
     return f"{cleaned or 'seed'}-{_short_hash(stem)}"
 
@@ -53,12 +49,6 @@ def seed_key(name: str) -> str:
 def stem(name: str) -> str:
     """The file name without its last suffix (a name that is all suffix, `.txt`, stays whole)."""
     return name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
-
-
-def edition_file(key: str, edition: str) -> str:
-    """The name of a seed's file of `edition` in its folder: <key>.<edition>, and index.html
-    for its landing page."""
-    return "index.html" if edition == "html" else f"{key}.{edition}"
 
 
 def assign_keys(paths: Iterable[str]) -> dict[str, str]:

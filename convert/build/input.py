@@ -8,38 +8,38 @@ building it, expected or not, becomes its one-line failure.
 from __future__ import annotations
 
 import hashlib
-import queue
-import resource
-import signal
-import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePath
 
 from convert import defaults
+from convert.build.limits import InputTimeout, reached_memory_limit, time_limit
+from convert.build.outcome import Built, EditionFile, Outcome, Status
 from convert.dates import build_date, iso_timestamp
-from convert.editions import Settings, docx, epub, pdf
-from convert.build.environment import check_prerequisites
-from convert.errors import RenderError, SeedError, SeedpressError
-from convert.files import fsync_directory, replace_all
-from convert.editions.gates import GATES, check_epub
-from convert.archive.keys import assign_keys, edition_file
-from convert.editions.landing import landing_page
 from convert.document.master import read_master, to_markdown
 from convert.document.model import Document, first_sentence
-from convert.build.outcome import Built, EditionFile, Outcome, Status
 from convert.document.provenance import Provenance
-from convert.pandoc import pandoc_path
 from convert.document.seed import parse_seed, read_bounded
+from convert.editions import Settings, docx, epub, pdf
+from convert.editions.gates import GATES, check_epub
+from convert.editions.landing import landing_page
+from convert.errors import RenderError, SeedError, SeedpressError
+from convert.files import fsync_directory, replace_all
+from convert.layout import edition_file
+from convert.pandoc import pandoc_path
 
 RENDERERS = {"pdf": pdf.render_bytes, "epub": epub.render_bytes, "docx": docx.render_bytes}
+
 SEED_SUFFIXES = (".txt",)
+
+
 MASTER_SUFFIXES = (".md", ".markdown")
+
 #: What separates two paragraphs in the texts a build hands the search index.
 PARAGRAPH_BREAK = "\n\n"
+
 #: How much of an unexpected error's text goes into its one line.
 MAX_REASON = 300
 
@@ -70,11 +70,6 @@ class BuildOptions:
     provenance: Provenance = Provenance()
     """Author, publisher, rights and license of every input (seedpress.toml's [metadata] and
     the command line); a master's own fields still win, each on its own."""
-
-
-class InputTimeout(BaseException):
-    """Raised by the alarm when an input takes longer than its limit; a BaseException so
-    that no `except Exception` in a library between here and the alarm swallows it."""
 
 
 def build_input(path: Path, key: str, out: Path, options: BuildOptions) -> Outcome:
@@ -248,41 +243,6 @@ def one_line(text: str) -> str:
     return flat if len(flat) <= MAX_REASON else flat[: MAX_REASON - 1] + "…"
 
 
-@contextmanager
-def time_limit(seconds: int) -> Iterator[None]:
-    """Raise InputTimeout in this thread after `seconds`. Only the main thread can take
-    signals: elsewhere (a library caller's thread) there is no limit."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_alarm(_signum, _frame):
-        raise InputTimeout
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def reached_memory_limit() -> bool:
-    """True when this process's address space has come within 5% of its limit. C libraries
-    that fail to allocate do not all raise MemoryError (cairo, Pango: a SystemError, a
-    RuntimeError), so an unexpected error at that point is taken for running out."""
-    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
-    if soft == resource.RLIM_INFINITY:
-        return False
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmPeak:"))
-    except (OSError, StopIteration, ValueError):
-        return False
-    return peak >= soft * 0.95
-
-
 def warm_up(formats: Sequence[str]) -> None:
     """Import WeasyPrint and find pandoc before the first input, so that no input's time
     limit pays for them (archive workers do the same as they start)."""
@@ -290,68 +250,3 @@ def warm_up(formats: Sequence[str]) -> None:
         import weasyprint  # noqa: F401
     if {"epub", "docx"} & set(formats):
         pandoc_path()
-
-
-def expand_inputs(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
-    """Each input file, with an error for a path that is missing or a folder with no seeds."""
-    for path in paths:
-        if path.is_dir():
-            found = sorted(
-                p for p in path.iterdir()
-                if p.suffix.lower() in SEED_SUFFIXES + MASTER_SUFFIXES and p.is_file()
-            )
-            if not found:
-                yield path, "no seeds (*.txt) or masters (*.md) in this folder"
-            yield from ((p, None) for p in found)
-        elif not path.exists():
-            yield path, "no such file"
-        elif not path.is_file():
-            yield path, "not a regular file"
-        else:
-            yield path, None
-
-
-def convert_paths(paths: Sequence[Path], out: Path, options: BuildOptions = BuildOptions(), *,
-                  jobs: int | None = None) -> Iterator[Outcome]:
-    """Convert every input into OUT/<key>/<key>.<edition>, yielding one Outcome per input,
-    in the order of the inputs.
-
-    The inputs are built on `jobs` warm worker processes (default: one per core, at most
-    one per input), as the archive's are: each under the time and memory limits, and
-    a crash (a C library aborting on a failed allocation) costs that input, never the
-    run. Prerequisites (tool versions, EPUBCheck for `validate`) are checked once,
-    before the first input: a ConfigError then stops the run.
-    """
-    from convert.runners.pool import SeedTask, run_pool
-
-    check_prerequisites(validate=options.validate)
-    # The same file named twice (s.txt ./s.txt) is one input, not a key collision.
-    inputs = list({(p.resolve() if error is None else p): (p, error)
-                   for p, error in expand_inputs(paths)}.values())
-    keys = assign_keys(str(p) for p, error in inputs if error is None)
-    tasks = [SeedTask(path=str(path), key=keys[str(path)], dist=str(out), options=options)
-             for path, error in inputs if error is None]
-    finished: queue.Queue[Outcome | BaseException] = queue.Queue()
-
-    def build() -> None:
-        try:
-            run_pool(tasks, min(jobs or defaults.default_jobs(), len(tasks)), options.memory, finished.put)
-        except BaseException as error:  # noqa: BLE001 (handed to the caller's thread)
-            finished.put(error)
-
-    builder = threading.Thread(target=build, name="seedpress-convert", daemon=True)
-    if tasks:
-        builder.start()
-    done: dict[str, Outcome] = {}
-    for path, error in inputs:
-        if error is not None:
-            yield Outcome.failure(str(path), None, f"{path}: {error}")
-            continue
-        while str(path) not in done:
-            outcome = finished.get()
-            if isinstance(outcome, BaseException):
-                raise outcome
-            done[outcome.input] = outcome
-        yield done.pop(str(path))
-    if tasks:
-        builder.join()

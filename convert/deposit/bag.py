@@ -26,13 +26,12 @@ from pathlib import Path
 import bagit
 
 from convert import __version__, defaults
-from convert.archive.job import archive_lock
-from convert.archive.catalog import CATALOG_NAME, BuiltSeed, built_seeds, fixity_history, open_catalog_readonly
+from convert.archive.catalog import BuiltSeed, built_seeds, fixity_history, open_catalog_readonly
 from convert.dates import now
+from convert.deposit.premis import premis_events
 from convert.errors import ConfigError, SeedpressError
 from convert.files import fsync_directory, fsync_tree
-from convert.archive.keys import edition_file
-from convert.deposit.premis import premis_events
+from convert.layout import CATALOG_NAME, archive_lock, edition_file
 
 #: Payload and tag manifests, the stronger first (RFC 8493 §2.4 recommends SHA-512).
 CHECKSUMS = ("sha512", "sha256")

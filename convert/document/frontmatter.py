@@ -18,12 +18,19 @@ from pathlib import Path
 import yaml
 
 from convert import defaults
-from convert.errors import SeedError
 from convert.document.language import MAX_TAG_LENGTH, is_language_tag
 from convert.document.model import OriginalArticle, Source
 from convert.document.provenance import FIELDS as PROVENANCE_FIELDS
-from convert.document.provenance import MAX_URL, TEXT_REQUIREMENT, URL_REQUIREMENT, Provenance, text_problem, url_problem
+from convert.document.provenance import (
+    MAX_URL,
+    TEXT_REQUIREMENT,
+    URL_REQUIREMENT,
+    Provenance,
+    text_problem,
+    url_problem,
+)
 from convert.document.seed import ENCODINGS, fold, replace_unrepresentable
+from convert.errors import SeedError
 
 #: The longest frontmatter, and the longest title, in characters: what the
 #: largest seed could give, so every master seedpress writes reads back.

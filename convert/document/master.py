@@ -9,13 +9,13 @@ from pathlib import Path
 import yaml
 
 from convert import __version__, defaults
-from convert.errors import SeedError
 from convert.document.frontmatter import read_frontmatter
-from convert.document.language import MAX_TAG_LENGTH, is_language_tag
 from convert.document.labels import labels
+from convert.document.language import MAX_TAG_LENGTH, is_language_tag
 from convert.document.model import Document, word_count
-from convert.pandoc import PandocFailed, read_markdown_body, stringify
 from convert.document.seed import fold, read_bounded, replace_unrepresentable
+from convert.errors import SeedError
+from convert.pandoc import PandocFailed, read_markdown_body, stringify
 
 #: Characters that mean something to pandoc's Markdown reader wherever they stand
 #: (emphasis, code, links, raw HTML, entities, math, citations, sub/superscript,

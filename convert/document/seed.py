@@ -11,9 +11,9 @@ import unicodedata
 from pathlib import Path
 
 from convert import defaults
-from convert.errors import SeedError
 from convert.document.language import with_languages
 from convert.document.model import Document, OriginalArticle, Source
+from convert.errors import SeedError
 
 _BOMS = (
     # UTF-32 first: its little-endian BOM starts with UTF-16's.

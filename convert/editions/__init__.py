@@ -1,4 +1,4 @@
-"""The three editions. Each module exposes `render_bytes(document, settings)`; the
+"""Stage 2, the editions. Each module exposes `render_bytes(document, settings)`; the
 caller writes the bytes (convert/build.py writes a seed's files together)."""
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ class Settings:
 
 #: pandoc runs sandboxed, where its clock reads the epoch: this is the stamp it writes.
 PANDOC_SANDBOX_STAMP = b"1970-01-01T00:00:00Z"
-
 
 #: The range a zip entry's DOS date can hold; a build date outside it is clamped.
 ZIP_EARLIEST = (1980, 1, 1, 0, 0, 0)

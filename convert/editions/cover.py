@@ -10,8 +10,8 @@ import functools
 import io
 import re
 import subprocess
-from contextvars import ContextVar
 import unicodedata
+from contextvars import ContextVar
 
 from convert.document.labels import Labels, label_language, labels
 from convert.document.model import Document, text_direction

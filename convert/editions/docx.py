@@ -10,11 +10,12 @@ import functools
 import re
 from pathlib import Path
 
-from convert.errors import RenderError
 from convert.document.language import is_east_asian, is_right_to_left
 from convert.document.model import Document
-from convert.pandoc import PandocFailed, document_ast, write_document
 from convert.editions import PANDOC_SANDBOX_STAMP, Settings, repack_zip, zip_timestamp
+from convert.editions.ast import document_ast
+from convert.errors import RenderError
+from convert.pandoc import PandocFailed, write_document
 
 CORE_PROPERTIES = "docProps/core.xml"
 BODY = "word/document.xml"

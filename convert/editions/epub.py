@@ -18,13 +18,14 @@ import re
 from html import escape
 from pathlib import Path
 
-from convert.errors import RenderError
 from convert.document.labels import labels
 from convert.document.language import is_right_to_left
 from convert.document.model import Document
-from convert.pandoc import PandocFailed, document_ast, write_document
 from convert.editions import PANDOC_SANDBOX_STAMP, Settings, repack_zip, zip_timestamp
+from convert.editions.ast import document_ast
 from convert.editions.cover import cover_png
+from convert.errors import RenderError
+from convert.pandoc import PandocFailed, write_document
 
 STYLESHEET = "EPUB/styles/stylesheet1.css"
 PACKAGE = "EPUB/content.opf"

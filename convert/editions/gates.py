@@ -19,11 +19,11 @@ from pathlib import Path
 from lxml import etree
 
 from convert import defaults
-from convert.build.environment import check_validator
-from convert.errors import RenderError
 from convert.document.labels import labels
 from convert.document.model import Document
-from convert.pandoc import unlimit_address_space
+from convert.editions.tools import check_validator
+from convert.errors import RenderError
+from convert.process import unlimit_address_space
 
 #: The members of each zipped edition that are XML documents.
 XML_MEMBERS = {"epub": (".opf", ".xhtml", ".ncx", ".xml"), "docx": (".xml", ".rels")}

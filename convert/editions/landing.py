@@ -15,10 +15,10 @@ from datetime import datetime
 from html import escape
 
 from convert.dates import iso_timestamp
-from convert.publish.handout import EDITION_TYPES, human_size, page_head
 from convert.document.labels import foreign_label_language, labels, long_date
 from convert.document.language import is_right_to_left, same_language
 from convert.document.model import Document, text_direction
+from convert.web import EDITION_TYPES, human_size, page_head
 
 #: The landing page's name in the seed's folder.
 LANDING_NAME = "index.html"

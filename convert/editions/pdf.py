@@ -28,11 +28,11 @@ from xml.sax.saxutils import escape as xml_escape
 
 from convert import __version__
 from convert.dates import iso_timestamp
-from convert.errors import RenderError
 from convert.document.labels import Labels, foreign_label_language, labels, long_date
 from convert.document.language import is_right_to_left, same_language
 from convert.document.model import Document, text_direction
 from convert.editions import Settings
+from convert.errors import RenderError
 
 PDF_VARIANT = "pdf/a-3a"
 

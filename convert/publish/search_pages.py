@@ -17,46 +17,41 @@ import base64
 import hashlib
 import json
 import re
-import os
-import stat
-import time
 import unicodedata
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlencode
 
 from lxml import etree
 
 from convert import __version__
-from convert.archive.catalog import (
-    CATALOG_NAME, MATCH_END, MATCH_START, TOKEN_BREAK, SearchHit, has_search_index, open_catalog_readonly,
-    search_catalog,
+from convert.archive.search_index import MATCH_END, MATCH_START, TOKEN_BREAK
+from convert.dates import iso_timestamp
+from convert.layout import (
+    FEED_NAME,
+    INDEX_NAME,
+    JSON_FEED_NAME,
+    OPENSEARCH_NAME,
+    SEARCH_FEED_PATH,
+    SEARCH_JSON_PATH,
+    SEARCH_PAGE_PATH,
 )
-from convert.dates import iso_timestamp, parse_timestamp
-from convert.defaults import SEARCH_TIME_LIMIT
-from convert.errors import QueryError
-from convert.publish.handout import (
-    ARCHIVE_TITLE, ATOM, DC, EDITION_TYPES, EMPTY_ARCHIVE_DATE, FEED_EDITIONS, FEED_ID, FEED_NAME, INDEX_NAME,
-    JSON_FEED_NAME, OPDS, OPDS_ACQUISITION_TYPE, STYLE, Edition, Entry, downloads, feed_entry, href, human_size,
-    html_text, json_acquisition, json_collection, page_head, updated, xml_safe,
-)
+from convert.publish.entries import ARCHIVE_TITLE, FEED_EDITIONS, Entry, downloads, updated
+from convert.publish.index_page import STYLE
+from convert.publish.opds1 import ATOM, DC, FEED_ID, OPDS, OPDS_ACQUISITION_TYPE, OPENSEARCH_TYPE, feed_entry
+from convert.publish.opds2 import OPDS2_TYPE, json_acquisition, json_collection
+from convert.web import EDITION_TYPES, href, html_text, human_size, page_head, xml_safe
 
-PAGE_PATH = "search"
-FEED_PATH = "search.atom"
-JSON_PATH = "search.json"
-DESCRIPTION_PATH = "opensearch.xml"
-DESCRIPTION_TYPE = "application/opensearchdescription+xml"
-OPDS2_TYPE = "application/opds+json"
 OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"
+
 #: Results on one page of every answer.
 PAGE_SIZE = 20
+
 #: The longest query answered, in characters; a longer one is refused (400).
 MAX_QUERY_LENGTH = 1000
+
 #: The last page anyone may ask for: 200,000 results in.
 MAX_PAGE = 10_000
-#: The name of the landing page a seed's folder may hold (DESIGN §11).
-LANDING_NAME = "index.html"
+
 #: What each section of a document is called beside a snippet of it.
 SECTION_LABELS = {"summary": "Summary of the original article", "commentary": "Commentary"}
 
@@ -78,7 +73,10 @@ mark { background: #ffe27a; color: #1d2228; padding: 0 0.1em; }
 .pages { display: flex; justify-content: space-between; gap: 1rem; list-style: none; margin: 1rem 0; padding: 0; }
 .pages a { display: inline-block; min-height: 2.75rem; padding: 0.45rem 0.75rem; line-height: 1.8; }
 """
+
 SEARCH_STYLE = STYLE + STYLE_RULES
+
+
 #: What a results page may load: its own <style> block (by hash), and its form may send
 #: a new search to this server; nothing else.
 SEARCH_POLICY = (
@@ -86,9 +84,6 @@ SEARCH_POLICY = (
     f"style-src 'sha256-{base64.b64encode(hashlib.sha256(SEARCH_STYLE.encode()).digest()).decode()}'; "
     "img-src 'self'; base-uri 'none'; form-action 'self'"
 )
-
-# Characters neither XML 1.0 nor HTML text may carry: a query may hold them (%01), and a
-# results page or feed shows the query.
 
 
 @dataclass(frozen=True)
@@ -103,21 +98,6 @@ class SearchRequest:
     @property
     def offset(self) -> int:
         return (self.page - 1) * PAGE_SIZE
-
-
-def search_request(parameters: Mapping[str, str]) -> SearchRequest:
-    """The request that query parameters `q` and `page` make; QueryError for a query longer
-    than MAX_QUERY_LENGTH or a page that is not a whole number from 1 to MAX_PAGE. A missing
-    or empty page (OpenSearch's `{startPage?}` left out) is the first. Without `q`, the
-    query is `query`: OPDS 2.0 search templates always name their keywords so
-    (drafts.opds.io/opds-2.0, section 3), and opds.json's search link does."""
-    query = parameters.get("q", parameters.get("query", ""))
-    if len(query) > MAX_QUERY_LENGTH:
-        raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters")
-    page = parameters.get("page", "").strip() or "1"
-    if not (page.isascii() and page.isdigit() and 1 <= int(page) <= MAX_PAGE):
-        raise QueryError(f"page must be a whole number from 1 to {MAX_PAGE}")
-    return SearchRequest(xml_safe(query), int(page))
 
 
 @dataclass(frozen=True)
@@ -158,75 +138,9 @@ class SearchPage:
         return min(self.request.page - 1, self.last_page) if self.request.page > 1 else None
 
 
-def run_search(dist: Path, request: SearchRequest, *, time_limit: float = SEARCH_TIME_LIMIT) -> SearchPage | None:
-    """The page of results `request` asks for, from the catalog of `dist` opened read-only;
-    None when there is no catalog or it has no search index. An empty query matches
-    nothing. Raises QueryError for a query FTS5 cannot parse, sqlite3.Error when the
-    catalog cannot be read or the search takes longer than `time_limit` seconds."""
-    if not (dist / CATALOG_NAME).is_file():
-        return None
-    connection = open_catalog_readonly(dist)
-    try:
-        if not has_search_index(connection):
-            return None
-        if not request.query.strip():
-            return SearchPage(request, 0, ())
-        results = search_catalog(connection, request.query, limit=PAGE_SIZE, offset=request.offset,
-                                 deadline=time.monotonic() + time_limit)
-    finally:
-        connection.close()
-    return SearchPage(request, results.total, tuple(found(dist, hit) for hit in results.hits))
-
-
-def can_search(dist: Path) -> bool:
-    """True when `dist` has a catalog with a search index. Raises sqlite3.Error when the
-    catalog cannot be read."""
-    if not (dist / CATALOG_NAME).is_file():
-        return False
-    connection = open_catalog_readonly(dist)
-    try:
-        return has_search_index(connection)
-    finally:
-        connection.close()
-
-
-def found(dist: Path, hit: SearchHit) -> Found:
-    entry = Entry(
-        key=hit.key, title=hit.title, identifier=hit.identifier, summary=hit.summary or "",
-        date=parse_timestamp(hit.created) if hit.created else EMPTY_ARCHIVE_DATE,
-        editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
-                       for edition, path, sha256, size in hit.files if edition in EDITION_TYPES),
-    )
-    # The section with more matches; the summary when neither has any (the title matched).
-    if hit.commentary_snippet.count(MATCH_START) > hit.summary_snippet.count(MATCH_START):
-        section, snippet = "commentary", hit.commentary_snippet
-    else:
-        section, snippet = "summary", hit.summary_snippet
-    return Found(entry, hit.lang, section, snippet, title_link(dist, entry))
-
-
-def title_link(dist: Path, entry: Entry) -> str:
-    """The seed's landing page when its folder has one, else its first edition in display order."""
-    landing = f"{entry.key}/{LANDING_NAME}"
-    if is_regular_file(dist / entry.key / LANDING_NAME):
-        return href(landing)
-    editions = downloads(entry)
-    return href(editions[0].path) if editions else f"{INDEX_NAME}#{entry.key}"
-
-
-def is_regular_file(path: Path) -> bool:
-    """True for a regular file reached without a symlink on the way (as serve would serve it)."""
-    try:
-        return (not stat.S_ISLNK(os.lstat(path.parent).st_mode)) and stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
 def search_href(path: str, query: str, page: int) -> str:
     return f"{path}?{urlencode({'q': query, 'page': page})}"
 
-
-# --- highlighting ------------------------------------------------------------------------
 
 def highlighted(snippet: str) -> str:
     """The snippet as HTML: its text escaped, each range the index marked in <mark>. The
@@ -261,8 +175,6 @@ def _close_after_marks(snippet: str) -> str:
     return MATCH_END.join(parts)
 
 
-# --- /search: the results page -----------------------------------------------------------
-
 def render_page(result: SearchPage) -> bytes:
     """The HTML results page: a search form, the matches best first with their snippets and
     downloads, and links to the pages before and after."""
@@ -282,29 +194,29 @@ def render_page(result: SearchPage) -> bytes:
         listing = ""
     page_links = []
     if result.previous_page is not None:
-        page_links.append(f'<li><a rel="prev" href="{html_text(search_href(PAGE_PATH, query, result.previous_page))}">'
+        page_links.append(f'<li><a rel="prev" href="{html_text(search_href(SEARCH_PAGE_PATH, query, result.previous_page))}">'
                           "← Previous</a></li>")
     if result.next_page is not None:
-        page_links.append(f'<li><a rel="next" href="{html_text(search_href(PAGE_PATH, query, result.next_page))}">'
+        page_links.append(f'<li><a rel="next" href="{html_text(search_href(SEARCH_PAGE_PATH, query, result.next_page))}">'
                           "Next →</a></li>")
     pages = f'<nav aria-label="Result pages"><ul class="pages">\n{chr(10).join(page_links)}\n</ul></nav>' \
         if page_links else ""
     title = f"{query} – search" if query.strip() else "Search"
     feed_link = (f'<link rel="alternate" type="{html_text(OPDS_ACQUISITION_TYPE)}" '
-                 f'href="{html_text(search_href(FEED_PATH, query, request.page))}" title="These results as OPDS">\n'
+                 f'href="{html_text(search_href(SEARCH_FEED_PATH, query, request.page))}" title="These results as OPDS">\n'
                  if query.strip() else "")
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 {page_head(SEARCH_POLICY)}<meta name="robots" content="noindex">
 <title>{html_text(title)} – {html_text(ARCHIVE_TITLE)}</title>
-<link rel="search" type="{DESCRIPTION_TYPE}" href="{DESCRIPTION_PATH}" title="{html_text(ARCHIVE_TITLE)}">
+<link rel="search" type="{OPENSEARCH_TYPE}" href="{OPENSEARCH_NAME}" title="{html_text(ARCHIVE_TITLE)}">
 {feed_link}<style>{SEARCH_STYLE}</style>
 </head>
 <body>
 <header>
 <h1><a href="{INDEX_NAME}">{html_text(ARCHIVE_TITLE)}</a></h1>
-<form class="search" action="{PAGE_PATH}" method="get" role="search">
+<form class="search" action="{SEARCH_PAGE_PATH}" method="get" role="search">
 <label for="q">Search the titles, summaries and commentaries</label>
 <input id="q" name="q" type="search" value="{html_text(query)}" maxlength="{MAX_QUERY_LENGTH}">
 <button type="submit">Search</button>
@@ -345,8 +257,6 @@ def result_item(item: Found) -> str:
 </li>"""
 
 
-# --- /search.atom: OPDS 1.2 -----------------------------------------------------------------
-
 def render_feed(result: SearchPage) -> bytes:
     """The results as an OPDS 1.2 acquisition feed with OpenSearch response elements; each
     entry is the one opds.xml has for the seed."""
@@ -364,15 +274,15 @@ def render_feed(result: SearchPage) -> bytes:
     _opensearch(feed, "startIndex", str(request.offset + 1))
     etree.SubElement(feed, f"{{{OPENSEARCH}}}Query", role="request", searchTerms=xml_safe(request.query),
                      startPage=str(request.page))
-    _link(feed, "self", search_href(FEED_PATH, request.query, request.page), OPDS_ACQUISITION_TYPE)
+    _link(feed, "self", search_href(SEARCH_FEED_PATH, request.query, request.page), OPDS_ACQUISITION_TYPE)
     _link(feed, "start", FEED_NAME, OPDS_ACQUISITION_TYPE)
-    _link(feed, "search", DESCRIPTION_PATH, DESCRIPTION_TYPE)
-    _link(feed, "alternate", search_href(PAGE_PATH, request.query, request.page), "text/html")
-    _link(feed, "first", search_href(FEED_PATH, request.query, 1), OPDS_ACQUISITION_TYPE)
+    _link(feed, "search", OPENSEARCH_NAME, OPENSEARCH_TYPE)
+    _link(feed, "alternate", search_href(SEARCH_PAGE_PATH, request.query, request.page), "text/html")
+    _link(feed, "first", search_href(SEARCH_FEED_PATH, request.query, 1), OPDS_ACQUISITION_TYPE)
     if result.previous_page is not None:
-        _link(feed, "previous", search_href(FEED_PATH, request.query, result.previous_page), OPDS_ACQUISITION_TYPE)
+        _link(feed, "previous", search_href(SEARCH_FEED_PATH, request.query, result.previous_page), OPDS_ACQUISITION_TYPE)
     if result.next_page is not None:
-        _link(feed, "next", search_href(FEED_PATH, request.query, result.next_page), OPDS_ACQUISITION_TYPE)
+        _link(feed, "next", search_href(SEARCH_FEED_PATH, request.query, result.next_page), OPDS_ACQUISITION_TYPE)
     for item in result.found:
         entry = feed_entry(item.entry)
         etree.SubElement(entry, f"{{{DC}}}language").text = xml_safe(item.lang)
@@ -394,26 +304,22 @@ def _link(parent: etree._Element, rel: str, target: str, media_type: str) -> Non
     etree.SubElement(parent, f"{{{ATOM}}}link", rel=rel, href=target, type=media_type)
 
 
-
-
-# --- /search.json: OPDS 2.0 -------------------------------------------------------------------
-
 def render_json(result: SearchPage) -> bytes:
     """The results as an OPDS 2.0 feed (drafts.opds.io/opds-2.0): one publication per seed
     with its editions as acquisition links; no results, a navigation link to the catalog."""
     request = result.request
     links = [
-        {"rel": "self", "href": search_href(JSON_PATH, request.query, request.page), "type": OPDS2_TYPE},
-        {"rel": "first", "href": search_href(JSON_PATH, request.query, 1), "type": OPDS2_TYPE},
+        {"rel": "self", "href": search_href(SEARCH_JSON_PATH, request.query, request.page), "type": OPDS2_TYPE},
+        {"rel": "first", "href": search_href(SEARCH_JSON_PATH, request.query, 1), "type": OPDS2_TYPE},
     ]
     if result.previous_page is not None:
-        links.append({"rel": "previous", "href": search_href(JSON_PATH, request.query, result.previous_page),
+        links.append({"rel": "previous", "href": search_href(SEARCH_JSON_PATH, request.query, result.previous_page),
                       "type": OPDS2_TYPE})
     if result.next_page is not None:
-        links.append({"rel": "next", "href": search_href(JSON_PATH, request.query, result.next_page),
+        links.append({"rel": "next", "href": search_href(SEARCH_JSON_PATH, request.query, result.next_page),
                       "type": OPDS2_TYPE})
-    links.append({"rel": "search", "href": f"{JSON_PATH}{{?query}}", "type": OPDS2_TYPE, "templated": True})
-    links.append({"rel": "alternate", "href": search_href(PAGE_PATH, request.query, request.page),
+    links.append({"rel": "search", "href": f"{SEARCH_JSON_PATH}{{?query}}", "type": OPDS2_TYPE, "templated": True})
+    links.append({"rel": "alternate", "href": search_href(SEARCH_PAGE_PATH, request.query, request.page),
                   "type": "text/html"})
     feed = {
         "metadata": {"title": f"Search: {request.query}", "numberOfItems": result.total,
@@ -435,8 +341,6 @@ def publication(item: Found) -> dict:
     }
 
 
-# --- /opensearch.xml ------------------------------------------------------------------------
-
 def render_description() -> bytes:
     """The OpenSearch 1.1 description: how to ask for results as OPDS, HTML and OPDS 2.0."""
     description = etree.Element(f"{{{OPENSEARCH}}}OpenSearchDescription", nsmap={None: OPENSEARCH})
@@ -444,7 +348,7 @@ def render_description() -> bytes:
                        ("Description", f"Search the titles, summaries and commentaries of the {ARCHIVE_TITLE}"),
                        ("InputEncoding", "UTF-8"), ("OutputEncoding", "UTF-8")):
         etree.SubElement(description, f"{{{OPENSEARCH}}}{name}").text = text
-    for media_type, path in ((OPDS_ACQUISITION_TYPE, FEED_PATH), ("text/html", PAGE_PATH), (OPDS2_TYPE, JSON_PATH)):
+    for media_type, path in ((OPDS_ACQUISITION_TYPE, SEARCH_FEED_PATH), ("text/html", SEARCH_PAGE_PATH), (OPDS2_TYPE, SEARCH_JSON_PATH)):
         etree.SubElement(description, f"{{{OPENSEARCH}}}Url", type=media_type,
                          template=f"{path}?q={{searchTerms}}&page={{startPage?}}")
     return etree.tostring(description, xml_declaration=True, encoding="utf-8", pretty_print=True)

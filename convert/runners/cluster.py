@@ -46,12 +46,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from convert import defaults
-from convert.build.input import Rendered, failure_line, one_line, write_all
-from convert.dates import build_date
 from convert.build.environment import STYLE_FILES, STYLE_FONTS
-from convert.errors import ConfigError, RunStopped
+from convert.build.input import Rendered, failure_line, one_line, write_all
 from convert.build.outcome import Outcome
+from convert.dates import build_date
 from convert.document.seed import read_bounded
+from convert.errors import ConfigError, RunStopped
 from convert.runners.pool import SeedTask
 
 #: Seeds in flight per matching worker thread: enough that no worker waits for

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import BinaryIO
 
 from convert import defaults
-from convert.pandoc import stop_child
+from convert.process import stop_child
 
 #: Seconds past a seed's time limit after which its renderer is killed: the
 #: child's own alarm fires at the limit unless C code keeps Python from running.

@@ -24,8 +24,8 @@ from distributed import Status, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from convert import defaults
-from convert.runners.cluster_renderer import HARD_TIMEOUT_MARGIN, Crashed, RendererProcess, RenderRequest
 from convert.build.outcome import Outcome
+from convert.runners.cluster_renderer import HARD_TIMEOUT_MARGIN, Crashed, RendererProcess, RenderRequest
 
 
 class RendererPlugin(WorkerPlugin):

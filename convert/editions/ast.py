@@ -1,0 +1,120 @@
+"""The document as pandoc's JSON AST: every piece of seed text a Str or MetaString, never
+Markdown for pandoc to interpret; sections, the marker and other-language paragraphs marked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from convert.document.labels import foreign_label_language, labels
+from convert.document.language import is_right_to_left, same_language
+from convert.document.model import Document, text_direction
+
+#: The pandoc-types version our JSON AST is written for (pandoc 3.x).
+API_VERSION = [1, 23, 1]
+
+
+def inlines(text: str) -> list[dict]:
+    """Str and Space tokens for literal text: nothing in it can become markup."""
+    tokens: list[dict] = []
+    for index, word in enumerate(text.split(" ")):
+        if index:
+            tokens.append({"t": "Space"})
+        if word:
+            tokens.append({"t": "Str", "c": word})
+    return tokens
+
+
+def meta_string(text: str) -> dict:
+    return {"t": "MetaString", "c": text}
+
+
+def _attr(identifier: str = "", classes: Sequence[str] = (), **attributes: str) -> list:
+    return [identifier, list(classes), [[key.replace("_", "-"), value] for key, value in attributes.items()]]
+
+
+def _para(text: str) -> dict:
+    return {"t": "Para", "c": inlines(text)}
+
+
+def _marked_para(text: str, lang: str | None, document_direction: str) -> dict:
+    """A paragraph; one in a language of its own, or running the other way than the
+    document (by its first strong character), sits in a Div with `lang` and `dir`,
+    which the EPUB writer keeps as attributes and the DOCX writer turns into the run
+    language and a right-to-left paragraph."""
+    direction = text_direction(text)
+    attributes = {"lang": lang} if lang else {}
+    if direction and direction != document_direction:
+        attributes["dir"] = direction
+    return {"t": "Div", "c": [_attr(**attributes), [_para(text)]]} if attributes else _para(text)
+
+
+def _header(text: str, identifier: str, lang: str | None) -> dict:
+    content = inlines(text)
+    if lang:
+        content = [{"t": "Span", "c": [_attr(lang=lang), content]}]
+    return {"t": "Header", "c": [1, _attr(identifier, [identifier]), content]}
+
+
+def marker_block(document: Document) -> dict | None:
+    """The link to the original article as a paragraph, or None when the seed has no marker."""
+    article = document.original_article
+    if article is None:
+        return None
+    words = inlines(article.text)
+    if not same_language(document.lang, "en"):
+        # The marker is the seed format's own English, whatever the document's language.
+        words = [{"t": "Span", "c": [_attr(lang="en"), words]}]
+    if article.url:
+        link = {"t": "Link", "c": [_attr(classes=["original-article"]), words, [article.url, ""]]}
+        return {"t": "Para", "c": [link]}
+    return {"t": "Para", "c": [{"t": "Emph", "c": words}]}
+
+
+def document_ast(
+    document: Document, *, custom_styles: bool = False, date: datetime | None = None,
+) -> dict:
+    """The whole document as pandoc JSON: two level-1 sections, metadata as MetaString.
+
+    With `custom_styles`, summary and commentary paragraphs are wrapped in divs
+    that the DOCX writer turns into the `Summary` and `Commentary` styles.
+    """
+
+    words, foreign = labels(document.lang), foreign_label_language(document.lang)
+    direction = "rtl" if is_right_to_left(document.lang) else "ltr"
+
+    def group(name: str, style: str) -> dict:
+        attributes = {"custom_style": style} if custom_styles else {}
+        paragraphs = [_marked_para(text, lang, direction)
+                      for text, lang in zip(getattr(document, name), document.paragraph_langs(name))]
+        return {"t": "Div", "c": [_attr(classes=[name], **attributes), paragraphs]}
+
+    summary = [_header(words.summary_heading, "summary", foreign), group("summary", "Summary")]
+    marker = marker_block(document)
+    if marker is not None:
+        summary.append({"t": "Div", "c": [_attr(classes=["original-article"], **(
+            {"custom_style": "Original Article"} if custom_styles else {})), [marker]]})
+    commentary = [_header(words.commentary_heading, "commentary", foreign)]
+    if document.commentary:
+        commentary.append(group("commentary", "Commentary"))
+    else:
+        note = _attr(classes=["no-commentary"], **({"lang": foreign} if foreign else {}))
+        commentary.append({"t": "Div", "c": [note, [
+            {"t": "Para", "c": [{"t": "Emph", "c": inlines(words.no_commentary)}]}]]})
+    meta = {
+        "title": meta_string(document.title),
+        "lang": meta_string(document.lang),
+        "identifier": meta_string(document.identifier),
+        "subject": meta_string(document.subject),
+        "description": meta_string(document.subject),
+        # The DOCX writer reads keywords as inlines; Str tokens are as literal as MetaString.
+        "keywords": {"t": "MetaList", "c": [{"t": "MetaInlines", "c": inlines(k)} for k in document.keywords]},
+    }
+    # author becomes the EPUB's dc:creator and the DOCX's core creator; publisher and rights
+    # the EPUB's dc:publisher and dc:rights; all but author are DOCX custom properties.
+    meta.update((name, meta_string(value)) for name, value in document.provenance.as_dict().items())
+    if direction == "rtl":
+        meta["dir"] = meta_string(direction)
+    if date is not None:
+        meta["date"] = meta_string(date.strftime("%Y-%m-%d"))
+    return {"pandoc-api-version": API_VERSION, "meta": meta, "blocks": summary + commentary}

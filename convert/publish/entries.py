@@ -1,0 +1,160 @@
+"""The hand-out's model: the archive's options, its entries and their editions, and
+the checks an entry passes before anything is written from it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import urljoin
+
+from convert import defaults
+from convert.dates import utc
+from convert.document.language import UNDETERMINED, is_language_tag
+from convert.document.provenance import is_web_url
+from convert.layout import LANDING_EDITION
+from convert.web import EDITION_TYPES
+
+#: Editions the OPDS feed offers as acquisitions; the Markdown master and the seed are for people.
+FEED_EDITIONS = ("epub", "pdf", "docx")
+
+
+
+
+#: When an archive has no entry yet: the feed still needs an `updated`, and it must not be now.
+EMPTY_ARCHIVE_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+ARCHIVE_TITLE = defaults.ARCHIVE_TITLE
+
+
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class HandoutOptions:
+    """How the hand-out presents the archive as a whole (seedpress.toml's [archive])."""
+
+    title: str = ARCHIVE_TITLE
+    """The title of index.html and of the OPDS feed."""
+    base_url: str | None = None
+    """The absolute http(s) URL dist/ is published at, ending in "/": the feed's links are
+    resolved against it. None: relative links, as index.html's always are."""
+
+    def __post_init__(self) -> None:
+        if self.base_url is not None and not (is_web_url(self.base_url) and self.base_url.endswith("/")):
+            raise ValueError(f"base_url must be an absolute http(s) URL ending in '/': {self.base_url!r}")
+
+    def link(self, relative: str) -> str:
+        """`relative` (a URL relative to dist/) as the feed links it: absolute when there is a base URL."""
+        return relative if self.base_url is None else urljoin(self.base_url, relative)
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One file of an entry that readers can download."""
+
+    name: str
+    """The edition: "pdf", "epub", "docx", "md", or "txt" (the kept original seed)."""
+    path: str
+    """POSIX path of the file relative to dist, e.g. "000_x/000_x.pdf"."""
+    size: int
+    """The file's size in bytes."""
+    sha256: str
+    """Hex SHA-256 of the file's bytes."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One good seed as the hand-out shows it."""
+
+    key: str
+    """The seed's safe key, also the name of its folder in dist."""
+    title: str
+    """The literal title; any text at all, escaped wherever it is written."""
+    identifier: str
+    """The stable identifier of the document: "urn:sha256:<hex>"."""
+    summary: str
+    """The first sentence of the summary, plain text."""
+    date: datetime
+    """The timezone-aware build date of the seed."""
+    editions: tuple[Edition, ...]
+    """The files of this entry that readers can download."""
+    author: str | None = None
+    """Who wrote it; None when nobody said (then no author is shown)."""
+    publisher: str | None = None
+    """Who publishes it; None when nobody said."""
+    rights: str | None = None
+    """Its rights statement, e.g. "CC BY 4.0"; None when nobody said."""
+    license_url: str | None = None
+    """The absolute http(s) URL of its license; None when nobody said."""
+    lang: str | None = None
+    """The document's main language (BCP 47), marked on its title and summary; None when unknown."""
+
+    def marked_lang(self) -> str | None:
+        """The language to mark the entry's own text with: none when unknown or undetermined."""
+        return None if self.lang in (None, UNDETERMINED) else self.lang
+
+
+def oldest_first(entries: Sequence[Entry]) -> list[Entry]:
+    """Entries by date, oldest first, then by key: a new seed (a newer file) comes last."""
+    return sorted(entries, key=lambda entry: (utc(entry.date), entry.key))
+
+
+def check_entry(entry: Entry) -> None:
+    """Refuse an entry whose key, dates or paths could not be published safely."""
+    if not _SAFE_KEY.fullmatch(entry.key):
+        raise ValueError(f"unsafe key: {entry.key!r}")
+    if entry.date.tzinfo is None or entry.date.utcoffset() is None:
+        raise ValueError(f"{entry.key}: date must be timezone-aware: {entry.date!r}")
+    for edition in entry.editions:
+        if edition.name not in EDITION_TYPES and edition.name != LANDING_EDITION:
+            raise ValueError(f"{entry.key}: unknown edition {edition.name!r}")
+        if not is_safe_relative_path(edition.path):
+            raise ValueError(f"{entry.key}: unsafe edition path {edition.path!r}")
+        if not _SHA256_HEX.fullmatch(edition.sha256):
+            raise ValueError(f"{entry.key}: not a lowercase hex SHA-256: {edition.sha256!r}")
+        if edition.size < 0:
+            raise ValueError(f"{entry.key}: negative size for {edition.path}")
+    if entry.lang is not None and not is_language_tag(entry.lang):
+        raise ValueError(f"{entry.key}: not a BCP 47 language tag: {entry.lang[:40]!r}")
+    if entry.license_url is not None and not is_web_url(entry.license_url):
+        raise ValueError(f"{entry.key}: the license is not an http(s) URL: {entry.license_url[:80]!r}")
+
+
+def is_safe_relative_path(path: str) -> bool:
+    """True for a relative POSIX path of plain names: no `..`, no hidden parts, nothing to escape."""
+    return bool(path) and all(is_safe_name(part) for part in path.split("/"))
+
+
+def is_safe_name(name: str) -> bool:
+    """True for one plain name the archive could write: ASCII letters, digits, `_`, `-`, `.`, no leading dot."""
+    return _SAFE_SEGMENT.fullmatch(name) is not None
+
+
+def newest_first(entries: Sequence[Entry]) -> list[Entry]:
+    """Entries by date, newest first; equal dates by title, then key, so the order is total."""
+    by_title = sorted(entries, key=lambda entry: (entry.title, entry.key))
+    return sorted(by_title, key=lambda entry: entry.date, reverse=True)
+
+
+def updated(entries: Sequence[Entry]) -> datetime:
+    """When the archive last changed: its newest entry's date (never the clock)."""
+    return max((utc(entry.date) for entry in entries), default=EMPTY_ARCHIVE_DATE)
+
+
+def downloads(entry: Entry) -> list[Edition]:
+    """The entry's editions in display order: PDF, EPUB, DOCX, Markdown, the seed."""
+    order = list(EDITION_TYPES)
+    return sorted((edition for edition in entry.editions if edition.name in EDITION_TYPES),
+                  key=lambda edition: (order.index(edition.name), edition.path))
+
+
+def landing(entry: Entry) -> str | None:
+    """The path of the entry's landing page under dist, if it has one."""
+    return next((edition.path for edition in entry.editions if edition.name == LANDING_EDITION), None)

@@ -1,0 +1,104 @@
+"""The OPDS 1.2 acquisition feed (Atom), opds.xml and its pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lxml import etree
+
+from convert import __version__
+from convert.dates import iso_timestamp, utc
+from convert.layout import FEED_NAME, INDEX_NAME, OPENSEARCH_NAME
+from convert.publish.entries import FEED_EDITIONS, Entry, HandoutOptions, downloads, landing, oldest_first, updated
+from convert.publish.paging import Pages, page_links
+from convert.web import EDITION_TYPES, href, xml_safe
+
+#: The media type of an OPDS acquisition feed, for links and for the server.
+OPDS_ACQUISITION_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
+
+OPDS_ACQUISITION_REL = "http://opds-spec.org/acquisition"
+
+
+#: The link relation of a license (RFC 4946).
+LICENSE_REL = "license"
+
+#: The feed's id: constant so that readers recognise the catalog across rebuilds.
+FEED_ID = "urn:seedpress:catalog"
+
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+DC = "http://purl.org/dc/terms/"
+
+OPDS = "http://opds-spec.org/2010/catalog"
+
+
+def render_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions(), *,
+                pages: Pages | None = None, number: int = 1) -> bytes:
+    """One page of the OPDS 1.2 acquisition feed: an Atom entry per seed with its editions
+    as acquisitions, paged by RFC 5005 links (first is the newest page, the start; next
+    goes to older ones), its links absolute when the archive has a base URL."""
+    pages = pages or Pages(oldest_first(entries))
+    feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM, "dc": DC, "opds": OPDS})
+    _text(feed, "id", FEED_ID if number == pages.last else f"{FEED_ID}:page:{number}")
+    _text(feed, "title", options.title)
+    # An older page tells only of its own entries: the archive's size or last change would
+    # rewrite every page at every new seed.
+    _text(feed, "updated", iso_timestamp(updated(pages.entries if number == pages.last else entries)))
+    author = etree.SubElement(feed, f"{{{ATOM}}}author")
+    _text(author, "name", "seedpress")
+    generator = _text(feed, "generator", "seedpress")
+    generator.set("version", __version__)
+    for rel, target in page_links(pages, number):
+        _link(feed, rel=rel, href=options.link(pages.name(FEED_NAME, target)), type=OPDS_ACQUISITION_TYPE)
+    _link(feed, rel="alternate", href=options.link(pages.name(INDEX_NAME, number)), type="text/html")
+    _link(feed, rel="search", href=options.link(OPENSEARCH_NAME), type=OPENSEARCH_TYPE)
+    for entry in entries:
+        feed.append(feed_entry(entry, options))
+    return etree.tostring(feed, xml_declaration=True, encoding="utf-8", pretty_print=True)
+
+
+
+
+OPENSEARCH_TYPE = "application/opensearchdescription+xml"
+
+
+def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etree._Element:
+    item = etree.Element(f"{{{ATOM}}}entry")
+    _text(item, "title", entry.title)
+    _text(item, "id", entry.identifier)
+    _text(item, "updated", iso_timestamp(entry.date))
+    if entry.author is not None:
+        _text(etree.SubElement(item, f"{{{ATOM}}}author"), "name", entry.author)
+    etree.SubElement(item, f"{{{DC}}}identifier").text = xml_safe(entry.identifier)
+    etree.SubElement(item, f"{{{DC}}}issued").text = utc(entry.date).strftime("%Y-%m-%d")
+    if entry.marked_lang() is not None:
+        etree.SubElement(item, f"{{{DC}}}language").text = entry.marked_lang()
+    if entry.publisher is not None:
+        etree.SubElement(item, f"{{{DC}}}publisher").text = xml_safe(entry.publisher)
+    if entry.rights is not None:
+        _text(item, "rights", entry.rights).set("type", "text")
+    summary = _text(item, "summary", entry.summary)
+    summary.set("type", "text")
+    for edition in downloads(entry):
+        if edition.name in FEED_EDITIONS:
+            media_type, label = EDITION_TYPES[edition.name]
+            link = _link(item, rel=OPDS_ACQUISITION_REL, href=options.link(href(edition.path)), type=media_type)
+            link.set("title", label)
+            link.set("length", str(edition.size))
+    page = landing(entry)
+    _link(item, rel="alternate", href=options.link(href(page) if page else f"{INDEX_NAME}#{entry.key}"),
+          type="text/html")
+    if entry.license_url is not None:
+        _link(item, rel=LICENSE_REL, href=entry.license_url)
+    return item
+
+
+def _text(parent: etree._Element, name: str, text: str) -> etree._Element:
+    element = etree.SubElement(parent, f"{{{ATOM}}}{name}")
+    element.text = xml_safe(text)
+    return element
+
+
+def _link(parent: etree._Element, **attributes: str) -> etree._Element:
+    return etree.SubElement(parent, f"{{{ATOM}}}link", attributes)

@@ -1,0 +1,128 @@
+"""Paging of the index and feeds: which entries each page holds and links, and the
+record of what each page was last written from (so an unchanged page is not rendered)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from lxml import etree
+
+from convert import __version__
+from convert.build.environment import code_digest
+from convert.files import write_if_changed
+from convert.layout import INDEX_NAME
+from convert.publish.entries import Entry, HandoutOptions, updated
+
+
+class PageRecord:
+    """What each page of dist was last rendered from, kept in dist/.handout-pages.json: a
+    digest of its inputs and the sha256 of the bytes written. A page whose inputs are the
+    same and whose file still holds those bytes need not be rendered again, which keeps
+    one new seed at a fraction of a second however many pages the archive has. A page
+    edited or removed since, a record that cannot be read, or another version of
+    seedpress's code or of the archive's title and base URL: the page is rendered again
+    and compared byte for byte, as without a record."""
+
+    NAME = ".handout-pages.json"
+
+    def __init__(self, dist: Path, salt: str, pages: dict[str, list]):
+        self.dist, self.salt, self.pages = dist, salt, pages
+
+    @classmethod
+    def read(cls, dist: Path, options: HandoutOptions) -> PageRecord:
+        """The record in dist, or an empty one when it is missing, unreadable or for other code or options."""
+        # What a page's bytes depend on besides its inputs: seedpress's code (all of it, as
+        # for a rebuild), the lxml that serializes the feed, the archive's title and base URL.
+        salt = hashlib.sha256(repr((__version__, etree.LXML_VERSION, code_digest(), options)).encode()).hexdigest()
+        try:
+            kept = json.loads((dist / cls.NAME).read_bytes())
+            pages = kept["pages"] if kept["salt"] == salt and isinstance(kept["pages"], dict) else {}
+        except (OSError, ValueError, KeyError, TypeError):
+            pages = {}
+        return cls(dist, salt, pages)
+
+    def holds(self, name: str, inputs: str) -> bool:
+        """True when `name` was written from `inputs` and its file still holds what was written."""
+        recorded = self.pages.get(name)
+        if not isinstance(recorded, list) or recorded[:1] != [inputs]:
+            return False
+        try:
+            return [inputs, hashlib.sha256((self.dist / name).read_bytes()).hexdigest()] == recorded
+        except OSError:
+            return False
+
+    def wrote(self, name: str, inputs: str, data: bytes) -> None:
+        """Note that `name` now holds `data`, rendered from `inputs`."""
+        self.pages[name] = [inputs, hashlib.sha256(data).hexdigest()]
+
+    def write(self, names: set[str]) -> None:
+        """Keep the record of the pages `names` (the others are gone) in dist."""
+        pages = {name: value for name, value in sorted(self.pages.items()) if name in names}
+        write_if_changed(self.dist / self.NAME,
+                         json.dumps({"salt": self.salt, "pages": pages}, indent=0).encode("ascii"))
+
+
+#: Titles on one page of the index and of each feed.
+PAGE_SIZE = 100
+
+_PAGE_FILE = re.compile(r"(index|opds)-page-[0-9]+\.(html|xml|json)")
+
+
+def old_pages(dist: Path) -> list[str]:
+    """The numbered pages of an earlier hand-out in dist."""
+    return [path.name for path in dist.iterdir() if _PAGE_FILE.fullmatch(path.name)]
+
+
+class Pages:
+    """The entries, oldest first, cut into pages numbered from the oldest: page 1 holds the
+    first PAGE_SIZE, and so on. The last page (1 to PAGE_SIZE entries) is the start
+    document itself (index.html, opds.xml, opds.json); every earlier page is full and
+    never changes again, but for its link to the next newer one when the start page
+    fills up. So one new seed rewrites the start page, and at most the new full page
+    and the one before it."""
+
+    def __init__(self, entries: Sequence[Entry]):
+        self.entries = list(entries)
+        self.last = max(1, -(-len(self.entries) // PAGE_SIZE))
+
+    def numbers(self) -> range:
+        return range(1, self.last + 1)
+
+    def page(self, number: int) -> list[Entry]:
+        """The entries of page `number`, newest first."""
+        return self.entries[(number - 1) * PAGE_SIZE: number * PAGE_SIZE][::-1]
+
+    def name(self, start: str, number: int) -> str:
+        """The file of page `number` of the document whose start page is `start`."""
+        if number == self.last:
+            return start
+        stem, suffix = start.rsplit(".", 1)
+        return f"{stem}-page-{number}.{suffix}"
+
+    def fingerprint(self, number: int) -> str:
+        """A digest of everything page `number` is rendered from but the archive's options:
+        its entries and the pages it links to; the start page also tells how many titles
+        the archive has and when it last changed."""
+        linked = [(rel, self.name(INDEX_NAME, target)) for rel, target in page_links(self, number)]
+        whole = (len(self.entries), updated(self.entries)) if number == self.last else None
+        return hashlib.sha256(repr((number, linked, whole, self.page(number))).encode()).hexdigest()
+
+    def older(self, number: int) -> int | None:
+        return number - 1 if number > 1 else None
+
+    def newer(self, number: int) -> int | None:
+        return number + 1 if number < self.last else None
+
+
+def page_links(pages: Pages, number: int) -> list[tuple[str, int]]:
+    """(rel, page number) of the links a page carries: self, start, first, last, next, previous."""
+    links = [("self", number), ("start", pages.last), ("first", pages.last), ("last", 1)]
+    if pages.older(number) is not None:
+        links.append(("next", pages.older(number)))
+    if pages.newer(number) is not None:
+        links.append(("previous", pages.newer(number)))
+    return links

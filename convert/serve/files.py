@@ -1,0 +1,260 @@
+"""The file responses of `seedpress serve`: a request path to a regular file beneath
+dist (no symlink, no hidden name, no traversal), its media type, and HEAD, Range and
+conditional requests answered from an open descriptor."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+from collections.abc import AsyncIterator, Mapping, Sequence
+from email.utils import formatdate, parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import unquote_to_bytes
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from convert.layout import FEED_NAME, INDEX_NAME, JSON_FEED_NAME, SUMS_NAME
+from convert.publish.entries import is_safe_name
+from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
+from convert.publish.opds2 import OPDS2_TYPE
+from convert.web import EDITION_TYPES
+
+#: Media types by file suffix; anything else is served as opaque bytes.
+MEDIA_TYPES = {
+    **{f".{name}": media_type for name, (media_type, _label) in EDITION_TYPES.items()},
+    ".html": "text/html; charset=utf-8",
+    ".xml": "application/xml",
+    # search.js and the Pagefind bundle it loads (sitesearch.py); module scripts need a
+    # JavaScript type, and nosniff holds every other file to its own.
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+}
+
+#: Media types of the hand-out files by exact name.
+NAMED_MEDIA_TYPES = {
+    INDEX_NAME: "text/html; charset=utf-8",
+    FEED_NAME: OPDS_ACQUISITION_TYPE,
+    JSON_FEED_NAME: OPDS2_TYPE,
+    SUMS_NAME: "text/plain; charset=utf-8",
+}
+
+#: The numbered pages of the feeds have the media types of their start documents.
+_FEED_PAGE = re.compile(r"opds-page-[0-9]+\.(xml|json)")
+
+#: Suffixes of the files readers download rather than view: they get Content-Disposition.
+DOWNLOAD_SUFFIXES = frozenset(f".{name}" for name in EDITION_TYPES)
+
+#: Bytes read from a file for each piece of a response body.
+CHUNK_SIZE = 64 * 1024
+
+_ROOT_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+_FOLDER_FLAGS = _ROOT_FLAGS | os.O_NOFOLLOW
+
+
+# O_NONBLOCK so that a FIFO planted in dist cannot hang open() (it changes nothing for a regular
+# file), O_NOCTTY so that a terminal device never becomes the server's controlling terminal.
+_FILE_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+
+_SINGLE_BYTE_RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", re.IGNORECASE)
+
+
+class ServeFiles:
+    """The ASGI endpoint: open the file a request names, answer from that descriptor, close it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        names = requested_names(scope)
+        descriptor = open_beneath(self.root, names) if names else None
+        if descriptor is None:
+            await not_found()(scope, receive, send)
+            return
+        # The descriptor lives exactly as long as this block, whatever happens to the client.
+        try:
+            response = file_response(Request(scope), descriptor, names[-1])
+            await response(scope, receive, send)
+        finally:
+            os.close(descriptor)
+
+
+def requested_names(scope: Scope) -> list[str] | None:
+    """The names a request's path is made of, or None when one of them is not a name we serve."""
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    if raw in (b"", b"/"):
+        raw = f"/{INDEX_NAME}".encode()
+    if not raw.startswith(b"/"):
+        return None
+    names = []
+    # Each segment is decoded once and on its own, so `%2f`, `%5c`, `%2e%2e`
+    # and `%252e` can never turn into a separator, `..` or another decoding.
+    for segment in raw[1:].split(b"/"):
+        # latin-1 turns every byte into one character, so a byte outside the safe ASCII set fails the match.
+        name = unquote_to_bytes(segment).decode("latin-1")
+        if not is_safe_name(name):
+            return None
+        names.append(name)
+    return names
+
+
+def open_beneath(root: Path, names: Sequence[str]) -> int | None:
+    """A read-only descriptor of root/names[0]/.../names[-1], reached without following any symlink,
+    or None when there is no such entry.
+
+    Every name is opened relative to the folder opened before it, so the entry checked afterwards
+    is the one that was opened: nothing can be swapped in between (issue 15, finding 3).
+    """
+    try:
+        folder = os.open(root, _ROOT_FLAGS)
+    except OSError:
+        return None
+    try:
+        for name in names[:-1]:
+            inner = os.open(name, _FOLDER_FLAGS, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        return os.open(names[-1], _FILE_FLAGS, dir_fd=folder)
+    except OSError:
+        return None
+    finally:
+        os.close(folder)
+
+
+def file_response(request: Request, descriptor: int, name: str) -> Response:
+    """The answer for the open file `descriptor`, called `name`: 404 unless it is a regular file,
+    else 304, 416, 206 or 200. The caller keeps the descriptor and closes it after sending."""
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):
+        return not_found()
+    headers = file_headers(name, status)
+    if not_modified(request, headers):
+        return Response(status_code=304, headers={
+            field: headers[field] for field in ("etag", "last-modified", "cache-control")
+        })
+    size = status.st_size
+    try:
+        span = requested_span(request, headers, size)
+    except RangeNotSatisfiable:
+        return PlainTextResponse("Range Not Satisfiable", status_code=416, headers={
+            "content-range": f"bytes */{size}", "cache-control": "no-cache",
+        })
+    start, end = span or (0, size)
+    if span is not None:
+        headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
+    headers["content-length"] = str(end - start)
+    body = nothing() if request.method == "HEAD" else read_span(descriptor, start, end)
+    return StreamingResponse(body, status_code=200 if span is None else 206, headers=headers,
+                             media_type=media_type(name))
+
+
+def file_headers(name: str, status: os.stat_result) -> dict[str, str]:
+    """The headers every answer about this file carries, whole or in part."""
+    # The same validator Starlette's FileResponse gave, so clients' cached copies stay valid.
+    tag = hashlib.md5(f"{status.st_mtime}-{status.st_size}".encode(), usedforsecurity=False).hexdigest()
+    headers = {
+        "accept-ranges": "bytes",
+        "cache-control": "no-cache",
+        "etag": f'"{tag}"',
+        "last-modified": formatdate(status.st_mtime, usegmt=True),
+    }
+    if Path(name).suffix in DOWNLOAD_SUFFIXES:
+        # A safe name has nothing to quote or escape.
+        headers["content-disposition"] = f'attachment; filename="{name}"'
+    return headers
+
+
+class RangeNotSatisfiable(Exception):
+    """The requested range starts past the end of the file."""
+
+
+def requested_span(request: Request, headers: Mapping[str, str], size: int) -> tuple[int, int] | None:
+    """The bytes [start, end) a Range header asks for, or None to send the whole file.
+
+    One range is served; several ranges, a unit other than bytes, a malformed range or an
+    If-Range that no longer matches get the whole file, as RFC 9110 §14.2 allows.
+    """
+    header = request.headers.get("range")
+    if header is None:
+        return None
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range not in (headers["etag"], headers["last-modified"]):
+        return None
+    match = _SINGLE_BYTE_RANGE.fullmatch(header)
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first:
+        return suffix_span(int(last), size) if last else None
+    start = int(first)
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable()
+    end = min(int(last) + 1, size) if last else size
+    return start, end
+
+
+def suffix_span(length: int, size: int) -> tuple[int, int]:
+    """The last `length` bytes of the file (`bytes=-length`), all of it when it is shorter."""
+    if length == 0 or size == 0:
+        raise RangeNotSatisfiable()
+    return max(size - length, 0), size
+
+
+async def read_span(descriptor: int, start: int, end: int) -> AsyncIterator[bytes]:
+    """Bytes [start, end) of the open file, a chunk at a time, read off the event loop."""
+    while start < end:
+        chunk = await anyio.to_thread.run_sync(os.pread, descriptor, min(CHUNK_SIZE, end - start), start)
+        if not chunk:
+            # Truncated in place while being sent; the client must not take a short body for the file.
+            raise RuntimeError(f"a served file ended at byte {start} of {end}")
+        start += len(chunk)
+        yield chunk
+
+
+async def nothing() -> AsyncIterator[bytes]:
+    """The body of an answer to HEAD: no bytes, and no read."""
+    return
+    yield  # makes this an async generator
+
+
+def media_type(name: str) -> str:
+    if name in NAMED_MEDIA_TYPES:
+        return NAMED_MEDIA_TYPES[name]
+    page = _FEED_PAGE.fullmatch(name)
+    if page:
+        return OPDS_ACQUISITION_TYPE if page[1] == "xml" else OPDS2_TYPE
+    return MEDIA_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
+def not_modified(request: Request, headers: Mapping[str, str]) -> bool:
+    """True when the client's cached copy (If-None-Match, else If-Modified-Since) is current."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        etag = headers["etag"]
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or etag in tags
+    if_modified_since = request.headers.get("if-modified-since")
+    if if_modified_since is None:
+        return False
+    try:
+        since = parsedate_to_datetime(if_modified_since)
+        modified = parsedate_to_datetime(headers["last-modified"])
+        return modified <= since
+    except (TypeError, ValueError):
+        return False
+
+
+NO_CACHE = {"cache-control": "no-cache"}
+
+
+def not_found() -> Response:
+    return PlainTextResponse("Not Found", status_code=404, headers=NO_CACHE)

@@ -1,0 +1,70 @@
+"""uvicorn's HTTP protocol with a deadline on the request head, so a client that sends
+its headers slowly (slowloris) cannot hold a connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from convert.defaults import SERVE_HEADER_TIMEOUT
+
+
+class HeaderTimeoutProtocol(H11Protocol):
+    """uvicorn's h11 protocol that closes a connection whose request headers are not complete
+    `header_timeout` seconds after it opened or after its previous answer.
+
+    uvicorn's own keep-alive timeout stops at the first byte of a new request, and nothing else
+    times the headers, so a client that sent half a request line held its connection for ever
+    (issue 15, finding 7a). The timer does not restart when more bytes come, so trickling the
+    headers a byte at a time buys nothing. A body still trickling in after its answer was sent
+    is timed the same way: a read-only server has no use for it.
+    """
+
+    header_timeout: float = SERVE_HEADER_TIMEOUT
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)
+        self.watch_client()
+
+    def handle_events(self) -> None:
+        # uvicorn calls this for every chunk received and once an answer is sent and the request is whole.
+        super().handle_events()
+        self.watch_client()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self.watch_client()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop_header_timer()
+        super().connection_lost(exc)
+
+    def watch_client(self) -> None:
+        """Run the timer while we wait on the client: for a request's headers, or for the rest of
+        a body after we answered; stop it while the client waits on us."""
+        waiting_for_headers = self.conn.their_state is h11.IDLE
+        waiting_for_leftover_body = self.conn.their_state is h11.SEND_BODY and self.conn.our_state is h11.DONE
+        if self.transport.is_closing() or not (waiting_for_headers or waiting_for_leftover_body):
+            self.stop_header_timer()
+        elif self.header_timer is None:
+            self.header_timer = self.loop.call_later(self.header_timeout, self.header_timer_expired)
+
+    def stop_header_timer(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def header_timer_expired(self) -> None:
+        self.header_timer = None
+        self.transport.close()
+
+
+def protocol_with_header_timeout(seconds: float) -> type[HeaderTimeoutProtocol]:
+    """The protocol class uvicorn should build connections from, timing headers at `seconds`."""
+    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": seconds})

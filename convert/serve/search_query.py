@@ -1,0 +1,99 @@
+"""A reader's search run against the catalog: the request's parameters checked, the
+query run read-only and bounded in time, each hit turned into the entry it shows."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from convert.archive.catalog import has_search_index, open_catalog_readonly
+from convert.archive.search_index import MATCH_START, SearchHit, search_catalog
+from convert.dates import parse_timestamp
+from convert.defaults import SEARCH_TIME_LIMIT
+from convert.errors import QueryError
+from convert.layout import CATALOG_NAME, INDEX_NAME, LANDING_NAME
+from convert.publish.entries import EMPTY_ARCHIVE_DATE, Edition, Entry, downloads
+from convert.publish.search_pages import MAX_PAGE, MAX_QUERY_LENGTH, PAGE_SIZE, Found, SearchPage, SearchRequest
+from convert.web import EDITION_TYPES, href, xml_safe
+
+
+def search_request(parameters: Mapping[str, str]) -> SearchRequest:
+    """The request that query parameters `q` and `page` make; QueryError for a query longer
+    than MAX_QUERY_LENGTH or a page that is not a whole number from 1 to MAX_PAGE. A missing
+    or empty page (OpenSearch's `{startPage?}` left out) is the first. Without `q`, the
+    query is `query`: OPDS 2.0 search templates always name their keywords so
+    (drafts.opds.io/opds-2.0, section 3), and opds.json's search link does."""
+    query = parameters.get("q", parameters.get("query", ""))
+    if len(query) > MAX_QUERY_LENGTH:
+        raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters")
+    page = parameters.get("page", "").strip() or "1"
+    if not (page.isascii() and page.isdigit() and 1 <= int(page) <= MAX_PAGE):
+        raise QueryError(f"page must be a whole number from 1 to {MAX_PAGE}")
+    return SearchRequest(xml_safe(query), int(page))
+
+
+def run_search(dist: Path, request: SearchRequest, *, time_limit: float = SEARCH_TIME_LIMIT) -> SearchPage | None:
+    """The page of results `request` asks for, from the catalog of `dist` opened read-only;
+    None when there is no catalog or it has no search index. An empty query matches
+    nothing. Raises QueryError for a query FTS5 cannot parse, sqlite3.Error when the
+    catalog cannot be read or the search takes longer than `time_limit` seconds."""
+    if not (dist / CATALOG_NAME).is_file():
+        return None
+    connection = open_catalog_readonly(dist)
+    try:
+        if not has_search_index(connection):
+            return None
+        if not request.query.strip():
+            return SearchPage(request, 0, ())
+        results = search_catalog(connection, request.query, limit=PAGE_SIZE, offset=request.offset,
+                                 deadline=time.monotonic() + time_limit)
+    finally:
+        connection.close()
+    return SearchPage(request, results.total, tuple(found(dist, hit) for hit in results.hits))
+
+
+def can_search(dist: Path) -> bool:
+    """True when `dist` has a catalog with a search index. Raises sqlite3.Error when the
+    catalog cannot be read."""
+    if not (dist / CATALOG_NAME).is_file():
+        return False
+    connection = open_catalog_readonly(dist)
+    try:
+        return has_search_index(connection)
+    finally:
+        connection.close()
+
+
+def found(dist: Path, hit: SearchHit) -> Found:
+    entry = Entry(
+        key=hit.key, title=hit.title, identifier=hit.identifier, summary=hit.summary or "",
+        date=parse_timestamp(hit.created) if hit.created else EMPTY_ARCHIVE_DATE,
+        editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
+                       for edition, path, sha256, size in hit.files if edition in EDITION_TYPES),
+    )
+    # The section with more matches; the summary when neither has any (the title matched).
+    if hit.commentary_snippet.count(MATCH_START) > hit.summary_snippet.count(MATCH_START):
+        section, snippet = "commentary", hit.commentary_snippet
+    else:
+        section, snippet = "summary", hit.summary_snippet
+    return Found(entry, hit.lang, section, snippet, title_link(dist, entry))
+
+
+def title_link(dist: Path, entry: Entry) -> str:
+    """The seed's landing page when its folder has one, else its first edition in display order."""
+    landing = f"{entry.key}/{LANDING_NAME}"
+    if is_regular_file(dist / entry.key / LANDING_NAME):
+        return href(landing)
+    editions = downloads(entry)
+    return href(editions[0].path) if editions else f"{INDEX_NAME}#{entry.key}"
+
+
+def is_regular_file(path: Path) -> bool:
+    """True for a regular file reached without a symlink on the way (as serve would serve it)."""
+    try:
+        return (not stat.S_ISLNK(os.lstat(path.parent).st_mode)) and stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
