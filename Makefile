@@ -8,7 +8,7 @@ APT_PACKAGES := poppler-utils libharfbuzz-subset0 default-jre-headless fontconfi
 # Only the tests need these: the static search is tested in a real headless browser.
 TEST_APT_PACKAGES := chromium
 
-.PHONY: dist test system-deps goldens styles readme-images clean
+.PHONY: dist test lint system-deps goldens styles readme-images clean
 
 # Debian packages the editions and the tests need, installed only when missing (a package
 # removed but for its configuration counts as missing: `dpkg -s` would call it present).
@@ -40,6 +40,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@ $(VENV)/.installed
+
+# ruff: pyflakes, pycodestyle, import order, bugbear (config in pyproject.toml).
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check convert tests bench docs styles
 
 dist: system-deps $(VENV)/.installed
 	$(BIN)/seedpress archive seeds --dist dist

@@ -21,7 +21,7 @@ import random
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ WORDS = ("council budget river school library tram ferry bridge harvest storm el
 
 
 def make_entries(count: int, rng: random.Random) -> list[Entry]:
-    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2020, 1, 1, tzinfo=UTC)
     entries = []
     for number in range(count):
         key = f"article-{number:06d}"
@@ -62,7 +62,7 @@ def write_landing_pages(dist: Path, count: int, rng: random.Random) -> None:
     from convert.document.seed import parse_seed
     from convert.editions.landing import landing_page
 
-    created = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    created = datetime(2026, 1, 1, tzinfo=UTC)
     for number in range(count):
         key = f"article-{number:06d}"
         title = " ".join(rng.choice(WORDS).capitalize() for _ in range(rng.randint(5, 12)))

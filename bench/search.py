@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -94,7 +94,7 @@ def build_catalog(dist: Path, count: int, rng: random.Random) -> tuple[float, li
     connection = open_catalog(dist)
     # The bench measures searching, not the disk: commits need not wait for it.
     connection.execute("PRAGMA synchronous = OFF")
-    created = iso_timestamp(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    created = iso_timestamp(datetime(2026, 1, 1, tzinfo=UTC))
     started = time.perf_counter()
     for number in range(count):
         key = f"seed_{number:05d}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from convert.errors import SeedError
@@ -16,7 +16,7 @@ FILE_STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 def utc(moment: datetime) -> datetime:
     """`moment` in UTC, to the second."""
-    return moment.astimezone(timezone.utc).replace(microsecond=0)
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 def iso_timestamp(moment: datetime) -> str:
@@ -26,17 +26,17 @@ def iso_timestamp(moment: datetime) -> str:
 
 def parse_timestamp(text: str) -> datetime:
     """The aware datetime an `iso_timestamp` string stands for."""
-    return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
 
 
 def now() -> str:
     """The time of day as an ISO timestamp: for when something was checked, never for an edition."""
-    return iso_timestamp(datetime.now(timezone.utc))
+    return iso_timestamp(datetime.now(UTC))
 
 
 def file_stamp() -> str:
     """The time of day in the compact form that file names carry."""
-    return datetime.now(timezone.utc).strftime(FILE_STAMP_FORMAT)
+    return datetime.now(UTC).strftime(FILE_STAMP_FORMAT)
 
 
 def build_date(input_path: Path) -> datetime:
@@ -50,6 +50,6 @@ def build_date(input_path: Path) -> datetime:
         except OSError as error:
             raise SeedError(input_path, f"cannot read: {error.strerror or error}") from None
     try:
-        return datetime.fromtimestamp(seconds, timezone.utc)
+        return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, ValueError, OSError) as error:
         raise SeedError(input_path, f"{what} is not a date seedpress can write ({error})") from None

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import unicodedata
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -133,7 +133,7 @@ def test_pdf_metadata(fixture):
     assert subject and document.summary[0].startswith(subject.removesuffix(" …"))
     keywords = [k.strip() for k in info["/Keywords"].split(",")]
     assert keywords and all(k and k in document.title.lower() for k in keywords)
-    created = datetime.fromtimestamp(BUILD_EPOCH, timezone.utc).strftime("D:%Y%m%d%H%M%S")
+    created = datetime.fromtimestamp(BUILD_EPOCH, UTC).strftime("D:%Y%m%d%H%M%S")
     assert info["/CreationDate"].startswith(created)
 
 
@@ -296,7 +296,7 @@ def test_epub_metadata_and_nav(fixture, epub):
 
 
 def test_epub_dates_come_from_the_build_not_the_clock(epub):
-    stamp = datetime.fromtimestamp(BUILD_EPOCH, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = datetime.fromtimestamp(BUILD_EPOCH, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     modified = [m.text for m in epub.opf.iter(f"{OPF}meta") if m.get("property") == "dcterms:modified"]
     assert modified == [stamp]
 

@@ -10,7 +10,7 @@ import random
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -48,7 +48,7 @@ def build_archive(root: Path) -> tuple[Path, list[Entry]]:
     (seeds / "hostile.txt").write_text(HOSTILE_SEED, encoding="utf-8")
     # Distinct build dates (the files' mtimes) so that "newest first" means something.
     for name, day in ((REAL_SEED.name, 1), ("hostile.txt", 20)):
-        moment = datetime(2024, 10, day, 12, tzinfo=timezone.utc).timestamp()
+        moment = datetime(2024, 10, day, 12, tzinfo=UTC).timestamp()
         os.utime(seeds / name, (moment, moment))
     completed = seedpress("convert", seeds, "--out", dist, "--json", env={"SOURCE_DATE_EPOCH": None})
     assert completed.returncode == 0, completed.stderr
@@ -278,7 +278,7 @@ def test_empty_archive_still_has_a_page_and_feed(tmp_path):
 def _entry(key: str, title: str, day: int, /, **changes) -> Entry:
     edition = Edition("pdf", f"{key}/{key}.pdf", 10, "0" * 64)
     fields = dict(key=key, title=title, identifier=f"urn:sha256:{'1' * 64}", summary="S.",
-                  date=datetime(2024, 1, day, tzinfo=timezone.utc), editions=(edition,))
+                  date=datetime(2024, 1, day, tzinfo=UTC), editions=(edition,))
     return Entry(**{**fields, **changes})
 
 

@@ -174,7 +174,7 @@ def test_backslashes_in_a_title_are_not_expanded(run):
     assert master(dist, "backslash-title")[0]["title"] == title
     with zipfile.ZipFile(dist / "backslash-title" / "backslash-title.epub") as book:
         chapter = book.read("EPUB/text/ch001.xhtml").decode("utf-8")
-    assert f"<title>Summary of the original article · \\1 \\0 \\g&lt;0&gt; title</title>" in chapter
+    assert "<title>Summary of the original article · \\1 \\0 \\g&lt;0&gt; title</title>" in chapter
 
 
 def test_raw_html_reaches_no_edition_as_markup(run):

@@ -6,7 +6,7 @@ import dataclasses
 import string
 import tomllib
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LABELS_TOML = ROOT / "convert" / "labels.toml"
 LANGUAGES = Path(__file__).resolve().parent / "data" / "languages"
 FIXTURES = sorted(LANGUAGES.glob("*.txt"))
-MOMENT = datetime(2026, 11, 28, 3, 14, tzinfo=timezone.utc)
+MOMENT = datetime(2026, 11, 28, 3, 14, tzinfo=UTC)
 ENGLISH_MONTHS = (
     "January", "February", "March", "April", "May", "June", "July",
     "August", "September", "October", "November", "December",

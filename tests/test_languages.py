@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pikepdf
@@ -124,8 +124,8 @@ def test_the_pdf_declares_the_language_and_draws_cjk_as_the_language_expects(bui
 @pytest.mark.parametrize("tag", LANGUAGES)
 def test_labels_and_date_are_in_the_language(built, tag):
     words, english = labels(tag), labels("en")
-    date = long_date(datetime.fromtimestamp(BUILD_EPOCH, timezone.utc), tag)
-    assert date != long_date(datetime.fromtimestamp(BUILD_EPOCH, timezone.utc), "en")
+    date = long_date(datetime.fromtimestamp(BUILD_EPOCH, UTC), tag)
+    assert date != long_date(datetime.fromtimestamp(BUILD_EPOCH, UTC), "en")
     # Right-to-left lines come out of a PDF in visual order: look for each word of the date.
     first_page = strip_format(pdftotext_pages(edition(built, tag, "pdf"))[0]).replace(" ", "")
     assert all(word in first_page for word in date.split()), (date, first_page[:200])

@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
@@ -91,7 +91,7 @@ def entries(count: int, start: int = 0) -> list[Entry]:
         digest = hashlib.sha256(key.encode()).hexdigest()
         editions = tuple(Edition(name, f"{key}/{key}.{name}", 1000 + number, digest) for name in ("pdf", "epub"))
         made.append(Entry(key=key, title=f"Title {number}", identifier=f"urn:sha256:{digest}",
-                          summary=f"Summary {number}.", date=datetime(2024, 1, 1, tzinfo=timezone.utc)
+                          summary=f"Summary {number}.", date=datetime(2024, 1, 1, tzinfo=UTC)
                           + timedelta(days=number), editions=editions))
     return made
 

@@ -15,7 +15,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -45,7 +45,7 @@ rights = "{RIGHTS}"
 license_url = "{LICENSE}"
 """
 EPOCH = 1_700_000_000
-CREATED = datetime.fromtimestamp(EPOCH, timezone.utc)
+CREATED = datetime.fromtimestamp(EPOCH, UTC)
 
 NS = {
     "x": "adobe:ns:meta/",
@@ -448,7 +448,7 @@ def test_xmp_agrees_with_the_document_info(pdf, xmp, fixture):
         assert xmp_values(xmp, prop) == [str(info[key])], key
     for key, prop in {"/CreationDate": "xmp:CreateDate", "/ModDate": "xmp:ModifyDate"}.items():
         (value,) = xmp_values(xmp, prop)
-        moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         assert pdf_date(moment) == str(info[key]), key
     # /Author is there only when an author is set; dc:creator, then, is that author alone.
     authors = [str(info["/Author"])] if "/Author" in info else []

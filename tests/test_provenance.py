@@ -212,7 +212,7 @@ def test_epub_package_carries_them_and_passes_epubcheck(archive):
         assert [e.text for e in metadata.iter(f"{DC}rights")] == [RIGHTS]
         assert [link.get("href") for link in metadata.iter(f"{OPF}link")
                 if link.get("rel") == "dcterms:license"] == [LICENSE]
-    for epub, report in run_epubcheck(epubs).items():
+    for _epub, report in run_epubcheck(epubs).items():
         checker = report["checker"]
         assert (checker["nFatal"], checker["nError"], checker["nWarning"]) == (0, 0, 0), report["messages"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import docx
@@ -150,7 +150,7 @@ def test_docx_right_to_left_paragraphs(built):
 def test_a_character_no_font_has_withdraws_the_pdfa_claim():
     """A character no font has is drawn as .notdef (the text layer still has it), which the
     glyph check above sees. PDF/A forbids .notdef: that file does not claim to be PDF/A."""
-    settings = Settings(created=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    settings = Settings(created=datetime(2024, 1, 1, tzinfo=UTC))
     for text, claimed in (("Nothing unusual.", True), ("A private-use character: \U0010fffd.", False)):
         document = parse_seed(f"Title\n\n{text}\n".encode(), "pua.txt")
         with pikepdf.open(io.BytesIO(pdf_edition.render_bytes(document, settings))) as pdf:

@@ -14,6 +14,7 @@ never holds a half-written seed, and renamed into place only when it is complete
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -151,7 +152,7 @@ def _copy_payload(dist: Path, seeds: list[BuiltSeed], bag: Path) -> tuple[int, i
             except FileNotFoundError:
                 raise SeedpressError(f"{source}: missing: seedpress verify names every such file") from None
             with reader, open(folder / source.name, "xb") as writer:
-                for block in iter(lambda: reader.read(1 << 20), b""):
+                for block in iter(functools.partial(reader.read, 1 << 20), b""):
                     digest.update(block)
                     writer.write(block)
                     size += len(block)

@@ -7,7 +7,7 @@ import io
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from convert import defaults
@@ -20,7 +20,7 @@ class Settings:
 
     styles: Path = defaults.STYLES_DIR
     """The folder holding print.css, epub.css, reference.docx and fonts/."""
-    created: datetime = field(default_factory=lambda: datetime.fromtimestamp(0, timezone.utc))
+    created: datetime = field(default_factory=lambda: datetime.fromtimestamp(0, UTC))
     """The date the editions carry: SOURCE_DATE_EPOCH, else the input file's mtime (dates.build_date)."""
     paper: str = defaults.PAPER
     """Paper size of the PDF edition (a4 or letter)."""

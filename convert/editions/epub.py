@@ -96,9 +96,9 @@ def accessible_package(opf: bytes) -> bytes:
     )).encode()
     opf = _insert(opf, b"  </metadata>", metadata)
     opf = _insert(opf, b"  </manifest>", (
-        '    <item id="cover-image" href="media/cover.png" media-type="image/png" properties="cover-image" />\n'
-        '    <item id="cover_xhtml" href="text/cover.xhtml" media-type="application/xhtml+xml" />\n'
-    ).encode())
+        b'    <item id="cover-image" href="media/cover.png" media-type="image/png" properties="cover-image" />\n'
+        b'    <item id="cover_xhtml" href="text/cover.xhtml" media-type="application/xhtml+xml" />\n'
+    ))
     opf = _insert(opf, b'<spine toc="ncx">\n', b'    <itemref idref="cover_xhtml" />\n', after=True)
     return _insert(opf, b"  </guide>", b'    <reference type="cover" title="Cover" href="text/cover.xhtml" />\n')
 

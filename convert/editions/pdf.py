@@ -474,7 +474,7 @@ def _complete_xmp(pdf, document: Document, settings: Settings, *, claim_pdfa: bo
         f"<xmp:MetadataDate>{stamp}</xmp:MetadataDate>"
         "</rdf:Description>"
         f"{_xmp_provenance(document)}"
-    ).encode("utf-8")
+    ).encode()
     packet = packet.replace(b"</rdf:RDF>", description + b"</rdf:RDF>", 1)
     packet = packet.replace(b'<?xpacket begin=""', '<?xpacket begin="\ufeff"'.encode("utf-8"), 1)
     if not claim_pdfa:

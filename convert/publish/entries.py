@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 from convert import defaults
@@ -23,7 +23,7 @@ FEED_EDITIONS = ("epub", "pdf", "docx")
 
 
 #: When an archive has no entry yet: the feed still needs an `updated`, and it must not be now.
-EMPTY_ARCHIVE_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EMPTY_ARCHIVE_DATE = datetime(1970, 1, 1, tzinfo=UTC)
 
 ARCHIVE_TITLE = defaults.ARCHIVE_TITLE
 
