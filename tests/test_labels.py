@@ -1,4 +1,4 @@
-"""The reader-visible strings in every language (convert/labels.toml) and the seeds written in them."""
+"""The reader-visible strings in every language (convert/document/labels.toml) and the seeds written in them."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from convert.document.labels import LABEL_KEYS, LABEL_LANGUAGES, label_language,
 from convert.document.seed import read_seed
 
 ROOT = Path(__file__).resolve().parent.parent
-LABELS_TOML = ROOT / "convert" / "labels.toml"
+LABELS_TOML = ROOT / "convert" / "document" / "labels.toml"
 LANGUAGES = Path(__file__).resolve().parent / "data" / "languages"
 FIXTURES = sorted(LANGUAGES.glob("*.txt"))
 MOMENT = datetime(2026, 11, 28, 3, 14, tzinfo=UTC)
