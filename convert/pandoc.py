@@ -1,4 +1,5 @@
-"""Run pandoc: sandboxed, bounded in time and memory, fed JSON AST built from the document."""
+"""The pandoc process: found, sandboxed, bounded in time and memory; the long-lived `pandoc lua`
+writer fed JSON AST (editions/ast.py builds it), and the restricted Markdown reader of masters."""
 
 from __future__ import annotations
 

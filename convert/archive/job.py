@@ -1,17 +1,6 @@
-"""The archive job: plan what changed, build it on warm workers, commit, withdraw, hand out.
-
-Layout of an archive folder (DESIGN §5):
-
-    dist/<key>/<key>.{md,pdf,epub,docx,txt}   editions and the original seed bytes
-    dist/.catalog.sqlite                        what was built from what, with hashes (catalog.py)
-    dist/.withdrawn/<key>-<stamp>/              files of seeds that left the seeds folder
-    dist/.lock                                  held by the one run allowed at a time
-    dist/<key>/index.html                       each seed's landing page (landing.py)
-    dist/index.html, opds.xml, opds.json,       the hand-out, written from the catalog (handout.py),
-        their older pages, SHA256SUMS           paged from the oldest
-    dist/.handout-pages.json                    what each page was last written from (handout.PageRecord)
-    dist/pagefind/, dist/search.js              the static search of the landing pages (sitesearch.py)
-    dist/.pagefind-source                       which landing pages that bundle was made from
+"""The archive update: find the seeds, plan what changed, build it on the runners, commit
+each outcome to the catalog, withdraw what left. The hand-out is written after it
+(convert/jobs.py); every name in dist is in convert/layout.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What besides a seed's bytes shapes its editions, and whether the tools are usable at all.
+"""What besides a seed's bytes shapes its editions: the build and environment digests.
 
 The build digest of a seed (the hash that decides whether it is rebuilt) is
 its bytes plus the environment digest: seedpress's code, pandoc, WeasyPrint,

@@ -1,5 +1,5 @@
 """Stage 2, the editions. Each module exposes `render_bytes(document, settings)`; the
-caller writes the bytes (convert/build.py writes a seed's files together)."""
+caller writes the bytes (convert/build/input.py writes a seed's files together)."""
 
 from __future__ import annotations
 

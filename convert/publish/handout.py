@@ -1,4 +1,5 @@
-"""Hand the archive out: index.html, an OPDS catalog and SHA256SUMS in dist (DESIGN §6).
+"""Write the hand-out into dist (DESIGN §6, §11): every page of the index and of both feeds,
+and SHA256SUMS, each only when its bytes change.
 
 Everything here is written from the entries the caller gives (the catalog's
 good seeds) and the archive's title and base URL (seedpress.toml's [archive]),

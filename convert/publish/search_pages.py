@@ -1,5 +1,6 @@
-"""Search the archive (DESIGN §11): what `seedpress serve` answers at /search (HTML),
-/search.atom (OPDS 1.2), /search.json (OPDS 2.0) and /opensearch.xml.
+"""The pages of a search's answer (DESIGN §11): /search (HTML), /search.atom (OPDS 1.2),
+/search.json (OPDS 2.0) and /opensearch.xml, rendered from a page of results
+(serve/search_query.py runs the query).
 
 A query is FTS5 query syntax (sqlite.org/fts5.html#full_text_query_syntax) over the title,
 the whole summary and the whole commentary of every seed with a good build, run against the
