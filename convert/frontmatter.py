@@ -22,7 +22,8 @@ from .errors import SeedError
 from .language import MAX_TAG_LENGTH, is_language_tag
 from .model import OriginalArticle, Source
 from .provenance import FIELDS as PROVENANCE_FIELDS
-from .provenance import MAX_URL, TEXT_REQUIREMENT, URL_REQUIREMENT, Provenance, text_problem, url_problem
+from .provenance import (MAX_URL, TEXT_REQUIREMENT, URL_REQUIREMENT, Provenance, is_web_url, text_problem,
+                         url_problem)
 from .seed import ENCODINGS, fold, replace_unrepresentable
 
 #: The longest frontmatter, and the longest title, in characters: what the
@@ -46,7 +47,6 @@ _NOT_IN_FILE_NAME = re.compile(r"[/\\\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff
 MAX_COUNT = 2**63 - 1
 #: The longest marker text; the seed reader's marker is at most 30 characters.
 MAX_MARKER_TEXT = 1_000
-_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]+\Z")
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -238,7 +238,7 @@ def _original_article(value: object, path: Path | str) -> tuple[OriginalArticle 
         raise _bad_field(path, "original_article", "null or a mapping with text and url")
     text, replaced = _text(value.get("text"), path, "original_article.text", MAX_MARKER_TEXT)
     url = value.get("url")
-    if url is not None and not (isinstance(url, str) and len(url) <= MAX_URL and _URL.match(url)):
+    if url is not None and not is_web_url(url):
         raise _bad_field(path, "original_article.url", f"null or an http(s) URL of at most {MAX_URL} "
                                                        "characters")
     return OriginalArticle(text=text, url=url), replaced

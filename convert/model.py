@@ -47,9 +47,11 @@ class OriginalArticle:
     """The marker paragraph that links the summary to the original article."""
 
     text: str
-    """The marker's words as written in the seed, without the URL."""
+    """The marker's words as written in the seed, without the URL it links to; a URL that
+    cannot be a link (not http(s), or not valid) stays here as literal text."""
     url: str | None
-    """The http(s) URL of the original article, or None when the seed gives none."""
+    """The http(s) URL of the original article (provenance.is_web_url), or None when the seed
+    gives none that can be a link."""
 
 
 @dataclass(frozen=True)

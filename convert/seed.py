@@ -14,6 +14,7 @@ from . import defaults
 from .errors import SeedError
 from .language import with_languages
 from .model import Document, OriginalArticle, Source
+from .provenance import is_web_url
 
 _BOMS = (
     # UTF-32 first: its little-endian BOM starts with UTF-16's.
@@ -167,11 +168,21 @@ def fold(paragraph: str) -> str:
 
 
 def match_marker(paragraph: str) -> OriginalArticle | None:
-    """The marker if the whole paragraph is one, else None."""
+    """The marker if the whole paragraph is one, else None.
+
+    Only a URL every edition can link (provenance.is_web_url: RFC 3986 characters,
+    escapes and port) becomes the link; any other stays in the marker's text, literally,
+    so nothing of it is lost, and a marker too long for that is an ordinary paragraph."""
     match = _MARKER.fullmatch(paragraph)
     if match is None:
         return None
-    return OriginalArticle(text=match["text"], url=match["url"])
+    if match["url"] is None or is_web_url(match["url"]):
+        return OriginalArticle(text=match["text"], url=match["url"])
+    from .frontmatter import MAX_MARKER_TEXT  # frontmatter imports this module
+
+    if len(paragraph) > MAX_MARKER_TEXT:
+        return None
+    return OriginalArticle(text=paragraph, url=None)
 
 
 def split_at_marker(
