@@ -26,7 +26,7 @@ from .dates import iso_timestamp, utc
 from .environment import code_digest
 from .files import write_if_changed
 from .language import UNDETERMINED, is_language_tag, is_right_to_left
-from .provenance import is_web_url
+from .provenance import MAX_URL, clipped, is_web_url
 
 INDEX_NAME = "index.html"
 FEED_NAME = "opds.xml"
@@ -142,7 +142,8 @@ class HandoutOptions:
 
     def __post_init__(self) -> None:
         if self.base_url is not None and not (is_web_url(self.base_url) and self.base_url.endswith("/")):
-            raise ValueError(f"base_url must be an absolute http(s) URL ending in '/': {self.base_url!r}")
+            raise ValueError(f"base_url must be an absolute http(s) URL ending in '/' of at most {MAX_URL} "
+                             f"characters: {clipped(self.base_url)!r}")
 
     def link(self, relative: str) -> str:
         """`relative` (a URL relative to dist/) as the feed links it: absolute when there is a base URL."""
