@@ -19,6 +19,7 @@ from .handout import EDITION_TYPES, human_size, page_head
 from .labels import foreign_label_language, labels, long_date
 from .language import is_right_to_left, same_language
 from .model import Document, text_direction
+from .sitesearch import pagefind_language
 
 #: The landing page's name in the seed's folder.
 LANDING_NAME = "index.html"
@@ -60,18 +61,21 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
     """The landing page of one title, linking its `files` (edition to bytes) by their names in its folder."""
     words, foreign = labels(document.lang), foreign_label_language(document.lang)
     direction = "rtl" if is_right_to_left(document.lang) else "ltr"
+    # Pagefind reads the language of <html>; a tag too long for it is given whole on <body>.
+    indexed = pagefind_language(document.lang)
+    body_lang = "" if indexed == document.lang else f' lang="{_attribute(document.lang)}"'
     article = document.original_article
     original = ""
     if article is not None and article.url:
         original = (f'<p class="original"><a href="{_attribute(article.url)}" rel="noreferrer"'
                     f'{_english(document)}>{_text(article.text)}</a></p>\n')
     page = f"""<!DOCTYPE html>
-<html lang="{_attribute(document.lang)}" dir="{direction}">
+<html lang="{_attribute(indexed)}" dir="{direction}">
 <head>
 {page_head(CONTENT_SECURITY_POLICY)}<title>{_text(document.title)}</title>
 <style>{STYLE}</style>
 </head>
-<body>
+<body{body_lang}>
 <nav><a href="../index.html"{_english(document)}>seedpress archive</a></nav>
 <main>
 <article data-pagefind-body>

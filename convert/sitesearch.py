@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -39,6 +40,19 @@ SOURCE_NAME = ".pagefind-source"
 
 _NEW = ".pagefind-new"
 _OLD = ".pagefind-old"
+#: The longest language tag Pagefind 1.5 always indexes. It names each language's index
+#: `<tag>_<hash cut to len(tag) + 8>`, where the hash is 20 bytes written in hex without
+#: their leading zeros (20 to 40 characters), and panics when the cut runs past it
+#: ("byte index 41 is out of bounds"): a tag of 30 to 32 characters fails for some
+#: sites, of 33 and more for all. Up to 12 characters it never does.
+PAGEFIND_MAX_LANGUAGE = 12
+
+
+def pagefind_language(tag: str) -> str:
+    """The language a landing page gives Pagefind (its <html lang>): the tag itself, or,
+    for a tag longer than Pagefind takes, its primary subtag (en for en-US-x-…), which
+    is all Pagefind uses it for; the page's <body> then carries the whole tag."""
+    return tag if len(tag) <= PAGEFIND_MAX_LANGUAGE else tag.partition("-")[0]
 
 
 def pagefind_executable() -> Path | None:
@@ -49,6 +63,16 @@ def pagefind_executable() -> Path | None:
     except ImportError:
         return None
     return get_executable()
+
+
+def signal_name(number: int) -> str:
+    """A signal as a user reads it: "SIGXFSZ (file size limit exceeded)"."""
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+    described = signal.strsignal(number)
+    return f"{name} ({described[0].lower() + described[1:]})" if described else name
 
 
 def landing_digest(landing_pages: Iterable[tuple[str, str]]) -> str:
@@ -119,6 +143,9 @@ def _index(dist: Path) -> None:
         shutil.rmtree(dist / _NEW, ignore_errors=True)
         said = [line.strip() for line in (result.stderr or result.stdout).splitlines()
                 if line.strip() and not line.startswith(("note:", "stack backtrace"))]
+        if result.returncode < 0:
+            raise SeedpressError(f"pagefind was killed by {signal_name(-result.returncode)}; "
+                                 "the previous search bundle stays")
         raise SeedpressError(f"pagefind failed (exit {result.returncode}): "
                              f"{said[-1][:300] if said else 'no message'}; the previous search bundle stays")
     fsync_tree(dist / _NEW)
