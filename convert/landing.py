@@ -96,7 +96,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 </section>
 <section class="cite" aria-labelledby="cite" data-pagefind-ignore>
 <h2 id="cite"{_english(document)}>Cite</h2>
-<p>{_text(document.title)}. {_label(long_date(created, document.lang), foreign)}. <code>{_text(document.identifier)}</code></p>
+<p>{_isolated(document.title)}. {_label(long_date(created, document.lang), foreign)}. <code>{_text(document.identifier)}</code></p>
 </section>
 </article>
 </main>
@@ -131,7 +131,7 @@ def _downloads(key: str, files: Mapping[str, bytes]) -> str:
 def _provenance(document: Document) -> str:
     """ · author · rights, for what the document says of them (nothing before it does)."""
     parts = [getattr(document, name, None) for name in ("author", "rights")]
-    return "".join(f" · {_text(part)}" for part in parts if part)
+    return "".join(f" · {_isolated(part)}" for part in parts if part)
 
 
 def _direction(text: str, direction: str) -> str:
@@ -149,6 +149,12 @@ def _label(text: str, foreign: str | None) -> str:
 
 def _text(text: str) -> str:
     return escape(text, quote=False)
+
+
+def _isolated(text: str) -> str:
+    """`text` set among other words in a <bdi>, so that its direction and any bidi control in
+    it (an unclosed U+202E) stay inside it and cannot reorder the dates and digests beside it."""
+    return f"<bdi>{_text(text)}</bdi>"
 
 
 def _attribute(text: str) -> str:
