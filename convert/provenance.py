@@ -204,14 +204,17 @@ class Provenance:
 
     @classmethod
     def from_json(cls, text: str | None) -> Provenance:
-        """The Provenance `to_json` wrote; an empty one for None or a value not written by it."""
+        """The Provenance `to_json` wrote; an empty one for None or a value not written by it.
+        A field that fails today's checks (a license URL an older seedpress accepted, with a
+        port over 65535, say) is left out: what is read back is not trusted."""
         try:
             data = json.loads(text) if text else {}
         except ValueError:
             return cls()
         if not isinstance(data, dict):
             return cls()
-        return cls(**{name: data[name] for name in FIELDS if isinstance(data.get(name), str)})
+        return cls(**{name: data[name] for name in FIELDS if isinstance(data.get(name), str)
+                      and (url_problem if name == "license_url" else text_problem)(data[name]) is None})
 
     def __bool__(self) -> bool:
         return bool(self.as_dict())
