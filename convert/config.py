@@ -27,13 +27,15 @@ overrides both for its own seed.
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from convert.document.provenance import Provenance, text_problem, url_problem
+from convert.document.provenance import MAX_URL, Provenance, clipped, text_problem, url_problem
 from convert.errors import ConfigError
 
 #: The file looked for in the current folder when no --config is given.
@@ -57,7 +59,11 @@ def _checked_url(value: str) -> str:
 
 
 def _checked_base_url(value: str) -> str:
-    """An absolute http(s) URL ending in "/", so that links are resolved beneath it."""
+    """An absolute http(s) URL ending in "/", so that links are resolved beneath it. The
+    limits hold for the URL as it is used, with the "/" it may get."""
+    if isinstance(value, str) and not value.endswith("/") and len(value) >= MAX_URL:
+        raise ValueError(f"longer than {MAX_URL - 1} characters: a base URL without its final '/' "
+                         f"gets one, and {MAX_URL} characters is the limit with it")
     value = _checked_url(value)
     if "?" in value or "#" in value:
         raise ValueError("must not have a query or fragment: links are resolved beneath it")
@@ -114,27 +120,50 @@ def load_config(path: Path | None = None) -> Config:
     data = _read(Path(path))
     try:
         table = tomllib.loads(data)
-    except tomllib.TOMLDecodeError as error:
-        # tomllib says where: "Invalid value (at line 3, column 10)".
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except RecursionError:
+        # tomllib reads nested arrays and inline tables recursively.
+        raise ConfigError(f"{path}: not valid TOML: arrays or inline tables nested too deeply") from None
+    except ValueError as error:
+        # tomllib says where: "Invalid value (at line 3, column 10)"; int() refuses an
+        # integer of more than 4,300 digits with a plain ValueError.
+        raise ConfigError(f"{path}: not valid TOML: {_one_line(str(error))}") from None
     try:
         return Config.model_validate(table)
     except ValidationError as error:
         raise ConfigError(f"{path}: {describe(error)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: arrays or inline tables nested too deeply") from None
 
 
 def _read(path: Path) -> str:
+    """The file's text. Only a regular file is read, opened without blocking (a FIFO in
+    its place must not hang every command) and checked after opening, so what is read
+    is what was checked. One UTF-8 byte order mark at the start is skipped."""
     try:
-        with path.open("rb") as file:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the configuration: {error.strerror or error}") from None
+    try:
+        with os.fdopen(descriptor, "rb") as file:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise ConfigError(f"{path}: not a regular file: the configuration must be a file")
             data = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the configuration: {error.strerror or error}") from None
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes: not a seedpress configuration")
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 (byte {error.start}), as TOML must be") from None
+    # Editors on Windows save UTF-8 with a byte order mark; TOML has no use for it.
+    return text.removeprefix("\ufeff")
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """`text` on one line, cut to `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 #: pydantic's error types, as this file's reader would put them.
@@ -150,10 +179,11 @@ def describe(error: ValidationError) -> str:
     """The first problem pydantic found, as `key.path: what is wrong`, and how many more."""
     problems = error.errors(include_url=False)
     first = problems[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(the whole file)"
+    # A key is shown cut short: a file may hold a key of a megabyte.
+    where = ".".join(clipped(str(part), 80) for part in first["loc"]) or "(the whole file)"
     message = _MESSAGES.get(first["type"])
     if message is None:
         # Our own checks raise ValueError; pydantic prefixes their text with "Value error, ".
-        message = str(first.get("ctx", {}).get("error", first["msg"]))
+        message = _one_line(str(first.get("ctx", {}).get("error", first["msg"])))
     more = len(problems) - 1
     return f"{where}: {message}" + (f" (and {more} more {'problem' if more == 1 else 'problems'})" if more else "")

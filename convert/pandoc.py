@@ -7,6 +7,7 @@ import atexit
 import functools
 import itertools
 import json
+import logging
 import os
 import re
 import select
@@ -46,24 +47,40 @@ _JSON_STEP[ord("]")] = _JSON_STEP[ord("}")] = -1
 
 @functools.cache
 def pandoc_path() -> str:
-    """The pandoc binary: $SEEDPRESS_PANDOC, else the one pypandoc-binary ships."""
+    """The pandoc binary: $SEEDPRESS_PANDOC, else the one pypandoc-binary ships.
+    ConfigError, one line, when there is none."""
     configured = os.environ.get("SEEDPRESS_PANDOC")
     if configured:
         return configured
+    # pypandoc logs a traceback for each candidate it rejects and raises a message of
+    # three lines; the user gets one line instead.
+    log = logging.getLogger("pypandoc")
+    was_disabled, log.disabled = log.disabled, True
     try:
         import pypandoc
         return pypandoc.get_pandoc_path()
-    except (ImportError, OSError) as error:
-        raise ConfigError(f"pandoc not found (install pypandoc-binary): {error}") from None
+    except (ImportError, OSError):
+        raise ConfigError("pandoc not found: install pypandoc-binary, or set SEEDPRESS_PANDOC to a pandoc "
+                          "binary") from None
+    finally:
+        log.disabled = was_disabled
 
 
 @functools.cache
 def pandoc_version() -> tuple[int, ...]:
-    """pandoc's version as a tuple of integers."""
-    output = subprocess.run(
-        [pandoc_path(), "--version"], capture_output=True, text=True,
-        timeout=defaults.PANDOC_TIMEOUT, check=True,
-    ).stdout
+    """pandoc's version as a tuple of integers; ConfigError, one line, when pandoc cannot run."""
+    path = pandoc_path()
+    try:
+        output = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, errors="replace",
+            timeout=defaults.PANDOC_TIMEOUT, check=True,
+        ).stdout
+    except OSError as error:
+        raise ConfigError(f"pandoc {path}: cannot run it: {error.strerror or error}") from None
+    except subprocess.CalledProcessError as error:
+        raise ConfigError(f"pandoc {path}: `--version` failed (exit {error.returncode})") from None
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"pandoc {path}: `--version` took over {defaults.PANDOC_TIMEOUT} s") from None
     match = re.match(r"pandoc\S*\s+([\d.]+)", output)
     if not match:
         raise ConfigError(f"cannot tell pandoc's version from {output[:60]!r}")

@@ -64,3 +64,18 @@ def page_head(policy: str) -> str:
         '<meta name="referrer" content="no-referrer">\n'
         f'<meta name="generator" content="seedpress {html_text(__version__)}">\n'
     )
+
+
+#: The longest language tag Pagefind 1.5 always indexes. It names each language's index
+#: `<tag>_<hash cut to len(tag) + 8>`, where the hash is 20 bytes written in hex without
+#: their leading zeros (20 to 40 characters), and panics when the cut runs past it
+#: ("byte index 41 is out of bounds"): a tag of 30 to 32 characters fails for some
+#: sites, of 33 and more for all. Up to 12 characters it never does.
+PAGEFIND_MAX_LANGUAGE = 12
+
+
+def pagefind_language(tag: str) -> str:
+    """The language a landing page gives Pagefind (its <html lang>): the tag itself, or,
+    for a tag longer than Pagefind takes, its primary subtag (en for en-US-x-…), which
+    is all Pagefind uses it for; the page's <body> then carries the whole tag."""
+    return tag if len(tag) <= PAGEFIND_MAX_LANGUAGE else tag.partition("-")[0]

@@ -19,13 +19,14 @@ import yaml
 
 from convert import defaults
 from convert.document.language import MAX_TAG_LENGTH, is_language_tag
-from convert.document.model import OriginalArticle, Source
+from convert.document.model import MAX_MARKER_TEXT, OriginalArticle, Source
 from convert.document.provenance import FIELDS as PROVENANCE_FIELDS
 from convert.document.provenance import (
     MAX_URL,
     TEXT_REQUIREMENT,
     URL_REQUIREMENT,
     Provenance,
+    is_web_url,
     text_problem,
     url_problem,
 )
@@ -51,9 +52,6 @@ MAX_FILE_NAME = 255
 _NOT_IN_FILE_NAME = re.compile(r"[/\\\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 #: The largest count a file size (off_t) can be.
 MAX_COUNT = 2**63 - 1
-#: The longest marker text; the seed reader's marker is at most 30 characters.
-MAX_MARKER_TEXT = 1_000
-_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]+\Z")
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -245,7 +243,7 @@ def _original_article(value: object, path: Path | str) -> tuple[OriginalArticle 
         raise _bad_field(path, "original_article", "null or a mapping with text and url")
     text, replaced = _text(value.get("text"), path, "original_article.text", MAX_MARKER_TEXT)
     url = value.get("url")
-    if url is not None and not (isinstance(url, str) and len(url) <= MAX_URL and _URL.match(url)):
+    if url is not None and not is_web_url(url):
         raise _bad_field(path, "original_article.url", f"null or an http(s) URL of at most {MAX_URL} "
                                                        "characters")
     return OriginalArticle(text=text, url=url), replaced

@@ -25,6 +25,11 @@ _STOPWORDS = frozenset(
 )
 
 
+#: The longest marker text a document may have (a master's `original_article.text`, or a
+#: seed's marker paragraph with a URL it keeps as text).
+MAX_MARKER_TEXT = 1_000
+
+
 @dataclass(frozen=True)
 class Source:
     """Facts about the seed file the document was read from."""
@@ -47,9 +52,11 @@ class OriginalArticle:
     """The marker paragraph that links the summary to the original article."""
 
     text: str
-    """The marker's words as written in the seed, without the URL."""
+    """The marker's words as written in the seed, without the URL it links to; a URL that
+    cannot be a link (not http(s), or not valid) stays here as literal text."""
     url: str | None
-    """The http(s) URL of the original article, or None when the seed gives none."""
+    """The http(s) URL of the original article (provenance.is_web_url), or None when the seed
+    gives none that can be a link."""
 
 
 @dataclass(frozen=True)

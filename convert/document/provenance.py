@@ -9,8 +9,10 @@ for the license.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, fields, replace
 from urllib.parse import urlsplit
 
@@ -21,10 +23,32 @@ MAX_URL = 8_192
 #: Characters no metadata value may hold: C0 and C1 controls (line breaks and tabs
 #: too: every value is one line), surrogates and the two non-characters XML refuses.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-#: An http(s) URL as HTML, XML and PDF links take it: RFC 3986 leaves spaces and the
-#: characters "<>\^`{|} out of URLs (they are written percent-encoded); non-ASCII
-#: letters (an IRI) are fine.
-_WEB_URL = re.compile(r'https?://[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff"<>\\^`{|}]+\Z')
+#: What a message may show of a value as it is: controls, line and paragraph separators
+#: and bidi formatting characters are shown escaped.
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+
+# An http(s) URL, checked as RFC 3986 (and, for letters beyond ASCII, RFC 3987) writes one:
+# what HTML, XHTML (EPUBCheck), XML and PDF links take. Every character of it is one of
+# these; "%" only starts an escape of two hex digits; "[" and "]" only enclose an IPv6 host.
+#: RFC 3986 §2.2-2.3: unreserved and sub-delims.
+_UNRESERVED = "A-Za-z0-9\\-._~"
+_SUB_DELIMS = "!$&'()*+,;="
+#: userinfo = *( unreserved / pct-encoded / sub-delims / ":" )
+_USERINFO = re.compile(f"[{_UNRESERVED}{_SUB_DELIMS}:%]*\\Z")
+#: reg-name = *( unreserved / pct-encoded / sub-delims ); IRIs add letters beyond ASCII.
+_REG_NAME = re.compile(f"[{_UNRESERVED}{_SUB_DELIMS}%\\u00a0-\\U0010ffff]+\\Z")
+#: path, query and fragment: pchar = unreserved / pct-encoded / sub-delims / ":" / "@", and "/"
+#: (and "?" after the path). IRIs add letters beyond ASCII.
+_PATH = re.compile(f"[{_UNRESERVED}{_SUB_DELIMS}:@/%\\u00a0-\\U0010ffff]*\\Z")
+_QUERY = re.compile(f"[{_UNRESERVED}{_SUB_DELIMS}:@/?%\\u00a0-\\U0010ffff]*\\Z")
+#: A "%" not followed by two hex digits (RFC 3986 §2.1).
+_BAD_ESCAPE = re.compile("%(?![0-9A-Fa-f]{2})")
+#: The highest TCP port.
+MAX_PORT = 65_535
+#: Characters beyond ASCII an IRI may not hold (RFC 3987 §2.2 ucschar, §4.1): anything
+#: not a letter, mark, number, punctuation or symbol (spaces, separators, format and bidi
+#: controls, private use, unassigned, surrogates), and the non-characters.
+_NOT_UCSCHAR = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"))
 
 TEXT_REQUIREMENT = f"one line of text, at most {MAX_TEXT} characters, without control characters"
 URL_REQUIREMENT = f"an absolute http(s) URL of at most {MAX_URL} characters"
@@ -50,21 +74,105 @@ def url_problem(value: object) -> str | None:
         return "must be text"
     if len(value) > MAX_URL:
         return f"longer than {MAX_URL} characters"
-    if not is_web_url(value):
-        return ('must be an absolute http(s) URL, such as https://example.org/ (with any space or '
-                '"<>\\^`{|} in it percent-encoded)')
+    problem = web_url_problem(value)
+    if problem is not None:
+        return (f"must be an absolute http(s) URL, such as https://example.org/, with any space or "
+                f'"<>\\^`{{|}} in it percent-encoded: {problem}')
     return None
 
 
 def is_web_url(value: object) -> bool:
-    """True for an absolute http:// or https:// URL with a host and none of the characters
-    URLs leave out (whitespace, controls, "<>\\^`{|})."""
-    if not (isinstance(value, str) and len(value) <= MAX_URL and _WEB_URL.match(value)):
-        return False
+    """True for an absolute http:// or https:// URL with a host, of at most MAX_URL
+    characters, that RFC 3986 (or, beyond ASCII, RFC 3987) reads as it is written: every
+    character allowed where it stands, every "%" a two-digit escape, a port a number up
+    to 65535."""
+    return isinstance(value, str) and len(value) <= MAX_URL and web_url_problem(value) is None
+
+
+def web_url_problem(url: str) -> str | None:
+    """What makes `url` no http(s) URL, in a few words that do not repeat it; None when it is one."""
+    if not url.startswith(("http://", "https://")):
+        return "it does not start with http:// or https://"
+    for char in url:
+        if ord(char) < 0x80:
+            if char in '"<>\\^`{|} ' or not char.isprintable():
+                return f"it holds {_char_name(char)}"
+        elif unicodedata.category(char) in _NOT_UCSCHAR or (ord(char) & 0xFFFE) == 0xFFFE \
+                or 0xFDD0 <= ord(char) <= 0xFDEF:
+            return f"it holds {_char_name(char)}"
+    if _BAD_ESCAPE.search(url):
+        return 'a "%" in it is not followed by two hex digits'
     try:
-        return bool(urlsplit(value).hostname)
-    except ValueError:  # a malformed port or IPv6 literal
-        return False
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed "[" in the host
+        return "its host is not a name or an IPv6 address in brackets"
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if at and not _USERINFO.match(userinfo):
+        return "the part before the host's @ holds a character a user name may not"
+    if hostport.startswith("["):
+        host, bracket, port = hostport[1:].partition("]")
+        if "%" in host:  # RFC 6874's zone identifier: browsers refuse it
+            return "its host is an IPv6 address with a zone, which browsers refuse"
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "its host is not a name or an IPv6 address in brackets"
+        if not bracket or (port and not port.startswith(":")):
+            return "its host is not a name or an IPv6 address in brackets"
+        port = port[1:] if port else None
+    else:
+        host, colon, port = hostport.partition(":")
+        port = port if colon else None
+        if not host:
+            return "it has no host"
+        if not _REG_NAME.match(host):
+            return "its host holds a character a host name may not"
+        problem = _host_name_problem(host)
+        if problem is not None:
+            return problem
+    if port is not None and not (port.isascii() and port.isdigit() and len(port) <= 5
+                                 and int(port) <= MAX_PORT):
+        return f"its port is not a number from 0 to {MAX_PORT}"
+    if not _PATH.match(parts.path):
+        return "its path holds a character a path may not"
+    if not _QUERY.match(parts.query):
+        return "its query holds a character a query may not"
+    if not _QUERY.match(parts.fragment):
+        return "its fragment holds a character a fragment may not (a second #?)"
+    return None
+
+
+def _host_name_problem(host: str) -> str | None:
+    """What browsers (the WHATWG URL standard, which EPUBCheck follows) refuse in a host
+    that RFC 3986 allows: a name ending in a number that is no IPv4 address, or a name
+    beyond ASCII that IDNA cannot write in ASCII, an empty label (a..b)."""
+    if "" in host.removesuffix(".").split("."):
+        return "its host has an empty label (two dots in a row, or a leading dot)"
+    last = host.rstrip(".").rpartition(".")[2]
+    if last.isascii() and (last.isdigit() or last.lower().startswith("0x")):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return "its host ends in a number but is no IPv4 address"
+    if "%" in host:
+        return 'its host holds a "%" escape'
+    if not host.isascii():
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            return "its host is a name IDNA cannot write in ASCII"
+    return None
+
+
+def _char_name(char: str) -> str:
+    return f"U+{ord(char):04X}" + (f" ({char})" if char.isprintable() and char != " " else "")
+
+
+def clipped(value: str, limit: int = 80) -> str:
+    """`value` as a message may show it: control, separator and bidi characters escaped,
+    cut to `limit` characters and an ellipsis (a value may be megabytes long)."""
+    cut = value[:limit] + ("…" if len(value) > limit else "")
+    return _UNSHOWABLE.sub(lambda match: match[0].encode("unicode_escape").decode("ascii"), cut)
 
 
 @dataclass(frozen=True)
@@ -96,14 +204,17 @@ class Provenance:
 
     @classmethod
     def from_json(cls, text: str | None) -> Provenance:
-        """The Provenance `to_json` wrote; an empty one for None or a value not written by it."""
+        """The Provenance `to_json` wrote; an empty one for None or a value not written by it.
+        A field that fails today's checks (a license URL an older seedpress accepted, with a
+        port over 65535, say) is left out: what is read back is not trusted."""
         try:
             data = json.loads(text) if text else {}
         except ValueError:
             return cls()
         if not isinstance(data, dict):
             return cls()
-        return cls(**{name: data[name] for name in FIELDS if isinstance(data.get(name), str)})
+        return cls(**{name: data[name] for name in FIELDS if isinstance(data.get(name), str)
+                      and (url_problem if name == "license_url" else text_problem)(data[name]) is None})
 
     def __bool__(self) -> bool:
         return bool(self.as_dict())

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from convert import defaults
 from convert.document.language import with_languages
-from convert.document.model import Document, OriginalArticle, Source
+from convert.document.model import MAX_MARKER_TEXT, Document, OriginalArticle, Source
+from convert.document.provenance import is_web_url
 from convert.errors import SeedError
 
 _BOMS = (
@@ -167,11 +168,20 @@ def fold(paragraph: str) -> str:
 
 
 def match_marker(paragraph: str) -> OriginalArticle | None:
-    """The marker if the whole paragraph is one, else None."""
+    """The marker if the whole paragraph is one, else None.
+
+    Only a URL every edition can link (provenance.is_web_url: RFC 3986 characters,
+    escapes and port) becomes the link; any other stays in the marker's text, literally,
+    so nothing of it is lost, and a marker too long for that is an ordinary paragraph."""
     match = _MARKER.fullmatch(paragraph)
     if match is None:
         return None
-    return OriginalArticle(text=match["text"], url=match["url"])
+    if match["url"] is None or is_web_url(match["url"]):
+        return OriginalArticle(text=match["text"], url=match["url"])
+
+    if len(paragraph) > MAX_MARKER_TEXT:
+        return None
+    return OriginalArticle(text=paragraph, url=None)
 
 
 def split_at_marker(

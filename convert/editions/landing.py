@@ -18,7 +18,7 @@ from convert.dates import iso_timestamp
 from convert.document.labels import foreign_label_language, labels, long_date
 from convert.document.language import is_right_to_left, same_language
 from convert.document.model import Document, text_direction
-from convert.web import EDITION_TYPES, human_size, page_head
+from convert.web import EDITION_TYPES, human_size, page_head, pagefind_language
 
 #: The landing page's name in the seed's folder.
 LANDING_NAME = "index.html"
@@ -60,18 +60,21 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
     """The landing page of one title, linking its `files` (edition to bytes) by their names in its folder."""
     words, foreign = labels(document.lang), foreign_label_language(document.lang)
     direction = "rtl" if is_right_to_left(document.lang) else "ltr"
+    # Pagefind reads the language of <html>; a tag too long for it is given whole on <body>.
+    indexed = pagefind_language(document.lang)
+    body_lang = "" if indexed == document.lang else f' lang="{_attribute(document.lang)}"'
     article = document.original_article
     original = ""
     if article is not None and article.url:
         original = (f'<p class="original"><a href="{_attribute(article.url)}" rel="noreferrer"'
                     f'{_english(document)}>{_text(article.text)}</a></p>\n')
     page = f"""<!DOCTYPE html>
-<html lang="{_attribute(document.lang)}" dir="{direction}">
+<html lang="{_attribute(indexed)}" dir="{direction}">
 <head>
 {page_head(CONTENT_SECURITY_POLICY)}<title>{_text(document.title)}</title>
 <style>{STYLE}</style>
 </head>
-<body>
+<body{body_lang}>
 <nav><a href="../index.html"{_english(document)}>seedpress archive</a></nav>
 <main>
 <article data-pagefind-body>
@@ -92,7 +95,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 </section>
 <section class="cite" aria-labelledby="cite" data-pagefind-ignore>
 <h2 id="cite"{_english(document)}>Cite</h2>
-<p>{_text(document.title)}. {_label(long_date(created, document.lang), foreign)}. <code>{_text(document.identifier)}</code></p>
+<p>{_isolated(document.title)}. {_label(long_date(created, document.lang), foreign)}. <code>{_text(document.identifier)}</code></p>
 </section>
 </article>
 </main>
@@ -127,7 +130,7 @@ def _downloads(key: str, files: Mapping[str, bytes]) -> str:
 def _provenance(document: Document) -> str:
     """ · author · rights, for what the document says of them (nothing before it does)."""
     parts = [getattr(document, name, None) for name in ("author", "rights")]
-    return "".join(f" · {_text(part)}" for part in parts if part)
+    return "".join(f" · {_isolated(part)}" for part in parts if part)
 
 
 def _direction(text: str, direction: str) -> str:
@@ -145,6 +148,12 @@ def _label(text: str, foreign: str | None) -> str:
 
 def _text(text: str) -> str:
     return escape(text, quote=False)
+
+
+def _isolated(text: str) -> str:
+    """`text` set among other words in a <bdi>, so that its direction and any bidi control in
+    it (an unclosed U+202E) stay inside it and cannot reorder the dates and digests beside it."""
+    return f"<bdi>{_text(text)}</bdi>"
 
 
 def _attribute(text: str) -> str:

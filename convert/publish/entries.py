@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 from convert import defaults
 from convert.dates import utc
 from convert.document.language import UNDETERMINED, is_language_tag
-from convert.document.provenance import is_web_url
+from convert.document.provenance import MAX_URL, clipped, is_web_url
 from convert.layout import LANDING_EDITION
 from convert.web import EDITION_TYPES
 
@@ -48,7 +48,8 @@ class HandoutOptions:
 
     def __post_init__(self) -> None:
         if self.base_url is not None and not (is_web_url(self.base_url) and self.base_url.endswith("/")):
-            raise ValueError(f"base_url must be an absolute http(s) URL ending in '/': {self.base_url!r}")
+            raise ValueError(f"base_url must be an absolute http(s) URL ending in '/' of at most {MAX_URL} "
+                             f"characters: {clipped(self.base_url)!r}")
 
     def link(self, relative: str) -> str:
         """`relative` (a URL relative to dist/) as the feed links it: absolute when there is a base URL."""

@@ -180,10 +180,10 @@ def index_provenance(entry: Entry) -> str:
     the license); nothing when none is set."""
     parts = []
     if entry.author is not None:
-        parts.append(f'by <span class="author">{html_text(entry.author)}</span>')
+        parts.append(f'by <span class="author"><bdi>{html_text(entry.author)}</bdi></span>')
     if entry.publisher is not None:
-        parts.append(f'<span class="publisher">{html_text(entry.publisher)}</span>')
-    rights = None if entry.rights is None else f'<span class="rights">{html_text(entry.rights)}</span>'
+        parts.append(f'<span class="publisher"><bdi>{html_text(entry.publisher)}</bdi></span>')
+    rights = None if entry.rights is None else f'<span class="rights"><bdi>{html_text(entry.rights)}</bdi></span>'
     if entry.license_url is not None:
         rights = f'<a href="{html_text(entry.license_url)}" rel="license">{rights or "license"}</a>'
     if rights is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -39,8 +40,6 @@ SOURCE_NAME = ".pagefind-source"
 
 _NEW = ".pagefind-new"
 _OLD = ".pagefind-old"
-
-
 def pagefind_executable() -> Path | None:
     """The Pagefind binary the `pagefind` package finds (its extended build, which also
     splits Chinese and Japanese into words); None where its wheel has no binary."""
@@ -49,6 +48,16 @@ def pagefind_executable() -> Path | None:
     except ImportError:
         return None
     return get_executable()
+
+
+def signal_name(number: int) -> str:
+    """A signal as a user reads it: "SIGXFSZ (file size limit exceeded)"."""
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+    described = signal.strsignal(number)
+    return f"{name} ({described[0].lower() + described[1:]})" if described else name
 
 
 def landing_digest(landing_pages: Iterable[tuple[str, str]]) -> str:
@@ -119,6 +128,9 @@ def _index(dist: Path) -> None:
         shutil.rmtree(dist / _NEW, ignore_errors=True)
         said = [line.strip() for line in (result.stderr or result.stdout).splitlines()
                 if line.strip() and not line.startswith(("note:", "stack backtrace"))]
+        if result.returncode < 0:
+            raise SeedpressError(f"pagefind was killed by {signal_name(-result.returncode)}; "
+                                 "the previous search bundle stays")
         raise SeedpressError(f"pagefind failed (exit {result.returncode}): "
                              f"{said[-1][:300] if said else 'no message'}; the previous search bundle stays")
     fsync_tree(dist / _NEW)
