@@ -19,8 +19,10 @@ MAX_TEXT = 1_000
 #: RFC 9110 §4.1 asks for URIs of at least 8,000 octets to be supported.
 MAX_URL = 8_192
 #: Characters no metadata value may hold: C0 and C1 controls (line breaks and tabs
-#: too: every value is one line), surrogates and the two non-characters XML refuses.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+#: too: every value is one line), the line and paragraph separators (with the C0 and
+#: C1 ones, every character str.splitlines() and so bagit's tag file reader break a line
+#: at), surrogates and the two non-characters XML refuses.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 #: An http(s) URL as HTML, XML and PDF links take it: RFC 3986 leaves spaces and the
 #: characters "<>\^`{|} out of URLs (they are written percent-encoded); non-ASCII
 #: letters (an IRI) are fine.
@@ -40,7 +42,8 @@ def text_problem(value: object, limit: int = MAX_TEXT) -> str | None:
         return f"longer than {limit} characters"
     found = _CONTROL.search(value)
     if found:
-        return f"holds the control character U+{ord(found[0]):04X} (each value is one line of text)"
+        kind = "line-breaking" if found[0] in "\u2028\u2029" else "control"
+        return f"holds the {kind} character U+{ord(found[0]):04X} (each value is one line of text)"
     return None
 
 
