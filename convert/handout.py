@@ -24,7 +24,7 @@ from lxml import etree
 from . import __version__, defaults
 from .dates import iso_timestamp, utc
 from .environment import code_digest
-from .files import write_if_changed
+from .files import read_regular, write_if_changed
 from .language import UNDETERMINED, is_language_tag, is_right_to_left
 from .provenance import is_web_url
 
@@ -260,7 +260,7 @@ class PageRecord:
         # for a rebuild), the lxml that serializes the feed, the archive's title and base URL.
         salt = hashlib.sha256(repr((__version__, etree.LXML_VERSION, code_digest(), options)).encode()).hexdigest()
         try:
-            kept = json.loads((dist / cls.NAME).read_bytes())
+            kept = json.loads(read_regular(dist / cls.NAME))
             pages = kept["pages"] if kept["salt"] == salt and isinstance(kept["pages"], dict) else {}
         except (OSError, ValueError, KeyError, TypeError):
             pages = {}
@@ -272,7 +272,7 @@ class PageRecord:
         if not isinstance(recorded, list) or recorded[:1] != [inputs]:
             return False
         try:
-            return [inputs, hashlib.sha256((self.dist / name).read_bytes()).hexdigest()] == recorded
+            return [inputs, hashlib.sha256(read_regular(self.dist / name)).hexdigest()] == recorded
         except OSError:
             return False
 
