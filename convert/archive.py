@@ -38,7 +38,7 @@ from .environment import build_digest, check_prerequisites, environment_digest
 from .errors import ConfigError, LockedError, SeedpressError
 from .files import fsync_directory
 from .handout import HandoutOptions
-from .keys import edition_file, seed_key
+from .keys import assign_keys, edition_file
 from .outcome import Outcome, Status
 from .provenance import Provenance
 from .seed import parse_seed, read_bounded
@@ -189,8 +189,11 @@ def find_seeds(seeds_dir: Path) -> list[Seed]:
     root = seeds_dir.resolve()
     seeds = []
     owners: dict[str, Path] = {}
-    for path in sorted(seeds_dir.glob("*.txt")):
-        key = seed_key(path.name)
+    paths = sorted(seeds_dir.glob("*.txt"))
+    # By name, not by path: a key must not depend on how the folder was spelled.
+    keys = assign_keys(path.name for path in paths)
+    for path in paths:
+        key = keys[path.name]
         if owners.setdefault(key, path) != path:
             seeds.append(Seed(path, None, f"{path}: its key {key} is {owners[key].name}'s (a hash collision): "
                                           "rename it"))
