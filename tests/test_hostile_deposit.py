@@ -17,8 +17,6 @@ import re
 import shutil
 import signal
 import sqlite3
-import subprocess
-import time
 import unicodedata
 from pathlib import Path
 
@@ -30,7 +28,6 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from convert.bag import write_bag
-from convert.defaults import ARCHIVED_EDITIONS
 from convert.errors import ConfigError, terminal_safe
 from convert.files import NotRegularFileError, open_regular, write_if_changed
 from convert.keys import assign_keys, seed_key
@@ -409,13 +406,20 @@ def test_seeds_whose_keys_differ_only_in_case_get_folders_apart_on_any_file_syst
 
 
 #: File names as Linux allows them, with many that differ only in case or normalization.
-NAMES = st.lists(st.one_of(
+STEMS = st.one_of(
     st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1, max_size=12),
     st.sampled_from(["REPORT", "report", "Report", "ÉTÉ", "été", "index", "INDEX", "a-b", "A-B", "x" * 80, "X" * 80]),
     st.text("aAbB_-", min_size=1, max_size=4),
-).flatmap(lambda stem: st.sampled_from([stem, unicodedata.normalize("NFD", stem), unicodedata.normalize("NFC", stem),
-                                        stem.upper(), stem.lower()])).map(lambda stem: f"{stem}.txt"),
-    max_size=12, unique=True)
+)
+
+
+def spellings(stem: str) -> st.SearchStrategy[str]:
+    """The stem, or another spelling of it a file system might take for the same name."""
+    return st.sampled_from([stem, unicodedata.normalize("NFD", stem), unicodedata.normalize("NFC", stem),
+                            stem.upper(), stem.lower()])
+
+
+NAMES = st.lists(STEMS.flatmap(spellings).map(lambda stem: f"{stem}.txt"), max_size=12, unique=True)
 
 
 @settings(max_examples=300, deadline=None)
