@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from convert import __version__, defaults
-from convert.errors import ConfigError, LockedError, SeedpressError
+from convert.errors import ConfigError, LockedError, SeedpressError, terminal_safe
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
 
@@ -198,7 +200,8 @@ def json_line(data: dict) -> str:
 
 
 def _say_error(message: str) -> None:
-    print(f"seedpress: {message}", file=sys.stderr, flush=True)
+    # Messages name files and quote their content: escaped, so that neither can drive the terminal.
+    print(f"seedpress: {terminal_safe(message)}", file=sys.stderr, flush=True)
 
 
 class ProgressBar:
@@ -243,7 +246,7 @@ def _report(outcomes: Iterable, *, as_json: bool, progress: ProgressBar,
             failed += 1
             _say_error(outcome.error)
         elif describe is not None and not as_json:
-            print(describe(outcome), flush=True)
+            print(terminal_safe(describe(outcome)), flush=True)
         progress.advance()
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -288,7 +291,7 @@ def command_archive(arguments: argparse.Namespace) -> int:
     if arguments.json:
         print(json_line({"summary": totals.as_json()}), flush=True)
     else:
-        print(f"{arguments.dist}: {totals.line()}", flush=True)
+        print(terminal_safe(f"{arguments.dist}: {totals.line()}"), flush=True)
     return EXIT_FAILED if totals.failed else EXIT_OK
 
 
@@ -301,8 +304,35 @@ def command_verify(arguments: argparse.Namespace) -> int:
     for problem in problems:
         _say_error(problem)
     if not problems and not arguments.json:
-        print(f"{arguments.dist}: every file matches the catalog and SHA256SUMS")
+        print(terminal_safe(f"{arguments.dist}: every file matches the catalog and SHA256SUMS"))
     return EXIT_FAILED if problems else EXIT_OK
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGINT arrived: raised where the command is, so that its clean-up runs."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+
+
+@contextmanager
+def signals_as_exceptions() -> Iterator[None]:
+    """Within the block, SIGTERM (systemctl stop) and SIGINT raise Stopped instead of ending
+    the process where it stands; a second one is ignored, so it cannot cut the clean-up short."""
+    stopping = (signal.SIGTERM, signal.SIGINT)
+
+    def stop(signal_number: int, _frame) -> None:
+        for number in stopping:
+            signal.signal(number, signal.SIG_IGN)
+        raise Stopped(signal_number)
+
+    previous = {number: signal.signal(number, stop) for number in stopping}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def command_bag(arguments: argparse.Namespace) -> int:
@@ -317,8 +347,10 @@ def command_bag(arguments: argparse.Namespace) -> int:
     config = arguments.configuration
     described = {name: value for name, value in (("title", config.archive.title),
                                                   ("publisher", config.metadata.publisher)) if value is not None}
-    summary = write_bag(arguments.dist, arguments.out, force=arguments.force, **described)
-    print(summary.line(), flush=True)
+    # A stopped bag removes its temporary folder on the way out (write_bag's clean-up).
+    with signals_as_exceptions():
+        summary = write_bag(arguments.dist, arguments.out, force=arguments.force, **described)
+    print(terminal_safe(summary.line()), flush=True)
     return EXIT_OK
 
 
@@ -354,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say_error("interrupted")
         return 130
+    except Stopped as stopped:
+        _say_error(f"stopped by {signal.Signals(stopped.signal_number).name}")
+        return 128 + stopped.signal_number
     except BrokenPipeError:
         # The reader of our output went away (`| head`): nothing more to say.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

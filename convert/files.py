@@ -1,9 +1,47 @@
-"""Crash-safe file writes: temp file in the same folder, fsync, rename, fsync the folder."""
+"""Crash-safe file writes: temp file in the same folder, fsync, rename, fsync the folder;
+and the one way to read a file of dist, which a FIFO or a device planted there cannot hang."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
+from typing import BinaryIO
+
+
+class NotRegularFileError(OSError):
+    """A FIFO, device, socket or folder where a regular file was to be read."""
+
+
+def open_regular(path: Path | str, *, follow_symlinks: bool = True) -> BinaryIO:
+    """Open `path` for reading in binary if it is a regular file, and raise
+    NotRegularFileError (strerror "not a regular file") if it is anything else.
+
+    O_NONBLOCK makes opening a FIFO return at once instead of waiting for a writer, and
+    the type is checked on the open descriptor, so a swap between a check and the open
+    changes nothing. Without `follow_symlinks`, a symbolic link is refused as well."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_symlinks else os.O_NOFOLLOW)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        if error.errno == errno.ELOOP and not follow_symlinks:
+            raise NotRegularFileError(errno.ELOOP, "not a regular file", str(path)) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise NotRegularFileError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def read_regular(path: Path | str) -> bytes:
+    """The bytes of the regular file `path` (see open_regular)."""
+    with open_regular(path) as stream:
+        return stream.read()
 
 
 def fsync_directory(folder: Path) -> None:
@@ -73,11 +111,12 @@ def replace_all(folder: Path, files: dict[str, bytes]) -> None:
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write `data` atomically unless `path` already holds exactly it; say whether it wrote."""
+    """Write `data` atomically unless `path` already holds exactly it; say whether it wrote.
+    Anything but a regular file at `path` (a FIFO, a folder) is replaced, never read."""
     try:
-        if Path(path).read_bytes() == data:
+        if read_regular(path) == data:
             return False
-    except FileNotFoundError:
+    except (FileNotFoundError, NotRegularFileError):
         pass
     write_atomic(path, data)
     return True

@@ -220,7 +220,7 @@ def test_an_existing_out_is_refused_and_left_as_it_was(archived, tmp_path):
 def test_force_replaces_an_existing_bag_once_the_new_one_is_complete(archived, tmp_path):
     _seeds, dist = archived
     out = tmp_path / "bag"
-    out.mkdir()
+    assert seedpress("bag", out, "--dist", dist).returncode == 0
     (out / "old.txt").write_text("the previous deposit\n", "utf-8")
     result = seedpress("bag", out, "--dist", dist, "--force")
     assert result.returncode == 0, result.stderr
@@ -232,14 +232,14 @@ def test_force_replaces_an_existing_bag_once_the_new_one_is_complete(archived, t
 def test_force_keeps_the_old_bag_when_the_new_one_fails(dist_copy, tmp_path):
     _seeds, dist = dist_copy
     out = tmp_path / "deposits" / "bag"
-    out.mkdir(parents=True)
-    (out / "old.txt").write_text("the previous deposit\n", "utf-8")
+    assert seedpress("bag", out, "--dist", dist).returncode == 0
+    before = tree(out)
     (dist / "article-2" / "article-2.md").unlink()
     result = seedpress("bag", out, "--dist", dist, "--force")
     assert result.returncode == 1
     assert result.stderr == (f"seedpress: {dist / 'article-2' / 'article-2.md'}: missing: seedpress verify "
                              "names every such file\n")
-    assert tree(out) == {"old.txt": b"the previous deposit\n"}
+    assert tree(out) == before
     assert [path.name for path in out.parent.iterdir()] == ["bag"]
 
 

@@ -24,7 +24,7 @@ from convert.archive.catalog import (
     seed_rows,
     unindexed_seeds,
 )
-from convert.archive.keys import seed_key
+from convert.archive.keys import assign_keys
 from convert.build.environment import build_digest, environment_digest
 from convert.build.input import PARAGRAPH_BREAK, BuildOptions, failure_line
 from convert.build.outcome import Outcome, Status
@@ -138,8 +138,11 @@ def find_seeds(seeds_dir: Path) -> list[Seed]:
     root = seeds_dir.resolve()
     seeds = []
     owners: dict[str, Path] = {}
-    for path in sorted(seeds_dir.glob("*.txt")):
-        key = seed_key(path.name)
+    paths = sorted(seeds_dir.glob("*.txt"))
+    # By name, not by path: a key must not depend on how the folder was spelled.
+    keys = assign_keys(path.name for path in paths)
+    for path in paths:
+        key = keys[path.name]
         if owners.setdefault(key, path) != path:
             seeds.append(Seed(path, None, f"{path}: its key {key} is {owners[key].name}'s (a hash collision): "
                                           "rename it"))

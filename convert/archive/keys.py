@@ -6,6 +6,11 @@ plus `-` and 16 hex digits of its hash. So that the two forms can never meet,
 a safe stem that itself ends like a hashed key (`-` and 16 hex digits) is
 hashed too. The key of a name therefore depends on the name alone: not on
 the folder it was found in, how that folder was spelled, or the other seeds.
+
+One exception, so that dist survives a copy to a file system that folds case
+(macOS, Windows): names whose keys differ only in case (`REPORT.txt`,
+`report.txt`) each get a hash of the name as well (`assign_keys`). Keys are
+ASCII, so NFC and NFD spellings of a name, hashed apart, stay apart too.
 """
 
 from __future__ import annotations
@@ -52,14 +57,16 @@ def stem(name: str) -> str:
 
 
 def assign_keys(paths: Iterable[str]) -> dict[str, str]:
-    """Map each input path to a unique key from its file name (for `convert`, whose inputs
-    may come from several folders). Paths whose names give the same key (`a/x.txt`,
-    `b/x.txt`) get a hash of the path as given as well."""
+    """Map each input path to a key from its file name, unique even to a file system that
+    folds case: paths whose names give the same key (`a/x.txt`, `b/x.txt`, as `convert`'s
+    inputs from several folders may), or keys that differ only in case (`X.txt`, `x.txt`),
+    get a hash of the path as given as well. Any other path keeps its name's own key."""
     by_key: dict[str, list[str]] = {}
     for path in paths:
-        by_key.setdefault(seed_key(PurePath(path).name), []).append(path)
+        by_key.setdefault(seed_key(PurePath(path).name).casefold(), []).append(path)
     keys = {}
-    for key, group in by_key.items():
+    for group in by_key.values():
         for path in group:
+            key = seed_key(PurePath(path).name)
             keys[path] = key if len(group) == 1 else f"{key}-{_short_hash(path)}"
     return keys

@@ -19,7 +19,8 @@ from convert.archive.catalog import (
 )
 from convert.dates import now
 from convert.defaults import CATALOGUED_EDITIONS
-from convert.errors import ConfigError, SeedpressError
+from convert.errors import ConfigError, SeedpressError, terminal_safe
+from convert.files import NotRegularFileError, open_regular
 from convert.layout import CATALOG_NAME, SUMS_NAME, edition_file
 
 
@@ -77,7 +78,13 @@ def check_archive(dist: Path) -> FixityCheck:
                 relative = f"{key}/{edition_file(key, edition)}"
                 problems.append(FileProblem(relative, f"{dist / relative}: not in the catalog (incomplete seed)"))
     problems += _check_sums(dist, expected)
-    return FixityCheck(checked_at, len(expected), tuple(problems))
+    return FixityCheck(checked_at, len(expected), tuple(_shown_safely(problem) for problem in problems))
+
+
+def _shown_safely(problem: FileProblem) -> FileProblem:
+    """The problem with the names in it escaped: they come from the catalog and SHA256SUMS,
+    which anyone may have written to, and the lines go to a terminal and into the record."""
+    return FileProblem(terminal_safe(problem.path), terminal_safe(problem.line))
 
 
 def _check_file(dist: Path, relative: str, sha256: str, against: str) -> list[FileProblem]:
@@ -86,6 +93,8 @@ def _check_file(dist: Path, relative: str, sha256: str, against: str) -> list[Fi
         digest = sha256_file(path)
     except FileNotFoundError:
         return [FileProblem(relative, f"{path}: missing")]
+    except NotRegularFileError:
+        return [FileProblem(relative, f"{path}: not a regular file")]
     except OSError as error:
         return [FileProblem(relative, f"{path}: unreadable: {error.strerror}")]
     if digest != sha256:
@@ -100,9 +109,12 @@ def _check_sums(dist: Path, expected: dict[str, str]) -> list[FileProblem]:
         return FileProblem(SUMS_NAME, f"{sums_path}: {line}")
 
     try:
-        lines = sums_path.read_text("utf-8").splitlines()
+        with open_regular(sums_path) as stream:
+            lines = stream.read().decode("utf-8").splitlines()
     except FileNotFoundError:
         return [problem("missing")]
+    except NotRegularFileError:
+        return [problem("not a regular file")]
     except (OSError, UnicodeDecodeError) as error:
         return [problem(f"unreadable: {getattr(error, 'strerror', None) or error}")]
     listed = {}
@@ -121,9 +133,9 @@ def _check_sums(dist: Path, expected: dict[str, str]) -> list[FileProblem]:
 
 
 def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in blocks."""
+    """Hex SHA-256 of a regular file, read in blocks; NotRegularFileError for anything else."""
     digest = hashlib.sha256()
-    with open(path, "rb") as stream:
+    with open_regular(path) as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -9,7 +9,8 @@ Congress `bagit` library.
     OUT/tagmanifest-sha512.txt, tagmanifest-sha256.txt  every other file above
 
 The bag is made under a temporary name beside OUT while the archive's lock is held, so it
-never holds a half-written seed, and renamed into place only when it is complete.
+never holds a half-written seed, and renamed into place only when it is complete. With
+force, OUT is replaced only when it is itself a bag seedpress made.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from convert import __version__, defaults
 from convert.archive.catalog import BuiltSeed, built_seeds, fixity_history, open_catalog_readonly
 from convert.dates import now
 from convert.deposit.premis import premis_events
+from convert.document.provenance import text_problem
 from convert.errors import ConfigError, SeedpressError
-from convert.files import fsync_directory, fsync_tree
+from convert.files import NotRegularFileError, fsync_directory, fsync_tree, open_regular, read_regular
 from convert.layout import CATALOG_NAME, archive_lock, edition_file
 
 #: Payload and tag manifests, the stronger first (RFC 8493 §2.4 recommends SHA-512).
@@ -40,6 +42,9 @@ PREMIS_NAME = "premis-events.xml"
 #: bagit writes version 0.97 (LibraryOfCongress/bagit-python#141); this is the declaration
 #: of RFC 8493, which the bag otherwise follows, put in before the tag manifests are made.
 BAGIT_DECLARATION = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+#: How bag-info.txt names the program that made the bag; --force replaces only a bag that says so.
+SOFTWARE_AGENT = "Bag-Software-Agent"
+AGENT_NAME = "seedpress"
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,16 @@ def write_bag(dist: Path, out: Path, *, force: bool = False, title: str = defaul
     """Write a BagIt 1.0 bag of every seed of `dist` with a good build to the folder `out`.
 
     `title` is its External-Description and `publisher` its Source-Organization (left out
-    when None). An existing `out` is refused (ConfigError) unless `force`, and then replaced
-    only once the new bag is complete. Raises LockedError when an archive run holds `dist`,
-    and SeedpressError when a catalogued file is missing or changed (verify names it)."""
+    when None). An existing `out` is refused (ConfigError) unless `force` and it is a bag
+    seedpress made, and then replaced only once the new bag is complete. Raises LockedError
+    when an archive run holds `dist`, and SeedpressError when a catalogued file is missing,
+    changed or not a regular file (verify names it)."""
     # Absolute, so that OUT's parent and name are real ones even for "." or "bag/..".
     dist, out = Path(dist), Path(os.path.abspath(out))
+    for name, value in {"title": title, "publisher": publisher}.items():
+        problem = text_problem(value) if value is not None else None
+        if problem is not None:
+            raise ConfigError(f"the bag's {name} {problem}")
     _check_places(dist, out, force)
     temporary = out.parent / f".{out.name}.{os.getpid()}.tmp"
     with archive_lock(dist), _bag_errors(dist, out):
@@ -92,10 +102,15 @@ def write_bag(dist: Path, out: Path, *, force: bool = False, title: str = defaul
 
 
 def _bag_info(seeds: int, title: str, publisher: str | None) -> dict[str, str]:
-    info = {"External-Description": title, "Bag-Software-Agent": f"seedpress {__version__}",
+    info = {"External-Description": title, SOFTWARE_AGENT: f"{AGENT_NAME} {__version__}",
             "Bagging-Date": now()[:10], "Seed-Count": str(seeds)}  # Bagging-Date: the UTC day
     if publisher is not None:
         info["Source-Organization"] = publisher
+    for name, value in info.items():
+        # bagit writes each as one "Name: value" line and reads the file back split by
+        # str.splitlines(): a value that breaks there would add tags of its own.
+        if value.splitlines() != [value]:
+            raise ConfigError(f"bag-info.txt: {name} would not be one line: {value!r}")
     return info
 
 
@@ -113,7 +128,8 @@ def _make_bag(folder: Path, info: dict[str, str], premis: bytes) -> None:
 
 def _check_places(dist: Path, out: Path, force: bool) -> None:
     """Refuse, before touching anything, a dist that is no archive, an OUT that exists
-    (without force) and an OUT inside the archive or holding it."""
+    (without force, or with force when it is not a bag seedpress made) and an OUT inside
+    the archive or holding it."""
     if not (dist / CATALOG_NAME).is_file():
         raise ConfigError(f"{dist}: no {CATALOG_NAME} here: not an archive built by seedpress archive")
     if os.path.lexists(out) and not force:
@@ -121,6 +137,29 @@ def _check_places(dist: Path, out: Path, force: bool) -> None:
     archive, target = dist.resolve(), out.resolve()
     if target.is_relative_to(archive) or archive.is_relative_to(target):
         raise ConfigError(f"{out}: a bag cannot be written inside the archive {dist} or over it")
+    if os.path.lexists(out):
+        _check_replaceable(out)
+
+
+def is_seedpress_bag(folder: Path) -> bool:
+    """True when `folder` is a real folder (no link) holding a bagit.txt that declares a
+    BagIt version and a bag-info.txt that names seedpress as the software that made it."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    try:
+        declaration = read_regular(folder / "bagit.txt").decode("utf-8-sig").splitlines()
+        info = read_regular(folder / "bag-info.txt").decode("utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return (any(line.startswith("BagIt-Version:") for line in declaration)
+            and any(line.startswith(f"{SOFTWARE_AGENT}: {AGENT_NAME} ") for line in info))
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse to replace anything but a bag seedpress made: a mistyped OUT (the seeds
+    folder, a home folder) is never deleted."""
+    if not is_seedpress_bag(out):
+        raise ConfigError(f"{out}: not a bag made by seedpress bag: --force replaces only such a bag")
 
 
 def _read_catalog(dist: Path):
@@ -148,9 +187,11 @@ def _copy_payload(dist: Path, seeds: list[BuiltSeed], bag: Path) -> tuple[int, i
             folder.mkdir(exist_ok=True)
             digest = hashlib.sha256()
             try:
-                reader = open(source, "rb")
+                reader = open_regular(source)
             except FileNotFoundError:
                 raise SeedpressError(f"{source}: missing: seedpress verify names every such file") from None
+            except NotRegularFileError:
+                raise SeedpressError(f"{source}: not a regular file: seedpress verify names every such file") from None
             with reader, open(folder / source.name, "xb") as writer:
                 for block in iter(functools.partial(reader.read, 1 << 20), b""):
                     digest.update(block)
@@ -172,6 +213,7 @@ def _move_into_place(temporary: Path, out: Path, force: bool) -> None:
         return
     if not force:  # it appeared while the bag was being made
         raise ConfigError(f"{out}: already exists (--force replaces it)")
+    _check_replaceable(out)  # and it may have been swapped for something else meanwhile
     aside = out.parent / f".{out.name}.{os.getpid()}.old"
     os.rename(out, aside)
     try:
@@ -179,11 +221,13 @@ def _move_into_place(temporary: Path, out: Path, force: bool) -> None:
     except BaseException:
         os.rename(aside, out)
         raise
-    fsync_directory(out.parent)
-    if aside.is_dir() and not aside.is_symlink():
-        shutil.rmtree(aside)
-    else:
-        aside.unlink()
+    try:
+        fsync_directory(out.parent)
+    finally:  # the new bag is in place: a signal now must not leave the old one aside
+        if aside.is_dir() and not aside.is_symlink():
+            shutil.rmtree(aside)
+        else:
+            aside.unlink()
 
 
 @contextmanager

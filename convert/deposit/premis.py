@@ -17,6 +17,7 @@ from lxml import etree
 
 from convert.archive.catalog import BuiltSeed, FixityCheck
 from convert.defaults import ARCHIVED_EDITIONS, SEED_COPY
+from convert.web import xml_safe
 
 PREMIS_NAMESPACE = "http://www.loc.gov/premis/v3"
 PREMIS_SCHEMA = "https://www.loc.gov/standards/premis/v3/premis-v3-0.xsd"
@@ -35,9 +36,12 @@ AGENT_IDENTIFIER = ("local", "seedpress")
 
 
 def _element(parent: etree._Element, name: str, text: str | None = None, **attributes: str) -> etree._Element:
-    child = etree.SubElement(parent, f"{{{PREMIS_NAMESPACE}}}{name}", attributes)
+    # Every text comes from the catalog (a seed's file name, what a verify run found), which
+    # may hold characters XML cannot carry: they are replaced, so no name can block a deposit.
+    child = etree.SubElement(parent, f"{{{PREMIS_NAMESPACE}}}{name}",
+                             {name: xml_safe(value) for name, value in attributes.items()})
     if text is not None:
-        child.text = text
+        child.text = xml_safe(text)
     return child
 
 

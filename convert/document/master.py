@@ -109,10 +109,24 @@ def frontmatter(document: Document) -> dict:
     }
 
 
+_LINE_BREAKS = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
+class _MasterDumper(yaml.SafeDumper):
+    """yaml.safe_dump's dumper, but a string holding any line break str.splitlines() knows
+    (a seed's file name may) is written double-quoted, every break an escape: plain or
+    single-quoted, YAML would fold it, and U+0085 would not come back as it was."""
+
+    def choose_scalar_style(self):
+        if isinstance(self.event.value, str) and _LINE_BREAKS.search(self.event.value):
+            return '"'
+        return super().choose_scalar_style()
+
+
 def to_markdown(document: Document) -> str:
-    """The master as text: frontmatter dumped with yaml.safe_dump, then the two sections."""
-    header = yaml.safe_dump(
-        frontmatter(document), sort_keys=False, allow_unicode=True,
+    """The master as text: frontmatter dumped as yaml.safe_dump does, then the two sections."""
+    header = yaml.dump(
+        frontmatter(document), Dumper=_MasterDumper, sort_keys=False, allow_unicode=True,
         default_flow_style=None, width=float("inf"),
     )
     words = labels(document.lang)

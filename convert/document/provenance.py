@@ -21,8 +21,10 @@ MAX_TEXT = 1_000
 #: RFC 9110 §4.1 asks for URIs of at least 8,000 octets to be supported.
 MAX_URL = 8_192
 #: Characters no metadata value may hold: C0 and C1 controls (line breaks and tabs
-#: too: every value is one line), surrogates and the two non-characters XML refuses.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+#: too: every value is one line), the line and paragraph separators (with the C0 and
+#: C1 ones, every character str.splitlines() and so bagit's tag file reader break a line
+#: at), surrogates and the two non-characters XML refuses.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 #: What a message may show of a value as it is: controls, line and paragraph separators
 #: and bidi formatting characters are shown escaped.
 _UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -64,7 +66,8 @@ def text_problem(value: object, limit: int = MAX_TEXT) -> str | None:
         return f"longer than {limit} characters"
     found = _CONTROL.search(value)
     if found:
-        return f"holds the control character U+{ord(found[0]):04X} (each value is one line of text)"
+        kind = "line-breaking" if found[0] in "\u2028\u2029" else "control"
+        return f"holds the {kind} character U+{ord(found[0]):04X} (each value is one line of text)"
     return None
 
 

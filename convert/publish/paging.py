@@ -13,7 +13,7 @@ from lxml import etree
 
 from convert import __version__
 from convert.build.environment import code_digest
-from convert.files import write_if_changed
+from convert.files import read_regular, write_if_changed
 from convert.layout import INDEX_NAME
 from convert.publish.entries import Entry, HandoutOptions, updated
 
@@ -39,7 +39,7 @@ class PageRecord:
         # for a rebuild), the lxml that serializes the feed, the archive's title and base URL.
         salt = hashlib.sha256(repr((__version__, etree.LXML_VERSION, code_digest(), options)).encode()).hexdigest()
         try:
-            kept = json.loads((dist / cls.NAME).read_bytes())
+            kept = json.loads(read_regular(dist / cls.NAME))
             pages = kept["pages"] if kept["salt"] == salt and isinstance(kept["pages"], dict) else {}
         except (OSError, ValueError, KeyError, TypeError):
             pages = {}
@@ -51,7 +51,7 @@ class PageRecord:
         if not isinstance(recorded, list) or recorded[:1] != [inputs]:
             return False
         try:
-            return [inputs, hashlib.sha256((self.dist / name).read_bytes()).hexdigest()] == recorded
+            return [inputs, hashlib.sha256(read_regular(self.dist / name)).hexdigest()] == recorded
         except OSError:
             return False
 

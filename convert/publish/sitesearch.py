@@ -25,7 +25,7 @@ from pathlib import Path
 
 from convert.defaults import PAGEFIND_TIME_LIMIT
 from convert.errors import SeedpressError
-from convert.files import fsync_directory, fsync_tree, write_atomic
+from convert.files import fsync_directory, fsync_tree, read_regular, write_atomic
 
 #: The bundle's folder in dist; search.js loads pagefind/pagefind.js from it.
 BUNDLE_NAME = "pagefind"
@@ -69,7 +69,7 @@ def landing_digest(landing_pages: Iterable[tuple[str, str]]) -> str:
 def bundle_is_current(dist: Path, digest: str) -> bool:
     """True when dist holds a whole bundle made from the landing pages `digest` describes."""
     try:
-        made_from = (dist / SOURCE_NAME).read_text("ascii").strip()
+        made_from = read_regular(dist / SOURCE_NAME).decode("ascii").strip()
     except (OSError, UnicodeDecodeError):
         return False
     return made_from == digest and (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file()
