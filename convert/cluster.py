@@ -223,28 +223,62 @@ class _ClusterRun:
         return _Sent(task, future, hashlib.sha256(request.seed_bytes).hexdigest(), iso_timestamp(request.created))
 
     def _give_up_overdue(self, running: dict[str, _Sent]) -> None:
-        """Fail every seed whose worker has held it past its deadline (the time limit plus
-        ANSWER_MARGIN), naming that worker, and every seed no worker took for as long as
-        the seeds ahead of it may take; the run goes on without them."""
-        processing = {key: worker for worker, keys in self.client.processing().items() for key in keys}
+        """Fail every seed that the scheduler says a worker has held past its deadline (the
+        time limit plus ANSWER_MARGIN), or finished (erred, or done) CLUSTER_GRACE seconds
+        ago with no word of it here (an error or answer Dask could not send back), naming
+        that worker; and every seed no worker took for as long as the seeds ahead of it may
+        take. The run goes on without them."""
+        if not running:
+            return
+        states = self._task_states(list(running))
         now = time.monotonic()
         for key, sent in list(running.items()):
-            worker = processing.get(key)
-            if worker != sent.worker:
-                sent.worker, sent.since = worker, now  # taken, or taken again after a worker died
+            state, worker = states.get(key, ("unknown", None))
+            if (state, worker) != (sent.state, sent.worker):
+                # Taken, taken again after a worker died, or finished: its clock starts again.
+                sent.state, sent.worker, sent.since = state, worker, now
                 continue
-            deadline = sent.task.options.timeout + ANSWER_MARGIN
-            if worker is None:
-                deadline *= IN_FLIGHT_PER_THREAD + 1
-            if now - sent.since <= deadline:
+            limit = sent.task.options.timeout + ANSWER_MARGIN
+            if state in ("erred", "memory"):
+                limit = defaults.CLUSTER_GRACE
+            elif state != "processing":
+                limit *= IN_FLIGHT_PER_THREAD + 1
+            if now - sent.since <= limit:
                 continue
             del running[key]
             sent.future.cancel()
             path = sent.task.path
-            self.on_outcome(Outcome.failure(path, sent.task.key, seconds=now - sent.since, error=(
-                f"{path}: no cluster worker took it within {deadline} s" if worker is None else
-                f"{path}: cluster worker {worker} gave no answer within {deadline} s (it hangs, or Dask "
-                "cannot send its answer back): given up")))
+            if state in ("erred", "memory"):
+                error = (f"{path}: cluster worker {worker} {'raised an error' if state == 'erred' else 'answered'}, "
+                         f"but Dask could not send it back in {limit} s: given up")
+            elif state == "processing":
+                error = f"{path}: cluster worker {worker} gave no answer within {limit} s (it hangs): given up"
+            else:
+                error = f"{path}: no cluster worker took it within {limit} s ({state}): given up"
+            self.on_outcome(Outcome.failure(path, sent.task.key, error, seconds=now - sent.since))
+
+    def _task_states(self, keys: list[str]) -> dict[str, tuple[str, str | None]]:
+        """The scheduler's state of each task and the worker it is on (running it, holding
+        its answer, or having raised its error), by key."""
+
+        def states(keys: list[str], dask_scheduler=None) -> dict:  # run on the scheduler
+            found = {}
+            for key in keys:
+                task = dask_scheduler.tasks.get(key)
+                if task is None:
+                    continue
+                workers = ([task.processing_on.address] if task.processing_on else
+                           sorted(task.erred_on or ()) or sorted(w.address for w in task.who_has or ()))
+                found[key] = (task.state, ", ".join(workers) or None)
+            return found
+
+        try:
+            return {key: tuple(state) for key, state in self.client.run_on_scheduler(states, keys).items()}
+        except OSError:
+            raise
+        except Exception:  # noqa: BLE001 (a scheduler that runs no functions: what it says of its workers)
+            return {key: ("processing", worker) for worker, held in self.client.processing().items()
+                    for key in held if key in keys}
 
     def _collect(self, future, sent: _Sent) -> bool:
         """Report what became of one finished task; True when it is to be sent again."""
@@ -353,10 +387,11 @@ class _Sent:
         """The SHA-256 of the bytes sent: a build's facts and its seed copy must have it."""
         self.created = created
         """The build date sent (iso_timestamp): a build's facts must carry it."""
-        self.worker: str | None = None
-        """The worker the scheduler last said was running it (None: waiting for one)."""
+        self.state, self.worker = "sent", None
+        """The scheduler's state of it when last asked (`processing`, `erred`, …), and the
+        worker it is on (None: none yet)."""
         self.since = time.monotonic()
-        """When it was sent, or last moved to another worker (or back to waiting)."""
+        """When it was sent, or last changed its state or worker."""
 
     def editions(self) -> tuple[str, ...]:
         """The editions asked for: the formats, and for an archive its seed copy and landing page."""
