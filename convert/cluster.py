@@ -30,6 +30,14 @@ deaths per seed. A renderer process that dies costs its seed one more try, as
 on the local pool; a seed that kills two fails with limit "crash". A scheduler
 that goes away stops the run with RunStopped: what was built is committed and
 handed out, and the next run builds the rest.
+
+Trust: a worker's answer is plain data that the driver checks against what it
+sent (`_Answer`: the key, exactly the edition files asked for, the seed's hash
+and build date) before it makes a Rendered or an Outcome of it; anything else
+fails that seed, naming the worker. A seed whose answer never comes (a hung
+task, an error Dask cannot send back) fails at its deadline. Dask itself
+unpickles results and errors on the driver: workers and scheduler must be
+trusted (README: "Trusting the cluster").
 """
 
 from __future__ import annotations
