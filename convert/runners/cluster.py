@@ -30,11 +30,21 @@ deaths per seed. A renderer process that dies costs its seed one more try, as
 on the local pool; a seed that kills two fails with limit "crash". A scheduler
 that goes away stops the run with RunStopped: what was built is committed and
 handed out, and the next run builds the rest.
+
+Trust: a worker's answer is plain data that the driver checks against what it
+sent (`_Answer`: the key, exactly the edition files asked for, the seed's hash
+and build date) before it makes a Rendered or an Outcome of it; anything else
+fails that seed, naming the worker. A seed whose answer never comes (a hung
+task, an error Dask cannot send back) fails at its deadline. Dask itself
+unpickles results and errors on the driver: workers and scheduler must be
+trusted (README: "Trusting the cluster").
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import queue
 import re
 import time
@@ -48,10 +58,12 @@ from pathlib import Path
 from convert import defaults
 from convert.build.environment import STYLE_FILES, STYLE_FONTS
 from convert.build.input import Rendered, failure_line, one_line, write_all
-from convert.build.outcome import Outcome
-from convert.dates import build_date
+from convert.build.outcome import Built, Outcome
+from convert.dates import build_date, iso_timestamp
+from convert.document.provenance import Provenance
 from convert.document.seed import read_bounded
 from convert.errors import ConfigError, RunStopped
+from convert.layout import edition_file
 from convert.runners.pool import SeedTask
 
 #: Seeds in flight per matching worker thread: enough that no worker waits for
@@ -61,6 +73,11 @@ IN_FLIGHT_PER_THREAD = 2
 HEALTH_INTERVAL = 2.0
 #: Seeds a renderer may die holding before the seed fails, as on the local pool.
 RENDERER_DEATHS = 2
+#: Seconds past a seed's time limit that the driver waits for a worker's answer before it
+#: gives the seed up: the worker's own bound (a renderer's start, the hard kill) and the
+#: answer's way back. A worker whose task hangs, or whose error Dask cannot send back
+#: (the future then never completes), costs its seed this long, never the run.
+ANSWER_MARGIN = 180
 
 _ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})")
 INSTALL_HINT = "pip install 'seedpress[cluster]'"
@@ -124,23 +141,24 @@ class _ClusterRun:
                     # Workers come and go: a restarted or added one takes seeds too.
                     slots, looked = self._slots(), time.monotonic()
                     self._check_still_served(slots, len(pending) + len(running))
+                    self._give_up_overdue(running)
                 while pending and len(running) < max(1, slots) * IN_FLIGHT_PER_THREAD:
                     task = pending.popleft()
-                    future = self._submit(task)
-                    if future is not None:
-                        running[future.key] = task
-                        future.add_done_callback(finished.put)
+                    sent = self._submit(task)
+                    if sent is not None:
+                        running[sent.future.key] = sent
+                        sent.future.add_done_callback(finished.put)
                 if not running:
                     continue
                 try:
                     future = finished.get(timeout=HEALTH_INTERVAL)
                 except queue.Empty:
                     continue
-                task = running[future.key]
-                send_again = self._collect(future, task)
-                del running[future.key]
-                if send_again:
-                    pending.appendleft(task)
+                sent = running.pop(future.key, None)
+                if sent is None:
+                    continue  # given up already: its late end changes nothing
+                if self._collect(future, sent):
+                    pending.appendleft(sent.task)
         except (OSError, _SchedulerGone) as error:  # distributed's CommClosedError is an OSError
             what = ("the scheduler went away" if isinstance(error, _SchedulerGone)
                     else f"lost the connection to the scheduler ({one_line(str(error))})")
@@ -193,7 +211,7 @@ class _ClusterRun:
             raise RunStopped(self._stopped(
                 f"no worker able to render for this machine for {defaults.CLUSTER_GRACE} s", left))
 
-    def _submit(self, task: SeedTask):
+    def _submit(self, task: SeedTask) -> _Sent | None:
         """Read the seed and hand it to the cluster; None (and its failure reported) when
         it cannot be read."""
         from convert.runners.cluster_renderer import RenderRequest
@@ -206,50 +224,147 @@ class _ClusterRun:
         except Exception as error:  # noqa: BLE001 (whatever reading it does is that seed's failure)
             self.on_outcome(Outcome.failure(task.path, task.key, failure_line(error, path, Path(task.dist))))
             return None
-        return self.client.submit(
+        future = self.client.submit(
             render_on_worker, self.plugin.name, request, key=f"seedpress-{task.key}-{uuid.uuid4().hex}",
             resources={self.plugin.name: 1}, pure=False,
         )
+        return _Sent(task, future, hashlib.sha256(request.seed_bytes).hexdigest(), iso_timestamp(request.created))
 
-    def _collect(self, future, task: SeedTask) -> bool:
+    def _give_up_overdue(self, running: dict[str, _Sent]) -> None:
+        """Fail every seed that the scheduler says a worker has held past its deadline (the
+        time limit plus ANSWER_MARGIN), or finished (erred, or done) CLUSTER_GRACE seconds
+        ago with no word of it here (an error or answer Dask could not send back), naming
+        that worker; and every seed no worker took for as long as the seeds ahead of it may
+        take. The run goes on without them."""
+        if not running:
+            return
+        states = self._task_states(list(running))
+        now = time.monotonic()
+        for key, sent in list(running.items()):
+            state, worker = states.get(key, ("unknown", None))
+            if (state, worker) != (sent.state, sent.worker):
+                # Taken, taken again after a worker died, or finished: its clock starts again.
+                sent.state, sent.worker, sent.since = state, worker, now
+                continue
+            limit = sent.task.options.timeout + ANSWER_MARGIN
+            if state in ("erred", "memory"):
+                limit = defaults.CLUSTER_GRACE
+            elif state != "processing":
+                limit *= IN_FLIGHT_PER_THREAD + 1
+            if now - sent.since <= limit:
+                continue
+            del running[key]
+            sent.future.cancel()
+            path = sent.task.path
+            if state in ("erred", "memory"):
+                error = (f"{path}: cluster worker {worker} {'raised an error' if state == 'erred' else 'answered'}, "
+                         f"but Dask could not send it back in {limit} s: given up")
+            elif state == "processing":
+                error = f"{path}: cluster worker {worker} gave no answer within {limit} s (it hangs): given up"
+            else:
+                error = f"{path}: no cluster worker took it within {limit} s ({state}): given up"
+            self.on_outcome(Outcome.failure(path, sent.task.key, error, seconds=now - sent.since))
+
+    def _task_states(self, keys: list[str]) -> dict[str, tuple[str, str | None]]:
+        """The scheduler's state of each task and the worker it is on (running it, holding
+        its answer, or having raised its error), by key."""
+
+        def states(keys: list[str], dask_scheduler=None) -> dict:  # run on the scheduler
+            found = {}
+            for key in keys:
+                task = dask_scheduler.tasks.get(key)
+                if task is None:
+                    continue
+                workers = ([task.processing_on.address] if task.processing_on else
+                           sorted(task.erred_on or ()) or sorted(w.address for w in task.who_has or ()))
+                found[key] = (task.state, ", ".join(workers) or None)
+            return found
+
+        try:
+            return {key: tuple(state) for key, state in self.client.run_on_scheduler(states, keys).items()}
+        except OSError:
+            raise
+        except Exception:  # noqa: BLE001 (a scheduler that runs no functions: what it says of its workers)
+            return {key: ("processing", worker) for worker, held in self.client.processing().items()
+                    for key in held if key in keys}
+
+    def _collect(self, future, sent: _Sent) -> bool:
         """Report what became of one finished task; True when it is to be sent again."""
         from distributed import KilledWorker
 
-        from convert.runners.cluster_renderer import Crashed
-
+        task = sent.task
         if future.status == "cancelled":
             raise _SchedulerGone
         if future.status == "error":
             error = future.exception()
-            future.release()
             if isinstance(error, KilledWorker):
+                future.release()
                 self.on_outcome(Outcome.failure(task.path, task.key, limit="crash", error=(
                     f"{task.path}: the cluster workers building it died, more often than "
                     "distributed.scheduler.allowed-failures allows")))
             else:
+                worker = self._erred_on(future, sent)
+                future.release()
                 self.on_outcome(Outcome.failure(task.path, task.key, one_line(
-                    f"{task.path}: the cluster could not render it: {type(error).__name__}: {error}")))
+                    f"{task.path}: the cluster could not render it: cluster worker {worker} "
+                    f"raised {type(error).__name__}: {error}")))
             return False
+        worker = self._holder(future)
         try:
-            answer, seconds = future.result(timeout=defaults.CLUSTER_GRACE)
+            data = future.result(timeout=defaults.CLUSTER_GRACE)
         except TimeoutError:
             # Its result was on a worker that died before it came here, and no worker has
             # computed it again: send it anew.
             future.release()
             return True
+        except Exception as error:  # noqa: BLE001 (an answer that cannot even be read is refused)
+            data = error
         future.release()
-        if isinstance(answer, Crashed):
+        try:
+            answer = _Answer.check(data, sent)
+        except _Refused as refused:
+            self.on_outcome(Outcome.failure(task.path, task.key, one_line(
+                f"{task.path}: refused the answer of cluster worker {worker}: {refused}")))
+            return False
+        if answer.crashed is not None:
             self.deaths[task.key] = self.deaths.get(task.key, 0) + 1
             if self.deaths[task.key] < RENDERER_DEATHS:
                 return True
             self.on_outcome(Outcome.failure(
-                task.path, task.key, limit="crash", seconds=seconds,
+                task.path, task.key, limit="crash", seconds=answer.seconds,
                 error=f"{task.path}: the worker building it died twice (killed, or out of memory)"))
-        elif isinstance(answer, Rendered):
-            self.on_outcome(self._write(answer, task, seconds))
+        elif answer.rendered is not None:
+            self.on_outcome(self._write(answer.rendered, task, answer.seconds))
         else:
-            self.on_outcome(answer)
+            self.on_outcome(answer.failed)
         return False
+
+    def _erred_on(self, future, sent: _Sent) -> str:
+        """The address of the worker a failed task raised its error on, as the scheduler
+        says; else the one last seen running it."""
+
+        def erred_on(key: str, dask_scheduler=None) -> list[str]:  # run on the scheduler
+            task = dask_scheduler.tasks.get(key)
+            return sorted(task.erred_on or ()) if task is not None else []
+
+        try:
+            workers = self.client.run_on_scheduler(erred_on, future.key)
+        except OSError:
+            raise
+        except Exception:  # noqa: BLE001 (only a name for a message)
+            workers = []
+        return ", ".join(workers) or sent.worker or "(unknown)"
+
+    def _holder(self, future) -> str:
+        """The address of the worker that holds a finished task's answer, as the scheduler
+        says (never as the answer says): it names the worker in a refusal."""
+        try:
+            holders = self.client.who_has(future).get(future.key) or ()
+        except OSError:
+            raise
+        except Exception:  # noqa: BLE001 (only a name for a message)
+            holders = ()
+        return ", ".join(sorted(holders)) or "(unknown)"
 
     @staticmethod
     def _write(rendered: Rendered, task: SeedTask, seconds: float) -> Outcome:
@@ -269,6 +384,109 @@ class _ClusterRun:
 
 class _SchedulerGone(Exception):
     """The client cancelled the run's tasks: it lost the scheduler."""
+
+
+class _Sent:
+    """A seed handed to the cluster, and what its answer must match."""
+
+    def __init__(self, task: SeedTask, future, source_sha256: str, created: str):
+        self.task, self.future = task, future
+        self.source_sha256 = source_sha256
+        """The SHA-256 of the bytes sent: a build's facts and its seed copy must have it."""
+        self.created = created
+        """The build date sent (iso_timestamp): a build's facts must carry it."""
+        self.state, self.worker = "sent", None
+        """The scheduler's state of it when last asked (`processing`, `erred`, …), and the
+        worker it is on (None: none yet)."""
+        self.since = time.monotonic()
+        """When it was sent, or last changed its state or worker."""
+
+    def editions(self) -> tuple[str, ...]:
+        """The editions asked for: the formats, and for an archive its seed copy and landing page."""
+        options = self.task.options
+        extra = (defaults.SEED_COPY, defaults.LANDING_EDITION) if options.keep_seed else ()
+        return tuple(options.formats) + extra
+
+
+class _Refused(Exception):
+    """What is wrong with an answer from a worker: the one-line reason."""
+
+
+_FAILURE_LIMITS = (None, "time", "memory", "crash")
+
+
+class _Answer:
+    """A worker's answer checked against what the driver sent, made into seedpress's own
+    objects by the driver: exactly one of `rendered`, `failed`, `crashed` is set."""
+
+    def __init__(self, seconds: float, *, rendered: Rendered | None = None, failed: Outcome | None = None,
+                 crashed: str | None = None):
+        self.seconds, self.rendered, self.failed, self.crashed = seconds, rendered, failed, crashed
+
+    @classmethod
+    def check(cls, data: object, sent: _Sent) -> _Answer:
+        """The answer in `data` (what `cluster_worker.answer_data` makes) if it is one for
+        exactly the seed sent; _Refused saying why not otherwise."""
+        from convert.runners.cluster_worker import BUILT_TEXTS
+
+        if isinstance(data, BaseException):
+            raise _Refused(f"its answer cannot be read: {type(data).__name__}: {data}")
+        task = sent.task
+        fields = _fields(data, "answer", {"kind": str, "key": str, "seconds": (int, float)}, extra=True)
+        if fields["key"] != task.key:
+            raise _Refused(f"it answered for the key {fields['key']!r}, not {task.key!r}")
+        seconds = fields["seconds"]
+        if isinstance(seconds, bool) or not math.isfinite(seconds) or seconds < 0:
+            raise _Refused(f"its time {seconds!r} is not a number of seconds")
+        kind = fields["kind"]
+        if kind == "crashed":
+            _fields(data, "answer", {"kind": str, "key": str, "seconds": (int, float), "reason": str})
+            return cls(seconds, crashed=data["reason"])
+        if kind == "failed":
+            _fields(data, "answer", {"kind": str, "key": str, "seconds": (int, float), "error": str,
+                                     "limit": (str, type(None))})
+            if data["limit"] not in _FAILURE_LIMITS:
+                raise _Refused(f"its failure's limit {data['limit']!r} is none of seedpress's")
+            return cls(seconds, failed=Outcome.failure(task.path, task.key, one_line(data["error"]) or task.path,
+                                                       seconds=seconds, limit=data["limit"]))
+        if kind != "rendered":
+            raise _Refused(f"its kind {kind!r} is none of rendered, failed, crashed")
+        _fields(data, "answer", {"kind": str, "key": str, "seconds": (int, float), "files": dict, "built": dict})
+        built = _fields(data["built"], "build", {**dict.fromkeys(BUILT_TEXTS, str), "provenance": dict})
+        provenance = _fields(built["provenance"], "provenance",
+                             dict.fromkeys(("author", "publisher", "rights", "license_url"), (str, type(None))))
+        if built["source_sha256"] != sent.source_sha256 or built["identifier"] != f"urn:sha256:{sent.source_sha256}":
+            raise _Refused("its build is not of the seed's bytes that were sent (another SHA-256)")
+        if built["created"] != sent.created:
+            raise _Refused(f"its build date {built['created']!r} is not the one sent, {sent.created!r}")
+        names = {edition_file(task.key, edition): edition for edition in sent.editions()}
+        files = data["files"]
+        if set(files) != set(names) or not all(type(body) is bytes for body in files.values()):
+            unexpected = sorted(map(repr, set(files) - set(names)))
+            missing = sorted(map(repr, set(names) - set(files)))
+            raise _Refused("its files are not the editions asked for" + "".join(
+                f"; {what}: {', '.join(which)}" for what, which in (("unexpected", unexpected),
+                                                                    ("missing", missing)) if which))
+        copy = files[edition_file(task.key, defaults.SEED_COPY)] if task.options.keep_seed else None
+        if copy is not None and hashlib.sha256(copy).hexdigest() != sent.source_sha256:
+            raise _Refused("its copy of the seed is not the seed that was sent")
+        facts = Built(**{name: built[name] for name in BUILT_TEXTS}, provenance=Provenance(**provenance))
+        return cls(seconds, rendered=Rendered(built=facts, files={names[name]: files[name] for name in names}))
+
+
+def _fields(data: object, what: str, expected: dict[str, type | tuple[type, ...]], *, extra: bool = False) -> dict:
+    """`data` if it is a dict with exactly the `expected` str keys (more keys too when
+    `extra`), each value of its type; _Refused naming what is not."""
+    if type(data) is not dict:
+        raise _Refused(f"its {what} is a {type(data).__name__}, not a dict")
+    keys = set(data)
+    if not keys >= set(expected) or (not extra and keys != set(expected)):
+        odd = sorted(map(repr, keys ^ set(expected) if not extra else set(expected) - keys))
+        raise _Refused(f"its {what} has other fields: {', '.join(odd)}")
+    for name, kind in expected.items():
+        if not isinstance(data[name], kind) or type(data[name]) is bool:
+            raise _Refused(f"its {what}'s {name} is a {type(data[name]).__name__}")
+    return data
 
 
 @contextmanager

@@ -17,15 +17,21 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from distributed import Status, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from convert import defaults
+from convert.build.input import Rendered
 from convert.build.outcome import Outcome
+from convert.layout import edition_file
 from convert.runners.cluster_renderer import HARD_TIMEOUT_MARGIN, Crashed, RendererProcess, RenderRequest
+
+#: The text fields of a build's Built that travel back from a worker (with its provenance).
+BUILT_TEXTS = ("title", "identifier", "source_sha256", "summary", "created", "lang", "summary_text",
+               "commentary_text")
 
 
 class RendererPlugin(WorkerPlugin):
@@ -143,11 +149,26 @@ class RendererPlugin(WorkerPlugin):
         return answer
 
 
-def render_on_worker(plugin_name: str, request: RenderRequest):
-    """The Dask task of one seed: (the plugin's answer, seconds it took on the worker)."""
+def render_on_worker(plugin_name: str, request: RenderRequest) -> dict:
+    """The Dask task of one seed: the plugin's answer as plain data (`answer_data`)."""
     started = time.perf_counter()
     answer = get_worker().plugins[plugin_name].render(request)
-    return answer, time.perf_counter() - started
+    return answer_data(answer, request.key, time.perf_counter() - started)
+
+
+def answer_data(answer, key: str, seconds: float) -> dict:
+    """A worker's answer for the seed `key` as the driver takes it: a dict of str, bytes,
+    float and None only, no seedpress object. The driver checks it and makes the Rendered
+    or Outcome itself (convert/cluster.py, `_Answer`): what comes back from a worker is
+    data to check, never an object to trust."""
+    if isinstance(answer, Rendered):
+        return {"kind": "rendered", "key": key, "seconds": seconds,
+                "files": {edition_file(key, edition): data for edition, data in answer.files.items()},
+                "built": {**{name: getattr(answer.built, name) for name in BUILT_TEXTS},
+                          "provenance": asdict(answer.built.provenance)}}
+    if isinstance(answer, Crashed):
+        return {"kind": "crashed", "key": key, "seconds": seconds, "reason": answer.reason}
+    return {"kind": "failed", "key": key, "seconds": seconds, "error": answer.error, "limit": answer.limit}
 
 
 async def report_environment(plugin_name: str, dask_worker) -> dict[str, str | None]:
@@ -158,4 +179,5 @@ async def report_environment(plugin_name: str, dask_worker) -> dict[str, str | N
     return await plugin.check()
 
 
-__all__ = ["RendererPlugin", "render_on_worker", "report_environment", "Crashed", "RenderRequest"]
+__all__ = ["RendererPlugin", "render_on_worker", "answer_data", "BUILT_TEXTS", "report_environment", "Crashed",
+           "RenderRequest"]
