@@ -18,7 +18,7 @@ within SERVE_SEND_TIMEOUT seconds (HeaderTimeoutProtocol).
 What the server runs short of is answered 503 with Retry-After, never taken for
 a missing file: a file that cannot be opened for want of descriptors, a search
 that finds every search slot busy. Out of descriptors, the accept loop logs one
-line each time it pauses, not a traceback.
+line a minute, not a traceback per waiting connection (loop.py).
 
 Four paths are answers, not files (search.py, search_query.py): /search, /search.atom, /search.json and
 /opensearch.xml. Each search reads the catalog through a connection of its own, opened
@@ -28,9 +28,6 @@ threads of their own (SearchSlots), apart from the ones files are read with.
 
 from __future__ import annotations
 
-import asyncio
-import errno
-import logging
 from pathlib import Path
 
 import uvicorn
@@ -44,19 +41,11 @@ from convert.layout import INDEX_NAME, OPENSEARCH_NAME, SEARCH_FEED_PATH, SEARCH
 from convert.publish import search_pages as search
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.opds2 import OPDS2_TYPE
+from convert.serve import loop
 from convert.serve.files import ServeFiles
 from convert.serve.headers import SecurityHeaders
 from convert.serve.protocol import protocol_with_timeouts
 from convert.serve.search import SearchSlots, search_description_endpoint, search_endpoint
-
-#: What accept() fails with when the process or the system runs out of something; asyncio then
-#: stops accepting for a second and tries again.
-_ACCEPT_SHORTAGES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-#: Seconds between two log lines about such a shortage: asyncio (3.11) reports it once for each
-#: connection waiting in the backlog, thousands of times a second.
-SHORTAGE_LOG_INTERVAL = 60
-
-logger = logging.getLogger("uvicorn.error")
 
 
 def create_app(dist: Path, *, search_slots: int | None = None,
@@ -102,9 +91,9 @@ def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
     )
     server = uvicorn.Server(config)
     try:
-        # uvicorn's Server.run(), with the loop's exception handler set first.
-        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-            runner.run(serve_quietly(server))
+        # uvicorn's Server.run(), on asyncio's selector loop made quiet about running short
+        # (uvloop, uvicorn's choice when installed, would need the same).
+        loop.run(server.serve())
     except KeyboardInterrupt:
         # uvicorn has shut down gracefully and re-raises the SIGINT it caught; that is our clean exit.
         pass
@@ -112,29 +101,3 @@ def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
         # uvicorn logs why it could not start (port in use, bad address) and exits; say it as one line.
         if failure.code not in (0, None):
             raise ConfigError(f"cannot serve {dist} on {host}:{port}; see the message above") from None
-
-
-async def serve_quietly(server: uvicorn.Server) -> None:
-    """Run `server` on this loop, whose exception handler says an accept() that ran short of
-    descriptors (or memory) in one line a minute: asyncio's own logs a traceback for each
-    connection waiting."""
-    asyncio.get_running_loop().set_exception_handler(QuietAboutShortages())
-    await server.serve()
-
-
-class QuietAboutShortages:
-    """A loop exception handler: one line for a shortage accept() met, at most every
-    SHORTAGE_LOG_INTERVAL seconds; anything else to asyncio's own handler."""
-
-    def __init__(self):
-        self.said_at: float | None = None
-
-    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
-        exception = context.get("exception")
-        if not (isinstance(exception, OSError) and exception.errno in _ACCEPT_SHORTAGES):
-            loop.default_exception_handler(context)
-            return
-        if self.said_at is None or loop.time() - self.said_at >= SHORTAGE_LOG_INTERVAL:
-            self.said_at = loop.time()
-            logger.warning("%s (%s); new connections wait until the server has some again",
-                           context.get("message", "accept() ran short"), exception.strerror)
