@@ -580,3 +580,29 @@ def read_answer(client: socket.socket, request: bytes) -> bytes:
     while len(body) < length:
         body += client.recv(65536)
     return head + b"\r\n\r\n" + body
+
+
+@pytest.mark.slow
+def test_stopping_at_the_descriptor_limit_logs_no_traceback(big_dist, tmp_path):
+    """Variant: stopped while out of descriptors, and with a download in flight, so that stopping
+    takes a while: asyncio ran every accept retry it had scheduled (one per connection in the
+    backlog, 2,048) on the closed socket, and logged a traceback for each."""
+    logs = tmp_path / "server.log"
+    process, base = start_bounded(big_dist, logs, max_files=MAX_FILES, header_timeout=COMMAND_TIMEOUT,
+                                  send_timeout=SEND_TIMEOUT)
+    idle: list[socket.socket] = []
+    try:
+        with stalled_reader(base, "/seed/big.pdf", 0):
+            for _ in range(MAX_FILES + 16):
+                idle.append(socket.create_connection(address(base), timeout=30))
+            wait_for(lambda: "out of system resource" in logs.read_text(), "the server to try to accept in vain")
+            # uvicorn waits for the download to end (the send timeout ends it) before it stops.
+            assert stop(process) == 0
+    finally:
+        for connection in idle:
+            connection.close()
+        if process.poll() is None:
+            stop(process)
+    log = logs.read_text()
+    assert "Traceback" not in log, log[-3000:]
+    assert log.count("out of system resource") == 1, log[-3000:]
