@@ -192,11 +192,21 @@ NUMBERS = st.one_of(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(first=NUMBERS, last=NUMBERS, page=NUMBERS, form=st.sampled_from(["{a}-{b}", "{a}-", "-{b}", "{a}-{b},{b}-"]))
 def test_no_number_in_a_header_or_parameter_gives_a_server_error(small_dist, first, last, page, form):
-    """Property (D7): any integer string in Range (start, end, suffix) or page= is never a 5xx."""
+    """Property (D7): any integer string in Range (start, end, suffix), in If-Modified-Since's day
+    or year, or in page= is never a 5xx."""
     span = ask(small_dist, "/seed/seed.pdf", {"range": "bytes=" + form.format(a=first, b=last)})
     assert span.status_code in (200, 206, 416), (span.status_code, span.text[:200])
+    dated = ask(small_dist, "/seed/seed.pdf", {"if-modified-since": f"Mon, {first} Jan {last} 00:00:00 GMT"})
+    assert dated.status_code in (200, 304), (dated.status_code, dated.text[:200])
     found = ask(small_dist, "/search", params={"q": "word", "page": page})
     assert found.status_code < 500, (found.status_code, found.text[:200])
+
+
+@pytest.mark.parametrize("date", ["Mon, 01 Jan 99999999999999999999 00:00:00 GMT",
+                                  f"Mon, {'9' * 5_000} Jan 2026 00:00:00 GMT"])
+def test_a_date_with_a_huge_number_is_no_date(small_dist, date):
+    """D7 variant: a 20-digit year in If-Modified-Since raised OverflowError (500); now it is no date."""
+    assert ask(small_dist, "/seed/seed.pdf", {"if-modified-since": date}).status_code == 200
 
 
 @given(st.text(max_size=40), st.integers(min_value=1, max_value=40))

@@ -291,7 +291,8 @@ def not_modified(request: Request, headers: Mapping[str, str]) -> bool:
         since = parsedate_to_datetime(if_modified_since)
         modified = parsedate_to_datetime(headers["last-modified"])
         return modified <= since
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        # Not a date; OverflowError for a year or day of 20 digits or more (issue 20, D7).
         return False
 
 
