@@ -56,6 +56,20 @@ SERVE_PORT = 8000
 SERVE_HEADER_TIMEOUT = 10
 #: Seconds one search may run in `seedpress serve` before it is stopped (503).
 SEARCH_TIME_LIMIT = 5
+#: Seconds a `seedpress serve` answer may wait for its client to take the next piece of a body
+#: (a client that stops reading); the connection and the file are then closed.
+SERVE_SEND_TIMEOUT = 60
+#: Worker threads `seedpress serve` reads files with; searches never take one of them.
+SERVE_READ_THREADS = 40
+#: Seconds a search waits for one of serve's search slots (`search_slots`, one per core unless
+#: told otherwise) before it is answered 503.
+SEARCH_QUEUE_TIMEOUT = 10
+#: Seconds a 503 of `seedpress serve` asks its client to wait before trying again (Retry-After).
+SERVE_RETRY_AFTER = 5
+#: The most prefix searches (`*`) and the most words one search query may hold: each prefix
+#: reads every indexed word it begins, so their cost grows with the catalog, not the query's length.
+MAX_QUERY_PREFIXES = 4
+MAX_QUERY_WORDS = 32
 #: Seconds Pagefind may take to index every landing page (8 to 10 s at 10,000 seeds here).
 PAGEFIND_TIME_LIMIT = 600
 #: The folder of stylesheets, fonts and the DOCX reference document: inside the

@@ -12,11 +12,18 @@ not even one that stays inside dist: the archive writes none, and a link
 followed by name could be swapped between the check and the read.
 
 A connection must send each request's headers within SERVE_HEADER_TIMEOUT
-seconds of opening or of its previous answer (HeaderTimeoutProtocol).
+seconds of opening or of its previous answer, and take each piece of an answer
+within SERVE_SEND_TIMEOUT seconds (HeaderTimeoutProtocol).
+
+What the server runs short of is answered 503 with Retry-After, never taken for
+a missing file: a file that cannot be opened for want of descriptors, a search
+that finds every search slot busy. Out of descriptors, the accept loop logs one
+line a minute, not a traceback per waiting connection (loop.py).
 
 Four paths are answers, not files (search.py, search_query.py): /search, /search.atom, /search.json and
 /opensearch.xml. Each search reads the catalog through a connection of its own, opened
-read-only in the worker thread that answers it and closed there.
+read-only in the worker thread that answers it and closed there. Searches have worker
+threads of their own (SearchSlots), apart from the ones files are read with.
 """
 
 from __future__ import annotations
@@ -28,26 +35,30 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from convert.defaults import SERVE_HEADER_TIMEOUT
+from convert.defaults import SEARCH_QUEUE_TIMEOUT, SERVE_HEADER_TIMEOUT, SERVE_SEND_TIMEOUT
 from convert.errors import ConfigError
 from convert.layout import INDEX_NAME, OPENSEARCH_NAME, SEARCH_FEED_PATH, SEARCH_JSON_PATH, SEARCH_PAGE_PATH
 from convert.publish import search_pages as search
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.opds2 import OPDS2_TYPE
+from convert.serve import loop
 from convert.serve.files import ServeFiles
 from convert.serve.headers import SecurityHeaders
-from convert.serve.protocol import protocol_with_header_timeout
-from convert.serve.search import search_description_endpoint, search_endpoint
+from convert.serve.protocol import protocol_with_timeouts
+from convert.serve.search import SearchSlots, search_description_endpoint, search_endpoint
 
 
-def create_app(dist: Path) -> Starlette:
+def create_app(dist: Path, *, search_slots: int | None = None,
+               search_wait: float = SEARCH_QUEUE_TIMEOUT) -> Starlette:
     """An ASGI app that serves the files of `dist` read-only (GET and HEAD), and searches
-    its catalog."""
+    its catalog, at most `search_slots` searches at a time (one per core when None); a search
+    that waits `search_wait` seconds for a slot is answered 503."""
     root = Path(dist).resolve()
+    slots = SearchSlots(search_slots, search_wait)
     answers = [
-        Route(f"/{SEARCH_PAGE_PATH}", search_endpoint(root, search.render_page, "text/html; charset=utf-8")),
-        Route(f"/{SEARCH_FEED_PATH}", search_endpoint(root, search.render_feed, OPDS_ACQUISITION_TYPE)),
-        Route(f"/{SEARCH_JSON_PATH}", search_endpoint(root, search.render_json, OPDS2_TYPE)),
+        Route(f"/{SEARCH_PAGE_PATH}", search_endpoint(root, search.render_page, "text/html; charset=utf-8", slots)),
+        Route(f"/{SEARCH_FEED_PATH}", search_endpoint(root, search.render_feed, OPDS_ACQUISITION_TYPE, slots)),
+        Route(f"/{SEARCH_JSON_PATH}", search_endpoint(root, search.render_json, OPDS2_TYPE, slots)),
         Route(f"/{OPENSEARCH_NAME}", search_description_endpoint(root)),
     ]
     return Starlette(
@@ -57,11 +68,14 @@ def create_app(dist: Path) -> Starlette:
 
 
 def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
-          header_timeout: float = SERVE_HEADER_TIMEOUT) -> None:
+          header_timeout: float = SERVE_HEADER_TIMEOUT, send_timeout: float = SERVE_SEND_TIMEOUT,
+          search_slots: int | None = None, search_wait: float = SEARCH_QUEUE_TIMEOUT) -> None:
     """Serve `dist` on host:port until Ctrl-C (or SIGTERM); return once the server has stopped.
 
     A connection that has not sent a request's complete headers `header_timeout` seconds after
-    it opened, or after its previous answer, is closed.
+    it opened, or after its previous answer, is closed; so is one that has not taken the next
+    piece of an answer within `send_timeout` seconds. `search_slots` and `search_wait` are
+    create_app's.
     """
     dist = Path(dist)
     if not dist.is_dir():
@@ -69,14 +83,17 @@ def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
     if not (dist / INDEX_NAME).is_file():
         raise ConfigError(f"{dist}: no {INDEX_NAME} here; is this an archive built by `seedpress archive`?")
     config = uvicorn.Config(
-        create_app(dist), host=host, port=port, lifespan="off", ws="none",
-        # Always h11: httptools, uvicorn's choice when installed, would need a timer of its own.
-        http=protocol_with_header_timeout(header_timeout),
+        create_app(dist, search_slots=search_slots, search_wait=search_wait),
+        host=host, port=port, lifespan="off", ws="none",
+        # Always h11: httptools, uvicorn's choice when installed, would need timers of its own.
+        http=protocol_with_timeouts(header_timeout, send_timeout),
         server_header=False, log_level="info", access_log=True,
     )
     server = uvicorn.Server(config)
     try:
-        server.run()
+        # uvicorn's Server.run(), on asyncio's selector loop made quiet about running short
+        # (uvloop, uvicorn's choice when installed, would need the same).
+        loop.run(server.serve())
     except KeyboardInterrupt:
         # uvicorn has shut down gracefully and re-raises the SIGINT it caught; that is our clean exit.
         pass

@@ -4,6 +4,7 @@ conditional requests answered from an open descriptor."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -13,15 +14,18 @@ from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
+import anyio
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from convert.defaults import SERVE_READ_THREADS, SERVE_RETRY_AFTER
 from convert.layout import FEED_NAME, INDEX_NAME, JSON_FEED_NAME, SUMS_NAME
 from convert.publish.entries import is_safe_name
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.opds2 import OPDS2_TYPE
+from convert.serve.numbers import bounded_int
 from convert.web import EDITION_TYPES
 
 #: Media types by file suffix; anything else is served as opaque bytes.
@@ -65,22 +69,39 @@ _FILE_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_
 
 _SINGLE_BYTE_RANGE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", re.IGNORECASE)
 
+#: Significant digits of the largest byte position a file can have (2**63 - 1); a Range position
+#: with more lies past the end of any file, and is taken as BEYOND_ANY_FILE.
+MAX_POSITION_DIGITS = len(str(2**63 - 1))
+BEYOND_ANY_FILE = 10**MAX_POSITION_DIGITS
+
+#: What open() says of a path that names nothing serve hands out: no such entry, a file where
+#: a folder should be, a symlink (O_NOFOLLOW), a name too long, a socket or device. Any other
+#: error (no descriptor left, no memory, an I/O error) is the server's trouble, not the path's.
+_NO_SUCH_FILE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG, errno.ENXIO,
+                           errno.ENODEV})
+
 
 class ServeFiles:
     """The ASGI endpoint: open the file a request names, answer from that descriptor, close it."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, read_threads: int = SERVE_READ_THREADS):
         self.root = root
+        # File reads have worker threads of their own, so no other work can keep a file waiting.
+        self.readers = anyio.CapacityLimiter(read_threads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         names = requested_names(scope)
-        descriptor = open_beneath(self.root, names) if names else None
+        try:
+            descriptor = open_beneath(self.root, names) if names else None
+        except OSError as error:
+            await unavailable(f"the file cannot be opened now ({os.strerror(error.errno)})")(scope, receive, send)
+            return
         if descriptor is None:
             await not_found()(scope, receive, send)
             return
         # The descriptor lives exactly as long as this block, whatever happens to the client.
         try:
-            response = file_response(Request(scope), descriptor, names[-1])
+            response = file_response(Request(scope), descriptor, names[-1], self.readers)
             await response(scope, receive, send)
         finally:
             os.close(descriptor)
@@ -107,30 +128,40 @@ def requested_names(scope: Scope) -> list[str] | None:
 
 def open_beneath(root: Path, names: Sequence[str]) -> int | None:
     """A read-only descriptor of root/names[0]/.../names[-1], reached without following any symlink,
-    or None when there is no such entry.
+    or None when there is no such entry. Raises OSError for any other failure to open (EMFILE at
+    the descriptor limit, ENOMEM, EIO): the file may well be there.
 
     Every name is opened relative to the folder opened before it, so the entry checked afterwards
     is the one that was opened: nothing can be swapped in between (issue 15, finding 3).
     """
     try:
         folder = os.open(root, _ROOT_FLAGS)
-    except OSError:
-        return None
+    except OSError as error:
+        return _no_such_file(error)
     try:
         for name in names[:-1]:
             inner = os.open(name, _FOLDER_FLAGS, dir_fd=folder)
             os.close(folder)
             folder = inner
         return os.open(names[-1], _FILE_FLAGS, dir_fd=folder)
-    except OSError:
-        return None
+    except OSError as error:
+        return _no_such_file(error)
     finally:
         os.close(folder)
 
 
-def file_response(request: Request, descriptor: int, name: str) -> Response:
+def _no_such_file(error: OSError) -> None:
+    """None for an error that means there is no such file to serve; raise it again otherwise."""
+    if error.errno in _NO_SUCH_FILE:
+        return None
+    raise error
+
+
+def file_response(request: Request, descriptor: int, name: str,
+                  readers: anyio.CapacityLimiter | None = None) -> Response:
     """The answer for the open file `descriptor`, called `name`: 404 unless it is a regular file,
-    else 304, 416, 206 or 200. The caller keeps the descriptor and closes it after sending."""
+    else 304, 416, 206 or 200. The caller keeps the descriptor and closes it after sending;
+    the body is read in `readers`' worker threads (anyio's default ones without)."""
     status = os.fstat(descriptor)
     if not stat.S_ISREG(status.st_mode):
         return not_found()
@@ -150,7 +181,7 @@ def file_response(request: Request, descriptor: int, name: str) -> Response:
     if span is not None:
         headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
     headers["content-length"] = str(end - start)
-    body = nothing() if request.method == "HEAD" else read_span(descriptor, start, end)
+    body = nothing() if request.method == "HEAD" else read_span(descriptor, start, end, readers)
     return StreamingResponse(body, status_code=200 if span is None else 206, headers=headers,
                              media_type=media_type(name))
 
@@ -179,7 +210,8 @@ def requested_span(request: Request, headers: Mapping[str, str], size: int) -> t
     """The bytes [start, end) a Range header asks for, or None to send the whole file.
 
     One range is served; several ranges, a unit other than bytes, a malformed range or an
-    If-Range that no longer matches get the whole file, as RFC 9110 §14.2 allows.
+    If-Range that no longer matches get the whole file, as RFC 9110 §14.2 allows. A position of
+    any number of digits is understood: one past the end of every file is past the end of this one.
     """
     header = request.headers.get("range")
     if header is None:
@@ -192,14 +224,21 @@ def requested_span(request: Request, headers: Mapping[str, str], size: int) -> t
         return None
     first, last = match.groups()
     if not first:
-        return suffix_span(int(last), size) if last else None
-    start = int(first)
-    if last and int(last) < start:
+        return suffix_span(position(last), size) if last else None
+    start = position(first)
+    if last and position(last) < start:
         return None
     if start >= size:
         raise RangeNotSatisfiable()
-    end = min(int(last) + 1, size) if last else size
+    end = min(position(last) + 1, size) if last else size
     return start, end
+
+
+def position(digits: str) -> int:
+    """The byte position a Range header's ASCII digits spell; BEYOND_ANY_FILE for one with more
+    digits than any file's size has."""
+    number = bounded_int(digits, MAX_POSITION_DIGITS)
+    return BEYOND_ANY_FILE if number is None else number
 
 
 def suffix_span(length: int, size: int) -> tuple[int, int]:
@@ -209,10 +248,13 @@ def suffix_span(length: int, size: int) -> tuple[int, int]:
     return max(size - length, 0), size
 
 
-async def read_span(descriptor: int, start: int, end: int) -> AsyncIterator[bytes]:
-    """Bytes [start, end) of the open file, a chunk at a time, read off the event loop."""
+async def read_span(descriptor: int, start: int, end: int,
+                    readers: anyio.CapacityLimiter | None = None) -> AsyncIterator[bytes]:
+    """Bytes [start, end) of the open file, a chunk at a time, read off the event loop in
+    `readers`' worker threads."""
     while start < end:
-        chunk = await anyio.to_thread.run_sync(os.pread, descriptor, min(CHUNK_SIZE, end - start), start)
+        chunk = await anyio.to_thread.run_sync(os.pread, descriptor, min(CHUNK_SIZE, end - start), start,
+                                               limiter=readers)
         if not chunk:
             # Truncated in place while being sent; the client must not take a short body for the file.
             raise RuntimeError(f"a served file ended at byte {start} of {end}")
@@ -249,7 +291,8 @@ def not_modified(request: Request, headers: Mapping[str, str]) -> bool:
         since = parsedate_to_datetime(if_modified_since)
         modified = parsedate_to_datetime(headers["last-modified"])
         return modified <= since
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        # Not a date; OverflowError for a year or day of 20 digits or more (issue 20, D7).
         return False
 
 
@@ -258,3 +301,10 @@ NO_CACHE = {"cache-control": "no-cache"}
 
 def not_found() -> Response:
     return PlainTextResponse("Not Found", status_code=404, headers=NO_CACHE)
+
+
+def unavailable(reason: str) -> Response:
+    """503 for what the server cannot do now but may soon (no descriptor left, every search slot
+    busy, the catalog locked): the client is asked to come back in SERVE_RETRY_AFTER seconds."""
+    return PlainTextResponse(f"Service Unavailable: {reason}", status_code=503,
+                             headers={**NO_CACHE, "retry-after": str(SERVE_RETRY_AFTER)})

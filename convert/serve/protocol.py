@@ -1,5 +1,6 @@
-"""uvicorn's HTTP protocol with a deadline on the request head, so a client that sends
-its headers slowly (slowloris) cannot hold a connection."""
+"""uvicorn's HTTP protocol with a deadline on the request head and on each piece of an answer,
+so a client that sends its headers slowly (slowloris) or stops reading what it asked for cannot
+hold a connection."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from convert.defaults import SERVE_HEADER_TIMEOUT
+from convert.defaults import SERVE_HEADER_TIMEOUT, SERVE_SEND_TIMEOUT
 
 
 class HeaderTimeoutProtocol(H11Protocol):
@@ -20,13 +21,20 @@ class HeaderTimeoutProtocol(H11Protocol):
     (issue 15, finding 7a). The timer does not restart when more bytes come, so trickling the
     headers a byte at a time buys nothing. A body still trickling in after its answer was sent
     is timed the same way: a read-only server has no use for it.
+
+    An answer is timed too: when the client stops taking it, the transport's buffer fills and
+    asyncio pauses writing; if it has not resumed `send_timeout` seconds later, the connection is
+    aborted (issue 20, D9). uvicorn then tells the app the client left, and the file it was
+    sending is closed. A client that reads slowly but reads resumes writing, and keeps its time.
     """
 
     header_timeout: float = SERVE_HEADER_TIMEOUT
+    send_timeout: float = SERVE_SEND_TIMEOUT
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.header_timer: asyncio.TimerHandle | None = None
+        self.send_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
@@ -43,7 +51,28 @@ class HeaderTimeoutProtocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.stop_header_timer()
+        self.stop_send_timer()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        # The transport's buffer is full: the client has not taken what we sent so far.
+        super().pause_writing()
+        if self.send_timer is None:
+            self.send_timer = self.loop.call_later(self.send_timeout, self.send_timer_expired)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.stop_send_timer()
+
+    def stop_send_timer(self) -> None:
+        if self.send_timer is not None:
+            self.send_timer.cancel()
+            self.send_timer = None
+
+    def send_timer_expired(self) -> None:
+        self.send_timer = None
+        # abort, not close: close would wait for the buffer to drain, which is what never happens.
+        self.transport.abort()
 
     def watch_client(self) -> None:
         """Run the timer while we wait on the client: for a request's headers, or for the rest of
@@ -65,6 +94,8 @@ class HeaderTimeoutProtocol(H11Protocol):
         self.transport.close()
 
 
-def protocol_with_header_timeout(seconds: float) -> type[HeaderTimeoutProtocol]:
-    """The protocol class uvicorn should build connections from, timing headers at `seconds`."""
-    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout": seconds})
+def protocol_with_timeouts(header_timeout: float, send_timeout: float) -> type[HeaderTimeoutProtocol]:
+    """The protocol class uvicorn should build connections from, timing headers at `header_timeout`
+    seconds and each stalled piece of an answer at `send_timeout`."""
+    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,),
+                {"header_timeout": header_timeout, "send_timeout": send_timeout})

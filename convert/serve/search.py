@@ -1,31 +1,65 @@
 """The search endpoints of `seedpress serve`: /search (HTML), /search.atom (OPDS 1.2),
-/search.json (OPDS 2.0) and /opensearch.xml, answered from the catalog opened read-only."""
+/search.json (OPDS 2.0) and /opensearch.xml, answered from the catalog opened read-only.
+
+Searches run in worker threads of their own, at most SearchSlots.count at a time, so that a
+flood of searches can neither slow the file reads nor queue without end."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+import anyio
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from convert.defaults import SEARCH_TIME_LIMIT
+from convert.defaults import SEARCH_QUEUE_TIMEOUT, SEARCH_TIME_LIMIT, default_jobs
 from convert.errors import QueryError
 from convert.publish import search_pages as search
 from convert.publish.opds1 import OPENSEARCH_TYPE
-from convert.serve.files import NO_CACHE, not_found
+from convert.serve.files import NO_CACHE, not_found, unavailable
 from convert.serve.search_query import can_search, run_search, search_request
 
 #: The longest one-line message a 400 answer repeats of what went wrong with a query.
 MAX_PROBLEM = 200
 
 
-def search_endpoint(root: Path, render, media_type: str):
-    """The endpoint that answers a search with `render(SearchPage)` as `media_type`. A plain
-    function, so Starlette runs it in a worker thread: the catalog is read blocking."""
+class SearchSlots:
+    """At most `count` searches at a time, each in a worker thread of this limiter's own; a search
+    that finds no slot free within `wait` seconds is not run."""
 
-    def answer(request: Request) -> Response:
-        return search_response(root, request, render, media_type)
+    def __init__(self, count: int | None = None, wait: float = SEARCH_QUEUE_TIMEOUT):
+        self.count = default_jobs() if count is None else count
+        self.wait = wait
+        self.free = anyio.Semaphore(self.count)
+        self.threads = anyio.CapacityLimiter(self.count)
+
+    async def run(self, function, *arguments) -> Response:
+        """`function(*arguments)` run in a search thread once a slot is free; 503 with Retry-After
+        when none is within `wait` seconds."""
+        with anyio.move_on_after(self.wait) as waiting:
+            await self.free.acquire()
+        # A wait cut short holds no slot: anyio gives back a slot that came with the cancel.
+        if waiting.cancelled_caught:
+            return unavailable(f"all {self.count} search slots are busy")
+        try:
+            return await anyio.to_thread.run_sync(function, *arguments, limiter=self.threads)
+        finally:
+            self.free.release()
+
+
+def search_endpoint(root: Path, render, media_type: str, slots: SearchSlots):
+    """The endpoint that answers a search with `render(SearchPage)` as `media_type`, in one of
+    `slots`: the catalog is read blocking, in a worker thread."""
+
+    async def answer(request: Request) -> Response:
+        try:
+            search_request(request.query_params)
+        except QueryError:
+            # Refused without taking a slot: search_response answers 400 before it opens anything.
+            return search_response(root, request, render, media_type)
+        return await slots.run(search_response, root, request, render, media_type)
 
     return answer
 
@@ -55,10 +89,8 @@ def search_response(root: Path, request: Request, render, media_type: str) -> Re
 def catalog_unavailable(error: sqlite3.Error) -> Response:
     """503 for a catalog that cannot be read now (busy, damaged) or a search stopped at its time limit."""
     if getattr(error, "sqlite_errorname", None) == "SQLITE_INTERRUPT":
-        reason = f"the search took longer than {SEARCH_TIME_LIMIT} s"
-    else:
-        reason = "the catalog cannot be read"
-    return PlainTextResponse(f"Service Unavailable: {reason}", status_code=503, headers=NO_CACHE)
+        return unavailable(f"the search took longer than {SEARCH_TIME_LIMIT} s")
+    return unavailable("the catalog cannot be read")
 
 
 def search_description_endpoint(root: Path):

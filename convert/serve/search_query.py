@@ -4,6 +4,7 @@ query run read-only and bounded in time, each hit turned into the entry it shows
 from __future__ import annotations
 
 import os
+import re
 import stat
 import time
 from collections.abc import Mapping
@@ -12,27 +13,49 @@ from pathlib import Path
 from convert.archive.catalog import has_search_index, open_catalog_readonly
 from convert.archive.search_index import MATCH_START, SearchHit, search_catalog
 from convert.dates import parse_timestamp
-from convert.defaults import SEARCH_TIME_LIMIT
+from convert.defaults import MAX_QUERY_PREFIXES, MAX_QUERY_WORDS, SEARCH_TIME_LIMIT
 from convert.errors import QueryError
 from convert.layout import CATALOG_NAME, INDEX_NAME, LANDING_NAME
 from convert.publish.entries import EMPTY_ARCHIVE_DATE, Edition, Entry, downloads
 from convert.publish.search_pages import MAX_PAGE, MAX_QUERY_LENGTH, PAGE_SIZE, Found, SearchPage, SearchRequest
+from convert.serve.numbers import bounded_int
 from convert.web import EDITION_TYPES, href, xml_safe
+
+#: A word of a query, whatever the query language: a run of letters, digits or marks.
+_WORD = re.compile(r"\w+")
 
 
 def search_request(parameters: Mapping[str, str]) -> SearchRequest:
     """The request that query parameters `q` and `page` make; QueryError for a query longer
-    than MAX_QUERY_LENGTH or a page that is not a whole number from 1 to MAX_PAGE. A missing
+    than MAX_QUERY_LENGTH or costlier than query_cost_problem allows, or a page that is not a
+    whole number from 1 to MAX_PAGE (of any number of digits). A missing
     or empty page (OpenSearch's `{startPage?}` left out) is the first. Without `q`, the
     query is `query`: OPDS 2.0 search templates always name their keywords so
     (drafts.opds.io/opds-2.0, section 3), and opds.json's search link does."""
     query = parameters.get("q", parameters.get("query", ""))
     if len(query) > MAX_QUERY_LENGTH:
         raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters")
-    page = parameters.get("page", "").strip() or "1"
-    if not (page.isascii() and page.isdigit() and 1 <= int(page) <= MAX_PAGE):
+    problem = query_cost_problem(query)
+    if problem is not None:
+        raise QueryError(problem)
+    page = bounded_int(parameters.get("page", "").strip() or "1", len(str(MAX_PAGE)))
+    if page is None or not 1 <= page <= MAX_PAGE:
         raise QueryError(f"page must be a whole number from 1 to {MAX_PAGE}")
-    return SearchRequest(xml_safe(query), int(page))
+    return SearchRequest(xml_safe(query), page)
+
+
+def query_cost_problem(query: str) -> str | None:
+    """Why `query` would cost too much to run, or None. Counted on the text, whatever its
+    syntax: more than MAX_QUERY_PREFIXES prefix searches (each `*`: a prefix reads every
+    indexed word it begins, NEAR and `^` groups of them multiply that) or more than
+    MAX_QUERY_WORDS words. SEARCH_TIME_LIMIT still stops what gets through."""
+    prefixes = query.count("*")
+    if prefixes > MAX_QUERY_PREFIXES:
+        return f"the query has {prefixes} prefix searches (*); at most {MAX_QUERY_PREFIXES} are allowed"
+    words = len(_WORD.findall(query))
+    if words > MAX_QUERY_WORDS:
+        return f"the query has {words} words; at most {MAX_QUERY_WORDS} are allowed"
+    return None
 
 
 def run_search(dist: Path, request: SearchRequest, *, time_limit: float = SEARCH_TIME_LIMIT) -> SearchPage | None:
