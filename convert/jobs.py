@@ -19,7 +19,6 @@ from convert.archive.job import RunTotals, UpdateOptions, find_seeds, update_arc
 from convert.archive.keys import assign_keys
 from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES, BuildOptions
 from convert.build.outcome import Outcome
-from convert.dates import parse_timestamp
 from convert.document.provenance import Provenance
 from convert.editions.tools import check_prerequisites
 from convert.errors import SeedpressError
@@ -150,16 +149,18 @@ def _catalog_errors(dist: Path) -> Iterator[None]:
         raise SeedpressError(f"{where}: cannot write: {error.strerror or error}") from None
 
 
-def published_entries(connection: sqlite3.Connection):
-    """The hand-out entries of every seed with a good build, from the catalog."""
+def published_entries(connection: sqlite3.Connection, on_warning: Callable[[str], None] = lambda message: None):
+    """The hand-out entries of every seed with a good build, from the catalog; a row that
+    cannot be trusted is left out and named to `on_warning`."""
     from convert.publish.entries import Edition, Entry
 
     return [
-        Entry(key=key, title=title, identifier=identifier, summary=summary, date=parse_timestamp(created),
+        Entry(key=key, title=title, identifier=identifier, summary=summary, date=created,
               editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
                              for edition, path, sha256, size in files),
               lang=lang, **Provenance.from_json(provenance).as_dict())
-        for (key, title, identifier, summary, created, provenance, lang), files in published_rows(connection)
+        for (key, title, identifier, summary, created, provenance, lang), files
+        in published_rows(connection, on_warning)
     ]
 
 
@@ -173,7 +174,7 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
     from convert.publish.handout import write_handout
     from convert.publish.sitesearch import refresh_bundle
 
-    entries = published_entries(connection)
+    entries = published_entries(connection, on_warning)
     written = write_handout(dist, entries, handout)
     try:
         refresh_bundle(dist, [(edition.path, edition.sha256) for entry in entries for edition in entry.editions

@@ -13,10 +13,13 @@ from convert.archive.catalog import (
     FileProblem,
     FixityCheck,
     catalogued_files,
+    file_row_problem,
     open_catalog,
     open_catalog_readonly,
     record_fixity_check,
+    unsafe_key_problem,
 )
+from convert.archive.keys import is_safe_key
 from convert.dates import now
 from convert.defaults import CATALOGUED_EDITIONS
 from convert.errors import ConfigError, SeedpressError
@@ -65,6 +68,14 @@ def check_archive(dist: Path) -> FixityCheck:
     expected: dict[str, str] = {}
     editions: dict[str, set[str]] = {}
     for key, edition, path, sha256 in rows:
+        # A row read back is not trusted: no path is made of a key or a path seedpress never writes.
+        if not is_safe_key(key):
+            problems.append(FileProblem(CATALOG_NAME, f"{dist}/{unsafe_key_problem(key)}"))
+            continue
+        problem = None if edition is None else file_row_problem(key, edition, path, sha256)
+        if problem is not None:
+            problems.append(FileProblem(CATALOG_NAME, f"{catalog}: {key}: {problem}"))
+            continue
         editions.setdefault(key, set())
         if edition is None:
             continue

@@ -96,14 +96,17 @@ class Provenance:
 
     @classmethod
     def from_json(cls, text: str | None) -> Provenance:
-        """The Provenance `to_json` wrote; an empty one for None or a value not written by it."""
+        """The Provenance `to_json` wrote; an empty one for None or a value not written by it.
+        Read back from the catalog, it is checked as any metadata is: a field that would
+        not pass (a control character, a lone surrogate, a URL that is none) is left out."""
         try:
             data = json.loads(text) if text else {}
-        except ValueError:
+        except (TypeError, ValueError):
             return cls()
         if not isinstance(data, dict):
             return cls()
-        return cls(**{name: data[name] for name in FIELDS if isinstance(data.get(name), str)})
+        return cls(**{name: data[name] for name in FIELDS
+                      if (url_problem if name == "license_url" else text_problem)(data.get(name)) is None})
 
     def __bool__(self) -> bool:
         return bool(self.as_dict())
