@@ -174,7 +174,7 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
     from convert.publish.handout import write_handout
     from convert.publish.sitesearch import refresh_bundle
 
-    entries = published_entries(connection, on_warning)
+    entries = published_entries(connection, lambda problem: on_warning(f"{dist}/{problem}"))
     written = write_handout(dist, entries, handout)
     try:
         refresh_bundle(dist, [(edition.path, edition.sha256) for entry in entries for edition in entry.editions

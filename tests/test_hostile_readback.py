@@ -132,6 +132,28 @@ def test_a_badly_named_seed_that_fails_fails_alone_and_is_recorded(tmp_path):
     assert again.returncode == 1 and "0 built, 1 unchanged, 1 failed" in again.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("table", ["seeds", "files", "search_texts"])
+def test_a_seed_the_catalog_refuses_to_record_fails_alone(tmp_path, built_archive, table):
+    """A real SQLite trigger refuses the seed's row (as a damaged or full catalog might):
+    that seed fails, named, and the others are built and handed out."""
+    seeds, dist = copy_of(built_archive, tmp_path)
+    shutil.copy(REAL_SEED, seeds / "refused.txt")
+    (seeds / "other.txt").write_text(f"Another: {REAL_SEED.read_text('utf-8')}", "utf-8")
+    with catalog(dist) as connection:
+        connection.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON {table} WHEN new.key = 'refused' "
+                           "BEGIN SELECT RAISE(ABORT, 'refused by the catalog'); END")
+    result = seedpress("archive", seeds, "--dist", dist, "--json")
+    assert_no_crash(result)
+    assert result.returncode == 1, result.stderr
+    lines = json_lines(result.stdout)
+    assert {line["key"]: line["status"] for line in lines[:-1]} == {"refused": "failed", "other": "built"}
+    assert lines[-1]["summary"]["unchanged"] == 1
+    [error] = [line for line in result.stderr.splitlines() if "refused.txt" in line]
+    assert "cannot record it in the catalog" in error and "refused by the catalog" in error
+    assert "Another" in (dist / "index.html").read_text("utf-8")
+
+
 NAME_BYTES = st.binary(min_size=1, max_size=40).filter(lambda name: b"/" not in name and b"\0" not in name)
 
 

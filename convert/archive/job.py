@@ -99,7 +99,7 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
          on_warning: Callable[[str], None]) -> None:
     remove_stale_temporaries(dist)
     environment = environment_digest(options.build.styles, options.build.lang, options.build.provenance)
-    rows = seed_rows(connection, on_warning)
+    rows = seed_rows(connection, lambda problem: on_warning(f"{dist}/{problem}"))
     present = {seed.key for seed in seeds}
     for key, row in sorted(rows.items()):
         if row.damage is not None and row.status is not Status.WITHDRAWN:
@@ -109,34 +109,32 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
     totals.unchanged = len(current)
     on_plan(len(to_build))
 
-    def record_one(outcome: Outcome) -> None:
+    def commit(outcome: Outcome) -> None:
         if outcome.ok:
             relative = {edition: edition_path(outcome.key, edition) for edition in outcome.files}
             record_built(connection, outcome, build_digest(outcome.built.source_sha256, environment), relative)
-            totals.built += 1
-        else:
+        elif outcome.key is not None:
             sha256 = hashes.get(outcome.key)
             digest = None if outcome.limit is None or sha256 is None else failure_digest(sha256, environment, options)
-            if outcome.key is not None:
-                record_failure(connection, outcome, digest)
-            totals.failed += 1
-        on_outcome(outcome)
+            record_failure(connection, outcome, digest)
 
     def record(outcome: Outcome) -> None:
         # Whatever goes wrong recording one seed is that seed's failure, never the run's (STYLE 9).
         try:
-            record_one(outcome)
+            commit(outcome)
         except Exception as error:  # noqa: BLE001
-            failed = Outcome.failure(outcome.input, outcome.key, one_line(
+            outcome = Outcome.failure(outcome.input, outcome.key, one_line(
                 f"{outcome.input}: cannot record it in the catalog: {type(error).__name__}: {error}"),
                 seconds=outcome.seconds)
             try:
-                if outcome.key is not None:
-                    record_failure(connection, failed, None)
+                commit(outcome)
             except Exception as again:  # noqa: BLE001 (the seed is reported failed all the same)
-                failed = replace(failed, error=one_line(f"{failed.error}; nor its failure: {again}"))
+                outcome = replace(outcome, error=one_line(f"{outcome.error}; nor its failure: {again}"))
+        if outcome.ok:
+            totals.built += 1
+        else:
             totals.failed += 1
-            on_outcome(failed)
+        on_outcome(outcome)
 
     for row in withdraw_missing(connection, dist, present, rows=rows, on_warning=on_warning):
         totals.withdrawn += 1
@@ -310,7 +308,9 @@ def withdraw_missing(connection: sqlite3.Connection, dist: Path, present_keys: s
     that is a link out of it stays where it is, named to `on_warning`."""
     withdrawn = []
     stamp = file_stamp()
-    for key, row in sorted((seed_rows(connection, on_warning) if rows is None else rows).items()):
+    if rows is None:
+        rows = seed_rows(connection, lambda problem: on_warning(f"{dist}/{problem}"))
+    for key, row in sorted(rows.items()):
         if key in present_keys or row.status is Status.WITHDRAWN or not is_safe_key(key):
             continue
         folder = dist / key
@@ -319,10 +319,14 @@ def withdraw_missing(connection: sqlite3.Connection, dist: Path, present_keys: s
             if not (is_inside(folder, dist) and is_inside(aside.parent, dist)) or folder.is_symlink():
                 on_warning(f"{folder}: not moved aside: a link out of {dist}")
             else:
-                aside.parent.mkdir(exist_ok=True)
-                os.replace(folder, aside)
-                fsync_directory(aside.parent)
-                fsync_directory(dist)
+                try:
+                    aside.parent.mkdir(exist_ok=True)
+                    os.replace(folder, aside)
+                    fsync_directory(aside.parent)
+                    fsync_directory(dist)
+                except OSError as error:  # this title's, not the run's: the next run tries again
+                    on_warning(f"{folder}: cannot move it aside: {error.strerror or error}")
+                    continue
         record_withdrawn(connection, key)
         withdrawn.append(row)
     return withdrawn
