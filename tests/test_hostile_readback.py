@@ -206,11 +206,13 @@ def tree(folder: Path) -> dict[str, bytes | None]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("key", ["../precious", "../../x", "ABSOLUTE", "../seeds"])
+@pytest.mark.parametrize("key", ["../precious", "../../x", "ABSOLUTE", "SEEDS"])
 def test_a_tampered_catalog_key_moves_nothing_from_outside_dist(tmp_path, built_archive, key):
     seeds, dist = copy_of(built_archive, tmp_path)
     if key == "ABSOLUTE":
         key = str(tmp_path / "absolute")
+    elif key == "SEEDS":
+        key = os.path.relpath(seeds, dist)  # ../../seeds: the run's own seeds folder
     target = (dist / key).resolve()
     if target != seeds:
         target.mkdir(parents=True)
@@ -280,7 +282,7 @@ def servers():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("created", ["yesterday", "", "99999-01-01T00:00:00Z"])
+@pytest.mark.parametrize("created", ["yesterday", "", "99999-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
 def test_search_answers_for_a_row_whose_build_date_is_not_a_timestamp(tmp_path, built_archive, servers, created):
     _seeds, dist = copy_of(built_archive, tmp_path)
     with catalog(dist) as connection:
