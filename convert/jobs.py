@@ -110,6 +110,7 @@ def run_archive(
     should know that is no seed's failure (cluster workers refused) through `on_warning`."""
     started = time.perf_counter()
     options = replace(options, build=replace(options.build, keep_seed=True))
+    on_warning = _once(on_warning)
     check_prerequisites(validate=options.build.validate)
     if options.cluster:
         from convert.runners.cluster import check_cluster
@@ -135,6 +136,19 @@ def run_archive(
             connection.close()
     totals.seconds = time.perf_counter() - started
     return totals
+
+
+def _once(on_warning: Callable[[str], None]) -> Callable[[str], None]:
+    """`on_warning` that says each message once a run (a damaged catalog row is met by
+    the planner and again by the hand-out)."""
+    said: set[str] = set()
+
+    def warn(message: str) -> None:
+        if message not in said:
+            said.add(message)
+            on_warning(message)
+
+    return warn
 
 
 @contextmanager
