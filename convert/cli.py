@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from convert import __version__, defaults
-from convert.errors import ConfigError, LockedError, SeedpressError, terminal_safe
+from convert.errors import ConfigError, LockedError, SeedpressError
+from convert.names import json_safe, shown
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
 
@@ -189,19 +190,16 @@ def provenance(arguments: argparse.Namespace):
     return replace(arguments.configuration.metadata.provenance(), **given)
 
 
-#: Characters that JSON lets stand raw in a string but that str.splitlines() and many
-#: JSON Lines readers take for the end of a line: written escaped.
-_LINE_BREAKING = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
-
-
 def json_line(data: dict) -> str:
-    """One JSON object on one line, whatever its strings hold."""
-    return json.dumps(data, ensure_ascii=False).translate(_LINE_BREAKING)
+    """One JSON object on one line, whatever its strings hold: characters that JSON lets
+    stand raw but that str.splitlines(), JSON Lines readers or a terminal take for a line
+    break or a command (U+2028, C1 controls, lone surrogates) are written as escapes."""
+    return json_safe(json.dumps(data, ensure_ascii=False))
 
 
 def _say_error(message: str) -> None:
-    # Messages name files and quote their content: escaped, so that neither can drive the terminal.
-    print(f"seedpress: {terminal_safe(message)}", file=sys.stderr, flush=True)
+    # A message may name a file whose name is not UTF-8 or holds control characters.
+    print(f"seedpress: {shown(message)}", file=sys.stderr, flush=True)
 
 
 class ProgressBar:
@@ -246,14 +244,14 @@ def _report(outcomes: Iterable, *, as_json: bool, progress: ProgressBar,
             failed += 1
             _say_error(outcome.error)
         elif describe is not None and not as_json:
-            print(terminal_safe(describe(outcome)), flush=True)
+            print(shown(describe(outcome)), flush=True)
         progress.advance()
     return EXIT_FAILED if failed else EXIT_OK
 
 
 def _converted(outcome) -> str:
     folder = Path(next(iter(outcome.files.values())).path).parent
-    return f"{outcome.input} -> {folder}/ ({', '.join(sorted(outcome.files))})"
+    return shown(f"{outcome.input} -> {folder}/ ({', '.join(sorted(outcome.files))})")
 
 
 def command_convert(arguments: argparse.Namespace) -> int:
@@ -291,7 +289,7 @@ def command_archive(arguments: argparse.Namespace) -> int:
     if arguments.json:
         print(json_line({"summary": totals.as_json()}), flush=True)
     else:
-        print(terminal_safe(f"{arguments.dist}: {totals.line()}"), flush=True)
+        print(shown(f"{arguments.dist}: {totals.line()}"), flush=True)
     return EXIT_FAILED if totals.failed else EXIT_OK
 
 
@@ -304,7 +302,7 @@ def command_verify(arguments: argparse.Namespace) -> int:
     for problem in problems:
         _say_error(problem)
     if not problems and not arguments.json:
-        print(terminal_safe(f"{arguments.dist}: every file matches the catalog and SHA256SUMS"))
+        print(shown(f"{arguments.dist}: every file matches the catalog and SHA256SUMS"))
     return EXIT_FAILED if problems else EXIT_OK
 
 
@@ -350,7 +348,7 @@ def command_bag(arguments: argparse.Namespace) -> int:
     # A stopped bag removes its temporary folder on the way out (write_bag's clean-up).
     with signals_as_exceptions():
         summary = write_bag(arguments.dist, arguments.out, force=arguments.force, **described)
-    print(terminal_safe(summary.line()), flush=True)
+    print(shown(summary.line()), flush=True)
     return EXIT_OK
 
 

@@ -29,6 +29,18 @@ def parse_timestamp(text: str) -> datetime:
     return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=UTC)
 
 
+def read_timestamp(value: object) -> datetime | None:
+    """The aware datetime of an `iso_timestamp` string read back from where it may have been
+    damaged (the catalog); None for anything else: another type, another form, a date
+    Python cannot hold."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        return None
+
+
 def now() -> str:
     """The time of day as an ISO timestamp: for when something was checked, never for an edition."""
     return iso_timestamp(datetime.now(UTC))

@@ -19,7 +19,6 @@ from convert.archive.job import RunTotals, UpdateOptions, find_seeds, update_arc
 from convert.archive.keys import assign_keys
 from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES, BuildOptions
 from convert.build.outcome import Outcome
-from convert.dates import parse_timestamp
 from convert.document.provenance import Provenance
 from convert.editions.tools import check_prerequisites
 from convert.errors import SeedpressError
@@ -111,6 +110,7 @@ def run_archive(
     should know that is no seed's failure (cluster workers refused) through `on_warning`."""
     started = time.perf_counter()
     options = replace(options, build=replace(options.build, keep_seed=True))
+    on_warning = _once(on_warning)
     check_prerequisites(validate=options.build.validate)
     if options.cluster:
         from convert.runners.cluster import check_cluster
@@ -138,6 +138,19 @@ def run_archive(
     return totals
 
 
+def _once(on_warning: Callable[[str], None]) -> Callable[[str], None]:
+    """`on_warning` that says each message once a run (a damaged catalog row is met by
+    the planner and again by the hand-out)."""
+    said: set[str] = set()
+
+    def warn(message: str) -> None:
+        if message not in said:
+            said.add(message)
+            on_warning(message)
+
+    return warn
+
+
 @contextmanager
 def _catalog_errors(dist: Path) -> Iterator[None]:
     """Turn a failing catalog or hand-out write (disk full, read-only) into one clear error."""
@@ -150,16 +163,18 @@ def _catalog_errors(dist: Path) -> Iterator[None]:
         raise SeedpressError(f"{where}: cannot write: {error.strerror or error}") from None
 
 
-def published_entries(connection: sqlite3.Connection):
-    """The hand-out entries of every seed with a good build, from the catalog."""
+def published_entries(connection: sqlite3.Connection, on_warning: Callable[[str], None] = lambda message: None):
+    """The hand-out entries of every seed with a good build, from the catalog; a row that
+    cannot be trusted is left out and named to `on_warning`."""
     from convert.publish.entries import Edition, Entry
 
     return [
-        Entry(key=key, title=title, identifier=identifier, summary=summary, date=parse_timestamp(created),
+        Entry(key=key, title=title, identifier=identifier, summary=summary, date=created,
               editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
                              for edition, path, sha256, size in files),
               lang=lang, **Provenance.from_json(provenance).as_dict())
-        for (key, title, identifier, summary, created, provenance, lang), files in published_rows(connection)
+        for (key, title, identifier, summary, created, provenance, lang), files
+        in published_rows(connection, on_warning)
     ]
 
 
@@ -173,7 +188,7 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
     from convert.publish.handout import write_handout
     from convert.publish.sitesearch import refresh_bundle
 
-    entries = published_entries(connection)
+    entries = published_entries(connection, lambda problem: on_warning(f"{dist}/{problem}"))
     written = write_handout(dist, entries, handout)
     try:
         refresh_bundle(dist, [(edition.path, edition.sha256) for entry in entries for edition in entry.editions

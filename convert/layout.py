@@ -86,6 +86,11 @@ def edition_file(key: str, edition: str) -> str:
     return LANDING_NAME if edition == LANDING_EDITION else f"{key}.{edition}"
 
 
+def edition_path(key: str, edition: str) -> str:
+    """Where a title's file of `edition` is, relative to dist: <key>/<edition_file>."""
+    return f"{key}/{edition_file(key, edition)}"
+
+
 @contextmanager
 def archive_lock(dist: Path) -> Iterator[None]:
     """Hold an exclusive flock on dist/.lock, or raise LockedError at once."""

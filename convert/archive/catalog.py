@@ -3,23 +3,34 @@
 Every SQL statement seedpress runs is here, but the search queries (search_index.py). The catalog is written only by the
 one archive run that holds the lock, and a seed's row is committed after its
 files are on disk, so a crash leaves rows that describe files that exist.
+
+What is read back is not trusted: a damaged or tampered catalog may hold any value in
+any column. The readers check every row (keys by keys.is_safe_key, file paths against
+where seedpress puts them, timestamps, digests, sizes, JSON) and leave out, or mark as
+needing a rebuild, a row that fails, naming it to `on_problem`; no value they hand on
+can make a path outside dist or stop a run. Text is decoded leniently (invalid UTF-8
+becomes U+FFFD) for the same reason.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from convert.archive.keys import is_safe_key
 from convert.archive.search_index import SEARCH_COLUMNS, SEARCH_TOKENIZER, index_text
 from convert.build.outcome import Built, Outcome, Status
-from convert.dates import now
+from convert.dates import now, read_timestamp
 from convert.defaults import CATALOG_BUSY_TIMEOUT
 from convert.errors import ConfigError
-from convert.layout import CATALOG_NAME
+from convert.layout import CATALOG_NAME, edition_path
+from convert.names import name_bytes, shown
 
 #: PRAGMA user_version of the schema below; 0 is the first release's layout.
 SCHEMA_VERSION = 3
@@ -147,6 +158,47 @@ class SeedRow:
     error: str | None
     sizes: dict[str, int]
     """Edition to the size of the file catalogued for it."""
+    damage: str | None = None
+    """Why the row cannot be trusted (a build date that is not a timestamp, a file path
+    that is not where seedpress puts it): the seed is rebuilt. None for a sound row."""
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def _digest(value: object) -> str | None:
+    """A hex SHA-256 read back, or None (which forces a rebuild) for anything else."""
+    return value if isinstance(value, str) and _SHA256.match(value) else None
+
+
+def _text(value: object) -> str:
+    """A text column read back, as text safe to show (a name, an error)."""
+    return shown(value) if isinstance(value, str) else ""
+
+
+def file_row_problem(key: str, edition: object, path: object, sha256: object = "0" * 64,
+                     size: object = 0) -> str | None:
+    """Why a catalogued file row cannot be trusted, or None: its path must be exactly where
+    seedpress puts that edition of that key (never `..`, absolute, or another key's),
+    its sha256 64 hex digits, its size a whole number."""
+    if not isinstance(edition, str) or not re.fullmatch(r"[a-z0-9]+", edition):
+        return f"a file of edition {shown(repr(edition))} seedpress never writes"
+    if path != edition_path(key, edition):
+        return f"its {edition} file is listed at {shown(repr(path))}, not where seedpress puts it"
+    if _digest(sha256) is None:
+        return f"its {edition} file's sha256 is not 64 hex digits"
+    if type(size) is not int or size < 0:
+        return f"its {edition} file's size {shown(repr(size))} is not a whole number"
+    return None
+
+
+def unsafe_key_problem(key: object) -> str:
+    return (f"{CATALOG_NAME}: a row has the key {shown(repr(key))}, which seedpress never makes "
+            "(a damaged or tampered catalog): left alone")
 
 
 def open_catalog(dist: Path) -> sqlite3.Connection:
@@ -154,6 +206,7 @@ def open_catalog(dist: Path) -> sqlite3.Connection:
     up to defaults.CATALOG_BUSY_TIMEOUT for another writer (verify records while a run may
     be committing)."""
     connection = sqlite3.connect(dist / CATALOG_NAME, isolation_level=None, timeout=CATALOG_BUSY_TIMEOUT)
+    connection.text_factory = _lenient_text
     try:
         connection.execute("PRAGMA synchronous = FULL")
         # Foreign keys are off while a migration replaces a table (they cannot change inside a transaction).
@@ -163,6 +216,7 @@ def open_catalog(dist: Path) -> sqlite3.Connection:
         with transaction(connection):
             _bring_to_current_schema(connection, dist)
             _add_provenance_column(connection)
+            _add_name_bytes_column(connection)
         connection.execute("PRAGMA foreign_keys = ON")
     except BaseException:
         connection.close()
@@ -195,9 +249,24 @@ def _add_provenance_column(connection: sqlite3.Connection) -> None:
         connection.execute("ALTER TABLE seeds ADD COLUMN provenance TEXT")
 
 
+def _add_name_bytes_column(connection: sqlite3.Connection) -> None:
+    """Give `seeds` the nullable `source_name_bytes` column (the exact bytes of the seed's
+    file name; `source_name` holds it as names.shown() writes it) where it has none yet;
+    older rows read as NULL."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(seeds)")}
+    if "source_name_bytes" not in columns:
+        connection.execute("ALTER TABLE seeds ADD COLUMN source_name_bytes BLOB")
+
+
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
 def open_catalog_readonly(dist: Path) -> sqlite3.Connection:
     """The catalog of `dist` opened read-only: for checking and bagging, which never change it."""
-    return sqlite3.connect(f"{(dist / CATALOG_NAME).resolve().as_uri()}?mode=ro", uri=True)
+    connection = sqlite3.connect(f"{(dist / CATALOG_NAME).resolve().as_uri()}?mode=ro", uri=True)
+    connection.text_factory = _lenient_text
+    return connection
 
 
 @contextmanager
@@ -212,16 +281,35 @@ def transaction(connection: sqlite3.Connection) -> Iterator[None]:
     connection.execute("COMMIT")
 
 
-def seed_rows(connection: sqlite3.Connection) -> dict[str, SeedRow]:
-    """Every seed the catalog knows, by key."""
+def seed_rows(connection: sqlite3.Connection,
+              on_problem: Callable[[str], None] = _warn) -> dict[str, SeedRow]:
+    """Every seed the catalog knows, by key. A row whose key seedpress never makes is left
+    out and named to `on_problem`; a row with another damage comes with it (SeedRow.damage)."""
     sizes: dict[str, dict[str, int]] = {}
-    for key, edition, size in connection.execute("SELECT key, edition, size FROM files"):
-        sizes.setdefault(key, {})[edition] = size
-    return {
-        key: SeedRow(key, name, sha256, digest, Status(status), failure, error, sizes.get(key, {}))
-        for key, name, sha256, digest, status, failure, error in connection.execute(
-            "SELECT key, source_name, source_sha256, build_digest, status, failure_digest, error FROM seeds")
-    }
+    file_damage: dict[str, str] = {}
+    for key, edition, path, sha256, size in connection.execute("SELECT key, edition, path, sha256, size FROM files"):
+        problem = file_row_problem(key, edition, path, sha256, size) if is_safe_key(key) else None
+        if problem is not None:
+            file_damage.setdefault(key, problem)
+        else:
+            sizes.setdefault(key, {})[edition] = size
+    rows = {}
+    for key, name, sha256, digest, status, failure, error, created in connection.execute(
+            "SELECT key, source_name, source_sha256, build_digest, status, failure_digest, error, created "
+            "FROM seeds"):
+        if not is_safe_key(key):
+            on_problem(unsafe_key_problem(key))
+            continue
+        damage = file_damage.get(key)
+        try:
+            status = Status(status)
+        except ValueError:
+            status, damage = Status.FAILED, f"its status {shown(repr(status))} is none seedpress writes"
+        if status is Status.BUILT and read_timestamp(created) is None:
+            damage = f"its build date (created) {shown(repr(created))} is not a timestamp"
+        rows[key] = SeedRow(key, _text(name), _digest(sha256), _digest(digest), status, _digest(failure),
+                            error if isinstance(error, str) else None, sizes.get(key, {}), damage)
+    return rows
 
 
 def record_built(connection: sqlite3.Connection, outcome: Outcome, build_digest: str,
@@ -233,9 +321,10 @@ def record_built(connection: sqlite3.Connection, outcome: Outcome, build_digest:
             "INSERT OR REPLACE INTO seeds (key, source_name, source_sha256, build_digest, status, error, "
             "failure_digest, title, identifier, summary, created, built_at, checked_at, seconds, provenance) "
             "VALUES (?, ?, ?, ?, 'built', NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (outcome.key, Path(outcome.input).name, built.source_sha256, build_digest, built.title,
+            (outcome.key, shown(Path(outcome.input).name), built.source_sha256, build_digest, built.title,
              built.identifier, built.summary, built.created, stamp, stamp, outcome.seconds,
              built.provenance.to_json()))
+        _record_name_bytes(connection, outcome)
         connection.execute("DELETE FROM files WHERE key = ?", (outcome.key,))
         connection.executemany(
             "INSERT INTO files (key, edition, path, sha256, size) VALUES (?, ?, ?, ?, ?)",
@@ -259,20 +348,29 @@ def record_failure(connection: sqlite3.Connection, outcome: Outcome, failure_dig
     """Record a failed seed. One that had a good build keeps its last good files in the
     hand-out, and so its row of the search index, and is rebuilt next time; the same
     failure as last time rewrites nothing."""
+    # The error names the seed's file, which may not be UTF-8 or may hold control characters.
+    error = None if outcome.error is None else shown(outcome.error)
     previous = connection.execute(
         "SELECT status, error, failure_digest FROM seeds WHERE key = ?", (outcome.key,)).fetchone()
-    if previous is not None and previous[1:] == (outcome.error, failure_digest):
+    if previous is not None and previous[1:] == (error, failure_digest):
         return
     with transaction(connection):
         if previous is None or previous[0] != Status.BUILT:
             connection.execute(
                 "INSERT OR REPLACE INTO seeds (key, source_name, status, error, failure_digest, "
                 "checked_at, seconds) VALUES (?, ?, 'failed', ?, ?, ?, ?)",
-                (outcome.key, Path(outcome.input).name, outcome.error, failure_digest, now(), outcome.seconds))
+                (outcome.key, shown(Path(outcome.input).name), error, failure_digest, now(), outcome.seconds))
+            _record_name_bytes(connection, outcome)
         else:
             connection.execute(
                 "UPDATE seeds SET error = ?, failure_digest = ?, checked_at = ?, build_digest = NULL "
-                "WHERE key = ?", (outcome.error, failure_digest, now(), outcome.key))
+                "WHERE key = ?", (error, failure_digest, now(), outcome.key))
+
+
+def _record_name_bytes(connection: sqlite3.Connection, outcome: Outcome) -> None:
+    """Keep the exact bytes of the seed's file name (inside the caller's transaction)."""
+    connection.execute("UPDATE seeds SET source_name_bytes = ? WHERE key = ?",
+                       (name_bytes(Path(outcome.input).name), outcome.key))
 
 
 def record_withdrawn(connection: sqlite3.Connection, key: str) -> None:
@@ -283,21 +381,37 @@ def record_withdrawn(connection: sqlite3.Connection, key: str) -> None:
         connection.execute("DELETE FROM search_texts WHERE key = ?", (key,))
 
 
-def published_rows(connection: sqlite3.Connection) -> list[tuple[tuple, list[tuple]]]:
-    """Each seed with a good build, ordered by key: (key, title, identifier, summary, created,
-    provenance, lang) and its files as (edition, path, sha256, size). lang is None for a
-    seed the search index does not hold yet."""
+def published_rows(connection: sqlite3.Connection,
+                   on_problem: Callable[[str], None] = _warn) -> list[tuple[tuple, list[tuple]]]:
+    """Each seed with a good build, ordered by key: (key, title, identifier, summary, created
+    as an aware datetime, provenance, lang) and its files as (edition, path, sha256, size).
+    lang is None for a seed the search index does not hold yet. A row that cannot be
+    trusted is left out of the hand-out and named to `on_problem`."""
     files: dict[str, list[tuple]] = {}
     for key, *file in connection.execute(
             "SELECT key, edition, path, sha256, size FROM files ORDER BY key, edition"):
         files.setdefault(key, []).append(tuple(file))
-    return [
-        (row, files.get(row[0], []))
-        for row in connection.execute(
+    rows = []
+    for key, title, identifier, summary, created, provenance, lang in connection.execute(
             "SELECT s.key, s.title, s.identifier, s.summary, s.created, s.provenance, t.lang FROM seeds s "
             "LEFT JOIN search_texts t ON t.key = s.key "
-            "WHERE s.status = 'built' AND s.title IS NOT NULL ORDER BY s.key")
-    ]
+            "WHERE s.status = 'built' AND s.title IS NOT NULL ORDER BY s.key"):
+        if not is_safe_key(key):
+            on_problem(unsafe_key_problem(key))
+            continue
+        date = read_timestamp(created)
+        problem = next((found for found in (file_row_problem(key, *file) for file in files.get(key, []))
+                        if found is not None), None)
+        if date is None:
+            problem = f"its build date (created) {shown(repr(created))} is not a timestamp"
+        elif not all(isinstance(value, str) for value in (title, identifier, summary)):
+            problem = "its title, identifier or summary is not text"
+        if problem is not None:
+            on_problem(f"{CATALOG_NAME}: {key}: {problem}: left out of the hand-out")
+            continue
+        rows.append(((key, title, identifier, summary, date, provenance if isinstance(provenance, str) else None,
+                      lang if isinstance(lang, str) else None), files.get(key, [])))
+    return rows
 
 
 def catalogued_files(connection: sqlite3.Connection) -> list[tuple[str, str | None, str | None, str | None]]:
@@ -343,19 +457,30 @@ def record_fixity_check(connection: sqlite3.Connection, check: FixityCheck) -> N
                            (check.checked_at, check.files, problems))
 
 
-def fixity_history(connection: sqlite3.Connection) -> dict[int, FixityCheck]:
+def fixity_history(connection: sqlite3.Connection,
+                   on_problem: Callable[[str], None] = _warn) -> dict[int, FixityCheck]:
     """Every recorded verify run by its row id, oldest first; none for a catalog older than
-    version 2, which did not record them."""
+    version 2, which did not record them. A row that does not read as one (a time that is
+    not a timestamp, problems that are not the JSON verify writes) is left out and named
+    to `on_problem`."""
     has_table = connection.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fixity_checks'").fetchone()
     if not has_table:
         return {}
-    return {
-        row_id: FixityCheck(checked_at, files, tuple(FileProblem(item["path"], item["problem"])
-                                                     for item in json.loads(problems)))
-        for row_id, checked_at, files, problems in connection.execute(
-            "SELECT id, checked_at, files, problems FROM fixity_checks ORDER BY id")
-    }
+    history = {}
+    for row_id, checked_at, files, problems in connection.execute(
+            "SELECT id, checked_at, files, problems FROM fixity_checks ORDER BY id"):
+        try:
+            items = json.loads(problems)
+            found = tuple(FileProblem(item["path"], item["problem"]) for item in items)
+            if (read_timestamp(checked_at) is None or type(files) is not int or files < 0
+                    or not all(isinstance(one.path, str) and isinstance(one.line, str) for one in found)):
+                raise ValueError("not a verify run")
+        except (TypeError, ValueError, KeyError):
+            on_problem(f"{CATALOG_NAME}: fixity check {row_id} does not read as a verify run: left out")
+            continue
+        history[row_id] = FixityCheck(checked_at, files, found)
+    return history
 
 
 @dataclass(frozen=True)
@@ -371,17 +496,32 @@ class BuiltSeed:
     """Edition to (path relative to dist, sha256)."""
 
 
-def built_seeds(connection: sqlite3.Connection) -> list[BuiltSeed]:
-    """Every seed whose status is 'built', by key, with its catalogued files."""
+def built_seeds(connection: sqlite3.Connection, on_problem: Callable[[str], None] = _warn) -> list[BuiltSeed]:
+    """Every seed whose status is 'built', by key, with its catalogued files. A row that
+    cannot be trusted (its key, a file's path, its times) is left out and named to
+    `on_problem`."""
     files: dict[str, dict[str, tuple[str, str]]] = {}
+    damaged: dict[str, str] = {}
     for key, edition, path, sha256 in connection.execute("SELECT key, edition, path, sha256 FROM files"):
-        files.setdefault(key, {})[edition] = (path, sha256)
-    return [
+        problem = file_row_problem(key, edition, path, sha256) if is_safe_key(key) else None
+        if problem is not None:
+            damaged.setdefault(key, problem)
+        else:
+            files.setdefault(key, {})[edition] = (path, sha256)
+    seeds = []
+    for key, source_name, built_at, checked_at in connection.execute(
+            "SELECT key, source_name, built_at, checked_at FROM seeds WHERE status = 'built' ORDER BY key"):
+        if not is_safe_key(key):
+            on_problem(unsafe_key_problem(key))
+            continue
         # Every build sets built_at; should a row lack it, when it was last checked stands in.
-        BuiltSeed(key, source_name, built_at or checked_at, files.get(key, {}))
-        for key, source_name, built_at, checked_at in connection.execute(
-            "SELECT key, source_name, built_at, checked_at FROM seeds WHERE status = 'built' ORDER BY key")
-    ]
+        when = next((value for value in (built_at, checked_at) if read_timestamp(value) is not None), None)
+        problem = damaged.get(key) or (None if when is not None else "its times are not timestamps")
+        if problem is not None:
+            on_problem(f"{CATALOG_NAME}: {key}: {problem}: left out")
+            continue
+        seeds.append(BuiltSeed(key, _text(source_name), when, files.get(key, {})))
+    return seeds
 
 
 

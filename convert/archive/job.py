@@ -10,7 +10,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from convert import defaults
@@ -24,15 +24,15 @@ from convert.archive.catalog import (
     seed_rows,
     unindexed_seeds,
 )
-from convert.archive.keys import assign_keys
+from convert.archive.keys import assign_keys, is_safe_key
 from convert.build.environment import build_digest, environment_digest
-from convert.build.input import PARAGRAPH_BREAK, BuildOptions, failure_line
+from convert.build.input import PARAGRAPH_BREAK, BuildOptions, failure_line, one_line
 from convert.build.outcome import Outcome, Status
 from convert.dates import file_stamp
 from convert.document.seed import parse_seed, read_bounded
 from convert.errors import ConfigError, SeedpressError
 from convert.files import fsync_directory
-from convert.layout import WITHDRAWN_NAME, edition_file
+from convert.layout import CATALOG_NAME, WITHDRAWN_NAME, edition_path
 from convert.runners.pool import SeedTask, run_pool
 
 #: Seeds put into the search index per transaction when a run fills the index of an older catalog.
@@ -88,25 +88,44 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
          on_warning: Callable[[str], None]) -> None:
     remove_stale_temporaries(dist)
     environment = environment_digest(options.build.styles, options.build.lang, options.build.provenance)
-    rows = seed_rows(connection)
+    rows = seed_rows(connection, lambda problem: on_warning(f"{dist}/{problem}"))
+    present = {seed.key for seed in seeds}
+    for key, row in sorted(rows.items()):
+        if row.damage is not None and row.status is not Status.WITHDRAWN:
+            what = "it is rebuilt" if key in present else "it is withdrawn"
+            on_warning(f"{dist / CATALOG_NAME}: {key}: {row.damage} (a damaged catalog row): {what}")
     to_build, current, hashes = plan(rows, dist, seeds, environment, options)
     totals.unchanged = len(current)
     on_plan(len(to_build))
 
-    def record(outcome: Outcome) -> None:
+    def commit(outcome: Outcome) -> None:
         if outcome.ok:
-            relative = {edition: f"{outcome.key}/{edition_file(outcome.key, edition)}" for edition in outcome.files}
+            relative = {edition: edition_path(outcome.key, edition) for edition in outcome.files}
             record_built(connection, outcome, build_digest(outcome.built.source_sha256, environment), relative)
-            totals.built += 1
-        else:
+        elif outcome.key is not None:
             sha256 = hashes.get(outcome.key)
             digest = None if outcome.limit is None or sha256 is None else failure_digest(sha256, environment, options)
-            if outcome.key is not None:
-                record_failure(connection, outcome, digest)
+            record_failure(connection, outcome, digest)
+
+    def record(outcome: Outcome) -> None:
+        # Whatever goes wrong recording one seed is that seed's failure, never the run's (STYLE 9).
+        try:
+            commit(outcome)
+        except Exception as error:  # noqa: BLE001
+            outcome = Outcome.failure(outcome.input, outcome.key, one_line(
+                f"{outcome.input}: cannot record it in the catalog: {type(error).__name__}: {error}"),
+                seconds=outcome.seconds)
+            try:
+                commit(outcome)
+            except Exception as again:  # noqa: BLE001 (the seed is reported failed all the same)
+                outcome = replace(outcome, error=one_line(f"{outcome.error}; nor its failure: {again}"))
+        if outcome.ok:
+            totals.built += 1
+        else:
             totals.failed += 1
         on_outcome(outcome)
 
-    for row in withdraw_missing(connection, dist, {seed.key for seed in seeds}):
+    for row in withdraw_missing(connection, dist, present, rows=rows, on_warning=on_warning):
         totals.withdrawn += 1
         on_outcome(Outcome(input=row.source_name, key=row.key, status=Status.WITHDRAWN))
     tasks = []
@@ -175,9 +194,9 @@ def plan(
             except SeedpressError:
                 pass  # too large or unreadable: the build reports why
         sha256 = hashes.get(seed.key)
-        if (row is not None and row.status is Status.BUILT and sha256 is not None
+        if (row is not None and row.status is Status.BUILT and row.damage is None and sha256 is not None
                 and row.build_digest == build_digest(sha256, environment)
-                and _files_present(dist / seed.key, seed.key, row.sizes)):
+                and _files_present(dist, seed.key, row.sizes)):
             current.append(seed)
         else:
             to_build.append(seed)
@@ -201,16 +220,26 @@ def _known_limit_failure(row: SeedRow | None, sha256: str | None, environment: s
     return f"{row.error} (not retried: nothing changed; archive --retry to try again)"
 
 
-def _files_present(folder: Path, key: str, sizes: dict[str, int]) -> bool:
-    if set(sizes) != set(defaults.CATALOGUED_EDITIONS):
+def _files_present(dist: Path, key: str, sizes: dict[str, int]) -> bool:
+    """True when every catalogued edition of `key` is in its folder with its catalogued size
+    (and the folder is inside dist, not a link out of it)."""
+    if set(sizes) != set(defaults.CATALOGUED_EDITIONS) or not is_inside(dist / key, dist):
         return False
     for edition, size in sizes.items():
         try:
-            if (folder / edition_file(key, edition)).stat().st_size != size:
+            if (dist / edition_path(key, edition)).stat().st_size != size:
                 return False
         except OSError:
             return False
     return True
+
+
+def is_inside(path: Path, dist: Path) -> bool:
+    """True when `path`, links followed, is in `dist` (STYLE 11)."""
+    try:
+        return path.resolve().is_relative_to(dist.resolve())
+    except (OSError, RuntimeError):  # a link loop
+        return False
 
 
 def validate_seed(path: Path, max_bytes: int) -> str | None:
@@ -234,6 +263,8 @@ def index_unindexed(connection: sqlite3.Connection, dist: Path, options: UpdateO
     """
     indexed, batch = 0, []
     for key, sha256 in unindexed_seeds(connection):
+        if not is_safe_key(key):
+            continue  # seed_rows named it; no path is made of it
         path = dist / key / f"{key}.{defaults.SEED_COPY}"
         try:
             data = read_bounded(path, options.build.max_bytes)
@@ -259,20 +290,35 @@ def remove_stale_temporaries(dist: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def withdraw_missing(connection: sqlite3.Connection, dist: Path, present_keys: set[str | None]) -> list[SeedRow]:
-    """Move aside the files of catalogued seeds that left the seeds folder; return their rows."""
+def withdraw_missing(connection: sqlite3.Connection, dist: Path, present_keys: set[str | None], *,
+                     rows: dict[str, SeedRow] | None = None,
+                     on_warning: Callable[[str], None] = lambda message: None) -> list[SeedRow]:
+    """Move aside the files of catalogued seeds that left the seeds folder; return their rows.
+
+    `rows` are the catalog's (seed_rows, which leaves out every key seedpress never makes).
+    Only a folder inside dist is moved, and only into dist/.withdrawn inside dist: one
+    that is a link out of it stays where it is, named to `on_warning`."""
     withdrawn = []
     stamp = file_stamp()
-    for key, row in sorted(seed_rows(connection).items()):
-        if key in present_keys or row.status is Status.WITHDRAWN:
+    if rows is None:
+        rows = seed_rows(connection, lambda problem: on_warning(f"{dist}/{problem}"))
+    for key, row in sorted(rows.items()):
+        if key in present_keys or row.status is Status.WITHDRAWN or not is_safe_key(key):
             continue
         folder = dist / key
-        if folder.is_dir():
-            aside = dist / WITHDRAWN_NAME / f"{key}-{stamp}"
-            aside.parent.mkdir(exist_ok=True)
-            os.replace(folder, aside)
-            fsync_directory(aside.parent)
-            fsync_directory(dist)
+        aside = dist / WITHDRAWN_NAME / f"{key}-{stamp}"
+        if folder.is_dir() or folder.is_symlink():
+            if not (is_inside(folder, dist) and is_inside(aside.parent, dist)) or folder.is_symlink():
+                on_warning(f"{folder}: not moved aside: a link out of {dist}")
+            else:
+                try:
+                    aside.parent.mkdir(exist_ok=True)
+                    os.replace(folder, aside)
+                    fsync_directory(aside.parent)
+                    fsync_directory(dist)
+                except OSError as error:  # this title's, not the run's: the next run tries again
+                    on_warning(f"{folder}: cannot move it aside: {error.strerror or error}")
+                    continue
         record_withdrawn(connection, key)
         withdrawn.append(row)
     return withdrawn

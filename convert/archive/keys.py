@@ -30,6 +30,10 @@ HASH_DIGITS = 16
 _HASHED = re.compile(rf"-[0-9a-f]{{{HASH_DIGITS}}}\Z")
 #: Long enough for any real name; with the hash, a key stays under 90 characters.
 MAX_KEY_LENGTH = 72
+#: The longest key seedpress makes: a hashed key, and `convert`'s second hash for two
+#: inputs of the same name in different folders (assign_keys).
+MAX_SAFE_KEY = MAX_KEY_LENGTH + 2 * (1 + HASH_DIGITS)
+_SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 
 
 def _short_hash(text: str) -> str:
@@ -44,6 +48,15 @@ def safe_key(stem: str) -> str:
     if cleaned == stem and cleaned.lower() not in RESERVED_KEYS and not _HASHED.search(stem):
         return cleaned
     return f"{cleaned or 'seed'}-{_short_hash(stem)}"
+
+
+def is_safe_key(key: object) -> bool:
+    """True for a key safe_key() can make: a name of ASCII letters, digits, `-` and `_`
+    that starts with a letter or digit, is no longer than MAX_SAFE_KEY and is not
+    reserved. A key read back from somewhere (the catalog, a worker) goes through this
+    before any path is made of it: `..`, `/`, an absolute path never pass."""
+    return (isinstance(key, str) and len(key) <= MAX_SAFE_KEY and _SAFE_KEY.match(key) is not None
+            and key.lower() not in RESERVED_KEYS)
 
 
 def seed_key(name: str) -> str:

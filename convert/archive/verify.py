@@ -13,15 +13,19 @@ from convert.archive.catalog import (
     FileProblem,
     FixityCheck,
     catalogued_files,
+    file_row_problem,
     open_catalog,
     open_catalog_readonly,
     record_fixity_check,
+    unsafe_key_problem,
 )
+from convert.archive.keys import is_safe_key
 from convert.dates import now
 from convert.defaults import CATALOGUED_EDITIONS
-from convert.errors import ConfigError, SeedpressError, terminal_safe
+from convert.errors import ConfigError, SeedpressError
 from convert.files import NotRegularFileError, open_regular
 from convert.layout import CATALOG_NAME, SUMS_NAME, edition_file
+from convert.names import shown
 
 
 def _warn(message: str) -> None:
@@ -66,6 +70,14 @@ def check_archive(dist: Path) -> FixityCheck:
     expected: dict[str, str] = {}
     editions: dict[str, set[str]] = {}
     for key, edition, path, sha256 in rows:
+        # A row read back is not trusted: no path is made of a key or a path seedpress never writes.
+        if not is_safe_key(key):
+            problems.append(FileProblem(CATALOG_NAME, f"{dist}/{unsafe_key_problem(key)}"))
+            continue
+        problem = None if edition is None else file_row_problem(key, edition, path, sha256)
+        if problem is not None:
+            problems.append(FileProblem(CATALOG_NAME, f"{catalog}: {key}: {problem}"))
+            continue
         editions.setdefault(key, set())
         if edition is None:
             continue
@@ -84,7 +96,7 @@ def check_archive(dist: Path) -> FixityCheck:
 def _shown_safely(problem: FileProblem) -> FileProblem:
     """The problem with the names in it escaped: they come from the catalog and SHA256SUMS,
     which anyone may have written to, and the lines go to a terminal and into the record."""
-    return FileProblem(terminal_safe(problem.path), terminal_safe(problem.line))
+    return FileProblem(shown(problem.path), shown(problem.line))
 
 
 def _check_file(dist: Path, relative: str, sha256: str, against: str) -> list[FileProblem]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from convert.document.provenance import Provenance
+from convert.names import shown
 
 
 class Status(str, Enum):
@@ -93,16 +94,18 @@ class Outcome:
         return cls(input=input, key=key, status=Status.FAILED, error=error, seconds=seconds, limit=limit)
 
     def as_json(self) -> dict:
-        """The one JSON object `--json` prints for this input (the same keys for every command)."""
+        """The one JSON object `--json` prints for this input (the same keys for every command);
+        a path or an error holding a name that is not UTF-8 or has control characters
+        shows it escaped (names.shown)."""
         built = self.built
         return {
-            "input": self.input,
+            "input": shown(self.input),
             "key": self.key,
             "status": self.status.value,
-            "error": self.error,
+            "error": None if self.error is None else shown(self.error),
             "title": built.title if built else None,
             "identifier": built.identifier if built else None,
-            "files": {edition: {"path": f.path, "sha256": f.sha256, "size": f.size}
+            "files": {edition: {"path": shown(f.path), "sha256": f.sha256, "size": f.size}
                       for edition, f in self.files.items()},
             "seconds": round(self.seconds, 3),
         }

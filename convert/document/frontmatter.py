@@ -32,6 +32,7 @@ from convert.document.provenance import (
 )
 from convert.document.seed import ENCODINGS, fold, replace_unrepresentable
 from convert.errors import SeedError
+from convert.names import MAX_SHOWN_NAME
 
 #: The longest frontmatter, and the longest title, in characters: what the
 #: largest seed could give, so every master seedpress writes reads back.
@@ -47,11 +48,11 @@ CORE_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
 )
 SHA256 = re.compile(r"[0-9a-f]{64}\Z")
-#: A file name as most file systems allow it (255), without folders. Control characters
-#: and backslashes are the name's own: a seed called "a\x01.txt" builds, and so must the
-#: master written for it.
-MAX_FILE_NAME = 255
-_NOT_IN_FILE_NAME = re.compile(r"[/\x00\ud800-\udfff\ufffe\uffff]")
+#: A file name as the master records it: shown() escapes what is not UTF-8 or a control
+#: character with backslashes, so a backslash is part of a name, and a name of 255
+#: bytes may take four characters a byte.
+MAX_FILE_NAME = MAX_SHOWN_NAME
+_NOT_IN_FILE_NAME = re.compile(r"[/\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 #: The largest count a file size (off_t) can be.
 MAX_COUNT = 2**63 - 1
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -208,11 +208,11 @@ class Provenance:
     @classmethod
     def from_json(cls, text: str | None) -> Provenance:
         """The Provenance `to_json` wrote; an empty one for None or a value not written by it.
-        A field that fails today's checks (a license URL an older seedpress accepted, with a
-        port over 65535, say) is left out: what is read back is not trusted."""
+        Read back from the catalog, it is checked as any metadata is: a field that would
+        not pass (a control character, a lone surrogate, a URL that is none) is left out."""
         try:
             data = json.loads(text) if text else {}
-        except ValueError:
+        except (TypeError, ValueError):
             return cls()
         if not isinstance(data, dict):
             return cls()

@@ -15,6 +15,7 @@ from convert.document.language import with_languages
 from convert.document.model import MAX_MARKER_TEXT, Document, OriginalArticle, Source
 from convert.document.provenance import is_web_url
 from convert.errors import SeedError
+from convert.names import shown
 
 _BOMS = (
     # UTF-32 first: its little-endian BOM starts with UTF-16's.
@@ -82,7 +83,9 @@ def parse_seed(
     data: bytes, name: str, *, path: Path | str | None = None,
     max_bytes: int = defaults.MAX_BYTES, lang: str | None = None,
 ) -> Document:
-    """Turn a seed's bytes into a Document; `name` is recorded as the source file."""
+    """Turn a seed's bytes into a Document; `name` is recorded as the source file, as
+    names.shown() writes it (a name that is not UTF-8 or holds control characters is
+    carried escaped into the master and every edition)."""
     where = path if path is not None else name
     if len(data) > max_bytes:
         raise SeedError(where, f"larger than the size limit ({len(data)} > {max_bytes} bytes)")
@@ -99,7 +102,7 @@ def parse_seed(
     if not summary:
         raise SeedError(where, "no summary paragraph before 'Read the original article'")
     source = Source(
-        file=name, sha256=hashlib.sha256(data).hexdigest(), encoding=encoding,
+        file=shown(name), sha256=hashlib.sha256(data).hexdigest(), encoding=encoding,
         bytes=len(data), replaced=replaced,
     )
     return with_languages(Document(

@@ -10,9 +10,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from convert.archive.catalog import has_search_index, open_catalog_readonly
+from convert.archive.catalog import file_row_problem, has_search_index, open_catalog_readonly
+from convert.archive.keys import is_safe_key
 from convert.archive.search_index import MATCH_START, SearchHit, search_catalog
-from convert.dates import parse_timestamp
+from convert.dates import read_timestamp
 from convert.defaults import MAX_QUERY_PREFIXES, MAX_QUERY_WORDS, SEARCH_TIME_LIMIT
 from convert.errors import QueryError
 from convert.layout import CATALOG_NAME, INDEX_NAME, LANDING_NAME
@@ -91,11 +92,15 @@ def can_search(dist: Path) -> bool:
 
 
 def found(dist: Path, hit: SearchHit) -> Found:
+    """The result one hit shows. What the catalog holds is not trusted: a build date that is
+    not a timestamp shows none, a file listed anywhere but where seedpress puts it is
+    not linked, and a key seedpress never makes gets no path in dist."""
     entry = Entry(
         key=hit.key, title=hit.title, identifier=hit.identifier, summary=hit.summary or "",
-        date=parse_timestamp(hit.created) if hit.created else EMPTY_ARCHIVE_DATE,
+        date=read_timestamp(hit.created) or EMPTY_ARCHIVE_DATE,
         editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
-                       for edition, path, sha256, size in hit.files if edition in EDITION_TYPES),
+                       for edition, path, sha256, size in hit.files if edition in EDITION_TYPES
+                       and is_safe_key(hit.key) and file_row_problem(hit.key, edition, path, sha256, size) is None),
     )
     # The section with more matches; the summary when neither has any (the title matched).
     if hit.commentary_snippet.count(MATCH_START) > hit.summary_snippet.count(MATCH_START):
@@ -108,10 +113,12 @@ def found(dist: Path, hit: SearchHit) -> Found:
 def title_link(dist: Path, entry: Entry) -> str:
     """The seed's landing page when its folder has one, else its first edition in display order."""
     landing = f"{entry.key}/{LANDING_NAME}"
-    if is_regular_file(dist / entry.key / LANDING_NAME):
+    if is_safe_key(entry.key) and is_regular_file(dist / entry.key / LANDING_NAME):
         return href(landing)
     editions = downloads(entry)
-    return href(editions[0].path) if editions else f"{INDEX_NAME}#{entry.key}"
+    if editions:
+        return href(editions[0].path)
+    return f"{INDEX_NAME}#{entry.key}" if is_safe_key(entry.key) else INDEX_NAME
 
 
 def is_regular_file(path: Path) -> bool:
