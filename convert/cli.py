@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from convert import __version__, defaults
+from convert import GENERATOR, defaults
 from convert.errors import ConfigError, LockedError, SeedpressError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
@@ -115,7 +115,7 @@ def parser() -> argparse.ArgumentParser:
         description="Turn plain-text article seeds into a Markdown master and PDF, EPUB, DOCX editions.",
         argument_default=None,
     )
-    program.add_argument("--version", action="version", version=f"seedpress {__version__}")
+    program.add_argument("--version", action="version", version=GENERATOR)
     commands = program.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     convert = commands.add_parser("convert", parents=[common], help="convert seeds or masters into editions")
@@ -169,6 +169,7 @@ def build_options(arguments: argparse.Namespace, **fixed):
     chosen = {field: getattr(arguments, option) for option, field in _BUILD_FIELDS.items()
               if getattr(arguments, option, None) is not None}
     chosen["provenance"] = provenance(arguments)
+    chosen["archive_title"] = arguments.configuration.archive.title
     if "styles" in chosen:
         missing = [name for name in STYLE_FILES if not (chosen["styles"] / name).is_file()]
         if missing:

@@ -54,6 +54,9 @@ SERVE_PORT = 8000
 #: Seconds a `seedpress serve` client has to send a request's headers, counted from when it
 #: connects or gets its previous answer; a connection that takes longer is closed.
 SERVE_HEADER_TIMEOUT = 10
+#: The longest search query answered, in characters; a longer one is refused (400), and
+#: the index page's search box takes no more.
+MAX_QUERY_LENGTH = 1000
 #: Seconds one search may run in `seedpress serve` before it is stopped (503).
 SEARCH_TIME_LIMIT = 5
 #: Seconds Pagefind may take to index every landing page (8 to 10 s at 10,000 seeds here).

@@ -67,6 +67,9 @@ class BuildOptions:
     lang: str | None = None
     """The language of every seed (a BCP 47 tag) instead of the detected one; a master's own
     `lang` still wins."""
+    archive_title: str | None = None
+    """The archive's title (seedpress.toml's [archive] title): on each landing page and EPUB
+    cover. None: the default title (on the cover, in the document's language)."""
     provenance: Provenance = Provenance()
     """Author, publisher, rights and license of every input (seedpress.toml's [metadata] and
     the command line); a master's own fields still win, each on its own."""
@@ -142,12 +145,14 @@ def render_document(document: Document, seed_bytes: bytes | None, key: str, opti
     """Every edition of a read document, as bytes, and the facts of the build; the document
     takes author, publisher, rights and license from `options` where it has none of its own."""
     document = replace(document, **document.provenance.over(options.provenance).as_dict())
-    settings = Settings(styles=options.styles, created=created, paper=options.paper)
+    settings = Settings(styles=options.styles, created=created, paper=options.paper,
+                        archive_title=options.archive_title)
     files = render_all(document, key, options.formats, settings, seed_bytes, validate=options.validate)
     if options.keep_seed and seed_bytes is not None:
         files[defaults.SEED_COPY] = seed_bytes
         # An archived seed gets its landing page, which lists (and hashes) the files above.
-        files[defaults.LANDING_EDITION] = landing_page(document, key, files, created)
+        files[defaults.LANDING_EDITION] = landing_page(document, key, files, created,
+                                                       options.archive_title or defaults.ARCHIVE_TITLE)
     return Rendered(
         built=Built(title=document.title, identifier=document.identifier, source_sha256=document.source.sha256,
                     summary=first_sentence(document.summary[0]), created=iso_timestamp(created),

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import bagit
 
-from convert import __version__, defaults
+from convert import GENERATOR, defaults
 from convert.archive.catalog import BuiltSeed, built_seeds, fixity_history, open_catalog_readonly
 from convert.dates import now
 from convert.deposit.premis import premis_events
@@ -92,7 +92,7 @@ def write_bag(dist: Path, out: Path, *, force: bool = False, title: str = defaul
 
 
 def _bag_info(seeds: int, title: str, publisher: str | None) -> dict[str, str]:
-    info = {"External-Description": title, "Bag-Software-Agent": f"seedpress {__version__}",
+    info = {"External-Description": title, "Bag-Software-Agent": GENERATOR,
             "Bagging-Date": now()[:10], "Seed-Count": str(seeds)}  # Bagging-Date: the UTC day
     if publisher is not None:
         info["Source-Organization"] = publisher

@@ -31,6 +31,7 @@ from convert.document.provenance import (
 )
 from convert.document.seed import ENCODINGS, fold, replace_unrepresentable
 from convert.errors import SeedError
+from convert.web import NOT_TEXT, WHITESPACE_CONTROLS
 
 #: The longest frontmatter, and the longest title, in characters: what the
 #: largest seed could give, so every master seedpress writes reads back.
@@ -48,12 +49,12 @@ CORE_TAGS = frozenset(
 SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 #: A file name as most file systems allow it (255), without folders or controls.
 MAX_FILE_NAME = 255
-_NOT_IN_FILE_NAME = re.compile(r"[/\\\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_NOT_IN_FILE_NAME = re.compile(r"[/\\" + WHITESPACE_CONTROLS + NOT_TEXT + "]")
 #: The largest count a file size (off_t) can be.
 MAX_COUNT = 2**63 - 1
 #: The longest marker text; the seed reader's marker is at most 30 characters.
 MAX_MARKER_TEXT = 1_000
-_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]+\Z")
+_URL = re.compile(r"https?://[^\s" + NOT_TEXT + r"]+\Z")
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 

@@ -14,17 +14,19 @@ import re
 from dataclasses import asdict, dataclass, fields, replace
 from urllib.parse import urlsplit
 
+from convert.web import NOT_TEXT, WHITESPACE_CONTROLS
+
 #: The longest author, publisher, rights statement or archive title, in characters.
 MAX_TEXT = 1_000
 #: RFC 9110 §4.1 asks for URIs of at least 8,000 octets to be supported.
 MAX_URL = 8_192
 #: Characters no metadata value may hold: C0 and C1 controls (line breaks and tabs
 #: too: every value is one line), surrogates and the two non-characters XML refuses.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_CONTROL = re.compile(f"[{WHITESPACE_CONTROLS}{NOT_TEXT}]")
 #: An http(s) URL as HTML, XML and PDF links take it: RFC 3986 leaves spaces and the
 #: characters "<>\^`{|} out of URLs (they are written percent-encoded); non-ASCII
 #: letters (an IRI) are fine.
-_WEB_URL = re.compile(r'https?://[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff"<>\\^`{|}]+\Z')
+_WEB_URL = re.compile(r"https?://[^\s" + NOT_TEXT + r'"<>\\^`{|}]+\Z')
 
 TEXT_REQUIREMENT = f"one line of text, at most {MAX_TEXT} characters, without control characters"
 URL_REQUIREMENT = f"an absolute http(s) URL of at most {MAX_URL} characters"

@@ -14,6 +14,7 @@ from convert import defaults
 from convert.document.language import with_languages
 from convert.document.model import Document, OriginalArticle, Source
 from convert.errors import SeedError
+from convert.web import NOT_TEXT
 
 _BOMS = (
     # UTF-32 first: its little-endian BOM starts with UTF-16's.
@@ -28,10 +29,9 @@ _BOMS = (
 #: no-break or ideographic space is text and stays as it is.
 _FOLD = re.compile(r"[ \t\n\r\f\v]+")
 _ASCII_SPACE = " \t\n\r\f\v"
-#: Characters XML 1.0 (so EPUB, DOCX and the PDF's tags) cannot carry.
-_UNREPRESENTABLE = re.compile(
-    "[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]"
-)
+#: Characters XML 1.0 (so EPUB, DOCX and the PDF's tags) cannot carry (the whitespace
+#: controls aside: they fold into spaces).
+_UNREPRESENTABLE = re.compile(f"[{NOT_TEXT}]")
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 #: The encodings a seed is read with, as its master records them.
 ENCODINGS = frozenset({label for _bom, _codec, label in _BOMS} | {"utf-8", "cp1252"})

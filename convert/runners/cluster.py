@@ -90,7 +90,8 @@ def run_on_cluster(
     from convert.runners.cluster_worker import RendererPlugin
 
     build = tasks[0].options
-    plugin = RendererPlugin(style_files(build.styles), build.lang, build.provenance, build.memory, environment)
+    plugin = RendererPlugin(style_files(build.styles), build.lang, build.provenance, build.memory, environment,
+                            build.archive_title)
     with _quiet_distributed(), _connected(address) as client:
         _ClusterRun(client, address, plugin, on_outcome).run(tasks, on_warning)
 

@@ -34,7 +34,8 @@ class RendererPlugin(WorkerPlugin):
     #: Registering it again (the next run, the same environment) keeps the warm renderers.
     idempotent = True
 
-    def __init__(self, styles: dict[str, bytes], lang: str | None, provenance, memory: int, environment: str):
+    def __init__(self, styles: dict[str, bytes], lang: str | None, provenance, memory: int, environment: str,
+                 archive_title: str | None = None):
         self.styles = styles
         """The driver's style files, by path relative to the styles folder."""
         self.provenance = provenance
@@ -45,6 +46,8 @@ class RendererPlugin(WorkerPlugin):
         """The run's --memory: the renderers warmed ahead of its first seed use it."""
         self.environment = environment
         """The driver's environment digest: a worker must have the same to render."""
+        self.archive_title = archive_title
+        """The run's archive title (seedpress.toml's [archive]), part of the environment digest."""
         self.name = f"seedpress-{environment[:16]}"
         """The plugin's name on the cluster, and the resource a matching worker has."""
 
@@ -78,7 +81,8 @@ class RendererPlugin(WorkerPlugin):
         if not hasattr(self, "styles_dir"):
             return {"digest": None, "problem": self.problem}
         try:
-            self.digest = await asyncio.to_thread(environment_digest, self.styles_dir, self.lang, self.provenance)
+            self.digest = await asyncio.to_thread(environment_digest, self.styles_dir, self.lang, self.provenance,
+                                                    self.archive_title)
             self.problem = None
         except Exception as error:  # noqa: BLE001 (reported to the driver as this worker's problem)
             self.digest, self.problem = None, f"cannot compute its environment: {type(error).__name__}: {error}"
