@@ -298,9 +298,9 @@ def command_verify(arguments: argparse.Namespace) -> int:
 
     problems = verify_archive(arguments.dist, on_unrecorded=_say_error)
     if arguments.json:
-        print(json_line({"dist": str(arguments.dist), "problems": problems}))
+        print(json_line({"dist": str(arguments.dist), "problems": [problem.as_json() for problem in problems]}))
     for problem in problems:
-        _say_error(problem)
+        _say_error(problem.line)
     if not problems and not arguments.json:
         print(f"{arguments.dist}: every file matches the catalog and SHA256SUMS")
     return EXIT_FAILED if problems else EXIT_OK
@@ -360,9 +360,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except Exception as error:  # a bug: still one line, the traceback only on request
-        if os.environ.get("SEEDPRESS_DEBUG"):
+        from convert.process import DEBUG_VARIABLE, debugging
+
+        if debugging():
             raise
-        _say_error(f"internal error: {type(error).__name__}: {error} (set SEEDPRESS_DEBUG=1 for a traceback)")
+        _say_error(f"internal error: {type(error).__name__}: {error} (set {DEBUG_VARIABLE}=1 for a traceback)")
         return EXIT_FAILED
 
 

@@ -31,6 +31,9 @@ TIME_LIMIT = 300
 MEMORY_LIMIT = 3 * 1024 * 1024 * 1024
 #: Seeds an archive worker renders before it is replaced, to keep memory flat.
 WORKER_TASKS = 100
+#: A seed whose worker (a pool worker, a cluster renderer) dies this many times while
+#: building it fails (a "crash"); each death before costs it one retry.
+WORKER_DEATHS = 2
 #: The environment variable that names a Dask scheduler for `archive` when --cluster does not.
 CLUSTER_VARIABLE = "SEEDPRESS_CLUSTER"
 #: Seconds to reach a Dask scheduler, and to wait for its first worker.

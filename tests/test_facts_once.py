@@ -8,15 +8,22 @@ output: the landing page, serve's /search page and /opensearch.xml from a real
 
 from __future__ import annotations
 
+import html
 import json
+import sqlite3
 import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import lxml.html
 import pytest
+import tinycss2
 from conftest import REAL_SEED, free_port, seedpress, start_server, stop, wait_for
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 #: A title with everything that must be escaped, and longer than OpenSearch's ShortName.
@@ -165,3 +172,233 @@ def test_the_default_title_is_used_without_a_configuration(tmp_path):
     assert result.returncode == 0, result.stderr
     assert [a.text_content() for a in landing_page(tmp_path / "dist").xpath("//nav/a")] == [ARCHIVE_TITLE]
     assert json.loads((tmp_path / "dist" / ".handout.json").read_bytes())["title"] == ARCHIVE_TITLE
+
+
+# --- one palette, one search form, one style policy ---------------------------------------------
+
+def _rules(css: str) -> list[tuple[str, str]]:
+    """(selector, declarations) of each rule of a style block, whitespace normalised; the
+    rules inside @media as "@media …" plus theirs."""
+    found = []
+    for rule in tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True):
+        prelude = " ".join(tinycss2.serialize(rule.prelude).split())
+        if rule.type == "at-rule":
+            prelude = f"@{rule.at_keyword} {prelude}"
+        content = " ".join(tinycss2.serialize(rule.content or []).split())
+        found.append((prelude, content))
+    return found
+
+
+def _style(html: bytes) -> str:
+    return lxml.html.document_fromstring(html).findtext(".//style")
+
+
+def _palette(css: str) -> list[tuple[str, str]]:
+    return [rule for rule in _rules(css) if rule[0] in (":root", "@media (prefers-color-scheme: dark)")]
+
+
+def _search_form(css: str) -> list[tuple[str, str]]:
+    return [rule for rule in _rules(css) if "search" in rule[0] and "search-results" not in rule[0]]
+
+
+def test_every_page_has_the_one_palette(titled, served):
+    _seeds, dist = titled
+    index = _style((dist / "index.html").read_bytes())
+    landing = _style((dist / REAL_SEED.stem / "index.html").read_bytes())
+    search = _style(httpx.get(f"{served}/search", params={"q": "Syrian"}).content)
+    assert _palette(index) and _palette(index) == _palette(landing) == _palette(search)
+
+
+def test_the_search_form_has_one_rule_set_on_the_index_and_the_results_page(titled, served):
+    """The results page used to add its own `form.search` rules over the index page's `.search`
+    ones: the label grey instead of bold, the field's border too faint. One set now."""
+    _seeds, dist = titled
+    index = _search_form(_style((dist / "index.html").read_bytes()))
+    search = _search_form(_style(httpx.get(f"{served}/search", params={"q": "Syrian"}).content))
+    assert index and search == index
+    assert len({selector for selector, _ in search}) == len(search), "a selector written twice"
+
+
+def _policy_hash(policy: str) -> str:
+    sources = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
+    return sources["style-src"].strip("'")
+
+
+@pytest.mark.parametrize("path", ["/", f"/{REAL_SEED.stem}/index.html", "/search?q=Syrian"])
+def test_each_page_is_served_with_the_hash_of_its_own_style_block(served, path):
+    import base64
+    import hashlib
+
+    response = httpx.get(served + path)
+    assert response.status_code == 200
+    style = _style(response.content)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert _policy_hash(response.headers["content-security-policy"]) == f"sha256-{digest}"
+
+
+def test_style_policy_allows_the_block_by_its_hash_and_nothing_by_default():
+    from convert.web import style_policy
+
+    policy = style_policy("a { color: red; }", "img-src 'self'")
+    assert policy.startswith("default-src 'none'; style-src 'sha256-")
+    assert policy.endswith("; img-src 'self'")
+    assert style_policy("a { color: blue; }") != style_policy("a { color: red; }")
+
+
+# --- one set of characters text may not hold, one escaper ---------------------------------------
+
+@given(st.text())
+@settings(max_examples=300, deadline=None)
+def test_html_text_escapes_and_replaces_what_xml_cannot_carry(text):
+    from convert.web import html_text, markup_text, xml_safe
+
+    escaped = html_text(text)
+    assert not set(escaped) & set("<>\"'")
+    assert html.unescape(escaped) == xml_safe(text)
+    # What XML 1.0 refuses is gone: lxml takes the text as it is.
+    etree.fromstring(f"<p a='{escaped}'>{escaped}</p>")
+    assert html.unescape(markup_text(text)) == text
+
+
+@given(st.text())
+@settings(max_examples=300, deadline=None)
+def test_the_seed_reader_replaces_no_less_than_the_pages_do_but_the_whitespace_it_folds(text):
+    """The seed reader's set is web.NOT_TEXT; the pages replace that and the vertical tab, the
+    form feed (which the reader folds into spaces) and the non-characters HTML flags."""
+    from convert.document.seed import replace_unrepresentable
+    from convert.web import xml_safe
+
+    folded = text.replace("\x0b", " ").replace("\x0c", " ")
+    read, _count = replace_unrepresentable(folded)
+    assert xml_safe(read) == xml_safe(folded)
+    assert xml_safe(read) == "".join("\ufffd" if "\ufdd0" <= c <= "\ufdef" else c for c in read)
+
+
+# --- one catalog row → Entry mapping --------------------------------------------------------------
+
+def test_a_search_result_is_the_entry_the_index_publishes(titled):
+    """serve's search and the archive's hand-out map a catalog row to an Entry with one function:
+    the same seed gives the same Entry, but for the landing page (the result's link) and the
+    author and language that the result page shows apart."""
+    from convert.archive.catalog import open_catalog_readonly
+    from convert.jobs import published_entries
+    from convert.publish.search_pages import SearchRequest
+    from convert.serve.search_query import run_search
+
+    _seeds, dist = titled
+    connection = open_catalog_readonly(dist)
+    try:
+        published = {entry.key: entry for entry in published_entries(connection)}
+    finally:
+        connection.close()
+    found = run_search(dist, SearchRequest("Syrian", 1)).found
+    assert [item.entry.key for item in found] == [REAL_SEED.stem]
+    entry, expected = found[0].entry, published[REAL_SEED.stem]
+    assert entry.editions == tuple(e for e in expected.editions if e.name != "html")
+    assert (entry.title, entry.identifier, entry.summary, entry.date) == \
+        (expected.title, expected.identifier, expected.summary, expected.date)
+
+
+def test_catalog_entry_reads_provenance_and_an_empty_date():
+    from convert.publish.entries import EMPTY_ARCHIVE_DATE, catalog_entry
+
+    entry = catalog_entry("k", "T", "urn:sha256:" + "0" * 64, None, None, [("pdf", "k/k.pdf", "0" * 64, 3)],
+                          provenance='{"author": "Jane Doe"}', lang="fr")
+    assert (entry.author, entry.lang, entry.summary, entry.date) == ("Jane Doe", "fr", "", EMPTY_ARCHIVE_DATE)
+    assert [edition.path for edition in entry.editions] == ["k/k.pdf"]
+
+
+# --- Outcome.limit, a closed vocabulary --------------------------------------------------------
+
+def test_a_limit_is_one_of_three_words():
+    from convert.build.outcome import Limit, Outcome
+
+    assert [str(limit) for limit in Limit] == ["time", "memory", "crash"]
+    assert Outcome.failure("a.txt", "a", "a.txt: too slow", limit="time").limit is Limit.TIME
+    with pytest.raises(ValueError):
+        Outcome.failure("a.txt", "a", "a.txt: odd", limit="disk")
+
+
+def test_a_seed_whose_worker_dies_the_set_number_of_times_fails_with_crash():
+    from convert.build.outcome import Limit, Outcome
+    from convert.defaults import WORKER_DEATHS
+
+    assert WORKER_DEATHS == 2
+    outcome = Outcome.crashed("seeds/a.txt", "a", seconds=1.5)
+    assert (outcome.ok, outcome.limit, outcome.seconds) == (False, Limit.CRASH, 1.5)
+    assert outcome.error == "seeds/a.txt: the worker building it died twice (killed, or out of memory)"
+
+
+# --- verify --json: the catalog's problem shape -------------------------------------------------
+
+def test_verify_json_prints_problems_as_the_catalog_keeps_them(titled, tmp_path):
+    import shutil
+
+    _seeds, dist = titled
+    copy = tmp_path / "dist"
+    shutil.copytree(dist, copy)
+    damaged = f"{REAL_SEED.stem}/{REAL_SEED.stem}.docx"
+    (copy / damaged).write_bytes(b"not the docx")
+    result = seedpress("verify", "--dist", copy, "--json")
+    assert result.returncode == 1
+    printed = json.loads(result.stdout)
+    assert printed["dist"] == str(copy)
+    assert printed["problems"] == [{"path": damaged, "problem": f"{copy / damaged}: changed (its sha256 differs "
+                                                                 "from the catalog)"}]
+    with sqlite3.connect(copy / ".catalog.sqlite") as connection:
+        (recorded,) = connection.execute("SELECT problems FROM fixity_checks ORDER BY id DESC LIMIT 1").fetchone()
+    assert json.loads(recorded) == printed["problems"]
+    assert result.stderr == f"seedpress: {copy / damaged}: changed (its sha256 differs from the catalog)\n"
+
+
+def test_verify_json_of_a_whole_archive_has_no_problems(titled):
+    _seeds, dist = titled
+    result = seedpress("verify", "--dist", dist, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"dist": str(dist), "problems": []}
+
+
+# --- one process set-up, one pipe reader with a deadline ------------------------------------------
+
+@pytest.fixture
+def child():
+    """A real child process speaking on its stdout; killed and reaped however the test ends."""
+    started = []
+
+    def start(script: str) -> subprocess.Popen:
+        process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        started.append(process)
+        return process
+
+    yield start
+    from convert.process import stop_child
+
+    for process in started:
+        stop_child(process)
+
+
+def test_the_pipe_reader_reads_lines_and_frames_then_the_end(child):
+    from convert.process import PipeReader
+
+    process = child("import sys; sys.stdout.buffer.write(b'ok 5\\nhello'); sys.stdout.flush()")
+    reader = PipeReader(process.stdout, "the child exited")
+    deadline = time.monotonic() + 60
+    assert reader.read_line(deadline) == b"ok 5"
+    assert reader.read_exact(5, deadline) == b"hello"
+    with pytest.raises(EOFError, match="the child exited"):
+        reader.read_exact(1, deadline)
+
+
+def test_the_pipe_reader_gives_up_at_its_deadline(child):
+    from convert.process import PipeReader
+
+    # The child says nothing until its stdin closes: only the deadline ends the read.
+    process = child("import sys; sys.stdin.read()")
+    reader = PipeReader(process.stdout, "the child exited")
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        reader.read_line(started + 0.5)
+    assert time.monotonic() - started >= 0.5
+    process.stdin.close()
+    with pytest.raises(EOFError):
+        reader.read_line(time.monotonic() + 60)

@@ -317,6 +317,17 @@ class FileProblem:
     line: str
     """The line verify printed for it."""
 
+    def as_json(self) -> dict[str, str]:
+        """The problem as the catalog keeps it and `verify --json` prints it: {"path", "problem"}."""
+        return {"path": self.path, "problem": self.line}
+
+    @classmethod
+    def from_json(cls, item: dict[str, str]) -> FileProblem:
+        return cls(item["path"], item["problem"])
+
+    def __str__(self) -> str:
+        return self.line
+
 
 @dataclass(frozen=True)
 class FixityCheck:
@@ -336,7 +347,7 @@ class FixityCheck:
 
 def record_fixity_check(connection: sqlite3.Connection, check: FixityCheck) -> None:
     """Add a verify run to the fixity history."""
-    problems = json.dumps([{"path": problem.path, "problem": problem.line} for problem in check.problems],
+    problems = json.dumps([problem.as_json() for problem in check.problems],
                           ensure_ascii=False)
     with transaction(connection):
         connection.execute("INSERT INTO fixity_checks (checked_at, files, problems) VALUES (?, ?, ?)",
@@ -351,7 +362,7 @@ def fixity_history(connection: sqlite3.Connection) -> dict[int, FixityCheck]:
     if not has_table:
         return {}
     return {
-        row_id: FixityCheck(checked_at, files, tuple(FileProblem(item["path"], item["problem"])
+        row_id: FixityCheck(checked_at, files, tuple(FileProblem.from_json(item)
                                                      for item in json.loads(problems)))
         for row_id, checked_at, files, problems in connection.execute(
             "SELECT id, checked_at, files, problems FROM fixity_checks ORDER BY id")

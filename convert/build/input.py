@@ -16,7 +16,7 @@ from pathlib import Path, PurePath
 
 from convert import defaults
 from convert.build.limits import InputTimeout, reached_memory_limit, time_limit
-from convert.build.outcome import Built, EditionFile, Outcome, Status
+from convert.build.outcome import Built, EditionFile, Limit, Outcome, Status
 from convert.dates import build_date, iso_timestamp
 from convert.document.master import read_master, to_markdown
 from convert.document.model import Document, first_sentence
@@ -168,12 +168,12 @@ def failed_render(error: BaseException, path: Path, key: str, options: BuildOpti
     the input's fault (Ctrl-C, a worker being shut down)."""
     if isinstance(error, InputTimeout):
         return Outcome.failure(str(path), key, f"{path}: took longer than the {options.timeout} s limit",
-                               seconds=seconds, limit="time")
+                               seconds=seconds, limit=Limit.TIME)
     if not isinstance(error, Exception):
         raise error
     if isinstance(error, MemoryError) or (not isinstance(error, SeedpressError) and reached_memory_limit()):
         return Outcome.failure(str(path), key, f"{path}: ran out of the {options.memory // 2**20} MiB memory limit",
-                               seconds=seconds, limit="memory")
+                               seconds=seconds, limit=Limit.MEMORY)
     return Outcome.failure(str(path), key, failure_line(error, path, path.parent), seconds=seconds)
 
 

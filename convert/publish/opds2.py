@@ -25,6 +25,8 @@ from convert.web import EDITION_TYPES, href, xml_safe
 OPDS2_TYPE = "application/opds+json"
 #: What an OPDS 2.0 search link adds to its URL: the query, named `query` as the spec asks.
 SEARCH_TEMPLATE = "{?query}"
+#: The schema.org type of every publication.
+BOOK_TYPE = "http://schema.org/Book"
 
 
 def render_json_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions(), *,
@@ -61,7 +63,7 @@ def json_collection(publications: list[dict], start: str) -> dict:
 
 def json_publication(entry: Entry, options: HandoutOptions) -> dict:
     """One publication of the OPDS 2.0 feed: its metadata and its acquisition links."""
-    metadata = {"@type": "http://schema.org/Book", "title": xml_safe(entry.title), "identifier": entry.identifier,
+    metadata = {"@type": BOOK_TYPE, "title": xml_safe(entry.title), "identifier": entry.identifier,
                 "modified": iso_timestamp(entry.date), "published": day(entry.date),
                 "description": xml_safe(entry.summary)}
     if entry.marked_lang() is not None:

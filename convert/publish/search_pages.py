@@ -46,7 +46,7 @@ from convert.publish.opds1 import (
     add_generator,
     feed_entry,
 )
-from convert.publish.opds2 import OPDS2_TYPE, SEARCH_TEMPLATE, json_acquisition, json_collection
+from convert.publish.opds2 import BOOK_TYPE, OPDS2_TYPE, SEARCH_TEMPLATE, json_acquisition, json_collection
 from convert.web import EDITION_TYPES, href, html_text, human_size, page_head, style_policy, xml_safe
 
 OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"
@@ -330,7 +330,7 @@ def publication(item: Found) -> dict:
     acquisitions = [json_acquisition(edition, href(edition.path))
                     for edition in downloads(entry) if edition.name in FEED_EDITIONS]
     return {
-        "metadata": {"@type": "http://schema.org/Book", "title": entry.title, "identifier": entry.identifier,
+        "metadata": {"@type": BOOK_TYPE, "title": entry.title, "identifier": entry.identifier,
                      "language": item.lang, "modified": iso_timestamp(entry.date), "description": entry.summary},
         "links": [*acquisitions, {"rel": "alternate", "href": item.link, "type": "text/html"}],
     }

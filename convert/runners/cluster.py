@@ -27,7 +27,7 @@ lock, writes every file and commits the catalog. Only the rendering moves:
 Faults: a Dask worker that dies (`kill -9`) loses its seeds to the scheduler,
 which runs them elsewhere, up to `distributed.scheduler.allowed-failures`
 deaths per seed. A renderer process that dies costs its seed one more try, as
-on the local pool; a seed that kills two fails with limit "crash". A scheduler
+on the local pool; a seed that kills defaults.WORKER_DEATHS fails with Limit.CRASH. A scheduler
 that goes away stops the run with RunStopped: what was built is committed and
 handed out, and the next run builds the rest.
 """
@@ -48,7 +48,7 @@ from pathlib import Path
 from convert import defaults
 from convert.build.environment import STYLE_FILES, STYLE_FONTS
 from convert.build.input import Rendered, failure_line, one_line, write_all
-from convert.build.outcome import Outcome
+from convert.build.outcome import Limit, Outcome
 from convert.dates import build_date
 from convert.document.seed import read_bounded
 from convert.errors import ConfigError, RunStopped
@@ -59,8 +59,6 @@ from convert.runners.pool import SeedTask
 IN_FLIGHT_PER_THREAD = 2
 #: How often the driver looks at which workers it has while it waits for results.
 HEALTH_INTERVAL = 2.0
-#: Seeds a renderer may die holding before the seed fails, as on the local pool.
-RENDERER_DEATHS = 2
 
 _ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})")
 INSTALL_HINT = "pip install 'seedpress[cluster]'"
@@ -224,7 +222,7 @@ class _ClusterRun:
             error = future.exception()
             future.release()
             if isinstance(error, KilledWorker):
-                self.on_outcome(Outcome.failure(task.path, task.key, limit="crash", error=(
+                self.on_outcome(Outcome.failure(task.path, task.key, limit=Limit.CRASH, error=(
                     f"{task.path}: the cluster workers building it died, more often than "
                     "distributed.scheduler.allowed-failures allows")))
             else:
@@ -241,11 +239,9 @@ class _ClusterRun:
         future.release()
         if isinstance(answer, Crashed):
             self.deaths[task.key] = self.deaths.get(task.key, 0) + 1
-            if self.deaths[task.key] < RENDERER_DEATHS:
+            if self.deaths[task.key] < defaults.WORKER_DEATHS:
                 return True
-            self.on_outcome(Outcome.failure(
-                task.path, task.key, limit="crash", seconds=seconds,
-                error=f"{task.path}: the worker building it died twice (killed, or out of memory)"))
+            self.on_outcome(Outcome.crashed(task.path, task.key, seconds=seconds))
         elif isinstance(answer, Rendered):
             self.on_outcome(self._write(answer, task, seconds))
         else:

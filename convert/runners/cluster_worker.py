@@ -24,7 +24,7 @@ from distributed import Status, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from convert import defaults
-from convert.build.outcome import Outcome
+from convert.build.outcome import Limit, Outcome
 from convert.runners.cluster_renderer import HARD_TIMEOUT_MARGIN, Crashed, RendererProcess, RenderRequest
 
 
@@ -135,7 +135,7 @@ class RendererPlugin(WorkerPlugin):
             renderer.close()
             raise
         if answer is None:
-            answer = Outcome.failure(request.where, request.key, limit="time", seconds=request.options.timeout,
+            answer = Outcome.failure(request.where, request.key, limit=Limit.TIME, seconds=request.options.timeout,
                                      error=f"{request.where}: took longer than the {request.options.timeout} s limit")
         if renderer.served >= defaults.WORKER_TASKS or not renderer.alive:
             renderer.start()  # a fresh one warms up while this answer travels back

@@ -11,11 +11,10 @@ from pathlib import Path
 
 from convert.archive.catalog import has_search_index, open_catalog_readonly
 from convert.archive.search_index import MATCH_START, SearchHit, search_catalog
-from convert.dates import parse_timestamp
 from convert.defaults import SEARCH_TIME_LIMIT
 from convert.errors import QueryError
 from convert.layout import CATALOG_NAME, INDEX_NAME, LANDING_NAME
-from convert.publish.entries import EMPTY_ARCHIVE_DATE, Edition, Entry, downloads
+from convert.publish.entries import Entry, catalog_entry, downloads
 from convert.publish.search_pages import MAX_PAGE, MAX_QUERY_LENGTH, PAGE_SIZE, Found, SearchPage, SearchRequest
 from convert.web import EDITION_TYPES, href, xml_safe
 
@@ -68,12 +67,9 @@ def can_search(dist: Path) -> bool:
 
 
 def found(dist: Path, hit: SearchHit) -> Found:
-    entry = Entry(
-        key=hit.key, title=hit.title, identifier=hit.identifier, summary=hit.summary or "",
-        date=parse_timestamp(hit.created) if hit.created else EMPTY_ARCHIVE_DATE,
-        editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
-                       for edition, path, sha256, size in hit.files if edition in EDITION_TYPES),
-    )
+    # Its downloads only (the landing page is its link); its language is the result's own.
+    entry = catalog_entry(hit.key, hit.title, hit.identifier, hit.summary, hit.created,
+                          [file for file in hit.files if file[0] in EDITION_TYPES])
     # The section with more matches; the summary when neither has any (the title matched).
     if hit.commentary_snippet.count(MATCH_START) > hit.summary_snippet.count(MATCH_START):
         section, snippet = "commentary", hit.commentary_snippet
