@@ -21,6 +21,10 @@ fails is an Outcome with status "failed", never an exception.
 """
 
 __version__ = "0.1.0"
+#: The program's name, as feeds name their author and generator.
+PROGRAM = "seedpress"
+#: What every file seedpress writes names as its generator (HTML meta, PDF, master, bag).
+GENERATOR = f"{PROGRAM} {__version__}"
 
 __all__ = [
     "__version__",

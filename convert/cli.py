@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from convert import __version__, defaults
+from convert import GENERATOR, defaults
 from convert.errors import ConfigError, LockedError, SeedpressError
 from convert.names import json_safe, shown
 
@@ -118,7 +118,7 @@ def parser() -> argparse.ArgumentParser:
         description="Turn plain-text article seeds into a Markdown master and PDF, EPUB, DOCX editions.",
         argument_default=None,
     )
-    program.add_argument("--version", action="version", version=f"seedpress {__version__}")
+    program.add_argument("--version", action="version", version=GENERATOR)
     commands = program.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     convert = commands.add_parser("convert", parents=[common], help="convert seeds or masters into editions")
@@ -172,6 +172,7 @@ def build_options(arguments: argparse.Namespace, **fixed):
     chosen = {field: getattr(arguments, option) for option, field in _BUILD_FIELDS.items()
               if getattr(arguments, option, None) is not None}
     chosen["provenance"] = provenance(arguments)
+    chosen["archive_title"] = arguments.configuration.archive.title
     if "styles" in chosen:
         missing = [name for name in STYLE_FILES if not (chosen["styles"] / name).is_file()]
         if missing:
@@ -298,9 +299,9 @@ def command_verify(arguments: argparse.Namespace) -> int:
 
     problems = verify_archive(arguments.dist, on_unrecorded=_say_error)
     if arguments.json:
-        print(json_line({"dist": str(arguments.dist), "problems": problems}))
+        print(json_line({"dist": str(arguments.dist), "problems": [problem.as_json() for problem in problems]}))
     for problem in problems:
-        _say_error(problem)
+        _say_error(problem.line)
     if not problems and not arguments.json:
         print(shown(f"{arguments.dist}: every file matches the catalog and SHA256SUMS"))
     return EXIT_FAILED if problems else EXIT_OK
@@ -392,9 +393,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except Exception as error:  # a bug: still one line, the traceback only on request
-        if os.environ.get("SEEDPRESS_DEBUG"):
+        from convert.process import DEBUG_VARIABLE, debugging
+
+        if debugging():
             raise
-        _say_error(f"internal error: {type(error).__name__}: {error} (set SEEDPRESS_DEBUG=1 for a traceback)")
+        _say_error(f"internal error: {type(error).__name__}: {error} (set {DEBUG_VARIABLE}=1 for a traceback)")
         return EXIT_FAILED
 
 

@@ -1,7 +1,7 @@
 """seedpress.toml: the archive's title and base URL, and the metadata every seed gets (DESIGN §10).
 
     [archive]
-    title = "Example Press archive"                 # index page and feed titles
+    title = "Example Press archive"                 # every page and feed, landing pages, EPUB covers
     base_url = "https://archive.example.org/"       # absolute links in the OPDS feed
     [metadata]                                      # defaults for every seed
     author = "Jane Doe"
@@ -81,10 +81,11 @@ class _Table(BaseModel):
 
 
 class ArchiveTable(_Table):
-    """[archive]: how the hand-out presents the archive; changes no edition."""
+    """[archive]: how the archive presents itself as a whole."""
 
     title: Text | None = None
-    """The index page's and the OPDS feed's title; None: "seedpress archive"."""
+    """The archive's name on its index page, feeds, landing pages, EPUB covers and search
+    pages; None: defaults.ARCHIVE_TITLE (on a cover, in the document's language)."""
     base_url: BaseUrl | None = None
     """Where dist/ is published; the feed's links are made absolute against it. None: relative links."""
 

@@ -8,8 +8,11 @@ from pathlib import Path
 
 from convert.errors import SeedError
 
+#: A day as ISO 8601 writes it, 2026-11-28: what a page shows, a feed's dc:issued and
+#: pandoc's `date` hold.
+DAY_FORMAT = "%Y-%m-%d"
 #: The W3C/ISO 8601 form of every timestamp in the catalog, the editions' metadata and the feed.
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+TIMESTAMP_FORMAT = f"{DAY_FORMAT}T%H:%M:%SZ"
 #: The compact form used in file names (the folders withdrawn seeds are moved to).
 FILE_STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -22,6 +25,11 @@ def utc(moment: datetime) -> datetime:
 def iso_timestamp(moment: datetime) -> str:
     """`2026-11-28T03:14:00Z`: the moment in UTC, to the second."""
     return utc(moment).strftime(TIMESTAMP_FORMAT)
+
+
+def day(moment: datetime) -> str:
+    """`2026-11-28`: the day of the moment in UTC."""
+    return utc(moment).strftime(DAY_FORMAT)
 
 
 def parse_timestamp(text: str) -> datetime:

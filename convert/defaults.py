@@ -31,6 +31,9 @@ TIME_LIMIT = 300
 MEMORY_LIMIT = 3 * 1024 * 1024 * 1024
 #: Seeds an archive worker renders before it is replaced, to keep memory flat.
 WORKER_TASKS = 100
+#: A seed whose worker (a pool worker, a cluster renderer) dies this many times while
+#: building it fails (a "crash"); each death before costs it one retry.
+WORKER_DEATHS = 2
 #: The environment variable that names a Dask scheduler for `archive` when --cluster does not.
 CLUSTER_VARIABLE = "SEEDPRESS_CLUSTER"
 #: Seconds to reach a Dask scheduler, and to wait for its first worker.
@@ -54,6 +57,9 @@ SERVE_PORT = 8000
 #: Seconds a `seedpress serve` client has to send a request's headers, counted from when it
 #: connects or gets its previous answer; a connection that takes longer is closed.
 SERVE_HEADER_TIMEOUT = 10
+#: The longest search query answered, in characters; a longer one is refused (400), and
+#: the index page's search box takes no more.
+MAX_QUERY_LENGTH = 1000
 #: Seconds one search may run in `seedpress serve` before it is stopped (503).
 SEARCH_TIME_LIMIT = 5
 #: Seconds a `seedpress serve` answer may wait for its client to take the next piece of a body

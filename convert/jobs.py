@@ -19,11 +19,10 @@ from convert.archive.job import RunTotals, UpdateOptions, find_seeds, update_arc
 from convert.archive.keys import assign_keys
 from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES, BuildOptions
 from convert.build.outcome import Outcome
-from convert.document.provenance import Provenance
 from convert.editions.tools import check_prerequisites
 from convert.errors import SeedpressError
 from convert.layout import CATALOG_NAME, archive_lock
-from convert.publish.entries import HandoutOptions
+from convert.publish.entries import HandoutOptions, catalog_entry
 
 
 def expand_inputs(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
@@ -166,13 +165,8 @@ def _catalog_errors(dist: Path) -> Iterator[None]:
 def published_entries(connection: sqlite3.Connection, on_warning: Callable[[str], None] = lambda message: None):
     """The hand-out entries of every seed with a good build, from the catalog; a row that
     cannot be trusted is left out and named to `on_warning`."""
-    from convert.publish.entries import Edition, Entry
-
     return [
-        Entry(key=key, title=title, identifier=identifier, summary=summary, date=created,
-              editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
-                             for edition, path, sha256, size in files),
-              lang=lang, **Provenance.from_json(provenance).as_dict())
+        catalog_entry(key, title, identifier, summary, created, files, provenance=provenance, lang=lang)
         for (key, title, identifier, summary, created, provenance, lang), files
         in published_rows(connection, on_warning)
     ]

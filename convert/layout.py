@@ -11,6 +11,7 @@
     dist/.lock                                  held by the one archive run at a time
     dist/.withdrawn/                            the files of withdrawn titles, moved aside
     dist/.handout-pages.json                    what each hand-out page was last written from
+    dist/.handout.json                          the archive's title and base URL it was handed out with
     dist/.pagefind-source                       which landing pages the static search indexes
 
 Every other module takes these names from here. This module imports nothing from
@@ -32,6 +33,8 @@ CATALOG_NAME = ".catalog.sqlite"
 LOCK_NAME = ".lock"
 WITHDRAWN_NAME = ".withdrawn"
 PAGE_RECORD_NAME = ".handout-pages.json"
+#: The title and base URL the last run handed the archive out with, for serve's own pages.
+HANDOUT_OPTIONS_NAME = ".handout.json"
 
 INDEX_NAME = "index.html"
 #: A title's landing page in its folder, dist/<key>/index.html.
@@ -71,12 +74,10 @@ RESERVED_KEYS = frozenset(
 )
 
 
-def page_name(first: str, number: int) -> str:
-    """The file of page `number` of the document whose first page is `first` (index.html →
-    index-page-2.html)."""
-    if number == 1:
-        return first
-    stem, _, suffix = first.rpartition(".")
+def page_name(start: str, number: int) -> str:
+    """The file of the numbered page `number` of the document whose start page is `start`
+    (index.html → index-page-2.html); the start page itself is the newest, unnumbered."""
+    stem, _, suffix = start.rpartition(".")
     return f"{stem}-page-{number}.{suffix}"
 
 

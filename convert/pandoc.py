@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import re
-import select
 import subprocess
 import time
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from convert import defaults
 from convert.errors import ConfigError
-from convert.process import stop_child, unlimit_address_space
+from convert.process import PipeReader, stop_child, unlimit_address_space
 
 #: The restricted Markdown reader for masters: no raw HTML, TeX or attributes,
 #: no YAML blocks in the body (the frontmatter is split off before pandoc sees it),
@@ -131,11 +130,10 @@ class PandocWriter:
     def __init__(self, reference_doc: Path):
         self.reference_doc = Path(reference_doc)
         self.process: subprocess.Popen | None = None
-        self.buffer = b""
+        self.reader: PipeReader | None = None
 
     def _start(self) -> subprocess.Popen:
         if self.process is None or self.process.poll() is not None:
-            self.buffer = b""
             self.process = subprocess.Popen(
                 [pandoc_path(), "+RTS", f"-M{defaults.PANDOC_HEAP}", "-RTS", "lua",
                  str(WRITER_SCRIPT), str(self.reference_doc.resolve())],
@@ -144,6 +142,7 @@ class PandocWriter:
                 env={**os.environ, "SOURCE_DATE_EPOCH": "0"},
                 preexec_fn=unlimit_address_space,
             )
+            self.reader = PipeReader(self.process.stdout, "pandoc exited")
         return self.process
 
     def write(self, output_format: str, ast_json: str, *, timeout: float = defaults.PANDOC_TIMEOUT) -> bytes:
@@ -154,12 +153,12 @@ class PandocWriter:
         try:
             process.stdin.write(f"{output_format} {len(payload)}\n".encode() + payload)
             process.stdin.flush()
-            status, _, length = self._read_line(deadline).partition(b" ")
-            body = self._read_exact(int(length), deadline)
+            status, _, length = self.reader.read_line(deadline).partition(b" ")
+            body = self.reader.read_exact(int(length), deadline)
         except TimeoutError:
             self.close()
             raise PandocFailed(f"pandoc took longer than {timeout:g} s") from None
-        except (OSError, ValueError) as error:
+        except (OSError, EOFError, ValueError) as error:
             self.close()
             raise PandocFailed(f"the pandoc writer process failed: {error or 'it exited'}") from None
         except BaseException:
@@ -169,27 +168,6 @@ class PandocWriter:
         if status != b"ok":
             raise PandocFailed(body.decode("utf-8", "replace").strip().splitlines()[0])
         return body
-
-    def _fill(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([self.process.stdout], [], [], remaining)[0]:
-            raise TimeoutError
-        chunk = os.read(self.process.stdout.fileno(), 1 << 20)
-        if not chunk:
-            raise OSError("pandoc exited")
-        self.buffer += chunk
-
-    def _read_line(self, deadline: float) -> bytes:
-        while b"\n" not in self.buffer:
-            self._fill(deadline)
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        return line
-
-    def _read_exact(self, size: int, deadline: float) -> bytes:
-        while len(self.buffer) < size:
-            self._fill(deadline)
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
 
     def close(self) -> None:
         """Stop the pandoc process and release its pipes."""

@@ -1,10 +1,60 @@
-"""What every child process seedpress starts shares: no inherited address-space limit,
-and a stop that never leaves a zombie."""
+"""What every child process seedpress starts shares: its set-up (die with the parent, leave
+Ctrl-C to the parent, a quiet stderr, the address-space limit), the reader of its pipe with
+a deadline, and a stop that never leaves a zombie."""
 
 from __future__ import annotations
 
+import ctypes
+import os
 import resource
+import select
+import signal
 import subprocess
+import time
+from typing import BinaryIO
+
+#: Set (to anything) to keep what workers and renderers print on stderr, for debugging.
+DEBUG_VARIABLE = "SEEDPRESS_DEBUG"
+
+
+def debugging() -> bool:
+    """True when SEEDPRESS_DEBUG asks for the children's stderr."""
+    return bool(os.environ.get(DEBUG_VARIABLE))
+
+
+def die_with_parent(parent: int) -> None:
+    """In a child: be killed when the process `parent` goes (killed with -9 mid-seed: nothing
+    else would stop a render no one waits for), and exit at once if it went already. A
+    kernel signal, not a watching thread: a thread would cost the address space (its
+    stack, a malloc arena) that the memory limit counts."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)  # it went before the signal was armed
+
+
+def leave_interrupt_to_parent() -> None:
+    """In a child: ignore SIGINT. Ctrl-C goes to the whole process group; the parent decides
+    what happens to the work."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def quiet_stderr() -> None:
+    """In a child: send stderr to /dev/null unless SEEDPRESS_DEBUG is set. Every failure comes
+    back as an outcome and is reported once, by the parent; what C libraries print while
+    dying (GLib on a failed allocation) is noise."""
+    if debugging():
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def limit_address_space(limit: int) -> None:
+    """Lower this process's address-space limit to `limit` bytes (never above the hard limit)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
 
 def unlimit_address_space() -> None:
@@ -13,6 +63,40 @@ def unlimit_address_space() -> None:
     # worker's RLIMIT_AS must not reach pandoc (nor Java); +RTS -M bounds pandoc's heap.
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+
+class PipeReader:
+    """Reads a child's stdout with a deadline: what arrives is buffered, and a read that the
+    deadline passes raises TimeoutError, one that meets the pipe's end EOFError."""
+
+    def __init__(self, stream: BinaryIO, ended: str):
+        self.stream = stream
+        self.ended = ended
+        """What EOFError says when the pipe ends ("pandoc exited")."""
+        self.buffer = b""
+
+    def _fill(self, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([self.stream], [], [], remaining)[0]:
+            raise TimeoutError("no answer in time")
+        chunk = os.read(self.stream.fileno(), 1 << 20)
+        if not chunk:
+            raise EOFError(self.ended)
+        self.buffer += chunk
+
+    def read_line(self, deadline: float) -> bytes:
+        """The next line, without its newline."""
+        while b"\n" not in self.buffer:
+            self._fill(deadline)
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
+
+    def read_exact(self, size: int, deadline: float) -> bytes:
+        """The next `size` bytes."""
+        while len(self.buffer) < size:
+            self._fill(deadline)
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
 
 
 def stop_child(process: subprocess.Popen) -> None:

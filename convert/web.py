@@ -1,16 +1,19 @@
-"""Web text helpers every HTML, XML and JSON writer shares: escaping, the page head,
-the palette, a style block's Content-Security-Policy hash, sizes and media types.
+"""Web text helpers every HTML, XML and JSON writer shares: the characters text may not
+carry, escaping, the page head, the palette, a style block's Content-Security-Policy,
+sizes and media types.
 
 Foundation, like layout.py: the landing page (an edition), the hand-out and serve all use it.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from html import escape
 from urllib.parse import quote
 
-from convert import __version__
+from convert import GENERATOR
 
 #: Each edition a reader can download: its media type and the label it gets, in display order.
 EDITION_TYPES = {
@@ -39,9 +42,20 @@ def href(path: str) -> str:
     return quote(path, safe="/")
 
 
-# Characters neither XML 1.0 nor HTML text may carry. The seed reader already
-# replaces them; this keeps an Entry made elsewhere from breaking the whole page.
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+#: The characters no text seedpress writes may hold, as the body of a regular-expression
+#: character class: those XML 1.0 cannot carry (C0 controls, surrogates, U+FFFE, U+FFFF)
+#: and the C1 controls, leaving out the whitespace controls tab, line feed, vertical tab,
+#: form feed and carriage return, which the seed reader folds into spaces. Every other
+#: set is this one plus what its place adds (WHITESPACE_CONTROLS, HTML_NONCHARACTERS).
+NOT_TEXT = "\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff"
+#: The whitespace controls: one-line values refuse them; XML can carry only tab, LF and CR.
+WHITESPACE_CONTROLS = "\t\n\x0b\x0c\r"
+#: The non-characters HTML parsers flag, besides U+FFFE and U+FFFF.
+HTML_NONCHARACTERS = "\ufdd0-\ufdef"
+
+# What neither XML 1.0 nor HTML text may carry. The seed reader already replaces
+# them; this keeps an Entry made elsewhere from breaking the whole page.
+_UNPRINTABLE = re.compile(f"[{NOT_TEXT}\x0b\x0c{HTML_NONCHARACTERS}]")
 
 
 def xml_safe(text: str) -> str:
@@ -49,9 +63,39 @@ def xml_safe(text: str) -> str:
     return _UNPRINTABLE.sub("\ufffd", text)
 
 
+def markup_text(text: str) -> str:
+    """Text as HTML or XML character data or attribute value: &, <, > and quotes escaped,
+    nothing else changed (for the text of a document the seed reader already made
+    representable: an edition keeps every character it was given)."""
+    return escape(text, quote=True)
+
+
 def html_text(text: str) -> str:
-    """Text as HTML character data or attribute value: escaped, quotes included."""
-    return escape(xml_safe(text), quote=True)
+    """Text as HTML character data or attribute value: escaped, quotes included, and every
+    character XML and HTML cannot carry replaced (for text of any origin: the hand-out)."""
+    return markup_text(xml_safe(text))
+
+
+#: The colours of every page seedpress writes, light and dark (each page picks what it
+#: uses), the box model and the base colours. The page must read well at 320 px and in
+#: dark mode; each page adds its own layout after it.
+PALETTE = """
+:root { --text: #1d2228; --page: #ffffff; --muted: #5b6470; --line: #d8dde3; --accent: #0b5cad; --panel: #eef3f8; }
+@media (prefers-color-scheme: dark) {
+  :root { --text: #e6e9ed; --page: #16191d; --muted: #a5adb8; --line: #3a4048; --accent: #7db7ff; --panel: #1f2731; }
+}
+* { box-sizing: border-box; }
+html { background: var(--page); color: var(--text); }
+a { color: var(--accent); }
+"""
+
+
+def style_policy(style: str, *allowed: str) -> str:
+    """The Content-Security-Policy of a page whose one <style> block is `style`: nothing
+    allowed by default, that block by its hash, then each directive of `allowed`. Any edit
+    to the block changes its hash, so the policy is made from the block itself."""
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    return "; ".join(["default-src 'none'", f"style-src 'sha256-{digest}'", *allowed])
 
 
 def page_head(policy: str) -> str:
@@ -62,7 +106,7 @@ def page_head(policy: str) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{html_text(policy)}">\n'
         '<meta name="referrer" content="no-referrer">\n'
-        f'<meta name="generator" content="seedpress {html_text(__version__)}">\n'
+        f'<meta name="generator" content="{html_text(GENERATOR)}">\n'
     )
 
 

@@ -276,7 +276,9 @@ def test_the_catalog_keeps_them_for_the_hand_out(archive):
 
 # --- what a change rebuilds ---------------------------------------------------------------
 
-def test_rights_rebuild_every_seed_a_title_none(archive, tmp_path):
+def test_rights_and_the_title_rebuild_every_seed(archive, tmp_path):
+    """The archive's title is on every landing page and EPUB cover (issue 19), so a new title
+    rebuilds every seed, as new rights do; the PDF, which does not show it, stays byte for byte."""
     seeds, dist, config = archive
     shutil.copytree(seeds, tmp_path / "seeds")
     shutil.copytree(dist, tmp_path / "dist")
@@ -294,8 +296,11 @@ def test_rights_rebuild_every_seed_a_title_none(archive, tmp_path):
     assert "CC BY-SA 4.0" in (tmp_path / "dist" / "opds.xml").read_text("utf-8")
     pdf_before = edition(tmp_path / "dist", REAL_SEED, "pdf").read_bytes()
     settings.write_text(settings.read_text("utf-8").replace("Example Press <archive>", "Another archive"), "utf-8")
-    assert ": 0 built, 2 unchanged" in run()
+    assert ": 2 built, 0 unchanged" in run()
     assert "<title>Another archive</title>" in (tmp_path / "dist" / "index.html").read_text("utf-8")
+    landing = tmp_path / "dist" / REAL_SEED.stem / "index.html"
+    assert ">Another archive</a></nav>" in landing.read_text("utf-8")
+    assert ": 0 built, 2 unchanged" in run()
     assert edition(tmp_path / "dist", REAL_SEED, "pdf").read_bytes() == pdf_before
     assert seedpress("verify", "--dist", tmp_path / "dist").returncode == 0
 

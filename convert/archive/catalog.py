@@ -431,6 +431,17 @@ class FileProblem:
     line: str
     """The line verify printed for it."""
 
+    def as_json(self) -> dict[str, str]:
+        """The problem as the catalog keeps it and `verify --json` prints it: {"path", "problem"}."""
+        return {"path": self.path, "problem": self.line}
+
+    @classmethod
+    def from_json(cls, item: dict[str, str]) -> FileProblem:
+        return cls(item["path"], item["problem"])
+
+    def __str__(self) -> str:
+        return self.line
+
 
 @dataclass(frozen=True)
 class FixityCheck:
@@ -450,7 +461,7 @@ class FixityCheck:
 
 def record_fixity_check(connection: sqlite3.Connection, check: FixityCheck) -> None:
     """Add a verify run to the fixity history."""
-    problems = json.dumps([{"path": problem.path, "problem": problem.line} for problem in check.problems],
+    problems = json.dumps([problem.as_json() for problem in check.problems],
                           ensure_ascii=False)
     with transaction(connection):
         connection.execute("INSERT INTO fixity_checks (checked_at, files, problems) VALUES (?, ?, ?)",
@@ -472,7 +483,7 @@ def fixity_history(connection: sqlite3.Connection,
             "SELECT id, checked_at, files, problems FROM fixity_checks ORDER BY id"):
         try:
             items = json.loads(problems)
-            found = tuple(FileProblem(item["path"], item["problem"]) for item in items)
+            found = tuple(FileProblem.from_json(item) for item in items)
             if (read_timestamp(checked_at) is None or type(files) is not int or files < 0
                     or not all(isinstance(one.path, str) and isinstance(one.line, str) for one in found)):
                 raise ValueError("not a verify run")

@@ -87,7 +87,8 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
          totals: RunTotals, on_outcome: Callable[[Outcome], None], on_plan: Callable[[int], None],
          on_warning: Callable[[str], None]) -> None:
     remove_stale_temporaries(dist)
-    environment = environment_digest(options.build.styles, options.build.lang, options.build.provenance)
+    environment = environment_digest(options.build.styles, options.build.lang, options.build.provenance,
+                                     options.build.archive_title)
     rows = seed_rows(connection, lambda problem: on_warning(f"{dist}/{problem}"))
     present = {seed.key for seed in seeds}
     for key, row in sorted(rows.items()):

@@ -32,8 +32,9 @@ def _warn(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-def verify_archive(dist: Path, *, on_unrecorded: Callable[[str], None] = _warn) -> list[str]:
-    """Every problem found re-hashing the archive against its catalog and SHA256SUMS, one line each.
+def verify_archive(dist: Path, *, on_unrecorded: Callable[[str], None] = _warn) -> list[FileProblem]:
+    """Every problem found re-hashing the archive against its catalog and SHA256SUMS: the file
+    it concerns and its one line (`str(problem)`), as the catalog records them.
 
     The run is added to the catalog's fixity history. When it cannot be (a read-only or
     damaged catalog, a writer that holds it too long), the check still stands:
@@ -49,7 +50,7 @@ def verify_archive(dist: Path, *, on_unrecorded: Callable[[str], None] = _warn) 
     except (sqlite3.Error, SeedpressError) as error:
         reason = str(error) if isinstance(error, SeedpressError) else f"{dist / CATALOG_NAME}: {error}"
         on_unrecorded(f"{reason}; this check is not recorded")
-    return [problem.line for problem in check.problems]
+    return list(check.problems)
 
 
 def check_archive(dist: Path) -> FixityCheck:

@@ -2,9 +2,9 @@
 
 The build digest of a seed (the hash that decides whether it is rebuilt) is
 its bytes plus the environment digest: seedpress's code, pandoc, WeasyPrint,
-the fonts and the style files the editions read, and the metadata every seed
-is given. The archive's title and base URL are not in it: they change the
-hand-out, never an edition.
+the fonts and the style files the editions read, the metadata every seed
+is given, and the archive's title (on each landing page and EPUB cover). The
+archive's base URL is not in it: it changes the hand-out, never an edition.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from convert import __version__, defaults
+from convert import GENERATOR, defaults
 from convert.document.language import detector_version
 from convert.document.provenance import Provenance
 from convert.pandoc import pandoc_version
@@ -34,14 +34,16 @@ def build_digest(seed_sha256: str, environment: str) -> str:
 
 
 def environment_digest(styles: Path = defaults.STYLES_DIR, lang: str | None = None,
-                       provenance: Provenance = Provenance()) -> str:
+                       provenance: Provenance = Provenance(), archive_title: str | None = None) -> str:
     """What besides the seed bytes shapes every edition: styles, fonts, code, tool and
-    language detector versions, a language forced with --lang, and the author, publisher,
-    rights and license every edition carries (seedpress.toml's [metadata], --author…)."""
+    language detector versions, a language forced with --lang, the author, publisher,
+    rights and license every edition carries (seedpress.toml's [metadata], --author…),
+    and the archive's title (seedpress.toml's [archive] title)."""
     parts = [
         f"lang {lang or 'detected'}",
         f"metadata {provenance.to_json() or 'none'}",
-        f"seedpress {__version__}",
+        *([] if archive_title is None else [f"archive title {archive_title}"]),
+        GENERATOR,
         "pandoc " + ".".join(map(str, pandoc_version())),
         f"weasyprint {metadata.version('weasyprint')}",
         detector_version(),

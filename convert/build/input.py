@@ -16,7 +16,7 @@ from pathlib import Path, PurePath
 
 from convert import defaults
 from convert.build.limits import InputTimeout, reached_memory_limit, time_limit
-from convert.build.outcome import Built, EditionFile, Outcome, Status
+from convert.build.outcome import Built, EditionFile, Limit, Outcome, Status
 from convert.dates import build_date, iso_timestamp
 from convert.document.master import read_master, to_markdown
 from convert.document.model import Document, first_sentence
@@ -67,6 +67,9 @@ class BuildOptions:
     lang: str | None = None
     """The language of every seed (a BCP 47 tag) instead of the detected one; a master's own
     `lang` still wins."""
+    archive_title: str | None = None
+    """The archive's title (seedpress.toml's [archive] title): on each landing page and EPUB
+    cover. None: the default title (on the cover, in the document's language)."""
     provenance: Provenance = Provenance()
     """Author, publisher, rights and license of every input (seedpress.toml's [metadata] and
     the command line); a master's own fields still win, each on its own."""
@@ -142,12 +145,14 @@ def render_document(document: Document, seed_bytes: bytes | None, key: str, opti
     """Every edition of a read document, as bytes, and the facts of the build; the document
     takes author, publisher, rights and license from `options` where it has none of its own."""
     document = replace(document, **document.provenance.over(options.provenance).as_dict())
-    settings = Settings(styles=options.styles, created=created, paper=options.paper)
+    settings = Settings(styles=options.styles, created=created, paper=options.paper,
+                        archive_title=options.archive_title)
     files = render_all(document, key, options.formats, settings, seed_bytes, validate=options.validate)
     if options.keep_seed and seed_bytes is not None:
         files[defaults.SEED_COPY] = seed_bytes
         # An archived seed gets its landing page, which lists (and hashes) the files above.
-        files[defaults.LANDING_EDITION] = landing_page(document, key, files, created)
+        files[defaults.LANDING_EDITION] = landing_page(document, key, files, created,
+                                                       options.archive_title or defaults.ARCHIVE_TITLE)
     return Rendered(
         built=Built(title=document.title, identifier=document.identifier, source_sha256=document.source.sha256,
                     summary=first_sentence(document.summary[0]), created=iso_timestamp(created),
@@ -163,12 +168,12 @@ def failed_render(error: BaseException, path: Path, key: str, options: BuildOpti
     the input's fault (Ctrl-C, a worker being shut down)."""
     if isinstance(error, InputTimeout):
         return Outcome.failure(str(path), key, f"{path}: took longer than the {options.timeout} s limit",
-                               seconds=seconds, limit="time")
+                               seconds=seconds, limit=Limit.TIME)
     if not isinstance(error, Exception):
         raise error
     if isinstance(error, MemoryError) or (not isinstance(error, SeedpressError) and reached_memory_limit()):
         return Outcome.failure(str(path), key, f"{path}: ran out of the {options.memory // 2**20} MiB memory limit",
-                               seconds=seconds, limit="memory")
+                               seconds=seconds, limit=Limit.MEMORY)
     return Outcome.failure(str(path), key, failure_line(error, path, path.parent), seconds=seconds)
 
 

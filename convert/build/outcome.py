@@ -1,5 +1,5 @@
-"""What became of one input: one record and one set of status words for the library,
-the catalog and every `--json` line (README: "Scripting with --json")."""
+"""What became of one input: one record and one set of status and limit words for the
+library, the catalog and every `--json` line (README: "Scripting with --json")."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from convert.defaults import WORKER_DEATHS
 from convert.document.provenance import Provenance
 from convert.names import shown
 
@@ -23,6 +24,27 @@ class Status(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class Limit(str, Enum):
+    """Which resource limit a failure hit: a failure on one is not retried until the seed,
+    the environment or the limits change (`archive --retry` forces it)."""
+
+    TIME = "time"
+    """The input took longer than its time limit (`--timeout`)."""
+    MEMORY = "memory"
+    """The input needed more than its memory limit (`--memory`)."""
+    CRASH = "crash"
+    """The process building it died defaults.WORKER_DEATHS times (killed, or out of memory
+    in C code that could not say so)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def times(count: int) -> str:
+    """"once", "twice", "3 times"."""
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
 
 
 @dataclass(frozen=True)
@@ -80,8 +102,13 @@ class Outcome:
     """Edition ("pdf", "epub", …) to the file written."""
     seconds: float = 0.0
     """Wall-clock time spent on it."""
-    limit: str | None = None
-    """For a failure on a resource limit: which one ("time" or "memory")."""
+    limit: Limit | None = None
+    """For a failure on a resource limit: which one (time, memory, or a crash)."""
+
+    def __post_init__(self) -> None:
+        if self.limit is not None:
+            # A closed vocabulary: "memory" becomes Limit.MEMORY, a word outside it is refused.
+            object.__setattr__(self, "limit", Limit(self.limit))
 
     @property
     def ok(self) -> bool:
@@ -89,9 +116,15 @@ class Outcome:
 
     @classmethod
     def failure(cls, input: str, key: str | None, error: str, *, seconds: float = 0.0,
-                limit: str | None = None) -> Outcome:
+                limit: Limit | None = None) -> Outcome:
         """A failed input and its one-line reason."""
         return cls(input=input, key=key, status=Status.FAILED, error=error, seconds=seconds, limit=limit)
+
+    @classmethod
+    def crashed(cls, input: str, key: str | None, *, seconds: float = 0.0) -> Outcome:
+        """An input whose worker died defaults.WORKER_DEATHS times while building it."""
+        return cls.failure(input, key, f"{input}: the worker building it died {times(WORKER_DEATHS)} "
+                           "(killed, or out of memory)", seconds=seconds, limit=Limit.CRASH)
 
     def as_json(self) -> dict:
         """The one JSON object `--json` prints for this input (the same keys for every command);

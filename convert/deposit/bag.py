@@ -27,7 +27,7 @@ from pathlib import Path
 
 import bagit
 
-from convert import __version__, defaults
+from convert import GENERATOR, PROGRAM, defaults
 from convert.archive.catalog import BuiltSeed, built_seeds, fixity_history, open_catalog_readonly
 from convert.dates import now
 from convert.deposit.premis import premis_events
@@ -44,7 +44,6 @@ PREMIS_NAME = "premis-events.xml"
 BAGIT_DECLARATION = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 #: How bag-info.txt names the program that made the bag; --force replaces only a bag that says so.
 SOFTWARE_AGENT = "Bag-Software-Agent"
-AGENT_NAME = "seedpress"
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ def write_bag(dist: Path, out: Path, *, force: bool = False, title: str = defaul
 
 
 def _bag_info(seeds: int, title: str, publisher: str | None) -> dict[str, str]:
-    info = {"External-Description": title, SOFTWARE_AGENT: f"{AGENT_NAME} {__version__}",
+    info = {"External-Description": title, SOFTWARE_AGENT: GENERATOR,
             "Bagging-Date": now()[:10], "Seed-Count": str(seeds)}  # Bagging-Date: the UTC day
     if publisher is not None:
         info["Source-Organization"] = publisher
@@ -152,7 +151,7 @@ def is_seedpress_bag(folder: Path) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     return (any(line.startswith("BagIt-Version:") for line in declaration)
-            and any(line.startswith(f"{SOFTWARE_AGENT}: {AGENT_NAME} ") for line in info))
+            and any(line.startswith(f"{SOFTWARE_AGENT}: {PROGRAM} ") for line in info))
 
 
 def _check_replaceable(out: Path) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from lxml import etree
 
+from convert import PROGRAM
 from convert.archive.catalog import BuiltSeed, FixityCheck
 from convert.defaults import ARCHIVED_EDITIONS, SEED_COPY
 from convert.web import xml_safe
@@ -32,7 +33,7 @@ FIXITY_CHECK = ("fixity check", "fix")
 #: under another identifier type, so a seed keyed "data" is still told apart.
 ARCHIVE_IDENTIFIER = ("bag path", "data")
 SEED_IDENTIFIER_TYPE = "local"
-AGENT_IDENTIFIER = ("local", "seedpress")
+AGENT_IDENTIFIER = ("local", PROGRAM)
 
 
 def _element(parent: etree._Element, name: str, text: str | None = None, **attributes: str) -> etree._Element:
@@ -94,7 +95,7 @@ def premis_events(seeds: Sequence[BuiltSeed], checks: Mapping[int, FixityCheck])
                ARCHIVE_IDENTIFIER)
     agent = _element(root, "agent")
     _identifier(agent, "agentIdentifier", *AGENT_IDENTIFIER)
-    _element(agent, "agentName", "seedpress")
+    _element(agent, "agentName", PROGRAM)
     _element(agent, "agentType", "software", authority="agentType", authorityURI=AGENT_TYPES,
              valueURI=f"{AGENT_TYPES}/sof")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

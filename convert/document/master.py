@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from convert import __version__, defaults
+from convert import GENERATOR, defaults
 from convert.document.frontmatter import read_frontmatter
 from convert.document.labels import labels
 from convert.document.language import MAX_TAG_LENGTH, is_language_tag
@@ -105,7 +105,7 @@ def frontmatter(document: Document) -> dict:
             "summary": {"paragraphs": len(document.summary), "words": word_count(document.summary)},
             "commentary": {"paragraphs": len(document.commentary), "words": word_count(document.commentary)},
         },
-        "generator": f"seedpress {__version__}",
+        "generator": GENERATOR,
     }
 
 

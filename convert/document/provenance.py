@@ -16,6 +16,8 @@ import unicodedata
 from dataclasses import asdict, dataclass, fields, replace
 from urllib.parse import urlsplit
 
+from convert.web import NOT_TEXT, WHITESPACE_CONTROLS
+
 #: The longest author, publisher, rights statement or archive title, in characters.
 MAX_TEXT = 1_000
 #: RFC 9110 §4.1 asks for URIs of at least 8,000 octets to be supported.
@@ -24,7 +26,7 @@ MAX_URL = 8_192
 #: too: every value is one line), the line and paragraph separators (with the C0 and
 #: C1 ones, every character str.splitlines() and so bagit's tag file reader break a line
 #: at), surrogates and the two non-characters XML refuses.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+_CONTROL = re.compile(f"[{WHITESPACE_CONTROLS}{NOT_TEXT}\u2028\u2029]")
 #: What a message may show of a value as it is: controls, line and paragraph separators
 #: and bidi formatting characters are shown escaped.
 _UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")

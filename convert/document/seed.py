@@ -16,6 +16,7 @@ from convert.document.model import MAX_MARKER_TEXT, Document, OriginalArticle, S
 from convert.document.provenance import is_web_url
 from convert.errors import SeedError
 from convert.names import shown
+from convert.web import NOT_TEXT
 
 _BOMS = (
     # UTF-32 first: its little-endian BOM starts with UTF-16's.
@@ -30,10 +31,9 @@ _BOMS = (
 #: no-break or ideographic space is text and stays as it is.
 _FOLD = re.compile(r"[ \t\n\r\f\v]+")
 _ASCII_SPACE = " \t\n\r\f\v"
-#: Characters XML 1.0 (so EPUB, DOCX and the PDF's tags) cannot carry.
-_UNREPRESENTABLE = re.compile(
-    "[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]"
-)
+#: Characters XML 1.0 (so EPUB, DOCX and the PDF's tags) cannot carry (the whitespace
+#: controls aside: they fold into spaces).
+_UNREPRESENTABLE = re.compile(f"[{NOT_TEXT}]")
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 #: The encodings a seed is read with, as its master records them.
 ENCODINGS = frozenset({label for _bom, _codec, label in _BOMS} | {"utf-8", "cp1252"})

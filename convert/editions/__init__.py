@@ -26,6 +26,9 @@ class Settings:
     """Paper size of the PDF edition (a4 or letter)."""
     attachments: tuple[tuple[str, bytes], ...] = ()
     """Files embedded in the PDF as its sources: (name, bytes) pairs."""
+    archive_title: str | None = None
+    """The archive's title (seedpress.toml's [archive] title), on the EPUB's cover; None: the
+    default title, in the document's language."""
 
 
 #: pandoc runs sandboxed, where its clock reads the epoch: this is the stamp it writes.

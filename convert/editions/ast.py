@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from convert.dates import day
 from convert.document.labels import foreign_label_language, labels
 from convert.document.language import is_right_to_left, same_language
 from convert.document.model import Document, text_direction
@@ -116,5 +117,5 @@ def document_ast(
     if direction == "rtl":
         meta["dir"] = meta_string(direction)
     if date is not None:
-        meta["date"] = meta_string(date.strftime("%Y-%m-%d"))
+        meta["date"] = meta_string(day(date))
     return {"pandoc-api-version": API_VERSION, "meta": meta, "blocks": summary + commentary}

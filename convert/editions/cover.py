@@ -41,8 +41,9 @@ COVER_TITLE_CHARACTERS = 600
 BITMAP_EMOJI_SIZE = 109
 
 
-def cover_png(document: Document) -> bytes:
-    """The cover: the title drawn with DejaVu Sans (and fallback fonts for other scripts), as PNG.
+def cover_png(document: Document, archive_title: str | None = None) -> bytes:
+    """The cover: the title drawn with DejaVu Sans (and fallback fonts for other scripts), as PNG,
+    with the archive's title at its foot (None: the default title in the document's language).
 
     The same title, fonts, Pillow and FreeType give the same bytes: PNG as
     Pillow writes it carries no date.
@@ -55,7 +56,7 @@ def cover_png(document: Document) -> bytes:
     words = labels(document.lang)
     token = _cjk_family.set(CJK_FAMILIES.get(label_language(document.lang), DEFAULT_CJK_FAMILY))
     try:
-        _draw_cover(image, draw, document, words)
+        _draw_cover(image, draw, document, words, archive_title or words.cover_footer)
     finally:
         _cjk_family.reset(token)
     output = io.BytesIO()
@@ -64,7 +65,7 @@ def cover_png(document: Document) -> bytes:
     return output.getvalue()
 
 
-def _draw_cover(image, draw, document: Document, words: Labels) -> None:
+def _draw_cover(image, draw, document: Document, words: Labels, footer: str) -> None:
     """The kicker, the title, the rule, the subtitle and the footer, in the document's language."""
     width, height = COVER_SIZE
     inner = width - 2 * COVER_MARGIN
@@ -84,9 +85,9 @@ def _draw_cover(image, draw, document: Document, words: Labels) -> None:
     draw.rectangle((COVER_MARGIN, rule, width - COVER_MARGIN, rule + 4), fill=INK)
     _draw_label(image, words.cover_subtitle, rule + 66, GREY)
     # The footer's bar stands where its line starts: on the right for a right-to-left language.
-    bar = COVER_MARGIN if text_direction(words.cover_footer) != "rtl" else width - COVER_MARGIN - 10
+    bar = COVER_MARGIN if text_direction(footer) != "rtl" else width - COVER_MARGIN - 10
     draw.rectangle((bar, height - 158, bar + 10, height - COVER_MARGIN), fill=BLUE)
-    _draw_label(image, words.cover_footer, height - COVER_MARGIN - 8, BLUE, indent=34)
+    _draw_label(image, _one_paragraph(footer), height - COVER_MARGIN - 8, BLUE, indent=34)
 
 
 #: The size of the cover's small lines (kicker, subtitle, footer).

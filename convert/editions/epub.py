@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import re
-from html import escape
 from pathlib import Path
 
 from convert.document.labels import labels
@@ -26,6 +25,7 @@ from convert.editions.ast import document_ast
 from convert.editions.cover import cover_png
 from convert.errors import RenderError
 from convert.pandoc import PandocFailed, write_document
+from convert.web import markup_text
 
 STYLESHEET = "EPUB/styles/stylesheet1.css"
 PACKAGE = "EPUB/content.opf"
@@ -65,7 +65,7 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
             heading = getattr(words, f"{section}_heading")
             edits[name] = functools.partial(finish_chapter, title=f"{heading} · {document.title}", document=document)
         return repack_zip(epub, edits, settings, additions={
-            COVER_IMAGE: cover_png(document), COVER_PAGE: cover_page(document),
+            COVER_IMAGE: cover_png(document, settings.archive_title), COVER_PAGE: cover_page(document),
         })
     except (PandocFailed, ValueError, OSError) as error:
         raise RenderError("epub", document.source.file, str(error)) from None
@@ -88,7 +88,7 @@ def accessible_package(opf: bytes) -> bytes:
     """
     metadata = "".join(f"    {line}\n" for line in (
         '<meta property="schema:accessMode">visual</meta>',
-        f'<meta property="schema:accessibilitySummary">{escape(ACCESSIBILITY_SUMMARY)}</meta>',
+        f'<meta property="schema:accessibilitySummary">{markup_text(ACCESSIBILITY_SUMMARY)}</meta>',
         f'<meta property="dcterms:conformsTo">{CONFORMANCE}</meta>',
         '<meta property="a11y:certifiedBy">seedpress</meta>',
         # For EPUB 2 reading systems, which do not know properties="cover-image".
@@ -108,7 +108,7 @@ def license_link(opf: bytes, url: str | None) -> bytes:
     (pandoc writes dc:creator, dc:publisher and dc:rights itself); unchanged without one."""
     if url is None:
         return opf
-    link = f'    <link rel="dcterms:license" href="{escape(url, quote=True)}" />\n'
+    link = f'    <link rel="dcterms:license" href="{markup_text(url)}" />\n'
     return _insert(opf, b"  </metadata>", link.encode())
 
 
@@ -117,7 +117,7 @@ def add_cover_landmark(nav: bytes, *, label: str = "Cover") -> bytes:
     landmarks = re.search(rb'<nav epub:type="landmarks"[^>]*>\s*<ol>\n', nav)
     if landmarks is None:
         raise ValueError("pandoc's nav.xhtml has no landmarks list")
-    entry = f'    <li>\n      <a href="text/cover.xhtml" epub:type="cover">{escape(label)}</a>\n    </li>\n'.encode()
+    entry = f'    <li>\n      <a href="text/cover.xhtml" epub:type="cover">{markup_text(label)}</a>\n    </li>\n'.encode()
     return nav[:landmarks.end()] + entry + nav[landmarks.end():]
 
 
@@ -150,7 +150,7 @@ def _with_xml_lang(xhtml: bytes) -> bytes:
 
 def retitle_chapter(xhtml: bytes, *, title: str) -> bytes:
     """A content document titled `title` instead of pandoc's file name (WCAG 2.4.2)."""
-    element = f"<title>{escape(title)}</title>".encode()
+    element = f"<title>{markup_text(title)}</title>".encode()
     # A function, not a template: a title may hold backslashes (\1, \0) that re would expand.
     retitled, count = re.subn(rb"<title>[^<]*</title>", lambda _match: element, xhtml, count=1)
     if count != 1:
@@ -160,16 +160,16 @@ def retitle_chapter(xhtml: bytes, *, title: str) -> bytes:
 
 def cover_page(document: Document) -> bytes:
     """The XHTML page that shows the cover image, with the title as its text alternative."""
-    lang = escape(document.lang, quote=True)
+    lang = markup_text(document.lang)
     words = labels(document.lang)
     direction = ' dir="rtl"' if is_right_to_left(document.lang) else ""
-    alternative = escape(words.cover_alt.format(title=document.title), quote=True)
+    alternative = markup_text(words.cover_alt.format(title=document.title))
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE html>
 <html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" lang="{lang}" xml:lang="{lang}"{direction}>
 <head>
   <meta charset="utf-8" />
-  <title>{escape(f"{words.cover} · {document.title}")}</title>
+  <title>{markup_text(f"{words.cover} · {document.title}")}</title>
   <link rel="stylesheet" type="text/css" href="../styles/stylesheet1.css" />
 </head>
 <body epub:type="frontmatter">

@@ -8,33 +8,23 @@ its one <style> block is allowed by hash in its Content-Security-Policy.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime
-from html import escape
 
 from convert.dates import iso_timestamp
+from convert.defaults import ARCHIVE_TITLE
 from convert.document.labels import foreign_label_language, labels, long_date
-from convert.document.language import is_right_to_left, same_language
-from convert.document.model import Document, text_direction
-from convert.web import EDITION_TYPES, human_size, page_head, pagefind_language
+from convert.document.model import Document
+from convert.editions.markup import direction_attribute, document_direction, english, label, paragraphs
+from convert.layout import INDEX_NAME, edition_file
+from convert.web import EDITION_TYPES, PALETTE, html_text, human_size, page_head, pagefind_language, style_policy
 
-#: The landing page's name in the seed's folder.
-LANDING_NAME = "index.html"
-# Readable at 320 px, in dark mode too; the summary sits in a panel as in the PDF.
-STYLE = """
-:root { --text: #1d2228; --page: #ffffff; --muted: #5b6470; --line: #d8dde3; --accent: #0b5cad; --panel: #eef3f8; }
-@media (prefers-color-scheme: dark) {
-  :root { --text: #e6e9ed; --page: #16191d; --muted: #a5adb8; --line: #3a4048; --accent: #7db7ff; --panel: #1f2731; }
-}
-* { box-sizing: border-box; }
-html { background: var(--page); color: var(--text); }
-body {
+# Readable at 320 px, in dark mode too (web.PALETTE); the summary sits in a panel as in the PDF.
+STYLE = PALETTE + """body {
   margin: 0 auto; max-width: 42rem; padding: 1rem; overflow-wrap: anywhere;
   font: 1.0625rem/1.6 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif;
 }
-a { color: var(--accent); }
 nav, .meta, .size, .digest, footer { color: var(--muted); font-size: 0.9rem; }
 h1 { font-size: 1.6rem; line-height: 1.25; margin: 0.75rem 0 0.5rem; }
 h2 { font-size: 0.85rem; letter-spacing: 0.08em; text-transform: uppercase; margin: 0 0 0.5rem; }
@@ -49,53 +39,51 @@ section { margin: 1.5rem 0; }
 .cite { font-size: 0.95rem; }
 """
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; "
-    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()}'; "
-    "img-src 'self'; base-uri 'none'; form-action 'none'"
-)
+CONTENT_SECURITY_POLICY = style_policy(STYLE, "img-src 'self'", "base-uri 'none'", "form-action 'none'")
 
 
-def landing_page(document: Document, key: str, files: Mapping[str, bytes], created: datetime) -> bytes:
-    """The landing page of one title, linking its `files` (edition to bytes) by their names in its folder."""
+def landing_page(document: Document, key: str, files: Mapping[str, bytes], created: datetime,
+                 archive_title: str = ARCHIVE_TITLE) -> bytes:
+    """The landing page of one title, linking its `files` (edition to bytes) by their names in
+    its folder, and the index of the archive by its title."""
     words, foreign = labels(document.lang), foreign_label_language(document.lang)
-    direction = "rtl" if is_right_to_left(document.lang) else "ltr"
+    direction = document_direction(document)
     # Pagefind reads the language of <html>; a tag too long for it is given whole on <body>.
     indexed = pagefind_language(document.lang)
-    body_lang = "" if indexed == document.lang else f' lang="{_attribute(document.lang)}"'
+    body_lang = "" if indexed == document.lang else f' lang="{html_text(document.lang)}"'
     article = document.original_article
     original = ""
     if article is not None and article.url:
-        original = (f'<p class="original"><a href="{_attribute(article.url)}" rel="noreferrer"'
-                    f'{_english(document)}>{_text(article.text)}</a></p>\n')
+        original = (f'<p class="original"><a href="{html_text(article.url)}" rel="noreferrer"'
+                    f'{_english(document)}>{html_text(article.text)}</a></p>\n')
     page = f"""<!DOCTYPE html>
-<html lang="{_attribute(indexed)}" dir="{direction}">
+<html lang="{html_text(indexed)}" dir="{direction}">
 <head>
-{page_head(CONTENT_SECURITY_POLICY)}<title>{_text(document.title)}</title>
+{page_head(CONTENT_SECURITY_POLICY)}<title>{html_text(document.title)}</title>
 <style>{STYLE}</style>
 </head>
 <body{body_lang}>
-<nav><a href="../index.html"{_english(document)}>seedpress archive</a></nav>
+<nav><a href="../{INDEX_NAME}"{_english(document)}>{html_text(archive_title)}</a></nav>
 <main>
 <article data-pagefind-body>
-<h1{_direction(document.title, direction)}>{_text(document.title)}</h1>
-<p class="meta" data-pagefind-ignore><time datetime="{iso_timestamp(created)}">{_label(long_date(created, document.lang), foreign)}</time>{_provenance(document)}</p>
+<h1{direction_attribute(document.title, direction)}>{html_text(document.title)}</h1>
+<p class="meta" data-pagefind-ignore><time datetime="{iso_timestamp(created)}">{label(long_date(created, document.lang), foreign)}</time>{_provenance(document)}</p>
 <section class="summary" aria-labelledby="summary">
-<h2 id="summary" data-pagefind-ignore>{_label(words.summary_heading, foreign)}</h2>
-{_paragraphs(document, "summary", direction)}{original}</section>
+<h2 id="summary" data-pagefind-ignore>{label(words.summary_heading, foreign)}</h2>
+{paragraphs(document, "summary", _paragraph)}{original}</section>
 <section class="commentary" aria-labelledby="commentary">
-<h2 id="commentary" data-pagefind-ignore>{_label(words.commentary_heading, foreign)}</h2>
-{_paragraphs(document, "commentary", direction) or f"<p>{_label(words.no_commentary, foreign)}</p>"}
+<h2 id="commentary" data-pagefind-ignore>{label(words.commentary_heading, foreign)}</h2>
+{paragraphs(document, "commentary", _paragraph) or f"<p>{label(words.no_commentary, foreign)}</p>"}
 </section>
 <section aria-labelledby="downloads" data-pagefind-ignore>
-<h2 id="downloads">{_label(words.downloads, foreign)}</h2>
+<h2 id="downloads">{label(words.downloads, foreign)}</h2>
 <ul class="downloads">
 {_downloads(key, files)}
 </ul>
 </section>
 <section class="cite" aria-labelledby="cite" data-pagefind-ignore>
 <h2 id="cite"{_english(document)}>Cite</h2>
-<p>{_isolated(document.title)}. {_label(long_date(created, document.lang), foreign)}. <code>{_text(document.identifier)}</code></p>
+<p>{_isolated(document.title)}. {label(long_date(created, document.lang), foreign)}. <code>{html_text(document.identifier)}</code></p>
 </section>
 </article>
 </main>
@@ -105,24 +93,20 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
     return page.encode("utf-8")
 
 
-def _paragraphs(document: Document, section: str, direction: str) -> str:
-    html = []
-    for text, lang in zip(getattr(document, section), document.paragraph_langs(section)):
-        marked = f' lang="{_attribute(lang)}"' if lang else ""
-        html.append(f"<p{marked}{_direction(text, direction)}>{_text(text)}</p>\n")
-    return "".join(html)
+def _paragraph(text: str, lang: str) -> str:
+    return html_text(text)
 
 
 def _downloads(key: str, files: Mapping[str, bytes]) -> str:
     items = []
-    for edition, (media_type, label) in EDITION_TYPES.items():
+    for edition, (media_type, kind) in EDITION_TYPES.items():
         if edition not in files:
             continue
         data = files[edition]
-        name = f"{key}.{edition}"
+        name = edition_file(key, edition)
         items.append(
-            f'<li><a href="{_attribute(name)}" type="{_attribute(media_type)}" download>{label}</a> '
-            f'<span class="size">{_text(human_size(len(data)))}</span><br>'
+            f'<li><a href="{html_text(name)}" type="{html_text(media_type)}" download>{kind}</a> '
+            f'<span class="size">{html_text(human_size(len(data)))}</span><br>'
             f'<span class="digest">sha256 {hashlib.sha256(data).hexdigest()}</span></li>')
     return "\n".join(items)
 
@@ -133,28 +117,11 @@ def _provenance(document: Document) -> str:
     return "".join(f" · {_isolated(part)}" for part in parts if part)
 
 
-def _direction(text: str, direction: str) -> str:
-    found = text_direction(text)
-    return f' dir="{found}"' if found and found != direction else ""
-
-
 def _english(document: Document) -> str:
-    return "" if same_language(document.lang, "en") else ' lang="en"'
-
-
-def _label(text: str, foreign: str | None) -> str:
-    return f'<span lang="{foreign}">{_text(text)}</span>' if foreign else _text(text)
-
-
-def _text(text: str) -> str:
-    return escape(text, quote=False)
+    return ' lang="en"' if english(document) else ""
 
 
 def _isolated(text: str) -> str:
     """`text` set among other words in a <bdi>, so that its direction and any bidi control in
     it (an unclosed U+202E) stay inside it and cannot reorder the dates and digests beside it."""
-    return f"<bdi>{_text(text)}</bdi>"
-
-
-def _attribute(text: str) -> str:
-    return escape(text, quote=True)
+    return f"<bdi>{html_text(text)}</bdi>"

@@ -20,19 +20,18 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from html import escape
 from io import BytesIO
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
-from xml.sax.saxutils import escape as xml_escape
 
-from convert import __version__
+from convert import GENERATOR
 from convert.dates import iso_timestamp
 from convert.document.labels import Labels, foreign_label_language, labels, long_date
-from convert.document.language import is_right_to_left, same_language
-from convert.document.model import Document, text_direction
+from convert.document.model import Document
 from convert.editions import Settings
+from convert.editions.markup import direction_attribute, document_direction, english, label, paragraphs
 from convert.errors import RenderError
+from convert.web import markup_text
 
 PDF_VARIANT = "pdf/a-3a"
 
@@ -69,16 +68,6 @@ def styles_fetcher(styles: Path):
     return StylesOnlyFetcher()
 
 
-def _paragraphs(document: Document, section: str) -> str:
-    """The section's paragraphs, each marked with its own language where it has one, and
-    with its direction where that differs from the document's."""
-    html = []
-    for text, lang in zip(getattr(document, section), document.paragraph_langs(section)):
-        marked = f' lang="{escape(lang, quote=True)}"' if lang else ""
-        html.append(f"<p{marked}{_direction(text, document)}>{_text(text, lang or document.lang)}</p>\n")
-    return "".join(html)
-
-
 #: WeasyPrint 70 breaks each line off a text box by laying out all the text left in
 #: the box, unless it finds a break opportunity within about a line: a stretch with
 #: none costs the square of its length (a 100 KB URL took 49 s, a 100 KB title
@@ -95,9 +84,9 @@ def _text(text: str, lang: str) -> str:
     opportunity handed to WeasyPrint in chunks (`_chunked`)."""
     parts, position = [], 0
     for match in _LONG_RUN.finditer(text):
-        parts += [escape(text[position:match.start()]), _chunked(match[0], lang)]
+        parts += [markup_text(text[position:match.start()]), _chunked(match[0], lang)]
         position = match.end()
-    parts.append(escape(text[position:]))
+    parts.append(markup_text(text[position:]))
     return "".join(parts)
 
 
@@ -114,9 +103,9 @@ def _chunked(run: str, lang: str) -> str:
     html = []
     for start, end in zip(stops, stops[1:]):
         if end - start <= LONGEST_UNBROKEN:
-            html.append(escape(run[start:end]))
+            html.append(markup_text(run[start:end]))
             continue
-        chunks = "".join(f"<span>{escape(run[a:b])}</span>" for a, b in _chunks(attributes, start, end))
+        chunks = "".join(f"<span>{markup_text(run[a:b])}</span>" for a, b in _chunks(attributes, start, end))
         html.append(f'<span class="unbroken">{chunks}</span>')
     return "".join(html)
 
@@ -148,32 +137,13 @@ def _running_title(title: str) -> str:
 
 
 def _direction(text: str, document: Document) -> str:
-    """` dir="rtl"` (or `ltr`) for text whose first strong character runs the other way
-    than the document does; nothing otherwise."""
-    direction = text_direction(text)
-    return f' dir="{direction}"' if direction and direction != document_direction(document) else ""
-
-
-def document_direction(document: Document) -> str:
-    """rtl for a document in a right-to-left language, else ltr."""
-    return "rtl" if is_right_to_left(document.lang) else "ltr"
+    return direction_attribute(text, document_direction(document))
 
 
 def _file_name(document: Document) -> str:
     """The seed's file name, kept left to right inside a right-to-left byline."""
-    name = escape(document.source.file)
+    name = markup_text(document.source.file)
     return f'<span dir="ltr">{name}</span>' if document_direction(document) == "rtl" else name
-
-
-def _label(text: str, foreign: str | None) -> str:
-    """A label escaped, in a span marked with its language when that is not the document's."""
-    return f'<span lang="{foreign}">{escape(text)}</span>' if foreign else escape(text)
-
-
-def _english(document: Document) -> str | None:
-    """"en" where English words (the seed format's marker) stand in a document in another
-    language; None in an English document."""
-    return None if same_language(document.lang, "en") else "en"
 
 
 def _original_article(document: Document, words: Labels, foreign: str | None) -> str:
@@ -182,34 +152,34 @@ def _original_article(document: Document, words: Labels, foreign: str | None) ->
         return ""
     if article.url:
         # The language goes on the link itself: a span inside it would be a second link.
-        english = ' lang="en"' if _english(document) else ""
-        return (f'<p class="original-article"><a href="{escape(article.url, quote=True)}"{english}>'
-                f"{escape(article.text)}</a><br><span class=\"url\">{_text(article.url, document.lang)}</span></p>\n")
+        marked = ' lang="en"' if english(document) else ""
+        return (f'<p class="original-article"><a href="{markup_text(article.url)}"{marked}>'
+                f"{markup_text(article.text)}</a><br><span class=\"url\">{_text(article.url, document.lang)}</span></p>\n")
     # The marker's words are the seed format's own, in English whatever the document's language.
-    return (f'<p class="original-article no-link">{_label(article.text, _english(document))}'
-            f'<span class="note"> {_label(words.no_link, foreign)}</span></p>\n')
+    return (f'<p class="original-article no-link">{label(article.text, english(document))}'
+            f'<span class="note"> {label(words.no_link, foreign)}</span></p>\n')
 
 
 def _author_meta(document: Document) -> str:
     """The author as WeasyPrint takes it for /Author and XMP dc:creator; nothing when unset."""
     if document.author is None:
         return ""
-    return f'<meta name="author" content="{escape(document.author, quote=True)}">\n'
+    return f'<meta name="author" content="{markup_text(document.author)}">\n'
 
 
 def _colophon(document: Document, words: Labels, foreign: str | None) -> str:
     """The footer after the commentary, on the last page: author, publisher, rights and the
     license's URL as a link, each labelled; nothing when none of them is set."""
     lines = []
-    for label, value in ((words.author, document.author), (words.publisher, document.publisher),
+    for name, value in ((words.author, document.author), (words.publisher, document.publisher),
                          (words.rights, document.rights)):
         if value is not None:
-            lines.append(f'<p><span class="label">{_label(label, foreign)}</span> '
+            lines.append(f'<p><span class="label">{label(name, foreign)}</span> '
                          f'<span{_direction(value, document)}>{_text(value, document.lang)}</span></p>\n')
     if document.license_url is not None:
         url = document.license_url
-        lines.append(f'<p><span class="label">{_label(words.license, foreign)}</span> '
-                     f'<a href="{escape(url, quote=True)}" dir="ltr">{_text(url, document.lang)}</a></p>\n')
+        lines.append(f'<p><span class="label">{label(words.license, foreign)}</span> '
+                     f'<a href="{markup_text(url)}" dir="ltr">{_text(url, document.lang)}</a></p>\n')
     return f'<footer class="colophon">\n{"".join(lines)}</footer>\n' if lines else ""
 
 
@@ -218,34 +188,34 @@ def to_html(document: Document, settings: Settings) -> str:
     created = iso_timestamp(settings.created)
     words, foreign = labels(document.lang), foreign_label_language(document.lang)
     commentary = (
-        _paragraphs(document, "commentary") if document.commentary
-        else f'<p class="no-commentary">{_label(words.no_commentary, foreign)}</p>\n'
+        paragraphs(document, "commentary", _text) if document.commentary
+        else f'<p class="no-commentary">{label(words.no_commentary, foreign)}</p>\n'
     )
-    lang = escape(document.lang, quote=True)
+    lang = markup_text(document.lang)
     return f"""<!DOCTYPE html>
 <html lang="{lang}" dir="{document_direction(document)}">
 <head>
 <meta charset="utf-8">
-<title>{escape(document.title)}</title>
-<meta name="description" content="{escape(document.subject, quote=True)}">
-<meta name="keywords" content="{escape(', '.join(document.keywords), quote=True)}">
-<meta name="generator" content="seedpress {__version__}">
+<title>{markup_text(document.title)}</title>
+<meta name="description" content="{markup_text(document.subject)}">
+<meta name="keywords" content="{markup_text(', '.join(document.keywords))}">
+<meta name="generator" content="{markup_text(GENERATOR)}">
 {_author_meta(document)}<meta name="dcterms.created" content="{created}">
 <meta name="dcterms.modified" content="{created}">
 </head>
 <body>
 <header class="title-block">
-<p class="kicker">{_label(words.kicker, foreign)}</p>
-<h1 class="title"{_direction(document.title, document)} data-running-title="{escape(_running_title(document.title), quote=True)}">{_text(document.title, document.lang)}</h1>
-<p class="byline">{_label(long_date(settings.created, document.lang), foreign)} · {_file_name(document)}</p>
+<p class="kicker">{label(words.kicker, foreign)}</p>
+<h1 class="title"{_direction(document.title, document)} data-running-title="{markup_text(_running_title(document.title))}">{_text(document.title, document.lang)}</h1>
+<p class="byline">{label(long_date(settings.created, document.lang), foreign)} · {_file_name(document)}</p>
 </header>
 <section id="summary" class="summary">
 <div class="panel">
-<h2 class="section-label">{_label(words.summary_heading, foreign)}</h2>
-{_paragraphs(document, "summary")}</div>
+<h2 class="section-label">{label(words.summary_heading, foreign)}</h2>
+{paragraphs(document, "summary", _text)}</div>
 {_original_article(document, words, foreign)}</section>
 <section id="commentary" class="commentary">
-<h2 class="section-label">{_label(words.commentary_heading, foreign)}</h2>
+<h2 class="section-label">{label(words.commentary_heading, foreign)}</h2>
 {commentary}</section>
 {_colophon(document, words, foreign)}</body>
 </html>
@@ -469,8 +439,8 @@ def _complete_xmp(pdf, document: Document, settings: Settings, *, claim_pdfa: bo
         '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
         'xmlns:xmp="http://ns.adobe.com/xap/1.0/">'
         "<dc:format>application/pdf</dc:format>"
-        f"<dc:identifier>{xml_escape(document.identifier)}</dc:identifier>"
-        f"<dc:language><rdf:Bag><rdf:li>{xml_escape(document.lang)}</rdf:li></rdf:Bag></dc:language>"
+        f"<dc:identifier>{markup_text(document.identifier)}</dc:identifier>"
+        f"<dc:language><rdf:Bag><rdf:li>{markup_text(document.lang)}</rdf:li></rdf:Bag></dc:language>"
         f"<xmp:MetadataDate>{stamp}</xmp:MetadataDate>"
         "</rdf:Description>"
         f"{_xmp_provenance(document)}"
@@ -487,13 +457,13 @@ def _xmp_provenance(document: Document) -> str:
     Alternative) and the license's URL (xmpRights:WebStatement); nothing when none is set."""
     properties = []
     if document.publisher is not None:
-        properties.append(f"<dc:publisher><rdf:Bag><rdf:li>{xml_escape(document.publisher)}</rdf:li></rdf:Bag>"
+        properties.append(f"<dc:publisher><rdf:Bag><rdf:li>{markup_text(document.publisher)}</rdf:li></rdf:Bag>"
                           "</dc:publisher>")
     if document.rights is not None:
-        properties.append(f'<dc:rights><rdf:Alt><rdf:li xml:lang="x-default">{xml_escape(document.rights)}'
+        properties.append(f'<dc:rights><rdf:Alt><rdf:li xml:lang="x-default">{markup_text(document.rights)}'
                           "</rdf:li></rdf:Alt></dc:rights>")
     if document.license_url is not None:
-        properties.append(f"<xmpRights:WebStatement>{xml_escape(document.license_url)}</xmpRights:WebStatement>")
+        properties.append(f"<xmpRights:WebStatement>{markup_text(document.license_url)}</xmpRights:WebStatement>")
     if not properties:
         return ""
     return ('<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 from convert import defaults
-from convert.dates import utc
+from convert.dates import read_timestamp, utc
 from convert.document.language import UNDETERMINED, is_language_tag
-from convert.document.provenance import MAX_URL, clipped, is_web_url
+from convert.document.provenance import MAX_URL, Provenance, clipped, is_web_url
 from convert.layout import LANDING_EDITION
 from convert.web import EDITION_TYPES
 
@@ -100,6 +100,22 @@ class Entry:
     def marked_lang(self) -> str | None:
         """The language to mark the entry's own text with: none when unknown or undetermined."""
         return None if self.lang in (None, UNDETERMINED) else self.lang
+
+
+def catalog_entry(key: str, title: str, identifier: str, summary: str | None, created: datetime | str | None,
+                  files: Sequence[tuple[str, str, str, int]], *, provenance: str | None = None,
+                  lang: str | None = None) -> Entry:
+    """The Entry of one catalogued seed, from its row: `created` the build date, or the ISO
+    timestamp the catalog keeps (none, or one that is not a timestamp: EMPTY_ARCHIVE_DATE), `files` as (edition, path, sha256, size), `provenance` the JSON the
+    catalog keeps. The one mapping from the catalog to the hand-out, for the archive's
+    pages and feeds and for serve's search answers alike."""
+    return Entry(
+        key=key, title=title, identifier=identifier, summary=summary or "",
+        date=(created if isinstance(created, datetime) else read_timestamp(created)) or EMPTY_ARCHIVE_DATE,
+        editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
+                       for edition, path, sha256, size in files),
+        lang=lang, **Provenance.from_json(provenance).as_dict(),
+    )
 
 
 def oldest_first(entries: Sequence[Entry]) -> list[Entry]:

@@ -9,11 +9,12 @@ same bytes and an unchanged archive rewrites nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from convert.files import write_if_changed
-from convert.layout import FEED_NAME, INDEX_NAME, SUMS_NAME
+from convert.layout import FEED_NAME, HANDOUT_OPTIONS_NAME, INDEX_NAME, SUMS_NAME
 from convert.publish.entries import Entry, HandoutOptions, check_entry, newest_first, oldest_first
 from convert.publish.index_page import SEARCH_SCRIPT, SEARCH_SCRIPT_NAME, render_index
 from convert.publish.opds1 import render_feed
@@ -43,6 +44,7 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
     written = [name for name, data in ((SUMS_NAME, render_sums(newest_first(entries))),
                                        (SEARCH_SCRIPT_NAME, SEARCH_SCRIPT))
                if write_if_changed(dist / name, data)]
+    write_if_changed(dist / HANDOUT_OPTIONS_NAME, options_record(options))
     record = PageRecord.read(dist, options)
     wanted = {SUMS_NAME}
     for number in pages.numbers():
@@ -63,6 +65,26 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
         written.append(stale)
     record.write(wanted)
     return written
+
+
+def options_record(options: HandoutOptions) -> bytes:
+    """The archive's title and base URL as dist/.handout.json keeps them."""
+    return (json.dumps({"title": options.title, "base_url": options.base_url}, ensure_ascii=False) + "\n").encode()
+
+
+def read_options(dist: Path) -> HandoutOptions:
+    """The title and base URL `dist` was last handed out with, so that the pages serve writes
+    itself (search results, the OpenSearch description) name the archive as index.html does,
+    wherever serve is started. The defaults for an archive handed out before the record
+    existed, or whose record cannot be read (the next archive run writes it again)."""
+    try:
+        kept = json.loads((Path(dist) / HANDOUT_OPTIONS_NAME).read_bytes())
+        title, base_url = kept["title"], kept["base_url"]
+        if not isinstance(title, str) or not (base_url is None or isinstance(base_url, str)):
+            raise TypeError("not a record of hand-out options")
+        return HandoutOptions(title=title, base_url=base_url)
+    except (OSError, ValueError, KeyError, TypeError):
+        return HandoutOptions()
 
 
 def render_sums(entries: Sequence[Entry]) -> bytes:

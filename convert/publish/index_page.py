@@ -3,37 +3,42 @@ and the search box."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from convert.dates import iso_timestamp, utc
+from convert.dates import day, iso_timestamp
+from convert.defaults import MAX_QUERY_LENGTH
 from convert.document.language import is_right_to_left
-from convert.layout import FEED_NAME, INDEX_NAME, SEARCH_SCRIPT_NAME, SUMS_NAME
+from convert.layout import FEED_NAME, INDEX_NAME, SEARCH_PAGE_PATH, SEARCH_SCRIPT_NAME, SUMS_NAME
 from convert.publish.entries import Entry, HandoutOptions, downloads, landing, oldest_first, updated
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.paging import Pages
-from convert.web import EDITION_TYPES, href, html_text, human_size, page_head
+from convert.web import EDITION_TYPES, PALETTE, href, html_text, human_size, page_head, style_policy
 
-# Colours and layout only; the page must read well at 320 px and in dark mode.
-# Served pages allow exactly this block by its hash, so any edit changes the CSP too.
-STYLE = """
-:root { --text: #1d2228; --page: #ffffff; --muted: #5b6470; --line: #d8dde3; --accent: #0b5cad; }
-@media (prefers-color-scheme: dark) {
-  :root { --text: #e6e9ed; --page: #16191d; --muted: #a5adb8; --line: #3a4048; --accent: #7db7ff; }
+#: The search form, on the index page and on serve's results page: one set of rules.
+SEARCH_FORM_STYLE = """
+.search { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; margin: 0 0 1rem; }
+.search label { flex-basis: 100%; font-weight: 600; }
+.search input {
+  flex: 1 1 12rem; min-height: 2.75rem; padding: 0.4rem 0.6rem; font: inherit;
+  color: var(--text); background: var(--page); border: 1px solid var(--muted); border-radius: 0.4rem;
 }
-* { box-sizing: border-box; }
-html { background: var(--page); color: var(--text); }
-body {
+.search button {
+  min-height: 2.75rem; padding: 0.4rem 1rem; font: inherit; font-weight: 600;
+  color: var(--page); background: var(--accent); border: 0; border-radius: 0.4rem;
+}
+"""
+
+# Colours (web.PALETTE) and layout only; the page must read well at 320 px and in dark mode.
+# Served pages allow exactly this block by its hash, so any edit changes the CSP too.
+STYLE = PALETTE + """body {
   margin: 0 auto; max-width: 46rem; padding: 1rem; overflow-wrap: anywhere;
   font: 1.0625rem/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
 }
 header { border-bottom: 1px solid var(--line); margin-bottom: 1rem; }
 h1 { font-size: 1.6rem; margin: 0.5rem 0; }
 h2 { font-size: 1.2rem; line-height: 1.3; margin: 0 0 0.25rem; }
-a { color: var(--accent); }
 .about, .date, .size, .provenance { color: var(--muted); }
 .about { margin: 0 0 1rem; }
 .entries { list-style: none; margin: 0; padding: 0; }
@@ -48,17 +53,7 @@ a { color: var(--accent); }
 .downloads a:hover, .downloads a:focus { border-color: var(--accent); }
 .size { font-size: 0.85rem; }
 footer { color: var(--muted); font-size: 0.85rem; padding: 1rem 0; }
-.search { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; margin: 0 0 1rem; }
-.search label { flex-basis: 100%; font-weight: 600; }
-.search input {
-  flex: 1 1 12rem; min-height: 2.75rem; padding: 0.4rem 0.6rem; font: inherit;
-  color: var(--text); background: var(--page); border: 1px solid var(--muted); border-radius: 0.4rem;
-}
-.search button {
-  min-height: 2.75rem; padding: 0.4rem 1rem; font: inherit; font-weight: 600;
-  color: var(--page); background: var(--accent); border: 0; border-radius: 0.4rem;
-}
-.search-results { border-bottom: 1px solid var(--line); margin-bottom: 1rem; }
+""" + SEARCH_FORM_STYLE + """.search-results { border-bottom: 1px solid var(--line); margin-bottom: 1rem; }
 .search-results h2 { font-size: 1rem; }
 .search-results h3 { font-size: 1.05rem; margin: 0; }
 .search-results li { margin: 0 0 0.75rem; }
@@ -68,12 +63,8 @@ footer { color: var(--muted); font-size: 0.85rem; padding: 1rem 0; }
 #: What the index page may load: its own <style> block (by hash), and search.js with the
 #: Pagefind bundle it loads from this site (modules, a worker, fetched index files). The
 #: search form goes to this site only.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; "
-    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()}'; "
-    "script-src 'self'; worker-src 'self'; connect-src 'self'; "
-    "img-src 'self'; base-uri 'none'; form-action 'self'"
-)
+CONTENT_SECURITY_POLICY = style_policy(STYLE, "script-src 'self'", "worker-src 'self'", "connect-src 'self'",
+                                       "img-src 'self'", "base-uri 'none'", "form-action 'self'")
 
 #: What Pagefind's web worker may do, which runs under its script's own policy (serve sends
 #: it): fetch the index files and compile Pagefind's WebAssembly, nothing else.
@@ -118,9 +109,9 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
 <p class="about">{about}</p>
 </header>
 <main>
-<form class="search" id="search" role="search" action="search" method="get">
+<form class="search" id="search" role="search" action="{SEARCH_PAGE_PATH}" method="get">
 <label for="search-query">Search the archive</label>
-<input id="search-query" name="q" type="search" maxlength="1000" required>
+<input id="search-query" name="q" type="search" maxlength="{MAX_QUERY_LENGTH}" required>
 <button type="submit">Search</button>
 </form>
 <div id="search-results" class="search-results" aria-live="polite" hidden></div>
@@ -192,5 +183,4 @@ def index_provenance(entry: Entry) -> str:
 
 
 def _time(moment: datetime) -> str:
-    day = utc(moment).strftime("%Y-%m-%d")
-    return f'<time datetime="{html_text(iso_timestamp(moment))}">{html_text(day)}</time>'
+    return f'<time datetime="{html_text(iso_timestamp(moment))}">{html_text(day(moment))}</time>'

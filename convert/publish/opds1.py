@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from lxml import etree
 
-from convert import __version__
-from convert.dates import iso_timestamp, utc
+from convert import PROGRAM, __version__
+from convert.dates import day, iso_timestamp
 from convert.layout import FEED_NAME, INDEX_NAME, OPENSEARCH_NAME
 from convert.publish.entries import FEED_EDITIONS, Entry, HandoutOptions, downloads, landing, oldest_first, updated
 from convert.publish.paging import Pages, page_links
@@ -45,10 +45,7 @@ def render_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptio
     # An older page tells only of its own entries: the archive's size or last change would
     # rewrite every page at every new seed.
     _text(feed, "updated", iso_timestamp(updated(pages.entries if number == pages.last else entries)))
-    author = etree.SubElement(feed, f"{{{ATOM}}}author")
-    _text(author, "name", "seedpress")
-    generator = _text(feed, "generator", "seedpress")
-    generator.set("version", __version__)
+    add_generator(feed)
     for rel, target in page_links(pages, number):
         _link(feed, rel=rel, href=options.link(pages.name(FEED_NAME, target)), type=OPDS_ACQUISITION_TYPE)
     _link(feed, rel="alternate", href=options.link(pages.name(INDEX_NAME, number)), type="text/html")
@@ -63,6 +60,12 @@ def render_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptio
 OPENSEARCH_TYPE = "application/opensearchdescription+xml"
 
 
+def add_generator(feed: etree._Element) -> None:
+    """The feed's author and generator: seedpress, and its version."""
+    _text(etree.SubElement(feed, f"{{{ATOM}}}author"), "name", PROGRAM)
+    _text(feed, "generator", PROGRAM).set("version", __version__)
+
+
 def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etree._Element:
     item = etree.Element(f"{{{ATOM}}}entry")
     _text(item, "title", entry.title)
@@ -71,7 +74,7 @@ def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etre
     if entry.author is not None:
         _text(etree.SubElement(item, f"{{{ATOM}}}author"), "name", entry.author)
     etree.SubElement(item, f"{{{DC}}}identifier").text = xml_safe(entry.identifier)
-    etree.SubElement(item, f"{{{DC}}}issued").text = utc(entry.date).strftime("%Y-%m-%d")
+    etree.SubElement(item, f"{{{DC}}}issued").text = day(entry.date)
     if entry.marked_lang() is not None:
         etree.SubElement(item, f"{{{DC}}}language").text = entry.marked_lang()
     if entry.publisher is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from convert.dates import iso_timestamp, utc
-from convert.layout import INDEX_NAME, JSON_FEED_NAME
+from convert.dates import day, iso_timestamp
+from convert.layout import INDEX_NAME, JSON_FEED_NAME, SEARCH_JSON_PATH
 from convert.publish.entries import (
     FEED_EDITIONS,
     Edition,
@@ -21,7 +21,12 @@ from convert.publish.opds1 import LICENSE_REL, OPDS_ACQUISITION_REL
 from convert.publish.paging import PAGE_SIZE, Pages, page_links
 from convert.web import EDITION_TYPES, href, xml_safe
 
+#: The media type of an OPDS 2.0 feed, for links and for the server.
 OPDS2_TYPE = "application/opds+json"
+#: What an OPDS 2.0 search link adds to its URL: the query, named `query` as the spec asks.
+SEARCH_TEMPLATE = "{?query}"
+#: The schema.org type of every publication.
+BOOK_TYPE = "http://schema.org/Book"
 
 
 def render_json_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions(), *,
@@ -30,7 +35,7 @@ def render_json_feed(entries: Sequence[Entry], options: HandoutOptions = Handout
     pages = pages or Pages(oldest_first(entries))
     links = [{"rel": rel, "href": options.link(pages.name(JSON_FEED_NAME, target)), "type": OPDS2_TYPE}
              for rel, target in page_links(pages, number) if rel != "start"]
-    links.append({"rel": "search", "href": options.link("search.json") + "{?query}", "type": OPDS2_TYPE,
+    links.append({"rel": "search", "href": options.link(SEARCH_JSON_PATH) + SEARCH_TEMPLATE, "type": OPDS2_TYPE,
                   "templated": True})
     links.append({"rel": "alternate", "href": options.link(pages.name(INDEX_NAME, number)), "type": "text/html"})
     metadata = {"title": options.title, "itemsPerPage": PAGE_SIZE, "modified": iso_timestamp(updated(entries))}
@@ -58,8 +63,8 @@ def json_collection(publications: list[dict], start: str) -> dict:
 
 def json_publication(entry: Entry, options: HandoutOptions) -> dict:
     """One publication of the OPDS 2.0 feed: its metadata and its acquisition links."""
-    metadata = {"@type": "http://schema.org/Book", "title": xml_safe(entry.title), "identifier": entry.identifier,
-                "modified": iso_timestamp(entry.date), "published": utc(entry.date).strftime("%Y-%m-%d"),
+    metadata = {"@type": BOOK_TYPE, "title": xml_safe(entry.title), "identifier": entry.identifier,
+                "modified": iso_timestamp(entry.date), "published": day(entry.date),
                 "description": xml_safe(entry.summary)}
     if entry.marked_lang() is not None:
         metadata["language"] = entry.marked_lang()

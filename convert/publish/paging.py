@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from lxml import etree
 from convert import __version__
 from convert.build.environment import code_digest
 from convert.files import read_regular, write_if_changed
-from convert.layout import INDEX_NAME
+from convert.layout import INDEX_NAME, PAGE_FILE, PAGE_RECORD_NAME, page_name
 from convert.publish.entries import Entry, HandoutOptions, updated
 
 
@@ -27,7 +26,7 @@ class PageRecord:
     seedpress's code or of the archive's title and base URL: the page is rendered again
     and compared byte for byte, as without a record."""
 
-    NAME = ".handout-pages.json"
+    NAME = PAGE_RECORD_NAME
 
     def __init__(self, dist: Path, salt: str, pages: dict[str, list]):
         self.dist, self.salt, self.pages = dist, salt, pages
@@ -69,12 +68,10 @@ class PageRecord:
 #: Titles on one page of the index and of each feed.
 PAGE_SIZE = 100
 
-_PAGE_FILE = re.compile(r"(index|opds)-page-[0-9]+\.(html|xml|json)")
-
 
 def old_pages(dist: Path) -> list[str]:
     """The numbered pages of an earlier hand-out in dist."""
-    return [path.name for path in dist.iterdir() if _PAGE_FILE.fullmatch(path.name)]
+    return [path.name for path in dist.iterdir() if PAGE_FILE.fullmatch(path.name)]
 
 
 class Pages:
@@ -98,10 +95,7 @@ class Pages:
 
     def name(self, start: str, number: int) -> str:
         """The file of page `number` of the document whose start page is `start`."""
-        if number == self.last:
-            return start
-        stem, suffix = start.rsplit(".", 1)
-        return f"{stem}-page-{number}.{suffix}"
+        return start if number == self.last else page_name(start, number)
 
     def fingerprint(self, number: int) -> str:
         """A digest of everything page `number` is rendered from but the archive's options:

@@ -14,7 +14,6 @@ stay right behind a proxy that serves the archive under a path of its own.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
@@ -24,7 +23,7 @@ from urllib.parse import urlencode
 
 from lxml import etree
 
-from convert import __version__
+from convert import defaults
 from convert.archive.search_index import MATCH_END, MATCH_START, TOKEN_BREAK
 from convert.dates import iso_timestamp
 from convert.layout import (
@@ -36,11 +35,20 @@ from convert.layout import (
     SEARCH_JSON_PATH,
     SEARCH_PAGE_PATH,
 )
-from convert.publish.entries import ARCHIVE_TITLE, FEED_EDITIONS, Entry, downloads, updated
+from convert.publish.entries import FEED_EDITIONS, Entry, HandoutOptions, downloads, updated
 from convert.publish.index_page import STYLE
-from convert.publish.opds1 import ATOM, DC, FEED_ID, OPDS, OPDS_ACQUISITION_TYPE, OPENSEARCH_TYPE, feed_entry
-from convert.publish.opds2 import OPDS2_TYPE, json_acquisition, json_collection
-from convert.web import EDITION_TYPES, href, html_text, human_size, page_head, xml_safe
+from convert.publish.opds1 import (
+    ATOM,
+    DC,
+    FEED_ID,
+    OPDS,
+    OPDS_ACQUISITION_TYPE,
+    OPENSEARCH_TYPE,
+    add_generator,
+    feed_entry,
+)
+from convert.publish.opds2 import BOOK_TYPE, OPDS2_TYPE, SEARCH_TEMPLATE, json_acquisition, json_collection
+from convert.web import EDITION_TYPES, href, html_text, human_size, page_head, style_policy, xml_safe
 
 OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"
 
@@ -48,7 +56,7 @@ OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"
 PAGE_SIZE = 20
 
 #: The longest query answered, in characters; a longer one is refused (400).
-MAX_QUERY_LENGTH = 1000
+MAX_QUERY_LENGTH = defaults.MAX_QUERY_LENGTH
 
 #: The last page anyone may ask for: 200,000 results in.
 MAX_PAGE = 10_000
@@ -56,18 +64,9 @@ MAX_PAGE = 10_000
 #: What each section of a document is called beside a snippet of it.
 SECTION_LABELS = {"summary": "Summary of the original article", "commentary": "Commentary"}
 
-#: The results page's styles: the index page's, and the search form, highlights and page links.
+#: The results page's styles: the index page's (its palette and search form), and the
+#: highlights and page links.
 STYLE_RULES = """
-form.search { display: flex; flex-wrap: wrap; gap: 0.5rem; margin: 0 0 1rem; }
-form.search label { flex-basis: 100%; color: var(--muted); }
-form.search input {
-  flex: 1 1 12rem; min-height: 2.75rem; padding: 0.4rem 0.6rem; font: inherit;
-  color: var(--text); background: var(--page); border: 1px solid var(--line); border-radius: 0.4rem;
-}
-form.search button {
-  min-height: 2.75rem; padding: 0.4rem 1rem; font: inherit; color: var(--page);
-  background: var(--accent); border: 0; border-radius: 0.4rem;
-}
 h2 a { text-decoration: none; }
 mark { background: #ffe27a; color: #1d2228; padding: 0 0.1em; }
 .section { color: var(--muted); font-size: 0.85rem; font-weight: 600; }
@@ -80,11 +79,7 @@ SEARCH_STYLE = STYLE + STYLE_RULES
 
 #: What a results page may load: its own <style> block (by hash), and its form may send
 #: a new search to this server; nothing else.
-SEARCH_POLICY = (
-    "default-src 'none'; "
-    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(SEARCH_STYLE.encode()).digest()).decode()}'; "
-    "img-src 'self'; base-uri 'none'; form-action 'self'"
-)
+SEARCH_POLICY = style_policy(SEARCH_STYLE, "img-src 'self'", "base-uri 'none'", "form-action 'self'")
 
 
 @dataclass(frozen=True)
@@ -176,9 +171,9 @@ def _close_after_marks(snippet: str) -> str:
     return MATCH_END.join(parts)
 
 
-def render_page(result: SearchPage) -> bytes:
-    """The HTML results page: a search form, the matches best first with their snippets and
-    downloads, and links to the pages before and after."""
+def render_page(result: SearchPage, options: HandoutOptions = HandoutOptions()) -> bytes:
+    """The HTML results page: the archive's title, a search form, the matches best first with
+    their snippets and downloads, and links to the pages before and after."""
     request = result.request
     query = request.query
     if not query.strip():
@@ -210,13 +205,13 @@ def render_page(result: SearchPage) -> bytes:
 <html lang="en">
 <head>
 {page_head(SEARCH_POLICY)}<meta name="robots" content="noindex">
-<title>{html_text(title)} – {html_text(ARCHIVE_TITLE)}</title>
-<link rel="search" type="{OPENSEARCH_TYPE}" href="{OPENSEARCH_NAME}" title="{html_text(ARCHIVE_TITLE)}">
+<title>{html_text(title)} – {html_text(options.title)}</title>
+<link rel="search" type="{OPENSEARCH_TYPE}" href="{OPENSEARCH_NAME}" title="{html_text(options.title)}">
 {feed_link}<style>{SEARCH_STYLE}</style>
 </head>
 <body>
 <header>
-<h1><a href="{INDEX_NAME}">{html_text(ARCHIVE_TITLE)}</a></h1>
+<h1><a href="{INDEX_NAME}">{html_text(options.title)}</a></h1>
 <form class="search" action="{SEARCH_PAGE_PATH}" method="get" role="search">
 <label for="q">Search the titles, summaries and commentaries</label>
 <input id="q" name="q" type="search" value="{html_text(query)}" maxlength="{MAX_QUERY_LENGTH}">
@@ -258,18 +253,17 @@ def result_item(item: Found) -> str:
 </li>"""
 
 
-def render_feed(result: SearchPage) -> bytes:
+def render_feed(result: SearchPage, options: HandoutOptions = HandoutOptions()) -> bytes:
     """The results as an OPDS 1.2 acquisition feed with OpenSearch response elements; each
-    entry is the one opds.xml has for the seed."""
+    entry is the one opds.xml has for the seed. Its links stay relative (`options` is taken
+    for the one signature every answer has)."""
     request = result.request
     entries = [item.entry for item in result.found]
     feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM, "dc": DC, "opds": OPDS, "opensearch": OPENSEARCH})
     _atom(feed, "id", f"{FEED_ID}:search:{hashlib.sha256(request.query.encode()).hexdigest()}:{request.page}")
     _atom(feed, "title", f"Search: {request.query}")
     _atom(feed, "updated", iso_timestamp(updated(entries)))
-    author = etree.SubElement(feed, f"{{{ATOM}}}author")
-    _atom(author, "name", "seedpress")
-    _atom(feed, "generator", "seedpress").set("version", __version__)
+    add_generator(feed)
     _opensearch(feed, "totalResults", str(result.total))
     _opensearch(feed, "itemsPerPage", str(PAGE_SIZE))
     _opensearch(feed, "startIndex", str(request.offset + 1))
@@ -305,9 +299,10 @@ def _link(parent: etree._Element, rel: str, target: str, media_type: str) -> Non
     etree.SubElement(parent, f"{{{ATOM}}}link", rel=rel, href=target, type=media_type)
 
 
-def render_json(result: SearchPage) -> bytes:
+def render_json(result: SearchPage, options: HandoutOptions = HandoutOptions()) -> bytes:
     """The results as an OPDS 2.0 feed (drafts.opds.io/opds-2.0): one publication per seed
-    with its editions as acquisition links; no results, a navigation link to the catalog."""
+    with its editions as acquisition links; no results, a navigation link to the catalog.
+    Its links stay relative (`options` is taken for the one signature every answer has)."""
     request = result.request
     links = [
         {"rel": "self", "href": search_href(SEARCH_JSON_PATH, request.query, request.page), "type": OPDS2_TYPE},
@@ -319,7 +314,7 @@ def render_json(result: SearchPage) -> bytes:
     if result.next_page is not None:
         links.append({"rel": "next", "href": search_href(SEARCH_JSON_PATH, request.query, result.next_page),
                       "type": OPDS2_TYPE})
-    links.append({"rel": "search", "href": f"{SEARCH_JSON_PATH}{{?query}}", "type": OPDS2_TYPE, "templated": True})
+    links.append({"rel": "search", "href": SEARCH_JSON_PATH + SEARCH_TEMPLATE, "type": OPDS2_TYPE, "templated": True})
     links.append({"rel": "alternate", "href": search_href(SEARCH_PAGE_PATH, request.query, request.page),
                   "type": "text/html"})
     feed = {
@@ -336,20 +331,39 @@ def publication(item: Found) -> dict:
     acquisitions = [json_acquisition(edition, href(edition.path))
                     for edition in downloads(entry) if edition.name in FEED_EDITIONS]
     return {
-        "metadata": {"@type": "http://schema.org/Book", "title": entry.title, "identifier": entry.identifier,
+        "metadata": {"@type": BOOK_TYPE, "title": entry.title, "identifier": entry.identifier,
                      "language": item.lang, "modified": iso_timestamp(entry.date), "description": entry.summary},
         "links": [*acquisitions, {"rel": "alternate", "href": item.link, "type": "text/html"}],
     }
 
 
-def render_description() -> bytes:
-    """The OpenSearch 1.1 description: how to ask for results as OPDS, HTML and OPDS 2.0."""
+#: The most characters OpenSearch 1.1 allows in a description's ShortName, LongName and Description.
+SHORT_NAME_LENGTH, LONG_NAME_LENGTH, DESCRIPTION_LENGTH = 16, 48, 1024
+
+
+def render_description(options: HandoutOptions = HandoutOptions()) -> bytes:
+    """The OpenSearch 1.1 description: how to ask for results as OPDS, HTML and OPDS 2.0,
+    named by the archive's title (cut to the lengths the specification allows)."""
     description = etree.Element(f"{{{OPENSEARCH}}}OpenSearchDescription", nsmap={None: OPENSEARCH})
-    for name, text in (("ShortName", "seedpress"),
-                       ("Description", f"Search the titles, summaries and commentaries of the {ARCHIVE_TITLE}"),
+    for name, text in (("ShortName", _cut(options.title, SHORT_NAME_LENGTH)),
+                       ("LongName", _cut(options.title, LONG_NAME_LENGTH)),
+                       ("Description", _cut(f"Search {options.title}: its titles, summaries and commentaries",
+                                            DESCRIPTION_LENGTH)),
                        ("InputEncoding", "UTF-8"), ("OutputEncoding", "UTF-8")):
-        etree.SubElement(description, f"{{{OPENSEARCH}}}{name}").text = text
+        etree.SubElement(description, f"{{{OPENSEARCH}}}{name}").text = xml_safe(text)
     for media_type, path in ((OPDS_ACQUISITION_TYPE, SEARCH_FEED_PATH), ("text/html", SEARCH_PAGE_PATH), (OPDS2_TYPE, SEARCH_JSON_PATH)):
         etree.SubElement(description, f"{{{OPENSEARCH}}}Url", type=media_type,
                          template=f"{path}?q={{searchTerms}}&page={{startPage?}}")
     return etree.tostring(description, xml_declaration=True, encoding="utf-8", pretty_print=True)
+
+
+def _cut(text: str, length: int) -> str:
+    """`text`, or when it is longer than `length` characters, as many of its first words
+    as fit with an ellipsis ("seedpress archive" in 16: "seedpress…"); a first word
+    longer than that is cut where it must."""
+    if len(text) <= length:
+        return text
+    head = text[:length - 1]
+    if " " in head.strip():
+        head = head[:head.rstrip().rindex(" ")]
+    return head.rstrip() + "…"

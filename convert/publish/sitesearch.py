@@ -27,19 +27,18 @@ from convert.defaults import PAGEFIND_TIME_LIMIT
 from convert.errors import SeedpressError
 from convert.files import fsync_directory, fsync_tree, read_regular, write_atomic
 
-#: The bundle's folder in dist; search.js loads pagefind/pagefind.js from it.
-BUNDLE_NAME = "pagefind"
-#: The file Pagefind writes last: a bundle that has it is whole.
-BUNDLE_ENTRY = "pagefind-entry.json"
-#: The pages Pagefind indexes: the landing pages, nothing else (not the index pages,
-#: whose every title would then match twice).
-LANDING_GLOB = "*/index.html"
-#: What the bundle in dist was made from: a digest of the landing pages' paths and
-#: sha256s, written once the bundle is in place.
-SOURCE_NAME = ".pagefind-source"
+# The names in dist come from convert/layout.py: the bundle's folder, which search.js
+# loads pagefind/pagefind.js from; the file Pagefind writes last (a bundle that has it is
+# whole); the pages Pagefind indexes, the landing pages and nothing else (not the index
+# pages, whose every title would then match twice); and the record of what the bundle
+# in dist was made from (a digest of the landing pages' paths and sha256s, written once
+# the bundle is in place).
+from convert.layout import BUNDLE_ENTRY, BUNDLE_NAME, LANDING_GLOB
+from convert.layout import BUNDLE_NEW_NAME as _NEW
+from convert.layout import BUNDLE_OLD_NAME as _OLD
+from convert.layout import BUNDLE_SOURCE_NAME as SOURCE_NAME
 
-_NEW = ".pagefind-new"
-_OLD = ".pagefind-old"
+
 def pagefind_executable() -> Path | None:
     """The Pagefind binary the `pagefind` package finds (its extended build, which also
     splits Chinese and Japanese into words); None where its wheel has no binary."""

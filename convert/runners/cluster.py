@@ -27,7 +27,7 @@ lock, writes every file and commits the catalog. Only the rendering moves:
 Faults: a Dask worker that dies (`kill -9`) loses its seeds to the scheduler,
 which runs them elsewhere, up to `distributed.scheduler.allowed-failures`
 deaths per seed. A renderer process that dies costs its seed one more try, as
-on the local pool; a seed that kills two fails with limit "crash". A scheduler
+on the local pool; a seed that kills defaults.WORKER_DEATHS fails with Limit.CRASH. A scheduler
 that goes away stops the run with RunStopped: what was built is committed and
 handed out, and the next run builds the rest.
 
@@ -58,7 +58,7 @@ from pathlib import Path
 from convert import defaults
 from convert.build.environment import STYLE_FILES, STYLE_FONTS
 from convert.build.input import Rendered, failure_line, one_line, write_all
-from convert.build.outcome import Built, Outcome
+from convert.build.outcome import Built, Limit, Outcome
 from convert.dates import build_date, iso_timestamp
 from convert.document.provenance import Provenance
 from convert.document.seed import read_bounded
@@ -71,8 +71,6 @@ from convert.runners.pool import SeedTask
 IN_FLIGHT_PER_THREAD = 2
 #: How often the driver looks at which workers it has while it waits for results.
 HEALTH_INTERVAL = 2.0
-#: Seeds a renderer may die holding before the seed fails, as on the local pool.
-RENDERER_DEATHS = 2
 #: Seconds past a seed's time limit that the driver waits for a worker's answer before it
 #: gives the seed up: the worker's own bound (a renderer's start, the hard kill) and the
 #: answer's way back. A worker whose task hangs, or whose error Dask cannot send back
@@ -107,7 +105,8 @@ def run_on_cluster(
     from convert.runners.cluster_worker import RendererPlugin
 
     build = tasks[0].options
-    plugin = RendererPlugin(style_files(build.styles), build.lang, build.provenance, build.memory, environment)
+    plugin = RendererPlugin(style_files(build.styles), build.lang, build.provenance, build.memory, environment,
+                            build.archive_title)
     with _quiet_distributed(), _connected(address) as client:
         _ClusterRun(client, address, plugin, on_outcome).run(tasks, on_warning)
 
@@ -299,7 +298,7 @@ class _ClusterRun:
             error = future.exception()
             if isinstance(error, KilledWorker):
                 future.release()
-                self.on_outcome(Outcome.failure(task.path, task.key, limit="crash", error=(
+                self.on_outcome(Outcome.failure(task.path, task.key, limit=Limit.CRASH, error=(
                     f"{task.path}: the cluster workers building it died, more often than "
                     "distributed.scheduler.allowed-failures allows")))
             else:
@@ -328,11 +327,9 @@ class _ClusterRun:
             return False
         if answer.crashed is not None:
             self.deaths[task.key] = self.deaths.get(task.key, 0) + 1
-            if self.deaths[task.key] < RENDERER_DEATHS:
+            if self.deaths[task.key] < defaults.WORKER_DEATHS:
                 return True
-            self.on_outcome(Outcome.failure(
-                task.path, task.key, limit="crash", seconds=answer.seconds,
-                error=f"{task.path}: the worker building it died twice (killed, or out of memory)"))
+            self.on_outcome(Outcome.crashed(task.path, task.key, seconds=answer.seconds))
         elif answer.rendered is not None:
             self.on_outcome(self._write(answer.rendered, task, answer.seconds))
         else:
@@ -412,7 +409,8 @@ class _Refused(Exception):
     """What is wrong with an answer from a worker: the one-line reason."""
 
 
-_FAILURE_LIMITS = (None, "time", "memory", "crash")
+#: What a failed answer may give as its limit: none, or a word of the Limit vocabulary.
+_FAILURE_LIMITS = (None, *(limit.value for limit in Limit))
 
 
 class _Answer:
@@ -448,7 +446,7 @@ class _Answer:
             if data["limit"] not in _FAILURE_LIMITS:
                 raise _Refused(f"its failure's limit {data['limit']!r} is none of seedpress's")
             return cls(seconds, failed=Outcome.failure(task.path, task.key, one_line(data["error"]) or task.path,
-                                                       seconds=seconds, limit=data["limit"]))
+                                                       seconds=seconds, limit=Limit(data["limit"]) if data["limit"] else None))
         if kind != "rendered":
             raise _Refused(f"its kind {kind!r} is none of rendered, failed, crashed")
         _fields(data, "answer", {"kind": str, "key": str, "seconds": (int, float), "files": dict, "built": dict})

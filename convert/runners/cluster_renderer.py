@@ -17,10 +17,8 @@ starting a new child for the next seed.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import pickle
-import resource
 import select
 import signal
 import struct
@@ -32,7 +30,15 @@ from datetime import datetime
 from typing import BinaryIO
 
 from convert import defaults
-from convert.process import stop_child
+from convert.process import (
+    PipeReader,
+    debugging,
+    die_with_parent,
+    leave_interrupt_to_parent,
+    limit_address_space,
+    quiet_stderr,
+    stop_child,
+)
 
 #: Seconds past a seed's time limit after which its renderer is killed: the
 #: child's own alarm fires at the limit unless C code keeps Python from running.
@@ -83,7 +89,7 @@ class RendererProcess:
         self.memory = memory
         """The address-space limit its child renders under, set once after warming up."""
         self.process: subprocess.Popen | None = None
-        self.buffer = b""
+        self.reader: PipeReader | None = None
         self.ready = False
         self.served = 0
         """Seeds it rendered; the worker replaces it after defaults.WORKER_TASKS."""
@@ -100,7 +106,8 @@ class RendererProcess:
             [sys.executable, "-P", "-m", "convert.runners.cluster_renderer", str(self.memory), str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
         )
-        self.buffer, self.ready, self.served, self.last_used = b"", False, 0, time.monotonic()
+        self.reader = PipeReader(self.process.stdout, "the renderer process exited")
+        self.ready, self.served, self.last_used = False, 0, time.monotonic()
         return self
 
     @property
@@ -151,21 +158,8 @@ class RendererProcess:
         return f"the renderer process exited (status {status})"
 
     def _read_message(self, deadline: float) -> object:
-        size = _HEADER.unpack(self._read_exact(_HEADER.size, deadline))[0]
-        return pickle.loads(self._read_exact(size, deadline))
-
-    def _read_exact(self, size: int, deadline: float) -> bytes:
-        stdout = self.process.stdout
-        while len(self.buffer) < size:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([stdout], [], [], remaining)[0]:
-                raise TimeoutError("no answer in time")
-            chunk = os.read(stdout.fileno(), 1 << 20)
-            if not chunk:
-                raise EOFError("the renderer process exited")
-            self.buffer += chunk
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
+        size = _HEADER.unpack(self.reader.read_exact(_HEADER.size, deadline))[0]
+        return pickle.loads(self.reader.read_exact(size, deadline))
 
     def close(self) -> None:
         """Kill the child, if any, and release its pipes."""
@@ -183,28 +177,10 @@ def _protocol_streams() -> tuple[BinaryIO, BinaryIO]:
     answers = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
-    os.dup2(2 if os.environ.get("SEEDPRESS_DEBUG") else devnull, 1)
-    if not os.environ.get("SEEDPRESS_DEBUG"):
-        # Failures come back as outcomes; what C libraries print while dying is noise.
-        os.dup2(devnull, 2)
+    os.dup2(2 if debugging() else devnull, 1)
     os.close(devnull)
+    quiet_stderr()
     return requests, answers
-
-
-def _die_with_parent(parent: int) -> None:
-    """Be killed when the Dask worker goes (killed with -9 mid-seed: nothing else would stop
-    a render no one waits for). A kernel signal, not a watching thread: a thread would
-    cost the address space (its stack, a malloc arena) that the memory limit counts."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    PR_SET_PDEATHSIG = 1
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)  # it went before the signal was armed
-
-
-def _limit_address_space(limit: int) -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
 
 def _read_all(stream: BinaryIO, size: int) -> bytes | None:
@@ -224,12 +200,13 @@ def main(memory: int, parent: int) -> None:
     from convert.build.input import render_seed_bytes, warm_up
     from convert.runners.pool import trace_start
 
-    _die_with_parent(parent)
+    # Be killed when the Dask worker goes; Ctrl-C is for the Dask worker to handle.
+    die_with_parent(parent)
     requests, answers = _protocol_streams()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the Dask worker to handle
+    leave_interrupt_to_parent()
     # Warm up before the limit applies, as a local pool worker does.
     warm_up(defaults.FORMATS)
-    _limit_address_space(memory)
+    limit_address_space(memory)
     _write_frame(answers, "ready")
     while True:
         if not select.select([requests], [], [], IDLE_SECONDS)[0]:

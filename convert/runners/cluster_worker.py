@@ -25,7 +25,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from convert import defaults
 from convert.build.input import Rendered
-from convert.build.outcome import Outcome
+from convert.build.outcome import Limit, Outcome
 from convert.layout import edition_file
 from convert.runners.cluster_renderer import HARD_TIMEOUT_MARGIN, Crashed, RendererProcess, RenderRequest
 
@@ -40,7 +40,8 @@ class RendererPlugin(WorkerPlugin):
     #: Registering it again (the next run, the same environment) keeps the warm renderers.
     idempotent = True
 
-    def __init__(self, styles: dict[str, bytes], lang: str | None, provenance, memory: int, environment: str):
+    def __init__(self, styles: dict[str, bytes], lang: str | None, provenance, memory: int, environment: str,
+                 archive_title: str | None = None):
         self.styles = styles
         """The driver's style files, by path relative to the styles folder."""
         self.provenance = provenance
@@ -51,6 +52,8 @@ class RendererPlugin(WorkerPlugin):
         """The run's --memory: the renderers warmed ahead of its first seed use it."""
         self.environment = environment
         """The driver's environment digest: a worker must have the same to render."""
+        self.archive_title = archive_title
+        """The run's archive title (seedpress.toml's [archive]), part of the environment digest."""
         self.name = f"seedpress-{environment[:16]}"
         """The plugin's name on the cluster, and the resource a matching worker has."""
 
@@ -84,7 +87,8 @@ class RendererPlugin(WorkerPlugin):
         if not hasattr(self, "styles_dir"):
             return {"digest": None, "problem": self.problem}
         try:
-            self.digest = await asyncio.to_thread(environment_digest, self.styles_dir, self.lang, self.provenance)
+            self.digest = await asyncio.to_thread(environment_digest, self.styles_dir, self.lang, self.provenance,
+                                                    self.archive_title)
             self.problem = None
         except Exception as error:  # noqa: BLE001 (reported to the driver as this worker's problem)
             self.digest, self.problem = None, f"cannot compute its environment: {type(error).__name__}: {error}"
@@ -137,7 +141,7 @@ class RendererPlugin(WorkerPlugin):
             renderer.close()
             raise
         if answer is None:
-            answer = Outcome.failure(request.where, request.key, limit="time", seconds=request.options.timeout,
+            answer = Outcome.failure(request.where, request.key, limit=Limit.TIME, seconds=request.options.timeout,
                                      error=f"{request.where}: took longer than the {request.options.timeout} s limit")
         if renderer.served >= defaults.WORKER_TASKS or not renderer.alive:
             renderer.start()  # a fresh one warms up while this answer travels back
@@ -168,7 +172,8 @@ def answer_data(answer, key: str, seconds: float) -> dict:
                           "provenance": asdict(answer.built.provenance)}}
     if isinstance(answer, Crashed):
         return {"kind": "crashed", "key": key, "seconds": seconds, "reason": answer.reason}
-    return {"kind": "failed", "key": key, "seconds": seconds, "error": answer.error, "limit": answer.limit}
+    return {"kind": "failed", "key": key, "seconds": seconds, "error": answer.error,
+            "limit": answer.limit.value if answer.limit else None}
 
 
 async def report_environment(plugin_name: str, dask_worker) -> dict[str, str | None]:

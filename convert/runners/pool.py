@@ -2,15 +2,13 @@
 
 A worker imports WeasyPrint and finds pandoc once, then builds seed after seed
 under an address-space limit; workers are replaced every WORKER_TASKS seeds to
-keep memory flat. A worker that dies costs the seed it held one retry.
+keep memory flat. A worker that dies costs the seed it held one try of
+defaults.WORKER_DEATHS.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import resource
-import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -21,6 +19,7 @@ from pathlib import Path
 from convert import defaults
 from convert.build.input import BuildOptions, build_input, one_line, warm_up
 from convert.build.outcome import Outcome
+from convert.process import die_with_parent, leave_interrupt_to_parent, limit_address_space, quiet_stderr
 
 #: Environment variable naming a file each worker appends `<pid> <key>` to as it
 #: starts a seed: what a stuck or killed worker held (README, "Troubleshooting").
@@ -65,29 +64,18 @@ def trace_start(key: str) -> None:
 _started_queue = None
 
 
-def _worker_init(memory_limit: int, started, formats: tuple[str, ...] = defaults.FORMATS) -> None:
+def _worker_init(memory_limit: int, started, formats: tuple[str, ...] = defaults.FORMATS,
+                 parent: int | None = None) -> None:
     global _started_queue
     _started_queue = started
     # Die with the parent: a killed job must not leave workers rendering on.
-    libc = ctypes.CDLL(None, use_errno=True)
-    PR_SET_PDEATHSIG = 1
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:
-        os._exit(1)
-    # Ctrl-C goes to the whole process group; the parent decides what happens.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if not os.environ.get("SEEDPRESS_DEBUG"):
-        # Every failure comes back as an outcome and is reported once, by the parent;
-        # what C libraries print while dying (GLib on a failed allocation) is noise.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
+    die_with_parent(os.getppid() if parent is None else parent)
+    leave_interrupt_to_parent()
+    quiet_stderr()
     # Warm up before the memory limit applies: every seed after this renders
     # without importing WeasyPrint or looking for pandoc again.
     warm_up(formats)
-    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = memory_limit if hard == resource.RLIM_INFINITY else min(memory_limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    limit_address_space(memory_limit)
 
 
 def run_pool(
@@ -99,7 +87,7 @@ def run_pool(
     starting a fresh pool per batch, since ProcessPoolExecutor's own
     max_tasks_per_child deadlocks on Python 3.11-3.13 (CPython gh-115634). A
     worker that dies costs the seed it was building one retry; a seed whose
-    worker dies twice fails, and the seeds queued behind it are built anyway.
+    worker dies defaults.WORKER_DEATHS times fails, and the seeds queued behind it are built anyway.
     """
     attempts: dict[str, int] = {}
     pending = list(tasks)
@@ -108,10 +96,8 @@ def run_pool(
         batch, pending = pending[:batch_size], pending[batch_size:]
         retry = _run_batch(batch, jobs, memory, on_outcome, attempts)
         for task in retry:
-            if attempts.get(task.key, 0) >= 2:
-                on_outcome(Outcome.failure(
-                    task.path, task.key, limit="crash",
-                    error=f"{task.path}: the worker building it died twice (killed, or out of memory)"))
+            if attempts.get(task.key, 0) >= defaults.WORKER_DEATHS:
+                on_outcome(Outcome.crashed(task.path, task.key))
             else:
                 pending.insert(0, task)
 
@@ -130,7 +116,7 @@ def _run_batch(
     unfinished: list[SeedTask] = []
     with ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=context,
                              initializer=_worker_init,
-                             initargs=(memory, started, batch[0].options.formats)) as pool:
+                             initargs=(memory, started, batch[0].options.formats, os.getpid())) as pool:
         futures = {pool.submit(build_seed, task): task for task in batch}
         waiting = set(futures)
         while waiting:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convert.editions.landing import CONTENT_SECURITY_POLICY as LANDING_POLICY
-from convert.editions.landing import LANDING_NAME
+from convert.layout import LANDING_NAME
 from convert.publish.index_page import CONTENT_SECURITY_POLICY, WORKER_POLICY
 
 #: What a non-HTML response may do if a browser renders it anyway: nothing.

@@ -2,7 +2,11 @@
 /search.json (OPDS 2.0) and /opensearch.xml, answered from the catalog opened read-only.
 
 Searches run in worker threads of their own, at most SearchSlots.count at a time, so that a
-flood of searches can neither slow the file reads nor queue without end."""
+flood of searches can neither slow the file reads nor queue without end.
+
+They name the archive by the title its last archive run handed it out with (dist/.handout.json,
+publish/handout.read_options), as index.html does: not by a seedpress.toml of the folder serve
+happens to be started in."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from starlette.responses import PlainTextResponse, Response
 from convert.defaults import SEARCH_QUEUE_TIMEOUT, SEARCH_TIME_LIMIT, default_jobs
 from convert.errors import QueryError
 from convert.publish import search_pages as search
+from convert.publish.handout import read_options
 from convert.publish.opds1 import OPENSEARCH_TYPE
 from convert.serve.files import NO_CACHE, not_found, unavailable
 from convert.serve.search_query import can_search, run_search, search_request
@@ -83,7 +88,7 @@ def search_response(root: Path, request: Request, render, media_type: str) -> Re
     headers = dict(NO_CACHE)
     if media_type.startswith("text/html"):
         headers["content-security-policy"] = search.SEARCH_POLICY
-    return Response(render(result), media_type=media_type, headers=headers)
+    return Response(render(result, read_options(root)), media_type=media_type, headers=headers)
 
 
 def catalog_unavailable(error: sqlite3.Error) -> Response:
@@ -102,6 +107,7 @@ def search_description_endpoint(root: Path):
                 return not_found()
         except sqlite3.Error as error:
             return catalog_unavailable(error)
-        return Response(search.render_description(), media_type=OPENSEARCH_TYPE, headers=NO_CACHE)
+        return Response(search.render_description(read_options(root)), media_type=OPENSEARCH_TYPE,
+                        headers=NO_CACHE)
 
     return answer

@@ -13,11 +13,10 @@ from pathlib import Path
 from convert.archive.catalog import file_row_problem, has_search_index, open_catalog_readonly
 from convert.archive.keys import is_safe_key
 from convert.archive.search_index import MATCH_START, SearchHit, search_catalog
-from convert.dates import read_timestamp
 from convert.defaults import MAX_QUERY_PREFIXES, MAX_QUERY_WORDS, SEARCH_TIME_LIMIT
 from convert.errors import QueryError
 from convert.layout import CATALOG_NAME, INDEX_NAME, LANDING_NAME
-from convert.publish.entries import EMPTY_ARCHIVE_DATE, Edition, Entry, downloads
+from convert.publish.entries import Entry, catalog_entry, downloads
 from convert.publish.search_pages import MAX_PAGE, MAX_QUERY_LENGTH, PAGE_SIZE, Found, SearchPage, SearchRequest
 from convert.serve.numbers import bounded_int
 from convert.web import EDITION_TYPES, href, xml_safe
@@ -95,13 +94,9 @@ def found(dist: Path, hit: SearchHit) -> Found:
     """The result one hit shows. What the catalog holds is not trusted: a build date that is
     not a timestamp shows none, a file listed anywhere but where seedpress puts it is
     not linked, and a key seedpress never makes gets no path in dist."""
-    entry = Entry(
-        key=hit.key, title=hit.title, identifier=hit.identifier, summary=hit.summary or "",
-        date=read_timestamp(hit.created) or EMPTY_ARCHIVE_DATE,
-        editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
-                       for edition, path, sha256, size in hit.files if edition in EDITION_TYPES
-                       and is_safe_key(hit.key) and file_row_problem(hit.key, edition, path, sha256, size) is None),
-    )
+    entry = catalog_entry(hit.key, hit.title, hit.identifier, hit.summary, hit.created,
+                          [file for file in hit.files if file[0] in EDITION_TYPES and is_safe_key(hit.key)
+                           and file_row_problem(hit.key, *file) is None])
     # The section with more matches; the summary when neither has any (the title matched).
     if hit.commentary_snippet.count(MATCH_START) > hit.summary_snippet.count(MATCH_START):
         section, snippet = "commentary", hit.commentary_snippet
