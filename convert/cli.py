@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from convert import __version__, defaults
-from convert.errors import ConfigError, LockedError, SeedpressError
+from convert.errors import ConfigError, LockedError, MassWithdrawalRefused, SeedpressError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
+#: An archive run refused to withdraw most of the archive (MassWithdrawalRefused) and changed nothing.
+EXIT_MASS_WITHDRAW = 3
 
 
 def _formats(value: str) -> tuple[str, ...]:
@@ -143,6 +145,9 @@ def parser() -> argparse.ArgumentParser:
     _add_build_options(archive, "seeds")
     archive.add_argument("--retry", action="store_true",
                          help="retry seeds that failed on a time or memory limit although nothing changed")
+    archive.add_argument("--allow-mass-withdraw", action="store_true", default=None,
+                         help="withdraw even when more than half the archive, or all of it, left SEEDS_DIR "
+                              "(default: such a run withdraws nothing and exits 3)")
     archive.add_argument("--json", action="store_true", help="one JSON object per seed built, failed or withdrawn")
 
     verify = commands.add_parser("verify", parents=[common], help="re-hash every archived file against the catalog")
@@ -279,6 +284,7 @@ def command_archive(arguments: argparse.Namespace) -> int:
                                 (("title", archive.title), ("base_url", archive.base_url)) if value is not None})
     options = JobOptions(jobs=arguments.jobs, build=build_options(arguments, keep_seed=True),
                          retry=arguments.retry, handout=handout,
+                         allow_mass_withdraw=bool(arguments.allow_mass_withdraw or archive.allow_mass_withdraw),
                          cluster=arguments.cluster or os.environ.get(defaults.CLUSTER_VARIABLE) or None)
     try:
         totals = run_archive(arguments.seeds, arguments.dist, options, on_outcome=on_outcome, on_plan=progress.start,
@@ -345,6 +351,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LockedError as error:
         _say_error(str(error))
         return EXIT_LOCKED
+    except MassWithdrawalRefused as error:
+        _say_error(str(error))
+        return EXIT_MASS_WITHDRAW
     except ConfigError as error:
         _say_error(str(error))
         return EXIT_USAGE

@@ -3,6 +3,7 @@
     [archive]
     title = "Example Press archive"                 # index page and feed titles
     base_url = "https://archive.example.org/"       # absolute links in the OPDS feed
+    allow_mass_withdraw = false                     # true: a run may withdraw most of the archive
     [metadata]                                      # defaults for every seed
     author = "Jane Doe"
     publisher = "Example Press"
@@ -81,6 +82,8 @@ class ArchiveTable(_Table):
     """The index page's and the OPDS feed's title; None: "seedpress archive"."""
     base_url: BaseUrl | None = None
     """Where dist/ is published; the feed's links are made absolute against it. None: relative links."""
+    allow_mass_withdraw: bool = False
+    """Let a run withdraw more than half the archive (or all of it); `--allow-mass-withdraw` for one run."""
 
 
 class MetadataTable(_Table):
@@ -141,6 +144,7 @@ def _read(path: Path) -> str:
 _MESSAGES = {
     "extra_forbidden": "unknown key",
     "string_type": "must be text, in quotes",
+    "bool_type": "must be true or false",
     "model_type": "must be a table",
     "model_attributes_type": "must be a table",
 }

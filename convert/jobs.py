@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from convert import defaults
-from convert.archive.catalog import open_catalog, published_rows
+from convert.archive.catalog import open_catalog, published_rows, seed_rows
+from convert.archive.guard import check_withdrawals, seeds_folder_problem
 from convert.archive.job import RunTotals, UpdateOptions, find_seeds, update_archive
 from convert.archive.keys import assign_keys
 from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES, BuildOptions
@@ -22,7 +23,7 @@ from convert.build.outcome import Outcome
 from convert.dates import parse_timestamp
 from convert.document.provenance import Provenance
 from convert.editions.tools import check_prerequisites
-from convert.errors import SeedpressError
+from convert.errors import ConfigError, SeedpressError
 from convert.layout import CATALOG_NAME, archive_lock
 from convert.publish.entries import HandoutOptions
 
@@ -98,6 +99,8 @@ class JobOptions(UpdateOptions):
 
     handout: HandoutOptions = HandoutOptions()
     """The archive's title and base URL in index.html and opds.xml (seedpress.toml's [archive])."""
+    allow_mass_withdraw: bool = False
+    """Withdraw even when more than half the archive (or all of it) left the seeds folder (guard.py)."""
 
 
 def run_archive(
@@ -116,7 +119,12 @@ def run_archive(
         from convert.runners.cluster import check_cluster
 
         check_cluster(options.cluster)
-    seeds = find_seeds(seeds_dir)
+    # A seeds folder that is missing or not a folder is refused before anything is touched;
+    # against an archive that holds titles, with the code of a refused mass withdrawal.
+    folder_problem = seeds_folder_problem(seeds_dir)
+    if folder_problem is not None and not (dist / CATALOG_NAME).is_file():
+        raise ConfigError(f"{seeds_dir}: not a folder of seeds ({folder_problem})")
+    seeds = [] if folder_problem is not None else find_seeds(seeds_dir)
     try:
         dist.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -125,6 +133,9 @@ def run_archive(
     with archive_lock(dist), _catalog_errors(dist):
         connection = open_catalog(dist)
         try:
+            # Before anything is withdrawn or built: a refused run changes nothing.
+            check_withdrawals(seed_rows(connection), {seed.key for seed in seeds}, seeds_dir,
+                              folder_problem=folder_problem, allow=options.allow_mass_withdraw)
             try:
                 update_archive(connection, seeds, dist, options, totals, on_outcome, on_plan, on_warning)
             except SeedpressError:

@@ -1,0 +1,173 @@
+"""Safe to leave running (issue 22): no mass withdrawal, restore, subfolders, status, metrics.
+
+Every archive here is built for real (subprocesses, pandoc, WeasyPrint, SQLite) once per
+module, and copied by each test that changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_line_error, copy_archive, seedpress, write_seeds
+from hypothesis import given
+from hypothesis import strategies as st
+
+from convert.archive.catalog import SeedRow
+from convert.archive.guard import check_withdrawals
+from convert.build.outcome import Status
+from convert.cli import EXIT_MASS_WITHDRAW
+from convert.errors import MassWithdrawalRefused
+
+#: Titles in the module's archive.
+TITLES = 4
+
+
+def tree_hashes(dist: Path) -> dict[str, str]:
+    """sha256 of every file in the archive (catalog, hand-out, search bundle), but the lock."""
+    return {str(path.relative_to(dist)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(dist.rglob("*")) if path.is_file() and path.name != ".lock"}
+
+
+def statuses(dist: Path) -> dict[str, str]:
+    with sqlite3.connect(dist / ".catalog.sqlite") as connection:
+        found = dict(connection.execute("SELECT key, status FROM seeds"))
+    connection.close()
+    return found
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path]:
+    """Four seeds and their archive, built once."""
+    base = tmp_path_factory.mktemp("operations")
+    write_seeds(base / "seeds", TITLES)
+    result = seedpress("archive", base / "seeds", "--dist", base / "dist", "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    return base / "seeds", base / "dist"
+
+
+@pytest.fixture
+def archive_copy(built, tmp_path) -> tuple[Path, Path]:
+    return copy_archive(*built, tmp_path)
+
+
+# --- 1. never dark by accident ----------------------------------------------------------
+
+def _empty(seeds: Path) -> Path:
+    for seed in seeds.iterdir():
+        seed.unlink()
+    return seeds
+
+
+def _missing(seeds: Path) -> Path:
+    return seeds.parent / "no-such-seeds"
+
+
+def _a_file(seeds: Path) -> Path:
+    path = seeds.parent / "seeds.txt"
+    path.write_text("not a folder", "utf-8")
+    return path
+
+
+def _unmounted(seeds: Path) -> Path:
+    # What a mount point with nothing mounted looks like: an empty folder (here, a fresh one).
+    point = seeds.parent / "mnt" / "seeds"
+    point.mkdir(parents=True)
+    return point
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make_folder", [_empty, _missing, _a_file, _unmounted],
+                         ids=["empty", "missing", "not a folder", "unmounted"])
+def test_a_seeds_folder_that_is_gone_withdraws_nothing(archive_copy, make_folder):
+    seeds, dist = archive_copy
+    before = tree_hashes(dist)
+    folder = make_folder(seeds)
+    result = seedpress("archive", folder, "--dist", dist)
+    assert result.returncode == EXIT_MASS_WITHDRAW == 3, result.stderr
+    line = assert_one_line_error(result.stderr, str(folder))
+    assert f"{TITLES} titles held" in line and "withdr" in line
+    # The index, the feeds, the search (in the catalog and the static bundle): every byte as it was.
+    assert tree_hashes(dist) == before
+    assert set(statuses(dist).values()) == {"built"}
+    assert not (dist / ".withdrawn").exists()
+
+
+@pytest.mark.slow
+def test_half_plus_one_leaving_is_refused_and_one_leaving_is_withdrawn(archive_copy):
+    seeds, dist = archive_copy
+    before = tree_hashes(dist)
+    gone = sorted(seeds.glob("*.txt"))[:TITLES // 2 + 1]
+    kept_aside = {path: path.read_bytes() for path in gone}
+    for path in gone:
+        path.unlink()
+    refused = seedpress("archive", seeds, "--dist", dist)
+    assert refused.returncode == EXIT_MASS_WITHDRAW, refused.stderr
+    line = assert_one_line_error(refused.stderr, "--allow-mass-withdraw")
+    assert f"withdraw {len(gone)} of the {TITLES} titles held" in line
+    assert tree_hashes(dist) == before
+    for path in gone[1:]:
+        path.write_bytes(kept_aside[path])
+    one = seedpress("archive", seeds, "--dist", dist)
+    assert one.returncode == 0, one.stderr
+    assert "0 built, 3 unchanged, 0 failed, 1 withdrawn" in one.stdout
+    assert statuses(dist)[gone[0].stem] == "withdrawn"
+    assert seedpress("verify", "--dist", dist).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["option", "config"])
+def test_a_mass_withdrawal_that_is_meant_withdraws(archive_copy, how):
+    seeds, dist = archive_copy
+    _empty(seeds)
+    if how == "option":
+        result = seedpress("archive", seeds, "--dist", dist, "--allow-mass-withdraw")
+    else:
+        config = seeds.parent / "seedpress.toml"
+        config.write_text("[archive]\nallow_mass_withdraw = true\n", "utf-8")
+        result = seedpress("archive", seeds, "--dist", dist, "--config", config)
+    assert result.returncode == 0, result.stderr
+    assert f"0 built, 0 unchanged, 0 failed, {TITLES} withdrawn" in result.stdout
+    assert set(statuses(dist).values()) == {"withdrawn"}
+    assert seedpress("verify", "--dist", dist).returncode == 0
+
+
+def test_a_missing_seeds_folder_without_an_archive_is_a_usage_error(tmp_path):
+    result = seedpress("archive", tmp_path / "nothing", "--dist", tmp_path / "dist")
+    assert result.returncode == 2
+    assert "not a folder of seeds" in assert_one_line_error(result.stderr, "nothing")
+    assert not (tmp_path / "dist").exists()
+
+
+def test_allow_mass_withdraw_in_the_config_must_be_a_boolean(tmp_path):
+    config = tmp_path / "seedpress.toml"
+    config.write_text('[archive]\nallow_mass_withdraw = "yes"\n', "utf-8")
+    result = seedpress("archive", tmp_path, "--dist", tmp_path / "dist", "--config", config)
+    assert result.returncode == 2
+    assert "archive.allow_mass_withdraw: must be true or false" in assert_one_line_error(result.stderr, str(config))
+
+
+def _rows(held: int, failed: int) -> dict[str, SeedRow]:
+    rows = {}
+    for index in range(held + failed):
+        status = Status.BUILT if index < held else Status.FAILED
+        rows[f"k{index}"] = SeedRow(f"k{index}", f"k{index}.txt", None, None, status, None, None, {})
+    return rows
+
+
+@given(held=st.integers(1, 40), failed=st.integers(0, 5), data=st.data())
+def test_a_run_is_refused_exactly_when_more_than_half_or_all_would_leave(held, failed, data):
+    rows = _rows(held, failed)
+    leaving = data.draw(st.integers(0, held))
+    # The seeds still present: the held titles that stay, and never a failed one (they do not count).
+    present = {f"k{index}" for index in range(leaving, held)}
+    refused = leaving > held / 2 or (leaving == held)
+    try:
+        check_withdrawals(rows, present, Path("seeds"))
+    except MassWithdrawalRefused as error:
+        assert refused and f"withdraw {leaving} of the {held} titles held" in str(error)
+    else:
+        assert not refused
+    check_withdrawals(rows, present, Path("seeds"), allow=True)
