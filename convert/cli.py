@@ -159,6 +159,13 @@ def parser() -> argparse.ArgumentParser:
     bag.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
     bag.add_argument("--force", action="store_true", help="replace OUT once the new bag is complete")
 
+    restore = commands.add_parser("restore", parents=[common],
+                                  help="put withdrawn titles back from dist/.withdrawn/")
+    chosen = restore.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("keys", nargs="*", default=[], metavar="KEY", help="the titles to put back")
+    chosen.add_argument("--all", action="store_true", help="every withdrawn title whose files are kept")
+    restore.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
+
     serve = commands.add_parser("serve", parents=[common], help="serve the archive folder read-only over HTTP")
     serve.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
     serve.add_argument("--host", default=defaults.SERVE_HOST)
@@ -272,7 +279,6 @@ def command_convert(arguments: argparse.Namespace) -> int:
 
 def command_archive(arguments: argparse.Namespace) -> int:
     from convert.jobs import JobOptions, run_archive
-    from convert.publish.entries import HandoutOptions
 
     progress = ProgressBar("archiving", enabled=not arguments.json)
 
@@ -280,10 +286,8 @@ def command_archive(arguments: argparse.Namespace) -> int:
         _report([outcome], as_json=arguments.json, progress=progress)
 
     archive = arguments.configuration.archive
-    handout = HandoutOptions(**{name: value for name, value in
-                                (("title", archive.title), ("base_url", archive.base_url)) if value is not None})
     options = JobOptions(jobs=arguments.jobs, build=build_options(arguments, keep_seed=True),
-                         retry=arguments.retry, handout=handout,
+                         retry=arguments.retry, handout=_handout_options(arguments),
                          allow_mass_withdraw=bool(arguments.allow_mass_withdraw or archive.allow_mass_withdraw),
                          cluster=arguments.cluster or os.environ.get(defaults.CLUSTER_VARIABLE) or None)
     try:
@@ -328,6 +332,28 @@ def command_bag(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _handout_options(arguments: argparse.Namespace):
+    from convert.publish.entries import HandoutOptions
+
+    archive = arguments.configuration.archive
+    return HandoutOptions(**{name: value for name, value in
+                             (("title", archive.title), ("base_url", archive.base_url)) if value is not None})
+
+
+def command_restore(arguments: argparse.Namespace) -> int:
+    from convert.jobs import restore_titles
+
+    restored = restore_titles(arguments.dist, arguments.keys, every=arguments.all,
+                              handout=_handout_options(arguments), on_warning=_say_error)
+    if not restored:
+        print(f"{arguments.dist}: no withdrawn titles to restore", flush=True)
+        return EXIT_OK
+    print(f"{arguments.dist}: restored {len(restored)}: {', '.join(restored)}", flush=True)
+    print("note: the next archive run withdraws again each whose seed is not in the seeds folder: "
+          "put the seeds back too", flush=True)
+    return EXIT_OK
+
+
 def command_serve(arguments: argparse.Namespace) -> int:
     from convert.serve.app import serve
 
@@ -336,7 +362,7 @@ def command_serve(arguments: argparse.Namespace) -> int:
 
 
 COMMANDS = {"convert": command_convert, "archive": command_archive, "verify": command_verify, "bag": command_bag,
-            "serve": command_serve}
+            "serve": command_serve, "restore": command_restore}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

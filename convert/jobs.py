@@ -149,6 +149,27 @@ def run_archive(
     return totals
 
 
+def restore_titles(dist: Path, keys: Sequence[str] = (), *, every: bool = False,
+                   handout: HandoutOptions = HandoutOptions(),
+                   on_warning: Callable[[str], None] = lambda message: None) -> list[str]:
+    """`seedpress restore`: under the archive lock, put the withdrawn titles `keys` (or every
+    one) back with their files, catalog rows and search texts (archive/restore.py), then
+    write the hand-out; return the keys restored."""
+    from convert.archive.restore import restore_withdrawn
+
+    if not (dist / CATALOG_NAME).is_file():
+        raise ConfigError(f"{dist}: no {CATALOG_NAME} here: not an archive built by seedpress archive")
+    with archive_lock(dist), _catalog_errors(dist):
+        connection = open_catalog(dist)
+        try:
+            restored = restore_withdrawn(connection, dist, keys, every=every)
+            if restored:
+                publish(connection, dist, handout, on_warning)
+        finally:
+            connection.close()
+    return restored
+
+
 @contextmanager
 def _catalog_errors(dist: Path) -> Iterator[None]:
     """Turn a failing catalog or hand-out write (disk full, read-only) into one clear error."""

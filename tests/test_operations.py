@@ -6,7 +6,9 @@ module, and copied by each test that changes it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -171,3 +173,94 @@ def test_a_run_is_refused_exactly_when_more_than_half_or_all_would_leave(held, f
     else:
         assert not refused
     check_withdrawals(rows, present, Path("seeds"), allow=True)
+
+
+# --- 2. restore --------------------------------------------------------------------------
+
+def handout_lines(dist: Path) -> set[str]:
+    """The lines of SHA256SUMS: every published file and its hash."""
+    return set((dist / "SHA256SUMS").read_text("utf-8").splitlines())
+
+
+def search_keys(dist: Path) -> list[str]:
+    with sqlite3.connect(dist / ".catalog.sqlite") as connection:
+        found = [key for (key,) in connection.execute("SELECT key FROM search_texts ORDER BY key")]
+        matched = connection.execute("SELECT count(*) FROM search_index WHERE search_index MATCH 'article'").fetchone()
+    connection.close()
+    assert matched[0] == len(found)
+    return found
+
+
+@pytest.mark.slow
+def test_restore_all_brings_a_meant_withdrawal_back_and_verify_passes(archive_copy):
+    seeds, dist = archive_copy
+    published, indexed = handout_lines(dist), search_keys(dist)
+    aside = seeds.parent / "aside"
+    seeds.rename(aside)
+    seeds.mkdir()
+    assert seedpress("archive", seeds, "--dist", dist, "--allow-mass-withdraw").returncode == 0
+    assert search_keys(dist) == [] and not any(line.endswith("/index.html") for line in handout_lines(dist))
+    result = seedpress("restore", "--all", "--dist", dist)
+    assert result.returncode == 0, result.stderr
+    assert f"restored {TITLES}" in result.stdout and "next archive run withdraws again" in result.stdout
+    assert handout_lines(dist) == published
+    assert search_keys(dist) == indexed
+    assert set(statuses(dist).values()) == {"built"}
+    verified = seedpress("verify", "--dist", dist)
+    assert verified.returncode == 0, verified.stderr
+    # The seeds back where they were: the restored files are current, nothing is rebuilt.
+    seeds.rmdir()
+    aside.rename(seeds)
+    rerun = seedpress("archive", seeds, "--dist", dist)
+    assert f"0 built, {TITLES} unchanged, 0 failed, 0 withdrawn" in rerun.stdout, rerun.stderr
+
+
+@pytest.mark.slow
+def test_restore_one_key_and_refuse_one_that_is_not_withdrawn(archive_copy):
+    seeds, dist = archive_copy
+    gone = sorted(seeds.glob("*.txt"))[0]
+    gone.unlink()
+    assert seedpress("archive", seeds, "--dist", dist).returncode == 0
+    before = tree_hashes(dist)
+    kept = sorted(seeds.glob("*.txt"))[0].stem
+    refused = seedpress("restore", gone.stem, kept, "--dist", dist)
+    assert refused.returncode == 2
+    assert "not withdrawn" in assert_one_line_error(refused.stderr, kept)
+    unknown = seedpress("restore", "no-such-title", "--dist", dist)
+    assert unknown.returncode == 2 and "no such title" in assert_one_line_error(unknown.stderr, "no-such-title")
+    assert tree_hashes(dist) == before
+    restored = seedpress("restore", gone.stem, "--dist", dist)
+    assert restored.returncode == 0, restored.stderr
+    assert statuses(dist)[gone.stem] == "built"
+    assert f"{gone.stem}/index.html" in (dist / "SHA256SUMS").read_text("utf-8")
+    assert f'href="{gone.stem}/' in (dist / "index.html").read_text("utf-8")
+    assert seedpress("verify", "--dist", dist).returncode == 0
+    # Its seed is not back: the next run withdraws it again, as the note said.
+    again = seedpress("archive", seeds, "--dist", dist)
+    assert "1 withdrawn" in again.stdout and statuses(dist)[gone.stem] == "withdrawn"
+
+
+@pytest.mark.slow
+def test_restore_refuses_changed_kept_files_and_touches_nothing(archive_copy):
+    seeds, dist = archive_copy
+    gone = sorted(seeds.glob("*.txt"))[0]
+    gone.unlink()
+    assert seedpress("archive", seeds, "--dist", dist).returncode == 0
+    (kept,) = (dist / ".withdrawn").glob(f"{gone.stem}-*")
+    (kept / f"{gone.stem}.txt").write_text("Another text\n\nentirely.", "utf-8")
+    before = tree_hashes(dist)
+    result = seedpress("restore", "--all", "--dist", dist)
+    assert result.returncode == 1
+    assert "not the bytes" in assert_one_line_error(result.stderr, f"{gone.stem}.txt")
+    assert tree_hashes(dist) == before
+
+
+def test_restore_takes_the_archive_lock(archive_copy):
+    _seeds, dist = archive_copy
+    descriptor = os.open(dist / ".lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        result = seedpress("restore", "--all", "--dist", dist)
+    finally:
+        os.close(descriptor)
+    assert result.returncode == 75 and "lock" in result.stderr

@@ -283,6 +283,25 @@ def record_withdrawn(connection: sqlite3.Connection, key: str) -> None:
         connection.execute("DELETE FROM search_texts WHERE key = ?", (key,))
 
 
+def record_restored(connection: sqlite3.Connection, key: str, files: Sequence[tuple[str, str, str, int]],
+                    texts: SearchTexts) -> None:
+    """Put a withdrawn seed back: status built, its files (edition, path relative to dist,
+    sha256, size) as they were moved back, and its texts in the search index."""
+    with transaction(connection):
+        connection.execute("UPDATE seeds SET status = 'built', checked_at = ? WHERE key = ? AND status = 'withdrawn'",
+                           (now(), key))
+        connection.execute("DELETE FROM files WHERE key = ?", (key,))
+        connection.executemany("INSERT INTO files (key, edition, path, sha256, size) VALUES (?, ?, ?, ?, ?)",
+                               [(key, *file) for file in files])
+        _index_seed(connection, texts)
+
+
+def withdrawn_rows(connection: sqlite3.Connection) -> dict[str, tuple[str | None, str]]:
+    """Every withdrawn seed by key: (the sha256 of the bytes of its last good build, its file name)."""
+    return {key: (sha256, name) for key, sha256, name in connection.execute(
+        "SELECT key, source_sha256, source_name FROM seeds WHERE status = 'withdrawn' ORDER BY key")}
+
+
 def published_rows(connection: sqlite3.Connection) -> list[tuple[tuple, list[tuple]]]:
     """Each seed with a good build, ordered by key: (key, title, identifier, summary, created,
     provenance, lang) and its files as (edition, path, sha256, size). lang is None for a
