@@ -283,6 +283,9 @@ def command_archive(arguments: argparse.Namespace) -> int:
     progress = ProgressBar("archiving", enabled=not arguments.json)
 
     def on_outcome(outcome) -> None:
+        if outcome.status == "gone" and not arguments.json:
+            print(f"{outcome.input}: failed before and is no longer in the seeds folder: its failure went away",
+                  flush=True)
         _report([outcome], as_json=arguments.json, progress=progress)
 
     archive = arguments.configuration.archive

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from convert import defaults
 from convert.archive.catalog import open_catalog, published_rows, seed_rows
-from convert.archive.guard import check_withdrawals, seeds_folder_problem
+from convert.archive.guard import check_withdrawals, forget_gone_failures, nested_seeds, seeds_folder_problem
 from convert.archive.job import RunTotals, UpdateOptions, find_seeds, update_archive
 from convert.archive.keys import assign_keys
 from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES, BuildOptions
-from convert.build.outcome import Outcome
+from convert.build.outcome import Outcome, Status
 from convert.dates import parse_timestamp
 from convert.document.provenance import Provenance
 from convert.editions.tools import check_prerequisites
@@ -125,6 +125,9 @@ def run_archive(
     if folder_problem is not None and not (dist / CATALOG_NAME).is_file():
         raise ConfigError(f"{seeds_dir}: not a folder of seeds ({folder_problem})")
     seeds = [] if folder_problem is not None else find_seeds(seeds_dir)
+    if folder_problem is None:
+        for nested in nested_seeds(seeds_dir):
+            on_warning(f"{nested}: in a subfolder of {seeds_dir}: not archived (only the seeds directly in it are)")
     try:
         dist.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -136,6 +139,9 @@ def run_archive(
             # Before anything is withdrawn or built: a refused run changes nothing.
             check_withdrawals(seed_rows(connection), {seed.key for seed in seeds}, seeds_dir,
                               folder_problem=folder_problem, allow=options.allow_mass_withdraw)
+            for row in forget_gone_failures(connection, {seed.key for seed in seeds}):
+                totals.gone += 1
+                on_outcome(Outcome(input=row.source_name, key=row.key, status=Status.GONE))
             try:
                 update_archive(connection, seeds, dist, options, totals, on_outcome, on_plan, on_warning)
             except SeedpressError:

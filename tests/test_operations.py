@@ -264,3 +264,50 @@ def test_restore_takes_the_archive_lock(archive_copy):
     finally:
         os.close(descriptor)
     assert result.returncode == 75 and "lock" in result.stderr
+
+
+# --- 3. failures that went away, subfolders -------------------------------------------
+
+@pytest.mark.slow
+def test_a_seed_that_never_built_goes_away_as_a_failure_never_as_withdrawn(archive_copy):
+    seeds, dist = archive_copy
+    bad = seeds / "broken.txt"
+    bad.write_bytes(b"")
+    failed = seedpress("archive", seeds, "--dist", dist)
+    assert failed.returncode == 1 and statuses(dist)["broken"] == "failed"
+    bad.unlink()
+    result = seedpress("archive", seeds, "--dist", dist, "--json")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if '"broken' in line]
+    assert len(lines) == 1 and '"status": "gone"' in lines[0]
+    assert '"withdrawn": 0, "gone": 1' in result.stdout
+    assert "broken" not in statuses(dist) and not (dist / ".withdrawn").exists()
+    # In words too, and only once: the next run has nothing more to say of it.
+    bad.write_bytes(b"")
+    seedpress("archive", seeds, "--dist", dist)
+    bad.unlink()
+    words = seedpress("archive", seeds, "--dist", dist)
+    assert f"0 built, {TITLES} unchanged, 0 failed, 0 withdrawn, 1 failure gone in " in words.stdout
+    assert "broken.txt: failed before" in words.stdout
+    again = seedpress("archive", seeds, "--dist", dist)
+    assert f"0 built, {TITLES} unchanged, 0 failed, 0 withdrawn in " in again.stdout
+
+
+@pytest.mark.slow
+def test_each_seed_in_a_subfolder_is_named_in_a_warning_and_not_built(archive_copy):
+    seeds, dist = archive_copy
+    nested = [seeds / "2026" / "late.txt", seeds / "2026" / "deeper" / "later.md", seeds / "more" / "x.TXT"]
+    for path in nested:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("A title\n\nA summary.", "utf-8")
+    (seeds / "2026" / "notes.pdf").write_bytes(b"%PDF-")
+    (seeds / ".hidden").mkdir()
+    (seeds / ".hidden" / "draft.txt").write_text("x", "utf-8")
+    result = seedpress("archive", seeds, "--dist", dist)
+    assert result.returncode == 0, result.stderr
+    for path in nested:
+        assert "not archived" in assert_one_line_error(result.stderr, str(path))
+    assert len(result.stderr.splitlines()) == len(nested), result.stderr
+    assert f"0 built, {TITLES} unchanged, 0 failed, 0 withdrawn in " in result.stdout
+    assert not any((dist / name).exists() for name in ("late", "later", "x"))
+

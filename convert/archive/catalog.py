@@ -283,6 +283,12 @@ def record_withdrawn(connection: sqlite3.Connection, key: str) -> None:
         connection.execute("DELETE FROM search_texts WHERE key = ?", (key,))
 
 
+def forget_seed(connection: sqlite3.Connection, key: str) -> None:
+    """Drop a seed that never built from the catalog (it has no files and no search texts)."""
+    with transaction(connection):
+        connection.execute("DELETE FROM seeds WHERE key = ? AND status = 'failed'", (key,))
+
+
 def record_restored(connection: sqlite3.Connection, key: str, files: Sequence[tuple[str, str, str, int]],
                     texts: SearchTexts) -> None:
     """Put a withdrawn seed back: status built, its files (edition, path relative to dist,

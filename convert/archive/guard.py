@@ -5,15 +5,22 @@ mounted, or a sync tool that emptied it for a moment all look like "every seed l
 A run that would withdraw more than defaults.MASS_WITHDRAW_SHARE of the titles the
 archive holds (or every one of them) changes nothing and raises MassWithdrawalRefused,
 unless the operator means it (`--allow-mass-withdraw`, `[archive] allow_mass_withdraw`).
+
+A seed that never built (its only row is a failure) holds no title: when it leaves the
+folder, its failure goes away (forget_gone_failures), and it is never "withdrawn".
+Seeds in subfolders are not built: each is named in a warning (nested_seeds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import os
+import sqlite3
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from convert import defaults
-from convert.archive.catalog import SeedRow
+from convert.archive.catalog import SeedRow, forget_seed, seed_rows
+from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES
 from convert.build.outcome import Status
 from convert.errors import ConfigError, MassWithdrawalRefused
 
@@ -49,3 +56,25 @@ def check_withdrawals(rows: dict[str, SeedRow], present_keys: Collection[str | N
     raise MassWithdrawalRefused(
         f"{seeds_dir}: would withdraw {len(leaving)} of the {len(held)} titles held, {why}: withdrew nothing "
         f"(--allow-mass-withdraw if that is meant)")
+def forget_gone_failures(connection: sqlite3.Connection, present_keys: Collection[str | None]) -> list[SeedRow]:
+    """Drop from the catalog the seeds that never built and are no longer in the seeds folder;
+    return their rows. Their failures went away with them: nothing is withdrawn."""
+    gone = [row for key, row in sorted(seed_rows(connection).items())
+            if row.status is Status.FAILED and key not in present_keys]
+    for row in gone:
+        forget_seed(connection, row.key)
+    return gone
+
+
+def nested_seeds(seeds_dir: Path) -> Iterator[Path]:
+    """The seeds and masters in subfolders of `seeds_dir`, which an archive run does not build
+    (only the files directly in it are seeds): each is named in a warning. Hidden folders
+    are skipped, and links to folders are not followed."""
+    suffixes = SEED_SUFFIXES + MASTER_SUFFIXES
+    for folder, subfolders, files in os.walk(seeds_dir):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        if Path(folder) == seeds_dir:
+            continue
+        for name in sorted(files):
+            if Path(name).suffix.lower() in suffixes:
+                yield Path(folder) / name
