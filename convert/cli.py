@@ -214,34 +214,54 @@ def _say_error(message: str) -> None:
 
 
 class ProgressBar:
-    """A rich progress bar on a terminal for runs of more than one item; silent otherwise."""
+    """A rich progress bar on a terminal for runs of more than one item; silent otherwise.
+    It counts what is done, failed and left, and the rate."""
 
     def __init__(self, label: str, *, enabled: bool):
         self.wanted, self.label = enabled, label
         self.bar = None
         self.task = None
+        self.failed = 0
 
     def start(self, total: int) -> None:
         if not (self.wanted and total > 1 and sys.stderr.isatty()):
             return
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, TimeElapsedColumn
 
         self.bar = Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            "[progress.description]{task.description}", BarColumn(), _counts_column(),
             TimeElapsedColumn(), console=Console(stderr=True), transient=True,
         )
         self.bar.start()
-        self.task = self.bar.add_task(self.label, total=total)
+        self.task = self.bar.add_task(self.label, total=total, failed=0)
 
-    def advance(self) -> None:
+    def advance(self, *, failed: bool = False) -> None:
+        self.failed += failed
         if self.bar is not None:
-            self.bar.advance(self.task)
+            self.bar.update(self.task, advance=1, failed=self.failed)
 
     def stop(self) -> None:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+def _counts_column():
+    """The bar's column `N done, N failed, N left, R/min` (a function, so that rich is
+    imported only when a bar is shown)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class CountsColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            failed = task.fields.get("failed", 0)
+            left = max(0, int((task.total or 0) - task.completed))
+            speed = task.finished_speed or task.speed
+            rate = f"{speed * 60:.1f}/min" if speed else "…/min"
+            return Text(f"{int(task.completed) - failed} done, {failed} failed, {left} left, {rate}")
+
+    return CountsColumn()
 
 
 def _report(outcomes: Iterable, *, as_json: bool, progress: ProgressBar,
@@ -256,7 +276,9 @@ def _report(outcomes: Iterable, *, as_json: bool, progress: ProgressBar,
             _say_error(outcome.error)
         elif describe is not None and not as_json:
             print(describe(outcome), flush=True)
-        progress.advance()
+        # Withdrawn and gone seeds are no part of what the bar counts: the seeds to build.
+        if outcome.status in ("built", "failed"):
+            progress.advance(failed=not outcome.ok)
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -9,11 +9,25 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import pty
+import re
+import select
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, copy_archive, seedpress, write_seeds
+from conftest import (
+    COMMAND_TIMEOUT,
+    ROOT,
+    assert_one_line_error,
+    copy_archive,
+    seedpress,
+    seedpress_command,
+    seedpress_environment,
+    write_seeds,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -311,3 +325,60 @@ def test_each_seed_in_a_subfolder_is_named_in_a_warning_and_not_built(archive_co
     assert f"0 built, {TITLES} unchanged, 0 failed, 0 withdrawn in " in result.stdout
     assert not any((dist / name).exists() for name in ("late", "later", "x"))
 
+
+# --- 4. progress -----------------------------------------------------------------------
+
+def run_on_a_terminal(*arguments, timeout: float = COMMAND_TIMEOUT) -> tuple[int, str, str]:
+    """Run seedpress with stderr on a pseudo-terminal (stdout a pipe); its exit code, stdout,
+    and what the terminal showed."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(seedpress_command(*arguments), cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=terminal, env=seedpress_environment({"COLUMNS": "160", "TERM": "xterm"}))
+    os.close(terminal)
+    shown = bytearray()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # EIO: the terminal's other end closed
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            elif process.poll() is not None:
+                break
+        stdout = process.stdout.read().decode()
+        return process.wait(timeout=timeout), stdout, shown.decode("utf-8", "replace")
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
+@pytest.mark.slow
+def test_archive_on_a_terminal_shows_done_failed_left_and_the_rate(tmp_path):
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 2)
+    (seeds / "empty.txt").write_bytes(b"")
+    code, stdout, shown = run_on_a_terminal("archive", seeds, "--dist", tmp_path / "dist", "--jobs", "2")
+    assert code == 1, shown
+    assert "0 done, 0 failed, 3 left" in shown
+    assert re.search(r"2 done, 1 failed, 0 left, [0-9.]+/min", shown), shown
+    assert "empty.txt" in shown
+    assert len(stdout.splitlines()) == 1 and ": 2 built, 0 unchanged, 1 failed, 0 withdrawn in " in stdout
+
+
+@pytest.mark.slow
+def test_archive_off_a_terminal_prints_only_the_summary_and_the_failures(tmp_path):
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 2)
+    (seeds / "empty.txt").write_bytes(b"")
+    result = seedpress("archive", seeds, "--dist", tmp_path / "dist", "--jobs", "2")
+    assert result.returncode == 1
+    assert len(result.stdout.splitlines()) == 1 and " 2 built, 0 unchanged, 1 failed" in result.stdout
+    assert result.stderr.splitlines() == [assert_one_line_error(result.stderr, "empty.txt")]
