@@ -15,6 +15,7 @@ from convert.errors import ConfigError, LockedError, MassWithdrawalRefused, Seed
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
 #: An archive run refused to withdraw most of the archive (MassWithdrawalRefused) and changed nothing.
 EXIT_MASS_WITHDRAW = 3
+EXIT_INTERRUPTED = 130
 
 
 def _formats(value: str) -> tuple[str, ...]:
@@ -158,6 +159,11 @@ def parser() -> argparse.ArgumentParser:
     bag.add_argument("out", type=Path, metavar="OUT", help="the bag folder to write")
     bag.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
     bag.add_argument("--force", action="store_true", help="replace OUT once the new bag is complete")
+
+    status = commands.add_parser("status", parents=[common],
+                                 help="what the archive holds, its last run and verify, what fails now")
+    status.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
+    status.add_argument("--json", action="store_true", help="the status as one JSON object on stdout")
 
     restore = commands.add_parser("restore", parents=[common],
                                   help="put withdrawn titles back from dist/.withdrawn/")
@@ -317,14 +323,14 @@ def command_archive(arguments: argparse.Namespace) -> int:
                          cluster=arguments.cluster or os.environ.get(defaults.CLUSTER_VARIABLE) or None)
     try:
         totals = run_archive(arguments.seeds, arguments.dist, options, on_outcome=on_outcome, on_plan=progress.start,
-                             on_warning=_say_error)
+                             on_warning=_say_error, exit_code=exit_code_of)
     finally:
         progress.stop()
     if arguments.json:
         print(json_line({"summary": totals.as_json()}), flush=True)
     else:
         print(f"{arguments.dist}: {totals.line()}", flush=True)
-    return EXIT_FAILED if totals.failed else EXIT_OK
+    return exit_code_of(None, totals)
 
 
 def command_verify(arguments: argparse.Namespace) -> int:
@@ -354,6 +360,17 @@ def command_bag(arguments: argparse.Namespace) -> int:
                                                   ("publisher", config.metadata.publisher)) if value is not None}
     summary = write_bag(arguments.dist, arguments.out, force=arguments.force, **described)
     print(summary.line(), flush=True)
+    return EXIT_OK
+
+
+def command_status(arguments: argparse.Namespace) -> int:
+    from convert.archive.status import archive_status
+
+    status = archive_status(arguments.dist)
+    if arguments.json:
+        print(json_line(status.as_json()), flush=True)
+    else:
+        print("\n".join(status.lines()), flush=True)
     return EXIT_OK
 
 
@@ -387,7 +404,23 @@ def command_serve(arguments: argparse.Namespace) -> int:
 
 
 COMMANDS = {"convert": command_convert, "archive": command_archive, "verify": command_verify, "bag": command_bag,
-            "serve": command_serve, "restore": command_restore}
+            "serve": command_serve, "restore": command_restore, "status": command_status}
+
+
+def exit_code_of(error: BaseException | None, totals=None) -> int:
+    """The exit code of a command stopped by `error` (None: it ran to the end, and `totals`,
+    an archive run's, say whether a seed failed)."""
+    if error is None:
+        return EXIT_FAILED if totals is not None and totals.failed else EXIT_OK
+    if isinstance(error, LockedError):
+        return EXIT_LOCKED
+    if isinstance(error, MassWithdrawalRefused):
+        return EXIT_MASS_WITHDRAW
+    if isinstance(error, ConfigError):
+        return EXIT_USAGE
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -399,21 +432,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # command finds it as `arguments.configuration`.
         arguments.configuration = load_config(getattr(arguments, "config", None))
         return COMMANDS[arguments.command](arguments)
-    except LockedError as error:
-        _say_error(str(error))
-        return EXIT_LOCKED
-    except MassWithdrawalRefused as error:
-        _say_error(str(error))
-        return EXIT_MASS_WITHDRAW
-    except ConfigError as error:
-        _say_error(str(error))
-        return EXIT_USAGE
     except SeedpressError as error:
         _say_error(str(error))
-        return EXIT_FAILED
-    except KeyboardInterrupt:
+        return exit_code_of(error)
+    except KeyboardInterrupt as error:
         _say_error("interrupted")
-        return 130
+        return exit_code_of(error)
     except BrokenPipeError:
         # The reader of our output went away (`| head`): nothing more to say.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from convert import defaults
-from convert.archive.catalog import open_catalog, published_rows, seed_rows
+from convert.archive.catalog import RunRecord, open_catalog, published_rows, record_run, seed_rows
 from convert.archive.guard import check_withdrawals, forget_gone_failures, nested_seeds, seeds_folder_problem
 from convert.archive.job import RunTotals, UpdateOptions, find_seeds, update_archive
 from convert.archive.keys import assign_keys
 from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES, BuildOptions
 from convert.build.outcome import Outcome, Status
-from convert.dates import parse_timestamp
+from convert.dates import now, parse_timestamp
 from convert.document.provenance import Provenance
 from convert.editions.tools import check_prerequisites
 from convert.errors import ConfigError, SeedpressError
@@ -103,16 +103,25 @@ class JobOptions(UpdateOptions):
     """Withdraw even when more than half the archive (or all of it) left the seeds folder (guard.py)."""
 
 
+def _default_exit_code(stopped: BaseException | None, totals: RunTotals) -> int:
+    return 1 if stopped is not None or totals.failed else 0
+
+
 def run_archive(
     seeds_dir: Path, dist: Path, options: JobOptions = JobOptions(), *,
     on_outcome: Callable[[Outcome], None] = lambda outcome: None,
     on_plan: Callable[[int], None] = lambda count: None,
     on_warning: Callable[[str], None] = lambda message: None,
+    exit_code: Callable[[BaseException | None, RunTotals], int] = _default_exit_code,
 ) -> RunTotals:
     """Bring `dist` up to date with `seeds_dir`; report each seed built, failed or withdrawn
     through `on_outcome`, how many will be built through `on_plan`, and what the user
-    should know that is no seed's failure (cluster workers refused) through `on_warning`."""
-    started = time.perf_counter()
+    should know that is no seed's failure (cluster workers refused) through `on_warning`.
+
+    Every run that gets the lock is recorded in the catalog's `runs` table, with the exit
+    code `exit_code(the exception that stopped it or None, totals)` gives (the command
+    line's codes; by default 0, or 1 for any failure)."""
+    started, started_at = time.perf_counter(), now()
     options = replace(options, build=replace(options.build, keep_seed=True))
     check_prerequisites(validate=options.build.validate)
     if options.cluster:
@@ -135,6 +144,7 @@ def run_archive(
     totals = RunTotals()
     with archive_lock(dist), _catalog_errors(dist):
         connection = open_catalog(dist)
+        stopped: BaseException | None = None
         try:
             # Before anything is withdrawn or built: a refused run changes nothing.
             check_withdrawals(seed_rows(connection), {seed.key for seed in seeds}, seeds_dir,
@@ -149,10 +159,35 @@ def run_archive(
                 publish(connection, dist, options.handout, on_warning)
                 raise
             publish(connection, dist, options.handout, on_warning)
+        except BaseException as error:
+            stopped = error
+            raise
         finally:
+            totals.seconds = time.perf_counter() - started
+            run = RunRecord(started_at, now(), str(seeds_dir), totals.built, totals.unchanged, totals.failed,
+                            totals.withdrawn, totals.gone, round(totals.seconds, 3), exit_code(stopped, totals),
+                            None if stopped is None else _stop_line(stopped))
+            _report_run(connection, dist, run, on_warning)
             connection.close()
-    totals.seconds = time.perf_counter() - started
     return totals
+
+
+def _stop_line(error: BaseException) -> str:
+    if isinstance(error, SeedpressError):
+        return str(error)
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return f"{type(error).__name__}: {error}"
+
+
+def _report_run(connection: sqlite3.Connection, dist: Path, run: RunRecord,
+                on_warning: Callable[[str], None]) -> None:
+    """Record the run in the catalog. A run that cannot be recorded (the catalog is what
+    failed) is said in a warning and costs nothing else."""
+    try:
+        record_run(connection, run)
+    except sqlite3.Error as error:
+        on_warning(f"{dist / CATALOG_NAME}: this run is not recorded: {error}")
 
 
 def restore_titles(dist: Path, keys: Sequence[str] = (), *, every: bool = False,

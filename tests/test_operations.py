@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import pty
 import re
@@ -41,10 +42,23 @@ from convert.errors import MassWithdrawalRefused
 TITLES = 4
 
 
+#: What a run writes although it changes nothing in the archive: its own record (the
+#: catalog's `runs` table), its metrics, and the lock.
+RUN_REPORTS = (".catalog.sqlite", ".metrics", ".lock")
+
+
 def tree_hashes(dist: Path) -> dict[str, str]:
-    """sha256 of every file in the archive (catalog, hand-out, search bundle), but the lock."""
-    return {str(path.relative_to(dist)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(dist.rglob("*")) if path.is_file() and path.name != ".lock"}
+    """sha256 of every file in the archive (hand-out, editions, search bundle), and the rows
+    of every catalog table but the runs'."""
+    hashes = {str(path.relative_to(dist)): hashlib.sha256(path.read_bytes()).hexdigest()
+              for path in sorted(dist.rglob("*"))
+              if path.is_file() and path.relative_to(dist).parts[0] not in RUN_REPORTS}
+    with sqlite3.connect(dist / ".catalog.sqlite") as connection:
+        for table in ("seeds", "files", "fixity_checks", "search_texts"):
+            rows = connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+            hashes[f"catalog:{table}"] = hashlib.sha256(repr(rows).encode()).hexdigest()
+    connection.close()
+    return hashes
 
 
 def statuses(dist: Path) -> dict[str, str]:
@@ -382,3 +396,69 @@ def test_archive_off_a_terminal_prints_only_the_summary_and_the_failures(tmp_pat
     assert result.returncode == 1
     assert len(result.stdout.splitlines()) == 1 and " 2 built, 0 unchanged, 1 failed" in result.stdout
     assert result.stderr.splitlines() == [assert_one_line_error(result.stderr, "empty.txt")]
+
+
+# --- 5. status ---------------------------------------------------------------------------
+
+def status_json(dist: Path) -> dict:
+    result = seedpress("status", "--dist", dist, "--json")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    (line,) = result.stdout.splitlines()
+    return json.loads(line)
+
+
+@pytest.mark.slow
+def test_status_after_a_good_run_a_failed_seed_and_a_verify(archive_copy):
+    seeds, dist = archive_copy
+    assert seedpress("archive", seeds, "--dist", dist).returncode == 0
+    good = status_json(dist)
+    assert good["titles"] == TITLES and good["failing"] == [] and good["last_verify"] is None
+    assert good["last_run"] == good["last_finished_run"]
+    assert {key: good["last_run"][key] for key in ("built", "unchanged", "failed", "withdrawn", "exit_code")} == {
+        "built": 0, "unchanged": TITLES, "failed": 0, "withdrawn": 0, "exit_code": 0}
+    (seeds / "broken.txt").write_bytes(b"\0\1\2binary")
+    assert seedpress("archive", seeds, "--dist", dist).returncode == 1
+    assert seedpress("verify", "--dist", dist).returncode == 0
+    status = status_json(dist)
+    assert status["titles"] == TITLES
+    run = status["last_run"]
+    assert (run["failed"], run["exit_code"], run["error"], run["seeds_dir"]) == (1, 1, None, str(seeds))
+    assert good["last_run"]["started_at"] <= run["started_at"] <= run["ended_at"]
+    (failing,) = status["failing"]
+    assert failing["key"] == "broken" and "broken.txt" in failing["error"] and "binary" in failing["error"]
+    verify = status["last_verify"]
+    assert verify["passed"] and verify["problems"] == [] and verify["files"] == TITLES * 6
+    catalogued = sum(path.stat().st_size for path in dist.glob("*/*") if path.parent.name in statuses(dist))
+    assert status["title_bytes"] == catalogued
+    assert status["disk_bytes"] >= catalogued
+    words = seedpress("status", "--dist", dist)
+    assert words.returncode == 0
+    assert f"{TITLES} titles held" in words.stdout and "failing now: 1" in words.stdout
+    assert "exit 1" in words.stdout and ", passed" in words.stdout
+
+
+@pytest.mark.slow
+def test_status_names_a_refused_run_and_its_reason(archive_copy):
+    seeds, dist = archive_copy
+    assert seedpress("archive", seeds.parent / "gone", "--dist", dist).returncode == EXIT_MASS_WITHDRAW
+    status = status_json(dist)
+    assert status["last_run"]["exit_code"] == EXIT_MASS_WITHDRAW
+    assert "no such folder" in status["last_run"]["error"]
+    assert status["last_finished_run"]["exit_code"] == 0 and status["last_finished_run"]["error"] is None
+
+
+@pytest.mark.slow
+def test_a_catalog_without_runs_is_migrated_and_records_the_next_run(archive_copy):
+    seeds, dist = archive_copy
+    with sqlite3.connect(dist / ".catalog.sqlite") as connection:
+        connection.execute("DROP TABLE runs")
+        connection.execute("PRAGMA user_version = 3")
+    connection.close()
+    assert status_json(dist)["last_run"] is None
+    assert seedpress("archive", seeds, "--dist", dist).returncode == 0
+    assert status_json(dist)["last_run"]["unchanged"] == TITLES
+
+
+def test_status_of_a_folder_that_is_no_archive_is_a_usage_error(tmp_path):
+    result = seedpress("status", "--dist", tmp_path)
+    assert result.returncode == 2 and "not an archive" in assert_one_line_error(result.stderr, str(tmp_path))
