@@ -74,6 +74,16 @@ def _web_url(value: str) -> str:
     return value
 
 
+def _network(value: str) -> str:
+    from convert.serve.metrics import parse_network
+
+    try:
+        parse_network(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
 def _add_build_options(command: argparse.ArgumentParser, inputs: str) -> None:
     """The options `convert` and `archive` share: they fill BuildOptions, nothing else."""
     command.add_argument("--max-bytes", type=_positive, metavar="N",
@@ -176,6 +186,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
     serve.add_argument("--host", default=defaults.SERVE_HOST)
     serve.add_argument("--port", type=_port, default=defaults.SERVE_PORT)
+    serve.add_argument("--metrics-from", type=_network, action="append", metavar="NETWORK",
+                       help="let clients in this network (CIDR, or one address) read /metrics, besides loopback "
+                            "ones; may be given more than once")
+    serve.add_argument("--no-metrics", action="store_true", default=None, help="do not answer /metrics")
     return program
 
 
@@ -398,8 +412,12 @@ def command_restore(arguments: argparse.Namespace) -> int:
 
 def command_serve(arguments: argparse.Namespace) -> int:
     from convert.serve.app import serve
+    from convert.serve.metrics import MetricsSettings
 
-    serve(arguments.dist, host=arguments.host, port=arguments.port)
+    configured = arguments.configuration.serve
+    metrics = MetricsSettings(enabled=not arguments.no_metrics and configured.metrics,
+                              allowed=tuple(arguments.metrics_from or configured.metrics_from))
+    serve(arguments.dist, host=arguments.host, port=arguments.port, metrics=metrics)
     return EXIT_OK
 
 

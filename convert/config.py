@@ -9,6 +9,9 @@
     publisher = "Example Press"
     rights = "CC BY 4.0"
     license_url = "https://creativecommons.org/licenses/by/4.0/"
+    [serve]
+    metrics = true                                  # false: serve answers no /metrics
+    metrics_from = ["10.0.0.0/8"]                   # besides loopback clients
 
 The file is read with `tomllib` and checked with pydantic v2 models. pydantic,
 because its errors say precisely where the problem is (`archive.base_url`,
@@ -86,6 +89,23 @@ class ArchiveTable(_Table):
     """Let a run withdraw more than half the archive (or all of it); `--allow-mass-withdraw` for one run."""
 
 
+def _checked_network(value: str) -> str:
+    from convert.serve.metrics import parse_network
+
+    parse_network(value)
+    return value
+
+
+class ServeTable(_Table):
+    """[serve]: what `seedpress serve` answers besides the files."""
+
+    metrics: bool = True
+    """Answer /metrics (to loopback clients, and to metrics_from); false: never."""
+    metrics_from: list[Annotated[str, AfterValidator(_checked_network)]] = []
+    """Networks (CIDR, or one address) whose clients may read /metrics besides loopback ones;
+    `--metrics-from` replaces them."""
+
+
 class MetadataTable(_Table):
     """[metadata]: author, publisher, rights and license of every seed unless its master says otherwise."""
 
@@ -104,6 +124,7 @@ class Config(_Table):
 
     archive: ArchiveTable = ArchiveTable()
     metadata: MetadataTable = MetadataTable()
+    serve: ServeTable = ServeTable()
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -145,6 +166,7 @@ _MESSAGES = {
     "extra_forbidden": "unknown key",
     "string_type": "must be text, in quotes",
     "bool_type": "must be true or false",
+    "list_type": "must be a list, in brackets",
     "model_type": "must be a table",
     "model_attributes_type": "must be a table",
 }

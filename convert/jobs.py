@@ -18,13 +18,14 @@ from convert.archive.catalog import RunRecord, open_catalog, published_rows, rec
 from convert.archive.guard import check_withdrawals, forget_gone_failures, nested_seeds, seeds_folder_problem
 from convert.archive.job import RunTotals, UpdateOptions, find_seeds, update_archive
 from convert.archive.keys import assign_keys
+from convert.archive.metrics import write_run_metrics
 from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES, BuildOptions
 from convert.build.outcome import Outcome, Status
 from convert.dates import now, parse_timestamp
 from convert.document.provenance import Provenance
 from convert.editions.tools import check_prerequisites
 from convert.errors import ConfigError, SeedpressError
-from convert.layout import CATALOG_NAME, archive_lock
+from convert.layout import CATALOG_NAME, METRICS_DIR_NAME, archive_lock
 from convert.publish.entries import HandoutOptions
 
 
@@ -182,12 +183,17 @@ def _stop_line(error: BaseException) -> str:
 
 def _report_run(connection: sqlite3.Connection, dist: Path, run: RunRecord,
                 on_warning: Callable[[str], None]) -> None:
-    """Record the run in the catalog. A run that cannot be recorded (the catalog is what
-    failed) is said in a warning and costs nothing else."""
+    """Record the run in the catalog and write its metrics. A run that cannot be recorded
+    (the catalog or the disk is what failed) is said in a warning and costs nothing else."""
     try:
         record_run(connection, run)
     except sqlite3.Error as error:
         on_warning(f"{dist / CATALOG_NAME}: this run is not recorded: {error}")
+    try:
+        write_run_metrics(dist, run, connection)
+    except (OSError, sqlite3.Error) as error:
+        on_warning(f"{dist / METRICS_DIR_NAME}: the metrics of this run are not written: "
+                   f"{getattr(error, 'strerror', None) or error}")
 
 
 def restore_titles(dist: Path, keys: Sequence[str] = (), *, every: bool = False,

@@ -12,6 +12,7 @@
     dist/.withdrawn/                            the files of withdrawn titles, moved aside
     dist/.handout-pages.json                    what each hand-out page was last written from
     dist/.pagefind-source                       which landing pages the static search indexes
+    dist/.metrics/seedpress.prom                the last run's metrics, for node_exporter's textfile collector
 
 Every other module takes these names from here. This module imports nothing from
 seedpress but its exceptions, so that any stage may use it.
@@ -32,6 +33,10 @@ CATALOG_NAME = ".catalog.sqlite"
 LOCK_NAME = ".lock"
 WITHDRAWN_NAME = ".withdrawn"
 PAGE_RECORD_NAME = ".handout-pages.json"
+#: The folder node_exporter's textfile collector reads (--collector.textfile.directory), and
+#: the file of metrics each archive run writes into it.
+METRICS_DIR_NAME = ".metrics"
+METRICS_FILE_NAME = "seedpress.prom"
 
 INDEX_NAME = "index.html"
 #: A title's landing page in its folder, dist/<key>/index.html.
@@ -46,6 +51,8 @@ SEARCH_SCRIPT_NAME = "search.js"
 SEARCH_PAGE_PATH = "search"
 SEARCH_FEED_PATH = "search.atom"
 SEARCH_JSON_PATH = "search.json"
+#: What serve answers with its own metrics, in the Prometheus text format.
+METRICS_PATH = "metrics"
 
 #: The static search bundle, swapped in whole from .pagefind-new.
 BUNDLE_NAME = "pagefind"

@@ -16,21 +16,26 @@ import select
 import sqlite3
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import (
     COMMAND_TIMEOUT,
     ROOT,
     assert_one_line_error,
     copy_archive,
+    free_port,
     seedpress,
     seedpress_command,
     seedpress_environment,
+    wait_for,
     write_seeds,
 )
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from convert.archive.catalog import SeedRow
 from convert.archive.guard import check_withdrawals
@@ -462,3 +467,110 @@ def test_a_catalog_without_runs_is_migrated_and_records_the_next_run(archive_cop
 def test_status_of_a_folder_that_is_no_archive_is_a_usage_error(tmp_path):
     result = seedpress("status", "--dist", tmp_path)
     assert result.returncode == 2 and "not an archive" in assert_one_line_error(result.stderr, str(tmp_path))
+
+
+# --- 6. metrics ---------------------------------------------------------------------------
+
+def parsed_metrics(text: str) -> dict[tuple[str, tuple], float]:
+    """Every sample of a Prometheus text exposition, parsed by prometheus_client's own parser:
+    (name, sorted labels) to value."""
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def archive_metrics(dist: Path) -> dict[tuple[str, tuple], float]:
+    folder = dist / ".metrics"
+    assert [path.name for path in folder.iterdir()] == ["seedpress.prom"]  # no temp file left
+    return parsed_metrics((folder / "seedpress.prom").read_text("utf-8"))
+
+
+def epoch(timestamp: str) -> float:
+    return datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+@pytest.mark.slow
+def test_archive_writes_its_metrics_for_the_textfile_collector(archive_copy):
+    seeds, dist = archive_copy
+    (seeds / "broken.txt").write_bytes(b"")
+    assert seedpress("archive", seeds, "--dist", dist).returncode == 1
+    metrics, status = archive_metrics(dist), status_json(dist)
+    run = status["last_run"]
+    assert metrics[("seedpress_archive_run_exit_code", ())] == 1
+    assert metrics[("seedpress_archive_run_duration_seconds", ())] == run["seconds"] > 0
+    for outcome in ("built", "unchanged", "failed", "withdrawn", "gone"):
+        assert metrics[("seedpress_archive_run_seeds", (("outcome", outcome),))] == run[outcome]
+    assert metrics[("seedpress_archive_titles", ())] == TITLES
+    assert metrics[("seedpress_archive_title_bytes", ())] == status["title_bytes"]
+    assert metrics[("seedpress_archive_failing_seeds", ())] == 1
+    assert metrics[("seedpress_archive_last_success_timestamp_seconds", ())] == epoch(run["ended_at"])
+    # A refused run says so, and the last success stays the run before it.
+    assert seedpress("archive", seeds.parent / "gone", "--dist", dist).returncode == EXIT_MASS_WITHDRAW
+    refused = archive_metrics(dist)
+    assert refused[("seedpress_archive_run_exit_code", ())] == EXIT_MASS_WITHDRAW
+    assert refused[("seedpress_archive_last_success_timestamp_seconds", ())] == epoch(run["ended_at"])
+    assert refused[("seedpress_archive_titles", ())] == TITLES
+
+
+def start_serve(spawn, dist: Path, *options: str) -> str:
+    """`seedpress serve` with `options` on a free loopback port, once it answers; the spawn
+    fixture stops it."""
+    port = free_port()
+    process = spawn("serve", "--dist", dist, "--host", "127.0.0.1", "--port", str(port), *options,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        assert process.poll() is None, f"serve exited with {process.returncode}"
+        try:
+            return httpx.get(base + "/", timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(answers, "seedpress serve to answer")
+    return base
+
+
+@pytest.mark.slow
+def test_serve_counts_and_times_requests_by_route_and_searches(built, spawn):
+    _seeds, dist = built
+    base = start_serve(spawn, dist)
+    assert httpx.get(f"{base}/").status_code == 200
+    assert httpx.get(f"{base}/no-such-file").status_code == 404
+    assert httpx.get(f"{base}/search", params={"q": "article"}).status_code == 200
+    assert httpx.get(f"{base}/search.json", params={"q": "article"}).status_code == 200
+    answer = httpx.get(f"{base}/metrics")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    metrics = parsed_metrics(answer.text)
+
+    def requests(route: str, status: str) -> float:
+        return metrics.get(("seedpress_http_requests_total",
+                            (("method", "GET"), ("route", route), ("status", status))), 0)
+
+    assert requests("files", "200") >= 2  # the fixture's first look, and ours
+    assert requests("files", "404") == 1
+    assert requests("search", "200") == 1 and requests("search.json", "200") == 1
+    assert metrics[("seedpress_http_request_duration_seconds_count", (("route", "files"),))] >= 3
+    assert metrics[("seedpress_search_duration_seconds_count", (("route", "search"),))] == 1
+    assert metrics[("seedpress_search_duration_seconds_sum", (("route", "search.json"),))] > 0
+    assert ("seedpress_search_duration_seconds_count", (("route", "files"),)) not in metrics
+
+
+#: A client elsewhere, as a reverse proxy on the same machine passes it on.
+ELSEWHERE = {"X-Forwarded-For": "203.0.113.9"}
+
+
+@pytest.mark.slow
+def test_metrics_are_for_local_clients_unless_allowed_and_can_be_turned_off(built, spawn, tmp_path):
+    _seeds, dist = built
+    local_only = start_serve(spawn, dist)
+    assert httpx.get(f"{local_only}/metrics").status_code == 200
+    refused = httpx.get(f"{local_only}/metrics", headers=ELSEWHERE)
+    assert refused.status_code == 404 and b"seedpress_" not in refused.content
+    allowed = start_serve(spawn, dist, "--metrics-from", "203.0.113.0/24")
+    assert httpx.get(f"{allowed}/metrics", headers=ELSEWHERE).status_code == 200
+    assert httpx.get(f"{allowed}/metrics", headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 404
+    config = tmp_path / "seedpress.toml"
+    config.write_text('[serve]\nmetrics = false\nmetrics_from = ["203.0.113.9"]\n', "utf-8")
+    for off in (start_serve(spawn, dist, "--no-metrics"), start_serve(spawn, dist, "--config", str(config))):
+        assert httpx.get(f"{off}/metrics").status_code == 404
+        assert httpx.get(f"{off}/").status_code == 200

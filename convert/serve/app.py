@@ -15,7 +15,7 @@ A connection must send each request's headers within SERVE_HEADER_TIMEOUT
 seconds of opening or of its previous answer (HeaderTimeoutProtocol).
 
 Four paths are answers, not files (search.py, search_query.py): /search, /search.atom, /search.json and
-/opensearch.xml. Each search reads the catalog through a connection of its own, opened
+/opensearch.xml; and /metrics, serve's own (metrics.py), for loopback clients unless configured. Each search reads the catalog through a connection of its own, opened
 read-only in the worker thread that answers it and closed there.
 """
 
@@ -36,28 +36,32 @@ from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.opds2 import OPDS2_TYPE
 from convert.serve.files import ServeFiles
 from convert.serve.headers import SecurityHeaders
+from convert.serve.metrics import MetricsSettings, ServeMetrics
 from convert.serve.protocol import protocol_with_header_timeout
 from convert.serve.search import search_description_endpoint, search_endpoint
 
 
-def create_app(dist: Path) -> Starlette:
-    """An ASGI app that serves the files of `dist` read-only (GET and HEAD), and searches
-    its catalog."""
+def create_app(dist: Path, metrics: MetricsSettings = MetricsSettings()) -> Starlette:
+    """An ASGI app that serves the files of `dist` read-only (GET and HEAD), searches its
+    catalog, and answers /metrics (metrics.py) unless `metrics` turns it off."""
     root = Path(dist).resolve()
+    observed = ServeMetrics(metrics) if metrics.enabled else None
     answers = [
         Route(f"/{SEARCH_PAGE_PATH}", search_endpoint(root, search.render_page, "text/html; charset=utf-8")),
         Route(f"/{SEARCH_FEED_PATH}", search_endpoint(root, search.render_feed, OPDS_ACQUISITION_TYPE)),
         Route(f"/{SEARCH_JSON_PATH}", search_endpoint(root, search.render_json, OPDS2_TYPE)),
         Route(f"/{OPENSEARCH_NAME}", search_description_endpoint(root)),
     ]
+    if observed is not None:
+        answers.append(observed.route())
     return Starlette(
         routes=[*answers, Route("/{path:path}", ServeFiles(root), methods=["GET", "HEAD"])],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[*([observed.middleware()] if observed else []), Middleware(SecurityHeaders)],
     )
 
 
 def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
-          header_timeout: float = SERVE_HEADER_TIMEOUT) -> None:
+          header_timeout: float = SERVE_HEADER_TIMEOUT, metrics: MetricsSettings = MetricsSettings()) -> None:
     """Serve `dist` on host:port until Ctrl-C (or SIGTERM); return once the server has stopped.
 
     A connection that has not sent a request's complete headers `header_timeout` seconds after
@@ -69,7 +73,7 @@ def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
     if not (dist / INDEX_NAME).is_file():
         raise ConfigError(f"{dist}: no {INDEX_NAME} here; is this an archive built by `seedpress archive`?")
     config = uvicorn.Config(
-        create_app(dist), host=host, port=port, lifespan="off", ws="none",
+        create_app(dist, metrics), host=host, port=port, lifespan="off", ws="none",
         # Always h11: httptools, uvicorn's choice when installed, would need a timer of its own.
         http=protocol_with_header_timeout(header_timeout),
         server_header=False, log_level="info", access_log=True,
