@@ -7,6 +7,7 @@
     dist/SHA256SUMS                             sha256sum -c over every published file
     dist/opensearch.xml                         serve's search description
     dist/search.js, dist/pagefind/              the static search of the landing pages
+    dist/favicon.svg                            the archive's icon
     dist/.catalog.sqlite                        the catalog
     dist/.lock                                  held by the one archive run at a time
     dist/.withdrawn/                            the files of withdrawn titles, moved aside
@@ -46,6 +47,7 @@ JSON_FEED_NAME = "opds.json"
 SUMS_NAME = "SHA256SUMS"
 OPENSEARCH_NAME = "opensearch.xml"
 SEARCH_SCRIPT_NAME = "search.js"
+FAVICON_NAME = "favicon.svg"
 
 #: What serve answers for a search (no file in dist holds it).
 SEARCH_PAGE_PATH = "search"
