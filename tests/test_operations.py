@@ -202,7 +202,7 @@ def test_a_run_is_refused_exactly_when_more_than_half_or_all_would_leave(held, f
     try:
         check_withdrawals(rows, present, Path("seeds"))
     except MassWithdrawalRefused as error:
-        assert refused and f"withdraw {leaving} of the {held} titles held" in str(error)
+        assert refused and f"withdraw {leaving} of the {held} {'title' if held == 1 else 'titles'} held" in str(error)
     else:
         assert not refused
     check_withdrawals(rows, present, Path("seeds"), allow=True)

@@ -25,6 +25,11 @@ from convert.build.outcome import Status
 from convert.errors import ConfigError, MassWithdrawalRefused
 
 
+def titles_held(count: int) -> str:
+    """"1 title held", "4 titles held"."""
+    return f"{count} {'title' if count == 1 else 'titles'} held"
+
+
 def seeds_folder_problem(seeds_dir: Path) -> str | None:
     """Why `seeds_dir` is no folder of seeds at all (missing, not a folder); None when it is one."""
     if not seeds_dir.exists():
@@ -46,7 +51,7 @@ def check_withdrawals(rows: dict[str, SeedRow], present_keys: Collection[str | N
         if not held:
             raise ConfigError(f"{seeds_dir}: not a folder of seeds ({folder_problem})")
         raise MassWithdrawalRefused(
-            f"{seeds_dir}: {folder_problem}: withdrew none of the {len(held)} titles held "
+            f"{seeds_dir}: {folder_problem}: withdrew none of the {titles_held(len(held))} "
             f"(is the share mounted? is the path right?)")
     leaving = [key for key in held if key not in present_keys]
     if allow or not leaving or (len(leaving) <= share * len(held) and len(leaving) < len(held)):
@@ -54,7 +59,7 @@ def check_withdrawals(rows: dict[str, SeedRow], present_keys: Collection[str | N
     why = ("the folder is empty (is the share mounted?)" if not present_keys
            else f"more than {share:.0%} of the archive")
     raise MassWithdrawalRefused(
-        f"{seeds_dir}: would withdraw {len(leaving)} of the {len(held)} titles held, {why}: withdrew nothing "
+        f"{seeds_dir}: would withdraw {len(leaving)} of the {titles_held(len(held))}, {why}: withdrew nothing "
         f"(--allow-mass-withdraw if that is meant)")
 def forget_gone_failures(connection: sqlite3.Connection, present_keys: Collection[str | None]) -> list[SeedRow]:
     """Drop from the catalog the seeds that never built and are no longer in the seeds folder;

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convert.archive.catalog import FixityCheck, RunRecord, fixity_history, holdings, last_runs, open_catalog_readonly
+from convert.archive.guard import titles_held
 from convert.errors import ConfigError, SeedpressError
 from convert.layout import CATALOG_NAME
 
@@ -48,7 +49,7 @@ class ArchiveStatus:
 
     def lines(self) -> list[str]:
         """The status as a person reads it, one fact a line."""
-        said = [f"{self.dist}: {self.titles} titles held, {_size(self.title_bytes)} in their files, "
+        said = [f"{self.dist}: {titles_held(self.titles)}, {_size(self.title_bytes)} in their files, "
                 f"{_size(self.disk_bytes)} on disk"]
         run = self.last_run
         if run is None:
