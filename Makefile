@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := poppler-utils libharfbuzz-subset0 default-jre-headless fontconfig \
 	fonts-dejavu-core fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji
-# Only the tests need these: the static search is tested in a real headless browser.
-TEST_APT_PACKAGES := chromium
+# Only the tests need these: the static search is tested in a real headless browser, the
+# nginx site in deploy/ with a real nginx, the systemd units with systemd-analyze verify.
+TEST_APT_PACKAGES := chromium nginx systemd
 
 .PHONY: dist test lint system-deps goldens styles readme-images clean
 

@@ -9,6 +9,8 @@ The library behind the `seedpress` command, one entry point per command:
         print(outcome.status, outcome.files.get("pdf"))
     totals = convert.run_archive(Path("seeds"), Path("dist"))
     problems = convert.verify_archive(Path("dist"))
+    print("\n".join(convert.archive_status(Path("dist")).lines()))
+    restored = convert.restore_titles(Path("dist"), every=True)      # withdrawn titles back
     summary = convert.write_bag(Path("dist"), Path("deposit"), publisher="Example Press")
 
     # Author, publisher, rights and license of every seed: seedpress.toml's, or given directly.
@@ -31,7 +33,7 @@ __all__ = [
     # convert: inputs into editions
     "convert_paths", "BuildOptions", "read_seed", "read_master", "to_markdown", "Document",
     # archive: a seeds folder into an archive, and its checks
-    "run_archive", "JobOptions", "RunTotals", "verify_archive",
+    "run_archive", "JobOptions", "RunTotals", "verify_archive", "archive_status", "restore_titles",
     # bag: the archive as a BagIt deposit
     "write_bag", "BagSummary",
     # what became of each input
@@ -39,7 +41,7 @@ __all__ = [
     # seedpress.toml, and the author, publisher, rights and license it gives every seed
     "load_config", "Config", "Provenance",
     # errors
-    "SeedpressError", "SeedError", "RenderError", "ConfigError", "LockedError",
+    "SeedpressError", "SeedError", "RenderError", "ConfigError", "LockedError", "MassWithdrawalRefused",
 ]
 
 #: Where each public name lives; imported on first use, so `import convert` stays cheap.
@@ -49,7 +51,8 @@ _HOMES = {
     "RunTotals": "archive.job", "verify_archive": "archive.verify", "write_bag": "deposit.bag", "BagSummary": "deposit.bag",
     "Outcome": "build.outcome", "Status": "build.outcome", "EditionFile": "build.outcome", "Built": "build.outcome",
     "SeedpressError": "errors", "SeedError": "errors", "RenderError": "errors", "ConfigError": "errors",
-    "LockedError": "errors",
+    "LockedError": "errors", "MassWithdrawalRefused": "errors",
+    "archive_status": "archive.status", "restore_titles": "jobs",
     "load_config": "config", "Config": "config", "Provenance": "document.provenance",
 }
 

@@ -12,10 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from convert import GENERATOR, defaults
-from convert.errors import ConfigError, LockedError, SeedpressError
+from convert.errors import ConfigError, LockedError, MassWithdrawalRefused, SeedpressError
 from convert.names import json_safe, shown
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
+#: An archive run refused to withdraw most of the archive (MassWithdrawalRefused) and changed nothing.
+EXIT_MASS_WITHDRAW = 3
+EXIT_INTERRUPTED = 130
 
 
 def _formats(value: str) -> tuple[str, ...]:
@@ -71,6 +74,16 @@ def _web_url(value: str) -> str:
     problem = url_problem(value)
     if problem is not None:
         raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def _network(value: str) -> str:
+    from convert.serve.metrics import parse_network
+
+    try:
+        parse_network(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return value
 
 
@@ -146,6 +159,9 @@ def parser() -> argparse.ArgumentParser:
     _add_build_options(archive, "seeds")
     archive.add_argument("--retry", action="store_true",
                          help="retry seeds that failed on a time or memory limit although nothing changed")
+    archive.add_argument("--allow-mass-withdraw", action="store_true", default=None,
+                         help="withdraw even when more than half the archive, or all of it, left SEEDS_DIR "
+                              "(default: such a run withdraws nothing and exits 3)")
     archive.add_argument("--json", action="store_true", help="one JSON object per seed built, failed or withdrawn")
 
     verify = commands.add_parser("verify", parents=[common], help="re-hash every archived file against the catalog")
@@ -157,10 +173,26 @@ def parser() -> argparse.ArgumentParser:
     bag.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
     bag.add_argument("--force", action="store_true", help="replace OUT once the new bag is complete")
 
+    status = commands.add_parser("status", parents=[common],
+                                 help="what the archive holds, its last run and verify, what fails now")
+    status.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
+    status.add_argument("--json", action="store_true", help="the status as one JSON object on stdout")
+
+    restore = commands.add_parser("restore", parents=[common],
+                                  help="put withdrawn titles back from dist/.withdrawn/")
+    chosen = restore.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("keys", nargs="*", default=[], metavar="KEY", help="the titles to put back")
+    chosen.add_argument("--all", action="store_true", help="every withdrawn title whose files are kept")
+    restore.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
+
     serve = commands.add_parser("serve", parents=[common], help="serve the archive folder read-only over HTTP")
     serve.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
     serve.add_argument("--host", default=defaults.SERVE_HOST)
     serve.add_argument("--port", type=_port, default=defaults.SERVE_PORT)
+    serve.add_argument("--metrics-from", type=_network, action="append", metavar="NETWORK",
+                       help="let clients in this network (CIDR, or one address) read /metrics, besides loopback "
+                            "ones; may be given more than once")
+    serve.add_argument("--no-metrics", action="store_true", default=None, help="do not answer /metrics")
     return program
 
 
@@ -204,34 +236,54 @@ def _say_error(message: str) -> None:
 
 
 class ProgressBar:
-    """A rich progress bar on a terminal for runs of more than one item; silent otherwise."""
+    """A rich progress bar on a terminal for runs of more than one item; silent otherwise.
+    It counts what is done, failed and left, and the rate."""
 
     def __init__(self, label: str, *, enabled: bool):
         self.wanted, self.label = enabled, label
         self.bar = None
         self.task = None
+        self.failed = 0
 
     def start(self, total: int) -> None:
         if not (self.wanted and total > 1 and sys.stderr.isatty()):
             return
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, TimeElapsedColumn
 
         self.bar = Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            "[progress.description]{task.description}", BarColumn(), _counts_column(),
             TimeElapsedColumn(), console=Console(stderr=True), transient=True,
         )
         self.bar.start()
-        self.task = self.bar.add_task(self.label, total=total)
+        self.task = self.bar.add_task(self.label, total=total, failed=0)
 
-    def advance(self) -> None:
+    def advance(self, *, failed: bool = False) -> None:
+        self.failed += failed
         if self.bar is not None:
-            self.bar.advance(self.task)
+            self.bar.update(self.task, advance=1, failed=self.failed)
 
     def stop(self) -> None:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+def _counts_column():
+    """The bar's column `N done, N failed, N left, R/min` (a function, so that rich is
+    imported only when a bar is shown)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class CountsColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            failed = task.fields.get("failed", 0)
+            left = max(0, int((task.total or 0) - task.completed))
+            speed = task.finished_speed or task.speed
+            rate = f"{speed * 60:.1f}/min" if speed else "…/min"
+            return Text(f"{int(task.completed) - failed} done, {failed} failed, {left} left, {rate}")
+
+    return CountsColumn()
 
 
 def _report(outcomes: Iterable, *, as_json: bool, progress: ProgressBar,
@@ -246,7 +298,9 @@ def _report(outcomes: Iterable, *, as_json: bool, progress: ProgressBar,
             _say_error(outcome.error)
         elif describe is not None and not as_json:
             print(shown(describe(outcome)), flush=True)
-        progress.advance()
+        # Withdrawn and gone seeds are no part of what the bar counts: the seeds to build.
+        if outcome.status in ("built", "failed"):
+            progress.advance(failed=not outcome.ok)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -269,29 +323,30 @@ def command_convert(arguments: argparse.Namespace) -> int:
 
 def command_archive(arguments: argparse.Namespace) -> int:
     from convert.jobs import JobOptions, run_archive
-    from convert.publish.entries import HandoutOptions
 
     progress = ProgressBar("archiving", enabled=not arguments.json)
 
     def on_outcome(outcome) -> None:
+        if outcome.status == "gone" and not arguments.json:
+            print(f"{outcome.input}: failed before and is no longer in the seeds folder: its failure went away",
+                  flush=True)
         _report([outcome], as_json=arguments.json, progress=progress)
 
     archive = arguments.configuration.archive
-    handout = HandoutOptions(**{name: value for name, value in
-                                (("title", archive.title), ("base_url", archive.base_url)) if value is not None})
     options = JobOptions(jobs=arguments.jobs, build=build_options(arguments, keep_seed=True),
-                         retry=arguments.retry, handout=handout,
+                         retry=arguments.retry, handout=_handout_options(arguments),
+                         allow_mass_withdraw=bool(arguments.allow_mass_withdraw or archive.allow_mass_withdraw),
                          cluster=arguments.cluster or os.environ.get(defaults.CLUSTER_VARIABLE) or None)
     try:
         totals = run_archive(arguments.seeds, arguments.dist, options, on_outcome=on_outcome, on_plan=progress.start,
-                             on_warning=_say_error)
+                             on_warning=_say_error, exit_code=exit_code_of)
     finally:
         progress.stop()
     if arguments.json:
         print(json_line({"summary": totals.as_json()}), flush=True)
     else:
         print(shown(f"{arguments.dist}: {totals.line()}"), flush=True)
-    return EXIT_FAILED if totals.failed else EXIT_OK
+    return exit_code_of(None, totals)
 
 
 def command_verify(arguments: argparse.Namespace) -> int:
@@ -353,15 +408,68 @@ def command_bag(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_status(arguments: argparse.Namespace) -> int:
+    from convert.archive.status import archive_status
+
+    status = archive_status(arguments.dist)
+    if arguments.json:
+        print(json_line(status.as_json()), flush=True)
+    else:
+        print("\n".join(status.lines()), flush=True)
+    return EXIT_OK
+
+
+def _handout_options(arguments: argparse.Namespace):
+    from convert.publish.entries import HandoutOptions
+
+    archive = arguments.configuration.archive
+    return HandoutOptions(**{name: value for name, value in
+                             (("title", archive.title), ("base_url", archive.base_url)) if value is not None})
+
+
+def command_restore(arguments: argparse.Namespace) -> int:
+    from convert.jobs import restore_titles
+
+    restored = restore_titles(arguments.dist, arguments.keys, every=arguments.all,
+                              handout=_handout_options(arguments), on_warning=_say_error)
+    if not restored:
+        print(f"{arguments.dist}: no withdrawn titles to restore", flush=True)
+        return EXIT_OK
+    print(f"{arguments.dist}: restored {len(restored)}: {', '.join(restored)}", flush=True)
+    print("note: the next archive run withdraws again each whose seed is not in the seeds folder: "
+          "put the seeds back too", flush=True)
+    return EXIT_OK
+
+
 def command_serve(arguments: argparse.Namespace) -> int:
     from convert.serve.app import serve
+    from convert.serve.metrics import MetricsSettings
 
-    serve(arguments.dist, host=arguments.host, port=arguments.port)
+    configured = arguments.configuration.serve
+    metrics = MetricsSettings(enabled=not arguments.no_metrics and configured.metrics,
+                              allowed=tuple(arguments.metrics_from or configured.metrics_from))
+    serve(arguments.dist, host=arguments.host, port=arguments.port, metrics=metrics)
     return EXIT_OK
 
 
 COMMANDS = {"convert": command_convert, "archive": command_archive, "verify": command_verify, "bag": command_bag,
-            "serve": command_serve}
+            "serve": command_serve, "restore": command_restore, "status": command_status}
+
+
+def exit_code_of(error: BaseException | None, totals=None) -> int:
+    """The exit code of a command stopped by `error` (None: it ran to the end, and `totals`,
+    an archive run's, say whether a seed failed)."""
+    if error is None:
+        return EXIT_FAILED if totals is not None and totals.failed else EXIT_OK
+    if isinstance(error, LockedError):
+        return EXIT_LOCKED
+    if isinstance(error, MassWithdrawalRefused):
+        return EXIT_MASS_WITHDRAW
+    if isinstance(error, ConfigError):
+        return EXIT_USAGE
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -373,18 +481,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # command finds it as `arguments.configuration`.
         arguments.configuration = load_config(getattr(arguments, "config", None))
         return COMMANDS[arguments.command](arguments)
-    except LockedError as error:
-        _say_error(str(error))
-        return EXIT_LOCKED
-    except ConfigError as error:
-        _say_error(str(error))
-        return EXIT_USAGE
     except SeedpressError as error:
         _say_error(str(error))
-        return EXIT_FAILED
-    except KeyboardInterrupt:
+        return exit_code_of(error)
+    except KeyboardInterrupt as error:
         _say_error("interrupted")
-        return 130
+        return exit_code_of(error)
     except Stopped as stopped:
         _say_error(f"stopped by {signal.Signals(stopped.signal_number).name}")
         return 128 + stopped.signal_number

@@ -3,11 +3,15 @@
     [archive]
     title = "Example Press archive"                 # every page and feed, landing pages, EPUB covers
     base_url = "https://archive.example.org/"       # absolute links in the OPDS feed
+    allow_mass_withdraw = false                     # true: a run may withdraw most of the archive
     [metadata]                                      # defaults for every seed
     author = "Jane Doe"
     publisher = "Example Press"
     rights = "CC BY 4.0"
     license_url = "https://creativecommons.org/licenses/by/4.0/"
+    [serve]
+    metrics = true                                  # false: serve answers no /metrics
+    metrics_from = ["10.0.0.0/8"]                   # besides loopback clients
 
 The file is read with `tomllib` and checked with pydantic v2 models. pydantic,
 because its errors say precisely where the problem is (`archive.base_url`,
@@ -88,6 +92,25 @@ class ArchiveTable(_Table):
     pages; None: defaults.ARCHIVE_TITLE (on a cover, in the document's language)."""
     base_url: BaseUrl | None = None
     """Where dist/ is published; the feed's links are made absolute against it. None: relative links."""
+    allow_mass_withdraw: bool = False
+    """Let a run withdraw more than half the archive (or all of it); `--allow-mass-withdraw` for one run."""
+
+
+def _checked_network(value: str) -> str:
+    from convert.serve.metrics import parse_network
+
+    parse_network(value)
+    return value
+
+
+class ServeTable(_Table):
+    """[serve]: what `seedpress serve` answers besides the files."""
+
+    metrics: bool = True
+    """Answer /metrics (to loopback clients, and to metrics_from); false: never."""
+    metrics_from: list[Annotated[str, AfterValidator(_checked_network)]] = []
+    """Networks (CIDR, or one address) whose clients may read /metrics besides loopback ones;
+    `--metrics-from` replaces them."""
 
 
 class MetadataTable(_Table):
@@ -108,6 +131,7 @@ class Config(_Table):
 
     archive: ArchiveTable = ArchiveTable()
     metadata: MetadataTable = MetadataTable()
+    serve: ServeTable = ServeTable()
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -171,6 +195,8 @@ def _one_line(text: str, limit: int = 300) -> str:
 _MESSAGES = {
     "extra_forbidden": "unknown key",
     "string_type": "must be text, in quotes",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list, in brackets",
     "model_type": "must be a table",
     "model_attributes_type": "must be a table",
 }

@@ -45,6 +45,9 @@ CLUSTER_GRACE = 60
 OUT_DIR = Path("out")
 SEEDS_DIR = Path("seeds")
 DIST_DIR = Path("dist")
+#: An archive run that would withdraw more than this share of the titles the archive holds
+#: (or every one of them) withdraws nothing, unless told --allow-mass-withdraw.
+MASS_WITHDRAW_SHARE = 0.5
 #: Seconds a process waits for another one writing the catalog (verify records its run
 #: while an archive run may be committing a seed) before it gives up.
 CATALOG_BUSY_TIMEOUT = 30

@@ -43,3 +43,8 @@ class QueryError(SeedpressError):
 class RunStopped(SeedpressError):
     """An archive run stopped part-way through (its cluster went away); every seed it
     committed before that stays valid, and the next run builds the rest."""
+
+
+class MassWithdrawalRefused(SeedpressError):
+    """An archive run would have withdrawn more of the archive than an operator ever means
+    by accident (an empty, missing or unmounted seeds folder): it changed nothing."""

@@ -14,14 +14,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from convert import defaults
-from convert.archive.catalog import open_catalog, published_rows
+from convert.archive.catalog import RunRecord, open_catalog, published_rows, record_run, seed_rows
+from convert.archive.guard import check_withdrawals, forget_gone_failures, nested_seeds, seeds_folder_problem
 from convert.archive.job import RunTotals, UpdateOptions, find_seeds, update_archive
 from convert.archive.keys import assign_keys
+from convert.archive.metrics import write_run_metrics
 from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES, BuildOptions
-from convert.build.outcome import Outcome
+from convert.build.outcome import Outcome, Status
+from convert.dates import now
 from convert.editions.tools import check_prerequisites
-from convert.errors import SeedpressError
-from convert.layout import CATALOG_NAME, archive_lock
+from convert.errors import ConfigError, SeedpressError
+from convert.layout import CATALOG_NAME, METRICS_DIR_NAME, archive_lock
 from convert.publish.entries import HandoutOptions, catalog_entry
 
 
@@ -96,6 +99,12 @@ class JobOptions(UpdateOptions):
 
     handout: HandoutOptions = HandoutOptions()
     """The archive's title and base URL in index.html and opds.xml (seedpress.toml's [archive])."""
+    allow_mass_withdraw: bool = False
+    """Withdraw even when more than half the archive (or all of it) left the seeds folder (guard.py)."""
+
+
+def _default_exit_code(stopped: BaseException | None, totals: RunTotals) -> int:
+    return 1 if stopped is not None or totals.failed else 0
 
 
 def run_archive(
@@ -103,11 +112,16 @@ def run_archive(
     on_outcome: Callable[[Outcome], None] = lambda outcome: None,
     on_plan: Callable[[int], None] = lambda count: None,
     on_warning: Callable[[str], None] = lambda message: None,
+    exit_code: Callable[[BaseException | None, RunTotals], int] = _default_exit_code,
 ) -> RunTotals:
     """Bring `dist` up to date with `seeds_dir`; report each seed built, failed or withdrawn
     through `on_outcome`, how many will be built through `on_plan`, and what the user
-    should know that is no seed's failure (cluster workers refused) through `on_warning`."""
-    started = time.perf_counter()
+    should know that is no seed's failure (cluster workers refused) through `on_warning`.
+
+    Every run that gets the lock is recorded in the catalog's `runs` table, with the exit
+    code `exit_code(the exception that stopped it or None, totals)` gives (the command
+    line's codes; by default 0, or 1 for any failure)."""
+    started, started_at = time.perf_counter(), now()
     options = replace(options, build=replace(options.build, keep_seed=True))
     on_warning = _once(on_warning)
     check_prerequisites(validate=options.build.validate)
@@ -115,7 +129,15 @@ def run_archive(
         from convert.runners.cluster import check_cluster
 
         check_cluster(options.cluster)
-    seeds = find_seeds(seeds_dir)
+    # A seeds folder that is missing or not a folder is refused before anything is touched;
+    # against an archive that holds titles, with the code of a refused mass withdrawal.
+    folder_problem = seeds_folder_problem(seeds_dir)
+    if folder_problem is not None and not (dist / CATALOG_NAME).is_file():
+        raise ConfigError(f"{seeds_dir}: not a folder of seeds ({folder_problem})")
+    seeds = [] if folder_problem is not None else find_seeds(seeds_dir)
+    if folder_problem is None:
+        for nested in nested_seeds(seeds_dir):
+            on_warning(f"{nested}: in a subfolder of {seeds_dir}: not archived (only the seeds directly in it are)")
     try:
         dist.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -123,7 +145,14 @@ def run_archive(
     totals = RunTotals()
     with archive_lock(dist), _catalog_errors(dist):
         connection = open_catalog(dist)
+        stopped: BaseException | None = None
         try:
+            # Before anything is withdrawn or built: a refused run changes nothing.
+            check_withdrawals(seed_rows(connection), {seed.key for seed in seeds}, seeds_dir,
+                              folder_problem=folder_problem, allow=options.allow_mass_withdraw)
+            for row in forget_gone_failures(connection, {seed.key for seed in seeds}):
+                totals.gone += 1
+                on_outcome(Outcome(input=row.source_name, key=row.key, status=Status.GONE))
             try:
                 update_archive(connection, seeds, dist, options, totals, on_outcome, on_plan, on_warning)
             except SeedpressError:
@@ -131,10 +160,61 @@ def run_archive(
                 publish(connection, dist, options.handout, on_warning)
                 raise
             publish(connection, dist, options.handout, on_warning)
+        except BaseException as error:
+            stopped = error
+            raise
+        finally:
+            totals.seconds = time.perf_counter() - started
+            run = RunRecord(started_at, now(), str(seeds_dir), totals.built, totals.unchanged, totals.failed,
+                            totals.withdrawn, totals.gone, round(totals.seconds, 3), exit_code(stopped, totals),
+                            None if stopped is None else _stop_line(stopped))
+            _report_run(connection, dist, run, on_warning)
+            connection.close()
+    return totals
+
+
+def _stop_line(error: BaseException) -> str:
+    if isinstance(error, SeedpressError):
+        return str(error)
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return f"{type(error).__name__}: {error}"
+
+
+def _report_run(connection: sqlite3.Connection, dist: Path, run: RunRecord,
+                on_warning: Callable[[str], None]) -> None:
+    """Record the run in the catalog and write its metrics. A run that cannot be recorded
+    (the catalog or the disk is what failed) is said in a warning and costs nothing else."""
+    try:
+        record_run(connection, run)
+    except sqlite3.Error as error:
+        on_warning(f"{dist / CATALOG_NAME}: this run is not recorded: {error}")
+    try:
+        write_run_metrics(dist, run, connection)
+    except (OSError, sqlite3.Error) as error:
+        on_warning(f"{dist / METRICS_DIR_NAME}: the metrics of this run are not written: "
+                   f"{getattr(error, 'strerror', None) or error}")
+
+
+def restore_titles(dist: Path, keys: Sequence[str] = (), *, every: bool = False,
+                   handout: HandoutOptions = HandoutOptions(),
+                   on_warning: Callable[[str], None] = lambda message: None) -> list[str]:
+    """`seedpress restore`: under the archive lock, put the withdrawn titles `keys` (or every
+    one) back with their files, catalog rows and search texts (archive/restore.py), then
+    write the hand-out; return the keys restored."""
+    from convert.archive.restore import restore_withdrawn
+
+    if not (dist / CATALOG_NAME).is_file():
+        raise ConfigError(f"{dist}: no {CATALOG_NAME} here: not an archive built by seedpress archive")
+    with archive_lock(dist), _catalog_errors(dist):
+        connection = open_catalog(dist)
+        try:
+            restored = restore_withdrawn(connection, dist, keys, every=every)
+            if restored:
+                publish(connection, dist, handout, on_warning)
         finally:
             connection.close()
-    totals.seconds = time.perf_counter() - started
-    return totals
+    return restored
 
 
 def _once(on_warning: Callable[[str], None]) -> Callable[[str], None]:

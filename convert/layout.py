@@ -7,12 +7,14 @@
     dist/SHA256SUMS                             sha256sum -c over every published file
     dist/opensearch.xml                         serve's search description
     dist/search.js, dist/pagefind/              the static search of the landing pages
+    dist/favicon.svg                            the archive's icon
     dist/.catalog.sqlite                        the catalog
     dist/.lock                                  held by the one archive run at a time
     dist/.withdrawn/                            the files of withdrawn titles, moved aside
     dist/.handout-pages.json                    what each hand-out page was last written from
     dist/.handout.json                          the archive's title and base URL it was handed out with
     dist/.pagefind-source                       which landing pages the static search indexes
+    dist/.metrics/seedpress.prom                the last run's metrics, for node_exporter's textfile collector
 
 Every other module takes these names from here. This module imports nothing from
 seedpress but its exceptions, so that any stage may use it.
@@ -35,6 +37,10 @@ WITHDRAWN_NAME = ".withdrawn"
 PAGE_RECORD_NAME = ".handout-pages.json"
 #: The title and base URL the last run handed the archive out with, for serve's own pages.
 HANDOUT_OPTIONS_NAME = ".handout.json"
+#: The folder node_exporter's textfile collector reads (--collector.textfile.directory), and
+#: the file of metrics each archive run writes into it.
+METRICS_DIR_NAME = ".metrics"
+METRICS_FILE_NAME = "seedpress.prom"
 
 INDEX_NAME = "index.html"
 #: A title's landing page in its folder, dist/<key>/index.html.
@@ -44,11 +50,14 @@ JSON_FEED_NAME = "opds.json"
 SUMS_NAME = "SHA256SUMS"
 OPENSEARCH_NAME = "opensearch.xml"
 SEARCH_SCRIPT_NAME = "search.js"
+FAVICON_NAME = "favicon.svg"
 
 #: What serve answers for a search (no file in dist holds it).
 SEARCH_PAGE_PATH = "search"
 SEARCH_FEED_PATH = "search.atom"
 SEARCH_JSON_PATH = "search.json"
+#: What serve answers with its own metrics, in the Prometheus text format.
+METRICS_PATH = "metrics"
 
 #: The static search bundle, swapped in whole from .pagefind-new.
 BUNDLE_NAME = "pagefind"

@@ -23,8 +23,10 @@ from convert.runners.pool import TRACE_VARIABLE
 
 
 def file_hashes(dist: Path) -> dict[str, str]:
+    """The titles' files (not the run's own metrics in .metrics/, rewritten by every run)."""
     return {str(p.relative_to(dist)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in dist.glob("*/*") if p.is_file() and not p.name.startswith(".")}
+            for p in dist.glob("*/*") if p.is_file() and not p.name.startswith(".")
+            and not p.parent.name.startswith(".")}
 
 
 def assert_complete(seeds: Path, dist: Path) -> None:

@@ -92,7 +92,7 @@ def page(archive):
 
 def test_first_write_writes_all_three(archive):
     dist, entries, written = archive
-    assert sorted(written) == ["SHA256SUMS", "index.html", "opds.json", "opds.xml", "search.js"]
+    assert sorted(written) == ["SHA256SUMS", "favicon.svg", "index.html", "opds.json", "opds.xml", "search.js"]
     assert len(entries) == 2 and {e.key for e in entries} == {"000_52d55abe645743f0", "hostile"}
 
 

@@ -185,7 +185,7 @@ def test_a_page_record_that_cannot_be_read_costs_only_time(tmp_path, record):
     after = {path.name: path.read_bytes() for path in tmp_path.iterdir() if not path.name.startswith(".")}
     assert after == before
     assert json.loads((tmp_path / ".handout-pages.json").read_bytes())["pages"].keys() == before.keys() - {
-        "SHA256SUMS", "search.js"}
+        "SHA256SUMS", "search.js", "favicon.svg"}
 
 
 def test_another_archive_title_rewrites_every_page(tmp_path):

@@ -369,7 +369,7 @@ def test_a_version_2_catalog_is_migrated_and_the_next_run_indexes_its_seeds(tmp_
     # verify migrates it (an empty index); the next archive run fills the index without rebuilding.
     assert seedpress("verify", "--dist", dist).returncode == 0
     with sqlite3.connect(dist / CATALOG_NAME) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (3,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) and SCHEMA_VERSION >= 3
         assert connection.execute("SELECT count(*) FROM search_texts").fetchone() == (0,)
     connection.close()
     assert ": 0 built, 1 unchanged, 0 failed, 0 withdrawn in " in archive(seeds, dist)
@@ -382,7 +382,14 @@ def test_a_version_2_catalog_is_migrated_and_the_next_run_indexes_its_seeds(tmp_
     assert "\x02xylophone\x03" in results.hits[0].commentary_snippet
     assert seedpress("verify", "--dist", dist).returncode == 0
     # And an unchanged run after that has nothing left to index.
-    before = (dist / CATALOG_NAME).stat().st_mtime_ns
+    # (The catalog file changes: every run records itself. The index's own pages must not.)
+    def index_pages() -> list[tuple]:
+        with sqlite3.connect(dist / CATALOG_NAME) as connection:
+            pages = connection.execute("SELECT * FROM search_index_data ORDER BY id").fetchall()
+        connection.close()
+        return pages
+
+    before = index_pages()
     assert ": 0 built, 1 unchanged, 0 failed, 0 withdrawn in " in archive(seeds, dist)
-    assert (dist / CATALOG_NAME).stat().st_mtime_ns == before
+    assert index_pages() == before
 

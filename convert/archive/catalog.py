@@ -33,7 +33,7 @@ from convert.layout import CATALOG_NAME, edition_path
 from convert.names import name_bytes, shown
 
 #: PRAGMA user_version of the schema below; 0 is the first release's layout.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SEEDS_TABLE = """
 CREATE TABLE IF NOT EXISTS seeds (
@@ -70,6 +70,23 @@ CREATE TABLE IF NOT EXISTS fixity_checks (
     checked_at TEXT NOT NULL,
     files      INTEGER NOT NULL,
     problems   TEXT NOT NULL  -- JSON list of {"path": relative to dist, "problem": the line verify printed}
+)"""
+
+#: One row per archive run that got the lock: what `seedpress status` and the metrics report.
+RUNS_TABLE = """
+CREATE TABLE IF NOT EXISTS runs (
+    id         INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    ended_at   TEXT NOT NULL,
+    seeds_dir  TEXT NOT NULL,
+    built      INTEGER NOT NULL,
+    unchanged  INTEGER NOT NULL,
+    failed     INTEGER NOT NULL,
+    withdrawn  INTEGER NOT NULL,
+    gone       INTEGER NOT NULL,
+    seconds    REAL NOT NULL,
+    exit_code  INTEGER NOT NULL,
+    error      TEXT  -- the one line that stopped or refused the run; NULL when it ran to the end
 )"""
 
 #: The search index (DESIGN §11): the texts of each seed with a good build, one row a seed,
@@ -116,7 +133,7 @@ END""",
 SEARCH_SCHEMA = (SEARCH_TEXTS_TABLE, SEARCH_INDEX_TABLE, *SEARCH_TRIGGERS)
 
 
-SCHEMA = (SEEDS_TABLE, FILES_TABLE, FIXITY_TABLE, *SEARCH_SCHEMA)
+SCHEMA = (SEEDS_TABLE, FILES_TABLE, FIXITY_TABLE, *SEARCH_SCHEMA, RUNS_TABLE)
 
 #: From each version, the statements that bring a catalog to the next one.
 MIGRATIONS = {
@@ -137,6 +154,8 @@ MIGRATIONS = {
     # seed with a good build from the seed bytes the archive keeps (archive.index_unindexed),
     # rather than this migration, which verify and bag run too and which must stay quick.
     2: SEARCH_SCHEMA,
+    # Version 4 records each archive run (seedpress status, the metrics).
+    3: (RUNS_TABLE,),
 }
 
 
@@ -381,6 +400,31 @@ def record_withdrawn(connection: sqlite3.Connection, key: str) -> None:
         connection.execute("DELETE FROM search_texts WHERE key = ?", (key,))
 
 
+def forget_seed(connection: sqlite3.Connection, key: str) -> None:
+    """Drop a seed that never built from the catalog (it has no files and no search texts)."""
+    with transaction(connection):
+        connection.execute("DELETE FROM seeds WHERE key = ? AND status = 'failed'", (key,))
+
+
+def record_restored(connection: sqlite3.Connection, key: str, files: Sequence[tuple[str, str, str, int]],
+                    texts: SearchTexts) -> None:
+    """Put a withdrawn seed back: status built, its files (edition, path relative to dist,
+    sha256, size) as they were moved back, and its texts in the search index."""
+    with transaction(connection):
+        connection.execute("UPDATE seeds SET status = 'built', checked_at = ? WHERE key = ? AND status = 'withdrawn'",
+                           (now(), key))
+        connection.execute("DELETE FROM files WHERE key = ?", (key,))
+        connection.executemany("INSERT INTO files (key, edition, path, sha256, size) VALUES (?, ?, ?, ?, ?)",
+                               [(key, *file) for file in files])
+        _index_seed(connection, texts)
+
+
+def withdrawn_rows(connection: sqlite3.Connection) -> dict[str, tuple[str | None, str]]:
+    """Every withdrawn seed by key: (the sha256 of the bytes of its last good build, its file name)."""
+    return {key: (sha256, name) for key, sha256, name in connection.execute(
+        "SELECT key, source_sha256, source_name FROM seeds WHERE status = 'withdrawn' ORDER BY key")}
+
+
 def published_rows(connection: sqlite3.Connection,
                    on_problem: Callable[[str], None] = _warn) -> list[tuple[tuple, list[tuple]]]:
     """Each seed with a good build, ordered by key: (key, title, identifier, summary, created
@@ -574,3 +618,80 @@ def has_search_index(connection: sqlite3.Connection) -> bool:
     """True when the catalog has a search index (version 3 or later)."""
     return connection.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_index'").fetchone() is not None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One archive run, as the catalog's `runs` table holds it."""
+
+    started_at: str
+    """When it started, an ISO timestamp."""
+    ended_at: str
+    """When it ended."""
+    seeds_dir: str
+    """The seeds folder it read, as given."""
+    built: int
+    unchanged: int
+    failed: int
+    withdrawn: int
+    gone: int
+    """Seeds that never built and left the folder."""
+    seconds: float
+    exit_code: int
+    """The exit code `seedpress archive` gave."""
+    error: str | None = None
+    """The line that stopped or refused it; None when it ran to the end."""
+
+    def as_json(self) -> dict:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+_RUN_COLUMNS = tuple(RunRecord.__dataclass_fields__)
+
+
+def record_run(connection: sqlite3.Connection, run: RunRecord) -> None:
+    """Add an archive run to the catalog's `runs` table."""
+    with transaction(connection):
+        connection.execute(f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})",
+                           tuple(getattr(run, name) for name in _RUN_COLUMNS))
+
+
+def _has_table(connection: sqlite3.Connection, name: str) -> bool:
+    return connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                              (name,)).fetchone() is not None
+
+
+def last_runs(connection: sqlite3.Connection) -> tuple[RunRecord | None, RunRecord | None]:
+    """The last archive run, and the last one that ran to the end (exit 0 or 1); None for
+    none (or a catalog older than version 4, which did not record them)."""
+    if not _has_table(connection, "runs"):
+        return None, None
+    columns = ", ".join(_RUN_COLUMNS)
+    last = connection.execute(f"SELECT {columns} FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    finished = connection.execute(
+        f"SELECT {columns} FROM runs WHERE error IS NULL ORDER BY id DESC LIMIT 1").fetchone()
+    return (RunRecord(*last) if last else None), (RunRecord(*finished) if finished else None)
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What the archive holds now, from the catalog."""
+
+    titles: int
+    """Seeds with a good build: the titles in the hand-out."""
+    bytes: int
+    """The size of their catalogued files."""
+    failing: tuple[tuple[str, str, str], ...]
+    """(key, file name, error) of each seed whose last attempt failed: never built, or
+    keeping its last good build."""
+
+
+def holdings(connection: sqlite3.Connection) -> Holdings:
+    titles = connection.execute("SELECT count(*) FROM seeds WHERE status = 'built'").fetchone()[0]
+    size = connection.execute(
+        "SELECT coalesce(sum(f.size), 0) FROM files f JOIN seeds s ON s.key = f.key WHERE s.status = 'built'"
+    ).fetchone()[0]
+    failing = connection.execute(
+        "SELECT key, source_name, error FROM seeds WHERE error IS NOT NULL AND status != 'withdrawn' "
+        "ORDER BY key").fetchall()
+    return Holdings(titles, size, tuple(failing))

@@ -61,15 +61,18 @@ class RunTotals:
     unchanged: int = 0
     failed: int = 0
     withdrawn: int = 0
+    gone: int = 0
+    """Seeds that had never built and left the folder: failures that went away."""
     seconds: float = 0.0
 
     def line(self) -> str:
+        gone = f", {self.gone} {'failure' if self.gone == 1 else 'failures'} gone" if self.gone else ""
         return (f"{self.built} built, {self.unchanged} unchanged, {self.failed} failed, "
-                f"{self.withdrawn} withdrawn in {self.seconds:.1f} s")
+                f"{self.withdrawn} withdrawn{gone} in {self.seconds:.1f} s")
 
     def as_json(self) -> dict:
         return {"built": self.built, "unchanged": self.unchanged, "failed": self.failed,
-                "withdrawn": self.withdrawn, "seconds": round(self.seconds, 3)}
+                "withdrawn": self.withdrawn, "gone": self.gone, "seconds": round(self.seconds, 3)}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ class Status(str, Enum):
     """It could not be read, rendered or written; `error` says why."""
     WITHDRAWN = "withdrawn"
     """It left the seeds folder, and its files were moved aside."""
+    GONE = "gone"
+    """It had never built, and left the seeds folder: its failure went away (never in the catalog)."""
 
     def __str__(self) -> str:
         return self.value
@@ -93,7 +95,7 @@ class Outcome:
     key: str | None
     """The safe name of its output folder and files; None when it was never read."""
     status: Status
-    """built, failed or withdrawn."""
+    """built, failed, withdrawn or gone."""
     error: str | None = None
     """The one-line reason for a failure, naming the input; None otherwise."""
     built: Built | None = None

@@ -14,12 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from convert.files import write_if_changed
-from convert.layout import FEED_NAME, HANDOUT_OPTIONS_NAME, INDEX_NAME, SUMS_NAME
+from convert.layout import FAVICON_NAME, FEED_NAME, HANDOUT_OPTIONS_NAME, INDEX_NAME, SUMS_NAME
 from convert.publish.entries import Entry, HandoutOptions, check_entry, newest_first, oldest_first
 from convert.publish.index_page import SEARCH_SCRIPT, SEARCH_SCRIPT_NAME, render_index
 from convert.publish.opds1 import render_feed
 from convert.publish.opds2 import JSON_FEED_NAME, render_json_feed
 from convert.publish.paging import PageRecord, Pages, old_pages
+
+#: The archive's icon, served as dist/favicon.svg (one for every archive, for now).
+FAVICON = (Path(__file__).parent / "assets" / FAVICON_NAME).read_bytes()
 
 
 def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions = HandoutOptions()) -> list[str]:
@@ -42,7 +45,7 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
     pages = Pages(oldest_first(entries))
     dist.mkdir(parents=True, exist_ok=True)
     written = [name for name, data in ((SUMS_NAME, render_sums(newest_first(entries))),
-                                       (SEARCH_SCRIPT_NAME, SEARCH_SCRIPT))
+                                       (SEARCH_SCRIPT_NAME, SEARCH_SCRIPT), (FAVICON_NAME, FAVICON))
                if write_if_changed(dist / name, data)]
     write_if_changed(dist / HANDOUT_OPTIONS_NAME, options_record(options))
     record = PageRecord.read(dist, options)

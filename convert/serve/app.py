@@ -21,7 +21,8 @@ that finds every search slot busy. Out of descriptors, the accept loop logs one
 line a minute, not a traceback per waiting connection (loop.py).
 
 Four paths are answers, not files (search.py, search_query.py): /search, /search.atom, /search.json and
-/opensearch.xml. Each search reads the catalog through a connection of its own, opened
+/opensearch.xml; and /metrics, serve's own (metrics.py), for loopback clients unless
+configured. Each search reads the catalog through a connection of its own, opened
 read-only in the worker thread that answers it and closed there. Searches have worker
 threads of their own (SearchSlots), apart from the ones files are read with.
 """
@@ -44,32 +45,38 @@ from convert.publish.opds2 import OPDS2_TYPE
 from convert.serve import loop
 from convert.serve.files import ServeFiles
 from convert.serve.headers import SecurityHeaders
+from convert.serve.metrics import MetricsSettings, ServeMetrics
 from convert.serve.protocol import protocol_with_timeouts
 from convert.serve.search import SearchSlots, search_description_endpoint, search_endpoint
 
 
-def create_app(dist: Path, *, search_slots: int | None = None,
+def create_app(dist: Path, metrics: MetricsSettings = MetricsSettings(), *, search_slots: int | None = None,
                search_wait: float = SEARCH_QUEUE_TIMEOUT) -> Starlette:
-    """An ASGI app that serves the files of `dist` read-only (GET and HEAD), and searches
-    its catalog, at most `search_slots` searches at a time (one per core when None); a search
-    that waits `search_wait` seconds for a slot is answered 503."""
+    """An ASGI app that serves the files of `dist` read-only (GET and HEAD), searches its
+    catalog, at most `search_slots` searches at a time (one per core when None; a search
+    that waits `search_wait` seconds for a slot is answered 503), and answers /metrics
+    (metrics.py) unless `metrics` turns it off."""
     root = Path(dist).resolve()
     slots = SearchSlots(search_slots, search_wait)
+    observed = ServeMetrics(metrics) if metrics.enabled else None
     answers = [
         Route(f"/{SEARCH_PAGE_PATH}", search_endpoint(root, search.render_page, "text/html; charset=utf-8", slots)),
         Route(f"/{SEARCH_FEED_PATH}", search_endpoint(root, search.render_feed, OPDS_ACQUISITION_TYPE, slots)),
         Route(f"/{SEARCH_JSON_PATH}", search_endpoint(root, search.render_json, OPDS2_TYPE, slots)),
         Route(f"/{OPENSEARCH_NAME}", search_description_endpoint(root)),
     ]
+    if observed is not None:
+        answers.append(observed.route())
     return Starlette(
         routes=[*answers, Route("/{path:path}", ServeFiles(root), methods=["GET", "HEAD"])],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[*([observed.middleware()] if observed else []), Middleware(SecurityHeaders)],
     )
 
 
 def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
           header_timeout: float = SERVE_HEADER_TIMEOUT, send_timeout: float = SERVE_SEND_TIMEOUT,
-          search_slots: int | None = None, search_wait: float = SEARCH_QUEUE_TIMEOUT) -> None:
+          search_slots: int | None = None, search_wait: float = SEARCH_QUEUE_TIMEOUT,
+          metrics: MetricsSettings = MetricsSettings()) -> None:
     """Serve `dist` on host:port until Ctrl-C (or SIGTERM); return once the server has stopped.
 
     A connection that has not sent a request's complete headers `header_timeout` seconds after
@@ -83,7 +90,7 @@ def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
     if not (dist / INDEX_NAME).is_file():
         raise ConfigError(f"{dist}: no {INDEX_NAME} here; is this an archive built by `seedpress archive`?")
     config = uvicorn.Config(
-        create_app(dist, search_slots=search_slots, search_wait=search_wait),
+        create_app(dist, metrics, search_slots=search_slots, search_wait=search_wait),
         host=host, port=port, lifespan="off", ws="none",
         # Always h11: httptools, uvicorn's choice when installed, would need timers of its own.
         http=protocol_with_timeouts(header_timeout, send_timeout),

@@ -38,6 +38,7 @@ MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".json": "application/json",
+    ".svg": "image/svg+xml",
 }
 
 #: Media types of the hand-out files by exact name.
@@ -110,8 +111,9 @@ class ServeFiles:
 def requested_names(scope: Scope) -> list[str] | None:
     """The names a request's path is made of, or None when one of them is not a name we serve."""
     raw = scope.get("raw_path") or scope["path"].encode("utf-8")
-    if raw in (b"", b"/"):
-        raw = f"/{INDEX_NAME}".encode()
+    # A folder's page, as every static host answers it: / is index.html, /key/ the title's landing page.
+    if raw in (b"", b"/") or raw.endswith(b"/"):
+        raw = raw.removesuffix(b"/") + f"/{INDEX_NAME}".encode()
     if not raw.startswith(b"/"):
         return None
     names = []

@@ -16,7 +16,9 @@ DOWNLOAD_POLICY = "default-src 'none'; sandbox"
 def html_policy(path: str) -> str:
     """The Content-Security-Policy of an HTML page: each page allows its own style block only."""
     parts = path.strip("/").split("/")
-    return LANDING_POLICY if len(parts) == 2 and parts[1] == LANDING_NAME else CONTENT_SECURITY_POLICY
+    # /key/ is the title's landing page, as /key/index.html is.
+    landing = (len(parts) == 2 and parts[1] == LANDING_NAME) or (len(parts) == 1 and parts[0] and path.endswith("/"))
+    return LANDING_POLICY if landing else CONTENT_SECURITY_POLICY
 
 
 class SecurityHeaders:
