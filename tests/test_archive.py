@@ -10,7 +10,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import EDITIONS, REAL_SEED, ROOT, copy_archive, seedpress, wait_for, write_seeds
+from support.archives import EDITIONS, copy_archive, write_seeds
+from support.run import REAL_SEED, ROOT, seedpress, wait_for
 
 from convert.runners.pool import TRACE_VARIABLE
 

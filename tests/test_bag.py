@@ -11,8 +11,9 @@ from pathlib import Path
 
 import bagit
 import pytest
-from conftest import EDITIONS, copy_archive, seedpress, write_seeds
 from lxml import etree
+from support.archives import EDITIONS, copy_archive, write_seeds
+from support.run import seedpress
 
 import convert
 from convert.deposit.bag import write_bag

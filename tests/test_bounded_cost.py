@@ -13,10 +13,10 @@ import sys
 import unicodedata
 
 import pytest
-from conftest import pdftotext_pages
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from support.documents import pdftotext_pages
 
 from convert.document.model import Document, Source, first_sentence
 from convert.document.seed import parse_seed

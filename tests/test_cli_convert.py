@@ -8,7 +8,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REAL_SEED, assert_one_line_error, json_lines, pdftotext_pages, seedpress
+from support.documents import pdftotext_pages
+from support.run import DATA, REAL_SEED, assert_one_line_error, json_lines, seedpress
 
 from convert.document.master import read_master
 from convert.document.seed import read_seed

@@ -12,7 +12,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import REAL_SEED, ROOT, json_lines, seedpress, write_seeds
+from support.archives import write_seeds
+from support.run import REAL_SEED, ROOT, json_lines, seedpress
 
 from convert import defaults
 from convert.archive.catalog import SCHEMA_VERSION

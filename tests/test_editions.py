@@ -22,23 +22,10 @@ import docx
 import pikepdf
 import pypdf
 import pytest
-from conftest import (
-    BUILD_EPOCH,
-    COMMENTARY_HEADING,
-    DATA,
-    EDITION_FIXTURES,
-    FONT_DEPENDENT_FIXTURE,
-    REAL_SEED,
-    SUMMARY_HEADING,
-    Rendered,
-    find_in_order,
-    json_lines,
-    pdftotext_pages,
-    run_epubcheck,
-    seedpress,
-    strip_format,
-)
 from lxml import etree
+from support.documents import COMMENTARY_HEADING, SUMMARY_HEADING, find_in_order, pdftotext_pages, strip_format
+from support.editions import EDITION_FIXTURES, FONT_DEPENDENT_FIXTURE, Rendered, run_epubcheck
+from support.run import BUILD_EPOCH, DATA, REAL_SEED, json_lines, seedpress
 
 from convert.document.seed import read_seed
 

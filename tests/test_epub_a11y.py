@@ -10,9 +10,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REAL_SEED, json_lines, run_epubcheck, seedpress
 from lxml import etree
 from PIL import Image
+from support.editions import run_epubcheck
+from support.run import DATA, REAL_SEED, json_lines, seedpress
 
 from convert.document.model import text_direction
 from convert.document.seed import read_seed

@@ -17,8 +17,8 @@ from urllib.parse import unquote, urlsplit
 import feedparser
 import lxml.html
 import pytest
-from conftest import REAL_SEED, seedpress
 from lxml import etree
+from support.run import REAL_SEED, seedpress
 
 from convert.dates import build_date
 from convert.document.seed import read_seed

@@ -19,8 +19,9 @@ from pathlib import Path
 import pikepdf
 import pytest
 import yaml
-from conftest import EDITIONS, seedpress
 from lxml import etree
+from support.archives import EDITIONS
+from support.run import seedpress
 
 #: The one image an EPUB holds: the cover seedpress draws with the title.
 GENERATED_COVER = "EPUB/media/cover.png"

@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import EDITIONS, REAL_SEED, TIME_LIMIT, json_lines, seedpress, write_heavy_seed, write_seeds
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.archives import EDITIONS, TIME_LIMIT, write_heavy_seed, write_seeds
+from support.run import REAL_SEED, json_lines, seedpress
 
 from convert.build.input import BuildOptions, build_input
 from convert.build.outcome import Status

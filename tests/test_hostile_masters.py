@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DATA, ROOT, assert_one_line_error, canonical, json_lines, seedpress, typed_paragraphs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from support.run import DATA, ROOT, assert_one_line_error, json_lines, seedpress
+from support.strategies import canonical, typed_paragraphs
 
 from convert.document.language import MAX_TAG_LENGTH, is_language_tag
 from convert.document.master import escape_paragraph, parse_master, to_markdown

@@ -9,9 +9,9 @@ import re
 import shutil
 from pathlib import Path
 
-from conftest import REAL_SEED, json_lines, seedpress
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.run import REAL_SEED, json_lines, seedpress
 
 from convert.archive.job import find_seeds
 from convert.archive.keys import assign_keys, safe_key, seed_key

@@ -16,10 +16,12 @@ from pathlib import Path
 import pikepdf
 import pytest
 import yaml
-from conftest import BUILD_EPOCH, DATA, json_lines, pdftotext_pages, run_epubcheck, seedpress, strip_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from support.documents import pdftotext_pages, strip_format
+from support.editions import run_epubcheck
+from support.run import BUILD_EPOCH, DATA, json_lines, seedpress
 
 from convert.document.labels import labels, long_date
 from convert.document.language import detect

@@ -18,7 +18,8 @@ import feedparser
 import jsonschema
 import lxml.html
 import pytest
-from conftest import seedpress, write_seeds
+from support.archives import write_seeds
+from support.run import seedpress
 
 from convert.publish import search_pages as search
 from convert.publish.entries import Edition, Entry, HandoutOptions

@@ -21,7 +21,8 @@ from xml.etree import ElementTree
 
 import pikepdf
 import pytest
-from conftest import COMMENTARY_HEADING, DATA, REAL_SEED, SUMMARY_HEADING, json_lines, seedpress
+from support.documents import COMMENTARY_HEADING, SUMMARY_HEADING
+from support.run import DATA, REAL_SEED, json_lines, seedpress
 
 from convert import __version__
 from convert.document.seed import read_seed

@@ -18,17 +18,10 @@ import lxml.html
 import pikepdf
 import pytest
 import yaml
-from conftest import (
-    BUILD_EPOCH,
-    DATA,
-    REAL_SEED,
-    frontmatter_text,
-    json_lines,
-    pdftotext_pages,
-    run_epubcheck,
-    seedpress,
-)
 from lxml import etree
+from support.documents import frontmatter_text, pdftotext_pages
+from support.editions import run_epubcheck
+from support.run import BUILD_EPOCH, DATA, REAL_SEED, json_lines, seedpress
 
 from convert.document.seed import read_seed
 from convert.editions import Settings

@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import REAL_SEED, seedpress, wait_for
+from support.run import REAL_SEED, seedpress, wait_for
 
 from convert.defaults import FORMATS as EDITIONS
 

@@ -46,7 +46,7 @@ SCRIPT_FONTS = {
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, Path]:
-    from conftest import json_lines, seedpress
+    from support.run import json_lines, seedpress
 
     out = tmp_path_factory.mktemp("scripts")
     result = seedpress("convert", SEED, "--to", "pdf,docx", "--out", out, "--json",

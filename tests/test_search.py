@@ -11,7 +11,8 @@ import httpx
 import lxml.etree
 import lxml.html
 import pytest
-from conftest import seedpress, start_server, stop
+from support.run import seedpress
+from support.servers import start_server, stop
 
 from convert.archive.catalog import SCHEMA_VERSION, open_catalog_readonly
 from convert.archive.search_index import search_catalog

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import lxml.html
 import pytest
-from conftest import REAL_SEED, free_port, seedpress, start_server, stop
+from support.run import REAL_SEED, seedpress
+from support.servers import free_port, start_server, stop
 
 from convert.dates import build_date
 from convert.document.seed import read_seed

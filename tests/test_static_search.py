@@ -14,8 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import DATA, REAL_SEED, seedpress, start_server, stop
 from playwright.sync_api import Page, expect, sync_playwright
+from support.run import DATA, REAL_SEED, seedpress
+from support.servers import start_server, stop
 
 from convert.publish.index_page import WORKER_POLICY
 from convert.publish.sitesearch import BUNDLE_ENTRY, BUNDLE_NAME
