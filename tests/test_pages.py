@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import jsonschema
 import lxml.html
 import pytest
 from support.archives import write_seeds
-from support.run import seedpress
+from support.run import ROOT, seedpress
 
 from convert.publish import search_pages as search
 from convert.publish.entries import Edition, Entry, HandoutOptions
@@ -260,15 +259,16 @@ def test_landing_pages_are_catalogued_verified_and_linked(archived):
 
 # --- every kind of OPDS 2.0 document against the schemas ----------------------------
 
-#: Where the published OPDS 2.0 and Readium Web Publication Manifest schemas may be
-#: (any folder holding their *.schema.json files): never in this repository.
-OFFICIAL_SCHEMAS = Path(os.environ.get("SEEDPRESS_OPDS_SCHEMAS") or "/work/shared/opds-schemas")
+#: The published OPDS 2.0 and Readium Web Publication Manifest schemas: beside the
+#: checkout, in ../shared/opds-schemas/ (its README says which commits), never in this
+#: repository, whose licence they do not share. CI has shared/ there too.
+OFFICIAL_SCHEMAS = ROOT.parent / "shared" / "opds-schemas"
 OPDS2_FEED_ID = "https://drafts.opds.io/schema/feed.schema.json"
 
 
 def official_validator() -> jsonschema.protocols.Validator:
     """A validator of the published feed schema, every $ref resolved from OFFICIAL_SCHEMAS
-    and none from the network; skips the test when they are not there. Formats are
+    and none from the network; fails, never skips, when they are not there. Formats are
     checked as far as the installed packages allow (date-time and uri need extras)."""
     from referencing import Registry, Resource
     from referencing.exceptions import NoSuchResource
@@ -276,8 +276,8 @@ def official_validator() -> jsonschema.protocols.Validator:
 
     files = sorted(OFFICIAL_SCHEMAS.rglob("*.schema.json")) if OFFICIAL_SCHEMAS.is_dir() else []
     if not files:
-        pytest.skip(f"no official OPDS 2.0 schemas in {OFFICIAL_SCHEMAS} (set SEEDPRESS_OPDS_SCHEMAS to a folder "
-                    "with the drafts.opds.io and readium.org webpub-manifest schema files)")
+        pytest.fail(f"no published OPDS 2.0 schemas in {OFFICIAL_SCHEMAS}: the folder shared/opds-schemas "
+                    "beside the checkout must hold the drafts.opds.io and readium webpub-manifest *.schema.json files")
 
     def offline(uri: str):
         raise NoSuchResource(ref=uri)
