@@ -1,5 +1,5 @@
-"""The tests' fixtures: processes stopped whatever happens, the editions rendered once
-per session, and the hypothesis profiles. The helpers they use live in tests/support/.
+"""The tests' fixtures: processes stopped whatever happens, the editions and an archive
+built once per session, and the hypothesis profiles. The helpers they use live in tests/support/.
 
 Nothing here is autouse: other test modules only get what they ask for by name.
 """
@@ -10,10 +10,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from support.archives import copy_archive, write_seeds
 from support.editions import EDITION_FIXTURES, Rendered
 from support.run import BUILD_EPOCH, DATA, ROOT, json_lines, seedpress, seedpress_command, seedpress_environment
 
 from convert.document.seed import read_seed
+
+# Hypothesis profiles, chosen with `pytest --hypothesis-profile=NAME` (make test: "ci").
+# "default" is Hypothesis's own; "ci" runs the same examples, keeps no example database
+# (a fresh clone has none to replay) and prints the blob that reproduces a failure.
+# Neither changes an example count or a deadline: each test that needs other settings
+# sets them itself, and the suite is faster by cheaper examples, not fewer.
+settings.register_profile("ci", print_blob=True, database=None)
 
 
 @pytest.fixture
@@ -56,3 +65,20 @@ def rendered(tmp_path_factory, build_env) -> dict[str, Rendered]:
         name: Rendered(name, read_seed(DATA / f"{name}.txt"), outcomes[name], out / outcomes[name]["key"])
         for name in EDITION_FIXTURES
     }
+
+
+@pytest.fixture(scope="session")
+def one_seed_archive(tmp_path_factory) -> tuple[Path, Path]:
+    """A seeds folder of one good seed (article-0) and its archive, built once per session
+    by `seedpress archive`: (seeds, dist). Never changed: tests change a copy (archive_of_one)."""
+    base = tmp_path_factory.mktemp("one-seed-archive")
+    write_seeds(base / "seeds", 1)
+    result = seedpress("archive", base / "seeds", "--dist", base / "dist", "--jobs", "0")
+    assert result.returncode == 0, result.stderr
+    return base / "seeds", base / "dist"
+
+
+@pytest.fixture
+def archive_of_one(one_seed_archive, tmp_path) -> tuple[Path, Path]:
+    """A copy of one_seed_archive under this test's tmp_path, to change: (seeds, dist)."""
+    return copy_archive(*one_seed_archive, tmp_path)

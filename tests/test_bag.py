@@ -18,6 +18,8 @@ from support.run import seedpress
 import convert
 from convert.deposit.bag import write_bag
 
+pytestmark = pytest.mark.slow
+
 SEEDS = 20
 PREMIS = "{http://www.loc.gov/premis/v3}"
 EVENT_TYPES = "http://id.loc.gov/vocabulary/preservation/eventType"

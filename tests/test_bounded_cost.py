@@ -203,6 +203,7 @@ def test_a_title_with_a_separator_gets_a_cover(separator):
 
 @settings(max_examples=150, deadline=None)
 @given(pieces=st.lists(_TITLE_PIECES, min_size=1, max_size=12))
+@pytest.mark.slow
 def test_any_title_gets_a_cover(pieces):
     assert cover_of("".join(pieces)).size == COVER_SIZE
 

@@ -20,6 +20,8 @@ from convert.document.seed import read_seed
 from convert.editions.cover import COVER_SIZE, cover_png
 from convert.editions.epub import CONFORMANCE
 
+pytestmark = pytest.mark.slow
+
 SEEDS = {
     REAL_SEED.stem: REAL_SEED,
     "multiscript": DATA / "multiscript.txt",
@@ -140,6 +142,7 @@ def test_right_to_left_paragraphs_say_so(book, fixture):
         assert sum(directions == ["rtl"] for directions in paragraphs.values()) == 3
 
 
+@pytest.mark.jvm
 def test_epubcheck_finds_nothing(built):
     """EPUBCheck 5: 0 fatal errors, 0 errors, 0 warnings with the additions above."""
 

@@ -22,6 +22,8 @@ from support.run import seedpress, wait_for
 
 from convert.runners.pool import TRACE_VARIABLE
 
+pytestmark = pytest.mark.slow
+
 
 def file_hashes(dist: Path) -> dict[str, str]:
     return {str(p.relative_to(dist)): hashlib.sha256(p.read_bytes()).hexdigest()

@@ -65,6 +65,7 @@ def built_files(stdout: str) -> dict[str, dict[str, str]]:
             for line in json_lines(stdout) if line.get("status") == "built"}
 
 
+@pytest.mark.slow
 def test_archive_jobs_0_builds_in_its_own_process_what_a_worker_builds(tmp_path, spawn):
     seeds = tmp_path / "seeds"
     write_seeds(seeds, 2)
@@ -83,6 +84,7 @@ def test_archive_jobs_0_builds_in_its_own_process_what_a_worker_builds(tmp_path,
     assert verified.returncode == 0, verified.stderr
 
 
+@pytest.mark.slow
 def test_convert_jobs_0_writes_what_the_pool_writes(tmp_path):
     inputs = [DATA / "markup.txt", DATA / "no_marker.txt", tmp_path / "missing.txt"]
     results = {jobs: seedpress("convert", *inputs, "--out", tmp_path / jobs, "--jobs", jobs, "--json", env=EPOCH)

@@ -120,6 +120,7 @@ SOURCE = Source(file="typed.txt", sha256="0" * 64, encoding="utf-8", bytes=1)
           {"title": "* <script> [a](javascript:x) ![i](file:///etc/passwd)",
            "summary": ("![i](file:///etc/passwd) ![i](file:///etc/passwd) A È",), "url": None, "marker": False,
            "commentary": ()}))
+@pytest.mark.slow
 def test_any_seed_comes_back_literally_through_pandocs_default_reader(seed):
     """seed bytes → Document → master → `pandoc -f markdown` → the same paragraphs, as plain Str/Space."""
     data, expected = seed

@@ -203,6 +203,8 @@ def test_withdrawn_seeds_leave_every_page_and_pages_no_longer_needed_go(tmp_path
     assert not (tmp_path / "index-page-2.html").exists() and not (tmp_path / "opds-page-2.xml").exists()
 
 
+@pytest.mark.jvm
+@pytest.mark.slow
 def test_pages_are_valid_html5(tmp_path):
     write_handout(tmp_path, entries(150))
     pages = sorted(str(path) for path in tmp_path.glob("index*.html"))
@@ -221,6 +223,8 @@ def archived(tmp_path_factory) -> Path:
     return base / "dist"
 
 
+@pytest.mark.jvm
+@pytest.mark.slow
 def test_each_title_has_a_valid_landing_page_listing_its_files(archived):
     for key in ("article-0", "article-1"):
         landing = archived / key / "index.html"
@@ -242,6 +246,7 @@ def test_each_title_has_a_valid_landing_page_listing_its_files(archived):
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
+@pytest.mark.slow
 def test_landing_pages_are_catalogued_verified_and_linked(archived):
     assert seedpress("verify", "--dist", archived).returncode == 0
     sums = (archived / "SHA256SUMS").read_text("ascii")
