@@ -1,4 +1,5 @@
-# seedpress: `make dist` builds seeds/ into dist/, `make test` runs the tests.
+# seedpress: `make dist` builds seeds/ into dist/, `make test` runs the tests, `make test-fast`
+# the fast lane (all but the slow, browser, cluster and jvm tests), `make lint` ruff.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,7 +10,7 @@ APT_PACKAGES := poppler-utils libharfbuzz-subset0 default-jre-headless fontconfi
 # nginx site in deploy/ with a real nginx, the systemd units with systemd-analyze verify.
 TEST_APT_PACKAGES := chromium nginx systemd
 
-.PHONY: dist test lint system-deps goldens styles readme-images clean
+.PHONY: dist test test-fast lint system-deps goldens styles readme-images clean
 
 # Debian packages the editions and the tests need, installed only when missing (a package
 # removed but for its configuration counts as missing: `dpkg -s` would call it present).
@@ -49,8 +50,15 @@ lint: $(VENV)/.installed-test
 dist: system-deps $(VENV)/.installed
 	$(BIN)/seedpress archive seeds --dist dist
 
+# Every test (CI runs this), with the "ci" Hypothesis profile (tests/conftest.py).
 test: $(VENV)/.system-deps-test $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --hypothesis-profile=ci
+
+# The fast lane: every test not marked slow, browser, cluster or jvm (pyproject.toml's
+# markers); an addition to `make test`, never a replacement. No Chromium needed.
+FAST_LANE := not slow and not browser and not cluster and not jvm
+test-fast: $(VENV)/.system-deps $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m "$(FAST_LANE)"
 
 # Regenerate the expected masters in tests/data for review (git diff shows what changed).
 goldens: $(VENV)/.installed

@@ -23,7 +23,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,19 +34,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from archive import make_seeds  # noqa: E402  (bench/archive.py: the same seeds)
 
+sys.path.insert(0, str(ROOT / "tests"))
+from support.run import seedpress_environment  # noqa: E402  (tests/support: the tests' own helpers)
+from support.servers import free_port  # noqa: E402
+
 EPOCH = "1700000000"
 #: Set in the driver process that `--driver` runs: where it writes what it counted.
 COUNTS_VARIABLE = "SEEDPRESS_BENCH_COUNTS"
 
 
 def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "SOURCE_DATE_EPOCH": EPOCH, **(extra or {})}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return seedpress_environment({"SOURCE_DATE_EPOCH": EPOCH, **(extra or {})})
 
 
 def dask(*arguments: str, log: Path) -> subprocess.Popen:

@@ -19,10 +19,7 @@ import argparse
 import hashlib
 import random
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +30,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.servers import start_server, stop  # noqa: E402  (tests/support: the tests' own server helpers)
 
 from convert.archive.catalog import open_catalog, record_built  # noqa: E402
 from convert.build.outcome import Built, EditionFile, Outcome, Status  # noqa: E402
@@ -41,8 +41,7 @@ from convert.layout import CATALOG_NAME
 from convert.publish.handout import write_handout  # noqa: E402
 
 TARGET_P95_MS = 50
-#: How long the server may take to answer its first request, and one search at most.
-START_TIMEOUT = 60
+#: How long one search may take at most.
 REQUEST_TIMEOUT = 30
 EDITIONS = ("md", "pdf", "epub", "docx", "txt")
 
@@ -142,40 +141,6 @@ def worst_query(words: list[str], limit: int = 1000) -> str:
     return " OR ".join(terms)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(dist: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "convert.cli", "serve", "--dist", str(dist), "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"seedpress serve exited with {process.returncode}")
-        try:
-            if httpx.get(base + "/", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    stop_server(process)
-    raise SystemExit(f"seedpress serve did not answer within {START_TIMEOUT} s")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -195,7 +160,7 @@ def main() -> None:
         print(f"catalog: {arguments.seeds} seeds recorded with their search rows in {build_seconds:.1f} s "
               f"({build_seconds / arguments.seeds * 1000:.2f} ms a seed), {size / 1e6:.0f} MB", flush=True)
         plan = queries(words, arguments.seeds, arguments.queries, rng)
-        process, base = start_server(dist)
+        process, base = start_server(dist, Path(temporary) / "serve.log")
         timings: dict[str, list[float]] = {}
         totals: dict[str, list[int]] = {}
         try:
@@ -216,7 +181,7 @@ def main() -> None:
                 response = client.get("/search", params={"q": worst})
                 worst_ms = (time.perf_counter() - started) * 1000
         finally:
-            stop_server(process)
+            stop(process)
     everything = [t for kind_timings in timings.values() for t in kind_timings]
     print(f"\n/search latency over {len(everything)} queries, one client, keep-alive, "
           f"{arguments.seeds} seeds (target: p95 < {TARGET_P95_MS} ms)\n")

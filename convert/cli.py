@@ -30,6 +30,11 @@ def _formats(value: str) -> tuple[str, ...]:
     return chosen
 
 
+#: --jobs, for convert and archive.
+JOBS_HELP = ("worker processes (default: one per core); 0 builds in this process, without a worker "
+             "and so without the memory limit: for tests and debugging")
+
+
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -37,6 +42,16 @@ def _positive(value: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
     if number <= 0:
         raise argparse.ArgumentTypeError(f"must be at least 1: {value!r}")
+    return number
+
+
+def _jobs(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (in this process) or more: {value!r}")
     return number
 
 
@@ -145,6 +160,7 @@ def parser() -> argparse.ArgumentParser:
                          help=f"PDF paper size (default: {defaults.PAPER})")
     _add_build_options(convert, "inputs")
     convert.add_argument("--json", action="store_true", help="one JSON object per input on stdout")
+    convert.add_argument("--jobs", type=_jobs, metavar="N", help=JOBS_HELP)
 
     archive = commands.add_parser("archive", parents=[common],
                                   help="build the archive of a seeds folder, incrementally")
@@ -152,7 +168,7 @@ def parser() -> argparse.ArgumentParser:
                          help=f"folder of *.txt seeds (default: ./{defaults.SEEDS_DIR})")
     archive.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR",
                          help=f"archive folder (default: ./{defaults.DIST_DIR})")
-    archive.add_argument("--jobs", type=_positive, metavar="N", help="worker processes (default: one per core)")
+    archive.add_argument("--jobs", type=_jobs, metavar="N", help=JOBS_HELP)
     archive.add_argument("--cluster", metavar="tcp://HOST:PORT",
                          help=f"render on the Dask scheduler at this address instead of local worker processes "
                               f"(default: ${defaults.CLUSTER_VARIABLE} if set; needs seedpress[cluster])")
@@ -315,7 +331,7 @@ def command_convert(arguments: argparse.Namespace) -> int:
     progress = ProgressBar("converting", enabled=not arguments.json)
     progress.start(sum(1 for _ in expand_inputs(arguments.paths)))
     try:
-        outcomes = convert_paths(arguments.paths, arguments.out, build_options(arguments))
+        outcomes = convert_paths(arguments.paths, arguments.out, build_options(arguments), jobs=arguments.jobs)
         return _report(outcomes, as_json=arguments.json, progress=progress, describe=_converted)
     finally:
         progress.stop()

@@ -56,7 +56,8 @@ def convert_paths(paths: Sequence[Path], out: Path, options: BuildOptions = Buil
     one per input), as the archive's are: each under the time and memory limits, and
     a crash (a C library aborting on a failed allocation) costs that input, never the
     run. Prerequisites (tool versions, EPUBCheck for `validate`) are checked once,
-    before the first input: a ConfigError then stops the run.
+    before the first input: a ConfigError then stops the run. With `jobs` 0 they are
+    built in this process, in this thread (runners.pool.run_in_process).
     """
     from convert.runners.pool import SeedTask, run_pool
 
@@ -71,12 +72,15 @@ def convert_paths(paths: Sequence[Path], out: Path, options: BuildOptions = Buil
 
     def build() -> None:
         try:
-            run_pool(tasks, min(jobs or defaults.default_jobs(), len(tasks)), options.memory, finished.put)
+            run_pool(tasks, min(defaults.default_jobs() if jobs is None else jobs, len(tasks)), options.memory,
+                     finished.put)
         except BaseException as error:  # noqa: BLE001 (handed to the caller's thread)
             finished.put(error)
 
     builder = threading.Thread(target=build, name="seedpress-convert", daemon=True)
-    if tasks:
+    if tasks and jobs == 0:
+        build()  # in this thread: the time limit (an alarm) applies only in the main thread
+    elif tasks:
         builder.start()
     done: dict[str, Outcome] = {}
     for path, error in inputs:
@@ -89,7 +93,7 @@ def convert_paths(paths: Sequence[Path], out: Path, options: BuildOptions = Buil
                 raise outcome
             done[outcome.input] = outcome
         yield done.pop(str(path))
-    if tasks:
+    if builder.is_alive():
         builder.join()
 
 

@@ -117,26 +117,32 @@ class PandocFailed(Exception):
 
 
 WRITER_SCRIPT = Path(__file__).with_name("pandoc_writer.lua")
+#: The exit status of a pandoc whose heap ran out (GHC's runtime, +RTS -M).
+GHC_HEAP_EXHAUSTED = 251
 
 
 class PandocWriter:
-    """A long-lived `pandoc lua` process that writes EPUB 3 and DOCX from JSON AST.
+    """A long-lived `pandoc lua` process that writes EPUB 3 and DOCX from JSON AST, and
+    reads a master's body into JSON AST.
 
     Starting pandoc costs more than writing one short document, so each
     process that renders editions keeps one of these; its output is the same
-    as `pandoc -f json -t FORMAT`'s, byte for byte (a test holds it to that).
+    as `pandoc -f json -t FORMAT`'s, byte for byte, and what it reads the same
+    as `pandoc --sandbox -f READER -t json`'s (tests hold it to both). Without a
+    reference document it reads but writes no DOCX.
     """
 
-    def __init__(self, reference_doc: Path):
-        self.reference_doc = Path(reference_doc)
+    def __init__(self, reference_doc: Path | None = None):
+        self.reference_doc = None if reference_doc is None else Path(reference_doc)
         self.process: subprocess.Popen | None = None
         self.reader: PipeReader | None = None
 
     def _start(self) -> subprocess.Popen:
         if self.process is None or self.process.poll() is not None:
+            reference = [] if self.reference_doc is None else [str(self.reference_doc.resolve())]
             self.process = subprocess.Popen(
                 [pandoc_path(), "+RTS", f"-M{defaults.PANDOC_HEAP}", "-RTS", "lua",
-                 str(WRITER_SCRIPT), str(self.reference_doc.resolve())],
+                 str(WRITER_SCRIPT), *reference],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 # The epoch, as under --sandbox: editions replace it with the build date.
                 env={**os.environ, "SOURCE_DATE_EPOCH": "0"},
@@ -147,11 +153,19 @@ class PandocWriter:
 
     def write(self, output_format: str, ast_json: str, *, timeout: float = defaults.PANDOC_TIMEOUT) -> bytes:
         """The document in `output_format` (epub3 or docx); PandocFailed on error or timeout."""
+        return self._ask(output_format, ast_json, timeout)
+
+    def read(self, reader: str, text: str, *, timeout: float = defaults.PANDOC_TIMEOUT) -> bytes:
+        """`text` read with `reader` (a pandoc input format), as pandoc's JSON; PandocFailed
+        on error or timeout."""
+        return self._ask(f"read:{reader}", text, timeout)
+
+    def _ask(self, request: str, text: str, timeout: float) -> bytes:
         process = self._start()
-        payload = ast_json.encode("utf-8")
+        payload = text.encode("utf-8")
         deadline = time.monotonic() + timeout
         try:
-            process.stdin.write(f"{output_format} {len(payload)}\n".encode() + payload)
+            process.stdin.write(f"{request} {len(payload)}\n".encode() + payload)
             process.stdin.flush()
             status, _, length = self.reader.read_line(deadline).partition(b" ")
             body = self.reader.read_exact(int(length), deadline)
@@ -159,7 +173,11 @@ class PandocWriter:
             self.close()
             raise PandocFailed(f"pandoc took longer than {timeout:g} s") from None
         except (OSError, EOFError, ValueError) as error:
+            # GHC's runtime exits with 251 when the heap (+RTS -M) is exhausted.
+            out_of_heap = process.poll() == GHC_HEAP_EXHAUSTED
             self.close()
+            if out_of_heap:
+                raise PandocFailed(f"pandoc ran out of its {defaults.PANDOC_HEAP} heap") from None
             raise PandocFailed(f"the pandoc writer process failed: {error or 'it exited'}") from None
         except BaseException:
             # Interrupted mid-answer (the seed's alarm, Ctrl-C): the pipe is out of step.
@@ -176,22 +194,28 @@ class PandocWriter:
             self.process = None
 
 
-_writers: dict[Path, PandocWriter] = {}
+_writers: dict[Path | None, PandocWriter] = {}
+
+
+def _writer(reference_doc: Path | None) -> PandocWriter:
+    """This process's pandoc writer for `reference_doc` (None: the one that only reads)."""
+    key = None if reference_doc is None else Path(reference_doc).resolve()
+    if key not in _writers:
+        _writers[key] = PandocWriter(key)
+        atexit.register(_writers[key].close)
+    return _writers[key]
 
 
 def write_document(output_format: str, ast: dict, reference_doc: Path) -> bytes:
     """Write the AST as `output_format` with this process's pandoc writer."""
-    key = Path(reference_doc).resolve()
-    if key not in _writers:
-        _writers[key] = PandocWriter(key)
-        atexit.register(_writers[key].close)
-    return _writers[key].write(output_format, to_json(ast))
+    return _writer(reference_doc).write(output_format, to_json(ast))
 
 
 def read_markdown_body(body: str, *, timeout: float = defaults.PANDOC_TIMEOUT) -> dict:
     """Parse a master's body with the restricted reader into pandoc JSON; PandocFailed
-    if it nests deeper than MAX_AST_DEPTH."""
-    output = run_pandoc(["-f", MASTER_READER, "-t", "json"], body, timeout=timeout)
+    if it nests deeper than MAX_AST_DEPTH. Read by this process's long-lived pandoc
+    (as `pandoc --sandbox -f MASTER_READER -t json` would), not a pandoc per master."""
+    output = _writer(None).read(MASTER_READER, body, timeout=timeout)
     if json_depth(output) > MAX_AST_DEPTH:
         raise PandocFailed(f"pandoc reads it as nested more than {MAX_AST_DEPTH} levels deep "
                            "(block quotes, lists or emphasis inside one another)")

@@ -10,7 +10,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import EDITIONS, REAL_SEED, ROOT, copy_archive, seedpress, wait_for, write_seeds
+from support.archives import EDITIONS, copy_archive, write_seeds
+from support.run import REAL_SEED, ROOT, seedpress, wait_for
 
 from convert.runners.pool import TRACE_VARIABLE
 
@@ -47,6 +48,7 @@ def archive_copy(built, tmp_path) -> tuple[Path, Path]:
     return copy_archive(*built, tmp_path)
 
 
+@pytest.mark.slow
 def test_build_writes_every_edition_and_verifies(built):
     seeds, dist = built
     for seed in seeds.glob("*.txt"):
@@ -61,6 +63,7 @@ def test_build_writes_every_edition_and_verifies(built):
     assert verified.stderr == ""
 
 
+@pytest.mark.slow
 def test_unchanged_rerun_rewrites_nothing(archive_copy):
     seeds, dist = archive_copy
     before, rows = snapshot(dist), catalog_rows(dist)
@@ -70,6 +73,7 @@ def test_unchanged_rerun_rewrites_nothing(archive_copy):
     assert '"built": 0, "unchanged": 3' in result.stdout
 
 
+@pytest.mark.slow
 def test_one_edit_rebuilds_that_seed_only(archive_copy):
     seeds, dist = archive_copy
     before = snapshot(dist)
@@ -89,6 +93,7 @@ def test_one_edit_rebuilds_that_seed_only(archive_copy):
     assert seedpress("verify", "--dist", str(dist)).returncode == 0
 
 
+@pytest.mark.slow
 def test_style_change_rebuilds_everything(archive_copy, tmp_path):
     seeds, dist = archive_copy
     styles = tmp_path / "styles"
@@ -106,6 +111,7 @@ def test_style_change_rebuilds_everything(archive_copy, tmp_path):
             assert after[name] != before[name], name
 
 
+@pytest.mark.slow
 def test_bad_seeds_are_named_and_do_not_stop_the_others(tmp_path):
     seeds = tmp_path / "seeds"
     write_seeds(seeds, 2)
@@ -127,6 +133,7 @@ def test_bad_seeds_are_named_and_do_not_stop_the_others(tmp_path):
     assert seedpress("verify", "--dist", str(tmp_path / "dist")).returncode == 0
 
 
+@pytest.mark.slow
 def test_removed_seed_is_withdrawn_and_kept_aside(archive_copy):
     seeds, dist = archive_copy
     (seeds / "article-2.txt").unlink()
@@ -143,6 +150,7 @@ def test_removed_seed_is_withdrawn_and_kept_aside(archive_copy):
     assert seedpress("verify", "--dist", str(dist)).returncode == 0
 
 
+@pytest.mark.slow
 def test_verify_names_a_flipped_byte(archive_copy):
     _seeds, dist = archive_copy
     pdf = dist / "article-0" / "article-0.pdf"
@@ -155,6 +163,7 @@ def test_verify_names_a_flipped_byte(archive_copy):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_verify_names_a_missing_file(archive_copy):
     _seeds, dist = archive_copy
     (dist / "article-1" / "article-1.epub").unlink()
@@ -170,6 +179,7 @@ def test_verify_refuses_a_folder_that_is_not_an_archive(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_run_while_another_holds_the_lock_exits_75_and_touches_nothing(archive_copy):
     seeds, dist = archive_copy
     before = snapshot(dist)
@@ -184,6 +194,7 @@ def test_a_run_while_another_holds_the_lock_exits_75_and_touches_nothing(archive
 
 
 @pytest.mark.parametrize("seeds_started", [1, 3])
+@pytest.mark.slow
 def test_kill_9_mid_run_then_rerun_gives_a_complete_archive(tmp_path, spawn, seeds_started):
     seeds = tmp_path / "seeds"
     write_seeds(seeds, 6)
@@ -218,6 +229,7 @@ def _state(pid: int) -> str:
 
 
 @pytest.mark.parametrize("name", ["SHA256SUMS.txt", "index.txt", "opds.txt"])
+@pytest.mark.slow
 def test_a_seed_named_like_the_hand_out_gets_its_own_folder(tmp_path, name):
     seeds = tmp_path / "seeds"
     write_seeds(seeds, 1)
@@ -232,6 +244,7 @@ def test_a_seed_named_like_the_hand_out_gets_its_own_folder(tmp_path, name):
     (".catalog.sqlite", "unreadable catalog"),
     ("SHA256SUMS", "unreadable"),
 ])
+@pytest.mark.slow
 def test_verify_names_a_damaged_catalog_or_checksum_file(archive_copy, damage, problem):
     _seeds, dist = archive_copy
     (dist / damage).write_bytes(b"\xff\xfe garbage " * 100)

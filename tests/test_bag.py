@@ -11,11 +11,14 @@ from pathlib import Path
 
 import bagit
 import pytest
-from conftest import EDITIONS, copy_archive, seedpress, write_seeds
 from lxml import etree
+from support.archives import EDITIONS, copy_archive, write_seeds
+from support.run import seedpress
 
 import convert
 from convert.deposit.bag import write_bag
+
+pytestmark = pytest.mark.slow
 
 SEEDS = 20
 PREMIS = "{http://www.loc.gov/premis/v3}"

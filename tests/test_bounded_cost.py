@@ -13,10 +13,10 @@ import sys
 import unicodedata
 
 import pytest
-from conftest import pdftotext_pages
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from support.documents import pdftotext_pages
 
 from convert.document.model import Document, Source, first_sentence
 from convert.document.seed import parse_seed
@@ -203,6 +203,7 @@ def test_a_title_with_a_separator_gets_a_cover(separator):
 
 @settings(max_examples=150, deadline=None)
 @given(pieces=st.lists(_TITLE_PIECES, min_size=1, max_size=12))
+@pytest.mark.slow
 def test_any_title_gets_a_cover(pieces):
     assert cover_of("".join(pieces)).size == COVER_SIZE
 

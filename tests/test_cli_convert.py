@@ -8,7 +8,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REAL_SEED, assert_one_line_error, json_lines, pdftotext_pages, seedpress
+from support.documents import pdftotext_pages
+from support.run import DATA, REAL_SEED, assert_one_line_error, json_lines, seedpress
 
 from convert.document.master import read_master
 from convert.document.seed import read_seed
@@ -44,6 +45,7 @@ def test_convert_writes_the_master_of_the_real_seed(tmp_path):
     assert str(out / key) in result.stdout
 
 
+@pytest.mark.slow
 def test_cli_masters_equal_the_goldens(tmp_path):
     seeds = sorted(DATA.glob("*.txt"))
     result = seedpress("convert", *seeds, "--to", "md", "--out", tmp_path, "--json")
@@ -55,6 +57,7 @@ def test_cli_masters_equal_the_goldens(tmp_path):
         assert Path(outcome["files"]["md"]["path"]).read_bytes() == seed.with_suffix(".md").read_bytes(), seed.name
 
 
+@pytest.mark.slow
 def test_a_folder_argument_converts_its_seeds_and_masters(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -138,6 +141,7 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS, ids=str)
+@pytest.mark.slow
 def test_bad_input_fails_alone(tmp_path, good, case):
     make, reason = BAD_INPUTS[case]
     bad = make(tmp_path / "in")
@@ -162,6 +166,7 @@ def test_unwritable_out_fails_every_input_cleanly(tmp_path, good):
     assert blocker.read_text() == "not a folder"
 
 
+@pytest.mark.slow
 def test_unwritable_folder_for_one_seed_leaves_the_others_written(tmp_path, good):
     other = tmp_path / "in" / "other.txt"
     other.write_bytes((DATA / "no_marker.txt").read_bytes())
@@ -229,6 +234,7 @@ def members(path: Path) -> dict[str, bytes]:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
+@pytest.mark.slow
 def test_editions_from_the_master_equal_editions_from_the_seed(tmp_path, build_env):
     """DESIGN §2: the same document, so the same EPUB and DOCX members, the same PDF text and metadata."""
     outcomes = {}

@@ -19,18 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import (
-    BUILD_EPOCH,
-    DATA,
-    EDITIONS,
-    ROOT,
-    TIME_LIMIT,
-    free_port,
-    seedpress,
-    wait_for,
-    write_heavy_seed,
-    write_seeds,
-)
+from support.archives import EDITIONS, TIME_LIMIT, write_heavy_seed, write_seeds
+from support.run import BUILD_EPOCH, DATA, ROOT, seedpress, wait_for
+from support.servers import free_port
 
 from convert.runners.pool import TRACE_VARIABLE
 

@@ -18,9 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TIME_LIMIT, free_port, seedpress, write_seeds
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.archives import TIME_LIMIT, write_seeds
+from support.run import seedpress
+from support.servers import free_port
 from test_cluster import Cluster, dask, stop_group, workers_of
 
 from convert.build.input import BuildOptions

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from conftest import REAL_SEED, assert_one_line_error, seedpress
+from support.run import REAL_SEED, assert_one_line_error, seedpress
 
 from convert import cli
 from convert.config import CONFIG_NAME, Config, load_config

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT, free_port, seedpress, wait_for, write_seeds
 from prometheus_client.parser import text_string_to_metric_families
+from support.archives import write_seeds
+from support.run import ROOT, seedpress, wait_for
+from support.servers import free_port
 
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 

@@ -12,7 +12,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import REAL_SEED, ROOT, json_lines, seedpress, write_seeds
+from support.archives import write_seeds
+from support.run import REAL_SEED, ROOT, json_lines, seedpress
 
 from convert import defaults
 from convert.archive.catalog import SCHEMA_VERSION
@@ -31,6 +32,7 @@ def path_without_java(tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize("command", ["convert", "archive"])
+@pytest.mark.slow
 def test_validate_without_java_is_one_line_and_exit_2_before_any_seed(tmp_path, command):
     seeds = tmp_path / "seeds"
     write_seeds(seeds, 2)
@@ -84,6 +86,7 @@ def test_only_the_files_the_editions_read_count_towards_a_rebuild(tmp_path):
     assert styles_digest(styles) != before
 
 
+@pytest.mark.slow
 def test_convert_and_archive_print_one_json_schema(tmp_path):
     seeds = tmp_path / "seeds"
     shutil.copyfile(REAL_SEED, seeds.mkdir() or seeds / REAL_SEED.name)
@@ -103,11 +106,9 @@ def test_convert_and_archive_print_one_json_schema(tmp_path):
     assert set(built["files"]) == set(defaults.CATALOGUED_EDITIONS)
 
 
-def test_a_first_release_catalog_is_migrated_and_keeps_its_seeds(tmp_path):
-    seeds = tmp_path / "seeds"
-    write_seeds(seeds, 1)
-    dist = tmp_path / "dist"
-    assert seedpress("archive", seeds, "--dist", dist).returncode == 0
+@pytest.mark.slow
+def test_a_first_release_catalog_is_migrated_and_keeps_its_seeds(archive_of_one):
+    seeds, dist = archive_of_one  # one seed, archived (the fixture checks the run succeeded)
     # Turn the catalog back into the first release's layout: build_key, status 'ok'.
     with sqlite3.connect(dist / ".catalog.sqlite") as connection:
         connection.executescript("""
@@ -138,11 +139,9 @@ def fixity_rows(dist: Path) -> list[tuple[int, str]]:
         return connection.execute("SELECT files, problems FROM fixity_checks ORDER BY id").fetchall()
 
 
-def test_a_version_1_catalog_is_migrated_and_then_records_each_verify(tmp_path):
-    seeds = tmp_path / "seeds"
-    write_seeds(seeds, 1)
-    dist = tmp_path / "dist"
-    assert seedpress("archive", seeds, "--dist", dist).returncode == 0
+@pytest.mark.slow
+def test_a_version_1_catalog_is_migrated_and_then_records_each_verify(archive_of_one):
+    seeds, dist = archive_of_one  # one seed, archived (the fixture checks the run succeeded)
     # Turn the catalog back into version 1: no fixity history.
     with sqlite3.connect(dist / ".catalog.sqlite") as connection:
         connection.executescript("DROP TABLE fixity_checks; PRAGMA user_version = 1;")
@@ -162,11 +161,9 @@ def test_a_version_1_catalog_is_migrated_and_then_records_each_verify(tmp_path):
         {"path": "article-0/article-0.docx", "problem": f"{dist}/article-0/article-0.docx: missing"}]
 
 
-def test_verify_still_checks_when_it_cannot_record(tmp_path):
-    seeds = tmp_path / "seeds"
-    write_seeds(seeds, 1)
-    dist = tmp_path / "dist"
-    assert seedpress("archive", seeds, "--dist", dist).returncode == 0
+@pytest.mark.slow
+def test_verify_still_checks_when_it_cannot_record(archive_of_one):
+    seeds, dist = archive_of_one  # one seed, archived (the fixture checks the run succeeded)
     with sqlite3.connect(dist / ".catalog.sqlite") as connection:
         connection.execute("PRAGMA user_version = 99")
     verified = seedpress("verify", "--dist", dist)

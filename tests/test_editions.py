@@ -22,23 +22,10 @@ import docx
 import pikepdf
 import pypdf
 import pytest
-from conftest import (
-    BUILD_EPOCH,
-    COMMENTARY_HEADING,
-    DATA,
-    EDITION_FIXTURES,
-    FONT_DEPENDENT_FIXTURE,
-    REAL_SEED,
-    SUMMARY_HEADING,
-    Rendered,
-    find_in_order,
-    json_lines,
-    pdftotext_pages,
-    run_epubcheck,
-    seedpress,
-    strip_format,
-)
 from lxml import etree
+from support.documents import COMMENTARY_HEADING, SUMMARY_HEADING, find_in_order, pdftotext_pages, strip_format
+from support.editions import EDITION_FIXTURES, FONT_DEPENDENT_FIXTURE, Rendered, run_epubcheck
+from support.run import BUILD_EPOCH, DATA, REAL_SEED, json_lines, seedpress
 
 from convert.document.seed import read_seed
 
@@ -91,6 +78,7 @@ def heading_position(text: str, heading: str, start: int = 0) -> int:
     return match.start()
 
 
+@pytest.mark.slow
 def test_pdf_has_every_paragraph_in_order(fixture, pdf_pages):
     text = strip_format(body_text(pdf_pages, fixture.document.title))
     # Headings may be typeset in capitals; search them regardless of case.
@@ -101,6 +89,7 @@ def test_pdf_has_every_paragraph_in_order(fixture, pdf_pages):
     find_in_order(text, list(document.commentary), heading_position(text, COMMENTARY_HEADING, end_of_summary))
 
 
+@pytest.mark.slow
 def test_pdf_title_block_shows_the_title(fixture, pdf_pages):
     first_page = strip_format(pdf_pages[0])
     find_in_order(first_page, [fixture.document.title])
@@ -108,12 +97,14 @@ def test_pdf_title_block_shows_the_title(fixture, pdf_pages):
     assert title_end < heading_position(first_page, SUMMARY_HEADING)
 
 
+@pytest.mark.slow
 def test_real_seed_pdf_runs_over_pages_with_header_and_numbers(rendered):
     pages = pdftotext_pages(rendered[REAL_SEED.stem].file("pdf"))
     assert len(pages) >= 2
     body_text(pages, rendered[REAL_SEED.stem].document.title)
 
 
+@pytest.mark.slow
 def test_pdf_outline_has_one_bookmark_per_section(fixture, pdf_pages):
     reader = pypdf.PdfReader(fixture.file("pdf"))
     outline = reader.outline
@@ -123,6 +114,7 @@ def test_pdf_outline_has_one_bookmark_per_section(fixture, pdf_pages):
         assert heading.lower() in pdf_pages[page].lower(), f"bookmark {heading!r} points at page {page + 1}"
 
 
+@pytest.mark.slow
 def test_pdf_metadata(fixture):
     document = fixture.document
     reader = pypdf.PdfReader(fixture.file("pdf"))
@@ -146,6 +138,7 @@ def pdf_link_uris(path: Path) -> list[str]:
         ]
 
 
+@pytest.mark.slow
 def test_pdf_links_only_the_original_article(fixture):
     """The marker's URL is a working link; nothing in the seed's text (`[a](javascript:…)`,
     `<http://…>`) becomes one."""
@@ -159,6 +152,7 @@ def test_pdf_links_only_the_original_article(fixture):
         assert all(uri.isascii() for uri in uris)
 
 
+@pytest.mark.slow
 def test_pdf_fonts_are_embedded(fixture):
     with pikepdf.open(fixture.file("pdf")) as pdf:
         fonts = [obj for obj in pdf.objects
@@ -175,6 +169,7 @@ def test_pdf_fonts_are_embedded(fixture):
                 f"{font.get('/BaseFont')} is not embedded")
 
 
+@pytest.mark.slow
 def test_pdf_letter_paper(tmp_path, build_env):
     result = seedpress("convert", DATA / "no_marker.txt", "--to", "pdf", "--paper", "letter",
                        "--out", tmp_path, "--json", env=build_env)
@@ -227,6 +222,7 @@ def epub(fixture) -> Epub:
     return Epub(fixture.file("epub"))
 
 
+@pytest.mark.slow
 def test_epub_summary_and_commentary_are_separate_documents_in_order(fixture, epub):
     documents = epub.content_documents()
     holding = {
@@ -246,6 +242,7 @@ def test_epub_summary_and_commentary_are_separate_documents_in_order(fixture, ep
     assert paragraphs_in(commentary_tree, "summary") == []
 
 
+@pytest.mark.slow
 def test_epub_paragraphs_are_text_only(fixture, epub):
     """Nothing in the seed became markup: only the elements the writer makes, and
     every paragraph is plain text (no child elements)."""
@@ -269,6 +266,7 @@ def test_epub_paragraphs_are_text_only(fixture, epub):
                 assert target in epub.members, (name, image.get("src"))
 
 
+@pytest.mark.slow
 def test_epub_marker_is_a_link_when_there_is_a_url(fixture, epub):
     article = fixture.document.original_article
     links = []
@@ -280,6 +278,7 @@ def test_epub_marker_is_a_link_when_there_is_a_url(fixture, epub):
         assert links == [(article.url, article.text)]
 
 
+@pytest.mark.slow
 def test_epub_metadata_and_nav(fixture, epub):
     document = fixture.document
     assert epub.metadata("title") == [document.title]
@@ -295,6 +294,7 @@ def test_epub_metadata_and_nav(fixture, epub):
         (SUMMARY_HEADING, "summary"), (COMMENTARY_HEADING, "commentary")]
 
 
+@pytest.mark.slow
 def test_epub_dates_come_from_the_build_not_the_clock(epub):
     stamp = datetime.fromtimestamp(BUILD_EPOCH, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     modified = [m.text for m in epub.opf.iter(f"{OPF}meta") if m.get("property") == "dcterms:modified"]
@@ -329,6 +329,8 @@ def problems(report: dict) -> list[str]:
             if m["severity"] in ("FATAL", "ERROR", "WARNING")]
 
 
+@pytest.mark.jvm
+@pytest.mark.slow
 def test_epubcheck_finds_no_problem(fixture, epubcheck_reports):
     fixture.file("epub")
     report = epubcheck_reports[fixture.name]
@@ -338,6 +340,8 @@ def test_epubcheck_finds_no_problem(fixture, epubcheck_reports):
     assert report["publication"]["title"] == fixture.document.title
 
 
+@pytest.mark.jvm
+@pytest.mark.slow
 def test_epubcheck_does_fail_a_broken_epub(epubcheck_reports):
     assert problems(epubcheck_reports["broken"])
 
@@ -349,6 +353,7 @@ def word(fixture) -> docx.document.Document:
     return docx.Document(str(fixture.file("docx")))
 
 
+@pytest.mark.slow
 def test_docx_paragraph_styles_keep_summary_and_commentary_apart(fixture, word):
     styled = [(p.style.name, p.text) for p in word.paragraphs]
     summary = [text for style, text in styled if style == "Summary"]
@@ -360,6 +365,7 @@ def test_docx_paragraph_styles_keep_summary_and_commentary_apart(fixture, word):
     assert styles_in_order == sorted(styles_in_order, key=("Summary", "Commentary").index)
 
 
+@pytest.mark.slow
 def test_docx_headings_and_marker(fixture, word):
     styled = [(p.style.name, p.text) for p in word.paragraphs]
     assert [text for style, text in styled if style == "Heading 1"] == [SUMMARY_HEADING, COMMENTARY_HEADING]
@@ -375,6 +381,7 @@ def test_docx_headings_and_marker(fixture, word):
         assert addresses == ([article.url] if article.url else [])
 
 
+@pytest.mark.slow
 def test_docx_paragraphs_are_plain_text(word):
     """No seed text became bold, italic, code or a link: runs carry no direct formatting."""
     for paragraph in word.paragraphs:
@@ -385,6 +392,7 @@ def test_docx_paragraphs_are_plain_text(word):
                     paragraph.text)
 
 
+@pytest.mark.slow
 def test_docx_core_properties(fixture, word):
     document = fixture.document
     properties = word.core_properties
@@ -426,6 +434,7 @@ def font_dependent(tmp_path_factory, build_env) -> tuple:
     return seed, document, others, pdf, out / "pdf", has_font_for(everything)
 
 
+@pytest.mark.slow
 def test_cjk_and_other_scripts_in_epub_and_docx(font_dependent):
     """CJK, Devanagari, Thai and newer emoji need no font to be carried by EPUB and DOCX."""
     _seed, document, result, *_ = font_dependent
@@ -441,6 +450,7 @@ def test_cjk_and_other_scripts_in_epub_and_docx(font_dependent):
     assert word.core_properties.title == document.title
 
 
+@pytest.mark.slow
 def test_cjk_and_other_scripts_in_pdf(font_dependent):
     """The PDF carries every paragraph of CJK, Devanagari, Thai and emoji text in order
     (the Makefile installs the Noto fonts for them)."""
@@ -464,6 +474,7 @@ def test_cjk_and_other_scripts_in_pdf(font_dependent):
 @pytest.mark.xfail(strict=True, reason=(
     "WeasyPrint 70 maps the pre-base vowel sign ि (U+093F) to no text in the PDF's ToUnicode: "
     "'दुनिया' extracts as 'दु नया'"))
+@pytest.mark.slow
 def test_pdf_devanagari_extracts_exactly(font_dependent):
     _seed, document, _others, result, _pdf_out, _fonts = font_dependent
     [outcome] = json_lines(result.stdout)

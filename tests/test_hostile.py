@@ -19,8 +19,9 @@ from pathlib import Path
 import pikepdf
 import pytest
 import yaml
-from conftest import EDITIONS, seedpress
 from lxml import etree
+from support.archives import EDITIONS
+from support.run import seedpress
 
 #: The one image an EPUB holds: the cover seedpress draws with the title.
 GENERATED_COVER = "EPUB/media/cover.png"
@@ -93,6 +94,7 @@ def epub_text(dist: Path, key: str) -> str:
         return "".join(book.read(n).decode("utf-8") for n in book.namelist() if n.endswith(".xhtml"))
 
 
+@pytest.mark.slow
 def test_run_exit_code_and_error_lines(run):
     result, by_key, dist = run
     assert result.returncode == 1
@@ -106,6 +108,7 @@ def test_run_exit_code_and_error_lines(run):
         assert not (dist / key).exists()
 
 
+@pytest.mark.slow
 def test_every_good_seed_has_every_file_and_verify_passes(run):
     _result, by_key, dist = run
     good = set(HOSTILE_SEEDS) - set(FAILING)
@@ -117,6 +120,7 @@ def test_every_good_seed_has_every_file_and_verify_passes(run):
     assert verified.returncode == 0, verified.stderr
 
 
+@pytest.mark.slow
 def test_invalid_utf8_is_read_as_cp1252(run):
     meta, body = master(run[2], "invalid-utf8")
     assert meta["source"]["encoding"] == "cp1252"
@@ -130,12 +134,14 @@ def test_invalid_utf8_is_read_as_cp1252(run):
     ("bom-utf16be", "utf-16", "UTF-16 BE title ü"),
     ("bom-utf32le", "utf-32", "UTF-32 LE title ß"),
 ])
+@pytest.mark.slow
 def test_each_bom_is_honoured(run, key, encoding, title):
     meta, body = master(run[2], key)
     assert (meta["source"]["encoding"], meta["title"]) == (encoding, title)
     assert "\ufeff" not in body and meta["sections"]["commentary"]["paragraphs"] == 1
 
 
+@pytest.mark.slow
 def test_control_characters_are_replaced_and_counted(run):
     meta, body = master(run[2], "control-characters")
     assert meta["source"]["replaced"] == 2
@@ -143,6 +149,7 @@ def test_control_characters_are_replaced_and_counted(run):
     assert "\x07" not in epub_text(run[2], "control-characters")
 
 
+@pytest.mark.slow
 def test_bidi_and_zero_width_characters_are_kept_literally(run):
     _result, _by_key, dist = run
     xhtml = epub_text(dist, "bidi-zero-width")
@@ -157,6 +164,7 @@ def test_bidi_and_zero_width_characters_are_kept_literally(run):
     ("yaml-title-null", '"null"'),
     ("yaml-title-python", "!!python/object/apply:os.system ['echo pwned']"),
 ])
+@pytest.mark.slow
 def test_titles_that_look_like_yaml_stay_literal(run, key, title):
     _result, _by_key, dist = run
     meta, _body = master(dist, key)
@@ -168,6 +176,7 @@ def test_titles_that_look_like_yaml_stay_literal(run, key, title):
     assert package.find(".//{http://purl.org/dc/elements/1.1/}title").text == title
 
 
+@pytest.mark.slow
 def test_backslashes_in_a_title_are_not_expanded(run):
     _result, _by_key, dist = run
     title = "\\1 \\0 \\g<0> title"
@@ -177,6 +186,7 @@ def test_backslashes_in_a_title_are_not_expanded(run):
     assert "<title>Summary of the original article · \\1 \\0 \\g&lt;0&gt; title</title>" in chapter
 
 
+@pytest.mark.slow
 def test_raw_html_reaches_no_edition_as_markup(run):
     _result, _by_key, dist = run
     key = "raw-html"
@@ -197,6 +207,7 @@ def test_raw_html_reaches_no_edition_as_markup(run):
     assert "<iframe" in " ".join(text.split())
 
 
+@pytest.mark.slow
 def test_links_stay_text(run):
     _result, _by_key, dist = run
     key = "links"
@@ -212,6 +223,7 @@ def test_links_stay_text(run):
     assert uris == []
 
 
+@pytest.mark.slow
 def test_long_paragraph_and_many_paragraphs_convert_completely(run):
     _result, _by_key, dist = run
     meta, _body = master(dist, "one-long-paragraph")
@@ -237,6 +249,7 @@ def _master_text(tmp_path: Path, body: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_master_with_a_yaml_block_mid_body_is_refused(tmp_path):
     path = _master_text(tmp_path, "# Summary {#summary}\n\nText.\n\n---\ntitle: evil\n---\n\n# Commentary {#commentary}\n")
     result = seedpress("convert", str(path), "--out", str(tmp_path / "o"))
@@ -246,6 +259,7 @@ def test_master_with_a_yaml_block_mid_body_is_refused(tmp_path):
     assert not (tmp_path / "o" / "edited").exists()
 
 
+@pytest.mark.slow
 def test_master_with_raw_html_keeps_it_as_text(tmp_path):
     path = _master_text(tmp_path, f"# Summary {{#summary}}\n\n{ATTACKS}\n\n# Commentary {{#commentary}}\n\nOk.\n")
     out = tmp_path / "o"
@@ -256,6 +270,7 @@ def test_master_with_raw_html_keeps_it_as_text(tmp_path):
     assert "<script" not in xhtml
 
 
+@pytest.mark.slow
 def test_master_with_an_image_of_dev_urandom_is_refused(tmp_path):
     path = _master_text(tmp_path, "# Summary {#summary}\n\nLook ![x](/dev/urandom) here.\n\n# Commentary {#commentary}\n")
     out = tmp_path / "o"
@@ -269,6 +284,7 @@ def test_master_with_an_image_of_dev_urandom_is_refused(tmp_path):
 # --- names and places --------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["CON.txt", "-rf.txt", "..txt", "ünïcödé.txt", "a b;rm -rf.txt", "x" * 250 + ".txt"])
+@pytest.mark.slow
 def test_unsafe_file_names_get_safe_unique_keys(tmp_path, name):
     seeds = tmp_path / "seeds"
     seeds.mkdir()
@@ -286,6 +302,7 @@ def test_unsafe_file_names_get_safe_unique_keys(tmp_path, name):
     assert all(p.is_relative_to(out) for p in written)
 
 
+@pytest.mark.slow
 def test_symlinked_seed_leading_out_of_the_folder_is_refused(tmp_path):
     seeds = tmp_path / "seeds"
     seeds.mkdir()
@@ -314,6 +331,7 @@ def test_pdf_url_fetcher_serves_only_styles():
             fetcher(url)
 
 
+@pytest.mark.slow
 def test_identifier_is_the_hash_of_the_seed_bytes(run):
     _result, _by_key, dist = run
     meta, _ = master(dist, "raw-html")

@@ -7,12 +7,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import EDITIONS, REAL_SEED, TIME_LIMIT, json_lines, seedpress, write_heavy_seed, write_seeds
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.archives import EDITIONS, TIME_LIMIT, write_heavy_seed, write_seeds
+from support.run import REAL_SEED, json_lines, seedpress
 
 from convert.build.input import BuildOptions, build_input
 from convert.build.outcome import Status
+
+pytestmark = pytest.mark.slow
 
 #: 2200-01-01: later than a zip entry's DOS date can hold (2107).
 YEAR_2200 = 7_258_118_400

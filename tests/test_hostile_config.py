@@ -22,9 +22,10 @@ from types import SimpleNamespace
 import lxml.html
 import pytest
 import yaml
-from conftest import assert_one_line_error, json_lines, run_epubcheck, seedpress, seedpress_environment
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from support.editions import run_epubcheck
+from support.run import assert_one_line_error, json_lines, seedpress, seedpress_environment
 
 from convert.config import CONFIG_NAME, load_config
 from convert.document.labels import long_date

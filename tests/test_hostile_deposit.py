@@ -22,10 +22,10 @@ from pathlib import Path
 
 import bagit
 import pytest
-from conftest import REAL_SEED, assert_one_line_error, json_lines, seedpress, wait_for
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from support.run import REAL_SEED, assert_one_line_error, json_lines, seedpress, wait_for
 
 from convert.archive.keys import assign_keys, seed_key
 from convert.deposit.bag import write_bag

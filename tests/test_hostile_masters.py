@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DATA, ROOT, assert_one_line_error, canonical, json_lines, seedpress, typed_paragraphs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from support.run import DATA, ROOT, assert_one_line_error, json_lines, seedpress
+from support.strategies import canonical, typed_paragraphs
 
 from convert.document.language import MAX_TAG_LENGTH, is_language_tag
 from convert.document.master import escape_paragraph, parse_master, to_markdown
@@ -106,6 +107,7 @@ def refused(tmp_path_factory):
     return result, outcomes, base / "out"
 
 
+@pytest.mark.slow
 def test_refused_masters_fail_alone_with_exit_1(refused):
     result, outcomes, out = refused
     assert result.returncode == 1
@@ -115,6 +117,7 @@ def test_refused_masters_fail_alone_with_exit_1(refused):
 
 
 @pytest.mark.parametrize("name", REFUSED)
+@pytest.mark.slow
 def test_each_hostile_master_gives_one_line_and_no_files(refused, name):
     result, outcomes, out = refused
     line = assert_one_line_error(result.stderr, f"/{name}.md:")
@@ -124,6 +127,7 @@ def test_each_hostile_master_gives_one_line_and_no_files(refused, name):
     assert not (out / name).exists()
 
 
+@pytest.mark.slow
 def test_billion_laughs_is_refused_fast_and_small(tmp_path):
     """Once 3 GB in 34 s: now refused from the YAML's events, before anything is built."""
     path = tmp_path / "laughs.md"
@@ -191,6 +195,7 @@ def xml_members(path: Path) -> dict[str, etree._Element]:
 
 
 @pytest.mark.parametrize("name, title", [("date-invalid", "2024-13-45"), ("date-valid", "2024-01-01")])
+@pytest.mark.slow
 def test_a_date_looking_title_is_text(accepted, name, title):
     meta, document = written_master(accepted, name)
     assert meta["title"] == title and document.title == title
@@ -200,6 +205,7 @@ def test_a_date_looking_title_is_text(accepted, name, title):
     assert opf.findtext(".//{http://purl.org/dc/elements/1.1/}title") == title
 
 
+@pytest.mark.slow
 def test_a_control_character_in_the_title_becomes_fffd_in_every_edition(accepted):
     meta, document = written_master(accepted, "control-title")
     assert document.title == "A\ufffdB" and meta["source"]["replaced"] == 1
@@ -209,6 +215,7 @@ def test_a_control_character_in_the_title_becomes_fffd_in_every_edition(accepted
     assert docx_xml["docProps/core.xml"].findtext(".//{http://purl.org/dc/elements/1.1/}title") == "A\ufffdB"
 
 
+@pytest.mark.slow
 def test_control_characters_in_body_and_marker_are_replaced_and_counted(accepted):
     meta, document = written_master(accepted, "control-body")
     assert document.summary == ("Ring \ufffd the bell",)
@@ -220,6 +227,7 @@ def test_control_characters_in_body_and_marker_are_replaced_and_counted(accepted
     assert "\x07" not in text and "\x1b" not in text and "Ring \ufffd the bell" in text
 
 
+@pytest.mark.slow
 def test_a_run_of_3000_stars_is_literal_text(accepted):
     _meta, document = written_master(accepted, "star-run")
     assert document.summary == ("*" * 3000 + "x" + "*" * 3000,)
@@ -327,6 +335,7 @@ def assert_clean_document(document: Document) -> None:
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frontmatters(), bodies())
+@pytest.mark.slow
 def test_any_master_is_a_document_or_one_seed_error(frontmatter, body):
     text = f"---\n{frontmatter}---\n\n{body}"
     try:
@@ -341,12 +350,14 @@ def test_any_master_is_a_document_or_one_seed_error(frontmatter, body):
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frontmatters(), bodies())
+@pytest.mark.slow
 def test_the_cli_exits_0_or_1_with_at_most_one_line(frontmatter, body):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "random.md"
         path.write_text(f"---\n{frontmatter}---\n\n{body}", "utf-8", errors="surrogatepass")
         out = Path(folder) / "out"
-        result = seedpress("convert", path, "--to", "md,epub", "--out", out)
+        # --jobs 0: no worker per example (the pool is tested elsewhere); a crash would fail it too.
+        result = seedpress("convert", path, "--to", "md,epub", "--out", out, "--jobs", "0")
         assert result.returncode in (0, 1), result.stderr
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
         if result.returncode == 1:
@@ -376,6 +387,7 @@ def reference_depth(value) -> int:
 
 @settings(max_examples=300, deadline=None)
 @given(JSON_VALUES, st.booleans())
+@pytest.mark.slow
 def test_json_depth_counts_nesting_outside_strings(value, ascii_only):
     data = json.dumps(value, ensure_ascii=ascii_only, separators=(",", ":")).encode("utf-8")
     assert json_depth(data) == reference_depth(value)

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REAL_SEED, json_lines, seedpress, start_server, stop
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.run import REAL_SEED, json_lines, seedpress
+from support.servers import start_server, stop
 
 from convert.archive.keys import is_safe_key, safe_key
 from convert.names import name_bytes, shown

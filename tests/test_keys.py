@@ -9,9 +9,10 @@ import re
 import shutil
 from pathlib import Path
 
-from conftest import REAL_SEED, json_lines, seedpress
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.run import REAL_SEED, json_lines, seedpress
 
 from convert.archive.job import find_seeds
 from convert.archive.keys import assign_keys, safe_key, seed_key
@@ -72,6 +73,7 @@ def test_find_seeds_gives_the_same_keys_however_the_folder_is_spelled(tmp_path, 
     assert len(set(found[0].values())) == 4
 
 
+@pytest.mark.slow
 def test_three_seeds_named_after_each_other_get_three_folders(tmp_path):
     seeds = tmp_path / "seeds"
     seeds.mkdir()
@@ -88,6 +90,7 @@ def test_three_seeds_named_after_each_other_get_three_folders(tmp_path):
     assert "0 built, 4 unchanged" in seedpress("archive", seeds, "--dist", dist).stdout
 
 
+@pytest.mark.slow
 def test_spelling_the_seeds_folder_another_way_rebuilds_and_withdraws_nothing(tmp_path):
     seeds = tmp_path / "seeds"
     seeds.mkdir()

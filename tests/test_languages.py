@@ -16,10 +16,12 @@ from pathlib import Path
 import pikepdf
 import pytest
 import yaml
-from conftest import BUILD_EPOCH, DATA, json_lines, pdftotext_pages, run_epubcheck, seedpress, strip_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from support.documents import pdftotext_pages, strip_format
+from support.editions import run_epubcheck
+from support.run import BUILD_EPOCH, DATA, json_lines, seedpress
 
 from convert.document.labels import labels, long_date
 from convert.document.language import detect
@@ -84,6 +86,7 @@ def structure_languages(pdf: Path) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("tag", LANGUAGES)
+@pytest.mark.slow
 def test_the_master_says_the_language(built, tag):
     meta, body = master_of(built, tag)
     assert meta["lang"] == tag
@@ -91,6 +94,7 @@ def test_the_master_says_the_language(built, tag):
 
 
 @pytest.mark.parametrize("tag", LANGUAGES)
+@pytest.mark.slow
 def test_the_epub_declares_the_language_everywhere(built, tag):
     documents = epub_documents(built, tag)
     opf = documents.pop("EPUB/content.opf")
@@ -106,6 +110,7 @@ def test_the_epub_declares_the_language_everywhere(built, tag):
 
 
 @pytest.mark.parametrize("tag", LANGUAGES)
+@pytest.mark.slow
 def test_the_pdf_declares_the_language_and_draws_cjk_as_the_language_expects(built, tag):
     pdf = edition(built, tag, "pdf")
     with pikepdf.open(pdf) as document:
@@ -122,6 +127,7 @@ def test_the_pdf_declares_the_language_and_draws_cjk_as_the_language_expects(bui
 
 
 @pytest.mark.parametrize("tag", LANGUAGES)
+@pytest.mark.slow
 def test_labels_and_date_are_in_the_language(built, tag):
     words, english = labels(tag), labels("en")
     date = long_date(datetime.fromtimestamp(BUILD_EPOCH, UTC), tag)
@@ -140,6 +146,7 @@ def test_labels_and_date_are_in_the_language(built, tag):
 
 
 @pytest.mark.parametrize("tag", LANGUAGES)
+@pytest.mark.slow
 def test_the_docx_puts_the_language_in_the_slot_word_reads(built, tag):
     styles = docx_parts(built, tag)["word/styles.xml"]
     default = styles.find(".//w:docDefaults//w:lang", WORD)
@@ -147,6 +154,7 @@ def test_the_docx_puts_the_language_in_the_slot_word_reads(built, tag):
     assert default.get(f"{{{WORD['w']}}}{slot}") == tag
 
 
+@pytest.mark.slow
 def test_each_paragraph_of_the_mixed_seed_is_marked_in_every_edition(built):
     meta, body = master_of(built, "mixed")
     assert meta["lang"] == "en"
@@ -173,6 +181,8 @@ def test_each_paragraph_of_the_mixed_seed_is_marked_in_every_edition(built):
     assert all(len(found) == 1 for found in languages)
 
 
+@pytest.mark.jvm
+@pytest.mark.slow
 def test_every_language_epub_passes_epubcheck(built):
     books = [edition(built, name, "epub") for name in [*LANGUAGES, "mixed"]]
     for book, report in run_epubcheck(books).items():
@@ -180,6 +190,7 @@ def test_every_language_epub_passes_epubcheck(built):
         assert problems == [], (book.name, problems)
 
 
+@pytest.mark.slow
 def test_lang_overrides_detection_and_a_master_keeps_its_own(tmp_path, build_env):
     out = tmp_path / "out"
     forced = seedpress("convert", FIXTURES / "fr.txt", "--lang", "fr-CA", "--out", out, "--to", "md,epub",
@@ -215,6 +226,7 @@ TEXTS = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
 
 @settings(max_examples=10, deadline=None)
 @given(texts=st.lists(TEXTS, min_size=1, max_size=20))
+@pytest.mark.slow
 def test_detection_is_deterministic_across_processes(texts):
     here = [list(map(str, (detect(text).tag, detect(text).confidence))) for text in texts]
     program = ("import json, sys; from convert.document.language import detect; "

@@ -7,20 +7,12 @@ from dataclasses import replace
 
 import pytest
 import yaml
-from conftest import (
-    DATA,
-    REAL_SEED,
-    TRICKY,
-    canonical,
-    frontmatter_text,
-    pandoc_default_json,
-    sections_of,
-    seeds,
-    typed_paragraphs,
-)
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import html as lxml_html
+from support.documents import frontmatter_text, pandoc_default_json, sections_of
+from support.run import DATA, REAL_SEED
+from support.strategies import TRICKY, canonical, seeds, typed_paragraphs
 
 from convert import __version__
 from convert.document.master import ABBREVIATIONS, parse_master, read_master, to_markdown
@@ -128,6 +120,7 @@ SOURCE = Source(file="typed.txt", sha256="0" * 64, encoding="utf-8", bytes=1)
           {"title": "* <script> [a](javascript:x) ![i](file:///etc/passwd)",
            "summary": ("![i](file:///etc/passwd) ![i](file:///etc/passwd) A È",), "url": None, "marker": False,
            "commentary": ()}))
+@pytest.mark.slow
 def test_any_seed_comes_back_literally_through_pandocs_default_reader(seed):
     """seed bytes → Document → master → `pandoc -f markdown` → the same paragraphs, as plain Str/Space."""
     data, expected = seed

@@ -21,21 +21,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import (
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
+from support.archives import copy_archive, write_seeds
+from support.run import (
     COMMAND_TIMEOUT,
     ROOT,
     assert_one_line_error,
-    copy_archive,
-    free_port,
     seedpress,
     seedpress_command,
     seedpress_environment,
     wait_for,
-    write_seeds,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-from prometheus_client.parser import text_string_to_metric_families
+from support.servers import free_port
 
 from convert.archive.catalog import SeedRow
 from convert.archive.guard import check_withdrawals

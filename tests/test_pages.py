@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,7 +17,8 @@ import feedparser
 import jsonschema
 import lxml.html
 import pytest
-from conftest import seedpress, write_seeds
+from support.archives import write_seeds
+from support.run import ROOT, seedpress
 
 from convert.publish import search_pages as search
 from convert.publish.entries import Edition, Entry, HandoutOptions
@@ -203,6 +203,8 @@ def test_withdrawn_seeds_leave_every_page_and_pages_no_longer_needed_go(tmp_path
     assert not (tmp_path / "index-page-2.html").exists() and not (tmp_path / "opds-page-2.xml").exists()
 
 
+@pytest.mark.jvm
+@pytest.mark.slow
 def test_pages_are_valid_html5(tmp_path):
     write_handout(tmp_path, entries(150))
     pages = sorted(str(path) for path in tmp_path.glob("index*.html"))
@@ -221,6 +223,8 @@ def archived(tmp_path_factory) -> Path:
     return base / "dist"
 
 
+@pytest.mark.jvm
+@pytest.mark.slow
 def test_each_title_has_a_valid_landing_page_listing_its_files(archived):
     for key in ("article-0", "article-1"):
         landing = archived / key / "index.html"
@@ -242,6 +246,7 @@ def test_each_title_has_a_valid_landing_page_listing_its_files(archived):
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
+@pytest.mark.slow
 def test_landing_pages_are_catalogued_verified_and_linked(archived):
     assert seedpress("verify", "--dist", archived).returncode == 0
     sums = (archived / "SHA256SUMS").read_text("ascii")
@@ -259,15 +264,16 @@ def test_landing_pages_are_catalogued_verified_and_linked(archived):
 
 # --- every kind of OPDS 2.0 document against the schemas ----------------------------
 
-#: Where the published OPDS 2.0 and Readium Web Publication Manifest schemas may be
-#: (any folder holding their *.schema.json files): never in this repository.
-OFFICIAL_SCHEMAS = Path(os.environ.get("SEEDPRESS_OPDS_SCHEMAS") or "/work/shared/opds-schemas")
+#: The published OPDS 2.0 and Readium Web Publication Manifest schemas: beside the
+#: checkout, in ../shared/opds-schemas/ (its README says which commits), never in this
+#: repository, whose licence they do not share. CI has shared/ there too.
+OFFICIAL_SCHEMAS = ROOT.parent / "shared" / "opds-schemas"
 OPDS2_FEED_ID = "https://drafts.opds.io/schema/feed.schema.json"
 
 
 def official_validator() -> jsonschema.protocols.Validator:
     """A validator of the published feed schema, every $ref resolved from OFFICIAL_SCHEMAS
-    and none from the network; skips the test when they are not there. Formats are
+    and none from the network; fails, never skips, when they are not there. Formats are
     checked as far as the installed packages allow (date-time and uri need extras)."""
     from referencing import Registry, Resource
     from referencing.exceptions import NoSuchResource
@@ -275,8 +281,8 @@ def official_validator() -> jsonschema.protocols.Validator:
 
     files = sorted(OFFICIAL_SCHEMAS.rglob("*.schema.json")) if OFFICIAL_SCHEMAS.is_dir() else []
     if not files:
-        pytest.skip(f"no official OPDS 2.0 schemas in {OFFICIAL_SCHEMAS} (set SEEDPRESS_OPDS_SCHEMAS to a folder "
-                    "with the drafts.opds.io and readium.org webpub-manifest schema files)")
+        pytest.fail(f"no published OPDS 2.0 schemas in {OFFICIAL_SCHEMAS}: the folder shared/opds-schemas "
+                    "beside the checkout must hold the drafts.opds.io and readium webpub-manifest *.schema.json files")
 
     def offline(uri: str):
         raise NoSuchResource(ref=uri)

@@ -7,7 +7,7 @@ import subprocess
 import zipfile
 
 import pytest
-from conftest import REAL_SEED
+from support.run import REAL_SEED
 
 from convert.defaults import STYLES_DIR
 from convert.document.seed import read_seed

@@ -21,7 +21,8 @@ from xml.etree import ElementTree
 
 import pikepdf
 import pytest
-from conftest import COMMENTARY_HEADING, DATA, REAL_SEED, SUMMARY_HEADING, json_lines, seedpress
+from support.documents import COMMENTARY_HEADING, SUMMARY_HEADING
+from support.run import DATA, REAL_SEED, json_lines, seedpress
 
 from convert import __version__
 from convert.document.seed import read_seed
@@ -318,6 +319,7 @@ def shows(shown: str, paragraph: str) -> bool:
 
 # --- 6.1 file structure -------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_header_version_and_binary_comment(built, fixture, pdf):
     """6.1.2: '%PDF-1.7' at offset 0, then a comment of at least four bytes above 127."""
     head = built[fixture]["pdf"].read_bytes()[:20]
@@ -326,6 +328,7 @@ def test_header_version_and_binary_comment(built, fixture, pdf):
     assert pdf.pdf_version == "1.7"
 
 
+@pytest.mark.slow
 def test_trailer_has_an_id_and_nothing_is_encrypted(pdf, fixture):
     """6.1.3: the trailer has /ID (two strings, the first from the document identifier);
     no /Encrypt, no permissions."""
@@ -339,6 +342,7 @@ def test_trailer_has_an_id_and_nothing_is_encrypted(pdf, fixture):
 
 # --- 6.2 graphics and fonts ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_output_intent_is_srgb(pdf):
     """6.2.3: one PDF/A output intent whose DestOutputProfile is an embedded RGB display ICC profile (sRGB)."""
     intents = pdf.Root.OutputIntents
@@ -353,6 +357,7 @@ def test_output_intent_is_srgb(pdf):
     assert b"sRGB" in icc
 
 
+@pytest.mark.slow
 def test_every_font_is_embedded_with_a_unicode_map(pdf):
     """6.2.11.4.1 (font programs embedded), 6.2.11.3.2 (CIDToGIDMap for CIDFontType2),
     6.2.11.7.2 (ToUnicode on every font)."""
@@ -374,6 +379,7 @@ def test_every_font_is_embedded_with_a_unicode_map(pdf):
             assert descendant.CIDToGIDMap == "/Identity"
 
 
+@pytest.mark.slow
 def test_every_glyph_shown_maps_to_unicode_outside_the_private_use_area(pdf):
     """6.2.11.7.2 (level U: every glyph maps to Unicode, never to U+0000, U+FEFF or U+FFFE)
     and 6.2.11.7.3 (level A: no Private Use Area characters without ActualText)."""
@@ -389,6 +395,7 @@ def test_every_glyph_shown_maps_to_unicode_outside_the_private_use_area(pdf):
     assert shown > 500
 
 
+@pytest.mark.slow
 def test_no_glyph_is_notdef(pdf):
     """6.2.11.8: no text-showing operator shows the .notdef glyph (CID 0), and every font
     is Identity-H: WeasyPrint only writes another encoding to reach .notdef."""
@@ -400,6 +407,7 @@ def test_no_glyph_is_notdef(pdf):
 
 # --- 6.3 annotations, 6.5 actions ------------------------------------------------------------
 
+@pytest.mark.slow
 def test_no_javascript_and_no_forbidden_actions(pdf):
     """6.5.1 (no JavaScript, Launch, … actions), 6.5.2 (no additional actions, /AA), 6.3.2
     (every annotation printable: /F with the Print flag)."""
@@ -423,6 +431,7 @@ def test_no_javascript_and_no_forbidden_actions(pdf):
 
 # --- 6.6 metadata -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_xmp_identifies_pdfa_3a(pdf, xmp):
     """6.6.2.1 (a well-formed XMP packet in a /Metadata /XML stream, no 'bytes' or 'encoding'
     attribute in its header) and 6.6.4 (pdfaid:part 3, pdfaid:conformance A)."""
@@ -436,6 +445,7 @@ def test_xmp_identifies_pdfa_3a(pdf, xmp):
     assert xmp_values(xmp, "pdfaid:conformance") == ["A"]
 
 
+@pytest.mark.slow
 def test_xmp_agrees_with_the_document_info(pdf, xmp, fixture):
     """6.6.3 (ISO 19005-2 6.6.2.3.1 in PDF/A-3's numbering): every Info entry with an XMP
     analogue has an equivalent XMP value."""
@@ -456,6 +466,7 @@ def test_xmp_agrees_with_the_document_info(pdf, xmp, fixture):
     assert authors == ([AUTHOR] if fixture == PROVENANCE else [])
 
 
+@pytest.mark.slow
 def test_xmp_says_who_made_it_and_on_what_terms(xmp, fixture):
     """Author (an ordered rdf:Seq), publisher (an rdf:Bag), rights (a language Alternative with
     x-default) and the license's URL (xmpRights:WebStatement, a predefined schema PDF/A takes
@@ -482,6 +493,7 @@ def test_xmp_says_who_made_it_and_on_what_terms(xmp, fixture):
             assert holder[0].get("{http://www.w3.org/XML/1998/namespace}lang") == "x-default"
 
 
+@pytest.mark.slow
 def test_metadata_says_what_the_document_is(pdf, xmp, fixture):
     """Title, language, identifier, dates and generator come from the seed and the build date,
     the same in the document info, the XMP and the catalog."""
@@ -499,6 +511,7 @@ def test_metadata_says_what_the_document_is(pdf, xmp, fixture):
 
 # --- 6.7 logical structure ------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_tagged_with_standard_structure_types(pdf):
     """6.7.2.2 (MarkInfo /Marked true), 6.7.3.3 (a StructTreeRoot), 6.7.3.4 / 6.7.3 (only
     standard structure types, no RoleMap needed), 6.7.4 (a natural language, /Lang)."""
@@ -511,6 +524,7 @@ def test_tagged_with_standard_structure_types(pdf):
     assert bool(pdf.Root.ViewerPreferences.DisplayDocTitle) is True
 
 
+@pytest.mark.slow
 def test_headings_are_h1_then_h2_with_their_text(pdf, fixture):
     """The title is the one H1; the two section labels are H2s after it, in reading order."""
     document = read_seed(SEEDS[fixture])
@@ -525,6 +539,7 @@ def test_headings_are_h1_then_h2_with_their_text(pdf, fixture):
         SUMMARY_HEADING.casefold().split(), COMMENTARY_HEADING.casefold().split()]
 
 
+@pytest.mark.slow
 def test_paragraphs_are_tagged_p_in_reading_order(pdf, fixture):
     """Every paragraph of the seed is a P element, in order (reading order, 6.7.3.3)."""
     document = read_seed(SEEDS[fixture])
@@ -545,6 +560,7 @@ def test_paragraphs_are_tagged_p_in_reading_order(pdf, fixture):
             pytest.fail(f"paragraph not found as P, in order: {paragraph[:60]!r}")
 
 
+@pytest.mark.slow
 def test_every_marked_content_is_tagged_or_an_artifact(pdf):
     """Every glyph is real content that the structure tree reaches through the ParentTree,
     or an artifact: the running header and page numbers are artifacts, not stray text."""
@@ -564,6 +580,7 @@ def test_every_marked_content_is_tagged_or_an_artifact(pdf):
     assert int(root.ParentTreeNextKey) == len(parents)
 
 
+@pytest.mark.slow
 def test_figures_have_alternative_text(pdf):
     """6.7 (level A): any Figure carries /Alt. The editions hold no images but emoji glyphs."""
     for element in structure_elements(pdf):
@@ -573,6 +590,7 @@ def test_figures_have_alternative_text(pdf):
 
 # --- 6.8 embedded files (PDF/A-3) ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sources_are_associated_files(pdf, built, fixture):
     """6.8: each embedded file is a /Filespec with /F, /UF, /Desc, /AFRelationship /Source,
     an /EF stream with a MIME /Subtype and /Params /ModDate, and the catalog's /AF lists
@@ -594,6 +612,7 @@ def test_sources_are_associated_files(pdf, built, fixture):
     assert sorted(associated) == sorted(spec.objgen for spec in specs.values())
 
 
+@pytest.mark.slow
 def test_embedded_master_and_seed_are_the_originals_byte_for_byte(pdf, built, fixture):
     """What a reader extracts from the PDF is the master written beside it and the seed file."""
     key = built[fixture]["pdf"].stem

@@ -18,17 +18,10 @@ import lxml.html
 import pikepdf
 import pytest
 import yaml
-from conftest import (
-    BUILD_EPOCH,
-    DATA,
-    REAL_SEED,
-    frontmatter_text,
-    json_lines,
-    pdftotext_pages,
-    run_epubcheck,
-    seedpress,
-)
 from lxml import etree
+from support.documents import frontmatter_text, pdftotext_pages
+from support.editions import run_epubcheck
+from support.run import BUILD_EPOCH, DATA, REAL_SEED, json_lines, seedpress
 
 from convert.document.seed import read_seed
 from convert.editions import Settings
@@ -71,6 +64,7 @@ def convert_master(tmp_path: Path, *arguments, name: str = "out") -> dict:
 
 # --- where the values come from -----------------------------------------------------------
 
+@pytest.mark.slow
 def test_without_configuration_the_master_says_nothing_of_them(tmp_path):
     meta = convert_master(tmp_path)
     assert not {"author", "publisher", "rights", "license_url"} & set(meta)
@@ -98,6 +92,7 @@ def test_config_names_another_file_than_the_current_folders(tmp_path):
     assert meta["publisher"] == "Other Press" and "author" not in meta
 
 
+@pytest.mark.slow
 def test_a_masters_own_fields_override_both(tmp_path):
     (tmp_path / "seedpress.toml").write_text(CONFIG, "utf-8")
     first = tmp_path / "first"
@@ -122,6 +117,7 @@ def test_a_masters_own_fields_override_both(tmp_path):
     ("author", '"two\\tparts"'), ("rights", "''"), ("license_url", "ftp://example.org/license"),
     ("publisher", "[a, b]"), ("author", "1984"),
 ])
+@pytest.mark.slow
 def test_a_master_with_a_bad_field_fails_alone(tmp_path, field, yaml_value):
     seedpress("convert", REAL_SEED, "--to", "md", "--out", tmp_path / "first")
     [master] = (tmp_path / "first").glob("*/*.md")
@@ -168,6 +164,7 @@ def edition(dist: Path, seed: Path, suffix: str) -> Path:
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=lambda path: path.stem)
+@pytest.mark.slow
 def test_pdf_info_and_xmp_carry_them(archive, seed):
     _seeds, dist, _config = archive
     with pikepdf.open(edition(dist, seed, "pdf")) as pdf:
@@ -188,6 +185,7 @@ def test_pdf_info_and_xmp_carry_them(archive, seed):
     assert statement.text == LICENSE
 
 
+@pytest.mark.slow
 def test_pdf_colophon_on_the_last_page(archive):
     _seeds, dist, _config = archive
     pdf = edition(dist, REAL_SEED, "pdf")
@@ -200,6 +198,8 @@ def test_pdf_colophon_on_the_last_page(archive):
     assert links[-1] == LICENSE
 
 
+@pytest.mark.jvm
+@pytest.mark.slow
 def test_epub_package_carries_them_and_passes_epubcheck(archive):
     _seeds, dist, _config = archive
     epubs = [edition(dist, seed, "epub") for seed in SEEDS]
@@ -217,6 +217,7 @@ def test_epub_package_carries_them_and_passes_epubcheck(archive):
         assert (checker["nFatal"], checker["nError"], checker["nWarning"]) == (0, 0, 0), report["messages"]
 
 
+@pytest.mark.slow
 def test_docx_core_and_custom_properties_carry_them(archive):
     _seeds, dist, _config = archive
     path = edition(dist, REAL_SEED, "docx")
@@ -228,6 +229,7 @@ def test_docx_core_and_custom_properties_carry_them(archive):
     assert properties["license_url"] == LICENSE
 
 
+@pytest.mark.slow
 def test_opds_feed_carries_them_with_absolute_links(archive):
     _seeds, dist, _config = archive
     data = (dist / "opds.xml").read_bytes()
@@ -251,6 +253,7 @@ def test_opds_feed_carries_them_with_absolute_links(archive):
     assert [p.text for p in publishers] == [PUBLISHER] * len(SEEDS)
 
 
+@pytest.mark.slow
 def test_index_shows_the_title_and_each_entrys_author_and_rights(archive):
     _seeds, dist, _config = archive
     page = lxml.html.document_fromstring((dist / "index.html").read_bytes())
@@ -266,6 +269,7 @@ def test_index_shows_the_title_and_each_entrys_author_and_rights(archive):
     assert downloads and not any(urlsplit(href).scheme for href in downloads)
 
 
+@pytest.mark.slow
 def test_the_catalog_keeps_them_for_the_hand_out(archive):
     _seeds, dist, _config = archive
     with sqlite3.connect(dist / ".catalog.sqlite") as connection:
@@ -276,6 +280,7 @@ def test_the_catalog_keeps_them_for_the_hand_out(archive):
 
 # --- what a change rebuilds ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_rights_and_the_title_rebuild_every_seed(archive, tmp_path):
     """The archive's title is on every landing page and EPUB cover (issue 19), so a new title
     rebuilds every seed, as new rights do; the PDF, which does not show it, stays byte for byte."""
@@ -305,6 +310,7 @@ def test_rights_and_the_title_rebuild_every_seed(archive, tmp_path):
     assert seedpress("verify", "--dist", tmp_path / "dist").returncode == 0
 
 
+@pytest.mark.slow
 def test_the_bag_is_described_by_the_archive_title_and_publisher(archive, tmp_path):
     _seeds, dist, config = archive
     result = seedpress("bag", tmp_path / "bag", "--dist", dist, "--config", config)

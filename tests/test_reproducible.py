@@ -14,7 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import REAL_SEED, seedpress, wait_for
+import pytest
+from support.run import REAL_SEED, seedpress, wait_for
 
 from convert.defaults import FORMATS as EDITIONS
 
@@ -67,6 +68,7 @@ def convert(folder: Path, *, mtime: int, epoch: int | None) -> dict[str, str]:
     return found
 
 
+@pytest.mark.slow
 def test_source_date_epoch_makes_two_builds_identical(tmp_path):
     first = convert(tmp_path / "first", mtime=1_600_000_000, epoch=1_700_000_000)
     next_second()
@@ -74,6 +76,7 @@ def test_source_date_epoch_makes_two_builds_identical(tmp_path):
     assert first == second
 
 
+@pytest.mark.slow
 def test_without_source_date_epoch_the_seed_mtime_is_the_date(tmp_path):
     first = convert(tmp_path / "first", mtime=1_600_000_000, epoch=None)
     next_second()
@@ -85,6 +88,7 @@ def test_without_source_date_epoch_the_seed_mtime_is_the_date(tmp_path):
     assert changed == {"pdf", "epub", "docx"}
 
 
+@pytest.mark.slow
 def test_archive_job_builds_identical_editions_in_two_dists(tmp_path):
     """The archive job, with the seed's mtime as the date, gives the same editions twice."""
     seeds = copy_seeds(tmp_path / "seeds", 1_600_000_000)

@@ -46,7 +46,7 @@ SCRIPT_FONTS = {
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, Path]:
-    from conftest import json_lines, seedpress
+    from support.run import json_lines, seedpress
 
     out = tmp_path_factory.mktemp("scripts")
     result = seedpress("convert", SEED, "--to", "pdf,docx", "--out", out, "--json",
@@ -69,6 +69,7 @@ def glyph_count(font: pikepdf.Object) -> int:
     return TTFont(io.BytesIO(program.read_bytes()))["maxp"].numGlyphs
 
 
+@pytest.mark.slow
 def test_no_text_operator_shows_a_missing_glyph(pdf):
     """No Tj/TJ/'/" shows glyph 0 (.notdef), by its code (Identity-H: code = glyph id) or
     through the font's encoding, nor a glyph id past the end of its font."""
@@ -85,6 +86,7 @@ def test_no_text_operator_shows_a_missing_glyph(pdf):
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPT_FONTS))
+@pytest.mark.slow
 def test_each_script_is_drawn_with_a_font_for_it(pdf, script):
     letter, body, heading = SCRIPT_FONTS[script]
     drawing = {str(font.BaseFont).split("+", 1)[1] for font in fonts_used(pdf).values()
@@ -93,6 +95,7 @@ def test_each_script_is_drawn_with_a_font_for_it(pdf, script):
     assert all(name.startswith((body, heading)) for name in drawing), (script, drawing)
 
 
+@pytest.mark.slow
 def test_digits_stay_in_the_text_font(pdf):
     """Naming an emoji font in the font stack made Pango draw digits (emoji keycap bases) with it."""
     for font in fonts_used(pdf).values():
@@ -100,6 +103,7 @@ def test_digits_stay_in_the_text_font(pdf):
             assert not set(to_unicode(font).values()) & set("0123456789#*"), to_unicode(font)
 
 
+@pytest.mark.slow
 def test_rendered_page_has_ink(built, tmp_path):
     """pdftoppm renders the page (the PNG in docs/multi-script.png is one such page)."""
     subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile",
@@ -137,6 +141,7 @@ def test_pdf_html_marks_right_to_left_paragraphs():
     assert html.count('dir="rtl"') == 3
 
 
+@pytest.mark.slow
 def test_docx_right_to_left_paragraphs(built):
     document = read_seed(SEED)
     by_text = {p.text: p for p in docx.Document(str(built["docx"])).paragraphs}

@@ -11,7 +11,8 @@ import httpx
 import lxml.etree
 import lxml.html
 import pytest
-from conftest import seedpress, start_server, stop
+from support.run import seedpress
+from support.servers import start_server, stop
 
 from convert.archive.catalog import SCHEMA_VERSION, open_catalog_readonly
 from convert.archive.search_index import search_catalog
@@ -112,6 +113,7 @@ def result_titles(page: lxml.html.HtmlElement) -> list[str]:
     return [link.text_content() for link in page.xpath("//ol[@class='entries']/li//h2/a")]
 
 
+@pytest.mark.slow
 def test_a_word_only_a_commentary_holds_finds_its_seed_first(server):
     # bm25: the rare word outweighs one that most seeds share.
     response, page = results_page(server, "lighthouse OR quetzalcoatl")
@@ -134,6 +136,7 @@ def test_a_word_only_a_commentary_holds_finds_its_seed_first(server):
     assert result_titles(only) == ["Alpha: rivers of Europe"]
 
 
+@pytest.mark.slow
 def test_accents_case_and_a_cjk_word_inside_a_sentence(server):
     assert result_titles(results_page(server, "CAFE")[1]) == ["Gamma: cafés of Vienna"]
     _, page = results_page(server, "展望台")
@@ -159,6 +162,7 @@ def test_a_snippet_is_escaped_and_only_the_marked_ranges_highlighted(snippet, ht
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize("query", ['"unbalanced', "AND OR", "*"])
+@pytest.mark.slow
 def test_bad_query_syntax_is_400_with_one_plain_line(server, endpoint, query):
     response = httpx.get(f"{server}/{endpoint}", params={"q": query})
     assert response.status_code == 400
@@ -167,6 +171,7 @@ def test_bad_query_syntax_is_400_with_one_plain_line(server, endpoint, query):
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.slow
 def test_a_10_kb_query_is_400(server, endpoint):
     response = httpx.get(f"{server}/{endpoint}", params={"q": "word " * 2048})
     assert response.status_code == 400
@@ -175,10 +180,12 @@ def test_a_10_kb_query_is_400(server, endpoint):
 
 
 @pytest.mark.parametrize("page", ["0", "-1", "x", "1.5", "10001"])
+@pytest.mark.slow
 def test_a_page_that_is_not_a_page_number_is_400(server, page):
     assert httpx.get(f"{server}/search", params={"q": "danube", "page": page}).status_code == 400
 
 
+@pytest.mark.slow
 def test_html_in_a_query_is_escaped(server):
     query = '"<script>alert(1)</script>" OR "<img src=x onerror=alert(2)>" OR quetzalcoatl'
     response, page = results_page(server, query)
@@ -189,6 +196,7 @@ def test_html_in_a_query_is_escaped(server):
     assert result_titles(page) == ["Alpha: rivers of Europe"]
 
 
+@pytest.mark.slow
 def test_the_text_of_a_seed_is_escaped_in_its_snippet(tmp_path, servers):
     seeds = tmp_path / "seeds"
     write_seed(seeds, "markup", "Markup <b>in</b> a title", ["<script>alert(1)</script> & <i>friends</i>."],
@@ -203,6 +211,7 @@ def test_the_text_of_a_seed_is_escaped_in_its_snippet(tmp_path, servers):
     assert "<script>alert(1)</script> & <i>friends</i>." in page.xpath("string(//p[@class='summary'])")
 
 
+@pytest.mark.slow
 def test_an_empty_query_is_an_empty_page(server):
     for params in ({"q": ""}, {"q": "   "}, {}):
         response = httpx.get(f"{server}/search", params=params)
@@ -215,6 +224,7 @@ def test_an_empty_query_is_an_empty_page(server):
         assert "publications" not in feed.json() and feed.json()["navigation"][0]["href"] == "opds.json"
 
 
+@pytest.mark.slow
 def test_opensearch_description_template_gives_an_atom_feed(server):
     description = httpx.get(f"{server}/opensearch.xml")
     assert description.status_code == 200
@@ -242,6 +252,7 @@ def test_opensearch_description_template_gives_an_atom_feed(server):
     assert httpx.get(urljoin(url, acquisitions["application/epub+zip"])).status_code == 200
 
 
+@pytest.mark.slow
 def test_search_json_is_an_opds_2_feed_with_acquisition_links(server):
     response = httpx.get(f"{server}/search.json", params={"q": "quetzalcoatl"})
     assert response.status_code == 200
@@ -262,6 +273,7 @@ def test_search_json_is_an_opds_2_feed_with_acquisition_links(server):
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
+@pytest.mark.slow
 def test_the_opds_2_search_template_is_filled_with_query_as_the_spec_says(server):
     catalog = httpx.get(f"{server}/opds.json").json()
     [template] = [link["href"] for link in catalog["links"] if link["rel"] == "search" and link.get("templated")]
@@ -274,6 +286,7 @@ def test_the_opds_2_search_template_is_filled_with_query_as_the_spec_says(server
     assert publication["metadata"]["title"] == "Alpha: rivers of Europe"
 
 
+@pytest.mark.slow
 def test_pagination_links_lead_through_every_result(server):
     _, first = results_page(server, "lighthouse")
     assert "23 titles found · page 1 of 2" in first.xpath("string(//p[@class='about'])")
@@ -305,6 +318,7 @@ def test_pagination_links_lead_through_every_result(server):
     assert beyond.status_code == 200 and "publications" not in beyond.json()
 
 
+@pytest.mark.slow
 def test_a_withdrawn_seed_leaves_search_and_a_failed_rebuild_keeps_its_last_build(tmp_path, servers):
     seeds, dist = tmp_path / "seeds", tmp_path / "dist"
     write_seed(seeds, "keep", "Kept", ["A note on zanzibar."], ["Nothing more."])
@@ -328,6 +342,7 @@ def test_a_withdrawn_seed_leaves_search_and_a_failed_rebuild_keeps_its_last_buil
 
 
 @pytest.mark.parametrize("catalog", ["missing", "without an index"])
+@pytest.mark.slow
 def test_no_search_without_a_search_index(tmp_path, servers, catalog):
     dist = tmp_path / "dist"
     write_handout(dist, [])
@@ -343,6 +358,7 @@ def test_no_search_without_a_search_index(tmp_path, servers, catalog):
     assert httpx.get(f"{base}/").status_code == 200
 
 
+@pytest.mark.slow
 def test_a_search_past_its_time_limit_is_stopped(dist):
     with pytest.raises(sqlite3.OperationalError) as stopped:
         run_search(dist, SearchRequest("lighthouse OR light* OR keeper", 1), time_limit=0)
@@ -350,6 +366,7 @@ def test_a_search_past_its_time_limit_is_stopped(dist):
     assert run_search(dist, SearchRequest("lighthouse OR light* OR keeper", 1)).total == LIGHTHOUSES
 
 
+@pytest.mark.slow
 def test_search_answers_only_get_and_head(server):
     head = httpx.head(f"{server}/search", params={"q": "danube"})
     assert head.status_code == 200 and head.content == b""
@@ -358,6 +375,7 @@ def test_search_answers_only_get_and_head(server):
     assert set(posted.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
 
 
+@pytest.mark.slow
 def test_a_version_2_catalog_is_migrated_and_the_next_run_indexes_its_seeds(tmp_path):
     seeds, dist = tmp_path / "seeds", tmp_path / "dist"
     write_seed(seeds, "old", "An old build", ["Written before search existed."], ["The word is xylophone."])

@@ -6,8 +6,9 @@ import codecs
 import hashlib
 
 import pytest
-from conftest import DATA, REAL_SEED, seeds
 from hypothesis import HealthCheck, given, settings
+from support.run import DATA, REAL_SEED
+from support.strategies import seeds
 
 from convert.document.seed import parse_seed, read_seed
 from convert.errors import SeedError

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import lxml.html
 import pytest
-from conftest import REAL_SEED, free_port, seedpress, start_server, stop
+from support.run import REAL_SEED, seedpress
+from support.servers import free_port, start_server, stop
 
 from convert.dates import build_date
 from convert.document.seed import read_seed
@@ -87,6 +88,7 @@ def raw_request(base: str, path: str, method: str = "GET") -> tuple[int, dict, b
         connection.close()
 
 
+@pytest.mark.slow
 def test_index_at_root(server, dist):
     for path in ("/", "/index.html"):
         response = httpx.get(server + path)
@@ -103,6 +105,7 @@ def test_index_at_root(server, dist):
         assert "script-src 'self';" in policy and "unsafe" not in policy
 
 
+@pytest.mark.slow
 def test_catalog_and_checksums_types(server, dist):
     feed = httpx.get(server + "/opds.xml")
     assert feed.status_code == 200
@@ -114,6 +117,7 @@ def test_catalog_and_checksums_types(server, dist):
     assert sums.content == (dist / "SHA256SUMS").read_bytes()
 
 
+@pytest.mark.slow
 def test_epub_exact_bytes_type_and_disposition(server, dist):
     response = httpx.get(f"{server}/{KEY}/{KEY}.epub")
     assert response.status_code == 200
@@ -126,6 +130,7 @@ def test_epub_exact_bytes_type_and_disposition(server, dist):
 
 
 @pytest.mark.parametrize("edition", sorted(MEDIA_TYPES))
+@pytest.mark.slow
 def test_every_edition_has_its_media_type(server, dist, edition):
     response = httpx.get(f"{server}/{KEY}/{KEY}.{edition}")
     assert response.status_code == 200
@@ -134,6 +139,7 @@ def test_every_edition_has_its_media_type(server, dist, edition):
     assert response.content == (dist / KEY / f"{KEY}.{edition}").read_bytes()
 
 
+@pytest.mark.slow
 def test_head_sends_headers_only(server, dist):
     url = f"{server}/{KEY}/{KEY}.pdf"
     head, get = httpx.head(url), httpx.get(url)
@@ -143,6 +149,7 @@ def test_head_sends_headers_only(server, dist):
     assert head.headers["content-type"] == "application/pdf"
 
 
+@pytest.mark.slow
 def test_range_requests(server, dist):
     url = f"{server}/{KEY}/{KEY}.epub"
     data = (dist / KEY / f"{KEY}.epub").read_bytes()
@@ -156,6 +163,7 @@ def test_range_requests(server, dist):
     assert beyond.status_code == 416
 
 
+@pytest.mark.slow
 def test_range_edge_cases(server, dist):
     url = f"{server}/{KEY}/{KEY}.epub"
     data = (dist / KEY / f"{KEY}.epub").read_bytes()
@@ -175,6 +183,7 @@ def test_range_edge_cases(server, dist):
     assert head.status_code == 206 and head.content == b"" and head.headers["content-length"] == "100"
 
 
+@pytest.mark.slow
 def test_if_range(server, dist):
     url = f"{server}/{KEY}/{KEY}.epub"
     data = (dist / KEY / f"{KEY}.epub").read_bytes()
@@ -185,6 +194,7 @@ def test_if_range(server, dist):
     assert changed.status_code == 200 and changed.content == data
 
 
+@pytest.mark.slow
 def test_conditional_requests(server):
     url = f"{server}/{KEY}/{KEY}.epub"
     first = httpx.get(url)
@@ -197,6 +207,7 @@ def test_conditional_requests(server):
     assert stale.status_code == 200 and stale.content == first.content
 
 
+@pytest.mark.slow
 def test_no_symlink_is_followed_not_even_inside_dist(server, dist):
     """The archive writes no links, and following one by name leaves a gap to swap it in (issue 15)."""
     for path in ("/alias.epub", f"/alias-dir/{KEY}.epub"):
@@ -239,12 +250,14 @@ FORBIDDEN = [
 
 
 @pytest.mark.parametrize("path", FORBIDDEN)
+@pytest.mark.slow
 def test_traversal_and_hidden_files_are_not_found(server, path):
     status, _headers, body = raw_request(server, path)
     assert status == 404, (path, status)
     assert b"root:" not in body and b"SQLite" not in body and b"withdrawn" not in body
 
 
+@pytest.mark.slow
 def test_absolute_form_request_target_is_not_found(server):
     host_and_port = server.removeprefix("http://")
     status, _headers, body = raw_request(server, f"http://{host_and_port}/../etc/passwd")
@@ -252,6 +265,7 @@ def test_absolute_form_request_target_is_not_found(server):
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+@pytest.mark.slow
 def test_only_get_and_head(server, method):
     status, headers, _body = raw_request(server, f"/{KEY}/{KEY}.epub", method=method)
     assert status == 405
@@ -259,6 +273,7 @@ def test_only_get_and_head(server, method):
     assert headers["x-content-type-options"] == "nosniff"
 
 
+@pytest.mark.slow
 def test_200_concurrent_requests(server, dist):
     paths = ["/", "/opds.xml", f"/{KEY}/{KEY}.epub", f"/{KEY}/{KEY}.pdf"]
     expected = {path: (dist / (path.lstrip("/") or "index.html")).read_bytes() for path in paths}
@@ -277,6 +292,7 @@ def test_200_concurrent_requests(server, dist):
         assert response.content == expected[response.url.path]
 
 
+@pytest.mark.slow
 def test_sigint_stops_cleanly(dist, tmp_path):
     logs = tmp_path / "server.log"
     process, base = start_server(dist, logs)

@@ -26,9 +26,10 @@ from urllib.parse import urlencode
 import anyio
 import httpx
 import pytest
-from conftest import COMMAND_TIMEOUT, ROOT, SERVE_HOST, free_port, stop, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.run import COMMAND_TIMEOUT, ROOT, wait_for
+from support.servers import SERVE_HOST, free_port, stop
 
 from convert.archive.catalog import open_catalog, record_built
 from convert.build.outcome import Built, EditionFile, Outcome, Status

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import start_server, stop, wait_for
+from support.run import wait_for
+from support.servers import start_server, stop
 
 #: GETs the race test sends; the server that checked a path and then opened it by name leaked the
 #: secret in 1 to 2.5 % of them here.

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import DATA, REAL_SEED, seedpress, start_server, stop
 from playwright.sync_api import Page, expect, sync_playwright
+from support.run import DATA, REAL_SEED, seedpress
+from support.servers import start_server, stop
 
 from convert.publish.index_page import WORKER_POLICY
 from convert.publish.sitesearch import BUNDLE_ENTRY, BUNDLE_NAME
+
+pytestmark = pytest.mark.slow
 
 #: Long enough for a loaded machine to start Chromium and load the bundle; a deadline, not a wait.
 BROWSER_DEADLINE_MS = 120_000
@@ -120,6 +123,7 @@ def titles_of(dist: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 def test_a_typed_query_lists_the_title_whose_commentary_has_the_word(archive, static_host, page):
     base = static_host(archive / "dist")
     page.goto(f"{base}/index.html")
@@ -134,6 +138,7 @@ def test_a_typed_query_lists_the_title_whose_commentary_has_the_word(archive, st
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 @pytest.mark.parametrize("query, seed", [("ローカル線", "ja"), ("médiathèque", "fr"), ("Syrian", "real")])
 def test_titles_in_every_language_are_found_from_the_english_index_page(archive, static_host, page, query, seed):
     base = static_host(archive / "dist")
@@ -145,6 +150,7 @@ def test_titles_in_every_language_are_found_from_the_english_index_page(archive,
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 def test_a_query_in_the_address_is_searched_and_nothing_found_is_said(archive, static_host, page):
     base = static_host(archive / "dist")
     page.goto(f"{base}/index.html?q=zzzyzzy")
@@ -153,6 +159,7 @@ def test_a_query_in_the_address_is_searched_and_nothing_found_is_said(archive, s
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 def test_a_hostile_title_is_shown_as_text_in_the_results(archive, static_host, page):
     base = static_host(archive / "dist")
     page.goto(f"{base}/index.html")
@@ -162,6 +169,7 @@ def test_a_hostile_title_is_shown_as_text_in_the_results(archive, static_host, p
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 def test_the_search_works_under_seedpress_serve_and_its_headers(archive, tmp_path, page):
     server, base = start_server(archive / "dist", tmp_path / "serve.log")
     try:
@@ -181,6 +189,7 @@ def test_the_search_works_under_seedpress_serve_and_its_headers(archive, tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 def test_a_withdrawn_seed_leaves_the_static_search(archive, tmp_path, static_host, page):
     seeds, dist = tmp_path / "seeds", tmp_path / "dist"
     shutil.copytree(archive / "seeds", seeds)

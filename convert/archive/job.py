@@ -44,7 +44,7 @@ class UpdateOptions:
     """How an archive run updates the archive; every default is defined in convert/defaults.py."""
 
     jobs: int | None = None
-    """Worker processes; None means one per core."""
+    """Worker processes; None means one per core, 0 builds in this process (runners.pool.run_in_process)."""
     build: BuildOptions = BuildOptions(keep_seed=True)
     """How each seed is built: limits, styles, validation (the seed's bytes are always kept)."""
     retry: bool = False
@@ -149,7 +149,8 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
 
         run_on_cluster(tasks, options.cluster, environment, record, on_warning)
     elif tasks:
-        run_pool(tasks, options.jobs or defaults.default_jobs(), options.build.memory, record)
+        jobs = defaults.default_jobs() if options.jobs is None else options.jobs
+        run_pool(tasks, jobs, options.build.memory, record)
     index_unindexed(connection, dist, options)
 
 

@@ -81,7 +81,8 @@ def _worker_init(memory_limit: int, started, formats: tuple[str, ...] = defaults
 def run_pool(
     tasks: Sequence[SeedTask], jobs: int, memory: int, on_outcome: Callable[[Outcome], None],
 ) -> None:
-    """Build every task on `jobs` warm spawned workers, reporting each outcome.
+    """Build every task on `jobs` warm spawned workers, reporting each outcome; with
+    `jobs` 0, in this process (run_in_process).
 
     Workers are replaced every WORKER_TASKS seeds each to keep memory flat: by
     starting a fresh pool per batch, since ProcessPoolExecutor's own
@@ -89,6 +90,9 @@ def run_pool(
     worker that dies costs the seed it was building one retry; a seed whose
     worker dies defaults.WORKER_DEATHS times fails, and the seeds queued behind it are built anyway.
     """
+    if jobs == 0:
+        run_in_process(tasks, on_outcome)
+        return
     attempts: dict[str, int] = {}
     pending = list(tasks)
     batch_size = jobs * defaults.WORKER_TASKS
@@ -100,6 +104,21 @@ def run_pool(
                 on_outcome(Outcome.crashed(task.path, task.key))
             else:
                 pending.insert(0, task)
+
+
+def run_in_process(tasks: Sequence[SeedTask], on_outcome: Callable[[Outcome], None]) -> None:
+    """Build every task in this process, one after another (`--jobs 0`).
+
+    No worker starts, which saves a process and its imports per run: for tests and
+    debugging. The time limit still applies in the main thread; the memory limit does
+    not (it would bound this process), and a crash in a C library ends the run instead
+    of failing one seed.
+    """
+    if tasks:
+        warm_up(tasks[0].options.formats)
+    for task in tasks:
+        trace_start(task.key)
+        on_outcome(build_input(Path(task.path), task.key, Path(task.dist), task.options))
 
 
 def _run_batch(

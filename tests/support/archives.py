@@ -1,0 +1,43 @@
+"""Seeds and archives for tests that need them: the real seed copied into many, a heavy
+seed that meets the limits, a copy of a built archive to change."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from convert.defaults import ARCHIVED_EDITIONS
+from support.run import REAL_SEED
+
+#: The files every archived seed has: the four editions and the seed's own bytes.
+EDITIONS = ARCHIVED_EDITIONS
+
+#: Seconds that bound a seed in the limit tests: far more than a real seed needs on a
+#: loaded machine, far less than a heavy seed needs on a fast one.
+TIME_LIMIT = "5"
+
+
+def write_heavy_seed(path: Path, paragraphs: int = 20_000) -> Path:
+    """A seed of one-letter paragraphs: at 20,000, 660 PDF pages, a minute on a 2-core
+    machine and far more memory than the real seed's two pages (which fit in 250 MB)."""
+    path.write_text("Heavy\n\n" + "\n\n".join("abcdefghij"[i % 10] for i in range(paragraphs)), "utf-8")
+    return path
+
+
+def copy_archive(seeds: Path, dist: Path, into: Path) -> tuple[Path, Path]:
+    """A copy of a seeds folder and its archive under `into`, for a test that changes them."""
+    shutil.copytree(seeds, into / "seeds")
+    shutil.copytree(dist, into / "dist")
+    return into / "seeds", into / "dist"
+
+
+def write_seeds(folder: Path, count: int, start: int = 0) -> list[Path]:
+    """`count` distinct good seeds made from the real one, article-<n>.txt from n = `start`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = REAL_SEED.read_text("utf-8")
+    paths = []
+    for index in range(start, start + count):
+        path = folder / f"article-{index}.txt"
+        path.write_text(f"Article {index}: {text}", "utf-8")
+        paths.append(path)
+    return paths

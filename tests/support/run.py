@@ -1,0 +1,68 @@
+"""Running seedpress as a user would: the checkout's paths, the command, its environment,
+polling for an event, reading its JSON lines and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DATA = ROOT / "tests" / "data"
+REAL_SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
+#: How long any one seedpress command may take in a test: generous, so that a loaded
+#: 2-core machine passes as surely as a quiet one; it only bounds a hang.
+COMMAND_TIMEOUT = 900
+#: The date every edition in the session carries (SOURCE_DATE_EPOCH), so builds are comparable.
+BUILD_EPOCH = 1_700_000_000
+
+
+def seedpress_command(*arguments: str | Path) -> list[str]:
+    return [sys.executable, "-m", "convert.cli", *map(str, arguments)]
+
+
+def seedpress_environment(env: dict[str, str | None] | None = None) -> dict[str, str]:
+    """This environment with seedpress from this checkout, plus `env` (a None value unsets)."""
+    merged = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return {name: value for name, value in merged.items() if value is not None}
+
+
+def seedpress(*arguments: str | Path, env: dict[str, str | None] | None = None, cwd: Path | None = None,
+              timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess:
+    """Run `python -m convert.cli ARGUMENTS` as a user would; text output captured."""
+    return subprocess.run(
+        seedpress_command(*arguments), capture_output=True, text=True, timeout=timeout,
+        cwd=cwd or ROOT, env=seedpress_environment(env),
+    )
+
+
+
+def wait_for(condition, what: str, timeout: float = COMMAND_TIMEOUT, interval: float = 0.02):
+    """Poll `condition()` until it returns something true, and return that; fail naming
+    `what` after `timeout` seconds. The interval is how often to look, not a guess of how
+    long anything takes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+
+def json_lines(stdout: str) -> list[dict]:
+    """Every stdout line parsed as one JSON object (fails on any line that is not)."""
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def assert_one_line_error(stderr: str, name: str) -> str:
+    """The stderr line that names `name`; it is one line and no traceback came with it."""
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if name in line]
+    assert len(lines) == 1, f"expected one error line naming {name!r}, got:\n{stderr}"
+    return lines[0]
