@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import os
+import stat
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -143,16 +144,11 @@ def fonts_state(config_files: list[str], font_dirs: list[str]) -> str:
     itself as it scans."""
     digest = hashlib.sha256()
     for path in config_files:
-        digest.update(_stat_line(path))
-        if os.path.isdir(path):
-            digest.update(b"".join(_stat_line(os.path.join(path, name)) for name in sorted(os.listdir(path))))
+        digest.update(_stat_line(path, _status(path)))
+        _hash_folder(digest, path, recurse=False)
     for folder in font_dirs:
-        digest.update(os.fsencode(folder) + (b"\0folder\n" if os.path.isdir(folder) else b"\0missing\n"))
-        for parent, folders, files in os.walk(folder):
-            folders.sort()
-            digest.update(b"".join(os.fsencode(os.path.join(parent, name)) + b"\0folder\n" for name in folders))
-            digest.update(b"".join(_stat_line(os.path.join(parent, name)) for name in sorted(files)
-                                   if name != FONTCONFIG_UUID))
+        digest.update(_stat_line(folder, _status(folder)))
+        _hash_folder(digest, folder, recurse=True)
     return digest.hexdigest()
 
 
@@ -160,13 +156,39 @@ def fonts_state(config_files: list[str], font_dirs: list[str]) -> str:
 FONTCONFIG_UUID = ".uuid"
 
 
-def _stat_line(path: str) -> bytes:
+def _hash_folder(digest, folder: str, *, recurse: bool) -> None:
+    """Add a line for each entry of `folder` (and, with `recurse`, of its subfolders), by name."""
     try:
-        status = os.stat(path)
-        facts = ("folder" if os.path.isdir(path)
-                 else f"{status.st_mode:o} {status.st_size} {status.st_mtime_ns} {status.st_ino}")
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
     except OSError:
+        return  # a file, or a folder gone: its own line says so
+    for entry in entries:
+        if entry.name == FONTCONFIG_UUID:
+            continue
+        try:
+            status = entry.stat()
+        except OSError:
+            status = None
+        digest.update(_stat_line(entry.path, status))
+        if recurse and status is not None and stat.S_ISDIR(status.st_mode):
+            _hash_folder(digest, entry.path, recurse=True)
+
+
+def _status(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _stat_line(path: str, status: os.stat_result | None) -> bytes:
+    if status is None:
         facts = "missing"
+    elif stat.S_ISDIR(status.st_mode):
+        facts = "folder"
+    else:
+        facts = f"{status.st_mode:o} {status.st_size} {status.st_mtime_ns} {status.st_ino}"
     return os.fsencode(path) + b"\0" + facts.encode() + b"\n"
 
 
