@@ -88,6 +88,9 @@ STYLES_DIR = (
     _PACKAGED_STYLES if _PACKAGED_STYLES.is_dir()
     else Path(__file__).resolve().parent.parent / "styles"
 )
+#: The folder, under $XDG_CACHE_HOME (else ~/.cache), of what seedpress keeps between
+#: runs to save work: the fonts digest, keyed by the font folders' state.
+CACHE_FOLDER = "seedpress"
 #: The minimum versions seedpress works with.
 MIN_PANDOC = (3, 1)
 MIN_WEASYPRINT = (70, 0)

@@ -29,7 +29,7 @@ from convert.build.environment import build_digest, environment_digest
 from convert.build.input import PARAGRAPH_BREAK, BuildOptions, failure_line, one_line
 from convert.build.outcome import Outcome, Status
 from convert.dates import file_stamp
-from convert.document.seed import parse_seed, read_bounded
+from convert.document.seed import parse_seed, parse_seed_structure, read_bounded
 from convert.errors import ConfigError, SeedpressError
 from convert.files import fsync_directory
 from convert.layout import CATALOG_NAME, WITHDRAWN_NAME, edition_path
@@ -248,9 +248,10 @@ def is_inside(path: Path, dist: Path) -> bool:
 
 
 def validate_seed(path: Path, max_bytes: int) -> str | None:
-    """The one-line reason the seed cannot be built, or None if it reads as a document."""
+    """The one-line reason the seed cannot be built, or None if it reads as a document
+    (its languages are left to the worker that builds it)."""
     try:
-        parse_seed(read_bounded(path, max_bytes), path.name, path=path, max_bytes=max_bytes)
+        parse_seed_structure(read_bounded(path, max_bytes), path.name, path=path, max_bytes=max_bytes)
     except Exception as error:  # noqa: BLE001 (whatever a seed does is that seed's failure)
         return failure_line(error, path, path.parent)
     return None

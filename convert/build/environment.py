@@ -9,8 +9,13 @@ archive's base URL is not in it: it changes the hand-out, never an edition.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import hashlib
+import json
+import os
+import stat
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -18,6 +23,7 @@ from pathlib import Path
 from convert import GENERATOR, defaults
 from convert.document.language import detector_version
 from convert.document.provenance import Provenance
+from convert.files import write_atomic
 from convert.pandoc import pandoc_version
 
 #: The files of a styles folder that the editions read; a `fonts/` folder beside
@@ -78,10 +84,161 @@ def code_digest() -> str:
 
 
 def fonts_digest() -> str:
-    """What fontconfig offers: a font added, removed or updated can change every PDF."""
+    """What fontconfig offers: a font added, removed or updated can change every PDF.
+
+    `fc-list` runs only when the fonts' state (fonts_state) differs from the one its
+    answer was cached under, in $XDG_CACHE_HOME/seedpress/fonts-digest.json; without
+    libfontconfig or a writable cache it runs every time."""
+    version = _fontconfig_version()
+    if version is None:
+        return fc_list_digest()
+    cache = _fonts_cache_file()
+    environment = {name: os.environ.get(name) for name in FONTCONFIG_ENVIRONMENT}
+    try:
+        cached = json.loads(cache.read_text("utf-8"))
+        if (cached["version"] == version and cached["environment"] == environment
+                and cached["state"] == fonts_state(cached["config_files"], cached["font_dirs"])):
+            return cached["digest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    configuration = _fontconfig_configuration()
+    if configuration is None:
+        return fc_list_digest()
+    config_files, font_dirs = configuration
+    # The state before fc-list: a font added while it runs makes the next run ask again.
+    state = fonts_state(config_files, font_dirs)
+    digest = fc_list_digest()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(cache, json.dumps({
+            "version": version, "environment": environment, "config_files": config_files,
+            "font_dirs": font_dirs, "state": state, "digest": digest}).encode())
+    except OSError:
+        pass  # Only a cache: the next run asks fc-list again.
+    return digest
+
+
+def fc_list_digest() -> str:
+    """SHA-256 over `fc-list`'s files and font versions, sorted."""
     try:
         listing = subprocess.run(["fc-list", "--format", "%{file}\t%{fontversion}\n"],
                                  capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.TimeoutExpired):
         listing = ""
     return hashlib.sha256("".join(sorted(listing.splitlines(keepends=True))).encode()).hexdigest()
+
+
+#: The variables that change which configuration fontconfig loads and where it looks.
+FONTCONFIG_ENVIRONMENT = ("FONTCONFIG_FILE", "FONTCONFIG_PATH", "FONTCONFIG_SYSROOT",
+                          "HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME")
+
+
+def _fonts_cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / defaults.CACHE_FOLDER / "fonts-digest.json"
+
+
+def fonts_state(config_files: list[str], font_dirs: list[str]) -> str:
+    """SHA-256 over what decides fontconfig's answer: the name, size, modification time
+    and inode of its configuration files, of every file in the configuration folders
+    it read (a file added to conf.d), and of every file under the font folders. Not
+    the folders' own times, nor fontconfig's `.uuid` files: fontconfig writes those
+    itself as it scans."""
+    digest = hashlib.sha256()
+    for path in config_files:
+        digest.update(_stat_line(path, _status(path)))
+        _hash_folder(digest, path, recurse=False)
+    for folder in font_dirs:
+        digest.update(_stat_line(folder, _status(folder)))
+        _hash_folder(digest, folder, recurse=True)
+    return digest.hexdigest()
+
+
+#: The file fontconfig writes into each font folder it caches (not a font).
+FONTCONFIG_UUID = ".uuid"
+
+
+def _hash_folder(digest, folder: str, *, recurse: bool) -> None:
+    """Add a line for each entry of `folder` (and, with `recurse`, of its subfolders), by name."""
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError:
+        return  # a file, or a folder gone: its own line says so
+    for entry in entries:
+        if entry.name == FONTCONFIG_UUID:
+            continue
+        try:
+            status = entry.stat()
+        except OSError:
+            status = None
+        digest.update(_stat_line(entry.path, status))
+        if recurse and status is not None and stat.S_ISDIR(status.st_mode):
+            _hash_folder(digest, entry.path, recurse=True)
+
+
+def _status(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _stat_line(path: str, status: os.stat_result | None) -> bytes:
+    if status is None:
+        facts = "missing"
+    elif stat.S_ISDIR(status.st_mode):
+        facts = "folder"
+    else:
+        facts = f"{status.st_mode:o} {status.st_size} {status.st_mtime_ns} {status.st_ino}"
+    return os.fsencode(path) + b"\0" + facts.encode() + b"\n"
+
+
+@functools.cache
+def _fontconfig():
+    """libfontconfig, the library fc-list uses; None if it cannot be loaded."""
+    for name in ("libfontconfig.so.1", ctypes.util.find_library("fontconfig")):
+        try:
+            library = ctypes.CDLL(name) if name else None
+        except OSError:
+            continue
+        if library is not None:
+            break
+    else:
+        return None
+    library.FcGetVersion.restype = ctypes.c_int
+    library.FcInitLoadConfig.restype = ctypes.c_void_p
+    for function in (library.FcConfigGetConfigFiles, library.FcConfigGetFontDirs):
+        function.restype, function.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+    library.FcStrListNext.restype, library.FcStrListNext.argtypes = ctypes.c_char_p, [ctypes.c_void_p]
+    library.FcStrListDone.argtypes = [ctypes.c_void_p]
+    library.FcConfigDestroy.argtypes = [ctypes.c_void_p]
+    return library
+
+
+def _fontconfig_version() -> int | None:
+    library = _fontconfig()
+    return None if library is None else library.FcGetVersion()
+
+
+def _fontconfig_configuration() -> tuple[list[str], list[str]] | None:
+    """The configuration files fontconfig loads and the font folders they name, as fc-list
+    would load them (FONTCONFIG_FILE and the rest apply), without scanning a font."""
+    library = _fontconfig()
+    configuration = library.FcInitLoadConfig() if library is not None else None
+    if not configuration:
+        return None
+
+    def strings(listing) -> list[str]:
+        found = []
+        if listing:
+            while (item := library.FcStrListNext(listing)) is not None:
+                found.append(os.fsdecode(item))
+            library.FcStrListDone(listing)
+        return found
+
+    try:
+        return (strings(library.FcConfigGetConfigFiles(configuration)),
+                strings(library.FcConfigGetFontDirs(configuration)))
+    finally:
+        library.FcConfigDestroy(configuration)

