@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.run import REAL_SEED, seedpress_environment
 
 from convert.archive.job import validate_seed
 from convert.build.environment import environment_digest, fc_list_digest, fonts_digest
 from convert.build.input import failure_line
 from convert.document.seed import parse_seed, parse_seed_structure
 from convert.errors import SeedError
-from tests.conftest import REAL_SEED, seedpress_environment
 
 #: The digest of what a missing fc-list lists: nothing.
 NOTHING_LISTED = hashlib.sha256(b"").hexdigest()
