@@ -21,6 +21,9 @@ EDITION_TYPES = {
     "txt": ("text/plain; charset=utf-8", "original seed"),
 }
 
+#: The media type of a title's cover and thumbnail (editions/cover.py draws them as PNG).
+IMAGE_TYPE = "image/png"
+
 
 def human_size(size: int) -> str:
     """A file size as people read it: "812 bytes", "7.3 kB", "34 kB", "1.2 MB"."""

@@ -18,6 +18,7 @@ from convert.dates import iso_timestamp
 from convert.document.labels import foreign_label_language, labels, long_date
 from convert.document.language import is_right_to_left, same_language
 from convert.document.model import Document, text_direction
+from convert.layout import COVER_EDITION, edition_file
 from convert.web import EDITION_TYPES, human_size, page_head, pagefind_language
 
 #: The landing page's name in the seed's folder.
@@ -80,7 +81,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 <article data-pagefind-body>
 <h1{_direction(document.title, direction)}>{_text(document.title)}</h1>
 <p class="meta" data-pagefind-ignore><time datetime="{iso_timestamp(created)}">{_label(long_date(created, document.lang), foreign)}</time>{_provenance(document)}</p>
-<section class="summary" aria-labelledby="summary">
+{_cover(key, files)}<section class="summary" aria-labelledby="summary">
 <h2 id="summary" data-pagefind-ignore>{_label(words.summary_heading, foreign)}</h2>
 {_paragraphs(document, "summary", direction)}{original}</section>
 <section class="commentary" aria-labelledby="commentary">
@@ -125,6 +126,20 @@ def _downloads(key: str, files: Mapping[str, bytes]) -> str:
             f'<span class="size">{_text(human_size(len(data)))}</span><br>'
             f'<span class="digest">sha256 {hashlib.sha256(data).hexdigest()}</span></li>')
     return "\n".join(items)
+
+
+#: The size (px) the landing page shows the cover at; the file is larger, for dense screens.
+LANDING_COVER_SIZE = (160, 240)
+
+
+def _cover(key: str, files: Mapping[str, bytes]) -> str:
+    """The title's cover, decorative under its title (alt="": the title is the heading
+    above); nothing when the files have none."""
+    if COVER_EDITION not in files:
+        return ""
+    width, height = LANDING_COVER_SIZE
+    return (f'<p class="cover" data-pagefind-ignore><img src="{_attribute(edition_file(key, COVER_EDITION))}" '
+            f'width="{width}" height="{height}" alt=""></p>\n')
 
 
 def _provenance(document: Document) -> str:

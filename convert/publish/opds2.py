@@ -9,17 +9,19 @@ from convert.dates import iso_timestamp, utc
 from convert.layout import INDEX_NAME, JSON_FEED_NAME
 from convert.publish.entries import (
     FEED_EDITIONS,
+    IMAGE_SIZES,
     Edition,
     Entry,
     HandoutOptions,
     downloads,
+    image,
     landing,
     oldest_first,
     updated,
 )
 from convert.publish.opds1 import LICENSE_REL, OPDS_ACQUISITION_REL
 from convert.publish.paging import PAGE_SIZE, Pages, page_links
-from convert.web import EDITION_TYPES, href, xml_safe
+from convert.web import EDITION_TYPES, IMAGE_TYPE, href, xml_safe
 
 OPDS2_TYPE = "application/opds+json"
 
@@ -75,7 +77,23 @@ def json_publication(entry: Entry, options: HandoutOptions) -> dict:
         links.insert(0, {"rel": "alternate", "href": options.link(href(page)), "type": "text/html"})
     if entry.license_url is not None:
         links.append({"rel": LICENSE_REL, "href": entry.license_url})
-    return {"metadata": metadata, "links": links}
+    publication = {"metadata": metadata, "links": links}
+    images = json_images(entry, options)
+    if images:
+        publication["images"] = images
+    return publication
+
+
+def json_images(entry: Entry, options: HandoutOptions) -> list[dict]:
+    """The entry's cover and thumbnail as OPDS 2.0 `images`, the cover first, each with its
+    type, height and width; none when the entry has no images."""
+    images = []
+    for name, (width, height) in IMAGE_SIZES.items():
+        found = image(entry, name)
+        if found is not None:
+            images.append({"href": options.link(href(found.path)), "type": IMAGE_TYPE,
+                           "height": height, "width": width})
+    return images
 
 
 def json_acquisition(edition: Edition, link: str) -> dict:

@@ -36,10 +36,10 @@ from convert.layout import (
     SEARCH_JSON_PATH,
     SEARCH_PAGE_PATH,
 )
-from convert.publish.entries import ARCHIVE_TITLE, FEED_EDITIONS, Entry, downloads, updated
+from convert.publish.entries import ARCHIVE_TITLE, FEED_EDITIONS, Entry, HandoutOptions, downloads, updated
 from convert.publish.index_page import STYLE
 from convert.publish.opds1 import ATOM, DC, FEED_ID, OPDS, OPDS_ACQUISITION_TYPE, OPENSEARCH_TYPE, feed_entry
-from convert.publish.opds2 import OPDS2_TYPE, json_acquisition, json_collection
+from convert.publish.opds2 import OPDS2_TYPE, json_acquisition, json_collection, json_images
 from convert.web import EDITION_TYPES, href, html_text, human_size, page_head, xml_safe
 
 OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"
@@ -335,11 +335,15 @@ def publication(item: Found) -> dict:
     entry = item.entry
     acquisitions = [json_acquisition(edition, href(edition.path))
                     for edition in downloads(entry) if edition.name in FEED_EDITIONS]
-    return {
+    found = {
         "metadata": {"@type": "http://schema.org/Book", "title": entry.title, "identifier": entry.identifier,
                      "language": item.lang, "modified": iso_timestamp(entry.date), "description": entry.summary},
         "links": [*acquisitions, {"rel": "alternate", "href": item.link, "type": "text/html"}],
     }
+    images = json_images(entry, HandoutOptions())
+    if images:
+        found["images"] = images
+    return found
 
 
 def render_description() -> bytes:

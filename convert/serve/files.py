@@ -22,7 +22,7 @@ from convert.layout import FEED_NAME, INDEX_NAME, JSON_FEED_NAME, SUMS_NAME
 from convert.publish.entries import is_safe_name
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.opds2 import OPDS2_TYPE
-from convert.web import EDITION_TYPES
+from convert.web import EDITION_TYPES, IMAGE_TYPE
 
 #: Media types by file suffix; anything else is served as opaque bytes.
 MEDIA_TYPES = {
@@ -34,6 +34,8 @@ MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".json": "application/json",
+    # A title's cover and thumbnail (layout.IMAGE_FILES).
+    ".png": IMAGE_TYPE,
 }
 
 #: Media types of the hand-out files by exact name.

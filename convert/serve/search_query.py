@@ -12,7 +12,7 @@ from pathlib import Path
 from convert.archive.catalog import has_search_index, open_catalog_readonly
 from convert.archive.search_index import MATCH_START, SearchHit, search_catalog
 from convert.dates import parse_timestamp
-from convert.defaults import SEARCH_TIME_LIMIT
+from convert.defaults import IMAGE_EDITIONS, SEARCH_TIME_LIMIT
 from convert.errors import QueryError
 from convert.layout import CATALOG_NAME, INDEX_NAME, LANDING_NAME
 from convert.publish.entries import EMPTY_ARCHIVE_DATE, Edition, Entry, downloads
@@ -72,7 +72,8 @@ def found(dist: Path, hit: SearchHit) -> Found:
         key=hit.key, title=hit.title, identifier=hit.identifier, summary=hit.summary or "",
         date=parse_timestamp(hit.created) if hit.created else EMPTY_ARCHIVE_DATE,
         editions=tuple(Edition(name=edition, path=path, size=size, sha256=sha256)
-                       for edition, path, sha256, size in hit.files if edition in EDITION_TYPES),
+                       for edition, path, sha256, size in hit.files
+                       if edition in EDITION_TYPES or edition in IMAGE_EDITIONS),
     )
     # The section with more matches; the summary when neither has any (the title matched).
     if hit.commentary_snippet.count(MATCH_START) > hit.summary_snippet.count(MATCH_START):
