@@ -27,6 +27,7 @@ from convert import defaults
 from convert.build.input import BuildOptions, render_seed_bytes
 from convert.editions.cover import COVER_SIZE, THUMBNAIL_SIZE, thumbnail_png
 from convert.layout import CATALOG_NAME, COVER_EDITION, SUMS_NAME, THUMBNAIL_EDITION, edition_file
+from convert.publish import search_pages as search
 from convert.publish.entries import Edition, HandoutOptions
 from convert.publish.handout import write_handout
 from convert.publish.index_page import CONTENT_SECURITY_POLICY as INDEX_POLICY
@@ -233,3 +234,64 @@ def test_the_cluster_driver_accepts_a_worker_answer_with_covers():
     sent = _Sent(task, None, hashlib.sha256(seed).hexdigest(), rendered.built.created)
     answer = _Answer.check(answer_data(rendered, "de", 1.0), sent)
     assert answer.rendered.files == rendered.files
+
+
+# --- acquisitions: the EPUB and PDF are open-access, the rest plain links -----------------
+
+OPEN_ACCESS = "http://opds-spec.org/acquisition/open-access"
+#: What a reader can take as a book, and what is only another form of the title.
+BOOK_TYPES = {"application/epub+zip", "application/pdf"}
+OTHER_TYPES = {"application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+               "text/markdown; charset=utf-8", "text/plain; charset=utf-8"}
+
+
+def atom_links(item: etree._Element) -> dict[str, set[str]]:
+    """Each link relation of an Atom entry and the media types it links."""
+    found: dict[str, set[str]] = {}
+    for link in item.findall(f"{ATOM}link"):
+        found.setdefault(link.get("rel"), set()).add(link.get("type"))
+    return found
+
+
+def json_links(publication: dict) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for link in publication["links"]:
+        found.setdefault(link["rel"], set()).add(link.get("type"))
+    return found
+
+
+def assert_open_access_books(links: dict[str, set[str]]) -> None:
+    """Only the EPUB and PDF are acquisitions, open-access ones; the DOCX, Markdown and
+    source text are there as alternates with their types."""
+    acquisitions = {rel for rel in links if rel.startswith("http://opds-spec.org/acquisition")}
+    assert acquisitions == {OPEN_ACCESS}, links
+    assert links[OPEN_ACCESS] == BOOK_TYPES
+    assert OTHER_TYPES <= links["alternate"]
+
+
+@pytest.mark.slow
+def test_the_feeds_offer_the_epub_and_pdf_as_open_access_and_the_rest_as_links(dist):
+    for item in etree.parse(str(dist / "opds.xml")).findall(f"{ATOM}entry"):
+        assert_open_access_books(atom_links(item))
+    for publication in json.loads((dist / "opds.json").read_bytes())["publications"]:
+        assert_open_access_books(json_links(publication))
+
+
+def test_the_search_feeds_offer_the_same_acquisitions():
+    editions = ("pdf", "epub", "docx", "md", "txt")
+    found = tuple(
+        search.Found(dataclasses.replace(entry, editions=tuple(
+            Edition(name, f"{entry.key}/{entry.key}.{name}", 10, "0" * 64) for name in editions)),
+            "en", "summary", "a match", f"{entry.key}/index.html")
+        for entry in entries(2))
+    result = search.SearchPage(search.SearchRequest("title", 1), 2, found)
+    feed = etree.fromstring(search.render_feed(result))
+    items = feed.findall(f"{ATOM}entry")
+    assert len(items) == 2
+    for item in items:
+        assert_open_access_books(atom_links(item))
+    publications = json.loads(search.render_json(result))["publications"]
+    assert len(publications) == 2
+    for publication in publications:
+        assert_open_access_books(json_links(publication))
+

@@ -37,7 +37,7 @@ Read the original article here
 
 A commentary paragraph with <b>markup</b> that must stay literal.
 """
-ACQUISITION = "http://opds-spec.org/acquisition"
+ACQUISITION = "http://opds-spec.org/acquisition/open-access"
 
 
 def build_archive(root: Path) -> tuple[Path, list[Entry]]:

@@ -17,8 +17,9 @@ from convert.editions.cover import COVER_SIZE, THUMBNAIL_SIZE
 from convert.layout import COVER_EDITION, LANDING_EDITION, THUMBNAIL_EDITION
 from convert.web import EDITION_TYPES
 
-#: Editions the OPDS feed offers as acquisitions; the Markdown master and the seed are for people.
-FEED_EDITIONS = ("epub", "pdf", "docx")
+#: Editions the OPDS feeds offer as acquisitions, the ones an e-reader reads; the DOCX,
+#: the Markdown master and the source text are plain links with their types.
+FEED_EDITIONS = ("epub", "pdf")
 
 
 

@@ -36,7 +36,7 @@ from convert.layout import (
     SEARCH_JSON_PATH,
     SEARCH_PAGE_PATH,
 )
-from convert.publish.entries import ARCHIVE_TITLE, FEED_EDITIONS, Entry, HandoutOptions, downloads, updated
+from convert.publish.entries import ARCHIVE_TITLE, Entry, HandoutOptions, downloads, updated
 from convert.publish.index_page import STYLE
 from convert.publish.opds1 import ATOM, DC, FEED_ID, OPDS, OPDS_ACQUISITION_TYPE, OPENSEARCH_TYPE, feed_entry
 from convert.publish.opds2 import OPDS2_TYPE, json_acquisition, json_collection, json_images
@@ -333,8 +333,7 @@ def render_json(result: SearchPage) -> bytes:
 
 def publication(item: Found) -> dict:
     entry = item.entry
-    acquisitions = [json_acquisition(edition, href(edition.path))
-                    for edition in downloads(entry) if edition.name in FEED_EDITIONS]
+    acquisitions = [json_acquisition(edition, href(edition.path)) for edition in downloads(entry)]
     found = {
         "metadata": {"@type": "http://schema.org/Book", "title": entry.title, "identifier": entry.identifier,
                      "language": item.lang, "modified": iso_timestamp(entry.date), "description": entry.summary},
