@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -15,10 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
+import docx
 import jsonschema
 import lxml.html
 import pytest
-from conftest import DATA, REAL_SEED, json_lines, seedpress
+from conftest import DATA, REAL_SEED, json_lines, pdftotext_pages, seedpress
 from lxml import etree
 from PIL import Image
 from test_pages import OPDS2_FEED_SCHEMA, entries, official_validator
@@ -295,3 +297,68 @@ def test_the_search_feeds_offer_the_same_acquisitions():
     for publication in publications:
         assert_open_access_books(json_links(publication))
 
+
+# --- the reader's words: no "seed" in anything a reader sees -------------------------------
+
+#: The tool's word for its input, anywhere but in the product's name "seedpress" (which
+#: the labels keep untranslated).
+TOOL_WORD = re.compile(r"seed(?!press)", re.IGNORECASE)
+LANGUAGE_FIXTURES = sorted((DATA / "languages").glob("*.txt"))
+
+
+@pytest.fixture(scope="session")
+def languages_dist(tmp_path_factory) -> Path:
+    """Every language fixture archived by the real CLI: editions and landing pages."""
+    root = tmp_path_factory.mktemp("languages")
+    seeds = root / "seeds"
+    seeds.mkdir()
+    for seed in LANGUAGE_FIXTURES:
+        shutil.copyfile(seed, seeds / seed.name)
+    completed = seedpress("archive", seeds, "--dist", root / "dist", "--jobs", "2")
+    assert completed.returncode == 0, completed.stderr
+    return root / "dist"
+
+
+def markup_text(data: bytes, parser) -> str:
+    """The text of an HTML or XHTML document a reader sees: its character data (no style or
+    script) and its alt and title attributes; not href or download, which name the files."""
+    root = etree.fromstring(data, parser)
+    etree.strip_elements(root, "{*}style", "{*}script", "style", "script", with_tail=False)
+    words = list(root.itertext())
+    words += [value for element in root.iter() if isinstance(element.tag, str)
+              for name, value in element.attrib.items() if name in ("alt", "title", "aria-label", "content")]
+    return "\n".join(words)
+
+
+def reader_texts(dist: Path, key: str) -> dict[str, str]:
+    """What a reader of the title `key` sees in each edition and on its landing page."""
+    folder = dist / key
+    texts = {"pdf": "\n".join(pdftotext_pages(folder / f"{key}.pdf"))}
+    with zipfile.ZipFile(folder / f"{key}.epub") as epub:
+        texts.update({f"epub {name}": markup_text(epub.read(name), etree.XMLParser())
+                      for name in epub.namelist() if name.endswith(".xhtml")})
+    document = docx.Document(str(folder / f"{key}.docx"))
+    texts["docx"] = "\n".join(paragraph.text for paragraph in document.paragraphs)
+    texts["landing page"] = markup_text((folder / "index.html").read_bytes(), etree.HTMLParser())
+    return texts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture", LANGUAGE_FIXTURES, ids=lambda path: path.stem)
+def test_no_reader_facing_text_says_seed(languages_dist, fixture):
+    texts = reader_texts(languages_dist, fixture.stem)
+    # The marker is there, and with no link it says nothing more.
+    marker = "Read the original article here"
+    (line,) = [line for line in texts["pdf"].splitlines() if marker in line]
+    assert line.strip() == marker
+    said = {where: TOOL_WORD.findall(text) for where, text in texts.items() if TOOL_WORD.search(text)}
+    assert not said, said
+
+
+@pytest.mark.slow
+def test_the_index_and_the_landing_pages_label_the_source_text(languages_dist):
+    index = markup_text((languages_dist / "index.html").read_bytes(), etree.HTMLParser())
+    assert not TOOL_WORD.search(index), TOOL_WORD.findall(index)
+    assert "Source text" in index
+    french = markup_text((languages_dist / "fr" / "index.html").read_bytes(), etree.HTMLParser())
+    assert "Texte source" in french

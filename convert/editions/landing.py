@@ -15,6 +15,7 @@ from datetime import datetime
 from html import escape
 
 from convert.dates import iso_timestamp
+from convert.defaults import SEED_COPY
 from convert.document.labels import foreign_label_language, labels, long_date
 from convert.document.language import is_right_to_left, same_language
 from convert.document.model import Document, text_direction
@@ -91,7 +92,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 <section aria-labelledby="downloads" data-pagefind-ignore>
 <h2 id="downloads">{_label(words.downloads, foreign)}</h2>
 <ul class="downloads">
-{_downloads(key, files)}
+{_downloads(key, files, _label(words.source_text, foreign))}
 </ul>
 </section>
 <section class="cite" aria-labelledby="cite" data-pagefind-ignore>
@@ -114,15 +115,18 @@ def _paragraphs(document: Document, section: str, direction: str) -> str:
     return "".join(html)
 
 
-def _downloads(key: str, files: Mapping[str, bytes]) -> str:
+def _downloads(key: str, files: Mapping[str, bytes], source_label: str) -> str:
+    """The download list; the source text labelled `source_label` (HTML, in the reader's
+    language), the formats by their names."""
     items = []
     for edition, (media_type, label) in EDITION_TYPES.items():
         if edition not in files:
             continue
         data = files[edition]
         name = f"{key}.{edition}"
+        shown = source_label if edition == SEED_COPY else label
         items.append(
-            f'<li><a href="{_attribute(name)}" type="{_attribute(media_type)}" download>{label}</a> '
+            f'<li><a href="{_attribute(name)}" type="{_attribute(media_type)}" download>{shown}</a> '
             f'<span class="size">{_text(human_size(len(data)))}</span><br>'
             f'<span class="digest">sha256 {hashlib.sha256(data).hexdigest()}</span></li>')
     return "\n".join(items)

@@ -185,9 +185,9 @@ def _original_article(document: Document, words: Labels, foreign: str | None) ->
         english = ' lang="en"' if _english(document) else ""
         return (f'<p class="original-article"><a href="{escape(article.url, quote=True)}"{english}>'
                 f"{escape(article.text)}</a><br><span class=\"url\">{_text(article.url, document.lang)}</span></p>\n")
-    # The marker's words are the seed format's own, in English whatever the document's language.
-    return (f'<p class="original-article no-link">{_label(article.text, _english(document))}'
-            f'<span class="note"> {_label(words.no_link, foreign)}</span></p>\n')
+    # The marker's words are the seed format's own, in English whatever the document's language;
+    # with no link the line says nothing more (a reader cannot follow a note about the source).
+    return f'<p class="original-article no-link">{_label(article.text, _english(document))}</p>\n'
 
 
 def _author_meta(document: Document) -> str:
@@ -503,4 +503,4 @@ def _xmp_provenance(document: Document) -> str:
 def _attachment_description(name: str) -> str:
     if name.endswith(".md"):
         return "The Markdown master this PDF was rendered from"
-    return "The original seed, byte for byte"
+    return "The source text this PDF was made from, byte for byte"
