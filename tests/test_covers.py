@@ -17,10 +17,11 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import docx
+import httpx
 import jsonschema
 import lxml.html
 import pytest
-from conftest import DATA, REAL_SEED, json_lines, pdftotext_pages, seedpress
+from conftest import DATA, REAL_SEED, json_lines, pdftotext_pages, seedpress, start_server, stop
 from lxml import etree
 from PIL import Image
 from test_pages import OPDS2_FEED_SCHEMA, entries, official_validator
@@ -223,6 +224,25 @@ def test_the_landing_page_shows_the_cover(dist):
 def test_serve_gives_covers_their_media_type():
     assert media_type("seed.cover.png") == "image/png"
     assert media_type("seed.thumb.png") == "image/png"
+
+
+@pytest.fixture
+def server(dist, tmp_path):
+    process, base = start_server(dist, tmp_path / "server.log")
+    yield base
+    stop(process)
+
+
+@pytest.mark.slow
+def test_serve_sends_a_cover_as_an_image_to_show(dist, server):
+    key = keys(dist)[0]
+    for edition in (COVER_EDITION, THUMBNAIL_EDITION):
+        answer = httpx.get(f"{server}/{key}/{edition_file(key, edition)}")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "image/png"
+        # Shown in the page, not downloaded as an attachment.
+        assert "content-disposition" not in answer.headers
+        assert answer.content == (dist / key / edition_file(key, edition)).read_bytes()
 
 
 def test_the_cluster_driver_accepts_a_worker_answer_with_covers():
