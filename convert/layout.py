@@ -1,6 +1,7 @@
 """Every name in an archive folder (dist), the seed keys they reserve, and the run lock.
 
     dist/<key>/<key>.{md,pdf,epub,docx,txt}   a title's editions and its seed (edition_file)
+    dist/<key>/<key>.cover.png, <key>.thumb.png  its cover and thumbnail (edition_file)
     dist/<key>/index.html                       its landing page
     dist/index.html, index-page-N.html          the index, paged
     dist/opds.xml, opds.json (-page-N)          the OPDS 1.2 and 2.0 catalogs, paged
@@ -74,6 +75,12 @@ PAGE_FILE = re.compile(r"(index|opds)-page-[0-9]+\.(html|xml|json)")
 #: The edition whose file is a title's landing page.
 LANDING_EDITION = "html"
 
+#: A title's cover (the EPUB's, for a reader) and its thumbnail (for a list), as editions
+#: and the names of their files: <key>.cover.png and <key>.thumb.png.
+COVER_EDITION = "cover"
+THUMBNAIL_EDITION = "thumbnail"
+IMAGE_FILES = {COVER_EDITION: "cover.png", THUMBNAIL_EDITION: "thumb.png"}
+
 #: Keys a seed may never get, compared case-insensitively: the names of the hand-out
 #: in dist (a seed's folder must never take one) and the device names Windows reserves.
 RESERVED_KEYS = frozenset(
@@ -91,9 +98,11 @@ def page_name(start: str, number: int) -> str:
 
 
 def edition_file(key: str, edition: str) -> str:
-    """The name of a title's file of `edition` in its folder: <key>.<edition>, and
-    index.html for its landing page."""
-    return LANDING_NAME if edition == LANDING_EDITION else f"{key}.{edition}"
+    """The name of a title's file of `edition` in its folder: <key>.<edition>, index.html
+    for its landing page, and <key>.cover.png, <key>.thumb.png for its images."""
+    if edition == LANDING_EDITION:
+        return LANDING_NAME
+    return f"{key}.{IMAGE_FILES.get(edition, edition)}"
 
 
 def edition_path(key: str, edition: str) -> str:

@@ -21,8 +21,11 @@ EDITION_TYPES = {
     "epub": ("application/epub+zip", "EPUB"),
     "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "DOCX"),
     "md": ("text/markdown; charset=utf-8", "Markdown"),
-    "txt": ("text/plain; charset=utf-8", "original seed"),
+    "txt": ("text/plain; charset=utf-8", "Source text"),
 }
+
+#: The media type of a title's cover and thumbnail (editions/cover.py draws them as PNG).
+IMAGE_TYPE = "image/png"
 
 
 def human_size(size: int) -> str:

@@ -13,6 +13,8 @@ import pytest
 from support.archives import EDITIONS, copy_archive, write_seeds
 from support.run import REAL_SEED, ROOT, seedpress, wait_for
 
+from convert.defaults import CATALOGUED_EDITIONS
+from convert.layout import edition_file
 from convert.runners.pool import TRACE_VARIABLE
 
 #: What every run writes, changed or not: the catalog records the run (its seeds' rows are
@@ -84,9 +86,9 @@ def test_one_edit_rebuilds_that_seed_only(archive_copy):
     after = snapshot(dist)
     changed = {name for name in after if after[name] != before.get(name)}
     seed_files = {name for name in changed if "/" in name and not name.startswith("pagefind/")}
-    # Its five files and its landing page, which lists them; the static search bundle,
-    # which Pagefind can only make whole, is made again with it.
-    assert seed_files == {f"article-1/article-1.{edition}" for edition in EDITIONS} | {"article-1/index.html"}
+    # Its five files, its cover and thumbnail, and its landing page, which lists them; the
+    # static search bundle, which Pagefind can only make whole, is made again with it.
+    assert seed_files == {f"article-1/{edition_file('article-1', edition)}" for edition in CATALOGUED_EDITIONS}
     assert "pagefind/pagefind-entry.json" in changed
     assert "1 built, 2 unchanged" in result.stdout
     assert "One more paragraph of commentary." in (dist / "article-1" / "article-1.md").read_text("utf-8")
@@ -143,7 +145,7 @@ def test_removed_seed_is_withdrawn_and_kept_aside(archive_copy):
     assert not (dist / "article-2").exists()
     aside = list((dist / ".withdrawn").glob("article-2-*"))
     assert len(aside) == 1
-    assert sorted(p.name for p in aside[0].iterdir()) == sorted([*(f"article-2.{e}" for e in EDITIONS), "index.html"])
+    assert sorted(p.name for p in aside[0].iterdir()) == sorted(edition_file("article-2", e) for e in CATALOGUED_EDITIONS)
     assert "article-2" not in (dist / "SHA256SUMS").read_text()
     assert "article-2/" not in (dist / "index.html").read_text("utf-8")
     assert catalog_rows(dist)["article-2"][0] == "withdrawn"

@@ -16,6 +16,7 @@ from support.archives import EDITIONS, copy_archive, write_seeds
 from support.run import seedpress
 
 import convert
+from convert.defaults import CATALOGUED_EDITIONS
 from convert.deposit.bag import write_bag
 
 pytestmark = pytest.mark.slow
@@ -163,7 +164,7 @@ def test_the_premis_file_holds_each_verify_run_and_each_build(archived, bagged):
         assert event.findtext(f"{PREMIS}eventDateTime") == when
         assert event.findtext(f"{PREMIS}eventOutcomeInformation/{PREMIS}eventOutcome") == "success"
         # The five files of each seed and its landing page, which the catalog lists too.
-        assert f"re-hashed {6 * SEEDS} files" in event.findtext(f"{PREMIS}eventDetailInformation/{PREMIS}eventDetail")
+        assert f"re-hashed {len(CATALOGUED_EDITIONS) * SEEDS} files" in event.findtext(f"{PREMIS}eventDetailInformation/{PREMIS}eventDetail")
     creation = events_of_type(document, "cre")
     assert len(creation) == SEEDS
     linked = {event.findtext(f"{PREMIS}linkingObjectIdentifier/{PREMIS}linkingObjectIdentifierValue"):

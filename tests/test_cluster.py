@@ -23,6 +23,7 @@ from support.archives import EDITIONS, TIME_LIMIT, write_heavy_seed, write_seeds
 from support.run import BUILD_EPOCH, DATA, ROOT, seedpress, wait_for
 from support.servers import free_port
 
+from convert.defaults import CATALOGUED_EDITIONS
 from convert.runners.pool import TRACE_VARIABLE
 
 pytestmark = pytest.mark.cluster
@@ -165,8 +166,8 @@ def test_cluster_build_is_byte_identical_to_the_pool_build(two_workers, tmp_path
     on_pool = seedpress("archive", seeds, "--dist", tmp_path / "pool", "--jobs", "2", env=EPOCH)
     assert on_pool.returncode == 0, on_pool.stderr
     cluster_files = file_digests(tmp_path / "cluster")
-    # Each seed's five files and its landing page.
-    assert len(cluster_files) == 4 * (len(EDITIONS) + 1)
+    # Each seed's five files, its cover and thumbnail, and its landing page.
+    assert len(cluster_files) == 4 * len(CATALOGUED_EDITIONS)
     assert cluster_files == file_digests(tmp_path / "pool")
     assert_complete(seeds, tmp_path / "cluster")
     # Every seed was rendered once, by a renderer of the workers.

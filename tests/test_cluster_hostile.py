@@ -276,7 +276,7 @@ def honest_answer(key: str = "seed") -> dict:
 
 def test_the_honest_answer_is_accepted_as_the_editions_asked_for():
     answer = _Answer.check(honest_answer(), sent_for())
-    assert set(answer.rendered.files) == {"md", "pdf", "epub", "docx", "txt", "html"}
+    assert set(answer.rendered.files) == {"md", "pdf", "epub", "docx", "txt", "cover", "thumbnail", "html"}
     assert answer.rendered.built.source_sha256 == SEED_SHA256
 
 

@@ -37,7 +37,7 @@ Read the original article here
 
 A commentary paragraph with <b>markup</b> that must stay literal.
 """
-ACQUISITION = "http://opds-spec.org/acquisition"
+ACQUISITION = "http://opds-spec.org/acquisition/open-access"
 
 
 def build_archive(root: Path) -> tuple[Path, list[Entry]]:
@@ -282,7 +282,7 @@ def test_only_changed_files_are_rewritten(archive, tmp_path):
 
 
 def test_empty_archive_still_has_a_page_and_feed(tmp_path):
-    assert write_handout(tmp_path, []) == ["SHA256SUMS", "search.js", "opds.xml", "opds.json", "index.html"]
+    assert write_handout(tmp_path, []) == ["SHA256SUMS", "search.js", "favicon.svg", "opds.xml", "opds.json", "index.html"]
     feed = feedparser.parse((tmp_path / "opds.xml").read_bytes())
     assert feed.bozo == 0 and feed.entries == []
     assert b"Nothing has been published yet." in (tmp_path / "index.html").read_bytes()

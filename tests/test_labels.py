@@ -86,7 +86,7 @@ def test_english_is_todays_wording():
     assert english.summary_heading == "Summary of the original article"
     assert english.commentary_heading == "Commentary"
     assert english.no_commentary == "No commentary was appended to this summary."
-    assert english.no_link == "(the seed gives no link)"
+    assert english.source_text == "Source text"
     assert english.kicker == "Archived article · summary and commentary"
     assert english.cover_kicker == "ARCHIVED ARTICLE"
     assert english.cover_subtitle == "Summary of the original article and commentary"

@@ -23,7 +23,7 @@ from convert.serve.search_query import run_search
 
 OPDS_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
 OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"
-ACQUISITION = "http://opds-spec.org/acquisition"
+ACQUISITION = "http://opds-spec.org/acquisition/open-access"
 ENDPOINTS = ("search", "search.atom", "search.json")
 #: Seeds that share the word "lighthouse", more than one page of them.
 LIGHTHOUSES = PAGE_SIZE + 3

@@ -23,11 +23,13 @@ from convert.document.model import Document, first_sentence
 from convert.document.provenance import Provenance
 from convert.document.seed import parse_seed, read_bounded
 from convert.editions import Settings, docx, epub, pdf
+from convert.editions.cover import cover_png, thumbnail_png
+from convert.editions.epub import cover_image
 from convert.editions.gates import GATES, check_epub
 from convert.editions.landing import landing_page
 from convert.errors import RenderError, SeedError, SeedpressError
 from convert.files import fsync_directory, replace_all
-from convert.layout import edition_file
+from convert.layout import COVER_EDITION, THUMBNAIL_EDITION, edition_file
 from convert.pandoc import pandoc_path
 
 RENDERERS = {"pdf": pdf.render_bytes, "epub": epub.render_bytes, "docx": docx.render_bytes}
@@ -150,6 +152,7 @@ def render_document(document: Document, seed_bytes: bytes | None, key: str, opti
     files = render_all(document, key, options.formats, settings, seed_bytes, validate=options.validate)
     if options.keep_seed and seed_bytes is not None:
         files[defaults.SEED_COPY] = seed_bytes
+        files.update(cover_files(document, files))
         # An archived seed gets its landing page, which lists (and hashes) the files above.
         files[defaults.LANDING_EDITION] = landing_page(document, key, files, created,
                                                        options.archive_title or defaults.ARCHIVE_TITLE)
@@ -161,6 +164,13 @@ def render_document(document: Document, seed_bytes: bytes | None, key: str, opti
                     commentary_text=PARAGRAPH_BREAK.join(document.commentary)),
         files=files,
     )
+
+
+def cover_files(document: Document, files: dict[str, bytes]) -> dict[str, bytes]:
+    """A title's cover and thumbnail: the EPUB's own cover when the EPUB was rendered (drawn
+    once, the same bytes), else the cover drawn for it."""
+    cover = cover_image(files["epub"]) if "epub" in files else cover_png(document)
+    return {COVER_EDITION: cover, THUMBNAIL_EDITION: thumbnail_png(cover)}
 
 
 def failed_render(error: BaseException, path: Path, key: str, options: BuildOptions, *, seconds: float) -> Outcome:

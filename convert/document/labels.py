@@ -35,7 +35,6 @@ class Labels:
     summary_heading: str
     commentary_heading: str
     no_commentary: str
-    no_link: str
     kicker: str
     cover_kicker: str
     cover_subtitle: str
@@ -47,6 +46,7 @@ class Labels:
     title_one: str
     updated: str
     downloads: str
+    source_text: str
     author: str
     publisher: str
     rights: str

@@ -14,7 +14,9 @@ title on it, marked as the cover and given a text alternative.
 from __future__ import annotations
 
 import functools
+import io
 import re
+import zipfile
 from pathlib import Path
 
 from convert.document.labels import labels
@@ -69,6 +71,12 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
         })
     except (PandocFailed, ValueError, OSError) as error:
         raise RenderError("epub", document.source.file, str(error)) from None
+
+
+def cover_image(epub: bytes) -> bytes:
+    """The cover image (PNG) an EPUB edition holds, byte for byte."""
+    with zipfile.ZipFile(io.BytesIO(epub)) as book:
+        return book.read(COVER_IMAGE)
 
 
 # --- accessibility metadata, chapter titles, the cover page ------------------------

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from convert.dates import iso_timestamp
-from convert.defaults import ARCHIVE_TITLE
+from convert.defaults import ARCHIVE_TITLE, SEED_COPY
 from convert.document.labels import foreign_label_language, labels, long_date
 from convert.document.model import Document
 from convert.editions.markup import direction_attribute, document_direction, english, label, paragraphs
-from convert.layout import INDEX_NAME, edition_file
+from convert.layout import COVER_EDITION, INDEX_NAME, edition_file
 from convert.web import EDITION_TYPES, PALETTE, html_text, human_size, page_head, pagefind_language, style_policy
 
 # Readable at 320 px, in dark mode too (web.PALETTE); the summary sits in a panel as in the PDF.
@@ -68,7 +68,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 <article data-pagefind-body>
 <h1{direction_attribute(document.title, direction)}>{html_text(document.title)}</h1>
 <p class="meta" data-pagefind-ignore><time datetime="{iso_timestamp(created)}">{label(long_date(created, document.lang), foreign)}</time>{_provenance(document)}</p>
-<section class="summary" aria-labelledby="summary">
+{_cover(key, files)}<section class="summary" aria-labelledby="summary">
 <h2 id="summary" data-pagefind-ignore>{label(words.summary_heading, foreign)}</h2>
 {paragraphs(document, "summary", _paragraph)}{original}</section>
 <section class="commentary" aria-labelledby="commentary">
@@ -78,7 +78,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 <section aria-labelledby="downloads" data-pagefind-ignore>
 <h2 id="downloads">{label(words.downloads, foreign)}</h2>
 <ul class="downloads">
-{_downloads(key, files)}
+{_downloads(key, files, label(words.source_text, foreign))}
 </ul>
 </section>
 <section class="cite" aria-labelledby="cite" data-pagefind-ignore>
@@ -97,18 +97,35 @@ def _paragraph(text: str, lang: str) -> str:
     return html_text(text)
 
 
-def _downloads(key: str, files: Mapping[str, bytes]) -> str:
+def _downloads(key: str, files: Mapping[str, bytes], source_label: str) -> str:
+    """The download list; the source text labelled `source_label` (HTML, in the reader's
+    language), the formats by their names."""
     items = []
     for edition, (media_type, kind) in EDITION_TYPES.items():
         if edition not in files:
             continue
         data = files[edition]
         name = edition_file(key, edition)
+        caption = source_label if edition == SEED_COPY else kind
         items.append(
-            f'<li><a href="{html_text(name)}" type="{html_text(media_type)}" download>{kind}</a> '
+            f'<li><a href="{html_text(name)}" type="{html_text(media_type)}" download>{caption}</a> '
             f'<span class="size">{html_text(human_size(len(data)))}</span><br>'
             f'<span class="digest">sha256 {hashlib.sha256(data).hexdigest()}</span></li>')
     return "\n".join(items)
+
+
+#: The size (px) the landing page shows the cover at; the file is larger, for dense screens.
+LANDING_COVER_SIZE = (160, 240)
+
+
+def _cover(key: str, files: Mapping[str, bytes]) -> str:
+    """The title's cover, decorative under its title (alt="": the title is the heading
+    above); nothing when the files have none."""
+    if COVER_EDITION not in files:
+        return ""
+    width, height = LANDING_COVER_SIZE
+    return (f'<p class="cover" data-pagefind-ignore><img src="{html_text(edition_file(key, COVER_EDITION))}" '
+            f'width="{width}" height="{height}" alt=""></p>\n')
 
 
 def _provenance(document: Document) -> str:

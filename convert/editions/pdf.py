@@ -155,9 +155,9 @@ def _original_article(document: Document, words: Labels, foreign: str | None) ->
         marked = ' lang="en"' if english(document) else ""
         return (f'<p class="original-article"><a href="{markup_text(article.url)}"{marked}>'
                 f"{markup_text(article.text)}</a><br><span class=\"url\">{_text(article.url, document.lang)}</span></p>\n")
-    # The marker's words are the seed format's own, in English whatever the document's language.
-    return (f'<p class="original-article no-link">{label(article.text, english(document))}'
-            f'<span class="note"> {label(words.no_link, foreign)}</span></p>\n')
+    # The marker's words are the seed format's own, in English whatever the document's language;
+    # with no link the line says nothing more (a reader cannot follow a note about the source).
+    return f'<p class="original-article no-link">{label(article.text, english(document))}</p>\n'
 
 
 def _author_meta(document: Document) -> str:
@@ -473,4 +473,4 @@ def _xmp_provenance(document: Document) -> str:
 def _attachment_description(name: str) -> str:
     if name.endswith(".md"):
         return "The Markdown master this PDF was rendered from"
-    return "The original seed, byte for byte"
+    return "The source text this PDF was made from, byte for byte"

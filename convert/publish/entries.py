@@ -13,14 +13,19 @@ from convert import defaults
 from convert.dates import read_timestamp, utc
 from convert.document.language import UNDETERMINED, is_language_tag
 from convert.document.provenance import MAX_URL, Provenance, clipped, is_web_url
-from convert.layout import LANDING_EDITION
+from convert.editions.cover import COVER_SIZE, THUMBNAIL_SIZE
+from convert.layout import COVER_EDITION, LANDING_EDITION, THUMBNAIL_EDITION
 from convert.web import EDITION_TYPES
 
-#: Editions the OPDS feed offers as acquisitions; the Markdown master and the seed are for people.
-FEED_EDITIONS = ("epub", "pdf", "docx")
+#: Editions the OPDS feeds offer as acquisitions, the ones an e-reader reads; the DOCX,
+#: the Markdown master and the source text are plain links with their types.
+FEED_EDITIONS = ("epub", "pdf")
 
 
 
+
+#: The width and height (px) of each image an entry may have, as editions/cover.py draws them.
+IMAGE_SIZES = {COVER_EDITION: COVER_SIZE, THUMBNAIL_EDITION: THUMBNAIL_SIZE}
 
 #: When an archive has no entry yet: the feed still needs an `updated`, and it must not be now.
 EMPTY_ARCHIVE_DATE = datetime(1970, 1, 1, tzinfo=UTC)
@@ -130,7 +135,7 @@ def check_entry(entry: Entry) -> None:
     if entry.date.tzinfo is None or entry.date.utcoffset() is None:
         raise ValueError(f"{entry.key}: date must be timezone-aware: {entry.date!r}")
     for edition in entry.editions:
-        if edition.name not in EDITION_TYPES and edition.name != LANDING_EDITION:
+        if edition.name not in EDITION_TYPES and edition.name not in (LANDING_EDITION, *defaults.IMAGE_EDITIONS):
             raise ValueError(f"{entry.key}: unknown edition {edition.name!r}")
         if not is_safe_relative_path(edition.path):
             raise ValueError(f"{entry.key}: unsafe edition path {edition.path!r}")
@@ -170,6 +175,11 @@ def downloads(entry: Entry) -> list[Edition]:
     order = list(EDITION_TYPES)
     return sorted((edition for edition in entry.editions if edition.name in EDITION_TYPES),
                   key=lambda edition: (order.index(edition.name), edition.path))
+
+
+def image(entry: Entry, edition: str) -> Edition | None:
+    """The entry's cover or thumbnail (`edition` is COVER_EDITION or THUMBNAIL_EDITION), if it has one."""
+    return next((found for found in entry.editions if found.name == edition), None)
 
 
 def landing(entry: Entry) -> str | None:

@@ -10,8 +10,8 @@ from pathlib import Path
 from convert.dates import day, iso_timestamp
 from convert.defaults import MAX_QUERY_LENGTH
 from convert.document.language import is_right_to_left
-from convert.layout import FEED_NAME, INDEX_NAME, SEARCH_PAGE_PATH, SEARCH_SCRIPT_NAME, SUMS_NAME
-from convert.publish.entries import Entry, HandoutOptions, downloads, landing, oldest_first, updated
+from convert.layout import FEED_NAME, INDEX_NAME, SEARCH_PAGE_PATH, SEARCH_SCRIPT_NAME, SUMS_NAME, THUMBNAIL_EDITION
+from convert.publish.entries import Entry, HandoutOptions, downloads, image, landing, oldest_first, updated
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.paging import Pages
 from convert.web import EDITION_TYPES, PALETTE, href, html_text, human_size, page_head, style_policy
@@ -58,7 +58,13 @@ footer { color: var(--muted); font-size: 0.85rem; padding: 1rem 0; }
 .search-results h3 { font-size: 1.05rem; margin: 0; }
 .search-results li { margin: 0 0 0.75rem; }
 .search-results p { margin: 0.25rem 0 0; }
+.entries article { display: flow-root; }
+.thumb { float: left; margin: 0.2rem 0.75rem 0.25rem 0; border: 1px solid var(--line); }
 """
+
+#: The size (px) the index shows a title's thumbnail at: small enough to leave a phone's
+#: width to the title and summary beside it; the file is twice as large, for dense screens.
+INDEX_THUMBNAIL_SIZE = (56, 84)
 
 #: What the index page may load: its own <style> block (by hash), and search.js with the
 #: Pagefind bundle it loads from this site (modules, a worker, fetched index files). The
@@ -156,7 +162,7 @@ def index_item(entry: Entry) -> str:
     own = "" if lang is None else f' lang="{html_text(lang)}"' + (' dir="rtl"' if is_right_to_left(lang) else "")
     return f"""<li id="{html_text(entry.key)}">
 <article>
-<h2{own}>{title}</h2>
+{index_thumbnail(entry)}<h2{own}>{title}</h2>
 <p class="date">{_time(entry.date)}</p>
 {index_provenance(entry)}<p class="summary"{own}>{html_text(entry.summary)}</p>
 <ul class="downloads">
@@ -164,6 +170,17 @@ def index_item(entry: Entry) -> str:
 </ul>
 </article>
 </li>"""
+
+
+def index_thumbnail(entry: Entry) -> str:
+    """The entry's thumbnail, decorative beside its title (alt=""), at INDEX_THUMBNAIL_SIZE;
+    nothing when it has none."""
+    found = image(entry, THUMBNAIL_EDITION)
+    if found is None:
+        return ""
+    width, height = INDEX_THUMBNAIL_SIZE
+    return (f'<img class="thumb" src="{html_text(href(found.path))}" width="{width}" height="{height}" '
+            'alt="" loading="lazy">\n')
 
 
 def index_provenance(entry: Entry) -> str:

@@ -8,15 +8,32 @@ from lxml import etree
 
 from convert import PROGRAM, __version__
 from convert.dates import day, iso_timestamp
-from convert.layout import FEED_NAME, INDEX_NAME, OPENSEARCH_NAME
-from convert.publish.entries import FEED_EDITIONS, Entry, HandoutOptions, downloads, landing, oldest_first, updated
+from convert.layout import COVER_EDITION, FEED_NAME, INDEX_NAME, OPENSEARCH_NAME, THUMBNAIL_EDITION
+from convert.publish.entries import (
+    FEED_EDITIONS,
+    Entry,
+    HandoutOptions,
+    downloads,
+    image,
+    landing,
+    oldest_first,
+    updated,
+)
 from convert.publish.paging import Pages, page_links
-from convert.web import EDITION_TYPES, href, xml_safe
+from convert.web import EDITION_TYPES, IMAGE_TYPE, href, xml_safe
 
 #: The media type of an OPDS acquisition feed, for links and for the server.
 OPDS_ACQUISITION_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
 
-OPDS_ACQUISITION_REL = "http://opds-spec.org/acquisition"
+#: Every edition is free to take, with no sign-in or payment: OPDS 1.2's open-access
+#: acquisition, which clients offer as a plain download.
+OPDS_ACQUISITION_REL = "http://opds-spec.org/acquisition/open-access"
+#: The relation of an edition that is no acquisition (DOCX, Markdown, the source text):
+#: another form of the entry, which a client may list but not take as a book.
+ALTERNATE_REL = "alternate"
+
+#: The link relations of an entry's cover and its thumbnail (OPDS 1.2, section 8).
+OPDS_IMAGE_RELS = {COVER_EDITION: "http://opds-spec.org/image", THUMBNAIL_EDITION: "http://opds-spec.org/image/thumbnail"}
 
 
 #: The link relation of a license (RFC 4946).
@@ -84,11 +101,15 @@ def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etre
     summary = _text(item, "summary", entry.summary)
     summary.set("type", "text")
     for edition in downloads(entry):
-        if edition.name in FEED_EDITIONS:
-            media_type, label = EDITION_TYPES[edition.name]
-            link = _link(item, rel=OPDS_ACQUISITION_REL, href=options.link(href(edition.path)), type=media_type)
-            link.set("title", label)
-            link.set("length", str(edition.size))
+        media_type, label = EDITION_TYPES[edition.name]
+        rel = OPDS_ACQUISITION_REL if edition.name in FEED_EDITIONS else ALTERNATE_REL
+        link = _link(item, rel=rel, href=options.link(href(edition.path)), type=media_type)
+        link.set("title", label)
+        link.set("length", str(edition.size))
+    for name, rel in OPDS_IMAGE_RELS.items():
+        found = image(entry, name)
+        if found is not None:
+            _link(item, rel=rel, href=options.link(href(found.path)), type=IMAGE_TYPE)
     page = landing(entry)
     _link(item, rel="alternate", href=options.link(href(page) if page else f"{INDEX_NAME}#{entry.key}"),
           type="text/html")

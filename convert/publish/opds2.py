@@ -9,17 +9,19 @@ from convert.dates import day, iso_timestamp
 from convert.layout import INDEX_NAME, JSON_FEED_NAME, SEARCH_JSON_PATH
 from convert.publish.entries import (
     FEED_EDITIONS,
+    IMAGE_SIZES,
     Edition,
     Entry,
     HandoutOptions,
     downloads,
+    image,
     landing,
     oldest_first,
     updated,
 )
-from convert.publish.opds1 import LICENSE_REL, OPDS_ACQUISITION_REL
+from convert.publish.opds1 import ALTERNATE_REL, LICENSE_REL, OPDS_ACQUISITION_REL
 from convert.publish.paging import PAGE_SIZE, Pages, page_links
-from convert.web import EDITION_TYPES, href, xml_safe
+from convert.web import EDITION_TYPES, IMAGE_TYPE, href, xml_safe
 
 #: The media type of an OPDS 2.0 feed, for links and for the server.
 OPDS2_TYPE = "application/opds+json"
@@ -73,21 +75,38 @@ def json_publication(entry: Entry, options: HandoutOptions) -> dict:
             metadata[field] = {"name": xml_safe(getattr(entry, field))}
     if entry.rights is not None:
         metadata["rights"] = xml_safe(entry.rights)
-    links = [json_acquisition(edition, options.link(href(edition.path)))
-             for edition in downloads(entry) if edition.name in FEED_EDITIONS]
+    links = [json_acquisition(edition, options.link(href(edition.path))) for edition in downloads(entry)]
     page = landing(entry)
     if page is not None:
         links.insert(0, {"rel": "alternate", "href": options.link(href(page)), "type": "text/html"})
     if entry.license_url is not None:
         links.append({"rel": LICENSE_REL, "href": entry.license_url})
-    return {"metadata": metadata, "links": links}
+    publication = {"metadata": metadata, "links": links}
+    images = json_images(entry, options)
+    if images:
+        publication["images"] = images
+    return publication
+
+
+def json_images(entry: Entry, options: HandoutOptions) -> list[dict]:
+    """The entry's cover and thumbnail as OPDS 2.0 `images`, the cover first, each with its
+    type, height and width; none when the entry has no images."""
+    images = []
+    for name, (width, height) in IMAGE_SIZES.items():
+        found = image(entry, name)
+        if found is not None:
+            images.append({"href": options.link(href(found.path)), "type": IMAGE_TYPE,
+                           "height": height, "width": width})
+    return images
 
 
 def json_acquisition(edition: Edition, link: str) -> dict:
-    """The OPDS 2.0 acquisition link of an edition at `link`. Its size in bytes is the Link
+    """The OPDS 2.0 link of an edition at `link`: an open-access acquisition for the EPUB
+    and PDF (FEED_EDITIONS), an alternate for the others. Its size in bytes is the Link
     Object's own `size` (Readium Web Publication Manifest), not one of its `properties`,
     and like that `size` is given only when above 0."""
-    acquisition = {"rel": OPDS_ACQUISITION_REL, "href": link, "type": EDITION_TYPES[edition.name][0],
+    rel = OPDS_ACQUISITION_REL if edition.name in FEED_EDITIONS else ALTERNATE_REL
+    acquisition = {"rel": rel, "href": link, "type": EDITION_TYPES[edition.name][0],
                    "title": EDITION_TYPES[edition.name][1]}
     if edition.size > 0:
         acquisition["size"] = edition.size

@@ -35,7 +35,7 @@ from convert.layout import (
     SEARCH_JSON_PATH,
     SEARCH_PAGE_PATH,
 )
-from convert.publish.entries import FEED_EDITIONS, Entry, HandoutOptions, downloads, updated
+from convert.publish.entries import Entry, HandoutOptions, downloads, updated
 from convert.publish.index_page import STYLE
 from convert.publish.opds1 import (
     ATOM,
@@ -47,7 +47,7 @@ from convert.publish.opds1 import (
     add_generator,
     feed_entry,
 )
-from convert.publish.opds2 import BOOK_TYPE, OPDS2_TYPE, SEARCH_TEMPLATE, json_acquisition, json_collection
+from convert.publish.opds2 import BOOK_TYPE, OPDS2_TYPE, SEARCH_TEMPLATE, json_acquisition, json_collection, json_images
 from convert.web import EDITION_TYPES, href, html_text, human_size, page_head, style_policy, xml_safe
 
 OPENSEARCH = "http://a9.com/-/spec/opensearch/1.1/"
@@ -328,13 +328,16 @@ def render_json(result: SearchPage, options: HandoutOptions = HandoutOptions()) 
 
 def publication(item: Found) -> dict:
     entry = item.entry
-    acquisitions = [json_acquisition(edition, href(edition.path))
-                    for edition in downloads(entry) if edition.name in FEED_EDITIONS]
-    return {
+    acquisitions = [json_acquisition(edition, href(edition.path)) for edition in downloads(entry)]
+    found = {
         "metadata": {"@type": BOOK_TYPE, "title": entry.title, "identifier": entry.identifier,
                      "language": item.lang, "modified": iso_timestamp(entry.date), "description": entry.summary},
         "links": [*acquisitions, {"rel": "alternate", "href": item.link, "type": "text/html"}],
     }
+    images = json_images(entry, HandoutOptions())
+    if images:
+        found["images"] = images
+    return found
 
 
 #: The most characters OpenSearch 1.1 allows in a description's ShortName, LongName and Description.

@@ -399,9 +399,10 @@ class _Sent:
         """When it was sent, or last changed its state or worker."""
 
     def editions(self) -> tuple[str, ...]:
-        """The editions asked for: the formats, and for an archive its seed copy and landing page."""
+        """The editions asked for: the formats, and for an archive its seed copy, cover,
+        thumbnail and landing page."""
         options = self.task.options
-        extra = (defaults.SEED_COPY, defaults.LANDING_EDITION) if options.keep_seed else ()
+        extra = defaults.ARCHIVE_EXTRAS if options.keep_seed else ()
         return tuple(options.formats) + extra
 
 
