@@ -22,7 +22,7 @@ from convert.errors import ConfigError
 from convert.layout import CATALOG_NAME
 
 #: PRAGMA user_version of the schema below; 0 is the first release's layout.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SEEDS_TABLE = """
 CREATE TABLE IF NOT EXISTS seeds (
@@ -126,6 +126,12 @@ MIGRATIONS = {
     # seed with a good build from the seed bytes the archive keeps (archive.index_unindexed),
     # rather than this migration, which verify and bag run too and which must stay quick.
     2: SEARCH_SCHEMA,
+    # Version 4 splits Korean between its characters, as Chinese and Japanese (index_text):
+    # the texts that hold Hangul are stored again, and the update trigger re-indexes them.
+    # index_text() is the function open_catalog registers on the connection.
+    3: ("UPDATE search_texts SET title = index_text(title), summary = index_text(summary), "
+        "commentary = index_text(commentary) WHERE title != index_text(title) "
+        "OR summary != index_text(summary) OR commentary != index_text(commentary)",),
 }
 
 
@@ -156,6 +162,7 @@ def open_catalog(dist: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(dist / CATALOG_NAME, isolation_level=None, timeout=CATALOG_BUSY_TIMEOUT)
     try:
         connection.execute("PRAGMA synchronous = FULL")
+        connection.create_function("index_text", 1, index_text, deterministic=True)
         # Foreign keys are off while a migration replaces a table (they cannot change inside a transaction).
         connection.execute("PRAGMA foreign_keys = OFF")
         # The version is read inside the write transaction, so two processes opening an old
