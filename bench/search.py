@@ -47,6 +47,16 @@ REQUEST_TIMEOUT = 30
 EDITIONS = ("md", "pdf", "epub", "docx", "txt")
 
 
+#: A word with punctuation inside, as readers type them (U.S., al-Masoud, covid-19, AT&T).
+PUNCTUATED = re.compile(r"\b[A-Za-z0-9]+(?:[-'.’&][A-Za-z0-9]+)+\.?")
+
+
+def punctuated_words() -> list[str]:
+    """Every word with punctuation inside that the seeds of the repository hold."""
+    paragraphs, _ = corpus()
+    return sorted({word for paragraph in paragraphs for word in PUNCTUATED.findall(paragraph)})
+
+
 def corpus() -> tuple[list[str], list[str]]:
     """Paragraphs and a vocabulary from every seed the repository has."""
     paragraphs = []
@@ -113,7 +123,9 @@ def build_catalog(dist: Path, count: int, rng: random.Random) -> tuple[float, li
 
 
 def queries(words: list[str], seeds: int, count: int, rng: random.Random) -> list[tuple[str, dict]]:
-    """(kind, parameters) of `count` searches, the kinds in turn."""
+    """(kind, parameters) of `count` searches, the kinds in turn: plain text (the default), and
+    FTS5 syntax (syntax=fts) for OR."""
+    punctuated = punctuated_words()
     by_frequency = words  # shuffled once; the Zipf weights follow this order
     common, middling, rare = by_frequency[:20], by_frequency[50:500], by_frequency[-2000:]
     kinds = [
@@ -124,22 +136,37 @@ def queries(words: list[str], seeds: int, count: int, rng: random.Random) -> lis
         ("two words (AND)", lambda: {"q": f"{rng.choice(middling)} {rng.choice(middling)}"}),
         ("phrase", lambda: {"q": f'"{rng.choice(common)} {rng.choice(common)}"'}),
         ("prefix*", lambda: {"q": rng.choice(middling)[:3] + "*"}),
-        ("3 words OR", lambda: {"q": " OR ".join(rng.sample(middling, 3))}),
+        ("3 words OR (fts)", lambda: {"q": " OR ".join(rng.sample(middling, 3)), "syntax": "fts"}),
+        ("punctuated word", lambda: {"q": rng.choice(punctuated)}),
         ("common word, page 5", lambda: {"q": rng.choice(common), "page": "5"}),
         ("no match", lambda: {"q": "zzqxjv"}),
     ]
     return [(kinds[n % len(kinds)][0], kinds[n % len(kinds)][1]()) for n in range(count)]
 
 
-def worst_query(words: list[str], limit: int = 1000) -> str:
-    """As many two-letter prefixes OR'd as fit in `limit` characters: each expands to every
-    word it begins, and their doclists are merged."""
+def worst_query(words: list[str], limit: int = 1000, joint: str = " OR ") -> str:
+    """As many two-letter prefixes as fit in `limit` characters, joined by `joint` (OR in FTS5
+    syntax; a space, AND, in plain text): each expands to every word it begins, and their
+    doclists are merged."""
     terms: list[str] = []
     for prefix in dict.fromkeys(word[:2] for word in words):
-        if len(" OR ".join([*terms, f"{prefix}*"])) > limit:
+        if len(joint.join([*terms, f"{prefix}*"])) > limit:
             break
         terms.append(f"{prefix}*")
-    return " OR ".join(terms)
+    return joint.join(terms)
+
+
+#: The worst cases timed after the mix: (what, parameters).
+def worst_cases(words: list[str]) -> list[tuple[str, dict]]:
+    punctuated = " ".join(punctuated_words())[:1000].rsplit(" ", 1)[0]
+    return [
+        ("1,000 characters of two-letter prefixes OR'd (fts)", {"q": worst_query(words), "syntax": "fts"}),
+        ("1,000 characters of two-letter prefixes, plain (AND)", {"q": worst_query(words, joint=" ")}),
+        ("1,000 characters of one-letter prefixes, plain", {"q": " ".join(f"{word[0]}*" for word in words)[:999]}),
+        ("1,000 characters of punctuated words, plain", {"q": punctuated}),
+        ("1,000 characters of the commonest words, plain", {"q": " ".join(words[:400])[:1000].rsplit(" ", 1)[0]}),
+        ("1,000 characters of quotes and stars, plain", {"q": '"*' * 500}),
+    ]
 
 
 def free_port() -> int:
@@ -211,10 +238,11 @@ def main() -> None:
                     timings.setdefault(kind, []).append(elapsed)
                     found = re.search(rb"(\d+) titles? found", response.content)
                     totals.setdefault(kind, []).append(int(found[1]) if found else 0)
-                worst = worst_query(words)
-                started = time.perf_counter()
-                response = client.get("/search", params={"q": worst})
-                worst_ms = (time.perf_counter() - started) * 1000
+                worst = []
+                for what, parameters in worst_cases(words):
+                    started = time.perf_counter()
+                    response = client.get("/search", params=parameters)
+                    worst.append((what, response.status_code, (time.perf_counter() - started) * 1000))
         finally:
             stop_server(process)
     everything = [t for kind_timings in timings.values() for t in kind_timings]
@@ -229,8 +257,8 @@ def main() -> None:
     print(f"| {'all':<22} | {len(everything):>4} | {'':>16} | {percentile(everything, 0.5):>7.1f} | "
           f"{p95:>7.1f} | {max(everything):>7.1f} |")
     print(f"\np95 {p95:.1f} ms: {'meets' if p95 < TARGET_P95_MS else 'MISSES'} the target of {TARGET_P95_MS} ms")
-    print(f"worst case, a 1,000-character query of {worst.count('*')} two-letter prefixes OR'd: "
-          f"{response.status_code} in {worst_ms:.0f} ms")
+    for what, status, milliseconds in worst:
+        print(f"worst case, {what}: {status} in {milliseconds:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 
+from convert.defaults import PLAIN_QUERY_PREFIXES
 from convert.errors import QueryError
 
 #: Where snippet() marks the start and end of each match: control characters, which no
@@ -61,10 +62,12 @@ def plain_query(text: str) -> str:
     """The FTS5 expression for a reader's plain text: every word or "quoted phrase" a quoted
     FTS5 string (so that FTS5 splits it into tokens as it splits the texts, and reads it as
     the phrase of them: `Blair's` is the phrase "blair s", `U.S.` "u s", `covid-19` "covid
-    19"), all of them required; `*` after one makes its last token a prefix. A word with no
-    token in it (`-`, `&`) is left out; "" when nothing is left. Nothing in the text is ever
-    read as FTS5 syntax: a quoted string holds no quote (they split the pieces)."""
+    19"), all of them required; `*` after one makes its last token a prefix (after the first
+    PLAIN_QUERY_PREFIXES of them, a whole word again). A word with no token in it (`-`, `&`)
+    is left out; "" when nothing is left. Nothing in the text is ever read as FTS5 syntax: a
+    quoted string holds no quote (they split the pieces)."""
     terms: list[str] = []
+    prefixes = 0
     # FTS5 reads its expression as a C string: a NUL would end it inside a quoted string.
     for piece in _QUERY_PIECE.finditer(text.replace("\0", " ")):
         if piece["word"] is not None:
@@ -73,9 +76,11 @@ def plain_query(text: str) -> str:
             words, prefix = piece["phrase"], bool(piece["phrase_prefix"])
         if not has_token(words):
             continue
+        prefix = prefix and prefixes < PLAIN_QUERY_PREFIXES
         term = f'"{index_text(words)}"' + (" *" if prefix else "")
         if term not in terms:
             terms.append(term)
+            prefixes += prefix
     return " AND ".join(terms)
 
 
