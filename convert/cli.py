@@ -279,7 +279,8 @@ def command_archive(arguments: argparse.Namespace) -> int:
 
     archive = arguments.configuration.archive
     handout = HandoutOptions(**{name: value for name, value in
-                                (("title", archive.title), ("base_url", archive.base_url)) if value is not None})
+                                (("title", archive.title), ("base_url", archive.base_url),
+                                 ("search", archive.search)) if value is not None})
     options = JobOptions(jobs=arguments.jobs, build=build_options(arguments, keep_seed=True),
                          retry=arguments.retry, handout=handout,
                          cluster=arguments.cluster or os.environ.get(defaults.CLUSTER_VARIABLE) or None)

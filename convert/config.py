@@ -3,6 +3,7 @@
     [archive]
     title = "Example Press archive"                 # index page and feed titles
     base_url = "https://archive.example.org/"       # absolute links in the OPDS feed
+    search = "server"                               # the feeds advertise `seedpress serve`'s search
     [metadata]                                      # defaults for every seed
     author = "Jane Doe"
     publisher = "Example Press"
@@ -31,12 +32,13 @@ import os
 import stat
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from convert.document.provenance import MAX_URL, Provenance, clipped, text_problem, url_problem
 from convert.errors import ConfigError
+from convert.publish.entries import SERVER_SEARCH, STATIC_SEARCH
 
 #: The file looked for in the current folder when no --config is given.
 CONFIG_NAME = "seedpress.toml"
@@ -87,6 +89,10 @@ class ArchiveTable(_Table):
     """The index page's and the OPDS feed's title; None: "seedpress archive"."""
     base_url: BaseUrl | None = None
     """Where dist/ is published; the feed's links are made absolute against it. None: relative links."""
+    search: Literal[STATIC_SEARCH, SERVER_SEARCH] | None = None
+    """"server" when `seedpress serve` answers searches where dist/ is published: the OPDS feeds
+    then advertise its search. None or "static": they advertise none (the Pagefind box in
+    index.html is the search)."""
 
 
 class MetadataTable(_Table):

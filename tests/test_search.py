@@ -55,7 +55,10 @@ def write_seed(folder: Path, name: str, title: str, summary: list[str], commenta
 
 
 def archive(seeds: Path, dist: Path, expect: int = 0) -> str:
-    completed = seedpress("archive", seeds, "--dist", dist)
+    # The feeds advertise the server's search only when told that a server answers.
+    config = seeds.parent / "seedpress.toml"
+    config.write_text('[archive]\nsearch = "server"\n', "utf-8")
+    completed = seedpress("archive", seeds, "--dist", dist, "--config", config)
     assert completed.returncode == expect, completed.stderr
     assert "Traceback" not in completed.stderr
     return completed.stdout

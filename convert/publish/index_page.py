@@ -110,7 +110,7 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
 {page_head(CONTENT_SECURITY_POLICY)}<title>{html_text(options.title)}{"" if number == pages.last else f" · page {number}"}</title>
 <link rel="alternate" type="{html_text(OPDS_ACQUISITION_TYPE)}" href="{FEED_NAME}" title="OPDS catalog">{head_links}
 <style>{STYLE}</style>
-<script type="module" src="{SEARCH_SCRIPT_NAME}"></script>
+<script src="{SEARCH_SCRIPT_NAME}" defer></script>
 </head>
 <body>
 <header>

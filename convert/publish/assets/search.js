@@ -2,6 +2,11 @@
 // in pagefind/, so that search works wherever dist/ is copied (nginx, S3) with no server.
 // Without this script, or when the bundle cannot load, the form goes to /search, which
 // `seedpress serve` answers from the catalog. Every text is set as text, never as HTML.
+// A classic script, not a module: a browser runs none from a page opened from disk
+// (file://), and this one must run there to say that search needs a web server.
+
+"use strict";
+{
 
 const form = document.getElementById("search");
 const field = document.getElementById("search-query");
@@ -70,6 +75,18 @@ function show(query, found, total) {
   panel.hidden = false;
 }
 
+// Opened from disk, the browser lets the page load neither the bundle nor a server's answer.
+function needsServer(query) {
+  const heading = document.createElement("h2");
+  heading.textContent = `Cannot search for \u201c${query}\u201d here`;
+  const why = document.createElement("p");
+  why.textContent = "This page was opened from a file, and search needs a web server: serve this "
+    + "folder over HTTP (with \u201cseedpress serve --dist FOLDER\u201d, or \u201cpython3 -m http.server\u201d "
+    + "inside it) and open index.html from there. The titles below are all here to browse.";
+  panel.replaceChildren(heading, why);
+  panel.hidden = false;
+}
+
 async function search(query) {
   const mine = ++asked;
   const pagefind = await load();
@@ -86,6 +103,10 @@ form.addEventListener("submit", async (event) => {
     await search(query);
     history.replaceState(null, "", `?q=${encodeURIComponent(query)}`);
   } catch (error) {
+    if (location.protocol === "file:") {
+      needsServer(query);
+      return;
+    }
     // No bundle here (a run without Pagefind, or a server that has its own search).
     console.warn("seedpress: static search unavailable, asking the server", error);
     form.submit();
@@ -95,6 +116,10 @@ form.addEventListener("submit", async (event) => {
 const inAddress = new URLSearchParams(location.search).get("q");
 if (inAddress) {
   field.value = inAddress;
-  search(inAddress.trim()).catch((error) => console.warn("seedpress: static search unavailable", error));
+  search(inAddress.trim()).catch((error) => {
+    if (location.protocol === "file:") needsServer(inAddress.trim());
+    else console.warn("seedpress: static search unavailable", error);
+  });
 }
 form.dataset.ready = "true";
+}
