@@ -5,12 +5,15 @@ Chromium (Playwright, /usr/bin/chromium, as tests/test_static_search.py drives i
 from __future__ import annotations
 
 import json
+import random
+import re
 import shutil
 from pathlib import Path
 
+import httpx
 import lxml.etree
 import pytest
-from conftest import DATA, REAL_SEED, seedpress
+from conftest import DATA, REAL_SEED, seedpress, start_server, stop
 from playwright.sync_api import expect, sync_playwright
 
 from convert.layout import FEED_NAME, INDEX_NAME, JSON_FEED_NAME
@@ -117,3 +120,154 @@ def test_index_html_opened_from_disk_says_search_needs_a_server(archive, browser
     finally:
         context.close()
 
+
+# --- one answer: the server's search and Pagefind agree -------------------------------
+
+#: The languages of the fixtures in tests/data/languages (each a seed of its own).
+LANGUAGE_FIXTURES = sorted((DATA / "languages").glob("*.txt"))
+#: Generated BBC-like articles beside the real seed and the fixtures.
+GENERATED = 24
+SYLLABLES = ("ka", "ro", "mi", "te", "lu", "sa", "vo", "ne", "di", "po", "ga", "zu")
+#: Words typed as readers type them: the real seed's, the generated seeds', punctuated, CJK.
+PARITY_QUERIES = [
+    "Syrian", "government", "raid", "intelligence", "coalition", "extremists", "officials",
+    "Syrian government", "raid intelligence", "U.S.", "al-Masoud", "US's", "al-Masoud’s",
+    "ローカル線", "運転", "高铁", "县城", "도서관", "마을", "médiathèque", "Wasserstoff",
+    "harbour", "ferry timetable", "zzqxjv",
+]
+
+
+def own_name(number: int) -> str:
+    """A made-up word only generated seed `number` holds."""
+    name = "qu"
+    while True:
+        number, digit = divmod(number, len(SYLLABLES))
+        name += SYLLABLES[digit]
+        if not number:
+            return name + "x"
+
+
+def generated_seed(rng, number: int, words: list[str]) -> str:
+    def sentence(count: int) -> str:
+        return " ".join(rng.choices(words, k=count)).capitalize() + "."
+    title = f"{sentence(rng.randint(4, 8))[:-1].title()} ({number})"
+    summary = " ".join(sentence(rng.randint(8, 20)) for _ in range(rng.randint(2, 5)))
+    commentary = [" ".join(sentence(rng.randint(8, 20)) for _ in range(rng.randint(2, 4))) for _ in range(3)]
+    commentary.append(f"As {own_name(number).title()} said, {sentence(12).lower()}")
+    return "\n\n".join([title, summary, "Read the original article here: https://example.org/news", *commentary]) + "\n"
+
+
+def words_of(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.casefold()))
+
+
+def holds_the_words(text: str, query: str) -> bool:
+    """True when `text` holds every word of `query` as a reader means it (case aside): a word
+    with punctuation inside as written, its parts side by side (`U.S.`: "u" then "s"); a word
+    of a script written without spaces (Chinese, Japanese, Korean) anywhere in it."""
+    tokens = re.findall(r"\w+", text.casefold())
+    joined = f" {' '.join(tokens)} "
+    for word in query.casefold().split():
+        parts = re.findall(r"\w+", word)
+        if not parts:
+            continue
+        if not word.isascii() and not any(part in tokens for part in parts):
+            if word not in text.casefold():
+                return False
+        elif f" {' '.join(parts)} " not in joined:
+            return False
+    return True
+
+
+#: Pagefind's own search over the bundle, every language's index merged, as search.js does;
+#: every result's landing page URL.
+PAGEFIND_SEARCH = """async (queries) => {
+  const bundle = new URL("pagefind/", document.baseURI);
+  const entry = await (await fetch(new URL("pagefind-entry.json", bundle))).json();
+  const languages = Object.entries(entry.languages).sort((a, b) => b[1].page_count - a[1].page_count);
+  const primary = "en" in entry.languages ? "en" : languages[0][0];
+  const pagefind = await import(new URL("pagefind.js", bundle).href);
+  await pagefind.init();
+  for (const [language] of languages) {
+    if (language !== primary) await pagefind.mergeIndex(bundle.href, { language });
+  }
+  const found = {};
+  for (const query of queries) {
+    const answer = await pagefind.search(query);
+    found[query] = (await Promise.all(answer.results.map((result) => result.data()))).map((data) => data.url);
+  }
+  return found;
+}"""
+
+
+def landing_key(url: str) -> str:
+    """The seed's key in a landing page's URL (`/key/index.html`, `key/index.html`)."""
+    return url.rstrip("/").removesuffix("/index.html").rsplit("/", 1)[-1]
+
+
+@pytest.fixture(scope="module")
+def parity_archive(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("parity")
+    seeds = root / "seeds"
+    seeds.mkdir()
+    shutil.copy(REAL_SEED, seeds / "real.txt")
+    for fixture in LANGUAGE_FIXTURES:
+        shutil.copy(fixture, seeds / f"lang-{fixture.stem}.txt")
+    (seeds / "ferry.txt").write_text("Ferry timetable changes\n\nThe harbour ferry changed its winter timetable.\n\n"
+                                     "Read the original article here\n\nCommuters missed connections.\n", "utf-8")
+    rng = random.Random(23)
+    vocabulary = sorted(words_of(REAL_SEED.read_text("utf-8")) - {"read", "original", "article", "here"})
+    vocabulary = [word for word in vocabulary if word.isalpha()]
+    for number in range(GENERATED):
+        (seeds / f"generated-{number:02}.txt").write_text(generated_seed(rng, number, vocabulary), "utf-8")
+    result = seedpress("archive", seeds, "--dist", root / "dist")
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def server_keys(http: httpx.Client, query: str) -> set[str]:
+    keys, page = set(), 1
+    while True:
+        answer = http.get("/search.json", params={"q": query, "page": page})
+        assert answer.status_code == 200, (query, answer.text)
+        feed = answer.json()
+        for publication in feed.get("publications", []):
+            keys |= {landing_key(link["href"]) for link in publication["links"] if link["rel"] == "alternate"}
+        if not any(link["rel"] == "next" for link in feed["links"]):
+            return keys
+        page += 1
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_server_and_pagefind_find_the_same_titles_holding_the_words(parity_archive, browser, tmp_path):
+    dist = parity_archive / "dist"
+    # Each title's text: the seed the archive keeps beside its editions.
+    keys = {path.parent.name for path in dist.glob("*/index.html")}
+    texts = {key: next((dist / key).glob("*.txt")).read_text("utf-8") for key in keys}
+    assert len(keys) == 1 + len(LANGUAGE_FIXTURES) + 1 + GENERATED
+    queries = PARITY_QUERIES + [own_name(number) for number in range(0, GENERATED, 5)]
+    logs = tmp_path / "server.log"
+    process, base = start_server(dist, logs)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/index.html")
+        expect(page.locator("#search[data-ready=true]")).to_be_attached(timeout=BROWSER_DEADLINE_MS)
+        pagefind = {query: {landing_key(url) for url in urls}
+                    for query, urls in page.evaluate(PAGEFIND_SEARCH, queries).items()}
+        with httpx.Client(base_url=base) as http:
+            server = {query: server_keys(http, query) for query in queries}
+    finally:
+        context.close()
+        stop(process)
+    differences = []
+    for query in queries:
+        holding = {key for key in keys if holds_the_words(texts[key], query)}
+        only_pagefind = (pagefind[query] & holding) - server[query]
+        only_server = (server[query] & holding) - pagefind[query]
+        if only_pagefind or only_server:
+            differences.append((query, sorted(only_pagefind), sorted(only_server)))
+    assert differences == []
+    # Not an empty agreement: most queries find something in both.
+    assert sum(bool(server[query] & pagefind[query]) for query in queries) >= len(queries) - 2
