@@ -11,6 +11,14 @@ index.html comes from write_handout. Then it starts a real `seedpress serve` on
 127.0.0.1, sends --queries searches of several kinds over one keep-alive
 connection, and prints p50, p95 and the slowest answer of each kind against the
 target (p95 < 50 ms). Not run by `make test`.
+
+    .venv/bin/python bench/search.py --parity 300 [--keep DIR]
+
+The parity bench instead: a real `seedpress archive` of the repository's seed, the
+19 language fixtures and N generated articles (editions, landing pages and the
+Pagefind bundle), then 40 queries of the kinds above asked of both `/search.json`
+and Pagefind in a headless Chromium; for each, the titles one finds that hold the
+query's words (as tests/test_search_static.py judges it) and the other does not.
 """
 
 from __future__ import annotations
@@ -208,12 +216,93 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def parity(count: int, keep: Path | None) -> None:
+    """The parity bench (see the module's docstring)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_search_static import PAGEFIND_SEARCH, holds_the_words, landing_key, searched_text
+
+    rng = random.Random(23)
+    paragraphs, words = corpus()
+    # Some test data is UTF-16 read as UTF-8: its NULs would make a seed a binary file.
+    paragraphs = [paragraph for paragraph in paragraphs if paragraph.isprintable() and "\ufffd" not in paragraph]
+    weights = [1 / (rank + 1) for rank in range(len(words))]
+    rng.shuffle(words)
+    with tempfile.TemporaryDirectory(prefix="seedpress-bench-parity-") as temporary:
+        root = keep or Path(temporary)
+        seeds, dist = root / "seeds", root / "dist"
+        seeds.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "seeds" / "000_52d55abe645743f0.txt", seeds / "real.txt")
+        for fixture in sorted((ROOT / "tests" / "data" / "languages").glob("*.txt")):
+            shutil.copy(fixture, seeds / f"lang-{fixture.stem}.txt")
+        for number in range(count):
+            title, summary, commentary = make_seed(rng, number, paragraphs, words, weights)
+            (seeds / f"article-{number:04d}.txt").write_text(
+                f"{title}\n\n{summary}\n\nRead the original article here: https://example.org/{number}\n\n"
+                f"{commentary}\n", "utf-8")
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(dist)],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        print(f"archive of {count + 20} seeds written in {time.perf_counter() - started:.0f} s", flush=True)
+        keys = {path.parent.name for path in dist.glob("*/index.html")}
+        texts = {key: searched_text(next((dist / key).glob("*.txt")).read_text("utf-8")) for key in keys}
+        common, middling, rare = words[:20], words[50:500], words[-2000:]
+        plan = ([own_name(number) for number in rng.sample(range(count), min(5, count))] + rng.sample(rare, 5) + rng.sample(middling, 5)
+                + rng.sample(common, 5) + [f"{rng.choice(middling)} {rng.choice(middling)}" for _ in range(5)]
+                + [rng.choice(middling)[:4] + "*" for _ in range(5)] + rng.sample(punctuated_words(), 5)
+                + ["ローカル線", "高铁", "도서관", "médiathèque", "Wasserstoff"])
+        process, base = start_server(dist)
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+                page = browser.new_page()
+                page.goto(f"{base}/index.html")
+                page.wait_for_selector("#search[data-ready=true]", state="attached", timeout=START_TIMEOUT * 1000)
+                pagefind = {query: {landing_key(url) for url in urls}
+                            for query, urls in page.evaluate(PAGEFIND_SEARCH, plan).items()}
+                browser.close()
+            server: dict[str, set[str]] = {}
+            with httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT) as client:
+                for query in plan:
+                    server[query], number = set(), 1
+                    while True:
+                        feed = client.get("/search.json", params={"q": query, "page": number}).json()
+                        server[query] |= {landing_key(link["href"]) for publication in feed.get("publications", [])
+                                          for link in publication["links"] if link["rel"] == "alternate"}
+                        if not any(link["rel"] == "next" for link in feed["links"]):
+                            break
+                        number += 1
+        finally:
+            stop_server(process)
+    print(f"\n| {'query':<28} | {'Pagefind':>8} | {'server':>6} | {'hold the words':>14} | "
+          f"{'missed by server':>16} | {'missed by Pagefind':>18} |")
+    print(f"|{'-' * 30}|{'-' * 10}|{'-' * 8}|{'-' * 16}|{'-' * 18}|{'-' * 20}|")
+    disagreements = 0
+    for query in plan:
+        holding = {key for key in keys if holds_the_words(texts[key], query)}
+        missed_by_server = (pagefind[query] & holding) - server[query]
+        missed_by_pagefind = (server[query] & holding) - pagefind[query]
+        disagreements += bool(missed_by_server or missed_by_pagefind)
+        print(f"| {query[:28]:<28} | {len(pagefind[query]):>8} | {len(server[query]):>6} | {len(holding):>14} | "
+              f"{len(missed_by_server):>16} | {len(missed_by_pagefind):>18} |")
+    print(f"\n{len(plan) - disagreements} of {len(plan)} queries agree on every title holding their words "
+          f"({len(keys)} titles)")
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--seeds", type=int, default=10_000)
     options.add_argument("--queries", type=int, default=300)
     options.add_argument("--keep", type=Path, help="build the archive here and keep it (default: a temp folder)")
+    options.add_argument("--parity", type=int, metavar="N",
+                         help="instead: the parity of the server's search and Pagefind over N generated articles")
     arguments = options.parse_args()
+    if arguments.parity is not None:
+        parity(arguments.parity, arguments.keep)
+        return
     rng = random.Random(13)
     with tempfile.TemporaryDirectory(prefix="seedpress-bench-search-") as temporary:
         dist = arguments.keep or Path(temporary) / "dist"
