@@ -226,8 +226,10 @@ def parity(count: int, keep: Path | None) -> None:
 
     rng = random.Random(23)
     paragraphs, words = corpus()
-    # Some test data is UTF-16 read as UTF-8: its NULs would make a seed a binary file.
-    paragraphs = [paragraph for paragraph in paragraphs if paragraph.isprintable() and "\ufffd" not in paragraph]
+    # Some test data is UTF-16 read as UTF-8: its NULs would make a seed a binary file; a
+    # paragraph that names the marker line would end a summary early.
+    paragraphs = [paragraph for paragraph in paragraphs if paragraph.isprintable() and "\ufffd" not in paragraph
+                  and "original article" not in paragraph.lower()]
     weights = [1 / (rank + 1) for rank in range(len(words))]
     rng.shuffle(words)
     with tempfile.TemporaryDirectory(prefix="seedpress-bench-parity-") as temporary:

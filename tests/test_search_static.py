@@ -169,8 +169,9 @@ def searched_text(seed: str) -> str:
 
 def holds_the_words(text: str, query: str) -> bool:
     """True when `text` holds every word of `query` as a reader means it (case aside): a word
-    with punctuation inside as written, its parts side by side (`U.S.`: "u" then "s"); a word
-    of a script written without spaces (Chinese, Japanese, Korean) anywhere in it."""
+    with punctuation inside as written, its parts side by side (`U.S.`: "u" then "s"), one
+    with `*` after it as a beginning; a word of a script written without spaces (Chinese,
+    Japanese, Korean) anywhere in it."""
     tokens = re.findall(r"\w+", text.casefold())
     joined = f" {' '.join(tokens)} "
     for word in query.casefold().split():
@@ -178,9 +179,10 @@ def holds_the_words(text: str, query: str) -> bool:
         if not parts:
             continue
         if not word.isascii() and not any(part in tokens for part in parts):
-            if word not in text.casefold():
+            if word.rstrip("*") not in text.casefold():
                 return False
-        elif f" {' '.join(parts)} " not in joined:
+        elif not re.search(" " + " ".join(map(re.escape, parts)) + (r"\w*" if word.endswith("*") else "") + " ",
+                           joined):
             return False
     return True
 
