@@ -279,3 +279,38 @@ def test_the_server_and_pagefind_find_the_same_titles_holding_the_words(parity_a
     assert differences == []
     # Not an empty agreement: most queries find something in both.
     assert sum(bool(server[query] & pagefind[query]) for query in queries) >= len(queries) - 2
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_static_search_pages_its_results(parity_archive, browser, tmp_path):
+    # Every generated article says "As Qu… said": more than one page of results.
+    dist = parity_archive / "dist"
+    holding = [key for key in (path.parent.name for path in dist.glob("*/index.html"))
+               if holds_the_words(searched_text(next((dist / key).glob("*.txt")).read_text("utf-8")), "said")]
+    assert len(holding) > 20
+    process, base = start_server(dist, tmp_path / "server.log")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/index.html?q=said")
+        heading = page.locator("#search-results h2")
+        expect(heading).to_contain_text("titles match", timeout=BROWSER_DEADLINE_MS)
+        total = int(heading.inner_text().split()[0])
+        assert total >= len(holding)
+        items = page.locator("#search-results li h3 a")
+        expect(items).to_have_count(20, timeout=BROWSER_DEADLINE_MS)
+        more = page.locator("#search-results button.more")
+        expect(more).to_have_text(f"More (20 of {total} shown)")
+        more.click()
+        expect(items).to_have_count(min(total, 40), timeout=BROWSER_DEADLINE_MS)
+        while more.is_visible():
+            count = items.count()
+            more.click()
+            expect(items).not_to_have_count(count, timeout=BROWSER_DEADLINE_MS)
+        expect(items).to_have_count(total)
+        keys = {landing_key(href) for href in items.evaluate_all("(links) => links.map((link) => link.href)")}
+        assert len(keys) == total and set(holding) <= keys
+    finally:
+        context.close()
+        stop(process)

@@ -63,6 +63,10 @@ footer { color: var(--muted); font-size: 0.85rem; padding: 1rem 0; }
 .search-results h3 { font-size: 1.05rem; margin: 0; }
 .search-results li { margin: 0 0 0.75rem; }
 .search-results p { margin: 0.25rem 0 0; }
+.search-results button.more {
+  min-height: 2.75rem; margin: 0 0 1rem; padding: 0.4rem 1rem; font: inherit;
+  color: var(--text); background: var(--page); border: 1px solid var(--line); border-radius: 0.4rem;
+}
 """
 
 #: What the index page may load: its own <style> block (by hash), and search.js with the

@@ -55,23 +55,40 @@ function excerpt(html) {
   return paragraph;
 }
 
-function show(query, found, total) {
+function item(result) {
+  const entry = document.createElement("li");
+  const link = document.createElement("a");
+  link.href = result.url;
+  link.textContent = result.meta.title || result.url;
+  const title = document.createElement("h3");
+  title.append(link);
+  entry.append(title, excerpt(result.excerpt));
+  return entry;
+}
+
+// The first SHOWN results, and a button that adds the next SHOWN until all are listed.
+async function show(query, results, mine) {
+  const total = results.length;
   const heading = document.createElement("h2");
   heading.textContent = total === 0 ? `Nothing matches \u201c${query}\u201d`
-    : `${total} ${total === 1 ? "title matches" : "titles match"} \u201c${query}\u201d`
-      + (total > found.length ? ` (the first ${found.length} shown)` : "");
+    : `${total} ${total === 1 ? "title matches" : "titles match"} \u201c${query}\u201d`;
   const list = document.createElement("ol");
-  for (const result of found) {
-    const item = document.createElement("li");
-    const link = document.createElement("a");
-    link.href = result.url;
-    link.textContent = result.meta.title || result.url;
-    const title = document.createElement("h3");
-    title.append(link);
-    item.append(title, excerpt(result.excerpt));
-    list.append(item);
-  }
-  panel.replaceChildren(heading, list);
+  const more = document.createElement("button");
+  more.type = "button";
+  more.className = "more";
+  let shown = 0;
+  const next = async () => {
+    const page = await Promise.all(results.slice(shown, shown + SHOWN).map((result) => result.data()));
+    if (mine !== asked) return;
+    list.append(...page.map(item));
+    shown += page.length;
+    more.textContent = `More (${shown} of ${total} shown)`;
+    more.hidden = shown >= total;
+  };
+  more.addEventListener("click", () => { more.disabled = true; next().finally(() => { more.disabled = false; }); });
+  await next();
+  if (mine !== asked) return;
+  panel.replaceChildren(heading, list, more);
   panel.hidden = false;
 }
 
@@ -91,8 +108,7 @@ async function search(query) {
   const mine = ++asked;
   const pagefind = await load();
   const answer = await pagefind.search(query);
-  const found = await Promise.all(answer.results.slice(0, SHOWN).map((result) => result.data()));
-  if (mine === asked) show(query, found, answer.results.length);
+  if (mine === asked) await show(query, answer.results, mine);
 }
 
 form.addEventListener("submit", async (event) => {
