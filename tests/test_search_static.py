@@ -4,10 +4,13 @@ Chromium (Playwright, /usr/bin/chromium, as tests/test_static_search.py drives i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -20,8 +23,11 @@ from convert.layout import FEED_NAME, INDEX_NAME, JSON_FEED_NAME
 from convert.publish.entries import SERVER_SEARCH, HandoutOptions
 from convert.publish.opds1 import render_feed
 from convert.publish.opds2 import render_json_feed
+from convert.publish.sitesearch import BUNDLE_ENTRY, BUNDLE_NAME, LANDING_GLOB, SOURCE_NAME, refresh_bundle
 
 ATOM = "http://www.w3.org/2005/Atom"
+#: How many times the bundle is made again while a process watches it.
+SWAPS = 8
 #: Long enough for a loaded machine to start Chromium and load the bundle; a deadline, not a wait.
 BROWSER_DEADLINE_MS = 120_000
 
@@ -314,3 +320,42 @@ def test_the_static_search_pages_its_results(parity_archive, browser, tmp_path):
     finally:
         context.close()
         stop(process)
+
+
+#: A process that checks, as fast as it can until told to stop, that the bundle's entry file
+#: is there; it prints how many times it looked and how many it was missing.
+WATCHER = """
+import os, sys
+entry, stop = sys.argv[1], sys.argv[2]
+looked = missing = 0
+print("watching", flush=True)
+while not os.path.exists(stop):
+    for _ in range(200):
+        looked += 1
+        missing += not os.path.exists(entry)
+print(looked, missing, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_the_bundle_swap_leaves_no_moment_without_a_bundle(archive, tmp_path):
+    dist = tmp_path / "dist"
+    shutil.copytree(archive / "dist", dist, symlinks=True)
+    landing = [(str(path.relative_to(dist)), hashlib.sha256(path.read_bytes()).hexdigest())
+               for path in dist.glob(LANDING_GLOB)]
+    stop_file = tmp_path / "stop"
+    watcher = subprocess.Popen([sys.executable, "-c", WATCHER, str(dist / BUNDLE_NAME / BUNDLE_ENTRY), str(stop_file)],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert watcher.stdout.readline() == "watching\n"
+        for _ in range(SWAPS):
+            (dist / SOURCE_NAME).unlink()
+            assert refresh_bundle(dist, landing)
+        stop_file.touch()
+        looked, missing = map(int, watcher.communicate(timeout=60)[0].split())
+    finally:
+        watcher.kill()
+        watcher.communicate()
+    assert looked > 1000 and missing == 0
+    assert (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file()
+    assert not (dist / ".pagefind-new").exists() and not (dist / ".pagefind-old").exists()
