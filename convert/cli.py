@@ -440,7 +440,8 @@ def _handout_options(arguments: argparse.Namespace):
 
     archive = arguments.configuration.archive
     return HandoutOptions(**{name: value for name, value in
-                             (("title", archive.title), ("base_url", archive.base_url)) if value is not None})
+                             (("title", archive.title), ("base_url", archive.base_url),
+                              ("search", archive.search)) if value is not None})
 
 
 def command_restore(arguments: argparse.Namespace) -> int:

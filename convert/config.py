@@ -4,6 +4,7 @@
     title = "Example Press archive"                 # every page and feed, landing pages, EPUB covers
     base_url = "https://archive.example.org/"       # absolute links in the OPDS feed
     allow_mass_withdraw = false                     # true: a run may withdraw most of the archive
+    search = "server"                               # the feeds advertise `seedpress serve`'s search
     [metadata]                                      # defaults for every seed
     author = "Jane Doe"
     publisher = "Example Press"
@@ -35,12 +36,13 @@ import os
 import stat
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from convert.document.provenance import MAX_URL, Provenance, clipped, text_problem, url_problem
 from convert.errors import ConfigError
+from convert.publish.entries import SERVER_SEARCH, STATIC_SEARCH
 
 #: The file looked for in the current folder when no --config is given.
 CONFIG_NAME = "seedpress.toml"
@@ -94,6 +96,11 @@ class ArchiveTable(_Table):
     """Where dist/ is published; the feed's links are made absolute against it. None: relative links."""
     allow_mass_withdraw: bool = False
     """Let a run withdraw more than half the archive (or all of it); `--allow-mass-withdraw` for one run."""
+
+    search: Literal[STATIC_SEARCH, SERVER_SEARCH] | None = None
+    """"server" when `seedpress serve` answers searches where dist/ is published: the OPDS feeds
+    then advertise its search. None or "static": they advertise none (the Pagefind box in
+    index.html is the search)."""
 
 
 def _checked_network(value: str) -> str:

@@ -83,6 +83,10 @@ SERVE_RETRY_AFTER = 5
 #: reads every indexed word it begins, so their cost grows with the catalog, not the query's length.
 MAX_QUERY_PREFIXES = 4
 MAX_QUERY_WORDS = 32
+#: Words of a plain-text search that may be a beginning (`word*`): a prefix reads every indexed
+#: word it begins, so that a query of many short ones would run for seconds; the `*` of any
+#: further word is left out (it matches as a whole word).
+PLAIN_QUERY_PREFIXES = 4
 #: Seconds Pagefind may take to index every landing page (8 to 10 s at 10,000 seeds here).
 PAGEFIND_TIME_LIMIT = 600
 #: The folder of stylesheets, fonts and the DOCX reference document: inside the

@@ -21,11 +21,11 @@ import httpx
 import jsonschema
 import lxml.html
 import pytest
-from support.run import DATA, REAL_SEED, json_lines, seedpress
-from support.documents import pdftotext_pages
-from support.servers import start_server, stop
 from lxml import etree
 from PIL import Image
+from support.documents import pdftotext_pages
+from support.run import DATA, REAL_SEED, json_lines, seedpress
+from support.servers import start_server, stop
 from test_pages import OPDS2_FEED_SCHEMA, entries, official_validator
 
 from convert import defaults

@@ -33,7 +33,7 @@ from convert.layout import CATALOG_NAME, edition_path
 from convert.names import name_bytes, shown
 
 #: PRAGMA user_version of the schema below; 0 is the first release's layout.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SEEDS_TABLE = """
 CREATE TABLE IF NOT EXISTS seeds (
@@ -156,6 +156,12 @@ MIGRATIONS = {
     2: SEARCH_SCHEMA,
     # Version 4 records each archive run (seedpress status, the metrics).
     3: (RUNS_TABLE,),
+    # Version 5 splits Korean between its characters, as Chinese and Japanese (index_text):
+    # the texts that hold Hangul are stored again, and the update trigger re-indexes them.
+    # index_text() is the function open_catalog registers on the connection.
+    4: ("UPDATE search_texts SET title = index_text(title), summary = index_text(summary), "
+        "commentary = index_text(commentary) WHERE title != index_text(title) "
+        "OR summary != index_text(summary) OR commentary != index_text(commentary)",),
 }
 
 
@@ -228,6 +234,7 @@ def open_catalog(dist: Path) -> sqlite3.Connection:
     connection.text_factory = _lenient_text
     try:
         connection.execute("PRAGMA synchronous = FULL")
+        connection.create_function("index_text", 1, index_text, deterministic=True)
         # Foreign keys are off while a migration replaces a table (they cannot change inside a transaction).
         connection.execute("PRAGMA foreign_keys = OFF")
         # The version is read inside the write transaction, so two processes opening an old

@@ -1,6 +1,7 @@
 """Full-text search of the catalog: how texts are tokenised for FTS5 (Chinese, Japanese,
-Thai… split between characters) and how a query is run against the index, ranked and
-bounded in time. The index's tables are part of the catalog's schema (catalog.py)."""
+Korean, Thai… split between characters), how a reader's plain text becomes a safe FTS5
+expression, and how a query is run against the index, ranked and bounded in time. The
+index's tables are part of the catalog's schema (catalog.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 
+from convert.defaults import PLAIN_QUERY_PREFIXES
 from convert.errors import QueryError
 
 #: Where snippet() marks the start and end of each match: control characters, which no
@@ -23,10 +25,11 @@ SEARCH_TOKENIZER = "unicode61 remove_diacritics 2"
 
 
 #: Scripts written without spaces between words: CJK ideographs, kana, Thai, Lao, Khmer,
-#: Myanmar. unicode61 would take a whole run of them for one token, so that no word inside
-#: it could be found; index_text() makes each of their characters a token of its own.
-_UNSPACED = ("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
-             "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]")
+#: Myanmar; and Hangul, whose words carry their particles (서울에서, "in Seoul"). unicode61
+#: would take a whole run of them for one token, so that no word inside it could be found;
+#: index_text() makes each of their characters a token of its own.
+_UNSPACED = ("[\u0e00-\u0eff\u1000-\u109f\u1100-\u11ff\u1780-\u17ff\u3040-\u30ff\u3130-\u318f"
+             "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]")
 
 
 _BETWEEN_UNSPACED = re.compile(f"(?<={_UNSPACED})(?={_UNSPACED})")
@@ -48,6 +51,43 @@ def index_text(text: str) -> str:
     gets the same treatment and becomes the phrase "東 京"). Any snippet marker is replaced."""
     text = unicodedata.normalize("NFC", text).replace(MATCH_START, "\ufffd").replace(MATCH_END, "\ufffd")
     return _BETWEEN_UNSPACED.sub(TOKEN_BREAK, text)
+
+
+#: A piece of a reader's plain-text query: a "quoted phrase" (its closing quote may be
+#: missing) or a run of other characters up to a space or a quote; either with `*` after it.
+_QUERY_PIECE = re.compile(r'"(?P<phrase>[^"]*)"?(?P<phrase_prefix>\*?)|(?P<word>[^\s"]+)')
+
+
+def plain_query(text: str) -> str:
+    """The FTS5 expression for a reader's plain text: every word or "quoted phrase" a quoted
+    FTS5 string (so that FTS5 splits it into tokens as it splits the texts, and reads it as
+    the phrase of them: `Blair's` is the phrase "blair s", `U.S.` "u s", `covid-19` "covid
+    19"), all of them required; `*` after one makes its last token a prefix (after the first
+    PLAIN_QUERY_PREFIXES of them, a whole word again). A word with no token in it (`-`, `&`)
+    is left out; "" when nothing is left. Nothing in the text is ever read as FTS5 syntax: a
+    quoted string holds no quote (they split the pieces)."""
+    terms: list[str] = []
+    prefixes = 0
+    # FTS5 reads its expression as a C string: a NUL would end it inside a quoted string.
+    for piece in _QUERY_PIECE.finditer(text.replace("\0", " ")):
+        if piece["word"] is not None:
+            words, prefix = piece["word"].rstrip("*"), piece["word"].endswith("*")
+        else:
+            words, prefix = piece["phrase"], bool(piece["phrase_prefix"])
+        if not has_token(words):
+            continue
+        prefix = prefix and prefixes < PLAIN_QUERY_PREFIXES
+        term = f'"{index_text(words)}"' + (" *" if prefix else "")
+        if term not in terms:
+            terms.append(term)
+            prefixes += prefix
+    return " AND ".join(terms)
+
+
+def has_token(text: str) -> bool:
+    """True when unicode61 finds a token in `text`: a letter, a digit or a private-use character."""
+    return any(unicodedata.category(character)[0] in "LN" or unicodedata.category(character) == "Co"
+               for character in text)
 
 
 @dataclass(frozen=True)

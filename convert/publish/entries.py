@@ -41,6 +41,11 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 
+#: Who answers searches of the archive (seedpress.toml's `[archive] search`): only the Pagefind
+#: bundle in the browser ("static"), or also `seedpress serve` at the archive's address ("server").
+STATIC_SEARCH, SERVER_SEARCH = "static", "server"
+
+
 @dataclass(frozen=True)
 class HandoutOptions:
     """How the hand-out presents the archive as a whole (seedpress.toml's [archive])."""
@@ -50,11 +55,21 @@ class HandoutOptions:
     base_url: str | None = None
     """The absolute http(s) URL dist/ is published at, ending in "/": the feed's links are
     resolved against it. None: relative links, as index.html's always are."""
+    search: str = STATIC_SEARCH
+    """SERVER_SEARCH when `seedpress serve` answers at the archive's address: only then do the
+    OPDS feeds advertise its search (opensearch.xml, search.json{?query})."""
 
     def __post_init__(self) -> None:
         if self.base_url is not None and not (is_web_url(self.base_url) and self.base_url.endswith("/")):
             raise ValueError(f"base_url must be an absolute http(s) URL ending in '/' of at most {MAX_URL} "
                              f"characters: {clipped(self.base_url)!r}")
+        if self.search not in (STATIC_SEARCH, SERVER_SEARCH):
+            raise ValueError(f"search must be {STATIC_SEARCH!r} or {SERVER_SEARCH!r}: {clipped(self.search)!r}")
+
+    @property
+    def server_search(self) -> bool:
+        """True when the feeds may advertise the server's search."""
+        return self.search == SERVER_SEARCH
 
     def link(self, relative: str) -> str:
         """`relative` (a URL relative to dist/) as the feed links it: absolute when there is a base URL."""

@@ -60,6 +60,10 @@ footer { color: var(--muted); font-size: 0.85rem; padding: 1rem 0; }
 .search-results p { margin: 0.25rem 0 0; }
 .entries article { display: flow-root; }
 .thumb { float: left; margin: 0.2rem 0.75rem 0.25rem 0; border: 1px solid var(--line); }
+.search-results button.more {
+  min-height: 2.75rem; margin: 0 0 1rem; padding: 0.4rem 1rem; font: inherit;
+  color: var(--text); background: var(--page); border: 1px solid var(--line); border-radius: 0.4rem;
+}
 """
 
 #: The size (px) the index shows a title's thumbnail at: small enough to leave a phone's
@@ -107,7 +111,7 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
 {page_head(CONTENT_SECURITY_POLICY)}<title>{html_text(options.title)}{"" if number == pages.last else f" · page {number}"}</title>
 <link rel="alternate" type="{html_text(OPDS_ACQUISITION_TYPE)}" href="{FEED_NAME}" title="OPDS catalog">{head_links}
 <style>{STYLE}</style>
-<script type="module" src="{SEARCH_SCRIPT_NAME}"></script>
+<script src="{SEARCH_SCRIPT_NAME}" defer></script>
 </head>
 <body>
 <header>

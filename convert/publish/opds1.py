@@ -66,7 +66,8 @@ def render_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptio
     for rel, target in page_links(pages, number):
         _link(feed, rel=rel, href=options.link(pages.name(FEED_NAME, target)), type=OPDS_ACQUISITION_TYPE)
     _link(feed, rel="alternate", href=options.link(pages.name(INDEX_NAME, number)), type="text/html")
-    _link(feed, rel="search", href=options.link(OPENSEARCH_NAME), type=OPENSEARCH_TYPE)
+    if options.server_search:
+        _link(feed, rel="search", href=options.link(OPENSEARCH_NAME), type=OPENSEARCH_TYPE)
     for entry in entries:
         feed.append(feed_entry(entry, options))
     return etree.tostring(feed, xml_declaration=True, encoding="utf-8", pretty_print=True)

@@ -37,8 +37,9 @@ def render_json_feed(entries: Sequence[Entry], options: HandoutOptions = Handout
     pages = pages or Pages(oldest_first(entries))
     links = [{"rel": rel, "href": options.link(pages.name(JSON_FEED_NAME, target)), "type": OPDS2_TYPE}
              for rel, target in page_links(pages, number) if rel != "start"]
-    links.append({"rel": "search", "href": options.link(SEARCH_JSON_PATH) + SEARCH_TEMPLATE, "type": OPDS2_TYPE,
-                  "templated": True})
+    if options.server_search:
+        links.append({"rel": "search", "href": options.link(SEARCH_JSON_PATH) + SEARCH_TEMPLATE, "type": OPDS2_TYPE,
+                      "templated": True})
     links.append({"rel": "alternate", "href": options.link(pages.name(INDEX_NAME, number)), "type": "text/html"})
     metadata = {"title": options.title, "itemsPerPage": PAGE_SIZE, "modified": iso_timestamp(updated(entries))}
     if number == pages.last:

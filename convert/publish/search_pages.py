@@ -2,9 +2,11 @@
 /search.json (OPDS 2.0) and /opensearch.xml, rendered from a page of results
 (serve/search_query.py runs the query).
 
-A query is FTS5 query syntax (sqlite.org/fts5.html#full_text_query_syntax) over the title,
+A query is plain text (search_index.plain_query: words, "quoted phrases", `word*`), or with
+`syntax=fts` FTS5 query syntax (sqlite.org/fts5.html#full_text_query_syntax), over the title,
 the whole summary and the whole commentary of every seed with a good build, run against the
-catalog opened read-only. Every text a page shows is escaped; a match is highlighted by
+catalog opened read-only. A query that cannot be run gets the same page, feed or document
+with the reason in it (SearchPage.problem), never a bare error. Every text a page shows is escaped; a match is highlighted by
 escaping the snippet's text and wrapping the ranges the index marked with control
 characters (catalog.MATCH_START, MATCH_END), never by trusting markup.
 
@@ -61,6 +63,9 @@ MAX_QUERY_LENGTH = defaults.MAX_QUERY_LENGTH
 #: The last page anyone may ask for: 200,000 results in.
 MAX_PAGE = 10_000
 
+#: The query languages: plain text (the default) and FTS5 query syntax (`syntax=fts`).
+PLAIN_SYNTAX, FTS_SYNTAX = "plain", "fts"
+
 #: What each section of a document is called beside a snippet of it.
 SECTION_LABELS = {"summary": "Summary of the original article", "commentary": "Commentary"}
 
@@ -70,6 +75,7 @@ STYLE_RULES = """
 h2 a { text-decoration: none; }
 mark { background: #ffe27a; color: #1d2228; padding: 0 0.1em; }
 .section { color: var(--muted); font-size: 0.85rem; font-weight: 600; }
+.problem { padding: 0.5rem 0.75rem; border-left: 0.25rem solid #b3261e; }
 .pages { display: flex; justify-content: space-between; gap: 1rem; list-style: none; margin: 1rem 0; padding: 0; }
 .pages a { display: inline-block; min-height: 2.75rem; padding: 0.45rem 0.75rem; line-height: 1.8; }
 """
@@ -87,9 +93,11 @@ class SearchRequest:
     """What a client asked for: the query and which page of results."""
 
     query: str
-    """The FTS5 query, as sent (with characters no page can show replaced by U+FFFD)."""
+    """The query, as sent (with characters no page can show replaced by U+FFFD)."""
     page: int
     """The page of results, from 1."""
+    syntax: str = PLAIN_SYNTAX
+    """The query language: PLAIN_SYNTAX or FTS_SYNTAX."""
 
     @property
     def offset(self) -> int:
@@ -120,6 +128,8 @@ class SearchPage:
     total: int
     """How many seeds match in all."""
     found: tuple[Found, ...]
+    problem: str | None = None
+    """Why the query could not be run (one line), or None."""
 
     @property
     def last_page(self) -> int:
@@ -134,8 +144,12 @@ class SearchPage:
         return min(self.request.page - 1, self.last_page) if self.request.page > 1 else None
 
 
-def search_href(path: str, query: str, page: int) -> str:
-    return f"{path}?{urlencode({'q': query, 'page': page})}"
+def search_href(path: str, request: SearchRequest, page: int) -> str:
+    """The link to page `page` of `request`'s results at `path`, in the same query language."""
+    parameters = {"q": request.query, "page": page}
+    if request.syntax != PLAIN_SYNTAX:
+        parameters["syntax"] = request.syntax
+    return f"{path}?{urlencode(parameters)}"
 
 
 def highlighted(snippet: str) -> str:
@@ -176,7 +190,9 @@ def render_page(result: SearchPage, options: HandoutOptions = HandoutOptions()) 
     their snippets and downloads, and links to the pages before and after."""
     request = result.request
     query = request.query
-    if not query.strip():
+    if result.problem is not None:
+        about = f'<span class="problem" role="alert">This search could not be run: {html_text(result.problem)}</span>'
+    elif not query.strip():
         about = "Type words to look for in the titles, summaries and commentaries."
     else:
         count = f"{result.total} {'title' if result.total == 1 else 'titles'}"
@@ -184,23 +200,25 @@ def render_page(result: SearchPage, options: HandoutOptions = HandoutOptions()) 
     items = "\n".join(result_item(item) for item in result.found)
     if result.found:
         listing = f'<ol class="entries" start="{request.offset + 1}">\n{items}\n</ol>'
-    elif query.strip():
+    elif query.strip() and result.problem is None:
         listing = "<p>Nothing found.</p>"
     else:
         listing = ""
     page_links = []
     if result.previous_page is not None:
-        page_links.append(f'<li><a rel="prev" href="{html_text(search_href(SEARCH_PAGE_PATH, query, result.previous_page))}">'
+        page_links.append(f'<li><a rel="prev" href="{html_text(search_href(SEARCH_PAGE_PATH, request, result.previous_page))}">'
                           "← Previous</a></li>")
     if result.next_page is not None:
-        page_links.append(f'<li><a rel="next" href="{html_text(search_href(SEARCH_PAGE_PATH, query, result.next_page))}">'
+        page_links.append(f'<li><a rel="next" href="{html_text(search_href(SEARCH_PAGE_PATH, request, result.next_page))}">'
                           "Next →</a></li>")
     pages = f'<nav aria-label="Result pages"><ul class="pages">\n{chr(10).join(page_links)}\n</ul></nav>' \
         if page_links else ""
     title = f"{query} – search" if query.strip() else "Search"
     feed_link = (f'<link rel="alternate" type="{html_text(OPDS_ACQUISITION_TYPE)}" '
-                 f'href="{html_text(search_href(SEARCH_FEED_PATH, query, request.page))}" title="These results as OPDS">\n'
+                 f'href="{html_text(search_href(SEARCH_FEED_PATH, request, request.page))}" title="These results as OPDS">\n'
                  if query.strip() else "")
+    syntax_field = (f'<input type="hidden" name="syntax" value="{html_text(request.syntax)}">\n'
+                    if request.syntax != PLAIN_SYNTAX else "")
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -215,7 +233,7 @@ def render_page(result: SearchPage, options: HandoutOptions = HandoutOptions()) 
 <form class="search" action="{SEARCH_PAGE_PATH}" method="get" role="search">
 <label for="q">Search the titles, summaries and commentaries</label>
 <input id="q" name="q" type="search" value="{html_text(query)}" maxlength="{MAX_QUERY_LENGTH}">
-<button type="submit">Search</button>
+{syntax_field}<button type="submit">Search</button>
 </form>
 <p class="about">{about}</p>
 </header>
@@ -224,9 +242,9 @@ def render_page(result: SearchPage, options: HandoutOptions = HandoutOptions()) 
 {pages}
 </main>
 <footer>
-<p>Words match whole words in any case, with or without accents; <code>"two words"</code> matches a phrase,
-<code>word*</code> a beginning, and <code>AND</code>, <code>OR</code>, <code>NOT</code> and parentheses combine them.
-Put a word with punctuation in double quotes.</p>
+<p>Type words as you read them: every word must appear, in any case, with or without accents
+(<code>Blair's</code>, <code>U.S.</code> and <code>covid-19</code> match as written);
+<code>"two words"</code> matches a phrase and <code>word*</code> a beginning.</p>
 </footer>
 </body>
 </html>
@@ -262,6 +280,8 @@ def render_feed(result: SearchPage, options: HandoutOptions = HandoutOptions()) 
     feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM, "dc": DC, "opds": OPDS, "opensearch": OPENSEARCH})
     _atom(feed, "id", f"{FEED_ID}:search:{hashlib.sha256(request.query.encode()).hexdigest()}:{request.page}")
     _atom(feed, "title", f"Search: {request.query}")
+    if result.problem is not None:
+        _atom(feed, "subtitle", f"This search could not be run: {result.problem}")
     _atom(feed, "updated", iso_timestamp(updated(entries)))
     add_generator(feed)
     _opensearch(feed, "totalResults", str(result.total))
@@ -269,15 +289,15 @@ def render_feed(result: SearchPage, options: HandoutOptions = HandoutOptions()) 
     _opensearch(feed, "startIndex", str(request.offset + 1))
     etree.SubElement(feed, f"{{{OPENSEARCH}}}Query", role="request", searchTerms=xml_safe(request.query),
                      startPage=str(request.page))
-    _link(feed, "self", search_href(SEARCH_FEED_PATH, request.query, request.page), OPDS_ACQUISITION_TYPE)
+    _link(feed, "self", search_href(SEARCH_FEED_PATH, request, request.page), OPDS_ACQUISITION_TYPE)
     _link(feed, "start", FEED_NAME, OPDS_ACQUISITION_TYPE)
     _link(feed, "search", OPENSEARCH_NAME, OPENSEARCH_TYPE)
-    _link(feed, "alternate", search_href(SEARCH_PAGE_PATH, request.query, request.page), "text/html")
-    _link(feed, "first", search_href(SEARCH_FEED_PATH, request.query, 1), OPDS_ACQUISITION_TYPE)
+    _link(feed, "alternate", search_href(SEARCH_PAGE_PATH, request, request.page), "text/html")
+    _link(feed, "first", search_href(SEARCH_FEED_PATH, request, 1), OPDS_ACQUISITION_TYPE)
     if result.previous_page is not None:
-        _link(feed, "previous", search_href(SEARCH_FEED_PATH, request.query, result.previous_page), OPDS_ACQUISITION_TYPE)
+        _link(feed, "previous", search_href(SEARCH_FEED_PATH, request, result.previous_page), OPDS_ACQUISITION_TYPE)
     if result.next_page is not None:
-        _link(feed, "next", search_href(SEARCH_FEED_PATH, request.query, result.next_page), OPDS_ACQUISITION_TYPE)
+        _link(feed, "next", search_href(SEARCH_FEED_PATH, request, result.next_page), OPDS_ACQUISITION_TYPE)
     for item in result.found:
         entry = feed_entry(item.entry)
         etree.SubElement(entry, f"{{{DC}}}language").text = xml_safe(item.lang)
@@ -305,21 +325,23 @@ def render_json(result: SearchPage, options: HandoutOptions = HandoutOptions()) 
     Its links stay relative (`options` is taken for the one signature every answer has)."""
     request = result.request
     links = [
-        {"rel": "self", "href": search_href(SEARCH_JSON_PATH, request.query, request.page), "type": OPDS2_TYPE},
-        {"rel": "first", "href": search_href(SEARCH_JSON_PATH, request.query, 1), "type": OPDS2_TYPE},
+        {"rel": "self", "href": search_href(SEARCH_JSON_PATH, request, request.page), "type": OPDS2_TYPE},
+        {"rel": "first", "href": search_href(SEARCH_JSON_PATH, request, 1), "type": OPDS2_TYPE},
     ]
     if result.previous_page is not None:
-        links.append({"rel": "previous", "href": search_href(SEARCH_JSON_PATH, request.query, result.previous_page),
+        links.append({"rel": "previous", "href": search_href(SEARCH_JSON_PATH, request, result.previous_page),
                       "type": OPDS2_TYPE})
     if result.next_page is not None:
-        links.append({"rel": "next", "href": search_href(SEARCH_JSON_PATH, request.query, result.next_page),
+        links.append({"rel": "next", "href": search_href(SEARCH_JSON_PATH, request, result.next_page),
                       "type": OPDS2_TYPE})
     links.append({"rel": "search", "href": SEARCH_JSON_PATH + SEARCH_TEMPLATE, "type": OPDS2_TYPE, "templated": True})
-    links.append({"rel": "alternate", "href": search_href(SEARCH_PAGE_PATH, request.query, request.page),
+    links.append({"rel": "alternate", "href": search_href(SEARCH_PAGE_PATH, request, request.page),
                   "type": "text/html"})
     feed = {
         "metadata": {"title": f"Search: {request.query}", "numberOfItems": result.total,
-                     "itemsPerPage": PAGE_SIZE, "currentPage": request.page},
+                     "itemsPerPage": PAGE_SIZE, "currentPage": request.page,
+                     **({"description": f"This search could not be run: {result.problem}"}
+                        if result.problem is not None else {})},
         "links": links,
         **json_collection([publication(item) for item in result.found], JSON_FEED_NAME),
     }

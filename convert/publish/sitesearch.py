@@ -10,11 +10,15 @@ Pagefind cannot add one page to an existing bundle, so the archive job indexes e
 landing page again whenever the published landing pages differ from those the bundle
 was made from (bench/handout.py gives the cost at 10,000 seeds). It indexes into a new
 folder, fsynced, that replaces the old one whole: a reader never sees half a bundle,
-and a failed index keeps the last good one, to be tried again by the next run.
+and a failed index keeps the last good one, to be tried again by the next run. On Linux
+the two folders are swapped in one step (renameat2 RENAME_EXCHANGE), so that there is no
+moment without a bundle either; elsewhere, two renames leave one.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import os
 import shutil
@@ -90,19 +94,42 @@ def refresh_bundle(dist: Path, landing_pages: Iterable[tuple[str, str]]) -> bool
         if landing_pages:
             _index(dist)
         (dist / SOURCE_NAME).unlink(missing_ok=True)
-        if (dist / BUNDLE_NAME).exists():
-            (dist / BUNDLE_NAME).rename(dist / _OLD)
-        if landing_pages:
-            (dist / _NEW).rename(dist / BUNDLE_NAME)
+        if landing_pages and (dist / BUNDLE_NAME).is_dir() and exchange(dist / _NEW, dist / BUNDLE_NAME):
+            # The new bundle took the old one's place in one step; the old one is now _NEW.
+            (dist / _NEW).rename(dist / _OLD)
             write_atomic(dist / SOURCE_NAME, f"{digest}\n".encode("ascii"))
         else:
-            fsync_directory(dist)
+            if (dist / BUNDLE_NAME).exists():
+                (dist / BUNDLE_NAME).rename(dist / _OLD)
+            if landing_pages:
+                (dist / _NEW).rename(dist / BUNDLE_NAME)
+                write_atomic(dist / SOURCE_NAME, f"{digest}\n".encode("ascii"))
+            else:
+                fsync_directory(dist)
         shutil.rmtree(dist / _OLD, ignore_errors=True)
     except OSError as error:
         shutil.rmtree(dist / _NEW, ignore_errors=True)
         raise SeedpressError(f"pagefind: {error.filename or dist}: {error.strerror or error}; "
                              "the search bundle will be made again by the next run") from None
     return True
+
+
+#: renameat2(2)'s flag that swaps two paths, and the "current directory" descriptor.
+_RENAME_EXCHANGE, _AT_FDCWD = 2, -100
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 with RENAME_EXCHANGE), so that neither is
+    ever absent; False, nothing done, where the system or its file system cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    number = ctypes.get_errno()
+    if number in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(number, os.strerror(number), str(first))
 
 
 def _index(dist: Path) -> None:

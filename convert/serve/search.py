@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from convert.defaults import SEARCH_QUEUE_TIMEOUT, SEARCH_TIME_LIMIT, default_jobs
 from convert.errors import QueryError
@@ -24,7 +24,7 @@ from convert.publish import search_pages as search
 from convert.publish.handout import read_options
 from convert.publish.opds1 import OPENSEARCH_TYPE
 from convert.serve.files import NO_CACHE, not_found, unavailable
-from convert.serve.search_query import can_search, run_search, search_request
+from convert.serve.search_query import can_search, refused_request, run_search, search_request
 
 #: The longest one-line message a 400 answer repeats of what went wrong with a query.
 MAX_PROBLEM = 200
@@ -70,17 +70,23 @@ def search_endpoint(root: Path, render, media_type: str, slots: SearchSlots):
 
 
 def search_response(root: Path, request: Request, render, media_type: str) -> Response:
-    """200 with a page of results; 400 for a query that is too long or that FTS5 cannot
-    parse; 404 when dist has no catalog with a search index; 503 when the catalog cannot
-    be read or the search takes longer than SEARCH_TIME_LIMIT seconds."""
+    """200 with a page of results; 400 with the same page, feed or document saying why, for
+    a query that is too long, a page number out of range or an FTS5 query (`syntax=fts`)
+    that FTS5 cannot parse; 404 when dist has no catalog with a search index; 503 when the
+    catalog cannot be read or the search takes longer than SEARCH_TIME_LIMIT seconds."""
+    status = 200
     try:
         result = run_search(root, search_request(request.query_params))
     except QueryError as error:
         problem = " ".join(str(error).split())
         if len(problem) > MAX_PROBLEM:
             problem = problem[:MAX_PROBLEM - 1] + "…"
-        return PlainTextResponse(f'Bad search query: {problem} (FTS5 query syntax; put words with punctuation '
-                                 'in "double quotes")', status_code=400, headers=NO_CACHE)
+        try:
+            if not can_search(root):
+                return not_found()
+        except sqlite3.Error as unreadable:
+            return catalog_unavailable(unreadable)
+        result, status = search.SearchPage(refused_request(request.query_params), 0, (), problem), 400
     except sqlite3.Error as error:
         return catalog_unavailable(error)
     if result is None:
@@ -88,7 +94,7 @@ def search_response(root: Path, request: Request, render, media_type: str) -> Re
     headers = dict(NO_CACHE)
     if media_type.startswith("text/html"):
         headers["content-security-policy"] = search.SEARCH_POLICY
-    return Response(render(result, read_options(root)), media_type=media_type, headers=headers)
+    return Response(render(result, read_options(root)), status_code=status, media_type=media_type, headers=headers)
 
 
 def catalog_unavailable(error: sqlite3.Error) -> Response:

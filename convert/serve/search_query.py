@@ -12,12 +12,21 @@ from pathlib import Path
 
 from convert.archive.catalog import file_row_problem, has_search_index, open_catalog_readonly
 from convert.archive.keys import is_safe_key
-from convert.archive.search_index import MATCH_START, SearchHit, search_catalog
+from convert.archive.search_index import MATCH_START, SearchHit, plain_query, search_catalog
 from convert.defaults import IMAGE_EDITIONS, MAX_QUERY_PREFIXES, MAX_QUERY_WORDS, SEARCH_TIME_LIMIT
 from convert.errors import QueryError
 from convert.layout import CATALOG_NAME, INDEX_NAME, LANDING_NAME
 from convert.publish.entries import Entry, catalog_entry, downloads
-from convert.publish.search_pages import MAX_PAGE, MAX_QUERY_LENGTH, PAGE_SIZE, Found, SearchPage, SearchRequest
+from convert.publish.search_pages import (
+    FTS_SYNTAX,
+    MAX_PAGE,
+    MAX_QUERY_LENGTH,
+    PAGE_SIZE,
+    PLAIN_SYNTAX,
+    Found,
+    SearchPage,
+    SearchRequest,
+)
 from convert.serve.numbers import bounded_int
 from convert.web import EDITION_TYPES, href, xml_safe
 
@@ -27,26 +36,42 @@ _WORD = re.compile(r"\w+")
 
 def search_request(parameters: Mapping[str, str]) -> SearchRequest:
     """The request that query parameters `q` and `page` make; QueryError for a query longer
-    than MAX_QUERY_LENGTH or costlier than query_cost_problem allows, or a page that is not a
+    than MAX_QUERY_LENGTH, an FTS5 query (`syntax=fts`) costlier than query_cost_problem
+    allows, or a page that is not a
     whole number from 1 to MAX_PAGE (of any number of digits). A missing
     or empty page (OpenSearch's `{startPage?}` left out) is the first. Without `q`, the
     query is `query`: OPDS 2.0 search templates always name their keywords so
-    (drafts.opds.io/opds-2.0, section 3), and opds.json's search link does."""
+    (drafts.opds.io/opds-2.0, section 3), and opds.json's search link does. The query is
+    plain text unless `syntax` is `fts` (request_syntax)."""
     query = parameters.get("q", parameters.get("query", ""))
     if len(query) > MAX_QUERY_LENGTH:
         raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters")
-    problem = query_cost_problem(query)
+    syntax = request_syntax(parameters)
+    # A plain query quotes every word and keeps at most PLAIN_QUERY_PREFIXES prefixes itself;
+    # an FTS5 query says what it does, so its cost is counted before it takes a search slot.
+    problem = query_cost_problem(query) if syntax == FTS_SYNTAX else None
     if problem is not None:
         raise QueryError(problem)
     page = bounded_int(parameters.get("page", "").strip() or "1", len(str(MAX_PAGE)))
     if page is None or not 1 <= page <= MAX_PAGE:
         raise QueryError(f"page must be a whole number from 1 to {MAX_PAGE}")
-    return SearchRequest(xml_safe(query), page)
+    return SearchRequest(xml_safe(query), page, syntax)
+
+
+def request_syntax(parameters: Mapping[str, str]) -> str:
+    """FTS_SYNTAX when the parameter `syntax` asks for it; else (missing, or anything else) PLAIN_SYNTAX."""
+    return FTS_SYNTAX if parameters.get("syntax", "").strip().lower() == FTS_SYNTAX else PLAIN_SYNTAX
+
+
+def refused_request(parameters: Mapping[str, str]) -> SearchRequest:
+    """What a page that says why a request was refused shows of it: the query (cut to
+    MAX_QUERY_LENGTH) and its language, on the first page."""
+    query = parameters.get("q", parameters.get("query", ""))[:MAX_QUERY_LENGTH]
+    return SearchRequest(xml_safe(query), 1, request_syntax(parameters))
 
 
 def query_cost_problem(query: str) -> str | None:
-    """Why `query` would cost too much to run, or None. Counted on the text, whatever its
-    syntax: more than MAX_QUERY_PREFIXES prefix searches (each `*`: a prefix reads every
+    """Why the FTS5 query `query` (`syntax=fts`) would cost too much to run, or None: more than MAX_QUERY_PREFIXES prefix searches (each `*`: a prefix reads every
     indexed word it begins, NEAR and `^` groups of them multiply that) or more than
     MAX_QUERY_WORDS words. SEARCH_TIME_LIMIT still stops what gets through."""
     prefixes = query.count("*")
@@ -60,8 +85,9 @@ def query_cost_problem(query: str) -> str | None:
 
 def run_search(dist: Path, request: SearchRequest, *, time_limit: float = SEARCH_TIME_LIMIT) -> SearchPage | None:
     """The page of results `request` asks for, from the catalog of `dist` opened read-only;
-    None when there is no catalog or it has no search index. An empty query matches
-    nothing. Raises QueryError for a query FTS5 cannot parse, sqlite3.Error when the
+    None when there is no catalog or it has no search index. A plain-text query becomes an
+    FTS5 expression through plain_query; an empty query, or one with no word, matches
+    nothing. Raises QueryError for an FTS5 query it cannot parse, sqlite3.Error when the
     catalog cannot be read or the search takes longer than `time_limit` seconds."""
     if not (dist / CATALOG_NAME).is_file():
         return None
@@ -69,9 +95,10 @@ def run_search(dist: Path, request: SearchRequest, *, time_limit: float = SEARCH
     try:
         if not has_search_index(connection):
             return None
-        if not request.query.strip():
+        expression = request.query if request.syntax == FTS_SYNTAX else plain_query(request.query)
+        if not expression.strip():
             return SearchPage(request, 0, ())
-        results = search_catalog(connection, request.query, limit=PAGE_SIZE, offset=request.offset,
+        results = search_catalog(connection, expression, limit=PAGE_SIZE, offset=request.offset,
                                  deadline=time.monotonic() + time_limit)
     finally:
         connection.close()

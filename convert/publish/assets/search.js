@@ -2,6 +2,11 @@
 // in pagefind/, so that search works wherever dist/ is copied (nginx, S3) with no server.
 // Without this script, or when the bundle cannot load, the form goes to /search, which
 // `seedpress serve` answers from the catalog. Every text is set as text, never as HTML.
+// A classic script, not a module: a browser runs none from a page opened from disk
+// (file://), and this one must run there to say that search needs a web server.
+
+"use strict";
+{
 
 const form = document.getElementById("search");
 const field = document.getElementById("search-query");
@@ -50,23 +55,52 @@ function excerpt(html) {
   return paragraph;
 }
 
-function show(query, found, total) {
+function item(result) {
+  const entry = document.createElement("li");
+  const link = document.createElement("a");
+  link.href = result.url;
+  link.textContent = result.meta.title || result.url;
+  const title = document.createElement("h3");
+  title.append(link);
+  entry.append(title, excerpt(result.excerpt));
+  return entry;
+}
+
+// The first SHOWN results, and a button that adds the next SHOWN until all are listed.
+async function show(query, results, mine) {
+  const total = results.length;
   const heading = document.createElement("h2");
   heading.textContent = total === 0 ? `Nothing matches \u201c${query}\u201d`
-    : `${total} ${total === 1 ? "title matches" : "titles match"} \u201c${query}\u201d`
-      + (total > found.length ? ` (the first ${found.length} shown)` : "");
+    : `${total} ${total === 1 ? "title matches" : "titles match"} \u201c${query}\u201d`;
   const list = document.createElement("ol");
-  for (const result of found) {
-    const item = document.createElement("li");
-    const link = document.createElement("a");
-    link.href = result.url;
-    link.textContent = result.meta.title || result.url;
-    const title = document.createElement("h3");
-    title.append(link);
-    item.append(title, excerpt(result.excerpt));
-    list.append(item);
-  }
-  panel.replaceChildren(heading, list);
+  const more = document.createElement("button");
+  more.type = "button";
+  more.className = "more";
+  let shown = 0;
+  const next = async () => {
+    const page = await Promise.all(results.slice(shown, shown + SHOWN).map((result) => result.data()));
+    if (mine !== asked) return;
+    list.append(...page.map(item));
+    shown += page.length;
+    more.textContent = `More (${shown} of ${total} shown)`;
+    more.hidden = shown >= total;
+  };
+  more.addEventListener("click", () => { more.disabled = true; next().finally(() => { more.disabled = false; }); });
+  await next();
+  if (mine !== asked) return;
+  panel.replaceChildren(heading, list, more);
+  panel.hidden = false;
+}
+
+// Opened from disk, the browser lets the page load neither the bundle nor a server's answer.
+function needsServer(query) {
+  const heading = document.createElement("h2");
+  heading.textContent = `Cannot search for \u201c${query}\u201d here`;
+  const why = document.createElement("p");
+  why.textContent = "This page was opened from a file, and search needs a web server: serve this "
+    + "folder over HTTP (with \u201cseedpress serve --dist FOLDER\u201d, or \u201cpython3 -m http.server\u201d "
+    + "inside it) and open index.html from there. The titles below are all here to browse.";
+  panel.replaceChildren(heading, why);
   panel.hidden = false;
 }
 
@@ -74,8 +108,7 @@ async function search(query) {
   const mine = ++asked;
   const pagefind = await load();
   const answer = await pagefind.search(query);
-  const found = await Promise.all(answer.results.slice(0, SHOWN).map((result) => result.data()));
-  if (mine === asked) show(query, found, answer.results.length);
+  if (mine === asked) await show(query, answer.results, mine);
 }
 
 form.addEventListener("submit", async (event) => {
@@ -86,6 +119,10 @@ form.addEventListener("submit", async (event) => {
     await search(query);
     history.replaceState(null, "", `?q=${encodeURIComponent(query)}`);
   } catch (error) {
+    if (location.protocol === "file:") {
+      needsServer(query);
+      return;
+    }
     // No bundle here (a run without Pagefind, or a server that has its own search).
     console.warn("seedpress: static search unavailable, asking the server", error);
     form.submit();
@@ -95,6 +132,10 @@ form.addEventListener("submit", async (event) => {
 const inAddress = new URLSearchParams(location.search).get("q");
 if (inAddress) {
   field.value = inAddress;
-  search(inAddress.trim()).catch((error) => console.warn("seedpress: static search unavailable", error));
+  search(inAddress.trim()).catch((error) => {
+    if (location.protocol === "file:") needsServer(inAddress.trim());
+    else console.warn("seedpress: static search unavailable", error);
+  });
 }
 form.dataset.ready = "true";
+}
