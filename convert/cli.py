@@ -89,6 +89,9 @@ def _add_build_options(command: argparse.ArgumentParser, inputs: str) -> None:
                               "(default: detected; a master's own lang wins)")
     command.add_argument("--validate", action="store_true", default=None,
                          help="run EPUBCheck on every EPUB before writing it (needs Java)")
+    command.add_argument("--strict", action="store_true", default=None,
+                         help=f"fail {inputs} the reader has to guess about (no 'Read the original article' "
+                              "marker, no blank line after the title) instead of building them with a notice")
     metadata = command.add_argument_group(
         "metadata of every input", "override seedpress.toml's [metadata]; a master's own fields win over both")
     metadata.add_argument("--author", type=_metadata_text, metavar="NAME")
@@ -99,7 +102,8 @@ def _add_build_options(command: argparse.ArgumentParser, inputs: str) -> None:
 
 #: Command-line option to the BuildOptions field it sets.
 _BUILD_FIELDS = {"max_bytes": "max_bytes", "styles": "styles", "timeout": "timeout", "memory": "memory",
-                 "validate": "validate", "to": "formats", "paper": "paper", "lang": "lang"}
+                 "validate": "validate", "to": "formats", "paper": "paper", "lang": "lang",
+                 "strict": "strict"}
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -242,6 +246,8 @@ def _report(outcomes: Iterable, *, as_json: bool, progress: ProgressBar,
     for outcome in outcomes:
         if as_json:
             print(json_line(outcome.as_json()), flush=True)
+        for notice in outcome.notices:
+            _say_error(f"notice: {notice}")
         if not outcome.ok:
             failed += 1
             _say_error(outcome.error)

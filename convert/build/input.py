@@ -19,7 +19,7 @@ from convert.build.limits import InputTimeout, reached_memory_limit, time_limit
 from convert.build.outcome import Built, EditionFile, Outcome, Status
 from convert.dates import build_date, iso_timestamp
 from convert.document.master import read_master, to_markdown
-from convert.document.model import Document, first_sentence
+from convert.document.model import NOTICES, Document, first_sentence
 from convert.document.provenance import Provenance
 from convert.document.seed import parse_seed, read_bounded
 from convert.editions import Settings, docx, epub, pdf
@@ -70,6 +70,9 @@ class BuildOptions:
     provenance: Provenance = Provenance()
     """Author, publisher, rights and license of every input (seedpress.toml's [metadata] and
     the command line); a master's own fields still win, each on its own."""
+    strict: bool = False
+    """Fail an input the reader had to guess about (no marker, a title run into the summary)
+    instead of building it with a notice."""
 
 
 def build_input(path: Path, key: str, out: Path, options: BuildOptions) -> Outcome:
@@ -118,6 +121,7 @@ def render_input(path: Path, key: str, options: BuildOptions) -> Rendered | Outc
                 seed_bytes = read_bounded(path, options.max_bytes)
                 document = parse_seed(seed_bytes, path.name, path=path, max_bytes=options.max_bytes,
                                       lang=options.lang)
+            refuse_guesses(document, path, options)  # a master records the seed's guesses too
             return render_document(document, seed_bytes, key, options, created)
     except BaseException as error:
         return failed_render(error, path, key, options, seconds=time.perf_counter() - started)
@@ -132,9 +136,16 @@ def render_seed_bytes(seed_bytes: bytes, where: str, key: str, options: BuildOpt
         with time_limit(options.timeout):
             document = parse_seed(seed_bytes, PurePath(where).name, path=where, max_bytes=options.max_bytes,
                                   lang=options.lang)
+            refuse_guesses(document, where, options)
             return render_document(document, seed_bytes, key, options, created)
     except BaseException as error:
         return failed_render(error, Path(where), key, options, seconds=time.perf_counter() - started)
+
+
+def refuse_guesses(document: Document, where: Path | str, options: BuildOptions) -> None:
+    """Under --strict, SeedError naming the input and the first guess the reader made about it."""
+    if options.strict and document.notices:
+        raise SeedError(where, f"{NOTICES[document.notices[0]]} (refused by --strict)")
 
 
 def render_document(document: Document, seed_bytes: bytes | None, key: str, options: BuildOptions,
@@ -153,7 +164,8 @@ def render_document(document: Document, seed_bytes: bytes | None, key: str, opti
                     summary=first_sentence(document.summary[0]), created=iso_timestamp(created),
                     provenance=document.provenance, lang=document.lang,
                     summary_text=PARAGRAPH_BREAK.join(document.summary),
-                    commentary_text=PARAGRAPH_BREAK.join(document.commentary)),
+                    commentary_text=PARAGRAPH_BREAK.join(document.commentary),
+                    notices=document.notices),
         files=files,
     )
 

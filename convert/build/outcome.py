@@ -59,6 +59,8 @@ class Built:
     the search index (never in `--json`)."""
     commentary_text: str = ""
     """The whole commentary, paragraphs separated by blank lines: for the search index."""
+    notices: tuple[str, ...] = ()
+    """What the reader guessed about the input (model.NOTICES' codes), for stderr and `--json`."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,13 @@ class Outcome:
     """For a failure on a resource limit: which one ("time" or "memory")."""
 
     @property
+    def notices(self) -> tuple[str, ...]:
+        """One line for each guess the reader made about the input, naming it."""
+        from convert.document.model import NOTICES
+
+        return tuple(f"{self.input}: {NOTICES[code]}" for code in (self.built.notices if self.built else ()))
+
+    @property
     def ok(self) -> bool:
         return self.status is not Status.FAILED
 
@@ -105,4 +114,6 @@ class Outcome:
             "files": {edition: {"path": f.path, "sha256": f.sha256, "size": f.size}
                       for edition, f in self.files.items()},
             "seconds": round(self.seconds, 3),
+            "notices": [{"notice": code, "message": message}
+                        for code, message in zip(self.built.notices if self.built else (), self.notices)],
         }

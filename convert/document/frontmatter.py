@@ -19,7 +19,7 @@ import yaml
 
 from convert import defaults
 from convert.document.language import MAX_TAG_LENGTH, is_language_tag
-from convert.document.model import MAX_MARKER_TEXT, OriginalArticle, Source
+from convert.document.model import MAX_MARKER_TEXT, NOTICES, OriginalArticle, Source
 from convert.document.provenance import FIELDS as PROVENANCE_FIELDS
 from convert.document.provenance import (
     MAX_URL,
@@ -72,6 +72,8 @@ class Frontmatter:
     provenance: Provenance = Provenance()
     """Author, publisher, rights and license, where the master gives them (each wins over
     seedpress.toml and the command line for this document)."""
+    notices: tuple[str, ...] = ()
+    """What the seed reader guessed (model.NOTICES' codes), as the master records it."""
 
 
 def read_frontmatter(text: str, path: Path | str) -> Frontmatter:
@@ -89,6 +91,7 @@ def read_frontmatter(text: str, path: Path | str) -> Frontmatter:
         title=title, lang=lang, original_article=article,
         source=replace(source, replaced=source.replaced + replaced_in_title + replaced_in_marker),
         provenance=_provenance(meta, path),
+        notices=_notices(meta.get("notices"), path),
     )
 
 
@@ -249,6 +252,16 @@ def _original_article(value: object, path: Path | str) -> tuple[OriginalArticle 
         raise _bad_field(path, "original_article.url", f"null or an http(s) URL of at most {MAX_URL} "
                                                        "characters")
     return OriginalArticle(text=text, url=url), replaced
+
+
+def _notices(value: object, path: Path | str) -> tuple[str, ...]:
+    """The notices a master records: absent, or a list of distinct known codes."""
+    if value is None:
+        return ()
+    if (not isinstance(value, list) or not all(isinstance(code, str) and code in NOTICES for code in value)
+            or len(set(value)) != len(value)):
+        raise _bad_field(path, "notices", f"a list of distinct notices among {', '.join(NOTICES)}")
+    return tuple(value)
 
 
 def _provenance(meta: dict, path: Path | str) -> Provenance:

@@ -101,6 +101,8 @@ def frontmatter(document: Document) -> dict:
         **document.provenance.as_dict(),
         "source": source,
         "original_article": None if article is None else {"text": article.text, "url": article.url},
+        # What the seed reader guessed (no marker, a title run into the summary): recorded.
+        **({"notices": list(document.notices)} if document.notices else {}),
         "sections": {
             "summary": {"paragraphs": len(document.summary), "words": word_count(document.summary)},
             "commentary": {"paragraphs": len(document.commentary), "words": word_count(document.commentary)},
@@ -199,6 +201,7 @@ def parse_master(text: str, path: Path | str) -> Document:
         summary_langs=marks("summary"),
         commentary_langs=marks("commentary"),
         **fields.provenance.as_dict(),
+        notices=fields.notices,
     )
 
 

@@ -30,6 +30,16 @@ _STOPWORDS = frozenset(
 MAX_MARKER_TEXT = 1_000
 
 
+#: What the seed reader guessed, as the master records it (`notices:`), with the line that
+#: tells the user. Each is a notice on stderr and in `--json`, and a failure under --strict.
+NO_MARKER = "no-marker"
+TITLE_RUN_IN = "title-run-in"
+NOTICES = {
+    NO_MARKER: "no 'Read the original article' marker paragraph: the whole text is read as the summary",
+    TITLE_RUN_IN: "no blank line after the title: its first line is read as the title, the rest as the summary",
+}
+
+
 @dataclass(frozen=True)
 class Source:
     """Facts about the seed file the document was read from."""
@@ -88,6 +98,9 @@ class Document:
     """The rights statement ("CC BY 4.0"); None when nobody said."""
     license_url: str | None = None
     """The http(s) URL of the license the rights statement names; None when nobody said."""
+    notices: tuple[str, ...] = ()
+    """What the reader had to guess about the seed (NOTICES' codes: no marker, a title run
+    into the summary), in the order found; empty when the seed is written as DESIGN §1 says."""
 
     @property
     def provenance(self) -> Provenance:
