@@ -73,16 +73,23 @@ def _web_url(value: str) -> str:
     return value
 
 
-def _metadata_pair(value: str) -> tuple[str, str]:
-    from convert.document.provenance import FIELDS
+#: The master fields -M sets: KEY=VALUE (keywords and tags take a comma-separated list).
+METADATA_KEYS = ("author", "publisher", "rights", "license_url", "date", "description", "keywords", "tags")
 
-    name, equals, text = value.partition("=")
-    name = name.strip().replace("-", "_")
-    if not equals or name not in FIELDS:
-        raise argparse.ArgumentTypeError(
-            f"{value!r}: give KEY=VALUE with KEY one of {', '.join(FIELDS)}")
-    _web_url(text) if name == "license_url" else _metadata_text(text)
-    return name, text
+
+def _metadata_pair(value: str) -> tuple[str, object]:
+    from convert.document.provenance import ALIASES, field_problem
+
+    key, equals, text = value.partition("=")
+    key = key.strip().replace("-", "_")
+    if not equals or key not in METADATA_KEYS:
+        raise argparse.ArgumentTypeError(f"{value!r}: give KEY=VALUE with KEY one of {', '.join(METADATA_KEYS)}")
+    name = ALIASES.get(key, key)
+    given = tuple(tag.strip() for tag in text.split(",") if tag.strip()) if name == "tags" else text
+    problem = field_problem(name, given)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{key}: {problem}")
+    return name, given
 
 
 def _add_build_options(command: argparse.ArgumentParser, inputs: str) -> None:

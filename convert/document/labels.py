@@ -55,6 +55,8 @@ class Labels:
     """The marker paragraph as a seed writes it, "Read the original article here"."""
     marker_short: str
     """Its common short form, "Read the original article"."""
+    archived: str
+    """"archived {date}": the build date, where an edition would give a publication date it lacks."""
 
 
 LABEL_KEYS = tuple(field.name for field in fields(Labels) if field.name != "language")

@@ -9,6 +9,7 @@ from datetime import datetime
 from convert.document.labels import foreign_label_language, labels
 from convert.document.language import is_right_to_left, same_language
 from convert.document.model import Document, text_direction
+from convert.document.provenance import publication_date
 
 #: The pandoc-types version our JSON AST is written for (pandoc 3.x).
 API_VERSION = [1, 23, 1]
@@ -105,16 +106,21 @@ def document_ast(
         "title": meta_string(document.title),
         "lang": meta_string(document.lang),
         "identifier": meta_string(document.identifier),
-        "subject": meta_string(document.subject),
-        "description": meta_string(document.subject),
+        # EPUB: dc:subject is one per tag a person gave; DOCX: the subject core property.
+        "subject": meta_string(document.subject) if custom_styles or not document.tags else
+        {"t": "MetaList", "c": [meta_string(tag) for tag in document.tags]},
+        "description": meta_string(document.description or document.subject),
         # The DOCX writer reads keywords as inlines; Str tokens are as literal as MetaString.
         "keywords": {"t": "MetaList", "c": [{"t": "MetaInlines", "c": inlines(k)} for k in document.keywords]},
     }
     # author becomes the EPUB's dc:creator and the DOCX's core creator; publisher and rights
     # the EPUB's dc:publisher and dc:rights; all but author are DOCX custom properties.
-    meta.update((name, meta_string(value)) for name, value in document.provenance.as_dict().items())
+    meta.update((name, meta_string(value)) for name, value in document.provenance.credits().items())
     if direction == "rtl":
         meta["dir"] = meta_string(direction)
-    if date is not None:
+    if document.published is not None:
+        # The publication date a person gave (dc:date); the day is what pandoc's writers take.
+        meta["date"] = meta_string(publication_date(document.published).isoformat())
+    elif date is not None:
         meta["date"] = meta_string(date.strftime("%Y-%m-%d"))
     return {"pandoc-api-version": API_VERSION, "meta": meta, "blocks": summary + commentary}

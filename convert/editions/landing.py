@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from html import escape
 
-from convert.dates import iso_timestamp
-from convert.document.labels import foreign_label_language, labels, long_date
+from convert.document.labels import foreign_label_language, labels
 from convert.document.language import is_right_to_left, same_language
 from convert.document.model import Document, text_direction
+from convert.editions import date_shown
 from convert.web import EDITION_TYPES, human_size, page_head, pagefind_language
 
 #: The landing page's name in the seed's folder.
@@ -63,6 +63,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
     # Pagefind reads the language of <html>; a tag too long for it is given whole on <body>.
     indexed = pagefind_language(document.lang)
     body_lang = "" if indexed == document.lang else f' lang="{_attribute(document.lang)}"'
+    shown = date_shown(document, created)  # the publication date, else "archived <build date>"
     article = document.original_article
     original = ""
     if article is not None and article.url:
@@ -79,7 +80,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 <main>
 <article data-pagefind-body>
 <h1{_direction(document.title, direction)}>{_text(document.title)}</h1>
-<p class="meta" data-pagefind-ignore><time datetime="{iso_timestamp(created)}">{_label(long_date(created, document.lang), foreign)}</time>{_provenance(document)}</p>
+<p class="meta" data-pagefind-ignore><time datetime="{_attribute(shown[0])}">{_label(shown[1], foreign)}</time>{_provenance(document)}</p>
 <section class="summary" aria-labelledby="summary">
 <h2 id="summary" data-pagefind-ignore>{_label(words.summary_heading, foreign)}</h2>
 {_paragraphs(document, "summary", direction)}{original}</section>
@@ -95,7 +96,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 </section>
 <section class="cite" aria-labelledby="cite" data-pagefind-ignore>
 <h2 id="cite"{_english(document)}>Cite</h2>
-<p>{_isolated(document.title)}. {_label(long_date(created, document.lang), foreign)}. <code>{_text(document.identifier)}</code></p>
+<p>{_isolated(document.title)}. {_label(shown[1], foreign)}. <code>{_text(document.identifier)}</code></p>
 </section>
 </article>
 </main>

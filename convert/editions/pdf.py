@@ -28,10 +28,10 @@ from xml.sax.saxutils import escape as xml_escape
 
 from convert import __version__
 from convert.dates import iso_timestamp
-from convert.document.labels import Labels, foreign_label_language, labels, long_date
+from convert.document.labels import Labels, foreign_label_language, labels
 from convert.document.language import is_right_to_left, same_language
 from convert.document.model import Document, text_direction
-from convert.editions import Settings
+from convert.editions import Settings, date_shown
 from convert.errors import RenderError
 
 PDF_VARIANT = "pdf/a-3a"
@@ -227,7 +227,7 @@ def to_html(document: Document, settings: Settings) -> str:
 <head>
 <meta charset="utf-8">
 <title>{escape(document.title)}</title>
-<meta name="description" content="{escape(document.subject, quote=True)}">
+<meta name="description" content="{escape(document.description or document.subject, quote=True)}">
 <meta name="keywords" content="{escape(', '.join(document.keywords), quote=True)}">
 <meta name="generator" content="seedpress {__version__}">
 {_author_meta(document)}<meta name="dcterms.created" content="{created}">
@@ -237,7 +237,7 @@ def to_html(document: Document, settings: Settings) -> str:
 <header class="title-block">
 <p class="kicker">{_label(words.kicker, foreign)}</p>
 <h1 class="title"{_direction(document.title, document)} data-running-title="{escape(_running_title(document.title), quote=True)}">{_text(document.title, document.lang)}</h1>
-<p class="byline">{_label(long_date(settings.created, document.lang), foreign)} · {_file_name(document)}</p>
+<p class="byline">{_label(date_shown(document, settings.created)[1], foreign)} · {_file_name(document)}</p>
 </header>
 <section id="summary" class="summary">
 <div class="panel">
@@ -494,6 +494,8 @@ def _xmp_provenance(document: Document) -> str:
                           "</rdf:li></rdf:Alt></dc:rights>")
     if document.license_url is not None:
         properties.append(f"<xmpRights:WebStatement>{xml_escape(document.license_url)}</xmpRights:WebStatement>")
+    if document.published is not None:
+        properties.append(f"<dc:date><rdf:Seq><rdf:li>{xml_escape(document.published)}</rdf:li></rdf:Seq></dc:date>")
     if not properties:
         return ""
     return ('<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
