@@ -254,3 +254,41 @@ def test_cjk_text_is_counted_by_characters(paragraph, at_least):
 
 def test_spaced_text_is_counted_by_words():
     assert word_count(("The council met on Tuesday.", "안녕하세요 세계")) == 7
+
+
+# --- archive takes masters from the seeds folder ------------------------------------------
+
+def test_archive_builds_a_master_from_the_seeds_folder_incrementally(tmp_path):
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    seeds.mkdir()
+    (seeds / "bikes.md").write_text(master_text(), "utf-8")
+    (seeds / "trams.txt").write_text(SEED.replace("City bikes", "Trams"), "utf-8")
+    first = seedpress("archive", seeds, "--dist", dist, env=ENV)
+    assert first.returncode == 0, first.stderr
+    assert ": 2 built, 0 unchanged, 0 failed" in first.stdout
+    assert read_master(dist / "bikes" / "bikes.md").published == "2005-02-10"
+    assert (dist / "bikes" / "bikes.txt").read_bytes() == (seeds / "bikes.md").read_bytes()
+    again = seedpress("archive", seeds, "--dist", dist, env=ENV)
+    assert ": 0 built, 2 unchanged" in again.stdout
+    (seeds / "bikes.md").write_text(master_text().replace("date: 2005-02-10", "date: 2005-02-11"), "utf-8")
+    changed = seedpress("archive", seeds, "--dist", dist, env=ENV)
+    assert ": 1 built, 1 unchanged" in changed.stdout
+    assert "2005-02-11" in (dist / "index.html").read_text("utf-8")
+    assert seedpress("verify", "--dist", dist).returncode == 0
+
+
+def test_a_seed_and_a_master_of_the_same_name_are_a_conflict_for_both(tmp_path):
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    seeds.mkdir()
+    (seeds / "bikes.txt").write_text(SEED, "utf-8")
+    assert seedpress("archive", seeds, "--dist", dist, env=ENV).returncode == 0
+    (seeds / "bikes.md").write_text(master_text(), "utf-8")
+    result = seedpress("archive", seeds, "--dist", dist, env=ENV)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"seedpress: {seeds / name}: conflicts with {other} in the same folder "
+        "(a seed and its master are one title): keep one"
+        for name, other in (("bikes.md", "bikes.txt"), ("bikes.txt", "bikes.md"))]
+    # Not a silent choice, and not a withdrawal: the last good build stays handed out.
+    assert "City bikes return" in (dist / "index.html").read_text("utf-8")
+    assert (dist / "bikes" / "bikes.pdf").is_file()

@@ -127,7 +127,11 @@ def master_paragraph(text: str, lang: str | None) -> str:
 def read_master(path: Path, *, max_bytes: int = defaults.MAX_BYTES) -> Document:
     """Read a master written by `to_markdown` (and perhaps corrected by hand)."""
     path = Path(path)
-    data = read_bounded(path, max_bytes)
+    return master_from_bytes(read_bounded(path, max_bytes), path)
+
+
+def master_from_bytes(data: bytes, path: Path | str) -> Document:
+    """The Document of a master's bytes (UTF-8, perhaps with a BOM); `path` names it in errors."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
