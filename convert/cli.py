@@ -325,6 +325,9 @@ def command_convert(arguments: argparse.Namespace) -> int:
         return _report([outcome], as_json=arguments.json, progress=ProgressBar("", enabled=False),
                        describe=_wrote if single else _converted)
     out = arguments.out if arguments.out is not None else defaults.OUT_DIR
+    if edition_for(out) is not None and not out.is_dir():
+        # `--out bikes.pdf` once made a folder bikes.pdf/ of every edition: name the option meant.
+        usage_error(f"--out takes a folder; to write the one file {out}, use -o {out}")
     progress = ProgressBar("converting", enabled=not arguments.json)
     progress.start(sum(1 for _ in expand_inputs(arguments.paths)))
     try:

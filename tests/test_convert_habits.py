@@ -86,6 +86,13 @@ def test_dash_o_takes_one_input_and_no_folder(seed, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
 
 
+def test_out_with_a_file_name_points_at_dash_o(seed, tmp_path):
+    result = seedpress("convert", seed, "--out", tmp_path / "bikes.pdf")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(f"use -o {tmp_path / 'bikes.pdf'}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
 def test_a_failed_input_leaves_no_file_behind(tmp_path):
     bad = tmp_path / "empty.txt"
     bad.write_bytes(b"")
