@@ -185,6 +185,21 @@ def test_no_marker_is_a_notice_recorded_in_the_master():
     assert parse_master(master, "n.md").notices == (NO_MARKER,)
 
 
+def test_a_marker_added_to_the_master_by_hand_answers_the_notice():
+    master = to_markdown(parse_seed(b"A title\n\nOne.\n", "n.txt")).replace(
+        "original_article: null", f"original_article: {{text: Read the original article here, url: '{URL}'}}")
+    document = parse_master(master, "n.md")
+    assert document.original_article.url == URL and document.notices == ()
+
+
+def test_archive_strict_fails_a_seed_without_a_marker(guessed, tmp_path):
+    result = seedpress("archive", guessed, "--dist", tmp_path / "dist", "--strict", "--json")
+    assert result.returncode == 1
+    statuses = {line["key"]: line["status"] for line in json_lines(result.stdout)[:-1]}
+    assert statuses == {"good": "built", "plain": "failed", "runin": "failed"}
+    assert not (tmp_path / "dist" / "plain").exists()
+
+
 def test_a_master_refuses_an_unknown_notice():
     master = to_markdown(parse_seed(b"A title\n\nOne.\n", "n.txt")).replace("[no-marker]", "[rm -rf]")
     with pytest.raises(SeedError, match="'notices' must be"):

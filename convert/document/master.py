@@ -12,7 +12,7 @@ from convert import __version__, defaults
 from convert.document.frontmatter import read_frontmatter
 from convert.document.labels import labels
 from convert.document.language import MAX_TAG_LENGTH, is_language_tag
-from convert.document.model import Document, word_count
+from convert.document.model import NO_MARKER, Document, word_count
 from convert.document.seed import fold, read_bounded, replace_unrepresentable
 from convert.errors import SeedError
 from convert.pandoc import PandocFailed, read_markdown_body, stringify
@@ -178,7 +178,9 @@ def parse_master(text: str, path: Path | str) -> Document:
         summary_langs=marks("summary"),
         commentary_langs=marks("commentary"),
         **fields.provenance.as_dict(),
-        notices=fields.notices,
+        # A marker added by hand answers the reader's "no marker" guess.
+        notices=tuple(notice for notice in fields.notices
+                      if not (notice == NO_MARKER and fields.original_article is not None)),
     )
 
 
