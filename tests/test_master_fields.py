@@ -172,6 +172,20 @@ def test_epub_opf_carries_date_subjects_and_description(editions):
     assert package.xpath("//dc:description/text()", namespaces=DC) == ["The city bikes come back."]
 
 
+def test_an_undated_epub_presents_no_publication_date(editions):
+    package = opf(editions / "undated.epub")
+    assert package.xpath("//dc:date", namespaces=DC) == []
+    with zipfile.ZipFile(editions / "undated.epub") as archive:
+        assert b'class="date"' not in archive.read("EPUB/text/title_page.xhtml")
+
+
+def test_docx_says_the_date_under_the_title(editions):
+    assert [p.text for p in docx.Document(str(editions / "dated.docx")).paragraphs[:2]] == [
+        "City bikes return", "2005-02-10"]
+    assert [p.text for p in docx.Document(str(editions / "undated.docx")).paragraphs[:2]] == [
+        "City bikes return", f"archived {BUILD_DAY}"]
+
+
 def test_docx_core_properties_carry_keywords_and_description(editions):
     properties = docx.Document(str(editions / "dated.docx")).core_properties
     assert properties.keywords == "bikes, city transport"

@@ -4,7 +4,6 @@ Markdown for pandoc to interpret; sections, the marker and other-language paragr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from convert.document.labels import foreign_label_language, labels
 from convert.document.language import is_right_to_left, same_language
@@ -73,12 +72,14 @@ def marker_block(document: Document) -> dict | None:
 
 
 def document_ast(
-    document: Document, *, custom_styles: bool = False, date: datetime | None = None,
+    document: Document, *, custom_styles: bool = False, date: str | None = None,
 ) -> dict:
     """The whole document as pandoc JSON: two level-1 sections, metadata as MetaString.
 
     With `custom_styles`, summary and commentary paragraphs are wrapped in divs
-    that the DOCX writer turns into the `Summary` and `Commentary` styles.
+    that the DOCX writer turns into the `Summary` and `Commentary` styles. The
+    publication date a person gave is the `date`; without one, `date` (words such as
+    "archived 4 December 2026") stands in its place, or nothing.
     """
 
     words, foreign = labels(document.lang), foreign_label_language(document.lang)
@@ -122,5 +123,5 @@ def document_ast(
         # The publication date a person gave (dc:date); the day is what pandoc's writers take.
         meta["date"] = meta_string(publication_date(document.published).isoformat())
     elif date is not None:
-        meta["date"] = meta_string(date.strftime("%Y-%m-%d"))
+        meta["date"] = meta_string(date)
     return {"pandoc-api-version": API_VERSION, "meta": meta, "blocks": summary + commentary}
