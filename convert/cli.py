@@ -102,6 +102,25 @@ def _network(value: str) -> str:
     return value
 
 
+#: The master fields -M sets: KEY=VALUE (keywords and tags take a comma-separated list).
+METADATA_KEYS = ("author", "publisher", "rights", "license_url", "date", "description", "keywords", "tags")
+
+
+def _metadata_pair(value: str) -> tuple[str, object]:
+    from convert.document.provenance import ALIASES, field_problem
+
+    key, equals, text = value.partition("=")
+    key = key.strip().replace("-", "_")
+    if not equals or key not in METADATA_KEYS:
+        raise argparse.ArgumentTypeError(f"{value!r}: give KEY=VALUE with KEY one of {', '.join(METADATA_KEYS)}")
+    name = ALIASES.get(key, key)
+    given = tuple(tag.strip() for tag in text.split(",") if tag.strip()) if name == "tags" else text
+    problem = field_problem(name, given)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{key}: {problem}")
+    return name, given
+
+
 def _add_build_options(command: argparse.ArgumentParser, inputs: str) -> None:
     """The options `convert` and `archive` share: they fill BuildOptions, nothing else."""
     command.add_argument("--max-bytes", type=_positive, metavar="N",
@@ -118,17 +137,23 @@ def _add_build_options(command: argparse.ArgumentParser, inputs: str) -> None:
                               "(default: detected; a master's own lang wins)")
     command.add_argument("--validate", action="store_true", default=None,
                          help="run EPUBCheck on every EPUB before writing it (needs Java)")
+    command.add_argument("--strict", action="store_true", default=None,
+                         help=f"fail {inputs} the reader has to guess about (no 'Read the original article' "
+                              "marker, no blank line after the title) instead of building them with a notice")
     metadata = command.add_argument_group(
         "metadata of every input", "override seedpress.toml's [metadata]; a master's own fields win over both")
-    metadata.add_argument("--author", type=_metadata_text, metavar="NAME")
-    metadata.add_argument("--publisher", type=_metadata_text, metavar="NAME")
+    metadata.add_argument("--author", type=_metadata_text, metavar="NAME", help="who wrote it")
+    metadata.add_argument("--publisher", type=_metadata_text, metavar="NAME", help="who publishes it")
     metadata.add_argument("--rights", type=_metadata_text, metavar="TEXT", help='e.g. "CC BY 4.0"')
     metadata.add_argument("--license-url", type=_web_url, metavar="URL", help="the license's http(s) URL")
+    metadata.add_argument("-M", "--metadata", type=_metadata_pair, action="append", metavar="KEY=VALUE",
+                          help="set a master field for this run, as pandoc's -M does (repeatable)")
 
 
 #: Command-line option to the BuildOptions field it sets.
 _BUILD_FIELDS = {"max_bytes": "max_bytes", "styles": "styles", "timeout": "timeout", "memory": "memory",
-                 "validate": "validate", "to": "formats", "paper": "paper", "lang": "lang"}
+                 "validate": "validate", "to": "formats", "paper": "paper", "lang": "lang",
+                 "strict": "strict"}
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -151,11 +176,15 @@ def parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser("convert", parents=[common], help="convert seeds or masters into editions")
     convert.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                         help="seed (.txt) or master (.md) files, or folders of them")
+                         help="seed (.txt) or master (.md) files, or folders of them; - reads a seed "
+                              "from standard input")
+    convert.add_argument("-o", "--output", type=Path, metavar="FILE",
+                         help="write exactly this one file, its edition from the extension "
+                              "(.pdf, .epub, .docx, .md), from one input")
     convert.add_argument("--to", type=_formats, metavar="FORMATS",
                          help=f"comma-separated editions (default: {','.join(defaults.FORMATS)})")
-    convert.add_argument("--out", type=Path, default=defaults.OUT_DIR, metavar="DIR",
-                         help=f"output folder (default: ./{defaults.OUT_DIR})")
+    convert.add_argument("--out", type=Path, metavar="DIR",
+                         help=f"output folder, DIR/<key>/<key>.<edition> (default: ./{defaults.OUT_DIR})")
     convert.add_argument("--paper", choices=defaults.PAPER_SIZES,
                          help=f"PDF paper size (default: {defaults.PAPER})")
     _add_build_options(convert, "inputs")
@@ -181,17 +210,20 @@ def parser() -> argparse.ArgumentParser:
     archive.add_argument("--json", action="store_true", help="one JSON object per seed built, failed or withdrawn")
 
     verify = commands.add_parser("verify", parents=[common], help="re-hash every archived file against the catalog")
-    verify.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
+    verify.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR",
+                        help=f"archive folder (default: ./{defaults.DIST_DIR})")
     verify.add_argument("--json", action="store_true", help="the problems as JSON on stdout")
 
     bag = commands.add_parser("bag", parents=[common], help="write a BagIt 1.0 deposit of the archive")
     bag.add_argument("out", type=Path, metavar="OUT", help="the bag folder to write")
-    bag.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
+    bag.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR",
+                     help=f"archive folder (default: ./{defaults.DIST_DIR})")
     bag.add_argument("--force", action="store_true", help="replace OUT once the new bag is complete")
 
     status = commands.add_parser("status", parents=[common],
                                  help="what the archive holds, its last run and verify, what fails now")
-    status.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
+    status.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR",
+                        help=f"archive folder (default: ./{defaults.DIST_DIR})")
     status.add_argument("--json", action="store_true", help="the status as one JSON object on stdout")
 
     restore = commands.add_parser("restore", parents=[common],
@@ -199,16 +231,26 @@ def parser() -> argparse.ArgumentParser:
     chosen = restore.add_mutually_exclusive_group(required=True)
     chosen.add_argument("keys", nargs="*", default=[], metavar="KEY", help="the titles to put back")
     chosen.add_argument("--all", action="store_true", help="every withdrawn title whose files are kept")
-    restore.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
+    restore.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR",
+                         help=f"archive folder (default: ./{defaults.DIST_DIR})")
 
     serve = commands.add_parser("serve", parents=[common], help="serve the archive folder read-only over HTTP")
-    serve.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR")
-    serve.add_argument("--host", default=defaults.SERVE_HOST)
-    serve.add_argument("--port", type=_port, default=defaults.SERVE_PORT)
+    serve.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR",
+                       help=f"archive folder (default: ./{defaults.DIST_DIR})")
+    serve.add_argument("--host", default=defaults.SERVE_HOST,
+                       help=f"address to listen on (default: {defaults.SERVE_HOST})")
+    serve.add_argument("--port", type=_port, default=defaults.SERVE_PORT,
+                       help=f"TCP port to listen on (default: {defaults.SERVE_PORT})")
+
     serve.add_argument("--metrics-from", type=_network, action="append", metavar="NETWORK",
                        help="let clients in this network (CIDR, or one address) read /metrics, besides loopback "
                             "ones; may be given more than once")
     serve.add_argument("--no-metrics", action="store_true", default=None, help="do not answer /metrics")
+
+    help_command = commands.add_parser("help", help="show the help of a command, or of seedpress")
+    help_command.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to explain")
+    for command in commands.choices.values():
+        command.set_defaults(command_parser=command)
     return program
 
 
@@ -235,7 +277,8 @@ def provenance(arguments: argparse.Namespace):
 
     from convert.document.provenance import FIELDS
 
-    given = {name: getattr(arguments, name) for name in FIELDS if getattr(arguments, name, None) is not None}
+    given = dict(getattr(arguments, "metadata", None) or ())
+    given |= {name: getattr(arguments, name) for name in FIELDS if getattr(arguments, name, None) is not None}
     return replace(arguments.configuration.metadata.provenance(), **given)
 
 
@@ -309,6 +352,8 @@ def _report(outcomes: Iterable, *, as_json: bool, progress: ProgressBar,
     for outcome in outcomes:
         if as_json:
             print(json_line(outcome.as_json()), flush=True)
+        for notice in outcome.notices:
+            _say_error(f"notice: {notice}")
         if not outcome.ok:
             failed += 1
             _say_error(outcome.error)
@@ -325,13 +370,40 @@ def _converted(outcome) -> str:
     return shown(f"{outcome.input} -> {folder}/ ({', '.join(sorted(outcome.files))})")
 
 
-def command_convert(arguments: argparse.Namespace) -> int:
-    from convert.jobs import convert_paths, expand_inputs
+def _wrote(outcome) -> str:
+    return f"{outcome.input} -> {next(iter(outcome.files.values())).path}"
 
+
+def command_convert(arguments: argparse.Namespace) -> int:
+    from convert.jobs import STDIN, convert_one, convert_paths, edition_for, expand_inputs, read_stdin
+
+    usage_error = arguments.command_parser.error
+    single = arguments.output is not None
+    from_stdin = any(str(path) == STDIN for path in arguments.paths)
+    if single or from_stdin:
+        if len(arguments.paths) != 1:
+            usage_error("-o and - take exactly one input")
+        if single and arguments.out is not None:
+            usage_error("give either -o FILE (one file) or --out DIR (a folder), not both")
+        if single and edition_for(arguments.output) is None:
+            usage_error(f"-o {arguments.output}: unknown extension; use .pdf, .epub, .docx or .md")
+        if single and arguments.to is not None and arguments.to != (edition_for(arguments.output),):
+            usage_error(f"--to {','.join(arguments.to)} does not match -o {arguments.output}")
+        if from_stdin and not single and (arguments.to is None or arguments.out is None):
+            usage_error("- (standard input) needs -o FILE, or --to and --out")
+        options = build_options(arguments)
+        source = read_stdin(options.max_bytes) if from_stdin else arguments.paths[0]
+        outcome = convert_one(source, options, output=arguments.output, out=arguments.out)
+        return _report([outcome], as_json=arguments.json, progress=ProgressBar("", enabled=False),
+                       describe=_wrote if single else _converted)
+    out = arguments.out if arguments.out is not None else defaults.OUT_DIR
+    if edition_for(out) is not None and not out.is_dir():
+        # `--out bikes.pdf` once made a folder bikes.pdf/ of every edition: name the option meant.
+        usage_error(f"--out takes a folder; to write the one file {out}, use -o {out}")
     progress = ProgressBar("converting", enabled=not arguments.json)
     progress.start(sum(1 for _ in expand_inputs(arguments.paths)))
     try:
-        outcomes = convert_paths(arguments.paths, arguments.out, build_options(arguments), jobs=arguments.jobs)
+        outcomes = convert_paths(arguments.paths, out, build_options(arguments), jobs=arguments.jobs)
         return _report(outcomes, as_json=arguments.json, progress=progress, describe=_converted)
     finally:
         progress.stop()
@@ -489,8 +561,36 @@ def exit_code_of(error: BaseException | None, totals=None) -> int:
     return EXIT_FAILED
 
 
+def command_help(arguments: argparse.Namespace) -> int:
+    program = parser()
+    commands = next(action for action in program._actions if isinstance(action, argparse._SubParsersAction))
+    if arguments.topic is None:
+        program.print_help()
+    elif arguments.topic in commands.choices:
+        commands.choices[arguments.topic].print_help()
+    else:
+        arguments.command_parser.error(f"no command {arguments.topic!r}; choose from {', '.join(COMMANDS)}")
+    return EXIT_OK
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The parsed command line; an argument a command does not take is a usage error that
+    prints that command's usage, not seedpress's (argparse's own says the top level's)."""
+    arguments, unknown = parser().parse_known_args(argv)
+    if unknown:
+        arguments.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return arguments
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        # `seedpress` alone: what it can do, as `git` and `pandoc --help` say.
+        parser().print_help()
+        return EXIT_OK
+    arguments = parse_arguments(argv)
+    if arguments.command == "help":
+        return command_help(arguments)
     try:
         from convert.config import load_config
 

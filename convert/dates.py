@@ -59,6 +59,21 @@ def file_stamp() -> str:
     return datetime.now(UTC).strftime(FILE_STAMP_FORMAT)
 
 
+def source_date_epoch() -> datetime | None:
+    """$SOURCE_DATE_EPOCH as a date, or None when it is not set to a whole number."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    try:
+        return datetime.fromtimestamp(int(epoch), UTC) if epoch.isdigit() else None
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def stream_build_date() -> datetime:
+    """The date a build of a seed read from standard input carries: $SOURCE_DATE_EPOCH if
+    set, else now (a stream has no modification time)."""
+    return source_date_epoch() or utc(datetime.now(UTC))
+
+
 def build_date(input_path: Path) -> datetime:
     """The date a build of `input_path` carries: $SOURCE_DATE_EPOCH if set, else the file's mtime."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()

@@ -23,7 +23,7 @@ from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES, BuildOptions
 from convert.build.outcome import Outcome, Status
 from convert.dates import now
 from convert.editions.tools import check_prerequisites
-from convert.errors import ConfigError, SeedpressError
+from convert.errors import ConfigError, SeedError, SeedpressError
 from convert.layout import CATALOG_NAME, METRICS_DIR_NAME, archive_lock
 from convert.publish.entries import HandoutOptions, catalog_entry
 
@@ -95,6 +95,66 @@ def convert_paths(paths: Sequence[Path], out: Path, options: BuildOptions = Buil
         yield done.pop(str(path))
     if builder.is_alive():
         builder.join()
+
+
+#: The input name that means standard input, as pandoc takes it.
+STDIN = "-"
+#: The key (file and folder name) of a seed read from standard input into a folder.
+STDIN_KEY = "stdin"
+#: The edition a `-o` file's extension asks for.
+EDITION_BY_SUFFIX = {f".{edition}": edition for edition in defaults.FORMATS} | {".markdown": "md"}
+
+
+def edition_for(output: Path) -> str | None:
+    """The edition the file name `output` asks for by its extension, or None for an unknown one."""
+    return EDITION_BY_SUFFIX.get(output.suffix.lower())
+
+
+def read_stdin(max_bytes: int) -> bytes:
+    """A seed's bytes from standard input, at most `max_bytes` (SeedError beyond)."""
+    import sys
+
+    data = sys.stdin.buffer.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise SeedError(STDIN, f"larger than the size limit (> {max_bytes} bytes)")
+    return data
+
+
+def convert_one(source: Path | bytes, options: BuildOptions = BuildOptions(), *,
+                output: Path | None = None, out: Path | None = None) -> Outcome:
+    """Convert one input, a path or a seed's bytes (standard input), in this process, under
+    the time limit: into exactly the file `output` (its edition from its extension, written
+    atomically, nothing left of it on failure), or else into out/<key>/<key>.<edition>."""
+    from convert.build.input import render_input, render_seed_bytes, write_all
+    from convert.dates import stream_build_date
+    from convert.files import write_atomic
+
+    started = time.perf_counter()
+    if output is not None:
+        edition = edition_for(output)
+        if edition is None:
+            raise ConfigError(f"{output}: unknown extension; -o takes {', '.join(EDITION_BY_SUFFIX)}")
+        options = replace(options, formats=(edition,))
+    check_prerequisites(validate=options.validate)
+    if isinstance(source, bytes):
+        name, key = STDIN, STDIN_KEY
+        rendered = render_seed_bytes(source, name, key, options, stream_build_date())
+    else:
+        name = str(source)
+        key = assign_keys([name])[name]
+        rendered = render_input(source, key, options)
+    if isinstance(rendered, Outcome):
+        return rendered
+    try:
+        if output is None:
+            written = write_all(out / key, rendered.files)
+        else:
+            write_atomic(output, rendered.files[options.formats[0]])
+            written = {options.formats[0]: output}
+    except OSError as error:
+        return Outcome.failure(name, key, f"{name}: cannot write {error.filename or output or out}: "
+                                          f"{error.strerror or error}", seconds=time.perf_counter() - started)
+    return rendered.outcome(name, key, written, seconds=time.perf_counter() - started)
 
 
 @dataclass(frozen=True)

@@ -195,7 +195,7 @@ def test_a_failing_edition_writes_no_file_for_that_seed(tmp_path, good):
 # --- usage errors exit 2 ---------------------------------------------------------------
 
 @pytest.mark.parametrize("arguments", [
-    [],
+    # `seedpress` alone prints help and exits 0 (issue 21): tests/test_convert_habits.py.
     ["convert"],
     ["convert", "{seed}", "--to", "xyz"],
     ["convert", "{seed}", "--to", ","],
@@ -204,7 +204,7 @@ def test_a_failing_edition_writes_no_file_for_that_seed(tmp_path, good):
     ["convert", "{seed}", "--paper", "a3"],
     ["convert", "{seed}", "--frobnicate"],
     ["transmogrify", "{seed}"],
-], ids=lambda a: " ".join(a) or "(nothing)")
+], ids=" ".join)
 def test_usage_errors_exit_2(tmp_path, arguments):
     arguments = [a.replace("{seed}", str(REAL_SEED)) for a in arguments]
     # Run in an empty folder: the default --out (./out) must not appear either.

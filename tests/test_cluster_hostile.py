@@ -27,6 +27,7 @@ from test_cluster import Cluster, dask, stop_group, workers_of
 
 from convert.build.input import BuildOptions
 from convert.defaults import CLUSTER_GRACE
+from convert.document.provenance import FIELDS as PROVENANCE_FIELDS
 from convert.layout import CATALOG_NAME, edition_file
 from convert.runners.cluster import ANSWER_MARGIN, _Answer, _Refused, _Sent
 from convert.runners.cluster_worker import BUILT_TEXTS
@@ -268,7 +269,7 @@ def honest_answer(key: str = "seed") -> dict:
     """What an honest worker sends for SEED: the shape `answer_data` makes."""
     built = {name: "text" for name in BUILT_TEXTS}
     built.update(source_sha256=SEED_SHA256, identifier=f"urn:sha256:{SEED_SHA256}", created=CREATED,
-                 provenance={"author": None, "publisher": None, "rights": None, "license_url": None})
+                 provenance=dict.fromkeys(PROVENANCE_FIELDS))
     files = {edition_file(key, edition): b"data" for edition in sent_for(key).editions()}
     files[edition_file(key, "txt")] = SEED
     return {"kind": "rendered", "key": key, "seconds": 1.5, "files": files, "built": built}

@@ -97,7 +97,7 @@ def test_convert_and_archive_print_one_json_schema(tmp_path):
     lines = converted + archived[:-1]
     assert len(lines) == 4
     assert {frozenset(line) for line in lines} == {frozenset(
-        {"input", "key", "status", "error", "title", "identifier", "files", "seconds"})}
+        {"input", "key", "status", "error", "title", "identifier", "files", "seconds", "notices"})}
     assert sorted(line["status"] for line in lines) == ["built", "built", "failed", "failed"]
     for line in lines:
         for file in line["files"].values():

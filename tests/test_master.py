@@ -15,7 +15,7 @@ from support.run import DATA, REAL_SEED
 from support.strategies import TRICKY, canonical, seeds, typed_paragraphs
 
 from convert import __version__
-from convert.document.master import ABBREVIATIONS, parse_master, read_master, to_markdown
+from convert.document.master import parse_master, read_master, to_markdown
 from convert.document.model import Document, Source
 from convert.document.provenance import text_problem
 from convert.document.seed import parse_seed, read_seed
@@ -96,15 +96,6 @@ def test_master_matches_golden(seed):
 @pytest.mark.parametrize("seed", GOLDEN_SEEDS, ids=lambda path: path.stem)
 def test_golden_master_reads_back_to_the_seeds_document(seed):
     assert read_master(seed.with_suffix(".md")) == read_seed(seed)
-
-
-def test_pandoc_abbreviations_are_all_escaped():
-    """pandoc's smart extension puts U+00A0 after 'Mr.' and friends; the writer must know each one."""
-    listed = subprocess.run(
-        [pandoc_path(), "--print-default-data-file", "abbreviations"],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout.split()
-    assert set(listed) <= ABBREVIATIONS
 
 
 # --- properties --------------------------------------------------------------------

@@ -24,9 +24,18 @@ from convert.archive.catalog import (
     seed_rows,
     unindexed_seeds,
 )
-from convert.archive.keys import assign_keys, is_safe_key
+from convert.archive.keys import assign_keys, is_safe_key, seed_key
 from convert.build.environment import build_digest, environment_digest
-from convert.build.input import PARAGRAPH_BREAK, BuildOptions, failure_line, one_line
+from convert.build.input import (
+    MASTER_SUFFIXES,
+    PARAGRAPH_BREAK,
+    SEED_SUFFIXES,
+    BuildOptions,
+    document_from_bytes,
+    failure_line,
+    is_master,
+    one_line,
+)
 from convert.build.outcome import Outcome, Status
 from convert.dates import file_stamp
 from convert.document.seed import parse_seed, parse_seed_structure, read_bounded
@@ -155,18 +164,29 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
 
 
 def find_seeds(seeds_dir: Path) -> list[Seed]:
-    """The *.txt files of the folder with their keys; links out of it and files that are
-    not regular files (a FIFO, a folder) come with the problem they have."""
+    """The seeds (*.txt) and masters (*.md) of the folder with their keys; links out of it,
+    files that are not regular files (a FIFO, a folder), and a seed and a master of the same
+    name (which would share a key) come with the problem they have."""
     if not seeds_dir.is_dir():
         raise ConfigError(f"{seeds_dir}: not a folder of seeds")
     root = seeds_dir.resolve()
     seeds = []
     owners: dict[str, Path] = {}
-    paths = sorted(seeds_dir.glob("*.txt"))
+    paths = sorted(path for suffix in SEED_SUFFIXES + MASTER_SUFFIXES for path in seeds_dir.glob(f"*{suffix}"))
     # By name, not by path: a key must not depend on how the folder was spelled.
     keys = assign_keys(path.name for path in paths)
+    by_stem: dict[str, list[Path]] = {}
+    for path in paths:
+        by_stem.setdefault(path.stem.casefold(), []).append(path)
     for path in paths:
         key = keys[path.name]
+        namesakes = [other.name for other in by_stem[path.stem.casefold()] if other != path]
+        if namesakes:
+            # Which of the two is meant is not for seedpress to guess: neither is built, and
+            # the title keeps its key, so its last good build stays handed out meanwhile.
+            seeds.append(Seed(path, seed_key(path.name), f"{path}: conflicts with {', '.join(namesakes)} in the same folder "
+                                          "(a seed and its master are one title): keep one"))
+            continue
         if owners.setdefault(key, path) != path:
             seeds.append(Seed(path, None, f"{path}: its key {key} is {owners[key].name}'s (a hash collision): "
                                           "rename it"))
@@ -248,10 +268,14 @@ def is_inside(path: Path, dist: Path) -> bool:
 
 
 def validate_seed(path: Path, max_bytes: int) -> str | None:
-    """The one-line reason the seed cannot be built, or None if it reads as a document
-    (its languages are left to the worker that builds it)."""
+    """The one-line reason the seed (or master) cannot be built, or None if it reads as a
+    document (a seed's languages are left to the worker that builds it)."""
     try:
-        parse_seed_structure(read_bounded(path, max_bytes), path.name, path=path, max_bytes=max_bytes)
+        data = read_bounded(path, max_bytes)
+        if is_master(path):
+            document_from_bytes(data, path, BuildOptions(max_bytes=max_bytes))
+        else:
+            parse_seed_structure(data, path.name, path=path, max_bytes=max_bytes)
     except Exception as error:  # noqa: BLE001 (whatever a seed does is that seed's failure)
         return failure_line(error, path, path.parent)
     return None

@@ -18,8 +18,8 @@ from convert import defaults
 from convert.build.limits import InputTimeout, reached_memory_limit, time_limit
 from convert.build.outcome import Built, EditionFile, Limit, Outcome, Status
 from convert.dates import build_date, iso_timestamp
-from convert.document.master import read_master, to_markdown
-from convert.document.model import Document, first_sentence
+from convert.document.master import master_from_bytes, to_markdown
+from convert.document.model import NOTICES, Document, first_sentence
 from convert.document.provenance import Provenance
 from convert.document.seed import parse_seed, read_bounded
 from convert.editions import Settings, docx, epub, pdf
@@ -75,6 +75,9 @@ class BuildOptions:
     provenance: Provenance = Provenance()
     """Author, publisher, rights and license of every input (seedpress.toml's [metadata] and
     the command line); a master's own fields still win, each on its own."""
+    strict: bool = False
+    """Fail an input the reader had to guess about (no marker, a title run into the summary)
+    instead of building it with a notice."""
 
 
 def build_input(path: Path, key: str, out: Path, options: BuildOptions) -> Outcome:
@@ -116,14 +119,12 @@ def render_input(path: Path, key: str, options: BuildOptions) -> Rendered | Outc
     try:
         with time_limit(options.timeout):
             created = build_date(path)
-            if path.suffix.lower() in MASTER_SUFFIXES:
-                document, seed_bytes = read_master(path, max_bytes=options.max_bytes), None
-            else:
-                # One read: the bytes rendered are the bytes embedded, hashed and kept.
-                seed_bytes = read_bounded(path, options.max_bytes)
-                document = parse_seed(seed_bytes, path.name, path=path, max_bytes=options.max_bytes,
-                                      lang=options.lang)
-            return render_document(document, seed_bytes, key, options, created)
+            # One read: the bytes rendered are the bytes embedded, hashed and kept.
+            data = read_bounded(path, options.max_bytes)
+            document = document_from_bytes(data, path, options)
+            refuse_guesses(document, path, options)  # a master records the seed's guesses too
+            return render_document(document, _kept_bytes(data, path, options), key, options, created,
+                                   built_from=hashlib.sha256(data).hexdigest())
     except BaseException as error:
         return failed_render(error, path, key, options, seconds=time.perf_counter() - started)
 
@@ -135,15 +136,40 @@ def render_seed_bytes(seed_bytes: bytes, where: str, key: str, options: BuildOpt
     started = time.perf_counter()
     try:
         with time_limit(options.timeout):
-            document = parse_seed(seed_bytes, PurePath(where).name, path=where, max_bytes=options.max_bytes,
-                                  lang=options.lang)
-            return render_document(document, seed_bytes, key, options, created)
+            document = document_from_bytes(seed_bytes, where, options)
+            refuse_guesses(document, where, options)
+            return render_document(document, _kept_bytes(seed_bytes, where, options), key, options, created,
+                                   built_from=hashlib.sha256(seed_bytes).hexdigest())
     except BaseException as error:
         return failed_render(error, Path(where), key, options, seconds=time.perf_counter() - started)
 
 
+def is_master(where: Path | str) -> bool:
+    """Whether the input named `where` is a Markdown master (by its extension), not a seed."""
+    return PurePath(where).suffix.lower() in MASTER_SUFFIXES
+
+
+def document_from_bytes(data: bytes, where: Path | str, options: BuildOptions) -> Document:
+    """The Document of an input's bytes: a master's (`.md`) or a seed's; SeedError naming `where`."""
+    if is_master(where):
+        return master_from_bytes(data, where)
+    return parse_seed(data, PurePath(where).name, path=where, max_bytes=options.max_bytes, lang=options.lang)
+
+
+def _kept_bytes(data: bytes, where: Path | str, options: BuildOptions) -> bytes | None:
+    """The input's bytes to embed and keep beside the editions: a seed's always; a master's
+    only in the archive, where its bytes are the original kept (`convert` embeds no master twice)."""
+    return data if options.keep_seed or not is_master(where) else None
+
+
+def refuse_guesses(document: Document, where: Path | str, options: BuildOptions) -> None:
+    """Under --strict, SeedError naming the input and the first guess the reader made about it."""
+    if options.strict and document.notices:
+        raise SeedError(where, f"{NOTICES[document.notices[0]]} (refused by --strict)")
+
+
 def render_document(document: Document, seed_bytes: bytes | None, key: str, options: BuildOptions,
-                    created: datetime) -> Rendered:
+                    created: datetime, *, built_from: str | None = None) -> Rendered:
     """Every edition of a read document, as bytes, and the facts of the build; the document
     takes author, publisher, rights and license from `options` where it has none of its own."""
     document = replace(document, **document.provenance.over(options.provenance).as_dict())
@@ -157,11 +183,14 @@ def render_document(document: Document, seed_bytes: bytes | None, key: str, opti
         files[defaults.LANDING_EDITION] = landing_page(document, key, files, created,
                                                        options.archive_title or defaults.ARCHIVE_TITLE)
     return Rendered(
-        built=Built(title=document.title, identifier=document.identifier, source_sha256=document.source.sha256,
+        # The hash of the bytes built from (a master's own, when it was one): what decides a rebuild.
+        built=Built(title=document.title, identifier=document.identifier,
+                    source_sha256=built_from or document.source.sha256,
                     summary=first_sentence(document.summary[0]), created=iso_timestamp(created),
                     provenance=document.provenance, lang=document.lang,
                     summary_text=PARAGRAPH_BREAK.join(document.summary),
-                    commentary_text=PARAGRAPH_BREAK.join(document.commentary)),
+                    commentary_text=PARAGRAPH_BREAK.join(document.commentary),
+                    notices=document.notices),
         files=files,
     )
 

@@ -84,6 +84,8 @@ class Built:
     the search index (never in `--json`)."""
     commentary_text: str = ""
     """The whole commentary, paragraphs separated by blank lines: for the search index."""
+    notices: tuple[str, ...] = ()
+    """What the reader guessed about the input (model.NOTICES' codes), for stderr and `--json`."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,13 @@ class Outcome:
         if self.limit is not None:
             # A closed vocabulary: "memory" becomes Limit.MEMORY, a word outside it is refused.
             object.__setattr__(self, "limit", Limit(self.limit))
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """One line for each guess the reader made about the input, naming it."""
+        from convert.document.model import NOTICES
+
+        return tuple(f"{self.input}: {NOTICES[code]}" for code in (self.built.notices if self.built else ()))
 
     @property
     def ok(self) -> bool:
@@ -143,4 +152,6 @@ class Outcome:
             "files": {edition: {"path": shown(f.path), "sha256": f.sha256, "size": f.size}
                       for edition, f in self.files.items()},
             "seconds": round(self.seconds, 3),
+            "notices": [{"notice": code, "message": message}
+                        for code, message in zip(self.built.notices if self.built else (), self.notices)],
         }

@@ -19,14 +19,20 @@ import yaml
 
 from convert import defaults
 from convert.document.language import MAX_TAG_LENGTH, is_language_tag
-from convert.document.model import MAX_MARKER_TEXT, OriginalArticle, Source
-from convert.document.provenance import FIELDS as PROVENANCE_FIELDS
+from convert.document.model import MAX_MARKER_TEXT, NOTICES, OriginalArticle, Source
 from convert.document.provenance import (
+    ALIASES,
+    CREDITS,
+    DATE_REQUIREMENT,
+    MAX_DESCRIPTION,
     MAX_URL,
+    TAGS_REQUIREMENT,
     TEXT_REQUIREMENT,
     URL_REQUIREMENT,
     Provenance,
+    date_problem,
     is_web_url,
+    tags_problem,
     text_problem,
     url_problem,
 )
@@ -73,6 +79,8 @@ class Frontmatter:
     provenance: Provenance = Provenance()
     """Author, publisher, rights and license, where the master gives them (each wins over
     seedpress.toml and the command line for this document)."""
+    notices: tuple[str, ...] = ()
+    """What the seed reader guessed (model.NOTICES' codes), as the master records it."""
 
 
 def read_frontmatter(text: str, path: Path | str) -> Frontmatter:
@@ -90,6 +98,7 @@ def read_frontmatter(text: str, path: Path | str) -> Frontmatter:
         title=title, lang=lang, original_article=article,
         source=replace(source, replaced=source.replaced + replaced_in_title + replaced_in_marker),
         provenance=_provenance(meta, path),
+        notices=_notices(meta.get("notices"), path),
     )
 
 
@@ -252,11 +261,22 @@ def _original_article(value: object, path: Path | str) -> tuple[OriginalArticle 
     return OriginalArticle(text=text, url=url), replaced
 
 
+def _notices(value: object, path: Path | str) -> tuple[str, ...]:
+    """The notices a master records: absent, or a list of distinct known codes."""
+    if value is None:
+        return ()
+    if (not isinstance(value, list) or not all(isinstance(code, str) and code in NOTICES for code in value)
+            or len(set(value)) != len(value)):
+        raise _bad_field(path, "notices", f"a list of distinct notices among {', '.join(NOTICES)}")
+    return tuple(value)
+
+
 def _provenance(meta: dict, path: Path | str) -> Provenance:
-    """author, publisher, rights and license_url as the master gives them: each absent or
-    null (then seedpress.toml's or the command line's counts), or checked as seedpress.toml's are."""
+    """author, publisher, rights and license_url, date, description and keywords (or tags) as
+    the master gives them: each absent or null (then seedpress.toml's or the command line's
+    counts), or checked as seedpress.toml's are."""
     given = {}
-    for name in PROVENANCE_FIELDS:
+    for name in CREDITS:
         value = meta.get(name)
         if value is None:
             continue
@@ -267,4 +287,24 @@ def _provenance(meta: dict, path: Path | str) -> Provenance:
             raise _bad_field(path, name, f"null or {TEXT_REQUIREMENT} (in quotes if YAML reads it as "
                                          "another type)")
         given[name] = value
+    if meta.get("date") is not None:
+        if date_problem(meta["date"]) is not None:
+            raise _bad_field(path, "date", f"null or {DATE_REQUIREMENT} ({date_problem(meta['date'])})")
+        given["published"] = meta["date"]
+    if meta.get("description") is not None:
+        description = meta["description"]
+        if isinstance(description, str):
+            description = fold(description)
+        if text_problem(description, MAX_DESCRIPTION) is not None:
+            raise _bad_field(path, "description", f"null or text of at most {MAX_DESCRIPTION} characters, "
+                                                  "without control characters")
+        given["description"] = description
+    named = [key for key, field in ALIASES.items() if field == "tags" and meta.get(key) is not None]
+    named += ["tags"] if meta.get("tags") is not None else []
+    if len(named) > 1:
+        raise SeedError(path, "frontmatter gives both 'keywords' and 'tags': keep one")
+    if named:
+        if tags_problem(meta[named[0]]) is not None:
+            raise _bad_field(path, named[0], f"null or {TAGS_REQUIREMENT}")
+        given["tags"] = tuple(meta[named[0]])
     return Provenance(**given)

@@ -51,6 +51,12 @@ class Labels:
     publisher: str
     rights: str
     license: str
+    marker: str
+    """The marker paragraph as a seed writes it, "Read the original article here"."""
+    marker_short: str
+    """Its common short form, "Read the original article"."""
+    archived: str
+    """"archived {date}": the build date, where an edition would give a publication date it lacks."""
 
 
 LABEL_KEYS = tuple(field.name for field in fields(Labels) if field.name != "language")
@@ -102,6 +108,13 @@ def _chinese(subtags: list[str]) -> str:
     if "hans" not in subtags and _TRADITIONAL_CHINESE_REGIONS.intersection(subtags):
         return _BY_LOWER_CASE.get("zh-hant", FALLBACK_LANGUAGE)
     return _BY_LOWER_CASE.get("zh-hans", FALLBACK_LANGUAGE)
+
+
+def marker_forms() -> tuple[str, ...]:
+    """Every way labels.toml writes the marker, in every language (a seed's marker is
+    recognised whatever its detected language)."""
+    return tuple(dict.fromkeys(form for words in _all_labels().values()
+                               for form in (words.marker, words.marker_short)))
 
 
 def labels(tag: str) -> Labels:

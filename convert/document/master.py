@@ -12,37 +12,21 @@ from convert import GENERATOR, defaults
 from convert.document.frontmatter import read_frontmatter
 from convert.document.labels import labels
 from convert.document.language import MAX_TAG_LENGTH, is_language_tag
-from convert.document.model import Document, word_count
+from convert.document.model import NO_MARKER, Document, word_count
 from convert.document.seed import fold, read_bounded, replace_unrepresentable
 from convert.errors import SeedError
 from convert.pandoc import PandocFailed, read_markdown_body, stringify
 
 #: Characters that mean something to pandoc's Markdown reader wherever they stand
 #: (emphasis, code, links, raw HTML, entities, math, citations, sub/superscript,
-#: spans, tables, smart quotes) and so are always backslash-escaped.
-_ALWAYS = frozenset("\\`*_[]<>{}#|~^$@&\"'")
-#: Runs that pandoc's `smart` extension would turn into dashes or an ellipsis.
-_SMART_RUNS = re.compile(r"-{2,}|\.{2,}")
+#: spans, tables) and so are always backslash-escaped. Quotes, apostrophes, dashes
+#: and periods are not: masters are read without pandoc's `smart` extension
+#: (pandoc.MASTER_READER), so `doesn't`, `"We're"` and `--` stay as typed.
+_ALWAYS = frozenset("\\`*_[]<>{}#|~^$@&")
 #: What could open a list, a definition, a block quote, a rule or a fenced div
 #: at the start of a paragraph: the punctuation that makes it so is escaped.
 _LIST_NUMBER = re.compile(r"^(\(?)([0-9]+|[A-Za-z]|[ivxlcdmIVXLCDM]+)([.)])(?= |$)")
 _LEADING = frozenset("-+:=%(")
-#: pandoc's `smart` extension puts a no-break space after these abbreviations
-#: (`pandoc --print-default-data-file abbreviations`); their final period is
-#: escaped when a space follows, so the space stays a space.
-ABBREVIATIONS = frozenset(
-    "aet. aetat. al. Apr. Aug. bk. Bros. c. Capt. cf. ch. chap. chs. Co. col. Corp. cp. d. "
-    "Dec. Dr. e.g. ed. eds. esp. f. fasc. Feb. ff. fig. fl. fol. fols. Fr. Gen. Gov. Hon. "
-    "i.e. ill. Inc. incl. Jan. Jr. Jul. Jun. Ltd. M.A. M.D. Mar. Mr. Mrs. Ms. n. n.b. nn. "
-    "No. Nov. Oct. p. Ph.D. pp. Pres. Prof. pt. q.v. Rep. Rev. s.v. s.vv. saec. sec. Sen. "
-    "Sep. Sept. Sgt. Sr. St. univ. viz. vol. vs.".split()
-)
-#: An abbreviation that may end pandoc's word, followed by a space. Matching it
-#: after any non-alphanumeric character escapes a few periods pandoc would
-#: leave alone, which is harmless; missing one is not.
-_ABBREVIATION = re.compile(
-    r"(?<![^\W_])(?:" + "|".join(map(re.escape, sorted(ABBREVIATIONS, key=len, reverse=True))) + r")(?= )"
-)
 _FRONTMATTER = re.compile(r"\A---\n(.*?\n)(?:---|\.\.\.)\n", re.DOTALL)
 #: How many block quotes and list items may open at the start of one line, and how
 #: deep [brackets] may nest, in a body pandoc is to read. A master holds neither,
@@ -58,19 +42,8 @@ _NOT_BRACKET = re.compile(r"[^\[\]]+")
 
 
 def escape_paragraph(text: str) -> str:
-    """Markdown that pandoc reads back as exactly `text`, as one line."""
-    protected = _protect_smart_runs(text)
-    escaped = "".join(
-        "\\" + char if (char in _ALWAYS or (index in protected)) else char
-        for index, char in enumerate(text)
-    )
-    return _escape_start(escaped)
-
-
-def _protect_smart_runs(text: str) -> set[int]:
-    protected = {index for match in _SMART_RUNS.finditer(text) for index in range(match.start(), match.end())}
-    protected.update(match.end() - 1 for match in _ABBREVIATION.finditer(text))
-    return protected
+    """Markdown that pandoc (without `smart`) reads back as exactly `text`, as one line."""
+    return _escape_start("".join("\\" + char if char in _ALWAYS else char for char in text))
 
 
 def _escape_start(line: str) -> str:
@@ -98,9 +71,11 @@ def frontmatter(document: Document) -> dict:
         "lang": document.lang,
         "identifier": document.identifier,
         # Only what is set: a document nobody gave an author has no `author: null`.
-        **document.provenance.as_dict(),
+        **document.provenance.master_fields(),
         "source": source,
         "original_article": None if article is None else {"text": article.text, "url": article.url},
+        # What the seed reader guessed (no marker, a title run into the summary): recorded.
+        **({"notices": list(document.notices)} if document.notices else {}),
         "sections": {
             "summary": {"paragraphs": len(document.summary), "words": word_count(document.summary)},
             "commentary": {"paragraphs": len(document.commentary), "words": word_count(document.commentary)},
@@ -152,7 +127,11 @@ def master_paragraph(text: str, lang: str | None) -> str:
 def read_master(path: Path, *, max_bytes: int = defaults.MAX_BYTES) -> Document:
     """Read a master written by `to_markdown` (and perhaps corrected by hand)."""
     path = Path(path)
-    data = read_bounded(path, max_bytes)
+    return master_from_bytes(read_bounded(path, max_bytes), path)
+
+
+def master_from_bytes(data: bytes, path: Path | str) -> Document:
+    """The Document of a master's bytes (UTF-8, perhaps with a BOM); `path` names it in errors."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -199,6 +178,9 @@ def parse_master(text: str, path: Path | str) -> Document:
         summary_langs=marks("summary"),
         commentary_langs=marks("commentary"),
         **fields.provenance.as_dict(),
+        # A marker added by hand answers the reader's "no marker" guess.
+        notices=tuple(notice for notice in fields.notices
+                      if not (notice == NO_MARKER and fields.original_article is not None)),
     )
 
 

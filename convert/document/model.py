@@ -12,6 +12,8 @@ _WORD = re.compile(r"\S+")
 #: Scripts written without spaces between words: CJK ideographs and kana, Thai, Lao,
 #: Khmer, Myanmar (Hangul is written with spaces, so Korean words are real words).
 _UNSPACED_SCRIPT = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+#: Punctuation that, left beside CJK characters, is no word of its own.
+_PUNCTUATION = "\u3000\u3001\u3002\u300c\u300d\u300e\u300f\uff08\uff09\uff01\uff0c\uff1a\uff1b\uff1f\u30fb.,;:!?\"'()[]\u2026\u2014-"
 _SENTENCE_END = re.compile(
     r"[.!?…][\"'”’)\]]*(?=\s+[\"“‘(]?[A-Z0-9])"
     # Chinese and Japanese end a sentence with a full stop of their own and no space after;
@@ -28,6 +30,16 @@ _STOPWORDS = frozenset(
 #: The longest marker text a document may have (a master's `original_article.text`, or a
 #: seed's marker paragraph with a URL it keeps as text).
 MAX_MARKER_TEXT = 1_000
+
+
+#: What the seed reader guessed, as the master records it (`notices:`), with the line that
+#: tells the user. Each is a notice on stderr and in `--json`, and a failure under --strict.
+NO_MARKER = "no-marker"
+TITLE_RUN_IN = "title-run-in"
+NOTICES = {
+    NO_MARKER: "no 'Read the original article' marker paragraph: the whole text is read as the summary",
+    TITLE_RUN_IN: "no blank line after the title: its first line is read as the title, the rest as the summary",
+}
 
 
 @dataclass(frozen=True)
@@ -88,12 +100,22 @@ class Document:
     """The rights statement ("CC BY 4.0"); None when nobody said."""
     license_url: str | None = None
     """The http(s) URL of the license the rights statement names; None when nobody said."""
+    published: str | None = None
+    """The publication date a person gave (ISO 8601, as written); None: unknown."""
+    description: str | None = None
+    """What it is about, as a person described it; None when nobody did."""
+    tags: tuple[str, ...] | None = None
+    """Keywords a person gave; None when nobody did (then `keywords` come from the title)."""
+    notices: tuple[str, ...] = ()
+    """What the reader had to guess about the seed (NOTICES' codes: no marker, a title run
+    into the summary), in the order found; empty when the seed is written as DESIGN §1 says."""
 
     @property
     def provenance(self) -> Provenance:
-        """Author, publisher, rights and license together."""
+        """Author, publisher, rights, license, date, description and tags together."""
         return Provenance(author=self.author, publisher=self.publisher, rights=self.rights,
-                          license_url=self.license_url)
+                          license_url=self.license_url, published=self.published,
+                          description=self.description, tags=self.tags)
 
     def paragraph_langs(self, section: str) -> tuple[str | None, ...]:
         """Each paragraph of `section` ("summary" or "commentary") with its own language, or None."""
@@ -113,7 +135,10 @@ class Document:
 
     @property
     def keywords(self) -> tuple[str, ...]:
-        """Keywords from the title's significant words, in title order, without repeats."""
+        """The tags a person gave, else keywords from the title's significant words, in title
+        order, without repeats."""
+        if self.tags:
+            return self.tags
         seen: dict[str, None] = {}
         for word in _WORD.findall(self.title):
             if _UNSPACED_SCRIPT.search(word):
@@ -127,8 +152,15 @@ class Document:
 
 
 def word_count(paragraphs: tuple[str, ...]) -> int:
-    """Words in the paragraphs, counted as runs of non-space characters."""
-    return sum(len(_WORD.findall(paragraph)) for paragraph in paragraphs)
+    """Words in the paragraphs: runs of non-space characters, except that in scripts written
+    without spaces between words (Chinese, Japanese, Thai…) each character counts as one
+    word, as CJK word counts are made, and the rest of the run as one more if any is left."""
+    count = 0
+    for paragraph in paragraphs:
+        for word in _WORD.findall(paragraph):
+            unspaced = len(_UNSPACED_SCRIPT.findall(word))
+            count += unspaced + (1 if unspaced == 0 or _UNSPACED_SCRIPT.sub("", word).strip(_PUNCTUATION) else 0)
+    return count
 
 
 def first_sentence(paragraph: str, limit: int = 300) -> str:

@@ -14,6 +14,7 @@ import json
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, fields, replace
+from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from convert.web import NOT_TEXT, WHITESPACE_CONTROLS
@@ -54,6 +55,16 @@ MAX_PORT = 65_535
 #: controls, private use, unassigned, surrogates), and the non-characters.
 _NOT_UCSCHAR = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"))
 
+#: The longest description, the most tags and the longest tag a document may carry.
+MAX_DESCRIPTION = 5_000
+MAX_TAGS = 100
+MAX_TAG = 100
+#: ISO 8601 as people write a publication date: a day, or a day and a time (with an offset).
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                       r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?\Z")
+DATE_REQUIREMENT = "an ISO 8601 date or date-time such as 2005-02-10 or 2005-02-10T09:30:00Z"
+TAGS_REQUIREMENT = f"a list of at most {MAX_TAGS} tags, each one line of at most {MAX_TAG} characters"
+
 TEXT_REQUIREMENT = f"one line of text, at most {MAX_TEXT} characters, without control characters"
 URL_REQUIREMENT = f"an absolute http(s) URL of at most {MAX_URL} characters"
 
@@ -70,6 +81,33 @@ def text_problem(value: object, limit: int = MAX_TEXT) -> str | None:
     if found:
         kind = "line-breaking" if found[0] in "\u2028\u2029" else "control"
         return f"holds the {kind} character U+{ord(found[0]):04X} (each value is one line of text)"
+    return None
+
+
+def date_problem(value: object) -> str | None:
+    """Why `value` cannot be a publication date, or None when it can."""
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        return f"must be {DATE_REQUIREMENT}"
+    try:
+        (datetime if len(value) > 10 else date).fromisoformat(value)
+    except ValueError as error:
+        return f"is not a real date: {error}"
+    return None
+
+
+def publication_date(value: str) -> date:
+    """The day of a publication date that date_problem accepted."""
+    return date.fromisoformat(value[:10])
+
+
+def tags_problem(value: object) -> str | None:
+    """Why `value` cannot be a document's tags, or None when it can."""
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_TAGS:
+        return f"must be {TAGS_REQUIREMENT}"
+    for tag in value:
+        problem = text_problem(tag, MAX_TAG)
+        if problem is not None:
+            return f"must be {TAGS_REQUIREMENT}: a tag {problem}"
     return None
 
 
@@ -182,7 +220,8 @@ def clipped(value: str, limit: int = 80) -> str:
 
 @dataclass(frozen=True)
 class Provenance:
-    """Who made a document and on what terms; None where nothing was said."""
+    """Who made a document and on what terms, and the facts a person gave about it (when
+    it was published, what it is about); None where nothing was said."""
 
     author: str | None = None
     """Who wrote the document (PDF /Author and dc:creator, EPUB and DOCX creator, OPDS author)."""
@@ -193,10 +232,26 @@ class Provenance:
     license_url: str | None = None
     """Where the license is written out: an absolute http(s) URL (xmpRights:WebStatement,
     the EPUB's dcterms:license link, the feed's license link)."""
+    published: str | None = None
+    """The publication date as written, ISO 8601 (a master's `date`); without it, editions say
+    "archived" with the build date and never present that as the publication date."""
+    description: str | None = None
+    """What the document is about, in a sentence or a paragraph (dc:description)."""
+    tags: tuple[str, ...] | None = None
+    """Keywords a person gave (a master's `keywords` or `tags`; dc:subject, the feeds' categories)."""
 
     def over(self, defaults: Provenance) -> Provenance:
         """These fields, each taken from `defaults` where this one has none."""
         return replace(defaults, **self.as_dict())
+
+    def credits(self) -> dict[str, str]:
+        """Author, publisher, rights and license_url, where set."""
+        return {name: value for name, value in self.as_dict().items() if name in CREDITS}
+
+    def master_fields(self) -> dict:
+        """The set fields as a master's frontmatter names them (published is `date`)."""
+        return {MASTER_KEYS.get(name, name): list(value) if name == "tags" else value
+                for name, value in self.as_dict().items()}
 
     def as_dict(self) -> dict[str, str]:
         """The fields that are set, by name, in the order above."""
@@ -218,13 +273,29 @@ class Provenance:
             return cls()
         if not isinstance(data, dict):
             return cls()
-        return cls(**{name: data[name] for name in FIELDS if isinstance(data.get(name), str)
-                      and (url_problem if name == "license_url" else text_problem)(data[name]) is None})
+        return cls(**{name: tuple(data[name]) if name == "tags" else data[name] for name in FIELDS
+                      if data.get(name) is not None and field_problem(name, data[name]) is None})
 
     def __bool__(self) -> bool:
         return bool(self.as_dict())
 
 
-#: The field names, in order: also the [metadata] keys of seedpress.toml and the
-#: frontmatter keys of a master.
+#: The field names, in order: also the frontmatter keys of a master (but see MASTER_KEYS).
 FIELDS = tuple(field.name for field in fields(Provenance))
+#: The fields that say who made the document and on what terms: seedpress.toml's [metadata] keys.
+CREDITS = ("author", "publisher", "rights", "license_url")
+#: A field a master (and -M) names otherwise: pandoc's and Dublin Core's `date`.
+MASTER_KEYS = {"published": "date"}
+#: Other names a master or -M may give a field by.
+ALIASES = {"date": "published", "keywords": "tags"}
+
+
+def field_problem(name: str, value: object) -> str | None:
+    """Why `value` cannot be the Provenance field `name`, or None when it can."""
+    if name == "license_url":
+        return url_problem(value)
+    if name == "published":
+        return date_problem(value)
+    if name == "tags":
+        return tags_problem(value)
+    return text_problem(value, MAX_DESCRIPTION if name == "description" else MAX_TEXT)

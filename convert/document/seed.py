@@ -8,11 +8,13 @@ import os
 import re
 import stat
 import unicodedata
+from functools import cache
 from pathlib import Path
 
 from convert import defaults
+from convert.document.labels import marker_forms
 from convert.document.language import with_languages
-from convert.document.model import MAX_MARKER_TEXT, Document, OriginalArticle, Source
+from convert.document.model import MAX_MARKER_TEXT, NO_MARKER, TITLE_RUN_IN, Document, OriginalArticle, Source
 from convert.document.provenance import is_web_url
 from convert.errors import SeedError
 from convert.names import shown
@@ -37,11 +39,17 @@ _UNREPRESENTABLE = re.compile(f"[{NOT_TEXT}]")
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 #: The encodings a seed is read with, as its master records them.
 ENCODINGS = frozenset({label for _bom, _codec, label in _BOMS} | {"utf-8", "cp1252"})
-_MARKER = re.compile(
-    r"(?P<text>read the original article(?: here)?)"
-    r"\s*[:.]?\s*(?:(?P<url>https?://\S+?)[.]?)?",
-    re.IGNORECASE,
-)
+#: Between a marker's words and the URL after them: a colon, a hyphen or a dash, or a space
+#: (the URL on the marker's next line, which folding made one line).
+_SEPARATOR = r"(?:\s*[:\uff1a\-\u2010-\u2015]\s*|\s+)"
+#: What may end a marker paragraph and is not its words: punctuation and space.
+_TRAILING = r"[\s.,;:!?\u2026\u3002\uff0e\uff01\uff1f\uff1a]*"
+#: A URL written after the marker's words: http(s), no space (another scheme there makes the
+#: paragraph ordinary text). Only one provenance.is_web_url accepts becomes the link; in
+#: (…), <…> or a Markdown link, whatever stands there is the marker's (literal, if no link).
+_URL_TOKEN = r"https?://\S+"
+#: Apostrophes a person may type in "l'article": ASCII, typographic, modifier letter.
+_APOSTROPHES = "['\u2019\u02bc]"
 
 
 def read_seed(path: Path, *, max_bytes: int = defaults.MAX_BYTES, lang: str | None = None) -> Document:
@@ -106,18 +114,26 @@ def parse_seed_structure(
     if not paragraphs:
         raise SeedError(where, "empty: no text in the file")
     title, body = paragraphs[0], paragraphs[1:]
-    if not body:
-        raise SeedError(where, "no paragraph after the title")
     summary, original_article, commentary = split_at_marker(body)
+    notices = []
     if not summary:
-        raise SeedError(where, "no summary paragraph before 'Read the original article'")
+        # The title's paragraph is all there is before the marker (or at all): when it
+        # spans lines, the blank line after the title is what is missing.
+        title_lines = first_paragraph_lines(text)
+        if len(title_lines) < 2:
+            raise SeedError(where, "no paragraph after the title" if not body else
+                            f"no summary paragraph before the marker '{original_article.text}'")
+        title, summary = title_lines[0], (fold(" ".join(title_lines[1:])),)
+        notices.append(TITLE_RUN_IN)
+    if original_article is None:
+        notices.append(NO_MARKER)
     source = Source(
         file=shown(name), sha256=hashlib.sha256(data).hexdigest(), encoding=encoding,
         bytes=len(data), replaced=replaced,
     )
     return Document(
         title=title, summary=summary, commentary=commentary,
-        original_article=original_article, source=source,
+        original_article=original_article, source=source, notices=tuple(notices),
     )
 
 
@@ -175,23 +191,64 @@ def split_paragraphs(text: str) -> list[str]:
     return paragraphs
 
 
+def first_paragraph_lines(text: str) -> list[str]:
+    """The lines of the text's first paragraph, each folded."""
+    lines = []
+    for line in text.split("\n"):
+        if line.strip(_ASCII_SPACE):
+            lines.append(fold(line))
+        elif lines:
+            break
+    return lines
+
+
 def fold(paragraph: str) -> str:
     """Fold runs of ASCII whitespace (hard wraps, tabs) into one space and trim the ends."""
     return _FOLD.sub(" ", paragraph).strip(" ")
 
 
+def _words_pattern(form: str) -> str:
+    """A regular expression for the marker words `form`: any run of space between words,
+    any apostrophe for an apostrophe."""
+    words = (re.escape(word).replace("'", _APOSTROPHES)
+             for word in unicodedata.normalize("NFC", form).split())
+    return r"\s+".join(words)
+
+
+@cache
+def marker_patterns() -> tuple[re.Pattern, ...]:
+    """The ways a marker paragraph is written, each matched against the whole paragraph:
+    the words alone, a URL after them, in (…) or <…>, and a Markdown link [words](url).
+    `text` is the words as written; `url` what stands where the URL goes."""
+    words = "|".join(_words_pattern(form) for form in sorted(marker_forms(), key=len, reverse=True))
+    text = f"(?P<text>{words})"
+    return tuple(re.compile(pattern, re.IGNORECASE) for pattern in (
+        rf"{text}{_TRAILING}",
+        rf"{text}{_SEPARATOR}(?P<url>{_URL_TOKEN}?)\.?",
+        rf"{text}{_SEPARATOR}?\(\s*(?P<url>\S+?)\s*\){_TRAILING}",
+        rf"{text}{_SEPARATOR}?<\s*(?P<url>[^\s<>]+)\s*>{_TRAILING}",
+        rf"\[\s*{text}{_TRAILING}\]\(\s*(?P<url>\S+?)\s*\){_TRAILING}",
+    ))
+
+
 def match_marker(paragraph: str) -> OriginalArticle | None:
     """The marker if the whole paragraph is one, else None.
 
-    Only a URL every edition can link (provenance.is_web_url: RFC 3986 characters,
-    escapes and port) becomes the link; any other stays in the marker's text, literally,
-    so nothing of it is lost, and a marker too long for that is an ordinary paragraph."""
-    match = _MARKER.fullmatch(paragraph)
-    if match is None:
+    The marker's words are "Read the original article (here)" in any language
+    labels.toml covers, in any case. Only a URL every edition can link
+    (provenance.is_web_url: http(s), RFC 3986 characters, escapes and port) becomes
+    the link, exactly as written; with any other, the whole paragraph stays the
+    marker's text, literally, so nothing of it is lost, and a marker too long for
+    that is an ordinary paragraph."""
+    for pattern in marker_patterns():
+        match = pattern.fullmatch(paragraph)
+        if match is not None:
+            break
+    else:
         return None
-    if match["url"] is None or is_web_url(match["url"]):
-        return OriginalArticle(text=match["text"], url=match["url"])
-
+    url = match.groupdict().get("url")
+    if url is None or is_web_url(url):
+        return OriginalArticle(text=match["text"], url=url)
     if len(paragraph) > MAX_MARKER_TEXT:
         return None
     return OriginalArticle(text=paragraph, url=None)

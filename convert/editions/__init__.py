@@ -31,6 +31,19 @@ class Settings:
     default title, in the document's language."""
 
 
+def date_shown(document, created: datetime) -> tuple[str, str]:
+    """The date an edition shows for `document`, as (ISO 8601 for a datetime attribute, the
+    words in the document's language): the publication date a person gave, else the build
+    date labelled "archived …", never presented as the publication date."""
+    from convert.document.labels import labels, long_date
+    from convert.document.provenance import publication_date
+
+    if document.published is not None:
+        day = publication_date(document.published)
+        return document.published, long_date(datetime(day.year, day.month, day.day, tzinfo=UTC), document.lang)
+    return iso_timestamp(created), labels(document.lang).archived.format(date=long_date(created, document.lang))
+
+
 #: pandoc runs sandboxed, where its clock reads the epoch: this is the stamp it writes.
 PANDOC_SANDBOX_STAMP = b"1970-01-01T00:00:00Z"
 

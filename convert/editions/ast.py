@@ -4,12 +4,11 @@ Markdown for pandoc to interpret; sections, the marker and other-language paragr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
-from convert.dates import day
 from convert.document.labels import foreign_label_language, labels
 from convert.document.language import is_right_to_left, same_language
 from convert.document.model import Document, text_direction
+from convert.document.provenance import publication_date
 
 #: The pandoc-types version our JSON AST is written for (pandoc 3.x).
 API_VERSION = [1, 23, 1]
@@ -73,12 +72,14 @@ def marker_block(document: Document) -> dict | None:
 
 
 def document_ast(
-    document: Document, *, custom_styles: bool = False, date: datetime | None = None,
+    document: Document, *, custom_styles: bool = False, date: str | None = None,
 ) -> dict:
     """The whole document as pandoc JSON: two level-1 sections, metadata as MetaString.
 
     With `custom_styles`, summary and commentary paragraphs are wrapped in divs
-    that the DOCX writer turns into the `Summary` and `Commentary` styles.
+    that the DOCX writer turns into the `Summary` and `Commentary` styles. The
+    publication date a person gave is the `date`; without one, `date` (words such as
+    "archived 4 December 2026") stands in its place, or nothing.
     """
 
     words, foreign = labels(document.lang), foreign_label_language(document.lang)
@@ -106,16 +107,21 @@ def document_ast(
         "title": meta_string(document.title),
         "lang": meta_string(document.lang),
         "identifier": meta_string(document.identifier),
-        "subject": meta_string(document.subject),
-        "description": meta_string(document.subject),
+        # EPUB: dc:subject is one per tag a person gave; DOCX: the subject core property.
+        "subject": meta_string(document.subject) if custom_styles or not document.tags else
+        {"t": "MetaList", "c": [meta_string(tag) for tag in document.tags]},
+        "description": meta_string(document.description or document.subject),
         # The DOCX writer reads keywords as inlines; Str tokens are as literal as MetaString.
         "keywords": {"t": "MetaList", "c": [{"t": "MetaInlines", "c": inlines(k)} for k in document.keywords]},
     }
     # author becomes the EPUB's dc:creator and the DOCX's core creator; publisher and rights
     # the EPUB's dc:publisher and dc:rights; all but author are DOCX custom properties.
-    meta.update((name, meta_string(value)) for name, value in document.provenance.as_dict().items())
+    meta.update((name, meta_string(value)) for name, value in document.provenance.credits().items())
     if direction == "rtl":
         meta["dir"] = meta_string(direction)
-    if date is not None:
-        meta["date"] = meta_string(day(date))
+    if document.published is not None:
+        # The publication date a person gave (dc:date); the day is what pandoc's writers take.
+        meta["date"] = meta_string(publication_date(document.published).isoformat())
+    elif date is not None:
+        meta["date"] = meta_string(date)
     return {"pandoc-api-version": API_VERSION, "meta": meta, "blocks": summary + commentary}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from convert.document.language import is_east_asian, is_right_to_left
 from convert.document.model import Document
-from convert.editions import PANDOC_SANDBOX_STAMP, Settings, repack_zip, zip_timestamp
+from convert.editions import PANDOC_SANDBOX_STAMP, Settings, date_shown, repack_zip, zip_timestamp
 from convert.editions.ast import document_ast
 from convert.errors import RenderError
 from convert.pandoc import PandocFailed, write_document
@@ -57,7 +57,8 @@ def default_language(styles_xml: bytes, *, lang: str) -> bytes:
 
 def render_bytes(document: Document, settings: Settings) -> bytes:
     """The DOCX edition as bytes."""
-    ast = document_ast(document, custom_styles=True, date=settings.created)
+    # Under the title: the publication date, else "archived <build date>", never the build date alone.
+    ast = document_ast(document, custom_styles=True, date=date_shown(document, settings.created)[1])
     try:
         docx = write_document("docx", ast, Path(settings.styles) / "reference.docx")
         stamp = zip_timestamp(settings)

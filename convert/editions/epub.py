@@ -53,13 +53,13 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
     styles = Path(settings.styles)
     words = labels(document.lang)
     try:
-        epub = write_document("epub3", document_ast(document, date=settings.created), styles / "reference.docx")
+        epub = write_document("epub3", document_ast(document), styles / "reference.docx")
         stylesheet = (styles / "epub.css").read_bytes()
         stamp = zip_timestamp(settings)
         edits = {
             STYLESHEET: lambda _pandoc_css: stylesheet,
-            PACKAGE: lambda opf: license_link(accessible_package(opf.replace(PANDOC_SANDBOX_STAMP, stamp)),
-                                              document.license_url),
+            PACKAGE: lambda opf: license_link(accessible_package(undated(
+                opf.replace(PANDOC_SANDBOX_STAMP, stamp), document)), document.license_url),
             NAV: lambda nav: _with_direction(add_cover_landmark(nav, label=words.cover), document),
             TITLE_PAGE: lambda page: _with_direction(page, document),
         }
@@ -109,6 +109,16 @@ def accessible_package(opf: bytes) -> bytes:
     ))
     opf = _insert(opf, b'<spine toc="ncx">\n', b'    <itemref idref="cover_xhtml" />\n', after=True)
     return _insert(opf, b"  </guide>", b'    <reference type="cover" title="Cover" href="text/cover.xhtml" />\n')
+
+
+_EPUB_DATE = re.compile(rb'[ \t]*<dc:date id="epub-date">[^<]*</dc:date>\n?')
+
+
+def undated(opf: bytes, document: Document) -> bytes:
+    """content.opf without the dc:date pandoc always writes (the build time, here) when the
+    document has no publication date: dc:date says when it was published, and EPUB 3 needs
+    none (dcterms:modified carries the build)."""
+    return opf if document.published is not None else _EPUB_DATE.sub(b"", opf, count=1)
 
 
 def license_link(opf: bytes, url: str | None) -> bytes:

@@ -12,10 +12,10 @@ import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 
-from convert.dates import iso_timestamp
 from convert.defaults import ARCHIVE_TITLE, SEED_COPY
-from convert.document.labels import foreign_label_language, labels, long_date
+from convert.document.labels import foreign_label_language, labels
 from convert.document.model import Document
+from convert.editions import date_shown
 from convert.editions.markup import direction_attribute, document_direction, english, label, paragraphs
 from convert.layout import COVER_EDITION, INDEX_NAME, edition_file
 from convert.web import EDITION_TYPES, PALETTE, html_text, human_size, page_head, pagefind_language, style_policy
@@ -51,6 +51,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
     # Pagefind reads the language of <html>; a tag too long for it is given whole on <body>.
     indexed = pagefind_language(document.lang)
     body_lang = "" if indexed == document.lang else f' lang="{html_text(document.lang)}"'
+    when = date_shown(document, created)  # the publication date, else "archived <build date>"
     article = document.original_article
     original = ""
     if article is not None and article.url:
@@ -67,7 +68,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 <main>
 <article data-pagefind-body>
 <h1{direction_attribute(document.title, direction)}>{html_text(document.title)}</h1>
-<p class="meta" data-pagefind-ignore><time datetime="{iso_timestamp(created)}">{label(long_date(created, document.lang), foreign)}</time>{_provenance(document)}</p>
+<p class="meta" data-pagefind-ignore><time datetime="{html_text(when[0])}">{label(when[1], foreign)}</time>{_provenance(document)}</p>
 {_cover(key, files)}<section class="summary" aria-labelledby="summary">
 <h2 id="summary" data-pagefind-ignore>{label(words.summary_heading, foreign)}</h2>
 {paragraphs(document, "summary", _paragraph)}{original}</section>
@@ -83,7 +84,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 </section>
 <section class="cite" aria-labelledby="cite" data-pagefind-ignore>
 <h2 id="cite"{_english(document)}>Cite</h2>
-<p>{_isolated(document.title)}. {label(long_date(created, document.lang), foreign)}. <code>{html_text(document.identifier)}</code></p>
+<p>{_isolated(document.title)}. {label(when[1], foreign)}. <code>{html_text(document.identifier)}</code></p>
 </section>
 </article>
 </main>

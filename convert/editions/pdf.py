@@ -26,9 +26,9 @@ from urllib.parse import unquote, urlsplit
 
 from convert import GENERATOR
 from convert.dates import iso_timestamp
-from convert.document.labels import Labels, foreign_label_language, labels, long_date
+from convert.document.labels import Labels, foreign_label_language, labels
 from convert.document.model import Document
-from convert.editions import Settings
+from convert.editions import Settings, date_shown
 from convert.editions.markup import direction_attribute, document_direction, english, label, paragraphs
 from convert.errors import RenderError
 from convert.web import markup_text
@@ -197,7 +197,7 @@ def to_html(document: Document, settings: Settings) -> str:
 <head>
 <meta charset="utf-8">
 <title>{markup_text(document.title)}</title>
-<meta name="description" content="{markup_text(document.subject)}">
+<meta name="description" content="{markup_text(document.description or document.subject)}">
 <meta name="keywords" content="{markup_text(', '.join(document.keywords))}">
 <meta name="generator" content="{markup_text(GENERATOR)}">
 {_author_meta(document)}<meta name="dcterms.created" content="{created}">
@@ -207,7 +207,7 @@ def to_html(document: Document, settings: Settings) -> str:
 <header class="title-block">
 <p class="kicker">{label(words.kicker, foreign)}</p>
 <h1 class="title"{_direction(document.title, document)} data-running-title="{markup_text(_running_title(document.title))}">{_text(document.title, document.lang)}</h1>
-<p class="byline">{label(long_date(settings.created, document.lang), foreign)} · {_file_name(document)}</p>
+<p class="byline">{label(date_shown(document, settings.created)[1], foreign)} · {_file_name(document)}</p>
 </header>
 <section id="summary" class="summary">
 <div class="panel">
@@ -464,6 +464,8 @@ def _xmp_provenance(document: Document) -> str:
                           "</rdf:li></rdf:Alt></dc:rights>")
     if document.license_url is not None:
         properties.append(f"<xmpRights:WebStatement>{markup_text(document.license_url)}</xmpRights:WebStatement>")
+    if document.published is not None:
+        properties.append(f"<dc:date><rdf:Seq><rdf:li>{markup_text(document.published)}</rdf:li></rdf:Seq></dc:date>")
     if not properties:
         return ""
     return ('<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '

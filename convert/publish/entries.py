@@ -116,6 +116,17 @@ class Entry:
     """The absolute http(s) URL of its license; None when nobody said."""
     lang: str | None = None
     """The document's main language (BCP 47), marked on its title and summary; None when unknown."""
+    published: str | None = None
+    """The publication date a person gave (ISO 8601, as the master writes it); None: unknown,
+    and then the entry is dated by `date` as archived, never as published."""
+    description: str | None = None
+    """What it is about, as a person described it; None when nobody did."""
+    tags: tuple[str, ...] | None = None
+    """Keywords a person gave (the feeds' categories and subjects); None when nobody did."""
+
+    def published_day(self) -> str | None:
+        """The publication date as YYYY-MM-DD, or None when none was given."""
+        return None if self.published is None else self.published[:10]
 
     def marked_lang(self) -> str | None:
         """The language to mark the entry's own text with: none when unknown or undetermined."""

@@ -167,7 +167,7 @@ def index_item(entry: Entry) -> str:
     return f"""<li id="{html_text(entry.key)}">
 <article>
 {index_thumbnail(entry)}<h2{own}>{title}</h2>
-<p class="date">{_time(entry.date)}</p>
+<p class="date">{_entry_date(entry)}</p>
 {index_provenance(entry)}<p class="summary"{own}>{html_text(entry.summary)}</p>
 <ul class="downloads">
 {links}
@@ -201,6 +201,13 @@ def index_provenance(entry: Entry) -> str:
     if rights is not None:
         parts.append(rights)
     return f'<p class="provenance">{" · ".join(parts)}</p>\n' if parts else ""
+
+
+def _entry_date(entry: Entry) -> str:
+    """The publication date a person gave, else the build date said as "archived"."""
+    if entry.published is not None:
+        return f'<time datetime="{html_text(entry.published)}">{html_text(entry.published_day())}</time>'
+    return f"archived {_time(entry.date)}"
 
 
 def _time(moment: datetime) -> str:

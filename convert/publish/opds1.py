@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from lxml import etree
 
 from convert import PROGRAM, __version__
-from convert.dates import day, iso_timestamp
+from convert.dates import iso_timestamp
 from convert.layout import COVER_EDITION, FEED_NAME, INDEX_NAME, OPENSEARCH_NAME, THUMBNAIL_EDITION
 from convert.publish.entries import (
     FEED_EDITIONS,
@@ -92,7 +92,11 @@ def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etre
     if entry.author is not None:
         _text(etree.SubElement(item, f"{{{ATOM}}}author"), "name", entry.author)
     etree.SubElement(item, f"{{{DC}}}identifier").text = xml_safe(entry.identifier)
-    etree.SubElement(item, f"{{{DC}}}issued").text = day(entry.date)
+    if entry.published_day() is not None:
+        # dc:issued is the publication date: without one given, the build date is no such thing.
+        etree.SubElement(item, f"{{{DC}}}issued").text = entry.published_day()
+    for tag in entry.tags or ():
+        etree.SubElement(item, f"{{{ATOM}}}category").set("term", xml_safe(tag))
     if entry.marked_lang() is not None:
         etree.SubElement(item, f"{{{DC}}}language").text = entry.marked_lang()
     if entry.publisher is not None:

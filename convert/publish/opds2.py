@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from convert.dates import day, iso_timestamp
+from convert.dates import iso_timestamp
 from convert.layout import INDEX_NAME, JSON_FEED_NAME, SEARCH_JSON_PATH
 from convert.publish.entries import (
     FEED_EDITIONS,
@@ -67,8 +67,13 @@ def json_collection(publications: list[dict], start: str) -> dict:
 def json_publication(entry: Entry, options: HandoutOptions) -> dict:
     """One publication of the OPDS 2.0 feed: its metadata and its acquisition links."""
     metadata = {"@type": BOOK_TYPE, "title": xml_safe(entry.title), "identifier": entry.identifier,
-                "modified": iso_timestamp(entry.date), "published": day(entry.date),
-                "description": xml_safe(entry.summary)}
+                "modified": iso_timestamp(entry.date),
+                "description": xml_safe(entry.description or entry.summary)}
+    if entry.published_day() is not None:
+        # The publication date a person gave; the build date is not one.
+        metadata["published"] = entry.published_day()
+    if entry.tags:
+        metadata["subject"] = [xml_safe(tag) for tag in entry.tags]
     if entry.marked_lang() is not None:
         metadata["language"] = entry.marked_lang()
     for field in ("author", "publisher"):

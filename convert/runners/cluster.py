@@ -60,6 +60,7 @@ from convert.build.environment import STYLE_FILES, STYLE_FONTS
 from convert.build.input import Rendered, failure_line, one_line, write_all
 from convert.build.outcome import Built, Limit, Outcome
 from convert.dates import build_date, iso_timestamp
+from convert.document.provenance import FIELDS as PROVENANCE_FIELDS
 from convert.document.provenance import Provenance
 from convert.document.seed import read_bounded
 from convert.errors import ConfigError, RunStopped
@@ -453,7 +454,11 @@ class _Answer:
         _fields(data, "answer", {"kind": str, "key": str, "seconds": (int, float), "files": dict, "built": dict})
         built = _fields(data["built"], "build", {**dict.fromkeys(BUILT_TEXTS, str), "provenance": dict})
         provenance = _fields(built["provenance"], "provenance",
-                             dict.fromkeys(("author", "publisher", "rights", "license_url"), (str, type(None))))
+                             {**dict.fromkeys(PROVENANCE_FIELDS, (str, type(None))), "tags": (tuple, list, type(None))})
+        if provenance["tags"] is not None:
+            if not all(type(tag) is str for tag in provenance["tags"]):
+                raise _Refused("its provenance's tags are not all text")
+            provenance = {**provenance, "tags": tuple(provenance["tags"])}
         if built["source_sha256"] != sent.source_sha256 or built["identifier"] != f"urn:sha256:{sent.source_sha256}":
             raise _Refused("its build is not of the seed's bytes that were sent (another SHA-256)")
         if built["created"] != sent.created:

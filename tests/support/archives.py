@@ -20,7 +20,9 @@ TIME_LIMIT = "5"
 def write_heavy_seed(path: Path, paragraphs: int = 20_000) -> Path:
     """A seed of one-letter paragraphs: at 20,000, 660 PDF pages, a minute on a 2-core
     machine and far more memory than the real seed's two pages (which fit in 250 MB)."""
-    path.write_text("Heavy\n\n" + "\n\n".join("abcdefghij"[i % 10] for i in range(paragraphs)), "utf-8")
+    # A seed as DESIGN §1 writes one (marker included), so it builds without a notice.
+    path.write_text("Heavy\n\nA heavy seed.\n\nRead the original article here\n\n"
+                    + "\n\n".join("abcdefghij"[i % 10] for i in range(paragraphs)), "utf-8")
     return path
 
 

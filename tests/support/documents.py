@@ -18,9 +18,10 @@ COMMENTARY_HEADING = labels("en").commentary_heading
 
 
 def pandoc_default_json(markdown: str) -> dict:
-    """`pandoc -f markdown --section-divs -t json`: pandoc's DEFAULT Markdown reader, not ours."""
+    """`pandoc -f markdown-smart --section-divs -t json`: pandoc's default Markdown reader, not
+    ours, without `smart` as DESIGN §2 says masters are read (so quotes and dashes stay plain)."""
     completed = subprocess.run(
-        [pandoc_path(), "-f", "markdown", "--section-divs", "-t", "json"],
+        [pandoc_path(), "-f", "markdown-smart", "--section-divs", "-t", "json"],
         input=markdown.encode("utf-8"), capture_output=True, timeout=120,
     )
     assert completed.returncode == 0, completed.stderr.decode("utf-8", "replace")
