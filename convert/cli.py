@@ -485,9 +485,11 @@ def command_bag(arguments: argparse.Namespace) -> int:
     # bagit logs every error it raises, with a traceback, which Python prints when logging is
     # not configured; seedpress reports the error itself, in one line.
     logging.getLogger("bagit").addHandler(logging.NullHandler())
-    # The bag is described as the archive is: seedpress.toml's title and publisher.
+    # The bag is described as the archive is: seedpress.toml's title (else the title the
+    # archive was handed out with) and publisher.
     config = arguments.configuration
-    described = {name: value for name, value in (("title", config.archive.title),
+    title = config.archive.title or _handout_options(arguments, recorded_in=arguments.dist).title
+    described = {name: value for name, value in (("title", title),
                                                   ("publisher", config.metadata.publisher)) if value is not None}
     # A stopped bag removes its temporary folder on the way out (write_bag's clean-up).
     with signals_as_exceptions():
@@ -507,24 +509,30 @@ def command_status(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _handout_options(arguments: argparse.Namespace):
+def _handout_options(arguments: argparse.Namespace, *, recorded_in: Path | None = None):
+    """The hand-out's options: seedpress.toml's [archive] where it sets them; else, for a
+    command that writes into an archive it did not build (`restore`), what the archive was
+    last handed out with (dist/.handout.json); else the defaults."""
     from convert.publish.entries import HandoutOptions
+    from convert.publish.handout import read_options
 
+    base = read_options(recorded_in) if recorded_in is not None else HandoutOptions()
     archive = arguments.configuration.archive
-    return HandoutOptions(**{name: value for name, value in
-                             (("title", archive.title), ("base_url", archive.base_url),
-                              ("search", archive.search)) if value is not None})
+    given = {name: value for name, value in (("title", archive.title), ("base_url", archive.base_url),
+                                             ("search", archive.search)) if value is not None}
+    return HandoutOptions(**{"title": base.title, "base_url": base.base_url, "search": base.search, **given})
 
 
 def command_restore(arguments: argparse.Namespace) -> int:
     from convert.jobs import restore_titles
 
     restored = restore_titles(arguments.dist, arguments.keys, every=arguments.all,
-                              handout=_handout_options(arguments), on_warning=_say_error)
+                              handout=_handout_options(arguments, recorded_in=arguments.dist),
+                              on_warning=_say_error)
     if not restored:
-        print(f"{arguments.dist}: no withdrawn titles to restore", flush=True)
+        print(shown(f"{arguments.dist}: no withdrawn titles to restore"), flush=True)
         return EXIT_OK
-    print(f"{arguments.dist}: restored {len(restored)}: {', '.join(restored)}", flush=True)
+    print(shown(f"{arguments.dist}: restored {len(restored)}: {', '.join(restored)}"), flush=True)
     print("note: the next archive run withdraws again each whose seed is not in the seeds folder: "
           "put the seeds back too", flush=True)
     return EXIT_OK

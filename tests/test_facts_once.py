@@ -403,3 +403,32 @@ def test_the_pipe_reader_gives_up_at_its_deadline(child):
     process.stdin.close()
     with pytest.raises(EOFError):
         reader.read_line(time.monotonic() + 60)
+
+
+@pytest.mark.slow
+def test_restore_and_bag_run_elsewhere_keep_the_title_base_url_and_search_of_the_archive(tmp_path):
+    """`restore` and `bag` started where there is no seedpress.toml (a cron job's home, say)
+    name the archive as it was handed out (dist/.handout.json), and restore keeps its base URL
+    and its search link: not the defaults (found by review after the merges)."""
+    root, elsewhere = tmp_path / "press", tmp_path / "elsewhere"
+    seeds = root / "seeds"
+    seeds.mkdir(parents=True)
+    elsewhere.mkdir()
+    for name in ("a", "b", "c"):
+        (seeds / f"{name}.txt").write_text(f"Title {name}\n\n{REAL_SEED.read_text('utf-8').split(chr(10), 2)[2]}",
+                                           "utf-8")
+    (root / "seedpress.toml").write_text(
+        f"[archive]\ntitle = '{TITLE}'\nbase_url = 'https://press.example/'\nsearch = 'server'\n", "utf-8")
+    dist = root / "dist"
+    assert seedpress("archive", seeds, "--dist", dist, cwd=root).returncode == 0
+    before = {name: (dist / name).read_bytes() for name in ("index.html", "opds.xml", "opds.json")}
+    (seeds / "c.txt").unlink()
+    assert seedpress("archive", seeds, "--dist", dist, cwd=root).returncode == 0
+    restored = seedpress("restore", "--all", "--dist", dist, cwd=elsewhere)
+    assert restored.returncode == 0, restored.stderr
+    for name in ("opds.xml", "opds.json"):
+        assert (dist / name).read_bytes() == before[name], name
+    assert html.escape(TITLE) in (dist / "index.html").read_text("utf-8")
+    bag = seedpress("bag", tmp_path / "bag", "--dist", dist, cwd=elsewhere)
+    assert bag.returncode == 0, bag.stderr
+    assert f"External-Description: {TITLE}\n" in (tmp_path / "bag" / "bag-info.txt").read_text("utf-8")

@@ -44,7 +44,7 @@ class ArchiveStatus:
             "failing": [{"key": key, "input": name, "error": error} for key, name, error in self.failing],
             "last_verify": None if verify is None else {
                 "checked_at": verify.checked_at, "files": verify.files, "passed": verify.passed,
-                "problems": [problem.line for problem in verify.problems]},
+                "problems": [problem.as_json() for problem in verify.problems]},
         }
 
     def lines(self) -> list[str]:

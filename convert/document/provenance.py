@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime
 from urllib.parse import urlsplit
 
+from convert.names import shown
 from convert.web import NOT_TEXT, WHITESPACE_CONTROLS
 
 #: The longest author, publisher, rights statement or archive title, in characters.
@@ -28,9 +29,6 @@ MAX_URL = 8_192
 #: C1 ones, every character str.splitlines() and so bagit's tag file reader break a line
 #: at), surrogates and the two non-characters XML refuses.
 _CONTROL = re.compile(f"[{WHITESPACE_CONTROLS}{NOT_TEXT}\u2028\u2029]")
-#: What a message may show of a value as it is: controls, line and paragraph separators
-#: and bidi formatting characters are shown escaped.
-_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
 # An http(s) URL, checked as RFC 3986 (and, for letters beyond ASCII, RFC 3987) writes one:
 # what HTML, XHTML (EPUBCheck), XML and PDF links take. Every character of it is one of
@@ -212,10 +210,9 @@ def _char_name(char: str) -> str:
 
 
 def clipped(value: str, limit: int = 80) -> str:
-    """`value` as a message may show it: control, separator and bidi characters escaped,
-    cut to `limit` characters and an ellipsis (a value may be megabytes long)."""
-    cut = value[:limit] + ("…" if len(value) > limit else "")
-    return _UNSHOWABLE.sub(lambda match: match[0].encode("unicode_escape").decode("ascii"), cut)
+    """`value` as a message may show it: cut to `limit` characters and an ellipsis (a value
+    may be megabytes long), escaped as names.shown escapes every text a message shows."""
+    return shown(value[:limit] + ("…" if len(value) > limit else ""))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 from convert import defaults
+from convert.archive.keys import is_safe_key
 from convert.dates import read_timestamp, utc
 from convert.document.language import UNDETERMINED, is_language_tag
 from convert.document.provenance import MAX_URL, Provenance, clipped, is_web_url
@@ -33,7 +34,6 @@ EMPTY_ARCHIVE_DATE = datetime(1970, 1, 1, tzinfo=UTC)
 ARCHIVE_TITLE = defaults.ARCHIVE_TITLE
 
 
-_SAFE_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -156,7 +156,7 @@ def oldest_first(entries: Sequence[Entry]) -> list[Entry]:
 
 def check_entry(entry: Entry) -> None:
     """Refuse an entry whose key, dates or paths could not be published safely."""
-    if not _SAFE_KEY.fullmatch(entry.key):
+    if not is_safe_key(entry.key):
         raise ValueError(f"unsafe key: {entry.key!r}")
     if entry.date.tzinfo is None or entry.date.utcoffset() is None:
         raise ValueError(f"{entry.key}: date must be timezone-aware: {entry.date!r}")

@@ -13,9 +13,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from convert.files import write_if_changed
+from convert.files import read_regular, write_if_changed
 from convert.layout import FAVICON_NAME, FEED_NAME, HANDOUT_OPTIONS_NAME, INDEX_NAME, SUMS_NAME
-from convert.publish.entries import Entry, HandoutOptions, check_entry, newest_first, oldest_first
+from convert.publish.entries import STATIC_SEARCH, Entry, HandoutOptions, check_entry, newest_first, oldest_first
 from convert.publish.index_page import SEARCH_SCRIPT, SEARCH_SCRIPT_NAME, render_index
 from convert.publish.opds1 import render_feed
 from convert.publish.opds2 import JSON_FEED_NAME, render_json_feed
@@ -71,21 +71,24 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
 
 
 def options_record(options: HandoutOptions) -> bytes:
-    """The archive's title and base URL as dist/.handout.json keeps them."""
-    return (json.dumps({"title": options.title, "base_url": options.base_url}, ensure_ascii=False) + "\n").encode()
+    """The archive's title, base URL and search as dist/.handout.json keeps them."""
+    return (json.dumps({"title": options.title, "base_url": options.base_url, "search": options.search},
+                       ensure_ascii=False) + "\n").encode()
 
 
 def read_options(dist: Path) -> HandoutOptions:
-    """The title and base URL `dist` was last handed out with, so that the pages serve writes
-    itself (search results, the OpenSearch description) name the archive as index.html does,
-    wherever serve is started. The defaults for an archive handed out before the record
-    existed, or whose record cannot be read (the next archive run writes it again)."""
+    """The title, base URL and search `dist` was last handed out with, so that what other
+    commands write (serve's search results and OpenSearch description, the hand-out `restore`
+    writes again, the bag's description) names the archive as index.html does, wherever they
+    are started. The defaults for an archive handed out before the record existed, or whose
+    record cannot be read (the next archive run writes it again). A record is read back as
+    the untrusted file it is: HandoutOptions checks every value."""
     try:
-        kept = json.loads((Path(dist) / HANDOUT_OPTIONS_NAME).read_bytes())
-        title, base_url = kept["title"], kept["base_url"]
+        kept = json.loads(read_regular(Path(dist) / HANDOUT_OPTIONS_NAME))
+        title, base_url, search = kept["title"], kept["base_url"], kept.get("search", STATIC_SEARCH)
         if not isinstance(title, str) or not (base_url is None or isinstance(base_url, str)):
             raise TypeError("not a record of hand-out options")
-        return HandoutOptions(title=title, base_url=base_url)
+        return HandoutOptions(title=title, base_url=base_url, search=search)
     except (OSError, ValueError, KeyError, TypeError):
         return HandoutOptions()
 
