@@ -1,1 +1,1 @@
-"""Stage 4, the archive: plan and update it (job), the catalog (catalog, search_index), seed keys (keys) and fixity checks (verify)."""
+"""Stage 4, the archive: plan and update it (job) after the mass-withdrawal check (guard), the catalog (catalog, search_index), seed keys (keys), fixity checks (verify), and what an operator asks of it (restore, status, metrics)."""
