@@ -32,10 +32,12 @@ def open_regular(path: Path | str, *, follow_symlinks: bool = True) -> BinaryIO:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             raise NotRegularFileError(errno.EINVAL, "not a regular file", str(path))
         os.set_blocking(descriptor, True)
-        return os.fdopen(descriptor, "rb")
     except BaseException:
         os.close(descriptor)
         raise
+    # Outside the try: once the file object owns the descriptor, only it closes it (a signal
+    # raised here must not close the descriptor under it, for a second close later).
+    return os.fdopen(descriptor, "rb")
 
 
 def read_regular(path: Path | str) -> bytes:

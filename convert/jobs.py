@@ -212,7 +212,8 @@ def run_archive(
         stopped: BaseException | None = None
         try:
             # Before anything is withdrawn or built: a refused run changes nothing.
-            check_withdrawals(seed_rows(connection), {seed.key for seed in seeds}, seeds_dir,
+            # A damaged row is named once, by the update below.
+            check_withdrawals(seed_rows(connection, lambda problem: None), {seed.key for seed in seeds}, seeds_dir,
                               folder_problem=folder_problem, allow=options.allow_mass_withdraw)
             for row in forget_gone_failures(connection, {seed.key for seed in seeds}):
                 totals.gone += 1

@@ -18,6 +18,7 @@ from support.run import REAL_SEED, ROOT, json_lines, seedpress
 from convert import defaults
 from convert.archive.catalog import SCHEMA_VERSION
 from convert.build.environment import STYLE_FILES, styles_digest
+from convert.defaults import CATALOGUED_EDITIONS
 
 
 def path_without_java(tmp_path: Path) -> str:
@@ -130,7 +131,7 @@ def test_a_first_release_catalog_is_migrated_and_keeps_its_seeds(archive_of_one)
         assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert connection.execute("SELECT status FROM seeds").fetchall() == [("built",)]
     assert seedpress("verify", "--dist", dist).returncode == 0
-    assert fixity_rows(dist) == [(6, "[]")]
+    assert fixity_rows(dist) == [(len(CATALOGUED_EDITIONS), "[]")]
 
 
 def fixity_rows(dist: Path) -> list[tuple[int, str]]:
@@ -150,13 +151,13 @@ def test_a_version_1_catalog_is_migrated_and_then_records_each_verify(archive_of
     assert verified.returncode == 0 and verified.stderr == "", verified.stderr
     with sqlite3.connect(dist / ".catalog.sqlite") as connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
-    assert fixity_rows(dist) == [(6, "[]")]
+    assert fixity_rows(dist) == [(len(CATALOGUED_EDITIONS), "[]")]
     rerun = seedpress("archive", seeds, "--dist", dist)
     assert ": 0 built, 1 unchanged, 0 failed, 0 withdrawn in " in rerun.stdout, rerun.stderr
     (dist / "article-0" / "article-0.docx").unlink()
     assert seedpress("verify", "--dist", dist).returncode == 1
     [first, second] = fixity_rows(dist)
-    assert first == (6, "[]")
+    assert first == (len(CATALOGUED_EDITIONS), "[]")
     assert second[0] == 6 and json.loads(second[1]) == [
         {"path": "article-0/article-0.docx", "problem": f"{dist}/article-0/article-0.docx: missing"}]
 

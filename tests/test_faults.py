@@ -68,11 +68,11 @@ def archived_on_tmpfs(tmp_path: Path, size: str, built: int, added: int):
 
 
 def test_disk_full_fails_cleanly_and_the_next_run_completes(tmp_path):
-    with archived_on_tmpfs(tmp_path, "2m", built=2, added=3) as (seeds, dist, good):
+    with archived_on_tmpfs(tmp_path, "4m", built=2, added=3) as (seeds, dist, good):
         # A built seed changes too: its rebuild must not cost its last good files.
         edited = seeds / "article-0.txt"
         edited.write_text(edited.read_text("utf-8") + "\nAn edit.\n", "utf-8")
-        # Leave about 40 KiB free: not enough for one more seed's five files.
+        # Leave about 40 KiB free: not enough for one more seed's files.
         free = os.statvfs(dist).f_bavail * os.statvfs(dist).f_frsize
         filler = dist / ".filler"
         filler.write_bytes(b"\0" * (free - 40 * 1024))

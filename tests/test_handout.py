@@ -107,7 +107,7 @@ def test_index_lists_every_entry_newest_first(archive, page):
         assert item.find(".//time").get("datetime") == entry.date.strftime("%Y-%m-%dT%H:%M:%SZ")
         assert item.find_class("summary")[0].text_content() == entry.summary
         labels = [a.text_content() for a in item.iter("a")]
-        assert [label.split(" ")[0] for label in labels] == ["PDF", "EPUB", "DOCX", "Markdown", "original"]
+        assert [label.split(" ")[0] for label in labels] == ["PDF", "EPUB", "DOCX", "Markdown", "Source"]
         assert all(label.endswith(("kB", "bytes")) for label in labels)
 
 

@@ -99,7 +99,8 @@ def test_run_exit_code_and_error_lines(run):
     result, by_key, dist = run
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    errors = result.stderr.strip().splitlines()
+    # A notice (a seed with no marker, say: issue 21) tells what the reader guessed; it is no error.
+    errors = [line for line in result.stderr.strip().splitlines() if not line.startswith("seedpress: notice: ")]
     assert len(errors) == len(FAILING), errors
     for key, reason in FAILING.items():
         assert by_key[key]["status"] == "failed"

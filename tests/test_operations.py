@@ -40,6 +40,7 @@ from convert.archive.catalog import SeedRow
 from convert.archive.guard import check_withdrawals
 from convert.build.outcome import Status
 from convert.cli import EXIT_MASS_WITHDRAW
+from convert.defaults import CATALOGUED_EDITIONS
 from convert.errors import MassWithdrawalRefused
 
 #: Titles in the module's archive.
@@ -431,7 +432,7 @@ def test_status_after_a_good_run_a_failed_seed_and_a_verify(archive_copy):
     (failing,) = status["failing"]
     assert failing["key"] == "broken" and "broken.txt" in failing["error"] and "binary" in failing["error"]
     verify = status["last_verify"]
-    assert verify["passed"] and verify["problems"] == [] and verify["files"] == TITLES * 6
+    assert verify["passed"] and verify["problems"] == [] and verify["files"] == TITLES * len(CATALOGUED_EDITIONS)
     catalogued = sum(path.stat().st_size for path in dist.glob("*/*") if path.parent.name in statuses(dist))
     assert status["title_bytes"] == catalogued
     assert status["disk_bytes"] >= catalogued

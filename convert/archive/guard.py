@@ -64,7 +64,8 @@ def check_withdrawals(rows: dict[str, SeedRow], present_keys: Collection[str | N
 def forget_gone_failures(connection: sqlite3.Connection, present_keys: Collection[str | None]) -> list[SeedRow]:
     """Drop from the catalog the seeds that never built and are no longer in the seeds folder;
     return their rows. Their failures went away with them: nothing is withdrawn."""
-    gone = [row for key, row in sorted(seed_rows(connection).items())
+    # A damaged row is named once, by the update that follows.
+    gone = [row for key, row in sorted(seed_rows(connection, lambda problem: None).items())
             if row.status is Status.FAILED and key not in present_keys]
     for row in gone:
         forget_seed(connection, row.key)

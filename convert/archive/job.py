@@ -177,10 +177,10 @@ def find_seeds(seeds_dir: Path) -> list[Seed]:
     keys = assign_keys(path.name for path in paths)
     by_stem: dict[str, list[Path]] = {}
     for path in paths:
-        by_stem.setdefault(path.stem.casefold(), []).append(path)
+        by_stem.setdefault(path.stem, []).append(path)
     for path in paths:
         key = keys[path.name]
-        namesakes = [other.name for other in by_stem[path.stem.casefold()] if other != path]
+        namesakes = [other.name for other in by_stem[path.stem] if other != path]
         if namesakes:
             # Which of the two is meant is not for seedpress to guess: neither is built, and
             # the title keeps its key, so its last good build stays handed out meanwhile.
