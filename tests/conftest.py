@@ -6,6 +6,7 @@ Nothing here is autouse: other test modules only get what they ask for by name.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -82,3 +83,17 @@ def one_seed_archive(tmp_path_factory) -> tuple[Path, Path]:
 def archive_of_one(one_seed_archive, tmp_path) -> tuple[Path, Path]:
     """A copy of one_seed_archive under this test's tmp_path, to change: (seeds, dist)."""
     return copy_archive(*one_seed_archive, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Playwright, one per test module (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "Chromium is missing: `make test` installs it (Debian package chromium)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable,
+                                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield launched
+        launched.close()

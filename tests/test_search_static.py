@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import lxml.etree
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from support.run import DATA, REAL_SEED, seedpress
 from support.servers import start_server, stop
 
@@ -88,17 +88,6 @@ def test_the_archive_job_advertises_search_only_when_configured(archive, tmp_pat
     config.write_text('[archive]\nsearch = "yes"\n', "utf-8")
     result = seedpress("archive", archive / "seeds", "--dist", served, "--config", config)
     assert result.returncode != 0 and "archive.search" in result.stderr and "Traceback" not in result.stderr
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert executable, "Chromium is missing: `make test` installs it (Debian package chromium)"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable,
-                                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        yield launched
-        launched.close()
 
 
 @pytest.mark.slow
