@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.run import COMMAND_TIMEOUT, ROOT, wait_for
-from support.servers import SERVE_HOST, free_port, stop
+from support.servers import SERVE_HOST, answering, free_port, stop
 
 from convert.archive.catalog import open_catalog, record_built
 from convert.build.outcome import Built, EditionFile, Outcome, Status
@@ -126,19 +126,7 @@ def start_bounded(dist: Path, logs: Path, *, max_files: int | None = None, **lim
             [sys.executable, "-c", call, str(dist), SERVE_HOST, str(port), json.dumps(limits)],
             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log, stderr=subprocess.STDOUT,
             preexec_fn=limit_files if max_files else None)
-    base = f"http://{SERVE_HOST}:{port}"
-    deadline = time.monotonic() + COMMAND_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}: {logs.read_text()}")
-        try:
-            if httpx.get(base + "/", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    process.wait()
-    pytest.fail(f"server did not answer within {COMMAND_TIMEOUT} s: {logs.read_text()}")
+    return process, answering(process, f"http://{SERVE_HOST}:{port}", logs)
 
 
 def address(base: str) -> tuple[str, int]:

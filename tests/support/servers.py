@@ -40,14 +40,19 @@ def start_server(dist: Path, logs: Path, header_timeout: float | None = None) ->
     process = subprocess.Popen(serve_command(dist, port, header_timeout), cwd=ROOT, stdout=log,
                                stderr=subprocess.STDOUT)
     log.close()
-    base = f"http://{SERVE_HOST}:{port}"
+    return process, answering(process, f"http://{SERVE_HOST}:{port}", logs)
+
+
+def answering(process: subprocess.Popen, base: str, logs: Path) -> str:
+    """`base` once the server `process` answers there (polled, with a deadline); the server is
+    killed, and the test fails with its log, if it exits or does not answer in time."""
     deadline = time.monotonic() + COMMAND_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"server exited with {process.returncode}: {logs.read_text()}")
         try:
             if httpx.get(base + "/", timeout=1).status_code == 200:
-                return process, base
+                return base
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
