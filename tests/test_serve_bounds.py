@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.run import COMMAND_TIMEOUT, ROOT, wait_for
-from support.servers import SERVE_HOST, answering, free_port, stop
+from support.servers import SERVE_HOST, answering, descriptors_open_on, free_port, stop
 
 from convert.archive.catalog import open_catalog, record_built
 from convert.build.outcome import Built, EditionFile, Outcome, Status
@@ -437,17 +437,6 @@ SEND_TIMEOUT = 2.0
 #: How much longer than the timeout a test waits for the server to let go.
 CLOSE_GRACE = 30
 BIG_SIZE = 64 * 1024 * 1024
-
-
-def descriptors_open_on(pid: int, path: Path) -> int:
-    """How many descriptors process `pid` holds on `path` (Linux /proc)."""
-    count = 0
-    for entry in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            count += os.readlink(entry) == str(path)
-        except FileNotFoundError:
-            pass  # closed while we looked
-    return count
 
 
 def descriptor_count(pid: int) -> int:

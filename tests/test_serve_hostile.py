@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.run import wait_for
-from support.servers import start_server, stop
+from support.servers import descriptors_open_on, start_server, stop
 
 #: GETs the race test sends; the server that checked a path and then opened it by name leaked the
 #: secret in 1 to 2.5 % of them here.
@@ -152,17 +152,6 @@ def test_file_swapped_for_a_symlink_never_serves_what_it_points_to(small_dist, t
     assert set(tally.statuses) <= {200, 404}, tally.statuses
     # Both states were seen, so the requests really raced the swaps.
     assert tally.statuses[200] > 100 and tally.statuses[404] > 100, tally.statuses
-
-
-def descriptors_open_on(pid: int, path: Path) -> int:
-    """How many descriptors process `pid` holds on `path` (Linux /proc)."""
-    count = 0
-    for entry in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            count += os.readlink(entry) == str(path)
-        except FileNotFoundError:
-            pass  # closed while we looked
-    return count
 
 
 def test_descriptor_is_closed_when_the_client_leaves_mid_body(small_dist, tmp_path):

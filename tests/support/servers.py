@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -69,3 +70,14 @@ def stop(process: subprocess.Popen) -> int:
         process.kill()
         process.wait()
         raise
+
+
+def descriptors_open_on(pid: int, path: Path) -> int:
+    """How many descriptors process `pid` holds on `path` (Linux /proc)."""
+    count = 0
+    for entry in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(entry) == str(path)
+        except FileNotFoundError:
+            pass  # closed while we looked
+    return count
