@@ -27,6 +27,9 @@ PAPER = "a4"
 PANDOC_TIMEOUT = 60
 #: Heap limit handed to pandoc's runtime.
 PANDOC_HEAP = "512m"
+#: Seconds a long-lived child (the pandoc writer) gets to exit by itself, once its
+#: input ends, before it is killed.
+CHILD_EXIT_GRACE = 2
 #: Seconds EPUBCheck may take over one EPUB (`--validate`).
 EPUBCHECK_TIMEOUT = 120
 #: Seconds one input may take, all editions together (`--timeout`, convert and archive).

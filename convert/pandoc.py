@@ -10,7 +10,9 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -136,16 +138,23 @@ class PandocWriter:
         self.reference_doc = None if reference_doc is None else Path(reference_doc)
         self.process: subprocess.Popen | None = None
         self.reader: PipeReader | None = None
+        self.temporary: str | None = None
 
     def _start(self) -> subprocess.Popen:
         if self.process is None or self.process.poll() is not None:
             reference = [] if self.reference_doc is None else [str(self.reference_doc.resolve())]
+            self.close()
+            # `pandoc lua` keeps an interpreter history file in TMPDIR (pandoc-hist<pid>-0)
+            # and removes it only when it exits by itself: a killed pandoc left one in
+            # /tmp per process, thousands over a scheduled archive's life. Its own
+            # directory goes with it, however it stopped.
+            self.temporary = tempfile.mkdtemp(prefix="seedpress-pandoc-")
             self.process = subprocess.Popen(
                 [pandoc_path(), "+RTS", f"-M{defaults.PANDOC_HEAP}", "-RTS", "lua",
                  str(WRITER_SCRIPT), *reference],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 # The epoch, as under --sandbox: editions replace it with the build date.
-                env={**os.environ, "SOURCE_DATE_EPOCH": "0"},
+                env={**os.environ, "SOURCE_DATE_EPOCH": "0", "TMPDIR": self.temporary},
                 preexec_fn=unlimit_address_space,
             )
             self.reader = PipeReader(self.process.stdout, "pandoc exited")
@@ -188,10 +197,13 @@ class PandocWriter:
         return body
 
     def close(self) -> None:
-        """Stop the pandoc process and release its pipes."""
+        """Stop the pandoc process, release its pipes and remove its temporary directory."""
         if self.process is not None:
-            stop_child(self.process)
+            stop_child(self.process, grace=defaults.CHILD_EXIT_GRACE)
             self.process = None
+        if self.temporary is not None:
+            shutil.rmtree(self.temporary, ignore_errors=True)
+            self.temporary = None
 
 
 _writers: dict[Path | None, PandocWriter] = {}

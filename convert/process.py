@@ -99,9 +99,20 @@ class PipeReader:
         return data
 
 
-def stop_child(process: subprocess.Popen) -> None:
-    """Kill a child that speaks over its stdin and stdout, reap it and close its pipes."""
-    process.kill()
+def stop_child(process: subprocess.Popen, *, grace: float = 0) -> None:
+    """Stop a child that speaks over its stdin and stdout, reap it and close its pipes.
+
+    With a `grace`, the child first gets the end of its input and that many seconds
+    to exit by itself (and clean up after itself); then, or at once, it is killed.
+    """
+    if grace and process.poll() is None:
+        try:
+            process.stdin.close()
+            process.wait(timeout=grace)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    if process.poll() is None:
+        process.kill()
     process.wait()
     process.stdin.close()
     process.stdout.close()
