@@ -424,7 +424,8 @@ def command_archive(arguments: argparse.Namespace) -> int:
     options = JobOptions(jobs=arguments.jobs, build=build_options(arguments, keep_seed=True),
                          retry=arguments.retry, handout=_handout_options(arguments),
                          allow_mass_withdraw=bool(arguments.allow_mass_withdraw or archive.allow_mass_withdraw),
-                         cluster=arguments.cluster or os.environ.get(defaults.CLUSTER_VARIABLE) or None)
+                         cluster=arguments.cluster or os.environ.get(defaults.CLUSTER_VARIABLE) or None,
+                         cluster_deadlines=arguments.configuration.cluster.deadlines())
     try:
         totals = run_archive(arguments.seeds, arguments.dist, options, on_outcome=on_outcome, on_plan=progress.start,
                              on_warning=_say_error, exit_code=exit_code_of)

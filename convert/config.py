@@ -10,6 +10,9 @@
     publisher = "Example Press"
     rights = "CC BY 4.0"
     license_url = "https://creativecommons.org/licenses/by/4.0/"
+    [cluster]                                       # `archive --cluster` only
+    grace = 60                                      # no worker for this long: the run stops
+    answer_margin = 180                             # past --timeout: a silent task is given up
     [serve]
     metrics = true                                  # false: serve answers no /metrics
     metrics_from = ["10.0.0.0/8"]                   # besides loopback clients
@@ -38,16 +41,20 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from convert import defaults
 from convert.document.provenance import MAX_URL, Provenance, clipped, text_problem, url_problem
 from convert.errors import ConfigError
 from convert.publish.entries import SERVER_SEARCH, STATIC_SEARCH
+from convert.runners.cluster import Deadlines
 
 #: The file looked for in the current folder when no --config is given.
 CONFIG_NAME = "seedpress.toml"
 #: A configuration file larger than this is refused unread: a few lines are expected.
 MAX_CONFIG_BYTES = 1 << 20
+#: The longest wait a configuration may set: a day.
+MAX_SECONDS = 86_400
 
 
 def _checked_text(value: str) -> str:
@@ -120,6 +127,23 @@ class ServeTable(_Table):
     `--metrics-from` replaces them."""
 
 
+Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS)]
+
+
+class ClusterTable(_Table):
+    """[cluster]: how long an archive run on a Dask cluster (`--cluster`) waits on its workers."""
+
+    grace: Seconds = defaults.CLUSTER_GRACE
+    """With no worker able to render, or no word of a task the scheduler says has ended,
+    for this long, the run stops (no worker) or gives that seed up."""
+    answer_margin: Seconds = defaults.CLUSTER_ANSWER_MARGIN
+    """Seconds past a seed's time limit (`--timeout`) before a task that has not answered
+    is given up as hanging."""
+
+    def deadlines(self) -> Deadlines:
+        return Deadlines(grace=self.grace, answer_margin=self.answer_margin)
+
+
 class MetadataTable(_Table):
     """[metadata]: author, publisher, rights and license of every seed unless its master says otherwise."""
 
@@ -139,6 +163,7 @@ class Config(_Table):
     archive: ArchiveTable = ArchiveTable()
     metadata: MetadataTable = MetadataTable()
     serve: ServeTable = ServeTable()
+    cluster: ClusterTable = ClusterTable()
 
 
 def load_config(path: Path | None = None) -> Config:

@@ -45,8 +45,13 @@ WORKER_DEATHS = 2
 CLUSTER_VARIABLE = "SEEDPRESS_CLUSTER"
 #: Seconds to reach a Dask scheduler, and to wait for its first worker.
 CLUSTER_CONNECT_TIMEOUT = 30
-#: Seconds a cluster run waits with no worker able to render before it stops.
+#: Seconds a cluster run waits with no worker able to render before it stops, and for
+#: word of a task the scheduler says has ended (seedpress.toml's [cluster] grace).
 CLUSTER_GRACE = 60
+#: Seconds past a seed's time limit that the driver waits for a worker's answer before it
+#: gives the seed up: the worker's own bound (a renderer's start, the hard kill) and the
+#: answer's way back (seedpress.toml's [cluster] answer_margin).
+CLUSTER_ANSWER_MARGIN = 180
 #: Where `convert` writes, `archive` reads seeds and writes the archive, and
 #: `verify`, `serve` look, unless told otherwise.
 OUT_DIR = Path("out")

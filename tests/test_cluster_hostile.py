@@ -26,10 +26,9 @@ from support.servers import free_port
 from test_cluster import Cluster, dask, stop_group, workers_of
 
 from convert.build.input import BuildOptions
-from convert.defaults import CLUSTER_GRACE
 from convert.document.provenance import FIELDS as PROVENANCE_FIELDS
 from convert.layout import CATALOG_NAME, edition_file
-from convert.runners.cluster import ANSWER_MARGIN, _Answer, _Refused, _Sent
+from convert.runners.cluster import _Answer, _Refused, _Sent
 from convert.runners.cluster_worker import BUILT_TEXTS
 from convert.runners.pool import SeedTask
 
@@ -221,20 +220,27 @@ def test_worker_answering_with_other_files_is_refused(hostile, tmp_path, mode, r
     assert not (tmp_path / "x").exists() and not (tmp_path / "dist" / "x").exists()
 
 
+#: The driver's deadlines for these runs, from seedpress.toml's [cluster] table: shorter
+#: than the defaults (60 s and 180 s) so that the tests wait seconds, not minutes.
+GRACE, ANSWER_MARGIN = 12, 15
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("mode", "reason", "deadline"), [
-    ("recursion", "raised an error, but Dask could not send it back", CLUSTER_GRACE),
+    ("recursion", "raised an error, but Dask could not send it back", GRACE),
     ("hang", "gave no answer", int(TIME_LIMIT) + ANSWER_MARGIN),
 ])
 def test_worker_that_never_answers_is_given_up_at_the_deadline(hostile, tmp_path, mode, reason, deadline):
     """A task whose error Dask cannot send back (the driver's future never completes) or
-    that hangs: the seed fails after its deadline (CLUSTER_GRACE after the scheduler heard
-    of the error; the time limit plus ANSWER_MARGIN for a hang), and the run ends."""
+    that hangs: the seed fails after its deadline (the [cluster] grace after the scheduler
+    heard of the error; the time limit plus the answer margin for a hang), and the run ends."""
     cluster, plan = hostile
     (worker,) = workers_of(cluster.address)
+    config = tmp_path / "seedpress.toml"
+    config.write_text(f"[cluster]\ngrace = {GRACE}\nanswer_margin = {ANSWER_MARGIN}\n")
     try:
         result, before, after, seconds = archive_with_bait(tmp_path, cluster.address, plan, "--timeout", TIME_LIMIT,
-                                                           mode=mode)
+                                                           "--config", config, mode=mode)
     finally:
         plan.write_text("{}")  # a hanging bait ends, and the worker's thread with it
     assert_refused(result, before, after, tmp_path / "dist", worker, f"{reason} within {deadline} s"

@@ -167,3 +167,30 @@ def test_bad_metadata_options_are_usage_errors(tmp_path, option, value, reason):
     assert result.returncode == 2
     assert f"argument {option}: {reason}" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_cluster_table_sets_the_drivers_deadlines(tmp_path):
+    """[cluster] grace and answer_margin reach the driver; without them the defaults hold."""
+    from convert.defaults import CLUSTER_ANSWER_MARGIN, CLUSTER_GRACE
+    from convert.runners.cluster import Deadlines
+
+    path = tmp_path / "seedpress.toml"
+    path.write_text("[cluster]\ngrace = 7\nanswer_margin = 12.5\n")
+    assert load_config(path).cluster.deadlines() == Deadlines(grace=7, answer_margin=12.5)
+    path.write_text("[archive]\ntitle = \"T\"\n")
+    assert load_config(path).cluster.deadlines() == Deadlines(grace=CLUSTER_GRACE,
+                                                              answer_margin=CLUSTER_ANSWER_MARGIN)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[cluster]\ngrace = 0\n", "cluster.grace: Input should be greater than 0"),
+    ("[cluster]\nanswer_margin = 86401\n", "cluster.answer_margin: Input should be less than or equal to 86400"),
+    ("[cluster]\ngrace = \"60\"\n", "cluster.grace: Input should be a valid number"),
+    ("[cluster]\ngrace = true\n", "cluster.grace: Input should be a valid number"),
+])
+def test_a_bad_cluster_deadline_is_one_line_naming_the_key(tmp_path, text, message):
+    path = tmp_path / "seedpress.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == f"{path}: {message}"

@@ -42,6 +42,7 @@ from convert.document.seed import parse_seed, parse_seed_structure, read_bounded
 from convert.errors import ConfigError, SeedpressError
 from convert.files import fsync_directory
 from convert.layout import CATALOG_NAME, WITHDRAWN_NAME, edition_path
+from convert.runners.cluster import Deadlines
 from convert.runners.pool import SeedTask, run_pool
 
 #: Seeds put into the search index per transaction when a run fills the index of an older catalog.
@@ -60,6 +61,8 @@ class UpdateOptions:
     """Retry seeds that failed on a time or memory limit although nothing changed."""
     cluster: str | None = None
     """A Dask scheduler's address (tcp://HOST:PORT) to render on instead of the local pool."""
+    cluster_deadlines: Deadlines = Deadlines()
+    """How long the driver waits on the cluster's workers (seedpress.toml's [cluster])."""
 
 
 @dataclass
@@ -156,7 +159,7 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
     if tasks and options.cluster:
         from convert.runners.cluster import run_on_cluster
 
-        run_on_cluster(tasks, options.cluster, environment, record, on_warning)
+        run_on_cluster(tasks, options.cluster, environment, record, on_warning, options.cluster_deadlines)
     elif tasks:
         jobs = defaults.default_jobs() if options.jobs is None else options.jobs
         run_pool(tasks, jobs, options.build.memory, record)

@@ -53,6 +53,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from convert import defaults
@@ -72,11 +73,18 @@ from convert.runners.pool import SeedTask
 IN_FLIGHT_PER_THREAD = 2
 #: How often the driver looks at which workers it has while it waits for results.
 HEALTH_INTERVAL = 2.0
-#: Seconds past a seed's time limit that the driver waits for a worker's answer before it
-#: gives the seed up: the worker's own bound (a renderer's start, the hard kill) and the
-#: answer's way back. A worker whose task hangs, or whose error Dask cannot send back
-#: (the future then never completes), costs its seed this long, never the run.
-ANSWER_MARGIN = 180
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long the driver waits on a cluster (seedpress.toml's [cluster] table). A worker
+    whose task hangs, or whose error Dask cannot send back (the future then never
+    completes), costs its seed this long, never the run."""
+
+    grace: float = defaults.CLUSTER_GRACE
+    """No worker able to render, or no word of a task that ended, for this long: given up."""
+    answer_margin: float = defaults.CLUSTER_ANSWER_MARGIN
+    """Seconds past a seed's time limit before a task that has not answered is given up."""
 
 _ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})")
 INSTALL_HINT = "pip install 'seedpress[cluster]'"
@@ -96,7 +104,7 @@ def check_cluster(address: str) -> None:
 
 def run_on_cluster(
     tasks: Sequence[SeedTask], address: str, environment: str, on_outcome: Callable[[Outcome], None],
-    on_warning: Callable[[str], None] = lambda message: None,
+    on_warning: Callable[[str], None] = lambda message: None, deadlines: Deadlines = Deadlines(),
 ) -> None:
     """Render every task on the cluster at `address`, write each seed's files here and
     report its Outcome; `environment` is this machine's environment digest, which a
@@ -109,7 +117,7 @@ def run_on_cluster(
     plugin = RendererPlugin(style_files(build.styles), build.lang, build.provenance, build.memory, environment,
                             build.archive_title)
     with _quiet_distributed(), _connected(address) as client:
-        _ClusterRun(client, address, plugin, on_outcome).run(tasks, on_warning)
+        _ClusterRun(client, address, plugin, on_outcome, deadlines).run(tasks, on_warning)
 
 
 def style_files(styles: Path) -> dict[str, bytes]:
@@ -124,8 +132,10 @@ def style_files(styles: Path) -> dict[str, bytes]:
 class _ClusterRun:
     """One archive run's seeds on the cluster: submit, collect, write, report."""
 
-    def __init__(self, client, address: str, plugin, on_outcome: Callable[[Outcome], None]):
+    def __init__(self, client, address: str, plugin, on_outcome: Callable[[Outcome], None],
+                 deadlines: Deadlines = Deadlines()):
         self.client, self.address, self.plugin, self.on_outcome = client, address, plugin, on_outcome
+        self.deadlines = deadlines
         self.deaths: dict[str, int] = {}
         self.none_since: float | None = None
 
@@ -200,16 +210,16 @@ class _ClusterRun:
         return int(sum(worker.get("resources", {}).get(self.plugin.name, 0) for worker in workers))
 
     def _check_still_served(self, slots: int, left: int) -> None:
-        """RunStopped when no worker could render for CLUSTER_GRACE seconds on end (all
-        lost, none restarted)."""
+        """RunStopped when no worker could render for the grace on end (all lost, none
+        restarted)."""
         if slots:
             self.none_since = None
             return
         now = time.monotonic()
         self.none_since = self.none_since or now
-        if now - self.none_since > defaults.CLUSTER_GRACE:
+        if now - self.none_since > self.deadlines.grace:
             raise RunStopped(self._stopped(
-                f"no worker able to render for this machine for {defaults.CLUSTER_GRACE} s", left))
+                f"no worker able to render for this machine for {self.deadlines.grace:g} s", left))
 
     def _submit(self, task: SeedTask) -> _Sent | None:
         """Read the seed and hand it to the cluster; None (and its failure reported) when
@@ -232,7 +242,7 @@ class _ClusterRun:
 
     def _give_up_overdue(self, running: dict[str, _Sent]) -> None:
         """Fail every seed that the scheduler says a worker has held past its deadline (the
-        time limit plus ANSWER_MARGIN), or finished (erred, or done) CLUSTER_GRACE seconds
+        time limit plus the answer margin), or finished (erred, or done) the grace
         ago with no word of it here (an error or answer Dask could not send back), naming
         that worker; and every seed no worker took for as long as the seeds ahead of it may
         take. The run goes on without them."""
@@ -246,9 +256,9 @@ class _ClusterRun:
                 # Taken, taken again after a worker died, or finished: its clock starts again.
                 sent.state, sent.worker, sent.since = state, worker, now
                 continue
-            limit = sent.task.options.timeout + ANSWER_MARGIN
+            limit = sent.task.options.timeout + self.deadlines.answer_margin
             if state in ("erred", "memory"):
-                limit = defaults.CLUSTER_GRACE
+                limit = self.deadlines.grace
             elif state != "processing":
                 limit *= IN_FLIGHT_PER_THREAD + 1
             if now - sent.since <= limit:
@@ -258,11 +268,11 @@ class _ClusterRun:
             path = sent.task.path
             if state in ("erred", "memory"):
                 error = (f"{path}: cluster worker {worker} {'raised an error' if state == 'erred' else 'answered'}, "
-                         f"but Dask could not send it back in {limit} s: given up")
+                         f"but Dask could not send it back in {limit:g} s: given up")
             elif state == "processing":
-                error = f"{path}: cluster worker {worker} gave no answer within {limit} s (it hangs): given up"
+                error = f"{path}: cluster worker {worker} gave no answer within {limit:g} s (it hangs): given up"
             else:
-                error = f"{path}: no cluster worker took it within {limit} s ({state}): given up"
+                error = f"{path}: no cluster worker took it within {limit:g} s ({state}): given up"
             self.on_outcome(Outcome.failure(path, sent.task.key, error, seconds=now - sent.since))
 
     def _task_states(self, keys: list[str]) -> dict[str, tuple[str, str | None]]:
@@ -311,7 +321,7 @@ class _ClusterRun:
             return False
         worker = self._holder(future)
         try:
-            data = future.result(timeout=defaults.CLUSTER_GRACE)
+            data = future.result(timeout=self.deadlines.grace)
         except TimeoutError:
             # Its result was on a worker that died before it came here, and no worker has
             # computed it again: send it anew.
