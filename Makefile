@@ -50,15 +50,20 @@ lint: $(VENV)/.installed-test
 dist: system-deps $(VENV)/.installed
 	$(BIN)/seedpress archive seeds --dist dist
 
+# Test processes (pytest-xdist). Many tests wait on subprocesses, servers, Dask and
+# deadlines rather than compute, so a 2-core machine runs three at once to good effect;
+# `make test TEST_PROCESSES=0` runs the suite in one process.
+TEST_PROCESSES ?= 3
+
 # Every test (CI runs this), with the "ci" Hypothesis profile (tests/conftest.py).
 test: $(VENV)/.system-deps-test $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q --hypothesis-profile=ci
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --hypothesis-profile=ci
 
 # The fast lane: every test not marked slow, browser, cluster or jvm (pyproject.toml's
 # markers); an addition to `make test`, never a replacement. No Chromium needed.
 FAST_LANE := not slow and not browser and not cluster and not jvm
 test-fast: $(VENV)/.system-deps $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -m "$(FAST_LANE)"
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) -m "$(FAST_LANE)"
 
 # Regenerate the expected masters in tests/data for review (git diff shows what changed).
 goldens: $(VENV)/.installed

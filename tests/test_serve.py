@@ -26,6 +26,8 @@ from convert.publish.index_page import CONTENT_SECURITY_POLICY
 
 SEED = REAL_SEED
 KEY = SEED.stem
+#: A temporary file as the hand-out writes them (name.PID.tmp), left by a crash: hidden.
+HALF_WRITTEN = "/.index.html.4242.tmp"
 OPDS_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
 MEDIA_TYPES = {
     "pdf": "application/pdf",
@@ -58,7 +60,7 @@ def dist(tmp_path_factory) -> Path:
     (dist / ".lock").write_bytes(b"")
     (dist / ".withdrawn").mkdir()
     (dist / ".withdrawn" / "x").write_bytes(b"withdrawn")
-    (dist / f".index.html.{os.getpid()}.tmp").write_bytes(b"half-written")
+    (dist / HALF_WRITTEN.lstrip("/")).write_bytes(b"half-written")
     (dist / "escape.pdf").symlink_to("/etc/passwd")
     (dist / "escape-dir").symlink_to("/etc", target_is_directory=True)
     (dist / "hidden-link.pdf").symlink_to(".catalog.sqlite")
@@ -222,7 +224,7 @@ FORBIDDEN = [
     "/.lock",
     "/.withdrawn/x",
     "/.withdrawn/",
-    f"/.index.html.{os.getpid()}.tmp",
+    HALF_WRITTEN,
     "/../etc/passwd",
     "/../../../../etc/passwd",
     f"/{KEY}/../../etc/passwd",
