@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from support.run import seedpress
 from test_pages import official_validator
 
 from convert.document.provenance import Provenance
@@ -37,7 +38,10 @@ from convert.layout import (
 )
 from convert.publish.entries import Edition, Entry, HandoutOptions, catalog_entry
 from convert.publish.handout import write_handout
+from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
+from convert.publish.opds2 import OPDS2_TYPE
 from convert.publish.paging import PAGE_SIZE
+from convert.serve.files import media_type
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 OPDS = "{http://opds-spec.org/2010/catalog}"
@@ -161,6 +165,7 @@ def test_every_feed_page_carries_facets_and_marks_the_active_one(handed_out):
     assert {link.get(f"{OPDS}facetGroup") for link in start} == {"Language", "Year", "Month", "Author", "Tag"}
 
 
+@pytest.mark.slow
 def test_opds2_facet_feeds_are_valid_by_the_published_schema(handed_out):
     dist, _made = handed_out
     validator = official_validator()
@@ -188,6 +193,7 @@ def document_of(name: str) -> str:
     return stem.partition("-")[2] if stem.startswith(("index-", "opds-")) else stem
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("existing", [99, 100, 250])
 def test_a_new_title_rewrites_a_few_documents_of_each_facet(tmp_path, existing):
     made = catalog(existing + 1)
@@ -195,6 +201,9 @@ def test_a_new_title_rewrites_a_few_documents_of_each_facet(tmp_path, existing):
     before = snapshot(tmp_path)
     write_handout(tmp_path, made)
     after = snapshot(tmp_path)
+    # What was left alone is what a hand-out written afresh holds: nothing stale was skipped.
+    write_handout(tmp_path / "fresh", made)
+    assert snapshot(tmp_path / "fresh") == after
     changed = sorted(name for name in after if before.get(name) != after[name])
     by_document = defaultdict(list)
     for name in changed:
@@ -246,6 +255,7 @@ def test_facet_slugs_are_safe_stable_and_distinct(first, second):
     assert (facet_slug(first) == facet_slug(second)) == (first == second)
 
 
+@pytest.mark.slow
 def test_a_withdrawn_title_takes_its_only_values_files_with_it(tmp_path):
     made = catalog(120)
     lonely = dataclasses.replace(made[40], author="Only Once", tags=("single <tag>",), lang="fr")
@@ -318,3 +328,50 @@ def test_a_base_url_makes_every_facet_link_absolute(tmp_path):
     write_handout(tmp_path, catalog(10), HandoutOptions(base_url="https://example.org/a/"))
     for name in [FEED_NAME, facet_name(FEED_NAME, "year", "1990")]:
         assert all(link.get("href").startswith("https://example.org/a/opds-") for link in facet_links(tmp_path, name))
+
+
+@pytest.mark.slow
+def test_an_archive_run_hands_a_masters_facets_out_and_takes_them_back(archive_of_one):
+    """End to end: a corrected master with an author, a date and tags, archived; its author's
+    and tags' lists appear; the title withdrawn, they go, and the browse pages stay."""
+    seeds, dist = archive_of_one
+    master = (dist / "article-0" / "article-0.md").read_text("utf-8")
+    fields = "author: '../Ada <Lovelace>'\ndate: '1843-07-01'\ntags: [engines, 'notes & <sketches>']\n"
+    (seeds / "article-0.md").write_text(master.replace("\nlang: en\n", f"\nlang: en\n{fields}", 1), "utf-8")
+    (seeds / "article-0.txt").unlink()
+    built = seedpress("archive", seeds, "--dist", dist, "--jobs", "0")
+    assert built.returncode == 0, built.stderr
+    values = [("author", "../Ada <Lovelace>"), ("tag", "engines"), ("tag", "notes & <sketches>"),
+              ("year", "1843"), ("month", "1843-07"), ("language", "en")]
+    for group, value in values:
+        for start in (FEED_NAME, JSON_FEED_NAME, INDEX_NAME):
+            assert (dist / facet_name(start, group, value)).is_file(), (group, value, start)
+    links = {(link.get(f"{OPDS}facetGroup"), link.get("title"), link.get(f"{THREAD}count"))
+             for link in facet_links(dist, FEED_NAME)}
+    assert ("Author", "../Ada <Lovelace>", "1") in links and ("Tag", "notes & <sketches>", "1") in links
+    (seeds / "article-0.md").unlink()
+    withdrawn = seedpress("archive", seeds, "--dist", dist, "--jobs", "0", "--allow-mass-withdraw")
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    assert sorted(path.name for path in dist.iterdir() if FACET_FILE.fullmatch(path.name)) == sorted(
+        browse_name(group) for group in BROWSE_GROUPS)
+    assert facet_links(dist, FEED_NAME) == []
+
+
+def test_serve_gives_the_facet_feeds_the_feeds_media_types():
+    for value in ("Jane Doe", "../x", "日本"):
+        assert media_type(page_name(facet_name(FEED_NAME, "author", value), 2)) == OPDS_ACQUISITION_TYPE
+        assert media_type(facet_name(JSON_FEED_NAME, "author", value)) == OPDS2_TYPE
+        assert media_type(facet_name(INDEX_NAME, "author", value)).startswith("text/html")
+
+
+@pytest.mark.slow
+def test_an_older_titles_corrected_author_moves_it_between_lists_as_a_fresh_hand_out_would(tmp_path):
+    made = catalog(250)
+    write_handout(tmp_path, made)
+    made[3] = dataclasses.replace(made[3], author="Corrected Author", tags=("corrected",))
+    write_handout(tmp_path, made)
+    write_handout(tmp_path / "fresh", made)
+    assert snapshot(tmp_path / "fresh") == snapshot(tmp_path)
+    assert ("Author", "Corrected Author", "1") in {
+        (link.get(f"{OPDS}facetGroup"), link.get("title"), link.get(f"{THREAD}count"))
+        for link in facet_links(tmp_path, FEED_NAME)}
