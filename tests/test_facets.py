@@ -375,3 +375,35 @@ def test_an_older_titles_corrected_author_moves_it_between_lists_as_a_fresh_hand
     assert ("Author", "Corrected Author", "1") in {
         (link.get(f"{OPDS}facetGroup"), link.get("title"), link.get(f"{THREAD}count"))
         for link in facet_links(tmp_path, FEED_NAME)}
+
+
+def assert_lists_hold_exactly(dist: Path, entries: list[Entry]) -> None:
+    """Every facet value of `entries` has lists (Atom, JSON, HTML) whose `next` reaches its
+    titles once each, and no file of any other value is left in dist."""
+    expected = expected_facets(entries)
+    for (group, value), identifiers in expected.items():
+        for start in (FEED_NAME, JSON_FEED_NAME, INDEX_NAME):
+            listed = [identifier for page in follow(dist, facet_name(start, group, value)) for identifier in page]
+            assert len(listed) == len(set(listed)) and set(listed) == identifiers, (group, value, start)
+    present = {document_of(path.name) for path in dist.iterdir()
+               if FACET_FILE.fullmatch(path.name) and not path.name.startswith("browse-")}
+    assert present == {document_of(facet_name(INDEX_NAME, group, value)) for group, value in expected}
+
+
+@pytest.mark.slow
+@settings(max_examples=6, deadline=None)
+@given(st.data())
+def test_any_catalog_and_any_withdrawal_keep_every_list_exact(tmp_path_factory, data):
+    count = data.draw(st.integers(min_value=0, max_value=230), label="titles")
+    made = [dataclasses.replace(
+        entry,
+        author=data.draw(st.sampled_from((None, *HOSTILE_AUTHORS[:4])), label="author"),
+        tags=tuple(data.draw(st.lists(st.sampled_from(HOSTILE_TAGS + ("common",)), max_size=3), label="tags")),
+        lang=data.draw(st.sampled_from(LANGUAGES), label="lang"))
+        for entry in catalog(count)]
+    dist = tmp_path_factory.mktemp("any") / "dist"
+    write_handout(dist, made)
+    assert_lists_hold_exactly(dist, made)
+    kept = [entry for entry in made if data.draw(st.booleans(), label=f"keep {entry.key}")]
+    write_handout(dist, kept)
+    assert_lists_hold_exactly(dist, kept)
