@@ -5,6 +5,9 @@
     dist/<key>/index.html                       its landing page
     dist/index.html, index-page-N.html          the index, paged
     dist/opds.xml, opds.json (-page-N)          the OPDS 1.2 and 2.0 catalogs, paged
+    dist/{index,opds}-<group>-<slug>.{html,xml,json} (-page-N)
+                                                the titles of one facet value (an author, a year…), paged
+    dist/browse-<group>.html                    the values of one facet group, with their counts
     dist/SHA256SUMS                             sha256sum -c over every published file
     dist/opensearch.xml                         serve's search description
     dist/search.js, dist/pagefind/              the static search of the landing pages
@@ -24,8 +27,10 @@ seedpress but its exceptions, so that any stage may use it.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +77,23 @@ LANDING_GLOB = f"*/{LANDING_NAME}"
 #: The hand-out's later pages: index-page-2.html, opds-page-2.xml, opds-page-2.json.
 PAGE_FILE = re.compile(r"(index|opds)-page-[0-9]+\.(html|xml|json)")
 
+#: The facet groups a title is browsed by, in the order the feeds and pages give them:
+#: its language, the year and month it was published (else archived), its author, its tags.
+FACET_GROUPS = ("language", "year", "month", "author", "tag")
+#: The groups with a page of their own in dist (browse-<group>.html); months are on the year page.
+BROWSE_GROUPS = ("language", "year", "author", "tag")
+#: Hex digits of a facet value's digest in its file names: 80 bits, so that no two values
+#: an archive could hold share a name.
+FACET_DIGEST_LENGTH = 20
+#: The longest readable part of a facet value's file names.
+FACET_READABLE_LENGTH = 40
+_FACET_READABLE = re.compile(r"[^a-z0-9]+")
+_GROUPS = "|".join(FACET_GROUPS)
+#: Every file of a facet value (any page) and every browse page: what an archive run may
+#: remove when the value or the group is gone.
+FACET_FILE = re.compile(rf"(index|opds)-({_GROUPS})-([a-z0-9_]+-)?[0-9a-f]{{{FACET_DIGEST_LENGTH}}}"
+                        r"(-page-[0-9]+)?\.(html|xml|json)|browse-(" + "|".join(BROWSE_GROUPS) + r")\.html")
+
 #: The edition whose file is a title's landing page.
 LANDING_EDITION = "html"
 
@@ -95,6 +117,36 @@ def page_name(start: str, number: int) -> str:
     (index.html → index-page-2.html); the start page itself is the newest, unnumbered."""
     stem, _, suffix = start.rpartition(".")
     return f"{stem}-page-{number}.{suffix}"
+
+
+def facet_slug(value: str) -> str:
+    """The part of a file name that stands for the facet value `value` (any text: `../x`,
+    `<b>`, spaces, any script): a readable ASCII form of it, if it has one, and a digest
+    of its exact text, so that the name is safe on every file system (lower-case ASCII
+    letters, digits, `_` and one `-`), the same at every run, and different for every
+    two values, even two that differ only in case or in a character the readable form
+    drops."""
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:FACET_DIGEST_LENGTH]
+    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii").lower()
+    readable = _FACET_READABLE.sub("_", folded).strip("_")[:FACET_READABLE_LENGTH].strip("_")
+    return f"{readable}-{digest}" if readable else digest
+
+
+def facet_name(start: str, group: str, value: str) -> str:
+    """The start page of the facet value `value` of `group` for the document whose start
+    page is `start`: opds.xml, author "Jane Doe" → opds-author-jane_doe-<digest>.xml.
+    Its older pages are page_name() of it."""
+    if group not in FACET_GROUPS:
+        raise ValueError(f"unknown facet group {group!r}")
+    stem, _, suffix = start.rpartition(".")
+    return f"{stem}-{group}-{facet_slug(value)}.{suffix}"
+
+
+def browse_name(group: str) -> str:
+    """The page that lists the values of facet `group`: browse-author.html."""
+    if group not in BROWSE_GROUPS:
+        raise ValueError(f"no browse page for facet group {group!r}")
+    return f"browse-{group}.html"
 
 
 def edition_file(key: str, edition: str) -> str:

@@ -57,6 +57,19 @@ class Labels:
     """Its common short form, "Read the original article"."""
     archived: str
     """"archived {date}": the build date, where an edition would give a publication date it lacks."""
+    browse: str
+    """In front of the links to the lists of titles by language, year, author and tag."""
+    browse_language: str
+    browse_year: str
+    browse_month: str
+    browse_author: str
+    browse_tag: str
+    browse_all: str
+    """Leads from a list of some titles back to every title."""
+    browse_newer: str
+    browse_older: str
+    browse_of: str
+    """"{group}: {value}", a facet group and one of its values ("Author: Jane Doe")."""
 
 
 LABEL_KEYS = tuple(field.name for field in fields(Labels) if field.name != "language")

@@ -10,12 +10,23 @@ same bytes and an unchanged archive rewrites nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from convert.files import read_regular, write_if_changed
-from convert.layout import FAVICON_NAME, FEED_NAME, HANDOUT_OPTIONS_NAME, INDEX_NAME, SUMS_NAME
+from convert.layout import (
+    BROWSE_GROUPS,
+    FAVICON_NAME,
+    FEED_NAME,
+    HANDOUT_OPTIONS_NAME,
+    INDEX_NAME,
+    SUMS_NAME,
+    browse_name,
+)
+from convert.publish.browse_pages import render_browse_group, render_facet_index
 from convert.publish.entries import STATIC_SEARCH, Entry, HandoutOptions, check_entry, newest_first, oldest_first
+from convert.publish.facets import FacetIndex, facet_links
 from convert.publish.index_page import SEARCH_SCRIPT, SEARCH_SCRIPT_NAME, render_index
 from convert.publish.opds1 import render_feed
 from convert.publish.opds2 import JSON_FEED_NAME, render_json_feed
@@ -31,7 +42,10 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
 
     index.html, opds.xml and opds.json are the newest page of each; older pages are
     numbered from the oldest (Pages), so one new seed rewrites at most three documents
-    of each. An older page whose inputs are those it was last written from, and whose
+    of each. Each facet value (a language, a year, a month, an author, a tag) has its
+    own three, paged the same way, and each facet group its browse page: one new seed
+    rewrites at most three documents of each for each value it has. Files of a value no
+    title has any more (a title withdrawn, an author corrected) are removed. An older page whose inputs are those it was last written from, and whose
     file still holds what was written, is not even rendered (PageRecord). Every entry is checked
     first (safe key, aware date, plain relative paths, hex digests); a ValueError for a
     bad one leaves dist untouched.
@@ -50,24 +64,52 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
     write_if_changed(dist / HANDOUT_OPTIONS_NAME, options_record(options))
     record = PageRecord.read(dist, options)
     wanted = {SUMS_NAME}
+    index = FacetIndex(pages.entries)
+    # The start page lists every facet value with its count: it is rendered from those too.
+    whole = index.digest()
     for number in pages.numbers():
         page = pages.page(number)
-        inputs = pages.fingerprint(number)
-        for start, render in ((FEED_NAME, render_feed), (JSON_FEED_NAME, render_json_feed),
-                              (INDEX_NAME, render_index)):
-            name = pages.name(start, number)
-            wanted.add(name)
-            if record.holds(name, inputs):
-                continue
-            data = render(page, options, pages=pages, number=number)
-            if write_if_changed(dist / name, data):
-                written.append(name)
-            record.wrote(name, inputs, data)
+        links = facet_links(index, page, active=None, whole=number == pages.last)
+        inputs = pages.fingerprint(number) + (whole if number == pages.last else "")
+        for start, render in ((FEED_NAME, partial(render_feed, facets=links)),
+                              (JSON_FEED_NAME, partial(render_json_feed, facets=links)), (INDEX_NAME, render_index)):
+            _write_page(dist, record, pages.name(start, number), inputs, wanted, written,
+                        partial(render, page, options, pages=pages, number=number))
+    for facet in index.facets():
+        listed = Pages(index.members[facet])
+        for number in listed.numbers():
+            page = listed.page(number)
+            # A value's pages hold only its own titles (oldest first, as the archive's): one
+            # new title rewrites its start page and at most two more, as for the archive.
+            links = facet_links(index, page, active=facet, whole=False, count_active=number == listed.last)
+            inputs = repr((facet.group, facet.value, listed.fingerprint(number)))
+            for start, render in ((FEED_NAME, partial(render_feed, facets=links)),
+                                  (JSON_FEED_NAME, partial(render_json_feed, facets=links)),
+                                  (INDEX_NAME, render_facet_index)):
+                _write_page(dist, record, listed.name(facet.start(start), number), inputs, wanted, written,
+                            partial(render, page, options, pages=listed, number=number, listing=facet))
+    for group in BROWSE_GROUPS:
+        inputs = index.digest(("year", "month") if group == "year" else (group,))
+        _write_page(dist, record, browse_name(group), inputs, wanted, written,
+                    partial(render_browse_group, group, index, options))
     for stale in sorted(set(old_pages(dist)) - wanted):
         (dist / stale).unlink(missing_ok=True)
         written.append(stale)
     record.write(wanted)
     return written
+
+
+def _write_page(dist: Path, record: PageRecord, name: str, inputs: str, wanted: set[str], written: list[str],
+                render: Callable[[], bytes]) -> None:
+    """Write the page `name` of the hand-out unless the record holds it as rendered from
+    `inputs`; note it as wanted, and as written when its bytes changed."""
+    wanted.add(name)
+    if record.holds(name, inputs):
+        return
+    data = render()
+    if write_if_changed(dist / name, data):
+        written.append(name)
+    record.wrote(name, inputs, data)
 
 
 def options_record(options: HandoutOptions) -> bytes:

@@ -12,6 +12,7 @@ from convert.defaults import MAX_QUERY_LENGTH
 from convert.document.language import is_right_to_left
 from convert.layout import FEED_NAME, INDEX_NAME, SEARCH_PAGE_PATH, SEARCH_SCRIPT_NAME, SUMS_NAME, THUMBNAIL_EDITION
 from convert.publish.entries import Entry, HandoutOptions, downloads, image, landing, oldest_first, updated
+from convert.publish.facets import browse_line
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.paging import Pages
 from convert.web import EDITION_TYPES, PALETTE, href, html_text, human_size, page_head, style_policy
@@ -117,6 +118,7 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
 <header>
 <h1>{html_text(options.title)}</h1>
 <p class="about">{about}</p>
+{browse_line()}
 </header>
 <main>
 <form class="search" id="search" role="search" action="{SEARCH_PAGE_PATH}" method="get">

@@ -19,6 +19,7 @@ from convert.publish.entries import (
     oldest_first,
     updated,
 )
+from convert.publish.facets import Facet, FacetLink, facet_heading, group_label
 from convert.publish.paging import Pages, page_links
 from convert.web import EDITION_TYPES, IMAGE_TYPE, href, xml_safe
 
@@ -49,23 +50,45 @@ DC = "http://purl.org/dc/terms/"
 
 OPDS = "http://opds-spec.org/2010/catalog"
 
+#: The Atom threading extension (RFC 4685), whose thr:count tells a facet's number of titles.
+THREAD = "http://purl.org/syndication/thread/1.0"
+
+#: The link relation of a facet (OPDS 1.2, section 4.3).
+FACET_REL = "http://opds-spec.org/facet"
+
 
 def render_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions(), *,
-                pages: Pages | None = None, number: int = 1) -> bytes:
+                pages: Pages | None = None, number: int = 1, listing: Facet | None = None,
+                facets: Sequence[FacetLink] = ()) -> bytes:
     """One page of the OPDS 1.2 acquisition feed: an Atom entry per seed with its editions
     as acquisitions, paged by RFC 5005 links (first is the newest page, the start; next
-    goes to older ones), its links absolute when the archive has a base URL."""
+    goes to older ones), its links absolute when the archive has a base URL. With a
+    `listing`, a page of that facet value's titles (its own files, its start link the
+    catalog's); `facets`, its OPDS 1.2 facet links."""
     pages = pages or Pages(oldest_first(entries))
-    feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM, "dc": DC, "opds": OPDS})
-    _text(feed, "id", FEED_ID if number == pages.last else f"{FEED_ID}:page:{number}")
-    _text(feed, "title", options.title)
+    start = FEED_NAME if listing is None else listing.start(FEED_NAME)
+    feed = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM, "dc": DC, "opds": OPDS, "thr": THREAD})
+    feed_id = FEED_ID if listing is None else f"{FEED_ID}:{start.rpartition('.')[0]}"
+    _text(feed, "id", feed_id if number == pages.last else f"{feed_id}:page:{number}")
+    _text(feed, "title", options.title if listing is None
+          else f"{options.title} · {facet_heading(listing)}")
     # An older page tells only of its own entries: the archive's size or last change would
     # rewrite every page at every new seed.
     _text(feed, "updated", iso_timestamp(updated(pages.entries if number == pages.last else entries)))
     add_generator(feed)
     for rel, target in page_links(pages, number):
-        _link(feed, rel=rel, href=options.link(pages.name(FEED_NAME, target)), type=OPDS_ACQUISITION_TYPE)
-    _link(feed, rel="alternate", href=options.link(pages.name(INDEX_NAME, number)), type="text/html")
+        name = FEED_NAME if rel == "start" and listing is not None else pages.name(start, target)
+        _link(feed, rel=rel, href=options.link(name), type=OPDS_ACQUISITION_TYPE)
+    html = INDEX_NAME if listing is None else listing.start(INDEX_NAME)
+    _link(feed, rel="alternate", href=options.link(pages.name(html, number)), type="text/html")
+    for found in facets:
+        link = _link(feed, rel=FACET_REL, href=options.link(found.facet.start(FEED_NAME)), type=OPDS_ACQUISITION_TYPE)
+        link.set("title", xml_safe(found.facet.label()))
+        link.set(f"{{{OPDS}}}facetGroup", group_label(found.facet.group))
+        if found.count is not None:
+            link.set(f"{{{THREAD}}}count", str(found.count))
+        if found.active:
+            link.set(f"{{{OPDS}}}activeFacet", "true")
     if options.server_search:
         _link(feed, rel="search", href=options.link(OPENSEARCH_NAME), type=OPENSEARCH_TYPE)
     for entry in entries:

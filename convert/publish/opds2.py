@@ -19,6 +19,7 @@ from convert.publish.entries import (
     oldest_first,
     updated,
 )
+from convert.publish.facets import Facet, FacetLink, facet_heading, group_label
 from convert.publish.opds1 import ALTERNATE_REL, LICENSE_REL, OPDS_ACQUISITION_REL
 from convert.publish.paging import PAGE_SIZE, Pages, page_links
 from convert.web import EDITION_TYPES, IMAGE_TYPE, href, xml_safe
@@ -32,16 +33,22 @@ BOOK_TYPE = "http://schema.org/Book"
 
 
 def render_json_feed(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions(), *,
-                     pages: Pages | None = None, number: int = 1) -> bytes:
-    """One page of the catalog as OPDS 2.0 JSON, paged as the Atom feed is."""
+                     pages: Pages | None = None, number: int = 1, listing: Facet | None = None,
+                     facets: Sequence[FacetLink] = ()) -> bytes:
+    """One page of the catalog as OPDS 2.0 JSON, paged as the Atom feed is; with a
+    `listing`, a page of that facet value's titles, and `facets` its OPDS 2.0 facets."""
     pages = pages or Pages(oldest_first(entries))
-    links = [{"rel": rel, "href": options.link(pages.name(JSON_FEED_NAME, target)), "type": OPDS2_TYPE}
-             for rel, target in page_links(pages, number) if rel != "start"]
+    start = JSON_FEED_NAME if listing is None else listing.start(JSON_FEED_NAME)
+    links = [{"rel": rel, "href": options.link(JSON_FEED_NAME if rel == "start" else pages.name(start, target)),
+              "type": OPDS2_TYPE}
+             for rel, target in page_links(pages, number) if rel != "start" or listing is not None]
     if options.server_search:
         links.append({"rel": "search", "href": options.link(SEARCH_JSON_PATH) + SEARCH_TEMPLATE, "type": OPDS2_TYPE,
                       "templated": True})
-    links.append({"rel": "alternate", "href": options.link(pages.name(INDEX_NAME, number)), "type": "text/html"})
-    metadata = {"title": options.title, "itemsPerPage": PAGE_SIZE, "modified": iso_timestamp(updated(entries))}
+    html = INDEX_NAME if listing is None else listing.start(INDEX_NAME)
+    links.append({"rel": "alternate", "href": options.link(pages.name(html, number)), "type": "text/html"})
+    title = options.title if listing is None else f"{options.title} · {facet_heading(listing)}"
+    metadata = {"title": xml_safe(title), "itemsPerPage": PAGE_SIZE, "modified": iso_timestamp(updated(entries))}
     if number == pages.last:
         # Only the start page tells of the whole archive: an older page stays as it is.
         metadata.update(numberOfItems=len(pages.entries), currentPage=1,
@@ -51,7 +58,24 @@ def render_json_feed(entries: Sequence[Entry], options: HandoutOptions = Handout
         "links": links,
         **json_collection([json_publication(entry, options) for entry in entries], options.link(JSON_FEED_NAME)),
     }
+    if facets:
+        feed["facets"] = json_facets(facets, options)
     return (json.dumps(feed, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def json_facets(facets: Sequence[FacetLink], options: HandoutOptions) -> list[dict]:
+    """OPDS 2.0 `facets`: one per facet group, its title the group's name, a link per value
+    (its count as numberOfItems where known; the value being listed, rel "self")."""
+    groups: dict[str, list[dict]] = {}
+    for found in facets:
+        link = {"href": options.link(found.facet.start(JSON_FEED_NAME)), "type": OPDS2_TYPE,
+                "title": xml_safe(found.facet.label())}
+        if found.active:
+            link["rel"] = "self"
+        if found.count is not None:
+            link["properties"] = {"numberOfItems": found.count}
+        groups.setdefault(found.facet.group, []).append(link)
+    return [{"metadata": {"title": group_label(group)}, "links": links} for group, links in groups.items()]
 
 
 def json_collection(publications: list[dict], start: str) -> dict:

@@ -13,7 +13,7 @@ from lxml import etree
 from convert import __version__
 from convert.build.environment import code_digest
 from convert.files import read_regular, write_if_changed
-from convert.layout import INDEX_NAME, PAGE_FILE, PAGE_RECORD_NAME, page_name
+from convert.layout import FACET_FILE, INDEX_NAME, PAGE_FILE, PAGE_RECORD_NAME, page_name
 from convert.publish.entries import Entry, HandoutOptions, updated
 
 
@@ -70,8 +70,8 @@ PAGE_SIZE = 100
 
 
 def old_pages(dist: Path) -> list[str]:
-    """The numbered pages of an earlier hand-out in dist."""
-    return [path.name for path in dist.iterdir() if PAGE_FILE.fullmatch(path.name)]
+    """The numbered pages, the facet values' pages and the browse pages of an earlier hand-out in dist."""
+    return [path.name for path in dist.iterdir() if PAGE_FILE.fullmatch(path.name) or FACET_FILE.fullmatch(path.name)]
 
 
 class Pages:

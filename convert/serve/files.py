@@ -51,8 +51,9 @@ NAMED_MEDIA_TYPES = {
     SUMS_NAME: "text/plain; charset=utf-8",
 }
 
-#: The numbered pages of the feeds have the media types of their start documents.
-_FEED_PAGE = re.compile(r"opds-page-[0-9]+\.(xml|json)")
+#: The numbered pages of the feeds, and the feeds of each facet value (layout.FACET_FILE),
+#: have the media types of their start documents.
+_FEED_PAGE = re.compile(r"opds-[a-z0-9_-]+\.(xml|json)")
 
 #: Suffixes of the files readers download rather than view: they get Content-Disposition.
 DOWNLOAD_SUFFIXES = frozenset(f".{name}" for name in EDITION_TYPES)
