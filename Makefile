@@ -50,8 +50,18 @@ lint: $(VENV)/.installed-test
 dist: system-deps $(VENV)/.installed
 	$(BIN)/seedpress archive seeds --dist dist
 
+# The two OPDS client parsers tests/test_opds_clients.py reads the feeds with (Readium's
+# r2-opds-js, NYPL's opds-feed-parser), installed by the machine's npm from the committed
+# package-lock.json, again whenever it changes. No install scripts: r2-opds-js's postinstall
+# only tidies its own folder, with a tool it does not depend on.
+OPDS_CLIENTS := tests/opds-clients
+$(OPDS_CLIENTS)/node_modules/.installed: $(OPDS_CLIENTS)/package.json $(OPDS_CLIENTS)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 20 or later (Debian: nodejs npm)"; exit 1; }
+	cd $(OPDS_CLIENTS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # Every test (CI runs this), with the "ci" Hypothesis profile (tests/conftest.py).
-test: $(VENV)/.system-deps-test $(VENV)/.installed-test
+test: $(VENV)/.system-deps-test $(VENV)/.installed-test $(OPDS_CLIENTS)/node_modules/.installed
 	$(BIN)/python -m pytest -q --hypothesis-profile=ci
 
 # The fast lane: every test not marked slow, browser, cluster or jvm (pyproject.toml's
