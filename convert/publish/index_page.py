@@ -4,13 +4,14 @@ and the search box."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-from convert.dates import day, iso_timestamp
+from convert.dates import iso_timestamp
 from convert.defaults import MAX_QUERY_LENGTH
 from convert.document.labels import Labels, format_number, labels, long_date
 from convert.document.language import is_right_to_left
+from convert.document.provenance import publication_date
 from convert.layout import (
     FAVICON_NAME,
     FEED_NAME,
@@ -305,11 +306,13 @@ def index_provenance(entry: Entry) -> str:
 
 
 def _entry_date(entry: Entry, words: Labels) -> str:
-    """The publication date a person gave, else the build date said as "archived"."""
+    """The publication date a person gave, else the build date said as "archived", each written
+    out in the page's language as the landing page writes it in the title's."""
     if entry.published is not None:
-        return f'<time datetime="{html_text(entry.published)}">{html_text(entry.published_day())}</time>'
-    # The day as the publication date is given (2026-11-28), so a list of them reads alike.
-    return _label_with_time(words.archived, entry.date, day(entry.date))
+        given = publication_date(entry.published)
+        shown = long_date(datetime(given.year, given.month, given.day, tzinfo=UTC), words.language)
+        return f'<time datetime="{html_text(entry.published)}">{html_text(shown)}</time>'
+    return _label_with_time(words.archived, entry.date, long_date(entry.date, words.language))
 
 
 def _label_with_time(label: str, moment: datetime, shown: str) -> str:
