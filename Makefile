@@ -79,7 +79,7 @@ styles: $(VENV)/.installed-test
 	$(BIN)/python styles/build_reference_docx.py
 
 # The pictures in the README: the seed's first PDF page, and the index, a search and a
-# landing page on a phone.
+# landing page on a phone, and the index and a landing page on a desktop.
 readme-images: dist $(VENV)/.system-deps-test $(VENV)/.installed-test
 	pdftoppm -png -r 60 -f 1 -l 1 -singlefile dist/000_52d55abe645743f0/000_52d55abe645743f0.pdf docs/first-page
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
