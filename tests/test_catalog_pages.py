@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def test_the_start_page_says_which_titles_it_holds_of_how_many_in_the_readers_la
     navigation = start.xpath("//nav[@class='pages']")[0]
     assert navigation.get("aria-label") == words.pages
     assert start.xpath("//nav//span[@aria-current='page']")[0].text_content() == format_number(11, language)
-    assert [a.text_content() for a in navigation.xpath(".//a[@rel='next']")] == [f"{words.older} →"]
+    assert [a.text_content() for a in navigation.xpath(".//a[@rel='next']")] == [words.older]
     assert start.xpath("//label[@for='search-query']")[0].text_content() == words.search_archive
     assert start.xpath("//form[@id='search']//button")[0].text_content() == words.search
     # Each older page says its own titles and its number, and links back to the newest.
@@ -132,6 +133,17 @@ def test_each_title_has_one_download_line_epub_and_pdf_first_the_rest_behind_mor
         hidden = [a.get("href").rsplit(".", 1)[1] for a in more.xpath(".//a")]
         assert hidden == ["docx", "md", "txt"]
         assert words.source_text in more.xpath(".//a")[-1].text_content()
+
+
+@pytest.mark.parametrize(("page_language", "direction"), [("ar", "rtl"), ("he", "rtl"), ("en", None)])
+def test_a_title_keeps_its_own_direction_on_a_page_in_another(tmp_path, page_language, direction):
+    english = [replace(entry, lang="en") for entry in entries(1)]
+    index = html(render_index(english, HandoutOptions(lang=page_language)))
+    assert index.get("dir") == direction
+    for element in index.xpath("//ol[@class='entries']//*[@lang='en']"):
+        assert element.get("dir") == ("ltr" if direction == "rtl" else None)
+    arabic = html(render_index([replace(entry, lang="ar") for entry in entries(1)], HandoutOptions(lang="en")))
+    assert {element.get("dir") for element in arabic.xpath("//ol[@class='entries']//*[@lang='ar']")} == {"rtl"}
 
 
 def test_a_title_with_only_the_reading_editions_has_no_disclosure(tmp_path):

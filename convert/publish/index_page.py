@@ -76,6 +76,12 @@ h2 { font-size: 1.1rem; line-height: 1.3; margin: 0 0 0.15rem; }
 .more > summary::-webkit-details-marker { display: none; }
 .more > summary::after { content: " \\25B8"; }
 .more[open] > summary::after { content: " \\25BE"; }
+[dir="rtl"] .more > summary::after { content: " \\25C2"; }
+[dir="rtl"] .more[open] > summary::after { content: " \\25BE"; }
+.pages a[rel="prev"]::before { content: "\\2190\\00A0"; }
+.pages a[rel="next"]::after { content: "\\00A0\\2192"; }
+[dir="rtl"] .pages a[rel="prev"]::before { content: "\\2192\\00A0"; }
+[dir="rtl"] .pages a[rel="next"]::after { content: "\\00A0\\2190"; }
 .downloads .more[open] { flex-basis: 100%; }
 .more ul { display: flex; flex-wrap: wrap; gap: 0.4rem; list-style: none; margin: 0.4rem 0 0; padding: 0; }
 .size { font-size: 0.8rem; }
@@ -219,7 +225,7 @@ def page_navigation(pages: Pages, number: int, words: Labels, lang: str) -> str:
         shown = sorted({*range(max(1, number - 2), number + 1), 1}, reverse=True)
     items = []
     if newer is not None:
-        items.append(f'<li><a rel="prev" href="{pages.name(INDEX_NAME, newer)}">← {html_text(words.newer)}</a></li>')
+        items.append(f'<li><a rel="prev" href="{pages.name(INDEX_NAME, newer)}">{html_text(words.newer)}</a></li>')
         if newer != pages.last:
             items.append(f'<li><a href="{INDEX_NAME}">{html_text(words.newest)}</a></li>')
     previous = None
@@ -234,7 +240,7 @@ def page_navigation(pages: Pages, number: int, words: Labels, lang: str) -> str:
             items.append(f'<li><a href="{pages.name(INDEX_NAME, shown_number)}" aria-label="{label}">{text}</a></li>')
         previous = shown_number
     if older is not None:
-        items.append(f'<li><a rel="next" href="{pages.name(INDEX_NAME, older)}">{html_text(words.older)} →</a></li>')
+        items.append(f'<li><a rel="next" href="{pages.name(INDEX_NAME, older)}">{html_text(words.older)}</a></li>')
     return f'<nav class="pages" aria-label="{html_text(words.pages)}"><ol>\n' + "\n".join(items) + "\n</ol></nav>\n"
 
 
@@ -243,7 +249,7 @@ def download_link(edition: Edition, words: Labels) -> str:
     media_type, name = EDITION_TYPES[edition.name]
     name = words.source_text if edition.name == "txt" else name
     return (f'<a href="{html_text(href(edition.path))}" type="{html_text(media_type)}" download>'
-            f'{html_text(name)} <span class="size">{html_text(human_size(edition.size))}</span></a>')
+            f'{html_text(name)} <span class="size" dir="ltr">{html_text(human_size(edition.size))}</span></a>')
 
 
 def download_line(entry: Entry, words: Labels) -> str:
@@ -266,7 +272,12 @@ def index_item(entry: Entry, words: Labels | None = None) -> str:
     title = html_text(entry.title) if page is None else f'<a href="{html_text(href(page))}">{html_text(entry.title)}</a>'
     # The page is in the archive's language; the entry's own words are in its language.
     lang = entry.marked_lang()
-    own = "" if lang is None else f' lang="{html_text(lang)}"' + (' dir="rtl"' if is_right_to_left(lang) else "")
+    # Its direction is its own too: a left-to-right title on a right-to-left page keeps its start.
+    page_rtl = is_right_to_left(words.language)
+    if lang is None:
+        own = ' dir="auto"' if page_rtl else ""
+    else:
+        own = f' lang="{html_text(lang)}"' + (' dir="rtl"' if is_right_to_left(lang) else ' dir="ltr"' if page_rtl else "")
     thumbnail = index_thumbnail(entry)
     return f"""<li id="{html_text(entry.key)}">
 <article{' class="with-thumb"' if thumbnail else ""}>
