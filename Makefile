@@ -50,13 +50,23 @@ lint: $(VENV)/.installed-test
 dist: system-deps $(VENV)/.installed
 	$(BIN)/seedpress archive seeds --dist dist
 
+# The two OPDS client parsers tests/test_opds_clients.py reads the feeds with (Readium's
+# r2-opds-js, NYPL's opds-feed-parser), installed by the machine's npm from the committed
+# package-lock.json, again whenever it changes. No install scripts: r2-opds-js's postinstall
+# only tidies its own folder, with a tool it does not depend on.
+OPDS_CLIENTS := tests/opds-clients
+$(OPDS_CLIENTS)/node_modules/.installed: $(OPDS_CLIENTS)/package.json $(OPDS_CLIENTS)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 20 or later (Debian: nodejs npm)"; exit 1; }
+	cd $(OPDS_CLIENTS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # Test processes (pytest-xdist). Many tests wait on subprocesses, servers, Dask and
 # deadlines rather than compute, so a 2-core machine runs three at once to good effect;
 # `make test TEST_PROCESSES=0` runs the suite in one process.
 TEST_PROCESSES ?= 3
 
 # Every test (CI runs this), with the "ci" Hypothesis profile (tests/conftest.py).
-test: $(VENV)/.system-deps-test $(VENV)/.installed-test
+test: $(VENV)/.system-deps-test $(VENV)/.installed-test $(OPDS_CLIENTS)/node_modules/.installed
 	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --hypothesis-profile=ci
 
 # The fast lane: every test not marked slow, browser, cluster or jvm (pyproject.toml's
@@ -74,7 +84,7 @@ styles: $(VENV)/.installed-test
 	$(BIN)/python styles/build_reference_docx.py
 
 # The pictures in the README: the seed's first PDF page, and the index, a search and a
-# landing page on a phone.
+# landing page on a phone, and the index and a landing page on a desktop.
 readme-images: dist $(VENV)/.system-deps-test $(VENV)/.installed-test
 	pdftoppm -png -r 60 -f 1 -l 1 -singlefile dist/000_52d55abe645743f0/000_52d55abe645743f0.pdf docs/first-page
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \

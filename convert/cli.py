@@ -520,8 +520,9 @@ def _handout_options(arguments: argparse.Namespace, *, recorded_in: Path | None 
     base = read_options(recorded_in) if recorded_in is not None else HandoutOptions()
     archive = arguments.configuration.archive
     given = {name: value for name, value in (("title", archive.title), ("base_url", archive.base_url),
-                                             ("search", archive.search)) if value is not None}
-    return HandoutOptions(**{"title": base.title, "base_url": base.base_url, "search": base.search, **given})
+                                             ("search", archive.search), ("lang", archive.lang)) if value is not None}
+    return HandoutOptions(**{"title": base.title, "base_url": base.base_url, "search": base.search,
+                             "lang": base.lang, **given})
 
 
 def command_restore(arguments: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@
     base_url = "https://archive.example.org/"       # absolute links in the OPDS feed
     allow_mass_withdraw = false                     # true: a run may withdraw most of the archive
     search = "server"                               # the feeds advertise `seedpress serve`'s search
+    lang = "fr"                                     # the language of the index page's own words
     [metadata]                                      # defaults for every seed
     author = "Jane Doe"
     publisher = "Example Press"
@@ -44,6 +45,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from convert import defaults
+from convert.document.language import is_language_tag
 from convert.document.provenance import MAX_URL, Provenance, clipped, text_problem, url_problem
 from convert.errors import ConfigError
 from convert.publish.entries import SERVER_SEARCH, STATIC_SEARCH
@@ -88,6 +90,15 @@ WebUrl = Annotated[str, AfterValidator(_checked_url)]
 BaseUrl = Annotated[str, AfterValidator(_checked_base_url)]
 
 
+def _checked_language(value: str) -> str:
+    if not is_language_tag(value):
+        raise ValueError("must be a BCP 47 language tag, such as en, fr or zh-Hant")
+    return value
+
+
+LanguageTag = Annotated[str, AfterValidator(_checked_language)]
+
+
 class _Table(BaseModel):
     # strict: a TOML number or boolean is not text; forbid: a misspelt key is an error.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -108,6 +119,9 @@ class ArchiveTable(_Table):
     """"server" when `seedpress serve` answers searches where dist/ is published: the OPDS feeds
     then advertise its search. None or "static": they advertise none (the Pagefind box in
     index.html is the search)."""
+    lang: LanguageTag | None = None
+    """The language (BCP 47) of the index page's own words: its page numbers, search box and
+    links, from labels.toml (each title keeps its own language). None: defaults.ARCHIVE_LANGUAGE."""
 
 
 def _checked_network(value: str) -> str:

@@ -66,6 +66,8 @@ CATALOG_BUSY_TIMEOUT = 30
 #: The archive's title: index.html's, opds.xml's and a bag's (bag-info.txt
 #: External-Description), unless seedpress.toml's [archive] gives one.
 ARCHIVE_TITLE = "seedpress archive"
+#: The language of the index page's own words when seedpress.toml's [archive] lang is not set.
+ARCHIVE_LANGUAGE = "en"
 #: Where `serve` listens: loopback only unless told otherwise.
 SERVE_HOST = "127.0.0.1"
 SERVE_PORT = 8000

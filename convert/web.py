@@ -101,15 +101,23 @@ def style_policy(style: str, *allowed: str) -> str:
     return "; ".join(["default-src 'none'", f"style-src 'sha256-{digest}'", *allowed])
 
 
-def page_head(policy: str) -> str:
+#: The media type of the archive's icon (dist/favicon.svg, editions/cover.py's favicon_svg).
+ICON_TYPE = "image/svg+xml"
+
+
+def page_head(policy: str, icon: str | None = None) -> str:
     """The lines every HTML page seedpress writes opens its <head> with: UTF-8, a phone's
-    viewport, its Content-Security-Policy, no referrer, and the generator."""
+    viewport, its Content-Security-Policy, no referrer, the generator, and the archive's
+    icon when `icon` gives its URL relative to the page ("favicon.svg" at the top of dist,
+    "../favicon.svg" in a title's folder); the policy must allow it (img-src 'self')."""
+    icon_link = "" if icon is None else f'<link rel="icon" type="{ICON_TYPE}" href="{html_text(icon)}">\n'
     return (
         '<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{html_text(policy)}">\n'
         '<meta name="referrer" content="no-referrer">\n'
         f'<meta name="generator" content="{html_text(GENERATOR)}">\n'
+        + icon_link
     )
 
 

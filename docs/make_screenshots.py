@@ -1,11 +1,13 @@
-"""The README's phone pictures: the index, a search typed into it, and a landing page.
+"""The README's pictures: on a phone, the index, a search typed into it, and a landing page;
+on a desktop, the index and the same landing page.
 
     .venv/bin/python docs/make_screenshots.py      (or `make readme-images`)
 
 Archives the project's seeds plus three test seeds in other languages into a
 temporary folder, serves it with Python's http.server (a plain static host, so the
 search is Pagefind's, in the browser), and takes each picture at 390 x 844 CSS
-pixels in Debian's headless Chromium through Playwright (the test extra).
+pixels (a phone) or 1280 x 800 (a desktop) in Debian's headless Chromium through
+Playwright (the test extra).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
 QUERY = "Syrian"
 
 
@@ -51,6 +54,12 @@ def main() -> None:
                 page.locator("#search-results li h3 a").first.click()
                 page.wait_for_load_state()
                 page.screenshot(path=ROOT / "docs" / "phone-landing.png")
+                landing = page.url
+                desktop = browser.new_page(viewport=DESKTOP)
+                desktop.goto(f"{base}/index.html")
+                desktop.screenshot(path=ROOT / "docs" / "desktop-index.png")
+                desktop.goto(landing)
+                desktop.screenshot(path=ROOT / "docs" / "desktop-landing.png")
                 browser.close()
         finally:
             server.kill()

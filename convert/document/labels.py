@@ -16,6 +16,7 @@ from importlib.resources import files
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
+from babel.numbers import format_decimal
 
 FALLBACK_LANGUAGE = "en"
 #: English dates stay in the form today's editions print ("28 November 2026"),
@@ -70,6 +71,28 @@ class Labels:
     browse_older: str
     browse_of: str
     """"{group}: {value}", a facet group and one of its values ("Author: Jane Doe")."""
+    more_formats: str
+    """The index's disclosure of an entry's other downloads (DOCX, Markdown, the source text)."""
+    pages: str
+    """The name of the index's page navigation."""
+    page: str
+    """"Page {number}": one page of the index."""
+    newer: str
+    older: str
+    newest: str
+    """The link to the index's start page, which holds the newest titles."""
+    range: str
+    """"Titles {first}–{last}": the titles an older page of the index holds, numbered from the oldest."""
+    range_of: str
+    """"{first}–{last} of {total}": the titles the start page of the index holds, and how many there are."""
+    search_archive: str
+    search: str
+    catalog: str
+    nothing_yet: str
+    index_about: str
+    """The index's footer: what each title holds."""
+    check_downloads: str
+    """"Check your downloads with {command}.": {command} is `sha256sum -c SHA256SUMS`."""
 
 
 LABEL_KEYS = tuple(field.name for field in fields(Labels) if field.name != "language")
@@ -166,3 +189,8 @@ def _date_locale(tag: str) -> Locale:
 def long_date(moment: datetime, tag: str) -> str:
     """The day of `moment` written out in the language of `tag`, e.g. "28 novembre 2026"."""
     return format_date(moment.date(), format="long", locale=_date_locale(tag))
+
+
+def format_number(value: int, tag: str) -> str:
+    """`value` written as a reader of `tag` writes numbers ("1,100", "1 100", "1.100"), by Babel."""
+    return format_decimal(value, locale=_date_locale(tag))

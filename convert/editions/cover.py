@@ -26,6 +26,7 @@ THUMBNAIL_SIZE = (160, 240)
 #: of full colour (6 kB rather than 16 kB), which an index of many titles loads at once.
 THUMBNAIL_COLOURS = 128
 COVER_MARGIN = 90
+#: The cover's colours, which the archive's icon (favicon_svg) is drawn in too.
 BACKGROUND, INK, BLUE, RUST, GREY = "#f6f8fb", "#1d2127", "#2f5d8a", "#8a3b12", "#5b6470"
 #: Families tried in turn for each character of the title; fontconfig is asked
 #: for any character none of them has. DejaVu Sans first, as in the PDF.
@@ -69,6 +70,24 @@ def cover_png(document: Document, archive_title: str | None = None) -> bytes:
     # Fast deflate: level 6 takes three times as long for a file a quarter smaller.
     image.save(output, "PNG", compress_level=1)
     return output.getvalue()
+
+
+def favicon_svg() -> bytes:
+    """The archive's icon (dist/favicon.svg): a cover in miniature, in the cover's own colours
+    (BACKGROUND, INK, BLUE, RUST, GREY): the blue of its bars around a page that carries the
+    kicker, two lines of title, the rule and the subtitle. Constant bytes: no date, no font."""
+    shapes = (
+        ("0", "0", "32", "32", BLUE, ' rx="6"'),
+        ("7", "4", "18", "24", BACKGROUND, ' rx="1.5"'),
+        ("10", "7", "7", "2", RUST, ""),
+        ("10", "11", "12", "3", INK, ""),
+        ("10", "16", "9", "3", INK, ""),
+        ("10", "21", "12", "1", INK, ""),
+        ("10", "24", "10", "1.5", GREY, ""),
+    )
+    rectangles = "".join(f'<rect x="{x}" y="{y}" width="{width}" height="{height}"{extra} fill="{fill}"/>'
+                         for x, y, width, height, fill, extra in shapes)
+    return f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">{rectangles}</svg>\n'.encode("ascii")
 
 
 def thumbnail_png(cover: bytes) -> bytes:

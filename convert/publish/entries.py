@@ -58,8 +58,12 @@ class HandoutOptions:
     search: str = STATIC_SEARCH
     """SERVER_SEARCH when `seedpress serve` answers at the archive's address: only then do the
     OPDS feeds advertise its search (opensearch.xml, search.json{?query})."""
+    lang: str = defaults.ARCHIVE_LANGUAGE
+    """The language (BCP 47) of the index's own words (labels.toml); each title keeps its own."""
 
     def __post_init__(self) -> None:
+        if not is_language_tag(self.lang):
+            raise ValueError(f"lang must be a BCP 47 language tag: {clipped(str(self.lang))!r}")
         if self.base_url is not None and not (is_web_url(self.base_url) and self.base_url.endswith("/")):
             raise ValueError(f"base_url must be an absolute http(s) URL ending in '/' of at most {MAX_URL} "
                              f"characters: {clipped(self.base_url)!r}")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
+from convert.editions.cover import favicon_svg
 from convert.files import read_regular, write_if_changed
 from convert.layout import (
     BROWSE_GROUPS,
@@ -32,8 +33,8 @@ from convert.publish.opds1 import render_feed
 from convert.publish.opds2 import JSON_FEED_NAME, render_json_feed
 from convert.publish.paging import PageRecord, Pages, old_pages
 
-#: The archive's icon, served as dist/favicon.svg (one for every archive, for now).
-FAVICON = (Path(__file__).parent / "assets" / FAVICON_NAME).read_bytes()
+#: The archive's icon, served as dist/favicon.svg: a cover in miniature, in the cover's colours.
+FAVICON = favicon_svg()
 
 
 def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions = HandoutOptions()) -> list[str]:
@@ -113,13 +114,13 @@ def _write_page(dist: Path, record: PageRecord, name: str, inputs: str, wanted: 
 
 
 def options_record(options: HandoutOptions) -> bytes:
-    """The archive's title, base URL and search as dist/.handout.json keeps them."""
-    return (json.dumps({"title": options.title, "base_url": options.base_url, "search": options.search},
-                       ensure_ascii=False) + "\n").encode()
+    """The archive's title, base URL, search and language as dist/.handout.json keeps them."""
+    return (json.dumps({"title": options.title, "base_url": options.base_url, "search": options.search,
+                        "lang": options.lang}, ensure_ascii=False) + "\n").encode()
 
 
 def read_options(dist: Path) -> HandoutOptions:
-    """The title, base URL and search `dist` was last handed out with, so that what other
+    """The title, base URL, search and language `dist` was last handed out with, so that what other
     commands write (serve's search results and OpenSearch description, the hand-out `restore`
     writes again, the bag's description) names the archive as index.html does, wherever they
     are started. The defaults for an archive handed out before the record existed, or whose
@@ -128,9 +129,10 @@ def read_options(dist: Path) -> HandoutOptions:
     try:
         kept = json.loads(read_regular(Path(dist) / HANDOUT_OPTIONS_NAME))
         title, base_url, search = kept["title"], kept["base_url"], kept.get("search", STATIC_SEARCH)
+        lang = kept.get("lang", HandoutOptions.lang)
         if not isinstance(title, str) or not (base_url is None or isinstance(base_url, str)):
             raise TypeError("not a record of hand-out options")
-        return HandoutOptions(title=title, base_url=base_url, search=search)
+        return HandoutOptions(title=title, base_url=base_url, search=search, lang=lang)
     except (OSError, ValueError, KeyError, TypeError):
         return HandoutOptions()
 

@@ -26,7 +26,7 @@ from convert.publish.entries import is_safe_name
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.opds2 import OPDS2_TYPE
 from convert.serve.numbers import bounded_int
-from convert.web import EDITION_TYPES, IMAGE_TYPE
+from convert.web import EDITION_TYPES, ICON_TYPE, IMAGE_TYPE
 
 #: Media types by file suffix; anything else is served as opaque bytes.
 MEDIA_TYPES = {
@@ -38,7 +38,7 @@ MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".json": "application/json",
-    ".svg": "image/svg+xml",
+    ".svg": ICON_TYPE,
     # A title's cover and thumbnail (layout.IMAGE_FILES).
     ".png": IMAGE_TYPE,
 }
