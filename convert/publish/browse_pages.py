@@ -9,18 +9,19 @@ from collections.abc import Sequence
 
 from convert.document.labels import labels
 from convert.document.language import is_right_to_left
-from convert.layout import FEED_NAME, INDEX_NAME, browse_name
+from convert.layout import FAVICON_NAME, FEED_NAME, INDEX_NAME, browse_name
 from convert.publish.entries import Entry, HandoutOptions
-from convert.publish.facets import FACET_WORDS_LANGUAGE, Facet, FacetIndex, browse_line, facet_heading, group_label
+from convert.publish.facets import Facet, FacetIndex, browse_line, facet_heading, group_label
 from convert.publish.index_page import CONTENT_SECURITY_POLICY, STYLE, index_item
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.paging import Pages
 from convert.web import html_text, page_head
 
 
-def words_language(listing: Facet) -> str:
-    """The labels.toml language a value's list is labelled in: a language's own, else the index's."""
-    return labels(listing.value).language if listing.group == "language" else FACET_WORDS_LANGUAGE
+def words_language(listing: Facet, options: HandoutOptions) -> str:
+    """The labels.toml language a value's list is labelled in: a language's own, else the
+    index's ([archive] lang)."""
+    return labels(listing.value).language if listing.group == "language" else labels(options.lang).language
 
 
 def count_text(count: int, language: str) -> str:
@@ -34,7 +35,7 @@ def _page(language: str, title: str, head_links: str, heading: str, about: str, 
     return f"""<!DOCTYPE html>
 <html lang="{html_text(language)}"{direction}>
 <head>
-{page_head(CONTENT_SECURITY_POLICY)}<title>{html_text(title)}</title>{head_links}
+{page_head(CONTENT_SECURITY_POLICY, icon=FAVICON_NAME)}<title>{html_text(title)}</title>{head_links}
 <style>{STYLE}</style>
 </head>
 <body>
@@ -55,7 +56,7 @@ def render_facet_index(entries: Sequence[Entry], options: HandoutOptions, *, pag
                        listing: Facet) -> bytes:
     """One page of the titles of the facet value `listing`, newest first, with links to the
     newer and older pages, to every title and to the other values of its group."""
-    language = words_language(listing)
+    language = words_language(listing, options)
     words = labels(language)
     start = listing.start(INDEX_NAME)
     group = group_label(listing.group, language)
@@ -73,7 +74,7 @@ def render_facet_index(entries: Sequence[Entry], options: HandoutOptions, *, pag
     head_links += "".join(
         f'\n<link rel="{rel}" href="{html_text(pages.name(start, target))}">'
         for rel, target in (("next", pages.older(number)), ("prev", pages.newer(number))) if target is not None)
-    items = "\n".join(index_item(entry) for entry in entries)
+    items = "\n".join(index_item(entry, words) for entry in entries)
     title = f"{facet_heading(listing, language)} · {options.title}" + ("" if number == pages.last else f" · {number}")
     return _page(language, title, head_links, heading, " · ".join(about),
                  f'<ol class="entries">\n{items}\n</ol>', _navigation(pages, number, start, language))
@@ -97,7 +98,7 @@ def _navigation(pages: Pages, number: int, start: str, language: str) -> str:
 def render_browse_group(group: str, index: FacetIndex, options: HandoutOptions) -> bytes:
     """browse-<group>.html: every value of `group` with its number of titles, each leading to
     its list; on the year page, each year's months under it."""
-    language = FACET_WORDS_LANGUAGE
+    language = labels(options.lang).language
     words = labels(language)
     name = group_label(group, language)
     months = index.facets("month")

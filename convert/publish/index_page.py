@@ -63,8 +63,9 @@ h1 { font-size: 1.45rem; line-height: 1.25; margin: 0 0 0.25rem; }
 h2 { font-size: 1.1rem; line-height: 1.3; margin: 0 0 0.15rem; }
 .about, .date, .size, .provenance, .range { color: var(--muted); }
 .about { font-size: 0.9rem; margin: 0 0 0.75rem; }
+.browse { font-size: 0.9rem; margin: -0.5rem 0 0.6rem; }
 .entries { list-style: none; margin: 0; padding: 0; }
-.entries > li { border-bottom: 1px solid var(--line); padding: 0.5rem 0; }
+.entries > li { border-bottom: 1px solid var(--line); padding: 0.3rem 0; }
 .date, .provenance { font-size: 0.85rem; margin: 0; }
 .summary { margin: 0.25rem 0 0; }
 .downloads { display: flex; flex-wrap: wrap; gap: 0.4rem; align-items: flex-start; list-style: none; margin: 0.3rem 0 0; padding: 0; }
@@ -110,9 +111,13 @@ footer { color: var(--muted); font-size: 0.85rem; padding: 1rem 0; }
 .index-page .search input { min-width: 0; }
 .index-page .entries article.with-thumb { display: grid; grid-template-columns: auto 1fr; column-gap: 0.75rem; }
 .index-page .entries article.with-thumb > * { grid-column: 2; }
-.index-page .entries article.with-thumb > .thumb { grid-column: 1; grid-row: 1 / span 4; float: none; margin: 0.2rem 0 0; }
+.index-page .entries article.with-thumb > .thumb { grid-column: 1; grid-row: 1 / span 3; float: none; margin: 0.2rem 0 0; }
 .index-page .entries article.with-thumb > .downloads { grid-column: 1 / -1; }
 .index-page h2 { font-size: 1.05rem; line-height: 1.25; }
+/* A title of many lines (or one unbroken word) is cut at three; its landing page has it whole. */
+.index-page .entries h2 {
+  display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 3; overflow: hidden;
+}
 /* The summary's first lines: the landing page has it all. One on a phone, so that four titles fit. */
 .index-page .entries .summary {
   display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 1; overflow: hidden;
