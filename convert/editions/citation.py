@@ -83,8 +83,9 @@ _LIGATURE_PAIR = re.compile(r"(?<=[-`'<>,!?])(?=[-`'<>,])")
 def tex_text(text: str) -> str:
     """`text` as the body of a braced BibTeX field that prints exactly `text`: every TeX
     special character escaped, ligatures broken, braces left balanced."""
-    text = _LIGATURE_PAIR.sub("{}", text)
-    return _TEX_SPECIAL.sub(lambda found: _TEX_SPECIALS[found[0]], text)
+    # Specials first: the empty groups that break ligatures are TeX, not text to escape.
+    text = _TEX_SPECIAL.sub(lambda found: _TEX_SPECIALS[found[0]], text)
+    return _LIGATURE_PAIR.sub("{}", text)
 
 
 def bibtex(cited: Citation) -> bytes:
