@@ -365,3 +365,20 @@ def test_no_reader_facing_text_of_any_language_says_seed_or_names_the_file(archi
     for page in dist.glob("index*.html"):
         assert not SEED_WORD.search(_markup_text(page.read_bytes())), page.name
     assert len(keys) == len(list(LANGUAGES.glob("*.txt"))) + 1 and checked > 4 * len(keys)
+
+
+@pytest.mark.slow
+def test_setting_the_base_url_rebuilds_the_pages_and_citations_that_give_it(tmp_path, build_env):
+    seeds, dist, config = tmp_path / "seeds", tmp_path / "dist", tmp_path / "seedpress.toml"
+    seeds.mkdir()
+    shutil.copy(LANGUAGES / "nl.txt", seeds / "nl.txt")
+    assert seedpress("archive", seeds, "--dist", dist, env=build_env).returncode == 0
+    assert b"og:url" not in (dist / "nl" / "index.html").read_bytes()
+    config.write_text(f'[archive]\nbase_url = "{BASE_URL}"\n', "utf-8")
+    rebuilt = seedpress("archive", seeds, "--dist", dist, "--config", config, env=build_env)
+    assert rebuilt.returncode == 0 and "1 built" in rebuilt.stdout, rebuilt.stdout + rebuilt.stderr
+    page = lxml.html.document_fromstring((dist / "nl" / "index.html").read_bytes())
+    assert page.xpath("//meta[@property='og:url']/@content") == [f"{BASE_URL}nl/index.html"]
+    assert parsed_bibtex((dist / "nl" / "nl.bib").read_bytes())["url"] == f"{BASE_URL}nl/index.html"
+    again = seedpress("archive", seeds, "--dist", dist, "--config", config, env=build_env)
+    assert again.returncode == 0 and "0 built, 1 unchanged" in again.stdout, again.stdout

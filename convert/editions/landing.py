@@ -220,7 +220,7 @@ def _citation_files(key: str, files: Mapping[str, bytes]) -> str:
     links = [f'<a href="{html_text(edition_file(key, edition))}" type="{html_text(CITATION_TYPES[edition][0])}" '
              f'download>{CITATION_TYPES[edition][1]}</a>'
              for edition in CITATION_EDITIONS if edition in files]
-    return f'<p class="cite-files" lang="en">{" · ".join(links)}</p>\n' if links else ""
+    return f'<p class="cite-files">{" · ".join(links)}</p>\n' if links else ""
 
 
 def _paragraph(text: str, lang: str) -> str:
