@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from convert.layout import COVER_EDITION, LANDING_EDITION, THUMBNAIL_EDITION
+from convert.layout import BIBTEX_EDITION, COVER_EDITION, CSL_EDITION, LANDING_EDITION, THUMBNAIL_EDITION
 
 #: Seeds larger than this are refused (DESIGN §1); `--max-bytes` changes it.
 MAX_BYTES = 10 * 1024 * 1024
@@ -17,9 +17,12 @@ SEED_COPY = "txt"
 ARCHIVED_EDITIONS = FORMATS + (SEED_COPY,)
 #: The images the archive draws for each title: the cover, and the thumbnail of lists.
 IMAGE_EDITIONS = (COVER_EDITION, THUMBNAIL_EDITION)
-#: What an archive build writes beside the formats: the seed, the images, the landing page.
-ARCHIVE_EXTRAS = (SEED_COPY, *IMAGE_EDITIONS, LANDING_EDITION)
-CATALOGUED_EDITIONS = ARCHIVED_EDITIONS + IMAGE_EDITIONS + (LANDING_EDITION,)
+#: The citation files the archive writes for each title: BibTeX and CSL-JSON.
+CITATION_EDITIONS = (BIBTEX_EDITION, CSL_EDITION)
+#: What an archive build writes beside the formats: the seed, the images, the citations,
+#: the landing page.
+ARCHIVE_EXTRAS = (SEED_COPY, *IMAGE_EDITIONS, *CITATION_EDITIONS, LANDING_EDITION)
+CATALOGUED_EDITIONS = ARCHIVED_EDITIONS + IMAGE_EDITIONS + CITATION_EDITIONS + (LANDING_EDITION,)
 #: Paper sizes the PDF edition knows.
 PAPER_SIZES = ("a4", "letter")
 PAPER = "a4"

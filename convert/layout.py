@@ -2,6 +2,7 @@
 
     dist/<key>/<key>.{md,pdf,epub,docx,txt}   a title's editions and its seed (edition_file)
     dist/<key>/<key>.cover.png, <key>.thumb.png  its cover and thumbnail (edition_file)
+    dist/<key>/<key>.bib, <key>.csl.json        its citation, as BibTeX and CSL-JSON (edition_file)
     dist/<key>/index.html                       its landing page
     dist/index.html, index-page-N.html          the index, paged
     dist/opds.xml, opds.json (-page-N)          the OPDS 1.2 and 2.0 catalogs, paged
@@ -103,6 +104,12 @@ COVER_EDITION = "cover"
 THUMBNAIL_EDITION = "thumbnail"
 IMAGE_FILES = {COVER_EDITION: "cover.png", THUMBNAIL_EDITION: "thumb.png"}
 
+#: A title's citation, for reference managers, as editions and the names of their files:
+#: <key>.bib (BibTeX) and <key>.csl.json (CSL-JSON).
+BIBTEX_EDITION = "bib"
+CSL_EDITION = "csl"
+CITATION_FILES = {BIBTEX_EDITION: "bib", CSL_EDITION: "csl.json"}
+
 #: Keys a seed may never get, compared case-insensitively: the names of the hand-out
 #: in dist (a seed's folder must never take one) and the device names Windows reserves.
 RESERVED_KEYS = frozenset(
@@ -151,10 +158,11 @@ def browse_name(group: str) -> str:
 
 def edition_file(key: str, edition: str) -> str:
     """The name of a title's file of `edition` in its folder: <key>.<edition>, index.html
-    for its landing page, and <key>.cover.png, <key>.thumb.png for its images."""
+    for its landing page, <key>.cover.png, <key>.thumb.png for its images and <key>.bib,
+    <key>.csl.json for its citation."""
     if edition == LANDING_EDITION:
         return LANDING_NAME
-    return f"{key}.{IMAGE_FILES.get(edition, edition)}"
+    return f"{key}.{IMAGE_FILES.get(edition) or CITATION_FILES.get(edition, edition)}"
 
 
 def edition_path(key: str, edition: str) -> str:

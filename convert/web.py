@@ -14,6 +14,7 @@ from html import escape
 from urllib.parse import quote
 
 from convert import GENERATOR
+from convert.layout import BIBTEX_EDITION, CSL_EDITION
 
 #: Each edition a reader can download: its media type and the label it gets, in display order.
 EDITION_TYPES = {
@@ -22,6 +23,13 @@ EDITION_TYPES = {
     "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "DOCX"),
     "md": ("text/markdown; charset=utf-8", "Markdown"),
     "txt": ("text/plain; charset=utf-8", "Source text"),
+}
+
+#: Each citation file of a title (editions/citation.py): its media type and the name
+#: reference managers know its format by.
+CITATION_TYPES = {
+    BIBTEX_EDITION: ("application/x-bibtex; charset=utf-8", "BibTeX"),
+    CSL_EDITION: ("application/vnd.citationstyles.csl+json", "CSL-JSON"),
 }
 
 #: The media type of a title's cover and thumbnail (editions/cover.py draws them as PNG).

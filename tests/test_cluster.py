@@ -166,7 +166,7 @@ def test_cluster_build_is_byte_identical_to_the_pool_build(two_workers, tmp_path
     on_pool = seedpress("archive", seeds, "--dist", tmp_path / "pool", "--jobs", "2", env=EPOCH)
     assert on_pool.returncode == 0, on_pool.stderr
     cluster_files = file_digests(tmp_path / "cluster")
-    # Each seed's five files, its cover and thumbnail, and its landing page.
+    # Each seed's five files, its cover and thumbnail, its two citation files and its landing page.
     assert len(cluster_files) == 4 * len(CATALOGUED_EDITIONS)
     assert cluster_files == file_digests(tmp_path / "pool")
     assert_complete(seeds, tmp_path / "cluster")

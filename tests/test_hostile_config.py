@@ -28,6 +28,7 @@ from support.editions import run_epubcheck
 from support.run import assert_one_line_error, json_lines, seedpress, seedpress_environment
 
 from convert.config import CONFIG_NAME, load_config
+from convert.defaults import ARCHIVE_TITLE
 from convert.document.labels import long_date
 from convert.document.language import MAX_TAG_LENGTH, is_language_tag
 from convert.document.model import MAX_MARKER_TEXT
@@ -526,10 +527,11 @@ def _cite(page: bytes) -> lxml.html.HtmlElement:
 def test_the_cite_line_isolates_the_title(title):
     document = parse_seed(_seed(title), "s.txt", lang="en")
     cite = _cite(landing_page(document, "s", {}, CREATED))
-    isolated = cite.find("bdi")
-    assert isolated is not None and isolated.text == title
-    assert cite.text in (None, ""), "nothing of the title outside its <bdi>"
-    assert long_date(CREATED, "en") in isolated.tail and cite.find("code").text == document.identifier
+    # Title, then publisher (the archive's title), each in its <bdi>; the date after them.
+    isolated, publisher = cite.findall("bdi")
+    assert isolated.text == title and publisher.text == ARCHIVE_TITLE
+    assert cite.text in (None, "") and isolated.tail == ". ", "nothing of the title outside its <bdi>"
+    assert long_date(CREATED, "en") in publisher.tail and cite.find("code").text == document.identifier
 
 
 def test_the_landing_and_index_provenance_isolate_author_and_rights():

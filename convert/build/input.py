@@ -23,13 +23,14 @@ from convert.document.model import NOTICES, Document, first_sentence
 from convert.document.provenance import Provenance
 from convert.document.seed import parse_seed, read_bounded
 from convert.editions import Settings, docx, epub, pdf
+from convert.editions.citation import bibtex, citation, csl_json
 from convert.editions.cover import cover_png, thumbnail_png
 from convert.editions.epub import cover_image
 from convert.editions.gates import GATES, check_epub
 from convert.editions.landing import landing_page
 from convert.errors import RenderError, SeedError, SeedpressError
 from convert.files import fsync_directory, replace_all
-from convert.layout import COVER_EDITION, THUMBNAIL_EDITION, edition_file
+from convert.layout import BIBTEX_EDITION, COVER_EDITION, CSL_EDITION, THUMBNAIL_EDITION, edition_file
 from convert.pandoc import pandoc_path
 
 RENDERERS = {"pdf": pdf.render_bytes, "epub": epub.render_bytes, "docx": docx.render_bytes}
@@ -72,6 +73,9 @@ class BuildOptions:
     archive_title: str | None = None
     """The archive's title (seedpress.toml's [archive] title): on each landing page and EPUB
     cover. None: the default title (on the cover, in the document's language)."""
+    base_url: str | None = None
+    """Where the archive is published (seedpress.toml's [archive] base_url): the absolute URL
+    each landing page and citation gives. None: they give none."""
     provenance: Provenance = Provenance()
     """Author, publisher, rights and license of every input (seedpress.toml's [metadata] and
     the command line); a master's own fields still win, each on its own."""
@@ -179,9 +183,12 @@ def render_document(document: Document, seed_bytes: bytes | None, key: str, opti
     if options.keep_seed and seed_bytes is not None:
         files[defaults.SEED_COPY] = seed_bytes
         files.update(cover_files(document, files))
+        archive_title = options.archive_title or defaults.ARCHIVE_TITLE
+        cited = citation(document, key, created, archive_title, options.base_url)
+        files.update({BIBTEX_EDITION: bibtex(cited), CSL_EDITION: csl_json(cited)})
         # An archived seed gets its landing page, which lists (and hashes) the files above.
-        files[defaults.LANDING_EDITION] = landing_page(document, key, files, created,
-                                                       options.archive_title or defaults.ARCHIVE_TITLE)
+        files[defaults.LANDING_EDITION] = landing_page(document, key, files, created, archive_title,
+                                                       options.base_url)
     return Rendered(
         # The hash of the bytes built from (a master's own, when it was one): what decides a rebuild.
         built=Built(title=document.title, identifier=document.identifier,

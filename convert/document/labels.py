@@ -48,6 +48,10 @@ class Labels:
     updated: str
     downloads: str
     source_text: str
+    cite: str
+    """Heads the landing page's section on citing the title."""
+    checksums: str
+    """Opens the landing page's list of each file's SHA-256."""
     author: str
     publisher: str
     rights: str

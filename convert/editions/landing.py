@@ -1,31 +1,48 @@
-"""A landing page per title, `dist/<key>/index.html`: the text to read, the files to
-download with their size and sha256, and how to cite it (DESIGN §11).
+"""A landing page per title, `dist/<key>/index.html`: the files to download, the text to
+read, how to cite it, and what a shared link or a reference manager reads of it (DESIGN §11,
+issue 24 §3).
 
 It is written with the editions, from the same document, so it is part of the seed's
-files in the catalog. Like the index page it is one static HTML5 page with no script:
-its one <style> block is allowed by hash in its Content-Security-Policy.
+files in the catalog. Like the index page it is one static HTML5 page that runs no script:
+its one <style> block is allowed by hash in its Content-Security-Policy, and its one
+<script> is JSON-LD, a data block no browser executes (so `default-src 'none'` needs no
+script-src). Its <head> carries a description, Open Graph (for a link's card), Highwire
+Press citation_* tags (Google Scholar, Zotero) and a schema.org Article in JSON-LD.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import datetime
+from urllib.parse import urljoin
 
-from convert.defaults import ARCHIVE_TITLE, SEED_COPY
+from convert.defaults import ARCHIVE_TITLE, CITATION_EDITIONS, SEED_COPY
 from convert.document.labels import foreign_label_language, labels
-from convert.document.model import Document
+from convert.document.model import Document, first_sentence
 from convert.editions import date_shown
+from convert.editions.citation import Citation, citation
 from convert.editions.markup import direction_attribute, document_direction, english, label, paragraphs
-from convert.layout import COVER_EDITION, INDEX_NAME, edition_file
-from convert.web import EDITION_TYPES, PALETTE, html_text, human_size, page_head, pagefind_language, style_policy
+from convert.layout import COVER_EDITION, INDEX_NAME, edition_file, edition_path
+from convert.web import (
+    CITATION_TYPES,
+    EDITION_TYPES,
+    PALETTE,
+    href,
+    html_text,
+    human_size,
+    page_head,
+    pagefind_language,
+    style_policy,
+)
 
 # Readable at 320 px, in dark mode too (web.PALETTE); the summary sits in a panel as in the PDF.
 STYLE = PALETTE + """body {
   margin: 0 auto; max-width: 42rem; padding: 1rem; overflow-wrap: anywhere;
   font: 1.0625rem/1.6 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif;
 }
-nav, .meta, .size, .digest, footer { color: var(--muted); font-size: 0.9rem; }
+nav, .meta, .size, .checksums, footer { color: var(--muted); font-size: 0.9rem; }
 h1 { font-size: 1.6rem; line-height: 1.25; margin: 0.75rem 0 0.5rem; }
 h2 { font-size: 0.85rem; letter-spacing: 0.08em; text-transform: uppercase; margin: 0 0 0.5rem; }
 section { margin: 1.5rem 0; }
@@ -35,7 +52,9 @@ section { margin: 1.5rem 0; }
 .downloads { list-style: none; padding: 0; margin: 0; }
 .downloads li { border-bottom: 1px solid var(--line); padding: 0.6rem 0; }
 .downloads a { display: inline-block; min-height: 2.75rem; line-height: 2.75rem; font-weight: 600; }
-.digest { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 0.75rem; word-break: break-all; }
+.checksums pre { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 0.75rem;
+  white-space: pre-wrap; word-break: break-all; }
+.checksums summary { cursor: pointer; min-height: 2.75rem; line-height: 2.75rem; }
 .cite { font-size: 0.95rem; }
 """
 
@@ -43,15 +62,17 @@ CONTENT_SECURITY_POLICY = style_policy(STYLE, "img-src 'self'", "base-uri 'none'
 
 
 def landing_page(document: Document, key: str, files: Mapping[str, bytes], created: datetime,
-                 archive_title: str = ARCHIVE_TITLE) -> bytes:
+                 archive_title: str = ARCHIVE_TITLE, base_url: str | None = None) -> bytes:
     """The landing page of one title, linking its `files` (edition to bytes) by their names in
-    its folder, and the index of the archive by its title."""
+    its folder, and the index of the archive by its title; with `base_url` (where dist is
+    published) its citation and its Open Graph tags give absolute URLs."""
     words, foreign = labels(document.lang), foreign_label_language(document.lang)
     direction = document_direction(document)
     # Pagefind reads the language of <html>; a tag too long for it is given whole on <body>.
     indexed = pagefind_language(document.lang)
     body_lang = "" if indexed == document.lang else f' lang="{html_text(document.lang)}"'
     when = date_shown(document, created)  # the publication date, else "archived <build date>"
+    cited = citation(document, key, created, archive_title, base_url)
     article = document.original_article
     original = ""
     if article is not None and article.url:
@@ -61,7 +82,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 <html lang="{html_text(indexed)}" dir="{direction}">
 <head>
 {page_head(CONTENT_SECURITY_POLICY)}<title>{html_text(document.title)}</title>
-<style>{STYLE}</style>
+{_head_tags(document, cited, files, base_url)}<style>{STYLE}</style>
 </head>
 <body{body_lang}>
 <nav><a href="../{INDEX_NAME}"{_english(document)}>{html_text(archive_title)}</a></nav>
@@ -69,29 +90,137 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 <article data-pagefind-body>
 <h1{direction_attribute(document.title, direction)}>{html_text(document.title)}</h1>
 <p class="meta" data-pagefind-ignore><time datetime="{html_text(when[0])}">{label(when[1], foreign)}</time>{_provenance(document)}</p>
-{_cover(key, files)}<section class="summary" aria-labelledby="summary">
+{_cover(key, files)}<section aria-labelledby="downloads" data-pagefind-ignore>
+<h2 id="downloads">{label(words.downloads, foreign)}</h2>
+<ul class="downloads">
+{_downloads(key, files, label(words.source_text, foreign))}
+</ul>
+{_checksums(key, files, label(words.checksums, foreign))}</section>
+<section class="summary" aria-labelledby="summary">
 <h2 id="summary" data-pagefind-ignore>{label(words.summary_heading, foreign)}</h2>
 {paragraphs(document, "summary", _paragraph)}{original}</section>
 <section class="commentary" aria-labelledby="commentary">
 <h2 id="commentary" data-pagefind-ignore>{label(words.commentary_heading, foreign)}</h2>
 {paragraphs(document, "commentary", _paragraph) or f"<p>{label(words.no_commentary, foreign)}</p>"}
 </section>
-<section aria-labelledby="downloads" data-pagefind-ignore>
-<h2 id="downloads">{label(words.downloads, foreign)}</h2>
-<ul class="downloads">
-{_downloads(key, files, label(words.source_text, foreign))}
-</ul>
-</section>
 <section class="cite" aria-labelledby="cite" data-pagefind-ignore>
-<h2 id="cite"{_english(document)}>Cite</h2>
-<p>{_isolated(document.title)}. {label(when[1], foreign)}. <code>{html_text(document.identifier)}</code></p>
-</section>
+<h2 id="cite">{label(words.cite, foreign)}</h2>
+{_cite_line(cited, label(when[1], foreign))}{_citation_files(key, files)}</section>
 </article>
 </main>
 </body>
 </html>
 """
     return page.encode("utf-8")
+
+
+#: How long the description of a page may grow: whole sentences of the summary are added
+#: while it is shorter than DESCRIPTION_SHORT (what a search result or a card shows), and
+#: it is cut at a word near DESCRIPTION_LIMIT characters.
+DESCRIPTION_SHORT = 160
+DESCRIPTION_LIMIT = 300
+
+
+def description(document: Document) -> str:
+    """What the page is about, in a sentence or two: the master's description, else the
+    first sentences of the summary."""
+    if document.description:
+        return first_sentence(document.description, DESCRIPTION_LIMIT)
+    shown, rest = "", document.summary[0]
+    while rest and len(shown) < DESCRIPTION_SHORT:
+        sentence = first_sentence(rest, DESCRIPTION_LIMIT - len(shown))
+        shown = f"{shown} {sentence.strip()}".strip()
+        if not rest.startswith(sentence):  # cut short: nothing more fits
+            break
+        rest = rest[len(sentence):].strip()
+    return shown
+
+
+def _file_link(key: str, edition: str, base_url: str | None) -> str:
+    """A link to a file of the title's folder, from its landing page: relative, or
+    absolute when the archive's base URL is known (what Open Graph and Highwire ask for)."""
+    if base_url is None:
+        return href(edition_file(key, edition))
+    return urljoin(base_url, href(edition_path(key, edition)))
+
+
+def _head_tags(document: Document, cited: Citation, files: Mapping[str, bytes], base_url: str | None) -> str:
+    """The page's description, Open Graph, Highwire Press citation_* tags and JSON-LD."""
+    def link(edition: str) -> str:
+        return _file_link(cited.key, edition, base_url)
+
+    tags = [("name", "description", description(document)),
+            ("property", "og:title", document.title), ("property", "og:type", "article")]
+    if COVER_EDITION in files:
+        tags.append(("property", "og:image", link(COVER_EDITION)))
+    if cited.url is not None:
+        tags.append(("property", "og:url", cited.url))
+    tags.append(("property", "og:site_name", cited.publisher))
+    tags.append(("name", "citation_title", cited.title))
+    if cited.author is not None:
+        tags.append(("name", "citation_author", cited.author))
+    tags.append(("name", "citation_publication_date", cited.issued.strftime("%Y/%m/%d")))
+    tags.append(("name", "citation_publisher", cited.publisher))
+    if "pdf" in files:
+        tags.append(("name", "citation_pdf_url", link("pdf")))
+    tags.append(("name", "citation_language", cited.lang))
+    if cited.url is not None:
+        tags.append(("name", "citation_public_url", cited.url))
+    lines = [f'<meta {kind}="{name}" content="{html_text(value)}">' for kind, name, value in tags]
+    if cited.url is not None:
+        lines.append(f'<link rel="canonical" href="{html_text(cited.url)}">')
+    lines.append(f'<script type="application/ld+json">{json_ld(_article(document, cited, files, link))}</script>')
+    return "\n".join(lines) + "\n"
+
+
+def _article(document: Document, cited: Citation, files: Mapping[str, bytes], link) -> dict:
+    """The schema.org Article the page is about, with each edition as a MediaObject."""
+    article: dict = {"@context": "https://schema.org", "@type": "Article", "headline": cited.title,
+                     "name": cited.title, "description": description(document)}
+    if cited.author is not None:
+        article["author"] = {"@type": "Person", "name": cited.author}
+    article["publisher"] = {"@type": "Organization", "name": cited.publisher}
+    article["datePublished"] = cited.issued.isoformat()
+    article["inLanguage"] = cited.lang
+    article["identifier"] = cited.identifier
+    if cited.url is not None:
+        article["url"] = cited.url
+    if cited.license_url is not None:
+        article["license"] = cited.license_url
+    if COVER_EDITION in files:
+        article["image"] = link(COVER_EDITION)
+    article["encoding"] = [
+        {"@type": "MediaObject", "name": kind, "encodingFormat": media_type.split(";")[0],
+         "contentUrl": link(edition), "contentSize": str(len(files[edition])),
+         "sha256": hashlib.sha256(files[edition]).hexdigest()}
+        for edition, (media_type, kind) in EDITION_TYPES.items() if edition in files]
+    return article
+
+
+def json_ld(data: dict) -> str:
+    """`data` as JSON to sit in a <script> element: "<", ">" and "&" written as \\u escapes,
+    so that no text in it ("</script>", "<!--") can end the element or change how it is read."""
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _cite_line(cited: Citation, date_words: str) -> str:
+    """Author. Title. Publisher, date. Identifier. URL: what a reader copies into a reference."""
+    parts = [] if cited.author is None else [f"{_isolated(cited.author)}."]
+    parts.append(f"{_isolated(cited.title)}.")
+    parts.append(f"{_isolated(cited.publisher)}, {date_words}.")
+    parts.append(f"<code>{html_text(cited.identifier)}</code>.")
+    if cited.url is not None:
+        parts.append(f'<a href="{html_text(cited.url)}" dir="ltr">{html_text(cited.url)}</a>')
+    return f'<p class="cite-line">{" ".join(parts)}</p>\n'
+
+
+def _citation_files(key: str, files: Mapping[str, bytes]) -> str:
+    """BibTeX · CSL-JSON: the citation files, for reference managers (none outside an archive)."""
+    links = [f'<a href="{html_text(edition_file(key, edition))}" type="{html_text(CITATION_TYPES[edition][0])}" '
+             f'download>{CITATION_TYPES[edition][1]}</a>'
+             for edition in CITATION_EDITIONS if edition in files]
+    return f'<p class="cite-files">{" · ".join(links)}</p>\n' if links else ""
 
 
 def _paragraph(text: str, lang: str) -> str:
@@ -110,9 +239,16 @@ def _downloads(key: str, files: Mapping[str, bytes], source_label: str) -> str:
         caption = source_label if edition == SEED_COPY else kind
         items.append(
             f'<li><a href="{html_text(name)}" type="{html_text(media_type)}" download>{caption}</a> '
-            f'<span class="size">{html_text(human_size(len(data)))}</span><br>'
-            f'<span class="digest">sha256 {hashlib.sha256(data).hexdigest()}</span></li>')
+            f'<span class="size">{html_text(human_size(len(data)))}</span></li>')
     return "\n".join(items)
+
+
+def _checksums(key: str, files: Mapping[str, bytes], summary: str) -> str:
+    """The SHA-256 of each file offered, behind one disclosure, as `sha256sum -c` reads them."""
+    lines = [f"{hashlib.sha256(files[edition]).hexdigest()}  {html_text(edition_file(key, edition))}"
+             for edition in (*EDITION_TYPES, *CITATION_EDITIONS) if edition in files]
+    return (f'<details class="checksums"><summary>{summary}</summary>\n'
+            f'<pre dir="ltr">{chr(10).join(lines)}</pre>\n</details>\n')
 
 
 #: The size (px) the landing page shows the cover at; the file is larger, for dense screens.

@@ -140,10 +140,13 @@ def _direction(text: str, document: Document) -> str:
     return direction_attribute(text, document_direction(document))
 
 
-def _file_name(document: Document) -> str:
-    """The seed's file name, kept left to right inside a right-to-left byline."""
-    name = markup_text(document.source.file)
-    return f'<span dir="ltr">{name}</span>' if document_direction(document) == "rtl" else name
+def _byline(document: Document, settings: Settings, foreign: str | None) -> str:
+    """The author when there is one, and the date (the publication date, else "archived …");
+    never the input's file name, which is the tool's, not the reader's."""
+    when = label(date_shown(document, settings.created)[1], foreign)
+    if document.author is None:
+        return when
+    return f'<span class="author"{_direction(document.author, document)}>{_text(document.author, document.lang)}</span> · {when}'
 
 
 def _original_article(document: Document, words: Labels, foreign: str | None) -> str:
@@ -207,7 +210,7 @@ def to_html(document: Document, settings: Settings) -> str:
 <header class="title-block">
 <p class="kicker">{label(words.kicker, foreign)}</p>
 <h1 class="title"{_direction(document.title, document)} data-running-title="{markup_text(_running_title(document.title))}">{_text(document.title, document.lang)}</h1>
-<p class="byline">{label(date_shown(document, settings.created)[1], foreign)} · {_file_name(document)}</p>
+<p class="byline">{_byline(document, settings, foreign)}</p>
 </header>
 <section id="summary" class="summary">
 <div class="panel">

@@ -165,7 +165,8 @@ def check_entry(entry: Entry) -> None:
     if entry.date.tzinfo is None or entry.date.utcoffset() is None:
         raise ValueError(f"{entry.key}: date must be timezone-aware: {entry.date!r}")
     for edition in entry.editions:
-        if edition.name not in EDITION_TYPES and edition.name not in (LANDING_EDITION, *defaults.IMAGE_EDITIONS):
+        if edition.name not in EDITION_TYPES and edition.name not in (LANDING_EDITION, *defaults.IMAGE_EDITIONS,
+                                                                      *defaults.CITATION_EDITIONS):
             raise ValueError(f"{entry.key}: unknown edition {edition.name!r}")
         if not is_safe_relative_path(edition.path):
             raise ValueError(f"{entry.key}: unsafe edition path {edition.path!r}")

@@ -21,12 +21,12 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from convert.defaults import SERVE_READ_THREADS, SERVE_RETRY_AFTER
-from convert.layout import FEED_NAME, INDEX_NAME, JSON_FEED_NAME, SUMS_NAME
+from convert.layout import BIBTEX_EDITION, FEED_NAME, INDEX_NAME, JSON_FEED_NAME, SUMS_NAME
 from convert.publish.entries import is_safe_name
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.opds2 import OPDS2_TYPE
 from convert.serve.numbers import bounded_int
-from convert.web import EDITION_TYPES, ICON_TYPE, IMAGE_TYPE
+from convert.web import CITATION_TYPES, EDITION_TYPES, ICON_TYPE, IMAGE_TYPE
 
 #: Media types by file suffix; anything else is served as opaque bytes.
 MEDIA_TYPES = {
@@ -41,6 +41,8 @@ MEDIA_TYPES = {
     ".svg": ICON_TYPE,
     # A title's cover and thumbnail (layout.IMAGE_FILES).
     ".png": IMAGE_TYPE,
+    # A title's BibTeX citation (layout.CITATION_FILES); its CSL-JSON is .json.
+    ".bib": CITATION_TYPES[BIBTEX_EDITION][0],
 }
 
 #: Media types of the hand-out files by exact name.

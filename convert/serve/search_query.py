@@ -13,7 +13,7 @@ from pathlib import Path
 from convert.archive.catalog import file_row_problem, has_search_index, open_catalog_readonly
 from convert.archive.keys import is_safe_key
 from convert.archive.search_index import MATCH_START, SearchHit, plain_query, search_catalog
-from convert.defaults import IMAGE_EDITIONS, MAX_QUERY_PREFIXES, MAX_QUERY_WORDS, SEARCH_TIME_LIMIT
+from convert.defaults import CITATION_EDITIONS, IMAGE_EDITIONS, MAX_QUERY_PREFIXES, MAX_QUERY_WORDS, SEARCH_TIME_LIMIT
 from convert.errors import QueryError
 from convert.layout import CATALOG_NAME, INDEX_NAME, LANDING_NAME
 from convert.publish.entries import Entry, catalog_entry, downloads
@@ -122,7 +122,8 @@ def found(dist: Path, hit: SearchHit) -> Found:
     not a timestamp shows none, a file listed anywhere but where seedpress puts it is
     not linked, and a key seedpress never makes gets no path in dist."""
     entry = catalog_entry(hit.key, hit.title, hit.identifier, hit.summary, hit.created,
-                          [file for file in hit.files if (file[0] in EDITION_TYPES or file[0] in IMAGE_EDITIONS) and is_safe_key(hit.key)
+                          [file for file in hit.files if (file[0] in EDITION_TYPES or file[0] in IMAGE_EDITIONS or file[0] in CITATION_EDITIONS)
+                           and is_safe_key(hit.key)
                            and file_row_problem(hit.key, *file) is None])
     # The section with more matches; the summary when neither has any (the title matched).
     if hit.commentary_snippet.count(MATCH_START) > hit.summary_snippet.count(MATCH_START):
