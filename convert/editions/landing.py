@@ -24,7 +24,7 @@ from convert.document.model import Document, first_sentence
 from convert.editions import date_shown
 from convert.editions.citation import Citation, citation
 from convert.editions.markup import direction_attribute, document_direction, english, label, paragraphs
-from convert.layout import COVER_EDITION, INDEX_NAME, edition_file, edition_path
+from convert.layout import COVER_EDITION, FAVICON_NAME, INDEX_NAME, edition_file, edition_path
 from convert.web import (
     CITATION_TYPES,
     EDITION_TYPES,
@@ -81,7 +81,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
     page = f"""<!DOCTYPE html>
 <html lang="{html_text(indexed)}" dir="{direction}">
 <head>
-{page_head(CONTENT_SECURITY_POLICY)}<title>{html_text(document.title)}</title>
+{page_head(CONTENT_SECURITY_POLICY, icon=f"../{FAVICON_NAME}")}<title>{html_text(document.title)}</title>
 {_head_tags(document, cited, files, base_url)}<style>{STYLE}</style>
 </head>
 <body{body_lang}>

@@ -29,6 +29,7 @@ from convert import defaults
 from convert.archive.search_index import MATCH_END, MATCH_START, TOKEN_BREAK
 from convert.dates import iso_timestamp
 from convert.layout import (
+    FAVICON_NAME,
     FEED_NAME,
     INDEX_NAME,
     JSON_FEED_NAME,
@@ -222,7 +223,7 @@ def render_page(result: SearchPage, options: HandoutOptions = HandoutOptions()) 
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
-{page_head(SEARCH_POLICY)}<meta name="robots" content="noindex">
+{page_head(SEARCH_POLICY, icon=FAVICON_NAME)}<meta name="robots" content="noindex">
 <title>{html_text(title)} – {html_text(options.title)}</title>
 <link rel="search" type="{OPENSEARCH_TYPE}" href="{OPENSEARCH_NAME}" title="{html_text(options.title)}">
 {feed_link}<style>{SEARCH_STYLE}</style>
