@@ -100,8 +100,10 @@ MAX_QUERY_WORDS = 32
 #: word it begins, so that a query of many short ones would run for seconds; the `*` of any
 #: further word is left out (it matches as a whole word).
 PLAIN_QUERY_PREFIXES = 4
-#: Seconds Pagefind may take to index every landing page (8 to 10 s at 10,000 seeds here).
+#: Seconds one Pagefind run may take: the landing pages of one hand-out page (at most 100).
 PAGEFIND_TIME_LIMIT = 600
+#: Pagefind runs at once while the static search indexes full hand-out pages (sitesearch.py).
+PAGEFIND_RUNS_AT_ONCE = 4
 #: The folder of stylesheets, fonts and the DOCX reference document: inside the
 #: package when installed from a wheel, beside it in a checkout.
 _PACKAGED_STYLES = Path(__file__).resolve().parent / "_styles"

@@ -25,7 +25,7 @@ from convert.dates import now
 from convert.editions.tools import check_prerequisites
 from convert.errors import ConfigError, SeedError, SeedpressError
 from convert.layout import CATALOG_NAME, METRICS_DIR_NAME, archive_lock
-from convert.publish.entries import HandoutOptions, catalog_entry
+from convert.publish.entries import HandoutOptions, catalog_entry, oldest_first
 
 
 def expand_inputs(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
@@ -330,8 +330,9 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
     entries = published_entries(connection, lambda problem: on_warning(f"{dist}/{problem}"))
     written = write_handout(dist, entries, handout)
     try:
-        refresh_bundle(dist, [(edition.path, edition.sha256) for entry in entries for edition in entry.editions
-                              if edition.name == defaults.LANDING_EDITION])
+        # In the hand-out's order, so that the search's page indexes are cut as its pages are.
+        refresh_bundle(dist, [(edition.path, edition.sha256) for entry in oldest_first(entries)
+                              for edition in entry.editions if edition.name == defaults.LANDING_EDITION])
     except SeedpressError as error:
         on_warning(str(error))
     return written

@@ -11,7 +11,8 @@
     dist/browse-<group>.html                    the values of one facet group, with their counts
     dist/SHA256SUMS                             sha256sum -c over every published file
     dist/opensearch.xml                         serve's search description
-    dist/search.js, dist/pagefind/              the static search of the landing pages
+    dist/search.js, dist/pagefind/              the static search of the landing pages (the open page's index)
+    dist/pagefind.pages/<digest>/               the static search's index of each full hand-out page
     dist/favicon.svg                            the archive's icon
     dist/.catalog.sqlite                        the catalog
     dist/.lock                                  held by the one archive run at a time
@@ -72,6 +73,13 @@ BUNDLE_ENTRY = "pagefind-entry.json"
 BUNDLE_SOURCE_NAME = ".pagefind-source"
 BUNDLE_NEW_NAME = ".pagefind-new"
 BUNDLE_OLD_NAME = ".pagefind-old"
+#: The Pagefind index of each full hand-out page, dist/pagefind.pages/<digest>/, made once
+#: (a key has no dot, so no title's folder can take the name), and the list in the open
+#: page's bundle of those search.js merges.
+BUNDLE_PAGES_NAME = "pagefind.pages"
+BUNDLE_MANIFEST = "seedpress-pages.json"
+#: Where a page's landing pages are linked while Pagefind indexes them.
+BUNDLE_SITE_NAME = ".pagefind-site"
 #: The landing pages, relative to dist, as Pagefind globs them.
 LANDING_GLOB = f"*/{LANDING_NAME}"
 

@@ -69,6 +69,17 @@ class PageRecord:
 PAGE_SIZE = 100
 
 
+def page_span(number: int) -> slice:
+    """Where page `number` lies in the entries, oldest first: the hand-out's pages and the
+    static search's page indexes (sitesearch.py) are cut alike."""
+    return slice((number - 1) * PAGE_SIZE, number * PAGE_SIZE)
+
+
+def page_count(count: int) -> int:
+    """How many pages `count` entries fill (one, the start page, when there are none)."""
+    return max(1, -(-count // PAGE_SIZE))
+
+
 def old_pages(dist: Path) -> list[str]:
     """The numbered pages, the facet values' pages and the browse pages of an earlier hand-out in dist."""
     return [path.name for path in dist.iterdir() if PAGE_FILE.fullmatch(path.name) or FACET_FILE.fullmatch(path.name)]
@@ -84,14 +95,14 @@ class Pages:
 
     def __init__(self, entries: Sequence[Entry]):
         self.entries = list(entries)
-        self.last = max(1, -(-len(self.entries) // PAGE_SIZE))
+        self.last = page_count(len(self.entries))
 
     def numbers(self) -> range:
         return range(1, self.last + 1)
 
     def page(self, number: int) -> list[Entry]:
         """The entries of page `number`, newest first."""
-        return self.entries[(number - 1) * PAGE_SIZE: number * PAGE_SIZE][::-1]
+        return self.entries[page_span(number)][::-1]
 
     def name(self, start: str, number: int) -> str:
         """The file of page `number` of the document whose start page is `start`."""

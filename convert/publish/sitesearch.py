@@ -1,18 +1,26 @@
-"""Search without a server: a Pagefind bundle over the landing pages (issue 13).
+"""Search without a server: Pagefind indexes of the landing pages (issues 13 and 23).
 
 When dist/ is copied to any static host (nginx, S3), the index page's search box
-still works: search.js loads dist/pagefind/, the static index Pagefind builds from
-every dist/<key>/index.html, and lists the titles that match. `seedpress serve`
-answers the same form at /search from the catalog instead, and so does any browser
-that runs no script.
+still works: search.js loads dist/pagefind/ and the indexes it lists, and lists the
+titles that match. `seedpress serve` answers the same form at /search from the catalog
+instead, and so does any browser that runs no script.
 
-Pagefind cannot add one page to an existing bundle, so the archive job indexes every
-landing page again whenever the published landing pages differ from those the bundle
-was made from (bench/handout.py gives the cost at 10,000 seeds). It indexes into a new
-folder, fsynced, that replaces the old one whole: a reader never sees half a bundle,
-and a failed index keeps the last good one, to be tried again by the next run. On Linux
-the two folders are swapped in one step (renameat2 RENAME_EXCHANGE), so that there is no
-moment without a bundle either; elsewhere, two renames leave one.
+Pagefind cannot add one page to an existing index, so the indexes are cut as the
+hand-out's pages are (paging.py): every full page of 100 titles has an index of its own,
+dist/pagefind.pages/<digest>/, named by the landing pages it holds and made once, when
+the page fills; the open page (the newest, 1 to 100 titles) is dist/pagefind/, made again
+at each change, with Pagefind's scripts and the list of the full pages' indexes that
+search.js merges into it (Pagefind's mergeIndex). One new title thus indexes at most 100
+landing pages, plus the 100 of the page it fills, whatever the archive's size. A title
+withdrawn from a full page changes that page and moves every newer title back one place,
+as in the hand-out, so those pages are indexed again under new names and the old ones go:
+a withdrawn title is never found.
+
+A new index is written beside the old, fsynced, and only then named in the new list: a
+reader never sees half an index, and a failed index keeps the last good one, to be tried
+again by the next run. On Linux the open page's folder is swapped in one step (renameat2
+RENAME_EXCHANGE), so that there is no moment without a bundle either; elsewhere, two
+renames leave one. The full pages' indexes no longer listed are removed after the swap.
 """
 
 from __future__ import annotations
@@ -20,14 +28,17 @@ from __future__ import annotations
 import ctypes
 import errno
 import hashlib
+import json
 import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
-from convert.defaults import PAGEFIND_TIME_LIMIT
+from convert.defaults import PAGEFIND_RUNS_AT_ONCE, PAGEFIND_TIME_LIMIT
 from convert.errors import SeedpressError
 from convert.files import fsync_directory, fsync_tree, read_regular, write_atomic
 
@@ -37,10 +48,13 @@ from convert.files import fsync_directory, fsync_tree, read_regular, write_atomi
 # pages, whose every title would then match twice); and the record of what the bundle
 # in dist was made from (a digest of the landing pages' paths and sha256s, written once
 # the bundle is in place).
-from convert.layout import BUNDLE_ENTRY, BUNDLE_NAME, LANDING_GLOB
+from convert.layout import BUNDLE_ENTRY, BUNDLE_MANIFEST, BUNDLE_NAME, BUNDLE_PAGES_NAME, LANDING_GLOB, LANDING_NAME
 from convert.layout import BUNDLE_NEW_NAME as _NEW
 from convert.layout import BUNDLE_OLD_NAME as _OLD
+from convert.layout import BUNDLE_SITE_NAME as _SITE
 from convert.layout import BUNDLE_SOURCE_NAME as SOURCE_NAME
+from convert.publish.entries import is_safe_name
+from convert.publish.paging import page_count, page_span
 
 
 def pagefind_executable() -> Path | None:
@@ -69,30 +83,68 @@ def landing_digest(landing_pages: Iterable[tuple[str, str]]) -> str:
                           .encode()).hexdigest()
 
 
-def bundle_is_current(dist: Path, digest: str) -> bool:
-    """True when dist holds a whole bundle made from the landing pages `digest` describes."""
+def pagefind_version() -> str:
+    """The version of the installed Pagefind, which every page index is made by: an index
+    made by another version is made again (Pagefind will not merge across versions)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pagefind")
+    except PackageNotFoundError:
+        return "none"
+
+
+def page_index_name(landing_pages: Sequence[tuple[str, str]]) -> str:
+    """The folder, under dist/pagefind.pages/, of the index of one full page's landing pages."""
+    return hashlib.sha256(f"{pagefind_version()}\n{landing_digest(landing_pages)}".encode()).hexdigest()[:32]
+
+
+def cut_into_pages(landing_pages: Sequence[tuple[str, str]]) -> list[Sequence[tuple[str, str]]]:
+    """The landing pages, oldest first, cut as the hand-out's pages are; the last is the open page."""
+    if not landing_pages:
+        return []
+    return [landing_pages[page_span(number)] for number in range(1, page_count(len(landing_pages)) + 1)]
+
+
+def bundle_is_current(dist: Path, digest: str, page_indexes: Sequence[str] = ()) -> bool:
+    """True when dist holds a whole bundle made from the landing pages `digest` describes,
+    and every full page's index it lists."""
     try:
         made_from = read_regular(dist / SOURCE_NAME).decode("ascii").strip()
     except (OSError, UnicodeDecodeError):
         return False
-    return made_from == digest and (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file()
+    return (made_from == digest and (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file()
+            and all((dist / BUNDLE_PAGES_NAME / name / BUNDLE_ENTRY).is_file() for name in page_indexes))
 
 
 def refresh_bundle(dist: Path, landing_pages: Iterable[tuple[str, str]]) -> bool:
-    """Make dist/pagefind/ index exactly `landing_pages` ((path, sha256) of each published
-    landing page) unless it already does; say whether it was made again. With no landing
-    page there is no bundle. A SeedpressError with one line says why the index could not
-    be made; the bundle that was there stays, and the next call tries again."""
+    """Make the static search index exactly `landing_pages` ((path, sha256) of each published
+    landing page, oldest first as the hand-out orders them) unless it already does; say
+    whether anything was made again. Only the open page's index, and the index of a full
+    page not indexed yet, are made. With no landing page there is no bundle. A
+    SeedpressError with one line says why an index could not be made; the bundle that was
+    there stays, and the next call tries again."""
     dist = Path(dist).absolute()  # Pagefind runs in dist, so a relative path would name dist/dist
     landing_pages = list(landing_pages)
-    digest = landing_digest(landing_pages)
-    if bundle_is_current(dist, digest) or (not landing_pages and not (dist / BUNDLE_NAME).exists()):
+    pages = cut_into_pages(landing_pages)
+    full, open_page = pages[:-1], pages[-1:]
+    names = [page_index_name(page) for page in full]
+    digest = hashlib.sha256(repr((pagefind_version(), names, [landing_digest(page) for page in open_page]))
+                            .encode()).hexdigest()
+    if bundle_is_current(dist, digest, names) or (
+            not landing_pages and not (dist / BUNDLE_NAME).exists() and not (dist / BUNDLE_PAGES_NAME).exists()):
         return False
     try:
-        for leftover in (dist / _NEW, dist / _OLD):
+        for leftover in (dist / _NEW, dist / _OLD, dist / _SITE):
             shutil.rmtree(leftover, ignore_errors=True)
         if landing_pages:
-            _index(dist)
+            # Pagefind runs are mostly starting up and writing small files: a few at once
+            # make the first index of a large archive (a thousand pages) several times faster.
+            with ThreadPoolExecutor(max_workers=PAGEFIND_RUNS_AT_ONCE) as pool:
+                listed = list(pool.map(partial(_page_index, dist), names, full))
+            _index(dist, open_page[0], dist / _NEW)
+            write_atomic(dist / _NEW / BUNDLE_MANIFEST,
+                         json.dumps({"pages": listed}, separators=(",", ":"), ensure_ascii=True).encode("ascii"))
         (dist / SOURCE_NAME).unlink(missing_ok=True)
         if landing_pages and (dist / BUNDLE_NAME).is_dir() and exchange(dist / _NEW, dist / BUNDLE_NAME):
             # The new bundle took the old one's place in one step; the old one is now _NEW.
@@ -107,11 +159,41 @@ def refresh_bundle(dist: Path, landing_pages: Iterable[tuple[str, str]]) -> bool
             else:
                 fsync_directory(dist)
         shutil.rmtree(dist / _OLD, ignore_errors=True)
+        _remove_unlisted(dist / BUNDLE_PAGES_NAME, set(names))
     except OSError as error:
         shutil.rmtree(dist / _NEW, ignore_errors=True)
         raise SeedpressError(f"pagefind: {error.filename or dist}: {error.strerror or error}; "
                              "the search bundle will be made again by the next run") from None
+    finally:
+        shutil.rmtree(dist / _SITE, ignore_errors=True)
     return True
+
+
+def _page_index(dist: Path, name: str, landing_pages: Sequence[tuple[str, str]]) -> dict:
+    """The index of one full page, dist/pagefind.pages/<name>/, made now unless it is there
+    whole; its entry in the list search.js reads: the path from dist/pagefind/ and its languages."""
+    folder = dist / BUNDLE_PAGES_NAME / name
+    if not (folder / BUNDLE_ENTRY).is_file():
+        folder.parent.mkdir(exist_ok=True)
+        made = folder.parent / f".{name}.new"
+        shutil.rmtree(made, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        _index(dist, landing_pages, made, scripts=False)
+        made.rename(folder)
+        fsync_directory(folder.parent)
+    languages = json.loads(read_regular(folder / BUNDLE_ENTRY))["languages"]
+    return {"path": f"../{BUNDLE_PAGES_NAME}/{name}/", "languages": sorted(languages)}
+
+
+def _remove_unlisted(folder: Path, listed: set[str]) -> None:
+    """Remove the full pages' indexes no bundle lists any more (and any left half made)."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if path.name not in listed:
+            shutil.rmtree(path, ignore_errors=True)
+    if not listed:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 #: renameat2(2)'s flag that swaps two paths, and the "current directory" descriptor.
@@ -132,26 +214,43 @@ def exchange(first: Path, second: Path) -> bool:
     raise OSError(number, os.strerror(number), str(first))
 
 
-def _index(dist: Path) -> None:
-    """Run Pagefind over dist's landing pages into dist/.pagefind-new, and fsync it."""
+def _link_site(dist: Path, landing_pages: Sequence[tuple[str, str]], name: str) -> Path:
+    """A folder, dist/.pagefind-site/<name>, of hard links to `landing_pages` at their own
+    paths, for Pagefind to index just these (their URLs stay <key>/index.html)."""
+    site = dist / _SITE / name
+    shutil.rmtree(site, ignore_errors=True)
+    site.mkdir(parents=True)
+    for path, _sha256 in landing_pages:
+        key, _, name = path.partition("/")
+        if not is_safe_name(key) or name != LANDING_NAME:
+            raise SeedpressError(f"pagefind: {path!r} is not a landing page; the previous search bundle stays")
+        (site / key).mkdir(exist_ok=True)
+        os.link(dist / path, site / path)
+    return site
+
+
+def _index(dist: Path, landing_pages: Sequence[tuple[str, str]], output: Path, scripts: bool = True) -> None:
+    """Run Pagefind over `landing_pages` into `output`, and fsync it. Without `scripts`, only
+    the index is kept (what another index merges), not Pagefind's scripts and WebAssembly."""
     executable = pagefind_executable()
     if executable is None:
         raise SeedpressError("pagefind has no binary for this platform: the index page's search works "
                              "only with seedpress serve")
+    site = _link_site(dist, landing_pages, output.name)
     # --keep-index-url: results link key/index.html, which every static host serves (not
     # all of them serve a folder URL).
-    command = [str(executable), "--site", str(dist), "--glob", LANDING_GLOB, "--keep-index-url",
-               "--output-path", str(dist / _NEW), "--silent"]
+    command = [str(executable), "--site", str(site), "--glob", LANDING_GLOB, "--keep-index-url",
+               "--output-path", str(output), "--silent"]
     try:
         result = subprocess.run(command, cwd=dist, stdin=subprocess.DEVNULL, capture_output=True,
                                 text=True, errors="replace", timeout=PAGEFIND_TIME_LIMIT,
                                 env={**os.environ, "RUST_BACKTRACE": "0"})
     except subprocess.TimeoutExpired:
-        shutil.rmtree(dist / _NEW, ignore_errors=True)
+        shutil.rmtree(output, ignore_errors=True)
         raise SeedpressError(f"pagefind: indexing the landing pages took over {PAGEFIND_TIME_LIMIT} s; "
                              "the previous search bundle stays") from None
-    if result.returncode != 0 or not (dist / _NEW / BUNDLE_ENTRY).is_file():
-        shutil.rmtree(dist / _NEW, ignore_errors=True)
+    if result.returncode != 0 or not (output / BUNDLE_ENTRY).is_file():
+        shutil.rmtree(output, ignore_errors=True)
         said = [line.strip() for line in (result.stderr or result.stdout).splitlines()
                 if line.strip() and not line.startswith(("note:", "stack backtrace"))]
         if result.returncode < 0:
@@ -159,4 +258,8 @@ def _index(dist: Path) -> None:
                                  "the previous search bundle stays")
         raise SeedpressError(f"pagefind failed (exit {result.returncode}): "
                              f"{said[-1][:300] if said else 'no message'}; the previous search bundle stays")
-    fsync_tree(dist / _NEW)
+    if not scripts:
+        for path in output.iterdir():
+            if path.is_file() and path.name != BUNDLE_ENTRY and not path.name.endswith(".pf_meta"):
+                path.unlink()
+    fsync_tree(output)

@@ -18,10 +18,15 @@ let asked = 0; // the latest search: an earlier one that answers late is not sho
 
 // Pagefind keeps one index per page language and searches the one of the page it runs
 // on (or, lacking that, its base language, or the largest); the archive's titles are in
-// many languages, so every other index is merged in.
+// many languages, so every other index is merged in. pagefind/ indexes the newest page of
+// titles; each full page of 100 has its own index, made once, which seedpress-pages.json
+// lists with its languages, and those are merged in too, into one list of results.
 function load() {
   loading ??= (async () => {
-    const entry = await (await fetch(new URL("pagefind-entry.json", bundle))).json();
+    const [entry, listed] = await Promise.all([
+      fetch(new URL("pagefind-entry.json", bundle)).then((response) => response.json()),
+      fetch(new URL("seedpress-pages.json", bundle)).then((response) => (response.ok ? response.json() : { pages: [] })),
+    ]);
     const languages = Object.entries(entry.languages).sort((a, b) => b[1].page_count - a[1].page_count);
     const pageLanguage = (document.documentElement.lang || "unknown").toLowerCase();
     const primary = [pageLanguage, pageLanguage.split("-")[0]].find((code) => code in entry.languages)
@@ -29,10 +34,16 @@ function load() {
     const pagefind = await import(new URL("pagefind.js", bundle).href);
     await pagefind.options({ excerptLength: 24 });
     await pagefind.init();
+    const merges = [];
     for (const [language] of languages) {
       // By its full URL: Pagefind skips a merge whose path is the primary index's own.
-      if (language !== primary) await pagefind.mergeIndex(bundle.href, { language });
+      if (language !== primary) merges.push(pagefind.mergeIndex(bundle.href, { language }));
     }
+    for (const page of listed.pages) {
+      const index = new URL(page.path, bundle).href;
+      for (const language of page.languages) merges.push(pagefind.mergeIndex(index, { language }));
+    }
+    await Promise.all(merges);
     return pagefind;
   })();
   return loading;
