@@ -73,6 +73,7 @@ def instrument() -> None:
     weasyprint.HTML.render = timed_stage("pdf: layout (HTML.render)", weasyprint.HTML.render)
     weasyprint.document.Document.write_pdf = timed_stage("pdf: write_pdf", weasyprint.document.Document.write_pdf)
     epub.cover_png = timed_stage("epub: cover PNG", epub.cover_png)
+    build.thumbnail_png = timed_stage("thumbnail PNG (of the cover)", build.thumbnail_png)
     epub.submit_document = timed_stage("epub: pandoc send", epub.submit_document)
     docx.submit_document = timed_stage("docx: pandoc send", docx.submit_document)
     # The wait for pandoc's answers, after the PDF was laid out meanwhile.

@@ -170,3 +170,15 @@ def test_an_abandoned_answer_is_dropped_and_the_next_gets_its_own(writer, asts):
     writer.submit("epub3", asts["epub3"]).abandon(stop=True)  # the seed's time limit: stop pandoc
     assert writer.process is None and started.poll() is not None
     assert writer.write("epub3", asts["epub3"]) == expected["epub3"]
+
+
+@pytest.mark.parametrize("title", ["Plain title", "Emoji 🎉 and عربي in a title"])
+def test_the_thumbnail_of_the_cover_just_drawn_is_the_thumbnail_of_its_png(document, title):
+    from convert.editions import cover
+
+    drawn = replace(document, title=title)
+    png = cover.cover_png(drawn)
+    from_pixels = cover.thumbnail_png(png)  # scaled from the pixels just drawn
+    cover.cover_png(replace(document, title=f"another {title}"))
+    assert cover._last_drawn[0] != png
+    assert cover.thumbnail_png(png) == from_pixels  # scaled from the PNG decoded
