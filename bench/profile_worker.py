@@ -7,7 +7,7 @@ archive worker does after its warm-up, and prints for each stage the CPU time
 of this process (time.process_time, which a loaded machine does not inflate
 the way it does wall-clock time) per seed, the wall time beside it, and the
 CPU time the long-lived `pandoc lua` child spent (from /proc). Stages nest:
-the cover is part of the EPUB, the pandoc round trips part of EPUB and DOCX.
+the cover is part of the EPUB, the wait for pandoc part of EPUB and DOCX (sent before the PDF).
 With --cprofile, the top entries of cProfile by cumulative time as well.
 Not run by `make test`.
 """
@@ -66,15 +66,21 @@ def instrument() -> None:
     """Wrap each stage of a build in a timer (this benchmark's process only)."""
     import weasyprint.document
 
+    from convert import pandoc
     from convert.build import input as build
     from convert.editions import docx, epub, gates
 
     weasyprint.HTML.render = timed_stage("pdf: layout (HTML.render)", weasyprint.HTML.render)
     weasyprint.document.Document.write_pdf = timed_stage("pdf: write_pdf", weasyprint.document.Document.write_pdf)
     epub.cover_png = timed_stage("epub: cover PNG", epub.cover_png)
-    epub.write_document = timed_stage("epub: pandoc round trip", epub.write_document)
-    docx.write_document = timed_stage("docx: pandoc round trip", docx.write_document)
+    build.thumbnail_png = timed_stage("thumbnail PNG (of the cover)", build.thumbnail_png)
+    epub.submit_document = timed_stage("epub: pandoc send", epub.submit_document)
+    docx.submit_document = timed_stage("docx: pandoc send", docx.submit_document)
+    # The wait for pandoc's answers, after the PDF was laid out meanwhile.
+    pandoc.Pending.result = timed_stage("epub+docx: wait for pandoc", pandoc.Pending.result)
     build.RENDERERS.update({name: timed_stage(name, function) for name, function in build.RENDERERS.items()})
+    for name, module in build.PANDOC_EDITIONS.items():
+        module.finish = timed_stage(name, module.finish)
     build.GATES = {name: timed_stage(f"{name} gate", function) for name, function in gates.GATES.items()}
     build.check_epub = timed_stage("epub gate", build.check_epub)
     build.write_all = timed_stage("write files", build.write_all)

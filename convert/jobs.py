@@ -18,7 +18,6 @@ from convert.archive.catalog import RunRecord, open_catalog, published_rows, rec
 from convert.archive.guard import check_withdrawals, forget_gone_failures, nested_seeds, seeds_folder_problem
 from convert.archive.job import RunTotals, UpdateOptions, find_seeds, update_archive
 from convert.archive.keys import assign_keys
-from convert.archive.metrics import write_run_metrics
 from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES, BuildOptions
 from convert.build.outcome import Outcome, Status
 from convert.dates import now
@@ -255,6 +254,9 @@ def _report_run(connection: sqlite3.Connection, dist: Path, run: RunRecord,
     except sqlite3.Error as error:
         on_warning(f"{dist / CATALOG_NAME}: this run is not recorded: {error}")
     try:
+        # prometheus_client, imported by the archive alone: `convert` starts without it.
+        from convert.archive.metrics import write_run_metrics
+
         write_run_metrics(dist, run, connection)
     except (OSError, sqlite3.Error) as error:
         on_warning(f"{dist / METRICS_DIR_NAME}: the metrics of this run are not written: "

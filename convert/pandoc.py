@@ -14,12 +14,13 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
 from convert import defaults
 from convert.errors import ConfigError
-from convert.process import PipeReader, stop_child, unlimit_address_space
+from convert.process import PipeReader, PipeWriter, stop_child, unlimit_address_space, widen_pipe
 
 #: The restricted Markdown reader for masters: no raw HTML, TeX or attributes,
 #: no YAML blocks in the body (the frontmatter is split off before pandoc sees it),
@@ -132,13 +133,22 @@ class PandocWriter:
     as `pandoc -f json -t FORMAT`'s, byte for byte, and what it reads the same
     as `pandoc --sandbox -f READER -t json`'s (tests hold it to both). Without a
     reference document it reads but writes no DOCX.
+
+    A request is sent (`submit`) and its answer read later (`Pending.result`), so the
+    caller works on while pandoc writes; requests are answered in the order sent, and
+    several may wait at once. What the pipe cannot take yet is written while an answer is
+    awaited (convert/process.py's PipeWriter), so no request, however large, waits on an
+    answer no one reads.
     """
 
     def __init__(self, reference_doc: Path | None = None):
         self.reference_doc = None if reference_doc is None else Path(reference_doc)
         self.process: subprocess.Popen | None = None
         self.reader: PipeReader | None = None
+        self.feeder: PipeWriter | None = None
         self.temporary: str | None = None
+        self.queue: deque[Pending] = deque()
+        """The requests sent whose answers are still to be read, in the order sent."""
 
     def _start(self) -> subprocess.Popen:
         if self.process is None or self.process.poll() is not None:
@@ -157,53 +167,124 @@ class PandocWriter:
                 env={**os.environ, "SOURCE_DATE_EPOCH": "0", "TMPDIR": self.temporary},
                 preexec_fn=unlimit_address_space,
             )
-            self.reader = PipeReader(self.process.stdout, "pandoc exited")
+            widen_pipe(self.process.stdin)
+            widen_pipe(self.process.stdout)
+            self.feeder = PipeWriter(self.process.stdin)
+            self.reader = PipeReader(self.process.stdout, "pandoc exited", self.feeder)
         return self.process
 
     def write(self, output_format: str, ast_json: str, *, timeout: float = defaults.PANDOC_TIMEOUT) -> bytes:
         """The document in `output_format` (epub3 or docx); PandocFailed on error or timeout."""
-        return self._ask(output_format, ast_json, timeout)
+        return self.submit(output_format, ast_json, timeout=timeout).result()
 
     def read(self, reader: str, text: str, *, timeout: float = defaults.PANDOC_TIMEOUT) -> bytes:
         """`text` read with `reader` (a pandoc input format), as pandoc's JSON; PandocFailed
         on error or timeout."""
-        return self._ask(f"read:{reader}", text, timeout)
+        return self.submit(f"read:{reader}", text, timeout=timeout).result()
 
-    def _ask(self, request: str, text: str, timeout: float) -> bytes:
+    def submit(self, request: str, text: str, *, timeout: float = defaults.PANDOC_TIMEOUT) -> Pending:
+        """Send `request` (an output format, or read:<reader>) for `text` and return at once:
+        the answer is read by the Pending's `result()`, which waits at most `timeout` seconds
+        for it. PandocFailed if pandoc cannot be written to."""
         process = self._start()
         payload = text.encode("utf-8")
-        deadline = time.monotonic() + timeout
+        pending = Pending(self, timeout)
         try:
-            process.stdin.write(f"{request} {len(payload)}\n".encode() + payload)
-            process.stdin.flush()
-            status, _, length = self.reader.read_line(deadline).partition(b" ")
-            body = self.reader.read_exact(int(length), deadline)
-        except TimeoutError:
-            self.close()
-            raise PandocFailed(f"pandoc took longer than {timeout:g} s") from None
-        except (OSError, EOFError, ValueError) as error:
-            # GHC's runtime exits with 251 when the heap (+RTS -M) is exhausted.
-            out_of_heap = process.poll() == GHC_HEAP_EXHAUSTED
-            self.close()
-            if out_of_heap:
-                raise PandocFailed(f"pandoc ran out of its {defaults.PANDOC_HEAP} heap") from None
-            raise PandocFailed(f"the pandoc writer process failed: {error or 'it exited'}") from None
+            self.feeder.write(f"{request} {len(payload)}\n".encode() + payload)
+        except OSError as error:
+            reason = self._failure(process, error)
+            self._fail(reason)
+            raise PandocFailed(reason) from None
         except BaseException:
-            # Interrupted mid-answer (the seed's alarm, Ctrl-C): the pipe is out of step.
-            self.close()
+            # Interrupted mid-request (the seed's alarm, Ctrl-C): the pipe is out of step.
+            self._fail("interrupted")
             raise
-        if status != b"ok":
-            raise PandocFailed(body.decode("utf-8", "replace").strip().splitlines()[0])
-        return body
+        self.queue.append(pending)
+        return pending
+
+    def _answer(self, pending: Pending) -> None:
+        """Read answers in turn until `pending` has its own (or its failure)."""
+        while pending in self.queue:
+            head = self.queue[0]
+            deadline = time.monotonic() + head.timeout
+            process = self.process
+            try:
+                status, _, length = self.reader.read_line(deadline).partition(b" ")
+                body = self.reader.read_exact(int(length), deadline)
+            except TimeoutError:
+                self._fail(f"pandoc took longer than {head.timeout:g} s")
+            except (OSError, EOFError, ValueError) as error:
+                self._fail(self._failure(process, error))
+            except BaseException:
+                # Interrupted mid-answer (the seed's alarm, Ctrl-C): the pipe is out of step.
+                self._fail("interrupted")
+                raise
+            else:
+                self.queue.popleft()
+                if not head.discarded:
+                    head.answer = (status, body)
+
+    @staticmethod
+    def _failure(process: subprocess.Popen, error: BaseException) -> str:
+        """Why the process failed: its heap ran out, or the pipe's error."""
+        # GHC's runtime exits with 251 when the heap (+RTS -M) is exhausted.
+        if process.poll() == GHC_HEAP_EXHAUSTED:
+            return f"pandoc ran out of its {defaults.PANDOC_HEAP} heap"
+        return f"the pandoc writer process failed: {error or 'it exited'}"
+
+    def _fail(self, reason: str) -> None:
+        """Stop the process; every request still waiting for its answer fails with `reason`."""
+        for waiting in self.queue:
+            waiting.failure = reason
+        self.queue.clear()
+        self.close()
 
     def close(self) -> None:
-        """Stop the pandoc process, release its pipes and remove its temporary directory."""
+        """Stop the pandoc process, release its pipes and remove its temporary directory;
+        requests still waiting for an answer fail."""
+        for waiting in self.queue:
+            waiting.failure = "the pandoc writer process was closed"
+        self.queue.clear()
         if self.process is not None:
             stop_child(self.process, grace=defaults.CHILD_EXIT_GRACE)
             self.process = None
         if self.temporary is not None:
             shutil.rmtree(self.temporary, ignore_errors=True)
             self.temporary = None
+
+
+class Pending:
+    """A request sent to a PandocWriter, whose answer is read later."""
+
+    def __init__(self, writer: PandocWriter, timeout: float):
+        self.writer = writer
+        self.timeout = timeout
+        """The longest `result()` waits for this answer, from when it starts reading it."""
+        self.answer: tuple[bytes, bytes] | None = None
+        self.failure: str | None = None
+        self.discarded = False
+
+    def result(self) -> bytes:
+        """The answer's bytes; PandocFailed when pandoc refused the request, ran too long, or
+        failed (then its process is stopped, and every request waiting behind this one
+        fails too). An interruption while waiting (the seed's alarm, Ctrl-C) stops it as well."""
+        self.writer._answer(self)
+        if self.failure is not None:
+            raise PandocFailed(self.failure)
+        status, body = self.answer
+        if status != b"ok":
+            raise PandocFailed(body.decode("utf-8", "replace").strip().splitlines()[0])
+        return body
+
+    def abandon(self, *, stop: bool = False) -> None:
+        """The caller will not read this answer: it is dropped when it arrives, or, with
+        `stop` (the caller was interrupted), the process is stopped if it is still to come."""
+        self.answer = None
+        if self in self.writer.queue:
+            if stop:
+                self.writer._fail("interrupted")
+            else:
+                self.discarded = True
 
 
 _writers: dict[Path | None, PandocWriter] = {}
@@ -220,7 +301,13 @@ def _writer(reference_doc: Path | None) -> PandocWriter:
 
 def write_document(output_format: str, ast: dict, reference_doc: Path) -> bytes:
     """Write the AST as `output_format` with this process's pandoc writer."""
-    return _writer(reference_doc).write(output_format, to_json(ast))
+    return submit_document(output_format, ast, reference_doc).result()
+
+
+def submit_document(output_format: str, ast: dict, reference_doc: Path) -> Pending:
+    """Send the AST to this process's pandoc writer to be written as `output_format`; the
+    Pending's `result()` is the document."""
+    return _writer(reference_doc).submit(output_format, to_json(ast))
 
 
 def read_markdown_body(body: str, *, timeout: float = defaults.PANDOC_TIMEOUT) -> dict:

@@ -1,16 +1,19 @@
 """What every child process seedpress starts shares: its set-up (die with the parent, leave
 Ctrl-C to the parent, a quiet stderr, the address-space limit), the reader of its pipe with
-a deadline, and a stop that never leaves a zombie."""
+a deadline (and the writer that feeds its stdin meanwhile), and a stop that never leaves a
+zombie."""
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import resource
 import select
 import signal
 import subprocess
 import time
+from collections import deque
 from typing import BinaryIO
 
 #: Set (to anything) to keep what workers and renderers print on stderr, for debugging.
@@ -65,20 +68,84 @@ def unlimit_address_space() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
+#: The size asked for a child's pipes (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by
+#: default): a request and its answers then fit in them, and neither side waits for the other.
+PIPE_SIZE = 1 << 20
+
+
+def widen_pipe(stream: BinaryIO) -> None:
+    """Ask the kernel for PIPE_SIZE bytes of buffer on the pipe `stream` ends; where it says
+    no (another system, a user over their pipe quota), the pipe stays as it was."""
+    try:
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (AttributeError, OSError):
+        pass
+
+
+class PipeWriter:
+    """Writes to a child's stdin without ever blocking: what the pipe cannot take yet waits
+    here, and goes on whenever a PipeReader fed by it waits for the child's answers. A large
+    request thus never deadlocks with a child that is itself blocked writing an answer no one
+    reads yet, and the caller may send several requests before reading any answer."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+        os.set_blocking(stream.fileno(), False)
+        self.queue: deque[memoryview] = deque()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def pending(self) -> bool:
+        """Whether some bytes written are still to go into the pipe."""
+        return bool(self.queue)
+
+    def write(self, data: bytes) -> None:
+        """Queue `data` and put as much of what is queued into the pipe as it takes now;
+        OSError (BrokenPipeError) when the child has gone."""
+        self.queue.append(memoryview(data))
+        self.flush_some()
+
+    def flush_some(self) -> None:
+        """Put into the pipe as much of what is queued as it takes without waiting."""
+        while self.queue:
+            try:
+                written = os.write(self.stream.fileno(), self.queue[0])
+            except BlockingIOError:
+                return
+            if written == len(self.queue[0]):
+                self.queue.popleft()
+            else:
+                self.queue[0] = self.queue[0][written:]
+
+
 class PipeReader:
     """Reads a child's stdout with a deadline: what arrives is buffered, and a read that the
-    deadline passes raises TimeoutError, one that meets the pipe's end EOFError."""
+    deadline passes raises TimeoutError, one that meets the pipe's end EOFError. Given a
+    `feeder` (the PipeWriter of the child's stdin), it goes on writing what the feeder holds
+    while it waits."""
 
-    def __init__(self, stream: BinaryIO, ended: str):
+    def __init__(self, stream: BinaryIO, ended: str, feeder: PipeWriter | None = None):
         self.stream = stream
         self.ended = ended
         """What EOFError says when the pipe ends ("pandoc exited")."""
+        self.feeder = feeder
         self.buffer = b""
 
     def _fill(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([self.stream], [], [], remaining)[0]:
-            raise TimeoutError("no answer in time")
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no answer in time")
+            writing = [self.feeder] if self.feeder is not None and self.feeder.pending else []
+            readable, writable, _ = select.select([self.stream], writing, [], remaining)
+            if writable:
+                self.feeder.flush_some()
+            if readable:
+                break
+            if not writable:
+                raise TimeoutError("no answer in time")
         chunk = os.read(self.stream.fileno(), 1 << 20)
         if not chunk:
             raise EOFError(self.ended)

@@ -34,6 +34,9 @@ from convert.layout import BIBTEX_EDITION, COVER_EDITION, CSL_EDITION, THUMBNAIL
 from convert.pandoc import pandoc_path
 
 RENDERERS = {"pdf": pdf.render_bytes, "epub": epub.render_bytes, "docx": docx.render_bytes}
+#: The editions pandoc writes, each with `send` and `finish`: render_all sends them all
+#: first and lays out the others (the PDF) while pandoc writes.
+PANDOC_EDITIONS = {"epub": epub, "docx": docx}
 
 SEED_SUFFIXES = (".txt",)
 
@@ -229,7 +232,10 @@ def render_all(
 ) -> dict[str, bytes]:
     """Every requested edition as bytes, keyed by edition, each past its gate.
 
-    Raises RenderError on the first edition that fails to render or to pass.
+    The pandoc editions (EPUB, DOCX) are sent to the pandoc writer first, and their
+    answers collected in turn, so pandoc writes them while WeasyPrint lays out the PDF.
+    Raises RenderError on the first edition (in the order of `formats`) that fails to
+    render or to pass.
     """
     master = to_markdown(document).encode("utf-8")
     attachments = [(f"{key}.md", master)]
@@ -237,16 +243,30 @@ def render_all(
         attachments.append((f"{key}.{defaults.SEED_COPY}", seed_bytes))
     settings = replace(settings, attachments=tuple(attachments))
     rendered = {}
-    for edition in formats:
-        if edition == "md":
-            rendered[edition] = master
-            continue
-        data = RENDERERS[edition](document, settings)
-        if edition == "epub":
-            check_epub(data, document, validate=validate)
-        else:
-            GATES[edition](data, document)
-        rendered[edition] = data
+    sent = {}
+    try:
+        for edition in formats:
+            if edition in PANDOC_EDITIONS:
+                sent[edition] = PANDOC_EDITIONS[edition].send(document, settings)
+        for edition in formats:
+            if edition == "md":
+                rendered[edition] = master
+                continue
+            if edition in sent:
+                data = PANDOC_EDITIONS[edition].finish(sent.pop(edition), document, settings)
+            else:
+                data = RENDERERS[edition](document, settings)
+            if edition == "epub":
+                check_epub(data, document, validate=validate)
+            else:
+                GATES[edition](data, document)
+            rendered[edition] = data
+    except BaseException as error:
+        # Answers never to be read: dropped as they come, or, when the input was interrupted
+        # (its time limit, Ctrl-C), with pandoc stopped, as a request cut short stops it.
+        for pending in sent.values():
+            pending.abandon(stop=not isinstance(error, Exception))
+        raise
     return rendered
 
 

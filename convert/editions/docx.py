@@ -15,7 +15,7 @@ from convert.document.model import Document
 from convert.editions import PANDOC_SANDBOX_STAMP, Settings, date_shown, repack_zip, zip_timestamp
 from convert.editions.ast import document_ast
 from convert.errors import RenderError
-from convert.pandoc import PandocFailed, write_document
+from convert.pandoc import PandocFailed, Pending, submit_document
 
 CORE_PROPERTIES = "docProps/core.xml"
 BODY = "word/document.xml"
@@ -57,10 +57,24 @@ def default_language(styles_xml: bytes, *, lang: str) -> bytes:
 
 def render_bytes(document: Document, settings: Settings) -> bytes:
     """The DOCX edition as bytes."""
+    return finish(send(document, settings), document, settings)
+
+
+def send(document: Document, settings: Settings) -> Pending:
+    """Hand the document to this process's pandoc writer and return at once: `finish` makes
+    the edition of its answer, and the caller may lay out the PDF meanwhile."""
     # Under the title: the publication date, else "archived <build date>", never the build date alone.
     ast = document_ast(document, custom_styles=True, date=date_shown(document, settings.created)[1])
     try:
-        docx = write_document("docx", ast, Path(settings.styles) / "reference.docx")
+        return submit_document("docx", ast, Path(settings.styles) / "reference.docx")
+    except PandocFailed as error:
+        raise RenderError("docx", document.source.file, str(error)) from None
+
+
+def finish(pending: Pending, document: Document, settings: Settings) -> bytes:
+    """The DOCX edition as bytes, of pandoc's answer to `send`."""
+    try:
+        docx = pending.result()
         stamp = zip_timestamp(settings)
         return repack_zip(docx, {
             CORE_PROPERTIES: lambda core: core.replace(PANDOC_SANDBOX_STAMP, stamp),

@@ -26,7 +26,7 @@ from convert.editions import PANDOC_SANDBOX_STAMP, Settings, repack_zip, zip_tim
 from convert.editions.ast import document_ast
 from convert.editions.cover import cover_png
 from convert.errors import RenderError
-from convert.pandoc import PandocFailed, write_document
+from convert.pandoc import PandocFailed, Pending, submit_document
 from convert.web import markup_text
 
 STYLESHEET = "EPUB/styles/stylesheet1.css"
@@ -50,10 +50,24 @@ ACCESSIBILITY_SUMMARY = (
 
 def render_bytes(document: Document, settings: Settings) -> bytes:
     """The EPUB edition as bytes."""
+    return finish(send(document, settings), document, settings)
+
+
+def send(document: Document, settings: Settings) -> Pending:
+    """Hand the document to this process's pandoc writer and return at once: `finish` makes
+    the edition of its answer, and the caller may lay out the PDF meanwhile."""
+    try:
+        return submit_document("epub3", document_ast(document), Path(settings.styles) / "reference.docx")
+    except (PandocFailed, OSError) as error:
+        raise RenderError("epub", document.source.file, str(error)) from None
+
+
+def finish(pending: Pending, document: Document, settings: Settings) -> bytes:
+    """The EPUB edition as bytes, of pandoc's answer to `send`."""
     styles = Path(settings.styles)
     words = labels(document.lang)
     try:
-        epub = write_document("epub3", document_ast(document), styles / "reference.docx")
+        epub = pending.result()
         stylesheet = (styles / "epub.css").read_bytes()
         stamp = zip_timestamp(settings)
         edits = {
