@@ -31,8 +31,8 @@ def _formats(value: str) -> tuple[str, ...]:
 
 
 #: --jobs, for convert and archive.
-JOBS_HELP = ("worker processes (default: one per core); 0 builds in this process, without a worker "
-             "and so without the memory limit: for tests and debugging")
+JOBS_HELP = (f"worker processes (default: ${defaults.JOBS_VARIABLE} if set, else one per core); 0 builds "
+             "in this process, without a worker and so without the memory limit: for tests and debugging")
 
 
 def _positive(value: str) -> int:
@@ -590,6 +590,11 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     arguments, unknown = parser().parse_known_args(argv)
     if unknown:
         arguments.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if getattr(arguments, "jobs", False) is None and os.environ.get(defaults.JOBS_VARIABLE):
+        try:
+            arguments.jobs = _jobs(os.environ[defaults.JOBS_VARIABLE])
+        except argparse.ArgumentTypeError as error:
+            arguments.command_parser.error(f"${defaults.JOBS_VARIABLE}: {error}")
     return arguments
 
 

@@ -46,6 +46,9 @@ WORKER_TASKS = 100
 WORKER_DEATHS = 2
 #: The environment variable that names a Dask scheduler for `archive` when --cluster does not.
 CLUSTER_VARIABLE = "SEEDPRESS_CLUSTER"
+#: The environment variable that gives `convert` and `archive` their --jobs when the command
+#: line does not (a machine shared with other work, a CI runner, a systemd unit).
+JOBS_VARIABLE = "SEEDPRESS_JOBS"
 #: Seconds to reach a Dask scheduler, and to wait for its first worker.
 CLUSTER_CONNECT_TIMEOUT = 30
 #: Seconds a cluster run waits with no worker able to render before it stops, and for

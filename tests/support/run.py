@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from convert.defaults import JOBS_VARIABLE
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 DATA = ROOT / "tests" / "data"
 REAL_SEED = ROOT / "seeds" / "000_52d55abe645743f0.txt"
@@ -24,9 +26,17 @@ def seedpress_command(*arguments: str | Path) -> list[str]:
     return [sys.executable, "-m", "convert.cli", *map(str, arguments)]
 
 
+#: Worker processes of a command that names no --jobs: one, since the suite runs several
+#: tests at once on a small machine and a pool of one is still a pool (its limits, its
+#: crashes, its kills). A test of the default (one per core) unsets it; tests of more
+#: workers say --jobs.
+TEST_JOBS = "1"
+
+
 def seedpress_environment(env: dict[str, str | None] | None = None) -> dict[str, str]:
-    """This environment with seedpress from this checkout, plus `env` (a None value unsets)."""
-    merged = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    """This environment with seedpress from this checkout, one worker unless the command or
+    `env` says otherwise (TEST_JOBS), plus `env` (a None value unsets)."""
+    merged = {JOBS_VARIABLE: TEST_JOBS, **os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return {name: value for name, value in merged.items() if value is not None}
 
 
