@@ -407,3 +407,31 @@ def test_any_catalog_and_any_withdrawal_keep_every_list_exact(tmp_path_factory, 
     kept = [entry for entry in made if data.draw(st.booleans(), label=f"keep {entry.key}")]
     write_handout(dist, kept)
     assert_lists_hold_exactly(dist, kept)
+
+
+def test_the_start_feeds_link_the_largest_values_of_a_group_and_the_browse_page_all(tmp_path):
+    """An archive of many authors: opds.xml and opds.json link START_FACETS_PER_GROUP authors,
+    those with the most titles, each with its count; browse-author.html lists every one."""
+    from convert.publish.facets import START_FACETS_PER_GROUP
+
+    authors = START_FACETS_PER_GROUP + 15
+    # Author n has n % 4 + 1 titles: the ones with the most titles are well defined.
+    entries = [dataclasses.replace(entry, author=f"Author {number % authors:03d}")
+               for number, entry in enumerate(catalog(authors * 4))
+               if number // authors <= (number % authors) % 4]
+    counts = defaultdict(int)
+    for entry in entries:
+        counts[entry.author] += 1
+    write_handout(tmp_path, entries)
+    feed = etree.parse(str(tmp_path / FEED_NAME)).getroot()
+    linked = {link.get("title"): int(link.get(f"{THREAD}count"))
+              for link in feed.iter(f"{ATOM}link")
+              if link.get("rel") == FACET_REL and link.get(f"{OPDS}facetGroup") == "Author"}
+    assert len(linked) == START_FACETS_PER_GROUP
+    assert linked == {author: counts[author] for author in linked}
+    assert min(linked.values()) >= max(count for author, count in counts.items() if author not in linked)
+    opds2 = json.loads((tmp_path / JSON_FEED_NAME).read_text("utf-8"))
+    [authors_group] = [group for group in opds2["facets"] if group["metadata"]["title"] == "Author"]
+    assert {link["title"] for link in authors_group["links"]} == set(linked)
+    browse = lxml.html.parse(str(tmp_path / browse_name("author"))).getroot()
+    assert {text.strip() for text in browse.xpath("//ul[@class='facets']/li/a/bdi/text()")} == set(counts)

@@ -26,6 +26,10 @@ from convert.web import html_text
 
 #: The language of the words the feeds and the index put around facets.
 FACET_WORDS_LANGUAGE = "en"
+#: The values of one group the archive's start feeds link, those with the most titles: an
+#: archive of 100,000 titles may have tens of thousands of authors, and the start feeds are
+#: fetched by every reader and rewritten at every run. The browse pages list every value.
+START_FACETS_PER_GROUP = 50
 
 
 @dataclass(frozen=True)
@@ -138,13 +142,21 @@ class FacetLink:
 def facet_links(index: FacetIndex, page: Sequence[Entry], *, active: Facet | None, whole: bool,
                 count_active: bool = False) -> list[FacetLink]:
     """The facet links of one feed page, in display order. `whole` (the archive's start page,
-    rewritten at every new title): every value of the archive, with its count. Any other
+    rewritten at every new title): the values of the archive, with their counts, at most
+    START_FACETS_PER_GROUP a group (those with the most titles). Any other
     page (an older page, or a page of one value's list) never changes for a title it does
     not hold, so it links the values of its own titles only, without counts, and marks
     `active`, the value it lists; `count_active` gives that one its count (its own start
     page, rewritten whenever that count changes)."""
     if whole:
-        return [FacetLink(facet, index.count(facet), False) for facet in index.facets()]
+        shown = []
+        for group in dict.fromkeys(facet.group for facet in index.facets()):
+            values = index.facets(group)
+            if len(values) > START_FACETS_PER_GROUP:
+                largest = sorted(values, key=lambda facet: (-index.count(facet), facet.sort_key()))
+                values = sorted(largest[:START_FACETS_PER_GROUP], key=Facet.sort_key)
+            shown += values
+        return [FacetLink(facet, index.count(facet), False) for facet in shown]
     shown = {facet for entry in page for facet in facets_of(entry)}
     if active is not None:
         shown.add(active)

@@ -14,7 +14,7 @@ EDITIONS = ARCHIVED_EDITIONS
 
 #: Seconds that bound a seed in the limit tests: far more than a real seed needs on a
 #: loaded machine, far less than a heavy seed needs on a fast one.
-TIME_LIMIT = "5"
+TIME_LIMIT = "10"
 
 
 def write_heavy_seed(path: Path, paragraphs: int = 20_000) -> Path:
