@@ -26,6 +26,7 @@ from support.servers import free_port
 from test_cluster import Cluster, dask, stop_group, workers_of
 
 from convert.build.input import BuildOptions
+from convert.defaults import CATALOGUED_EDITIONS
 from convert.document.provenance import FIELDS as PROVENANCE_FIELDS
 from convert.layout import CATALOG_NAME, edition_file
 from convert.runners.cluster import _Answer, _Refused, _Sent
@@ -283,7 +284,7 @@ def honest_answer(key: str = "seed") -> dict:
 
 def test_the_honest_answer_is_accepted_as_the_editions_asked_for():
     answer = _Answer.check(honest_answer(), sent_for())
-    assert set(answer.rendered.files) == {"md", "pdf", "epub", "docx", "txt", "cover", "thumbnail", "html"}
+    assert set(answer.rendered.files) == set(CATALOGUED_EDITIONS)
     assert answer.rendered.built.source_sha256 == SEED_SHA256
 
 
