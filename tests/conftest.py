@@ -6,8 +6,11 @@ Nothing here is autouse: other test modules only get what they ask for by name.
 
 from __future__ import annotations
 
+import re
+import select
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,30 @@ def browser():
                                               args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
         yield launched
         launched.close()
+
+
+#: Seconds a test server may take to say it listens: generous, it only bounds a hang.
+SERVER_DEADLINE = 120
+
+
+@pytest.fixture
+def static_host():
+    """dist/ on Python's http.server at a free loopback port; stopped when the test ends."""
+    started: list[subprocess.Popen] = []
+
+    def start(dist: Path) -> str:
+        process = subprocess.Popen(
+            [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0", "--directory", str(dist)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        started.append(process)
+        ready, _, _ = select.select([process.stdout], [], [], SERVER_DEADLINE)
+        assert ready, f"http.server said nothing in {SERVER_DEADLINE} s"
+        line = process.stdout.readline()
+        port = re.search(r" port ([0-9]+) ", line)
+        assert port, f"http.server said {line!r}"
+        return f"http://127.0.0.1:{port[1]}"
+
+    yield start
+    for process in started:
+        process.kill()
+        process.communicate()

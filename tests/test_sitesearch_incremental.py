@@ -9,10 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import select
 import shutil
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +28,6 @@ pytestmark = pytest.mark.slow
 
 #: Long enough for a loaded machine to start Chromium and load every index; a deadline, not a wait.
 BROWSER_DEADLINE_MS = 120_000
-SERVER_DEADLINE = 120
 #: Full pages in the archive the tests start from; the open page holds a few more titles.
 FULL_PAGES = 2
 OPEN_TITLES = 3
@@ -174,28 +170,6 @@ def test_a_lost_full_page_index_is_made_again(copied):
     shutil.rmtree(lost)
     assert publish(dist, entries)
     assert (lost / BUNDLE_ENTRY).is_file() and page_count_of(lost) == PAGE_SIZE
-
-
-@pytest.fixture
-def static_host():
-    """dist/ on Python's http.server at a free loopback port; stopped when the test ends."""
-    started: list[subprocess.Popen] = []
-
-    def start(dist: Path) -> str:
-        process = subprocess.Popen(
-            [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0", "--directory", str(dist)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        started.append(process)
-        ready, _, _ = select.select([process.stdout], [], [], SERVER_DEADLINE)
-        assert ready, f"http.server said nothing in {SERVER_DEADLINE} s"
-        port = re.search(r" port ([0-9]+) ", process.stdout.readline())
-        assert port
-        return f"http://127.0.0.1:{port[1]}"
-
-    yield start
-    for process in started:
-        process.kill()
-        process.communicate()
 
 
 def search_keys(browser, base: str, query: str) -> set[str]:

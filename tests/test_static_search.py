@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-import select
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -26,7 +23,6 @@ pytestmark = pytest.mark.slow
 #: Long enough for a loaded machine to start Chromium and load the bundle; a deadline, not a wait.
 BROWSER_DEADLINE_MS = 120_000
 #: Seconds for http.server to say where it listens, on a loaded machine.
-SERVER_DEADLINE = 120
 #: A word only the commentary of one seed has.
 COMMENTARY_WORD = "quokkapalooza"
 HOSTILE_TITLE = '<img src=x id=planted onerror="document.title=1"> Harbour & "quays"'
@@ -53,29 +49,6 @@ def archive(tmp_path_factory) -> Path:
     result = seedpress("archive", root / "seeds", "--dist", root / "dist")
     assert result.returncode == 0, result.stderr
     return root
-
-
-@pytest.fixture
-def static_host():
-    """dist/ on Python's http.server at a free loopback port; stopped when the test ends."""
-    started: list[subprocess.Popen] = []
-
-    def start(dist: Path) -> str:
-        process = subprocess.Popen(
-            [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0", "--directory", str(dist)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        started.append(process)
-        ready, _, _ = select.select([process.stdout], [], [], SERVER_DEADLINE)
-        assert ready, f"http.server said nothing in {SERVER_DEADLINE} s"
-        line = process.stdout.readline()
-        port = re.search(r" port ([0-9]+) ", line)
-        assert port, f"http.server said {line!r}"
-        return f"http://127.0.0.1:{port[1]}"
-
-    yield start
-    for process in started:
-        process.kill()
-        process.communicate()
 
 
 @pytest.fixture
