@@ -318,6 +318,6 @@ def warm_up(formats: Sequence[str]) -> None:
     """Import WeasyPrint and find pandoc before the first input, so that no input's time
     limit pays for them (archive workers do the same as they start)."""
     if "pdf" in formats:
-        import weasyprint  # noqa: F401
+        pdf.load_weasyprint()
     if {"epub", "docx"} & set(formats):
         pandoc_path()

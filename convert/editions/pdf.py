@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import logging
 import mimetypes
 import os
 import re
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
@@ -36,17 +38,50 @@ from convert.web import markup_text
 PDF_VARIANT = "pdf/a-3a"
 
 
-def _weasyprint():
-    # Imported on first use: it takes most of a second, and archive workers
-    # import it once at start instead.
-    import weasyprint
+def load_weasyprint():
+    """WeasyPrint, imported on first use: it takes half a second, and archive workers
+    import it once as they start (build.input.warm_up)."""
+    if "weasyprint" not in sys.modules:
+        with _libraries_by_soname():
+            import weasyprint
     import weasyprint.urls
     return weasyprint
 
 
+@contextmanager
+def _libraries_by_soname() -> Iterator[None]:
+    """While WeasyPrint is imported on Linux, ctypes.util.find_library finds nothing.
+
+    WeasyPrint loads each native library (GObject, Pango, HarfBuzz, fontconfig) by
+    trying names for every platform in turn, and cffi asks find_library about each
+    name dlopen refuses; on Linux every such question runs ldconfig, gcc and ld, about
+    twenty processes and 0.3 s per import, in every worker of every run. Each list
+    ends with the Linux soname (libpango-1.0.so.0), which dlopen finds by itself, in
+    the ld.so cache and on LD_LIBRARY_PATH as find_library would. Should that ever
+    fail, WeasyPrint is imported again the usual way.
+    """
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    import ctypes.util
+
+    asked = ctypes.util.find_library
+    ctypes.util.find_library = lambda name: None
+    try:
+        with redirect_stdout(io.StringIO()):  # WeasyPrint prints its advice before it raises
+            yield
+    except OSError:
+        ctypes.util.find_library = asked
+        for name in [name for name in sys.modules if name == "weasyprint" or name.startswith("weasyprint.")]:
+            del sys.modules[name]
+        import weasyprint  # noqa: F401
+    finally:
+        ctypes.util.find_library = asked
+
+
 def styles_fetcher(styles: Path):
     """A WeasyPrint URL fetcher that serves files under `styles` and refuses every other URL."""
-    urls = _weasyprint().urls
+    urls = load_weasyprint().urls
     root = Path(styles).resolve()
 
     class StylesOnlyFetcher(urls.URLFetcher):
@@ -257,7 +292,7 @@ class _CollectWarnings(logging.Handler):
 
 def render_bytes(document: Document, settings: Settings) -> bytes:
     """The PDF edition as bytes; RenderError if WeasyPrint warns or fails."""
-    weasyprint = _weasyprint()
+    weasyprint = load_weasyprint()
     fetcher = styles_fetcher(settings.styles)
     styles = Path(settings.styles)
     collector = _CollectWarnings()

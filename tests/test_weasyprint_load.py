@@ -1,0 +1,51 @@
+"""WeasyPrint loaded without ctypes.util.find_library's processes (editions.pdf.load_weasyprint):
+the same native libraries, none of the ldconfig, gcc and ld runs, find_library left as it was."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from support.run import ROOT, seedpress_environment
+
+#: Loads WeasyPrint one way in a fresh interpreter and reports which native libraries it
+#: has and how many processes the load started.
+PROBE = """
+import ctypes.util, json, subprocess, sys
+started = []
+original = subprocess.Popen.__init__
+def counting(self, *arguments, **options):
+    started.append(arguments[0] if arguments else options.get("args"))
+    original(self, *arguments, **options)
+subprocess.Popen.__init__ = counting
+asked = ctypes.util.find_library
+if sys.argv[1] == "seedpress":
+    from convert.editions.pdf import load_weasyprint
+    load_weasyprint()
+else:
+    import weasyprint
+from weasyprint.text import ffi
+print(json.dumps({
+    "processes": len(started),
+    "libraries": sorted(name for name in ("gobject", "pango", "harfbuzz", "harfbuzz_subset",
+                                          "harfbuzz_vector", "fontconfig", "pangoft2")
+                        if getattr(ffi, name) is not None),
+    "find_library_restored": ctypes.util.find_library is asked,
+}))
+"""
+
+
+def probe(how: str) -> dict:
+    result = subprocess.run([sys.executable, "-c", PROBE, how], capture_output=True, text=True, cwd=ROOT,
+                            env=seedpress_environment(), timeout=300, check=True)
+    return json.loads(result.stdout)
+
+
+def test_load_weasyprint_finds_the_same_libraries_without_starting_a_process():
+    usual, ours = probe("usual"), probe("seedpress")
+    assert usual["processes"] > 0, "the usual import no longer starts processes: this shortcut can go"
+    assert ours["processes"] == 0, ours
+    assert ours["libraries"] == usual["libraries"]
+    assert {"pango", "harfbuzz", "harfbuzz_subset", "fontconfig"} <= set(ours["libraries"])
+    assert ours["find_library_restored"]
