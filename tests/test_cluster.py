@@ -235,14 +235,19 @@ def test_seed_whose_dask_workers_die_fails_once_dask_gives_up(tmp_path, spawn):
     so that one death is enough); then it fails, and the restarted worker builds the rest."""
     seeds = tmp_path / "seeds"
     write_seeds(seeds, 2)
-    # Last in name order: sent after the others, so no other seed waits on its worker.
-    doomed_seed = write_heavy_seed(seeds / "zz-doomed.txt", paragraphs=2_000)
+    # Last in name order: sent after the others, so no other seed waits on its worker; heavy
+    # enough to be still rendering when the others' files are written.
+    doomed_seed = write_heavy_seed(seeds / "zz-doomed.txt", paragraphs=5_000)
     dist = tmp_path / "dist"
     with dask_cluster(tmp_path / "cluster", workers=1,
                       scheduler_env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}) as own:
         own.trace.write_text("")
         job = spawn("archive", seeds, "--dist", dist, "--cluster", own.address)
         renderer = wait_for(lambda: own.started("zz-doomed"), "a renderer to start the doomed seed")[0]
+        # Killed only once the driver holds the others' results (their files are written):
+        # a result still on the dying worker would be lost with it, and its seed fail too.
+        wait_for(lambda: all((dist / f"article-{i}" / f"article-{i}.pdf").is_file() for i in range(2)),
+                 "the other seeds' files")
         os.kill(int(Path(f"/proc/{renderer}/stat").read_text().split()[3]), signal.SIGKILL)
         _stdout, stderr = job.communicate(timeout=600)
     assert job.returncode == 1

@@ -168,7 +168,7 @@ def test_seed_over_the_time_limit_fails_and_the_others_are_built(tmp_path):
     write_seeds(seeds, 2)
     slow = write_heavy_seed(seeds / "slow.txt")
     dist = tmp_path / "dist"
-    result = seedpress("archive", str(seeds), "--dist", str(dist), "--timeout", TIME_LIMIT)
+    result = seedpress("archive", str(seeds), "--dist", str(dist), "--timeout", TIME_LIMIT, "--jobs", "1")
     assert result.returncode == 1
     assert result.stderr.strip() == f"seedpress: {slow}: took longer than the {TIME_LIMIT} s limit"
     assert not (dist / "slow").exists()

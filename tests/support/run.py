@@ -26,11 +26,11 @@ def seedpress_command(*arguments: str | Path) -> list[str]:
     return [sys.executable, "-m", "convert.cli", *map(str, arguments)]
 
 
-#: Worker processes of a command that names no --jobs: one, since the suite runs several
-#: tests at once on a small machine and a pool of one is still a pool (its limits, its
-#: crashes, its kills). A test of the default (one per core) unsets it; tests of more
-#: workers say --jobs.
-TEST_JOBS = "1"
+#: Worker processes of a command that names no --jobs: none, the seeds are built in the
+#: command's own process (runners.pool.run_in_process), which saves a spawned worker and
+#: its imports per command. Tests of the pool (its memory limit, its crashes, its kills,
+#: its warm-up) say --jobs; a test of the default (one per core) unsets this.
+TEST_JOBS = "0"
 
 
 def seedpress_environment(env: dict[str, str | None] | None = None) -> dict[str, str]:
