@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import http.client
 import json
 import os
 import random
@@ -304,26 +305,54 @@ def bounded_worst_queries() -> list[str]:
     return shapes
 
 
-def flood(base: str, queries: list[str], stopping: threading.Event, statuses: Counter, lock: threading.Lock) -> None:
-    """Search `queries` in turn, one at a time, until `stopping`; count the answers' statuses."""
-    with httpx.Client(base_url=base, timeout=COMMAND_TIMEOUT) as client:
+def flood(base: str, queries: list[str], stopping: threading.Event, statuses: Counter, lock: threading.Lock,
+          connections: list[http.client.HTTPConnection]) -> None:
+    """Search `queries` in turn, one at a time on one keep-alive connection, until `stopping`;
+    count the answers' statuses. The connection is put in `connections`, for hang_up()."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=COMMAND_TIMEOUT)
+    with lock:
+        connections.append(connection)
+    try:
         for number in range(10**9):
             if stopping.is_set():
                 return
-            answer = client.get("/search", params={"q": queries[number % len(queries)], "syntax": "fts"})
-            if answer.status_code == 503:
-                assert answer.headers["retry-after"].isdigit(), answer.headers
+            try:
+                connection.request("GET", "/search?" + urlencode({"q": queries[number % len(queries)],
+                                                                 "syntax": "fts"}))
+                answer = connection.getresponse()
+                answer.read()
+            except (OSError, http.client.HTTPException):
+                if stopping.is_set():
+                    return  # hung up on by hang_up(), its search abandoned
+                raise
+            if answer.status == 503:
+                assert (answer.getheader("retry-after") or "").isdigit(), answer.getheaders()
             with lock:
-                statuses[answer.status_code] += 1
+                statuses[answer.status] += 1
+    finally:
+        connection.close()
+
+
+def hang_up(connections: list[http.client.HTTPConnection], lock: threading.Lock) -> None:
+    """Cut every flood connection, as clients that give up would: the searches they still wait
+    for are abandoned (the server runs none of them: test_a_search_whose_client_hung_up_...)."""
+    with lock:
+        for connection in connections:
+            if connection.sock is not None:
+                try:
+                    connection.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # closed already
 
 
 def index_latency_under_flood(base: str, queries: list[str], clients: int) -> tuple[list[float], Counter]:
     """Seconds each of INDEX_REQUESTS GETs of /index.html took while `clients` clients searched
     `queries`, and the statuses the searches got."""
-    stopping, lock, statuses = threading.Event(), threading.Lock(), Counter()
+    stopping, lock, statuses, connections = threading.Event(), threading.Lock(), Counter(), []
     with ThreadPoolExecutor(clients) as pool:
         searching = [pool.submit(flood, base, queries[number % len(queries):] + queries[:number % len(queries)],
-                                 stopping, statuses, lock)
+                                 stopping, statuses, lock, connections)
                      for number in range(clients)]
         try:
             # Measure once the flood is on: the server has answered searches.
@@ -334,6 +363,7 @@ def index_latency_under_flood(base: str, queries: list[str], clients: int) -> tu
                                                            range(INDEX_READERS)) for timing in batch]
         finally:
             stopping.set()
+            hang_up(connections, lock)
         for client in searching:
             client.result()
     return timings, statuses

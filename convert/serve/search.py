@@ -26,6 +26,9 @@ from convert.publish.opds1 import OPENSEARCH_TYPE
 from convert.serve.files import NO_CACHE, not_found, unavailable
 from convert.serve.search_query import can_search, refused_request, run_search, search_request
 
+#: The status logged for a search whose client hung up before a slot was free (nginx's 499:
+#: no client reads it).
+CLIENT_GONE = 499
 #: The longest one-line message a 400 answer repeats of what went wrong with a query.
 MAX_PROBLEM = 200
 
@@ -40,15 +43,19 @@ class SearchSlots:
         self.free = anyio.Semaphore(self.count)
         self.threads = anyio.CapacityLimiter(self.count)
 
-    async def run(self, function, *arguments) -> Response:
-        """`function(*arguments)` run in a search thread once a slot is free; 503 with Retry-After
-        when none is within `wait` seconds."""
+    async def run(self, request: Request, function, *arguments) -> Response:
+        """`function(*arguments)` run in a search thread once a slot is free, for a client
+        still connected; 503 with Retry-After when no slot is free within `wait` seconds."""
         with anyio.move_on_after(self.wait) as waiting:
             await self.free.acquire()
         # A wait cut short holds no slot: anyio gives back a slot that came with the cancel.
         if waiting.cancelled_caught:
             return unavailable(f"all {self.count} search slots are busy")
         try:
+            # A client that left while its search queued gets nothing: a flood of searches
+            # whose clients hung up costs no search time, and holds the slot a moment only.
+            if await request.is_disconnected():
+                return Response(status_code=CLIENT_GONE)
             return await anyio.to_thread.run_sync(function, *arguments, limiter=self.threads)
         finally:
             self.free.release()
@@ -64,7 +71,7 @@ def search_endpoint(root: Path, render, media_type: str, slots: SearchSlots):
         except QueryError:
             # Refused without taking a slot: search_response answers 400 before it opens anything.
             return search_response(root, request, render, media_type)
-        return await slots.run(search_response, root, request, render, media_type)
+        return await slots.run(request, search_response, root, request, render, media_type)
 
     return answer
 

@@ -1,5 +1,6 @@
-"""WeasyPrint loaded without ctypes.util.find_library's processes (editions.pdf.load_weasyprint):
-the same native libraries, none of the ldconfig, gcc and ld runs, find_library left as it was."""
+"""What a process that builds pays before its first seed, cut to what it needs: WeasyPrint
+loaded without ctypes.util.find_library's processes (editions.pdf.load_weasyprint), and the
+language detector without the downloader it never uses (document.language)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,30 @@ def test_load_weasyprint_finds_the_same_libraries_without_starting_a_process():
     assert ours["libraries"] == usual["libraries"]
     assert {"pango", "harfbuzz", "harfbuzz_subset", "fontconfig"} <= set(ours["libraries"])
     assert ours["find_library_restored"]
+
+
+#: Detects the language of two texts in a fresh interpreter and reports which of the
+#: downloader's modules got imported, and what asking for a download does.
+LANGUAGE_PROBE = """
+import json, sys
+from convert.document.language import detect
+found = [detect("The minister said the talks would resume next week in London.").tag,
+         detect("Le ministre a dit que les discussions reprendraient la semaine prochaine.").tag]
+import robust_downloader
+try:
+    robust_downloader.download("https://example.org/lid.176.bin")
+    refused = ""
+except RuntimeError as error:
+    refused = str(error)
+print(json.dumps({"found": found, "refused": refused,
+                  "loaded": sorted(m for m in ("requests", "urllib3", "tqdm") if m in sys.modules)}))
+"""
+
+
+def test_the_language_detector_loads_without_its_downloader_and_never_downloads():
+    result = subprocess.run([sys.executable, "-c", LANGUAGE_PROBE], capture_output=True, text=True, cwd=ROOT,
+                            env=seedpress_environment(), timeout=300, check=True)
+    report = json.loads(result.stdout)
+    assert report["found"] == ["en", "fr"]
+    assert report["loaded"] == []
+    assert "does not download language models" in report["refused"]
