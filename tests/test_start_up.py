@@ -10,8 +10,9 @@ import sys
 
 from support.run import ROOT, seedpress_environment
 
-#: Loads WeasyPrint one way in a fresh interpreter and reports which native libraries it
-#: has and how many processes the load started.
+#: Loads WeasyPrint one way in a fresh interpreter (the usual import; load_weasyprint; or
+#: load_weasyprint where Pango's soname cannot be opened) and reports which native libraries
+#: it has and how many processes the load started.
 PROBE = """
 import ctypes.util, json, subprocess, sys
 started = []
@@ -21,7 +22,16 @@ def counting(self, *arguments, **options):
     original(self, *arguments, **options)
 subprocess.Popen.__init__ = counting
 asked = ctypes.util.find_library
-if sys.argv[1] == "seedpress":
+if sys.argv[1] == "no-soname":
+    # A machine where dlopen cannot find Pango by its soname, only find_library can.
+    import cffi
+    dlopen = cffi.FFI.dlopen
+    def refusing(self, name, *arguments, **options):
+        if name == "libpango-1.0.so.0" and ctypes.util.find_library is not asked:
+            raise OSError(f"cannot open {name}")
+        return dlopen(self, name, *arguments, **options)
+    cffi.FFI.dlopen = refusing
+if sys.argv[1] in ("seedpress", "no-soname"):
     from convert.editions.pdf import load_weasyprint
     load_weasyprint()
 else:
@@ -50,6 +60,13 @@ def test_load_weasyprint_finds_the_same_libraries_without_starting_a_process():
     assert ours["libraries"] == usual["libraries"]
     assert {"pango", "harfbuzz", "harfbuzz_subset", "fontconfig"} <= set(ours["libraries"])
     assert ours["find_library_restored"]
+
+
+def test_load_weasyprint_falls_back_to_the_usual_import_when_a_soname_is_not_found():
+    usual, fallback = probe("usual"), probe("no-soname")
+    assert fallback["processes"] > 0  # the usual import ran, find_library's questions and all
+    assert fallback["libraries"] == usual["libraries"]
+    assert fallback["find_library_restored"]
 
 
 #: Detects the language of two texts in a fresh interpreter and reports which of the

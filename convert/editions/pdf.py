@@ -42,8 +42,15 @@ def load_weasyprint():
     """WeasyPrint, imported on first use: it takes half a second, and archive workers
     import it once as they start (build.input.warm_up)."""
     if "weasyprint" not in sys.modules:
-        with _libraries_by_soname():
-            import weasyprint
+        try:
+            with _libraries_by_soname():
+                import weasyprint
+        except OSError:
+            # A library dlopen could not find by its soname: the usual import, which asks
+            # find_library, from the start.
+            for name in [name for name in sys.modules if name.partition(".")[0] == "weasyprint"]:
+                del sys.modules[name]
+            import weasyprint  # noqa: F401
     import weasyprint.urls
     return weasyprint
 
@@ -58,7 +65,7 @@ def _libraries_by_soname() -> Iterator[None]:
     twenty processes and 0.3 s per import, in every worker of every run. Each list
     ends with the Linux soname (libpango-1.0.so.0), which dlopen finds by itself, in
     the ld.so cache and on LD_LIBRARY_PATH as find_library would. Should that ever
-    fail, WeasyPrint is imported again the usual way.
+    fail, load_weasyprint imports it again the usual way.
     """
     if not sys.platform.startswith("linux"):
         yield
@@ -70,11 +77,6 @@ def _libraries_by_soname() -> Iterator[None]:
     try:
         with redirect_stdout(io.StringIO()):  # WeasyPrint prints its advice before it raises
             yield
-    except OSError:
-        ctypes.util.find_library = asked
-        for name in [name for name in sys.modules if name == "weasyprint" or name.startswith("weasyprint.")]:
-            del sys.modules[name]
-        import weasyprint  # noqa: F401
     finally:
         ctypes.util.find_library = asked
 
