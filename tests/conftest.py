@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from support import run
 from support.archives import copy_archive, write_seeds
 from support.editions import EDITION_FIXTURES, Rendered
 from support.run import BUILD_EPOCH, DATA, ROOT, json_lines, seedpress, seedpress_command, seedpress_environment
@@ -27,6 +28,15 @@ from convert.document.seed import read_seed
 # Neither changes an example count or a deadline: each test that needs other settings
 # sets them itself, and the suite is faster by cheaper examples, not fewer.
 settings.register_profile("ci", print_blob=True, database=None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_start():
+    """The session's `seedpress` commands fork from a warm server (support/warm_start.py),
+    stopped when the session ends, however it ends."""
+    run.use_warm_start()
+    yield
+    run.stop_warm_start()
 
 
 @pytest.fixture

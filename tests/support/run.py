@@ -7,10 +7,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from convert.defaults import JOBS_VARIABLE
+from support.warm_start import FRESH_VARIABLE, WarmStart
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DATA = ROOT / "tests" / "data"
@@ -40,13 +42,39 @@ def seedpress_environment(env: dict[str, str | None] | None = None) -> dict[str,
     return {name: value for name, value in merged.items() if value is not None}
 
 
+_warm_start: WarmStart | None = None
+_warm_start_wanted = False
+
+
+def use_warm_start() -> None:
+    """From now on, this process's `seedpress` commands fork from a warm server (started
+    at the first command); stop it with stop_warm_start. See tests/support/warm_start.py."""
+    global _warm_start_wanted
+    _warm_start_wanted = os.environ.get(FRESH_VARIABLE) != "1"
+
+
+def stop_warm_start() -> None:
+    global _warm_start, _warm_start_wanted
+    _warm_start_wanted = False
+    if _warm_start is not None:
+        _warm_start.stop()
+        _warm_start = None
+
+
 def seedpress(*arguments: str | Path, env: dict[str, str | None] | None = None, cwd: Path | None = None,
               timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess:
-    """Run `python -m convert.cli ARGUMENTS` as a user would; text output captured."""
-    return subprocess.run(
-        seedpress_command(*arguments), capture_output=True, text=True, timeout=timeout,
-        cwd=cwd or ROOT, env=seedpress_environment(env),
-    )
+    """Run `python -m convert.cli ARGUMENTS` as a user would; text output captured. In the
+    tests, a process forked from a warm server (use_warm_start) when it can be."""
+    global _warm_start
+    command, environment, cwd = seedpress_command(*arguments), seedpress_environment(env), cwd or ROOT
+    # Started from the main thread only: the server dies with the thread that started it.
+    if _warm_start is None and _warm_start_wanted and threading.current_thread() is threading.main_thread():
+        _warm_start = WarmStart(ROOT, seedpress_environment())
+    if _warm_start is not None:
+        done = _warm_start.run(command, command[3:], env=environment, cwd=cwd, timeout=timeout)
+        if done is not None:
+            return done
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=environment)
 
 
 
