@@ -71,7 +71,8 @@ def seedpress(*arguments: str | Path, env: dict[str, str | None] | None = None, 
     if _warm_start is None and _warm_start_wanted and threading.current_thread() is threading.main_thread():
         _warm_start = WarmStart(ROOT, seedpress_environment())
     if _warm_start is not None:
-        done = _warm_start.run(command, command[3:], env=environment, cwd=cwd, timeout=timeout)
+        done = _warm_start.run(command, [str(argument) for argument in arguments], env=environment, cwd=cwd,
+                               timeout=timeout)
         if done is not None:
             return done
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=environment)
