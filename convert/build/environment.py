@@ -9,8 +9,6 @@ archive's base URL is not in it: it changes the hand-out, never an edition.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 import hashlib
 import json
@@ -23,6 +21,7 @@ from pathlib import Path
 from convert import GENERATOR, defaults
 from convert.document.language import detector_version
 from convert.document.provenance import Provenance
+from convert.editions.fonts import fontconfig_configuration, fontconfig_version
 from convert.files import write_atomic
 from convert.pandoc import pandoc_version
 
@@ -92,7 +91,7 @@ def fonts_digest() -> str:
     `fc-list` runs only when the fonts' state (fonts_state) differs from the one its
     answer was cached under, in $XDG_CACHE_HOME/seedpress/fonts-digest.json; without
     libfontconfig or a writable cache it runs every time."""
-    version = _fontconfig_version()
+    version = fontconfig_version()
     if version is None:
         return fc_list_digest()
     cache = _fonts_cache_file()
@@ -104,7 +103,7 @@ def fonts_digest() -> str:
             return cached["digest"]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    configuration = _fontconfig_configuration()
+    configuration = fontconfig_configuration()
     if configuration is None:
         return fc_list_digest()
     config_files, font_dirs = configuration
@@ -195,53 +194,3 @@ def _stat_line(path: str, status: os.stat_result | None) -> bytes:
     else:
         facts = f"{status.st_mode:o} {status.st_size} {status.st_mtime_ns} {status.st_ino}"
     return os.fsencode(path) + b"\0" + facts.encode() + b"\n"
-
-
-@functools.cache
-def _fontconfig():
-    """libfontconfig, the library fc-list uses; None if it cannot be loaded."""
-    for name in ("libfontconfig.so.1", ctypes.util.find_library("fontconfig")):
-        try:
-            library = ctypes.CDLL(name) if name else None
-        except OSError:
-            continue
-        if library is not None:
-            break
-    else:
-        return None
-    library.FcGetVersion.restype = ctypes.c_int
-    library.FcInitLoadConfig.restype = ctypes.c_void_p
-    for function in (library.FcConfigGetConfigFiles, library.FcConfigGetFontDirs):
-        function.restype, function.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
-    library.FcStrListNext.restype, library.FcStrListNext.argtypes = ctypes.c_char_p, [ctypes.c_void_p]
-    library.FcStrListDone.argtypes = [ctypes.c_void_p]
-    library.FcConfigDestroy.argtypes = [ctypes.c_void_p]
-    return library
-
-
-def _fontconfig_version() -> int | None:
-    library = _fontconfig()
-    return None if library is None else library.FcGetVersion()
-
-
-def _fontconfig_configuration() -> tuple[list[str], list[str]] | None:
-    """The configuration files fontconfig loads and the font folders they name, as fc-list
-    would load them (FONTCONFIG_FILE and the rest apply), without scanning a font."""
-    library = _fontconfig()
-    configuration = library.FcInitLoadConfig() if library is not None else None
-    if not configuration:
-        return None
-
-    def strings(listing) -> list[str]:
-        found = []
-        if listing:
-            while (item := library.FcStrListNext(listing)) is not None:
-                found.append(os.fsdecode(item))
-            library.FcStrListDone(listing)
-        return found
-
-    try:
-        return (strings(library.FcConfigGetConfigFiles(configuration)),
-                strings(library.FcConfigGetFontDirs(configuration)))
-    finally:
-        library.FcConfigDestroy(configuration)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import functools
 import io
 import re
-import subprocess
 import unicodedata
 from contextvars import ContextVar
 
 from convert.document.labels import Labels, label_language, labels
 from convert.document.model import Document, text_direction
+from convert.editions import fonts
+from convert.editions.fonts import Font
 
 #: Large enough for a reading system's library view, small enough to encode in a few
 #: hundredths of a second: PNG encoding is most of what drawing the cover costs.
@@ -44,6 +45,8 @@ TITLE_SIZES = (70, 60, 50, 42, 35)
 #: More of a title than fits on the cover at the smallest size: a longer one is cut
 #: here first, so a seed whose first paragraph is megabytes long costs no more.
 COVER_TITLE_CHARACTERS = 600
+#: The font formats (fontconfig's names) a cover draws with: TrueType and OpenType.
+DRAWN_FORMATS = ("TrueType", "CFF")
 #: The one size colour bitmap emoji fonts (Noto Color Emoji) can be drawn at.
 BITMAP_EMOJI_SIZE = 109
 
@@ -198,11 +201,11 @@ def _wrap(text: str, size: int, width: int) -> list[str]:
     return lines or [""]
 
 
-def _runs(text: str) -> list[tuple[str, tuple[str, int] | None]]:
+def _runs(text: str) -> list[tuple[str, Font | None]]:
     """`text` cut into runs that one font draws: a run goes on while its font has the character."""
     runs: list[list] = []
     for char in text:
-        if runs and runs[-1][1] is not None and ord(char) in _coverage(*runs[-1][1]):
+        if runs and runs[-1][1] is not None and runs[-1][1].has(char):
             runs[-1][0] += char
         else:
             font = _font_for(char)
@@ -221,7 +224,7 @@ def _line_width(text: str, size: int, direction: str) -> float:
     return width
 
 
-def _layout(run: str, font: tuple[str, int] | None, size: int, direction: str):
+def _layout(run: str, font: Font | None, size: int, direction: str):
     """The Pillow font, scale, direction and advance to draw `run` with: shaped by raqm,
     or, for a run raqm refuses to lay out, by Pillow's basic layout (no shaping, no
     bidi), so that an odd character costs the title its shaping, not the edition."""
@@ -256,75 +259,46 @@ def _draw_line(image, text: str, x: float, baseline: float, size: int, colour: s
 
 
 @functools.cache
-def _pillow_font(font: tuple[str, int] | None, size: int, basic: bool = False):
-    """The Pillow font for a (file, index) at `size`, and the scale to draw it at; laid
+def _pillow_font(font: Font | None, size: int, basic: bool = False):
+    """The Pillow font for `font` at `size`, and the scale to draw it at; laid
     out by raqm, or with `basic` by Pillow's own layout."""
     from PIL import ImageFont
 
     engine = ImageFont.Layout.BASIC if basic else None
     if font is None:
         return ImageFont.truetype("DejaVuSans-Bold.ttf", size, layout_engine=engine), 1
-    path, index = font
-    if _is_bitmap(path, index):
-        return (ImageFont.truetype(path, BITMAP_EMOJI_SIZE, index=index, layout_engine=engine),
+    if not font.outline:
+        return (ImageFont.truetype(font.path, BITMAP_EMOJI_SIZE, index=font.index, layout_engine=engine),
                 size / BITMAP_EMOJI_SIZE)
-    return ImageFont.truetype(path, size, index=index, layout_engine=engine), 1
+    return ImageFont.truetype(font.path, size, index=font.index, layout_engine=engine), 1
 
 
-def _font_for(char: str) -> tuple[str, int] | None:
-    """The font file (path, index) to draw `char` with, for the cover being drawn."""
+def _font_for(char: str) -> Font | None:
+    """The font to draw `char` with, for the cover being drawn."""
     return _font_for_in(char, _cjk_family.get())
 
 
 @functools.cache
-def _font_for_in(char: str, cjk_family: str) -> tuple[str, int] | None:
-    """The font file (path, index) to draw `char` with; DejaVu Sans Bold when no font has
-    it (None when fontconfig cannot even say where that is: Pillow then looks for it)."""
+def _font_for_in(char: str, cjk_family: str) -> Font | None:
+    """The font to draw `char` with; DejaVu Sans Bold when no font has it (None when
+    fontconfig cannot even say where that is: Pillow then looks for it)."""
     for pattern in COVER_FAMILIES:
         font = _font_file(pattern.format(cjk=cjk_family))
-        if font is not None and ord(char) in _coverage(*font):
+        if font is not None and font.has(char):
             return font
     font = _font_file(f"sans-serif:bold:charset={ord(char):x}")
-    if font is not None and ord(char) in _coverage(*font):
+    if font is not None and font.has(char):
         return font
     return _font_file(COVER_FAMILIES[0])
 
 
-@functools.cache
-def _font_file(pattern: str) -> tuple[str, int] | None:
-    """The file fontconfig matches `pattern` with, if it is the family asked for (or any, for
-    a generic family): fc-match answers with a substitute when the family is missing."""
-    try:
-        answer = subprocess.run(
-            ["fc-match", "-f", "%{file}\n%{index}\n%{family}", pattern],
-            capture_output=True, text=True, timeout=10,
-        ).stdout.split("\n")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if len(answer) != 3 or not answer[0]:
-        return None
+def _font_file(pattern: str) -> Font | None:
+    """The font fontconfig matches `pattern` with, if it is the family asked for (or any, for
+    a generic family: fontconfig answers with a substitute when the family is missing) and
+    a TrueType or OpenType font (a PCF or Type 1 font is never chosen)."""
+    font = fonts.match(pattern)
     family = pattern.split(":")[0]
-    if family != "sans-serif" and family not in answer[2].split(","):
+    if (font is None or font.format not in DRAWN_FORMATS
+            or (family != "sans-serif" and family not in font.families)):
         return None
-    return answer[0], int(answer[1] or 0)
-
-
-@functools.cache
-def _coverage(path: str, index: int) -> frozenset[int]:
-    """The code points the font maps; none for a font fontTools cannot read (Type 1, PCF),
-    which is then never chosen."""
-    from fontTools.ttLib import TTFont, TTLibError
-
-    try:
-        with TTFont(path, fontNumber=index, lazy=True) as font:
-            return frozenset(font["cmap"].getBestCmap())
-    except (TTLibError, OSError, KeyError, AssertionError):
-        return frozenset()
-
-
-@functools.cache
-def _is_bitmap(path: str, index: int) -> bool:
-    from fontTools.ttLib import TTFont
-
-    with TTFont(path, fontNumber=index, lazy=True) as font:
-        return "CBDT" in font
+    return font
