@@ -17,7 +17,7 @@ import pytest
 from hypothesis import settings
 from support import run
 from support.archives import copy_archive, write_seeds
-from support.editions import EDITION_FIXTURES, Rendered
+from support.editions import EDITION_FIXTURES, Rendered, stop_epubcheck_server
 from support.run import BUILD_EPOCH, DATA, ROOT, json_lines, seedpress, seedpress_command, seedpress_environment
 
 from convert.document.seed import read_seed
@@ -37,6 +37,14 @@ def warm_start():
     run.use_warm_start()
     yield
     run.stop_warm_start()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def epubcheck_server():
+    """The EPUBCheck server support.editions.run_epubcheck starts on first use, stopped
+    when the session ends, however it ends."""
+    yield
+    stop_epubcheck_server()
 
 
 @pytest.fixture
