@@ -13,6 +13,7 @@ import pytest
 from support.archives import EDITIONS, copy_archive, write_seeds
 from support.run import REAL_SEED, ROOT, seedpress, wait_for
 
+from convert.archive.job import folder_changed_since_last_run
 from convert.defaults import CATALOGUED_EDITIONS
 from convert.layout import edition_file
 from convert.runners.pool import TRACE_VARIABLE
@@ -208,10 +209,14 @@ def test_kill_9_mid_run_then_rerun_gives_a_complete_archive(tmp_path, spawn, see
         return lines if len(lines) >= seeds_started else []
 
     workers = {int(line.split()[0]) for line in wait_for(started, f"{seeds_started} seeds to be started")}
+    # Every process the job started: the workers, the warm server they fork from, their pandoc.
+    started_by_job = _descendants(job.pid)
+    assert workers <= started_by_job
     os.kill(job.pid, signal.SIGKILL)
     job.wait()
-    # The workers die with their parent instead of rendering on and holding the archive.
-    wait_for(lambda: all(_state(pid) == "Z" for pid in workers), "the workers to die with the job", timeout=60)
+    # They die with the job instead of rendering on and holding the archive.
+    wait_for(lambda: all(_state(pid) == "Z" for pid in started_by_job), "the job's processes to die with it",
+             timeout=60)
     rerun = seedpress("archive", str(seeds), "--dist", str(dist))
     assert rerun.returncode == 0, rerun.stderr
     verified = seedpress("verify", "--dist", str(dist))
@@ -220,6 +225,40 @@ def test_kill_9_mid_run_then_rerun_gives_a_complete_archive(tmp_path, spawn, see
         for edition in EDITIONS:
             assert (dist / seed.stem / f"{seed.stem}.{edition}").is_file()
     assert list(dist.rglob("*.tmp")) == [], "the rerun clears the killed run's temp files"
+
+
+def test_the_workers_warm_up_early_when_the_seeds_folder_changed_since_the_last_run(tmp_path):
+    """The hint that starts the workers' server while a run plans: no catalog yet, or a
+    seeds folder changed after it; not an unchanged rerun, which builds nothing."""
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    write_seeds(seeds, 1)
+    assert folder_changed_since_last_run(seeds, dist)
+    assert seedpress("archive", seeds, "--dist", dist, "--jobs", "0").returncode == 0
+    assert not folder_changed_since_last_run(seeds, dist)
+    write_seeds(seeds, 1, start=1)
+    assert folder_changed_since_last_run(seeds, dist)
+    assert seedpress("archive", seeds, "--dist", dist, "--jobs", "0").returncode == 0
+    assert not folder_changed_since_last_run(seeds, dist)
+    (seeds / "article-0.txt").unlink()
+    assert folder_changed_since_last_run(seeds, dist)
+
+
+def _descendants(root: int) -> set[int]:
+    """The pids of every process below `root`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, stack = set(), [root]
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            found.add(child)
+            stack.append(child)
+    return found
 
 
 def _state(pid: int) -> str:

@@ -1,14 +1,16 @@
-"""The archive's workers: warm spawned processes that each build one seed at a time.
+"""The archive's workers: warm processes that each build one seed at a time.
 
-A worker imports WeasyPrint and finds pandoc once, then builds seed after seed
-under an address-space limit; workers are replaced every WORKER_TASKS seeds to
-keep memory flat. A worker that dies costs the seed it held one try of
-defaults.WORKER_DEATHS.
+Workers fork from one server a run (multiprocessing's forkserver) that imported
+WeasyPrint, found pandoc and drew a page once (runners/warm.py); each builds
+seed after seed under an address-space limit. Workers are replaced every
+WORKER_TASKS seeds to keep memory flat, by new forks of the same warm server. A
+worker that dies costs the seed it held one try of defaults.WORKER_DEATHS.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -59,17 +61,58 @@ def trace_start(key: str) -> None:
             os.close(descriptor)
 
 
+def _let_go_of_server() -> None:
+    """In a worker: close the end of the server's "alive" pipe that multiprocessing gives
+    every forked child, so that the server outlives its children. A worker dies with its
+    server instead (die_with_parent); holding that end, the workers and the server would
+    keep each other alive after the run was killed. The server now exits when the run
+    does, and takes the workers with it."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver
+    descriptor = getattr(server, "_forkserver_alive_fd", None)
+    if descriptor is not None:
+        server._forkserver_alive_fd = None
+        try:
+            os.close(descriptor)
+        except OSError:
+            pass
+
+
 #: In a worker: where it says which seed it starts, so the parent knows the suspects
 #: when a worker dies.
 _started_queue = None
 
 
-def _worker_init(memory_limit: int, started, formats: tuple[str, ...] = defaults.FORMATS,
-                 parent: int | None = None) -> None:
+def start_workers_early() -> None:
+    """Start the server the workers fork from now, while the run plans (the warm-up takes
+    half a second of the other core); the first pool then forks at once. For a run that
+    will build something: one that builds nothing leaves the server unused."""
+    from multiprocessing import forkserver
+
+    _worker_context()
+    forkserver.ensure_running()
+
+
+def _worker_context():
+    """The forkserver context the pools fork workers from, preloading runners/warm.py."""
+    context = get_context("forkserver")
+    context.set_forkserver_preload([WARM_MODULE])
+    return context
+
+
+#: The module the forkserver imports before it forks a worker.
+WARM_MODULE = "convert.runners.warm"
+
+
+def _worker_init(memory_limit: int, started, formats: tuple[str, ...] = defaults.FORMATS) -> None:
     global _started_queue
     _started_queue = started
-    # Die with the parent: a killed job must not leave workers rendering on.
-    die_with_parent(os.getppid() if parent is None else parent)
+    # Die with the server it forked from, which exits when the run does: a killed job
+    # must not leave workers rendering on.
+    warm = sys.modules.get(WARM_MODULE)
+    die_with_parent(warm.SERVER_PID if warm is not None else os.getppid())
+    _let_go_of_server()
     leave_interrupt_to_parent()
     quiet_stderr()
     # Warm up before the memory limit applies: every seed after this renders
@@ -81,7 +124,7 @@ def _worker_init(memory_limit: int, started, formats: tuple[str, ...] = defaults
 def run_pool(
     tasks: Sequence[SeedTask], jobs: int, memory: int, on_outcome: Callable[[Outcome], None],
 ) -> None:
-    """Build every task on `jobs` warm spawned workers, reporting each outcome; with
+    """Build every task on `jobs` warm workers, reporting each outcome; with
     `jobs` 0, in this process (run_in_process).
 
     Workers are replaced every WORKER_TASKS seeds each to keep memory flat: by
@@ -129,13 +172,13 @@ def _run_batch(
 
     Counts in `attempts` a death against each seed a dead worker had started.
     """
-    context = get_context("spawn")
+    context = _worker_context()
     started = context.SimpleQueue()
     finished: set[str] = set()
     unfinished: list[SeedTask] = []
     with ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=context,
                              initializer=_worker_init,
-                             initargs=(memory, started, batch[0].options.formats, os.getpid())) as pool:
+                             initargs=(memory, started, batch[0].options.formats)) as pool:
         futures = {pool.submit(build_seed, task): task for task in batch}
         waiting = set(futures)
         while waiting:

@@ -57,7 +57,9 @@ def _warm() -> None:
     from convert.editions import pdf
 
     for module in pkgutil.walk_packages(convert.__path__, "convert."):
-        if ".cluster" not in module.name:  # Dask starts threads; a fork must have none
+        # Dask starts threads, and a fork must have none; runners.warm warms up seedpress
+        # (finds pandoc) as it is imported, which only the workers' server may do.
+        if ".cluster" not in module.name and module.name != "convert.runners.warm":
             importlib.import_module(module.name)
     for module in _IMPORTED_ON_USE:
         importlib.import_module(module)

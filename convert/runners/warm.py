@@ -1,0 +1,64 @@
+"""The forkserver's preload: what every archive worker needs, loaded once a run.
+
+The pool's workers fork from a server process that imported this module
+(multiprocessing's forkserver, runners/pool.py). Importing it loads seedpress's
+build, WeasyPrint, Pillow, pypdf and python-docx, finds pandoc, draws one page and
+one cover and loads the language model, so that every worker forked after starts
+where a spawned worker was after its first seed: half a second of CPU, paid once a
+run instead of once a worker (a run replaces its workers every WORKER_TASKS seeds).
+
+It must leave the server single-threaded (a fork copies one thread) and must never
+raise: a forkserver whose preload fails serves no worker, so any failure here only
+leaves the workers to warm up themselves.
+"""
+
+from __future__ import annotations
+
+import os
+
+from convert.process import quiet_stderr
+
+#: The server's pid: its workers die with it (pool._worker_init), and it exits with the run.
+SERVER_PID = os.getpid()
+
+#: A seed drawn on a cover to warm up: Latin letters, as most titles are.
+WARM_SEED = b"A warm title\n\nA summary.\n\nRead the original article here\n\nA comment.\n"
+
+
+def _warm() -> None:
+    """Each step on its own: a run that needs no pandoc (`--to pdf`) may have none."""
+    from convert import defaults
+    from convert.build.input import warm_up
+    from convert.document import language
+    from convert.document.seed import parse_seed
+    from convert.editions import cover, docx, gates, pdf  # noqa: F401
+    from convert.runners import pool  # noqa: F401 (what a worker unpickles its tasks into)
+
+    steps = (
+        lambda: pdf.load_weasyprint().HTML(string="<p>warm</p>").write_pdf(),
+        lambda: language.detect("A sentence in English, so that the model is loaded."),
+        lambda: cover.cover_png(parse_seed(WARM_SEED, "warm.txt")),
+        lambda: warm_up(defaults.FORMATS),
+    )
+    for step in steps:
+        try:
+            step()
+        except Exception:  # noqa: BLE001, S110 (see the module's docstring)
+            pass
+
+
+def _let_go_of_output() -> None:
+    """stdout to /dev/null, and stderr unless SEEDPRESS_DEBUG (process.quiet_stderr): the
+    workers report through pipes, and whoever reads the run's output (cron's mail, a
+    pipe) must not wait for a server that outlives the run by the rest of its warm-up."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    quiet_stderr()
+
+
+try:
+    _let_go_of_output()
+    _warm()
+except Exception:  # noqa: BLE001, S110 (see the docstring: the workers warm up themselves)
+    pass
