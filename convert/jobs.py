@@ -216,13 +216,19 @@ def run_archive(
         try:
             # Before anything is withdrawn or built: a refused run changes nothing.
             # A damaged row is named once, by the update below.
-            check_withdrawals(seed_rows(connection, lambda problem: None), {seed.key for seed in seeds}, seeds_dir,
+            # The catalog's rows are read once a run (a thousand titles: 40 ms each time); a
+            # damaged one is named once, by the update below, not by a refused run.
+            problems: list[str] = []
+            rows = seed_rows(connection, problems.append)
+            check_withdrawals(rows, {seed.key for seed in seeds}, seeds_dir,
                               folder_problem=folder_problem, allow=options.allow_mass_withdraw)
-            for row in forget_gone_failures(connection, {seed.key for seed in seeds}):
+            for row in forget_gone_failures(connection, {seed.key for seed in seeds}, rows):
+                del rows[row.key]
                 totals.gone += 1
                 on_outcome(Outcome(input=row.source_name, key=row.key, status=Status.GONE))
             try:
-                update_archive(connection, seeds, dist, options, totals, on_outcome, on_plan, on_warning)
+                update_archive(connection, seeds, dist, options, totals, on_outcome, on_plan, on_warning,
+                               rows=(rows, problems))
             except SeedpressError:
                 # The run stopped part-way (its cluster went away): hand out what it committed.
                 publish(connection, dist, options.handout, on_warning)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
 from convert import defaults
@@ -61,11 +61,15 @@ def check_withdrawals(rows: dict[str, SeedRow], present_keys: Collection[str | N
     raise MassWithdrawalRefused(
         f"{seeds_dir}: would withdraw {len(leaving)} of the {titles_held(len(held))}, {why}: withdrew nothing "
         f"(--allow-mass-withdraw if that is meant)")
-def forget_gone_failures(connection: sqlite3.Connection, present_keys: Collection[str | None]) -> list[SeedRow]:
+def forget_gone_failures(connection: sqlite3.Connection, present_keys: Collection[str | None],
+                         rows: Mapping[str, SeedRow] | None = None) -> list[SeedRow]:
     """Drop from the catalog the seeds that never built and are no longer in the seeds folder;
-    return their rows. Their failures went away with them: nothing is withdrawn."""
-    # A damaged row is named once, by the update that follows.
-    gone = [row for key, row in sorted(seed_rows(connection, lambda problem: None).items())
+    return their rows. Their failures went away with them: nothing is withdrawn. `rows`:
+    the catalog's, if read already (seed_rows)."""
+    if rows is None:
+        # A damaged row is named once, by the update that follows.
+        rows = seed_rows(connection, lambda problem: None)
+    gone = [row for key, row in sorted(rows.items())
             if row.status is Status.FAILED and key not in present_keys]
     for row in gone:
         forget_seed(connection, row.key)

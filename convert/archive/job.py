@@ -100,11 +100,20 @@ class Seed:
 
 def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: Path, options: UpdateOptions,
          totals: RunTotals, on_outcome: Callable[[Outcome], None], on_plan: Callable[[int], None],
-         on_warning: Callable[[str], None]) -> None:
+         on_warning: Callable[[str], None], *,
+         rows: tuple[dict[str, SeedRow], Sequence[str]] | None = None) -> None:
+    """Bring the catalogued titles up to date with `seeds`: withdraw, plan, build, record.
+    `rows`: the catalog's rows (seed_rows) and the problems its reading met, if the run
+    read them already; they are read here otherwise."""
     remove_stale_temporaries(dist)
     environment = environment_digest(options.build.styles, options.build.lang, options.build.provenance,
                                      options.build.archive_title, options.build.base_url)
-    rows = seed_rows(connection, lambda problem: on_warning(f"{dist}/{problem}"))
+    if rows is None:
+        problems: list[str] = []
+        rows = (seed_rows(connection, problems.append), problems)
+    rows, problems = rows
+    for problem in problems:
+        on_warning(f"{dist}/{problem}")
     present = {seed.key for seed in seeds}
     for key, row in sorted(rows.items()):
         if row.damage is not None and row.status is not Status.WITHDRAWN:
