@@ -214,10 +214,9 @@ def run_archive(
         connection = open_catalog(dist)
         stopped: BaseException | None = None
         try:
-            # Before anything is withdrawn or built: a refused run changes nothing.
-            # A damaged row is named once, by the update below.
-            # The catalog's rows are read once a run (a thousand titles: 40 ms each time); a
-            # damaged one is named once, by the update below, not by a refused run.
+            # Before anything is withdrawn or built: a refused run changes nothing. The
+            # catalog's rows are read once a run (a thousand titles: 40 ms each time); a
+            # row that cannot be trusted is named once, after the refusal could have come.
             problems: list[str] = []
             rows = seed_rows(connection, problems.append)
             check_withdrawals(rows, {seed.key for seed in seeds}, seeds_dir,
@@ -226,9 +225,11 @@ def run_archive(
                 del rows[row.key]
                 totals.gone += 1
                 on_outcome(Outcome(input=row.source_name, key=row.key, status=Status.GONE))
+            for problem in problems:
+                on_warning(f"{dist}/{problem}")
             try:
                 update_archive(connection, seeds, dist, options, totals, on_outcome, on_plan, on_warning,
-                               rows=(rows, problems))
+                               rows=rows)
             except SeedpressError:
                 # The run stopped part-way (its cluster went away): hand out what it committed.
                 publish(connection, dist, options.handout, on_warning)

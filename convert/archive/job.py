@@ -100,20 +100,15 @@ class Seed:
 
 def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: Path, options: UpdateOptions,
          totals: RunTotals, on_outcome: Callable[[Outcome], None], on_plan: Callable[[int], None],
-         on_warning: Callable[[str], None], *,
-         rows: tuple[dict[str, SeedRow], Sequence[str]] | None = None) -> None:
+         on_warning: Callable[[str], None], *, rows: dict[str, SeedRow] | None = None) -> None:
     """Bring the catalogued titles up to date with `seeds`: withdraw, plan, build, record.
-    `rows`: the catalog's rows (seed_rows) and the problems its reading met, if the run
-    read them already; they are read here otherwise."""
+    `rows`: the catalog's (seed_rows), if the caller read them and named their problems
+    already; they are read here otherwise."""
     remove_stale_temporaries(dist)
     environment = environment_digest(options.build.styles, options.build.lang, options.build.provenance,
                                      options.build.archive_title, options.build.base_url)
     if rows is None:
-        problems: list[str] = []
-        rows = (seed_rows(connection, problems.append), problems)
-    rows, problems = rows
-    for problem in problems:
-        on_warning(f"{dist}/{problem}")
+        rows = seed_rows(connection, lambda problem: on_warning(f"{dist}/{problem}"))
     present = {seed.key for seed in seeds}
     for key, row in sorted(rows.items()):
         if row.damage is not None and row.status is not Status.WITHDRAWN:

@@ -47,14 +47,17 @@ class Font:
 @functools.cache
 def _fontconfig():
     """libfontconfig with the signatures seedpress calls; None if it cannot be loaded."""
-    for name in ("libfontconfig.so.1", ctypes.util.find_library("fontconfig")):
+    try:
+        library = ctypes.CDLL("libfontconfig.so.1")
+    except OSError:
+        # Not the Linux soname: ask find_library, which runs ldconfig (and maybe gcc) to
+        # answer, only now (editions/pdf.py keeps it from WeasyPrint's import for the same cost).
+        name = ctypes.util.find_library("fontconfig")
         try:
             library = ctypes.CDLL(name) if name else None
         except OSError:
-            continue
-        if library is not None:
-            break
-    else:
+            library = None
+    if library is None:
         return None
     pointer, text, integer = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
     signatures = {

