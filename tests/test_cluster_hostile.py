@@ -223,7 +223,7 @@ def test_worker_answering_with_other_files_is_refused(hostile, tmp_path, mode, r
 
 #: The driver's deadlines for these runs, from seedpress.toml's [cluster] table: shorter
 #: than the defaults (60 s and 180 s) so that the tests wait seconds, not minutes.
-GRACE, ANSWER_MARGIN = 12, 15
+GRACE, ANSWER_MARGIN = 8, 10
 
 
 @pytest.mark.slow

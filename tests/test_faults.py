@@ -13,13 +13,16 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from support.archives import EDITIONS, TIME_LIMIT, write_heavy_seed, write_seeds
-from support.run import seedpress, wait_for
+from support.archives import EDITIONS, MEMORY_LIMIT, TIME_LIMIT, write_heavy_seed, write_seeds
+from support.run import ROOT, seedpress, wait_for
 
+from convert.build.limits import InputTimeout, time_limit
 from convert.runners.pool import TRACE_VARIABLE
 
 pytestmark = pytest.mark.slow
@@ -176,17 +179,103 @@ def test_seed_over_the_time_limit_fails_and_the_others_are_built(tmp_path):
     assert all((dist / f"article-{i}" / f"article-{i}.pdf").is_file() for i in range(2))
 
 
+def test_a_time_limit_that_lands_in_a_finalizer_comes_again(monkeypatch):
+    # Python drops what a finalizer raises (WeasyPrint's FontConfiguration.__del__ runs at
+    # any garbage collection), so an alarm taken there must come again, and say nothing.
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+
+    class Spinning:
+        def __del__(self):
+            while True:  # until the alarm stops it
+                pass
+
+    handler = signal.getsignal(signal.SIGALRM)
+    taken_in_the_work = False
+    with pytest.raises(InputTimeout):
+        with time_limit(1):
+            Spinning()  # its finalizer runs at once and takes the first alarm
+            deadline = time.monotonic() + 60
+            try:
+                while time.monotonic() < deadline:
+                    time.sleep(0.01)
+            except InputTimeout:
+                taken_in_the_work = True
+                raise
+    assert taken_in_the_work
+    assert unraisable == [] and sys.unraisablehook == unraisable.append
+    assert signal.getsignal(signal.SIGALRM) is handler
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_what_a_finalizer_raises_under_a_time_limit_is_still_reported(monkeypatch):
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+
+    class Failing:
+        def __del__(self):
+            raise ValueError("from a finalizer")
+
+    with time_limit(60):
+        Failing()
+    assert [str(report.exc_value) for report in unraisable] == ["from a finalizer"]
+
+
 def test_seed_over_the_memory_limit_fails_cleanly(tmp_path):
     seeds = tmp_path / "seeds"
     write_seeds(seeds, 1)
     big = write_heavy_seed(seeds / "big.txt")
     dist = tmp_path / "dist"
-    result = seedpress("archive", str(seeds), "--dist", str(dist), "--memory", "280", "--jobs", "1")
+    result = seedpress("archive", str(seeds), "--dist", str(dist), "--memory", MEMORY_LIMIT, "--jobs", "1")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    (line,) = result.stderr.strip().splitlines()
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    (line,) = lines
     assert line.startswith(f"seedpress: {big}: ")
     assert "memory" in line or "died" in line, line
     assert not (dist / "big").exists()
     assert (dist / "article-0" / "article-0.pdf").is_file()
     assert seedpress("verify", "--dist", str(dist)).returncode == 0
+
+
+MEMORY_PROBE = r"""
+import resource, sys
+from pathlib import Path
+from convert.build.input import BuildOptions, failed_render
+from convert.errors import RenderError
+
+def wrapped(cause):
+    try:
+        try:
+            raise cause
+        except Exception as error:
+            raise RenderError("pdf", "s.txt", f"WeasyPrint failed: {error}") from error
+    except RenderError as error:
+        return error
+
+def line(error):
+    return failed_render(error, Path("s.txt"), "s", BuildOptions(), seconds=0.0).error
+
+before = [line(wrapped(SystemError("error return without exception set"))),
+          line(RenderError("pdf", "s.txt", "did not pass its gate"))]
+# The address space this process has used, as the limit: it is now within 5% of it.
+peak = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmPeak:"))
+resource.setrlimit(resource.RLIMIT_AS, (peak + (1 << 20), resource.RLIM_INFINITY))
+after = [line(wrapped(SystemError("error return without exception set"))),
+         line(RenderError("pdf", "s.txt", "did not pass its gate"))]
+print("\n".join(before + after))
+"""
+
+
+def test_a_c_librarys_error_near_the_memory_limit_is_said_as_the_limit():
+    """cairo or Pango failing to allocate raise SystemError, which the PDF renderer wraps: near
+    the address-space limit that is the memory limit, said as such; far from it, or for one
+    of seedpress's own checks, the error as it is."""
+    result = subprocess.run([sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True, timeout=120,
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    far_wrapped, far_gate, near_wrapped, near_gate = result.stdout.splitlines()
+    assert far_wrapped == "s.txt: pdf: WeasyPrint failed: error return without exception set"
+    assert near_wrapped.startswith("s.txt: ran out of the ") and near_wrapped.endswith(" MiB memory limit")
+    assert far_gate == near_gate == "s.txt: pdf: did not pass its gate"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.archives import EDITIONS, HEAVY_ONLY_TIME_LIMIT, TIME_LIMIT, write_heavy_seed, write_seeds
+from support.archives import EDITIONS, HEAVY_ONLY_TIME_LIMIT, MEMORY_LIMIT, TIME_LIMIT, write_heavy_seed, write_seeds
 from support.run import REAL_SEED, json_lines, seedpress
 
 from convert.build.input import BuildOptions, build_input
@@ -90,7 +90,7 @@ def test_a_seed_that_hit_the_time_limit_is_not_retried_until_something_changes(t
     slow = write_heavy_seed(seeds / "slow.txt")
     limit = HEAVY_ONLY_TIME_LIMIT
     first = seedpress("archive", seeds, "--dist", dist, "--timeout", limit)
-    assert first.returncode == 1
+    assert first.returncode == 1, first.stderr
     assert first.stderr == f"seedpress: {slow}: took longer than the {limit} s limit\n"
     again = seedpress("archive", seeds, "--dist", dist, "--timeout", limit, "--json")
     assert again.returncode == 1
@@ -103,7 +103,7 @@ def test_a_seed_that_hit_the_time_limit_is_not_retried_until_something_changes(t
     longer = str(int(limit) + 1)
     for arguments in (["--timeout", limit, "--retry"], ["--timeout", longer]):
         retried = seedpress("archive", seeds, "--dist", dist, *arguments)
-        assert retried.returncode == 1
+        assert retried.returncode == 1, retried.stderr
         assert "not retried" not in retried.stderr, arguments
     with open(slow, "a", encoding="utf-8") as stream:
         stream.write("\n\nOne more paragraph.\n")
@@ -127,11 +127,11 @@ def test_convert_has_a_memory_limit(tmp_path):
     big = write_heavy_seed(tmp_path / "big.txt")
     out = tmp_path / "out"
     # On the pool (--jobs 1): the memory limit bounds a worker, never the command's own process.
-    result = seedpress("convert", big, REAL_SEED, "--out", out, "--memory", "280", "--to", "pdf", "--jobs", "1")
+    result = seedpress("convert", big, REAL_SEED, "--out", out, "--memory", MEMORY_LIMIT, "--to", "pdf", "--jobs", "1")
     assert result.returncode == 1
     (line,) = result.stderr.splitlines()
     # Out of memory in Python code, or a C library aborting on a failed allocation.
-    assert line in (f"seedpress: {big}: ran out of the 280 MiB memory limit",
+    assert line in (f"seedpress: {big}: ran out of the {MEMORY_LIMIT} MiB memory limit",
                     f"seedpress: {big}: the worker building it died twice (killed, or out of memory)"), line
     assert not (out / "big").exists()
     assert (out / REAL_SEED.stem / f"{REAL_SEED.stem}.pdf").is_file()

@@ -220,7 +220,12 @@ def failed_render(error: BaseException, path: Path, key: str, options: BuildOpti
                                seconds=seconds, limit=Limit.TIME)
     if not isinstance(error, Exception):
         raise error
-    if isinstance(error, MemoryError) or (not isinstance(error, SeedpressError) and reached_memory_limit()):
+    # An error no check of seedpress's raised (a C library's, perhaps wrapped by the renderer
+    # that met it) is taken for running out when the address space came near its limit.
+    unexpected = not isinstance(error, SeedpressError) or (
+        isinstance(error, RenderError) and error.__cause__ is not None
+        and not isinstance(error.__cause__, SeedpressError))
+    if isinstance(error, MemoryError) or (unexpected and reached_memory_limit()):
         return Outcome.failure(str(path), key, f"{path}: ran out of the {options.memory // 2**20} MiB memory limit",
                                seconds=seconds, limit=Limit.MEMORY)
     return Outcome.failure(str(path), key, failure_line(error, path, path.parent), seconds=seconds)

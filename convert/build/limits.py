@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import resource
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class InputTimeout(BaseException):
@@ -15,10 +17,18 @@ class InputTimeout(BaseException):
     that no `except Exception` in a library between here and the alarm swallows it."""
 
 
+#: Seconds after which an alarm that was swallowed is raised again: Python drops an
+#: exception raised in a finalizer (`__del__`, a weakref callback) with a note on stderr,
+#: and the alarm can land in one (WeasyPrint's FontConfiguration.__del__ runs at any
+#: garbage collection).
+REPEAT_SECONDS = 0.25
+
+
 @contextmanager
 def time_limit(seconds: int) -> Iterator[None]:
-    """Raise InputTimeout in this thread after `seconds`. Only the main thread can take
-    signals: elsewhere (a library caller's thread) there is no limit."""
+    """Raise InputTimeout in this thread after `seconds`, and again every REPEAT_SECONDS
+    until it is taken. Only the main thread can take signals: elsewhere (a library
+    caller's thread) there is no limit."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -26,13 +36,34 @@ def time_limit(seconds: int) -> Iterator[None]:
     def on_alarm(_signum, _frame):
         raise InputTimeout
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(seconds)
+    previous_handler = signal.signal(signal.SIGALRM, on_alarm)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_about_timeouts(previous_hook)
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
     try:
         yield
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+        _stop_alarm()
+        signal.signal(signal.SIGALRM, previous_handler)
+        sys.unraisablehook = previous_hook
+
+
+def _stop_alarm() -> None:
+    """Stop the alarm. One that lands in here (the work ended as the limit came) is let go:
+    the outcome already decided stands."""
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    except InputTimeout:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _quiet_about_timeouts(hook: Callable[[Any], object]) -> Callable[[Any], object]:
+    """An unraisable hook that says nothing of a swallowed InputTimeout (the alarm comes
+    again) and hands anything else to `hook`."""
+    def quiet(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, InputTimeout):
+            hook(unraisable)
+    return quiet
 
 
 def reached_memory_limit() -> bool:

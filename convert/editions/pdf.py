@@ -333,7 +333,9 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
         raise
     except Exception as error:
         reason = f"{type(error).__name__}: {error}".rstrip(": ")
-        raise RenderError("pdf", document.source.file, f"WeasyPrint failed: {reason}") from None
+        # The cause is kept: failed_render takes a C library's failure near the memory limit
+        # (cairo or Pango's SystemError) for running out of memory, which it is.
+        raise RenderError("pdf", document.source.file, f"WeasyPrint failed: {reason}") from error
     finally:
         logger.removeHandler(collector)
         logger.propagate = propagate
