@@ -439,6 +439,20 @@ def command_archive(arguments: argparse.Namespace) -> int:
     return exit_code_of(None, totals)
 
 
+def _start_workers_early(arguments: argparse.Namespace) -> None:
+    """`archive` on this machine's workers, with seeds that changed since the last run: start
+    the server the workers fork from now, before the configuration is read and the stages
+    are imported (0.2 s of this core), so that its warm-up on the other core is done by the
+    time the plan is (runners/server.py). run_archive starts it too, for library callers;
+    a second start is none."""
+    if arguments.jobs == 0 or arguments.cluster or os.environ.get(defaults.CLUSTER_VARIABLE):
+        return
+    from convert.runners.server import start_workers_early, will_likely_build
+
+    if will_likely_build(arguments.seeds, arguments.dist):
+        start_workers_early()
+
+
 def command_verify(arguments: argparse.Namespace) -> int:
     from convert.archive.verify import verify_archive
 
@@ -607,6 +621,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     if arguments.command == "help":
         return command_help(arguments)
+    if arguments.command == "archive":
+        _start_workers_early(arguments)
     try:
         from convert.config import load_config
 

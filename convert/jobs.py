@@ -16,7 +16,7 @@ from pathlib import Path
 from convert import defaults
 from convert.archive.catalog import RunRecord, open_catalog, published_rows, record_run, seed_rows
 from convert.archive.guard import check_withdrawals, forget_gone_failures, nested_seeds, seeds_folder_problem
-from convert.archive.job import RunTotals, UpdateOptions, find_seeds, folder_changed_since_last_run, update_archive
+from convert.archive.job import RunTotals, UpdateOptions, find_seeds, update_archive
 from convert.archive.keys import assign_keys
 from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES, BuildOptions
 from convert.build.outcome import Outcome, Status
@@ -25,7 +25,7 @@ from convert.editions.tools import check_prerequisites
 from convert.errors import ConfigError, SeedError, SeedpressError
 from convert.layout import CATALOG_NAME, METRICS_DIR_NAME, archive_lock
 from convert.publish.entries import HandoutOptions, catalog_entry, oldest_first
-from convert.runners.pool import start_workers_early
+from convert.runners.server import folder_changed_since_last_run, start_workers_early
 
 
 def expand_inputs(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:

@@ -13,10 +13,10 @@ import pytest
 from support.archives import EDITIONS, copy_archive, write_seeds
 from support.run import REAL_SEED, ROOT, seedpress, wait_for
 
-from convert.archive.job import folder_changed_since_last_run
 from convert.defaults import CATALOGUED_EDITIONS
 from convert.layout import edition_file
 from convert.runners.pool import TRACE_VARIABLE
+from convert.runners.server import folder_changed_since_last_run
 
 #: What every run writes, changed or not: the catalog records the run (its seeds' rows are
 #: compared apart, catalog_rows), the metrics describe it, the lock is taken.

@@ -212,20 +212,6 @@ def find_seeds(seeds_dir: Path) -> list[Seed]:
     return seeds
 
 
-def folder_changed_since_last_run(seeds_dir: Path, dist: Path) -> bool:
-    """True when the seeds folder changed (a seed added, removed or saved by renaming, as
-    editors do) after the catalog last did, or there is no catalog yet: a hint that
-    the run will build something, known before the catalog is opened."""
-    try:
-        catalog = (dist / CATALOG_NAME).stat().st_mtime_ns
-    except OSError:
-        return True
-    try:
-        return seeds_dir.stat().st_mtime_ns >= catalog
-    except OSError:
-        return False
-
-
 def plan(
     rows: dict[str, SeedRow], dist: Path, seeds: Sequence[Seed], environment: str, options: UpdateOptions,
 ) -> tuple[list[Seed], list[Seed], dict[str, str]]:

@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 from convert import defaults
 from convert.build.input import BuildOptions, build_input, one_line, warm_up
 from convert.build.outcome import Outcome
 from convert.process import die_with_parent, leave_interrupt_to_parent, limit_address_space, quiet_stderr
+from convert.runners.server import WARM_MODULE, worker_context
 
 #: Environment variable naming a file each worker appends `<pid> <key>` to as it
 #: starts a seed: what a stuck or killed worker held (README, "Troubleshooting").
@@ -82,27 +82,6 @@ def _let_go_of_server() -> None:
 #: In a worker: where it says which seed it starts, so the parent knows the suspects
 #: when a worker dies.
 _started_queue = None
-
-
-def start_workers_early() -> None:
-    """Start the server the workers fork from now, while the run plans (the warm-up takes
-    half a second of the other core); the first pool then forks at once. For a run that
-    will build something: one that builds nothing leaves the server unused."""
-    from multiprocessing import forkserver
-
-    _worker_context()
-    forkserver.ensure_running()
-
-
-def _worker_context():
-    """The forkserver context the pools fork workers from, preloading runners/warm.py."""
-    context = get_context("forkserver")
-    context.set_forkserver_preload([WARM_MODULE])
-    return context
-
-
-#: The module the forkserver imports before it forks a worker.
-WARM_MODULE = "convert.runners.warm"
 
 
 def _worker_init(memory_limit: int, started, formats: tuple[str, ...] = defaults.FORMATS) -> None:
@@ -172,7 +151,7 @@ def _run_batch(
 
     Counts in `attempts` a death against each seed a dead worker had started.
     """
-    context = _worker_context()
+    context = worker_context()
     started = context.SimpleQueue()
     finished: set[str] = set()
     unfinished: list[SeedTask] = []

@@ -27,18 +27,28 @@ WARM_SEED = b"A warm title\n\nA summary.\n\nRead the original article here\n\nA 
 
 def _warm() -> None:
     """Each step on its own: a run that needs no pandoc (`--to pdf`) may have none."""
+    from datetime import UTC, datetime
+    from importlib import import_module
+
     from convert import defaults
-    from convert.build.input import warm_up
+    from convert.build.input import BuildOptions, render_document, warm_up
     from convert.document import language
     from convert.document.seed import parse_seed
-    from convert.editions import cover, docx, gates, pdf  # noqa: F401
+    from convert.editions import docx, gates, pdf  # noqa: F401
     from convert.runners import pool  # noqa: F401 (what a worker unpickles its tasks into)
 
+    warm_date = datetime(2000, 1, 1, tzinfo=UTC)
     steps = (
         lambda: pdf.load_weasyprint().HTML(string="<p>warm</p>").write_pdf(),
         lambda: language.detect("A sentence in English, so that the model is loaded."),
-        lambda: cover.cover_png(parse_seed(WARM_SEED, "warm.txt")),
         lambda: warm_up(defaults.FORMATS),
+        # A whole title but its pandoc editions, with the default styles: what a worker's
+        # first seed paid besides (200 ms: the stylesheet, the fonts' dictionaries, cffi's
+        # types, the PDF gate's pypdf, the cover, the landing page). No pandoc is started
+        # here: its pipes would be shared by every worker forked after.
+        lambda: render_document(parse_seed(WARM_SEED, "warm.txt"), WARM_SEED, "warm",
+                                BuildOptions(formats=("pdf", "md"), keep_seed=True), warm_date),
+        lambda: import_module("docx"),  # the DOCX gate's
     )
     for step in steps:
         try:
