@@ -193,6 +193,7 @@ def _warn(message: str) -> None:
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+_EDITION_NAME = re.compile(r"[a-z0-9]+")
 
 
 def _digest(value: object) -> str | None:
@@ -210,7 +211,7 @@ def file_row_problem(key: str, edition: object, path: object, sha256: object = "
     """Why a catalogued file row cannot be trusted, or None: its path must be exactly where
     seedpress puts that edition of that key (never `..`, absolute, or another key's),
     its sha256 64 hex digits, its size a whole number."""
-    if not isinstance(edition, str) or not re.fullmatch(r"[a-z0-9]+", edition):
+    if not isinstance(edition, str) or not _EDITION_NAME.fullmatch(edition):
         return f"a file of edition {shown(repr(edition))} seedpress never writes"
     if path != edition_path(key, edition):
         return f"its {edition} file is listed at {shown(repr(path))}, not where seedpress puts it"

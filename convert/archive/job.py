@@ -5,6 +5,7 @@ each outcome to the catalog, withdraw what left. The hand-out is written after i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -199,11 +200,16 @@ def find_seeds(seeds_dir: Path) -> list[Seed]:
                                           "rename it"))
             continue
         try:
-            mode = path.stat().st_mode
+            mode = path.lstat().st_mode
+            link = stat.S_ISLNK(mode)
+            if link:
+                mode = path.stat().st_mode
         except OSError as error:
             seeds.append(Seed(path, key, f"{path}: cannot read: {error.strerror}"))
             continue
-        if not path.resolve().is_relative_to(root):
+        # Only a link can lead out: the others are names in the folder itself (and resolving
+        # each of a thousand names costs 15 ms of an unchanged rerun).
+        if link and not path.resolve().is_relative_to(root):
             seeds.append(Seed(path, key, f"{path}: refused: a link that leads out of {seeds_dir}"))
         elif not stat.S_ISREG(mode):
             seeds.append(Seed(path, key, f"{path}: not a regular file"))
@@ -254,16 +260,24 @@ def _known_limit_failure(row: SeedRow | None, sha256: str | None, environment: s
 
 def _files_present(dist: Path, key: str, sizes: dict[str, int]) -> bool:
     """True when every catalogued edition of `key` is in its folder with its catalogued size
-    (and the folder is inside dist, not a link out of it)."""
-    if set(sizes) != set(defaults.CATALOGUED_EDITIONS) or not is_inside(dist / key, dist):
+    (and the folder is inside dist, not a link out of it). Plain strings and os.stat: this
+    runs for every title of an unchanged rerun (a thousand titles: 8 ms, against 60 ms
+    through pathlib and Path.resolve)."""
+    if sizes.keys() != _CATALOGUED:
         return False
-    for edition, size in sizes.items():
-        try:
-            if (dist / edition_path(key, edition)).stat().st_size != size:
+    folder = f"{dist}/{key}"
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode) and not is_inside(Path(folder), dist):
+            return False  # a key is one name component, so a real folder is inside dist
+        for edition, size in sizes.items():
+            if os.stat(f"{dist}/{edition_path(key, edition)}").st_size != size:
                 return False
-        except OSError:
-            return False
+    except OSError:
+        return False
     return True
+
+
+_CATALOGUED = frozenset(defaults.CATALOGUED_EDITIONS)
 
 
 def is_inside(path: Path, dist: Path) -> bool:
@@ -323,8 +337,23 @@ def index_unindexed(connection: sqlite3.Connection, dist: Path, options: UpdateO
 
 def remove_stale_temporaries(dist: Path) -> None:
     """Delete temp files a killed run left; safe because this run holds the lock."""
-    for temporary in [*dist.glob(".*.tmp"), *dist.glob("*/.*.tmp")]:
-        temporary.unlink(missing_ok=True)
+    def temporaries(folder: str) -> list[str]:
+        with os.scandir(folder) as entries:
+            return [entry.path for entry in entries if entry.name.startswith(".") and entry.name.endswith(".tmp")]
+
+    found = temporaries(str(dist))
+    with os.scandir(dist) as entries:
+        # A title's own folder, never one a link leads to (os.scandir, not Path.glob: a
+        # thousand folders in 5 ms rather than 13).
+        folders = [entry.path for entry in entries if entry.is_dir(follow_symlinks=False)]
+    for folder in folders:
+        try:
+            found += temporaries(folder)
+        except OSError:
+            continue  # gone or unreadable: there is nothing of this run's in it
+    for temporary in found:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
 
 
 def withdraw_missing(connection: sqlite3.Connection, dist: Path, present_keys: set[str | None], *,

@@ -13,7 +13,7 @@ import ipaddress
 import json
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from urllib.parse import urlsplit
 
@@ -252,7 +252,8 @@ class Provenance:
 
     def as_dict(self) -> dict[str, str]:
         """The fields that are set, by name, in the order above."""
-        return {name: value for name, value in asdict(self).items() if value is not None}
+        # Not dataclasses.asdict, which deep-copies every value (the fields are text and a tuple).
+        return {field.name: value for field in fields(self) if (value := getattr(self, field.name)) is not None}
 
     def to_json(self) -> str | None:
         """The set fields as a JSON object (the catalog's `provenance` column); None when none is."""

@@ -3,10 +3,12 @@ the checks an entry passes before anything is written from it."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from urllib.parse import urljoin
 
 from convert import defaults
@@ -127,6 +129,13 @@ class Entry:
     """What it is about, as a person described it; None when nobody did."""
     tags: tuple[str, ...] | None = None
     """Keywords a person gave (the feeds' categories and subjects); None when nobody did."""
+
+    @cached_property
+    def digest(self) -> str:
+        """A digest of every field, for the pages' fingerprints (paging.Pages.fingerprint):
+        worked out once an entry, though the entry is on a page of the archive and of each
+        of its facet values (a thousand titles: 40 ms a run, through repr)."""
+        return hashlib.sha256(repr(self).encode()).hexdigest()
 
     def published_day(self) -> str | None:
         """The publication date as YYYY-MM-DD, or None when none was given."""

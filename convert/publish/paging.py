@@ -114,7 +114,7 @@ class Pages:
         the archive has and when it last changed."""
         linked = [(rel, self.name(INDEX_NAME, target)) for rel, target in page_links(self, number)]
         whole = (len(self.entries), updated(self.entries)) if number == self.last else None
-        return hashlib.sha256(repr((number, linked, whole, self.page(number))).encode()).hexdigest()
+        return hashlib.sha256(repr((number, linked, whole, [entry.digest for entry in self.page(number)])).encode()).hexdigest()
 
     def older(self, number: int) -> int | None:
         return number - 1 if number > 1 else None
