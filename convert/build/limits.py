@@ -33,8 +33,11 @@ def time_limit(seconds: int) -> Iterator[None]:
         yield
         return
 
+    live = [True]
+
     def on_alarm(_signum, _frame):
-        raise InputTimeout
+        if live[0]:
+            raise InputTimeout
 
     previous_handler = signal.signal(signal.SIGALRM, on_alarm)
     previous_hook = sys.unraisablehook
@@ -43,18 +46,13 @@ def time_limit(seconds: int) -> Iterator[None]:
     try:
         yield
     finally:
-        _stop_alarm()
+        # First, before any call (where a pending handler could run and raise out of this
+        # block, leaving the timer armed): an alarm from here on, the work ended as the
+        # limit came, is let go, and the outcome already decided stands.
+        live[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous_handler)
         sys.unraisablehook = previous_hook
-
-
-def _stop_alarm() -> None:
-    """Stop the alarm. One that lands in here (the work ended as the limit came) is let go:
-    the outcome already decided stands."""
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-    except InputTimeout:
-        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _quiet_about_timeouts(hook: Callable[[Any], object]) -> Callable[[Any], object]:
