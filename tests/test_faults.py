@@ -268,6 +268,41 @@ print("\n".join(before + after))
 """
 
 
+SEED_TASK_PROBE = r"""
+import resource
+import convert.runners.pool as pool
+from convert.build.input import BuildOptions
+
+def failing_in_turn(*_arguments):
+    # What the worker met at the limit, rarely and not on demand: the input's failure could
+    # not be handled either, and a C library's SystemError left build_input.
+    raise SystemError("error return without exception set")
+
+pool.build_input = failing_in_turn
+task = pool.SeedTask("s.txt", "s", "dist", BuildOptions())
+try:
+    pool.build_seed(task)
+except SystemError as error:
+    print(f"raised: {error}")
+peak = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmPeak:"))
+resource.setrlimit(resource.RLIMIT_AS, (peak + (1 << 20), resource.RLIM_INFINITY))
+outcome = pool.build_seed(task)
+print(f"{outcome.status.value}: {outcome.error}")
+"""
+
+
+def test_an_error_that_leaves_the_build_at_the_memory_limit_is_the_limit():
+    """A worker's error that escapes build_input near the address-space limit is that seed's
+    memory failure, not "the worker could not report it" (seen once under load); far from
+    the limit it is raised, as a bug is."""
+    result = subprocess.run([sys.executable, "-c", SEED_TASK_PROBE], capture_output=True, text=True, timeout=120,
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    far, near = result.stdout.splitlines()
+    assert far == "raised: error return without exception set"
+    assert near.startswith("failed: s.txt: ran out of the ") and near.endswith(" MiB memory limit"), near
+
+
 def test_a_c_librarys_error_near_the_memory_limit_is_said_as_the_limit():
     """cairo or Pango failing to allocate raise SystemError, which the PDF renderer wraps: near
     the address-space limit that is the memory limit, said as such; far from it, or for one

@@ -226,9 +226,14 @@ def failed_render(error: BaseException, path: Path, key: str, options: BuildOpti
         isinstance(error, RenderError) and error.__cause__ is not None
         and not isinstance(error.__cause__, SeedpressError))
     if isinstance(error, MemoryError) or (unexpected and reached_memory_limit()):
-        return Outcome.failure(str(path), key, f"{path}: ran out of the {options.memory // 2**20} MiB memory limit",
-                               seconds=seconds, limit=Limit.MEMORY)
+        return memory_failure(path, key, options, seconds=seconds)
     return Outcome.failure(str(path), key, failure_line(error, path, path.parent), seconds=seconds)
+
+
+def memory_failure(path: Path | str, key: str, options: BuildOptions, *, seconds: float = 0.0) -> Outcome:
+    """The failed Outcome of an input that ran out of the memory limit."""
+    return Outcome.failure(str(path), key, f"{path}: ran out of the {options.memory // 2**20} MiB memory limit",
+                           seconds=seconds, limit=Limit.MEMORY)
 
 
 def render_all(

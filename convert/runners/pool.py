@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convert import defaults
-from convert.build.input import BuildOptions, build_input, one_line, warm_up
+from convert.build.input import BuildOptions, build_input, memory_failure, one_line, warm_up
+from convert.build.limits import reached_memory_limit
 from convert.build.outcome import Outcome
 from convert.process import die_with_parent, leave_interrupt_to_parent, limit_address_space, quiet_stderr
 from convert.runners.server import WARM_MODULE, worker_context
@@ -47,7 +49,15 @@ def build_seed(task: SeedTask) -> Outcome:
     if _started_queue is not None:
         _started_queue.put(task.key)
     trace_start(task.key)
-    return build_input(Path(task.path), task.key, Path(task.dist), task.options)
+    started = time.perf_counter()
+    try:
+        return build_input(Path(task.path), task.key, Path(task.dist), task.options)
+    except Exception:
+        # At the memory limit, handling the input's failure can fail in turn (a MemoryError
+        # while the error is handled, a C library's SystemError): that is the limit too.
+        if not reached_memory_limit():
+            raise
+    return memory_failure(task.path, task.key, task.options, seconds=time.perf_counter() - started)
 
 
 def trace_start(key: str) -> None:
