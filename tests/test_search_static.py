@@ -28,7 +28,7 @@ from convert.publish.sitesearch import BUNDLE_ENTRY, BUNDLE_NAME, LANDING_GLOB, 
 
 ATOM = "http://www.w3.org/2005/Atom"
 #: How many times the bundle is made again while a process watches it.
-SWAPS = 8
+SWAPS = 20
 #: Long enough for a loaded machine to start Chromium and load the bundle; a deadline, not a wait.
 BROWSER_DEADLINE_MS = 120_000
 
@@ -331,8 +331,11 @@ print(looked, missing, flush=True)
 def test_the_bundle_swap_leaves_no_moment_without_a_bundle(archive, tmp_path):
     dist = tmp_path / "dist"
     shutil.copytree(archive / "dist", dist, symlinks=True)
+    # The English title's page only: the swap is the same, and Pagefind loads its Japanese
+    # dictionary (a second of CPU a run) for the other.
     landing = [(str(path.relative_to(dist)), hashlib.sha256(path.read_bytes()).hexdigest())
-               for path in dist.glob(LANDING_GLOB)]
+               for path in dist.glob(LANDING_GLOB) if path.parent.name == "real"]
+    assert len(landing) == 1
     stop_file = tmp_path / "stop"
     watcher = subprocess.Popen([sys.executable, "-c", WATCHER, str(dist / BUNDLE_NAME / BUNDLE_ENTRY), str(stop_file)],
                                stdout=subprocess.PIPE, text=True)
