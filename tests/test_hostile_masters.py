@@ -333,6 +333,17 @@ def assert_clean_document(document: Document) -> None:
     assert "/" not in document.source.file and type(document.source.bytes) is int
 
 
+@pytest.mark.parametrize("body", [
+    # Found by Hypothesis: display math keeps its line break in the text the error quotes.
+    BODY.replace("The commentary.", "** $$ * * * * *\n$$"),
+    BODY + "\n# A $$x\ny$$ heading\n\nMore.\n",
+], ids=["paragraph", "heading"])
+def test_what_an_error_quotes_of_a_master_is_on_one_line(body):
+    with pytest.raises(SeedError) as raised:
+        parse_master(master(body=body), "quoted.md")
+    assert "\n" not in str(raised.value) and "'" in str(raised.value), str(raised.value)
+
+
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frontmatters(), bodies())
 @pytest.mark.slow

@@ -220,9 +220,15 @@ def _plain_text(inline_list: list[dict], path: Path | str) -> str:
     footnote, emphasis) the editions could not keep and would silently drop."""
     for node in inline_list:
         if node["t"] not in _PLAIN_INLINES:
-            raise SeedError(path, f"unsupported Markdown ({node['t']}) in '{stringify(inline_list)[:40]}': "
+            raise SeedError(path, f"unsupported Markdown ({node['t']}) in '{_quoted(inline_list)}': "
                                   "a master holds plain text; put a backslash before literal * _ [ ` <")
     return stringify(inline_list)
+
+
+def _quoted(inline_list: list[dict]) -> str:
+    """The start of some inlines' text as an error quotes it: on one line (display math,
+    a line break and code keep theirs in the text), at most 40 characters."""
+    return " ".join(stringify(inline_list).split())[:40]
 
 
 def _sections(blocks: list[dict], path: Path | str) -> dict[str, list[tuple[str, str | None]]]:
@@ -237,7 +243,7 @@ def _sections(blocks: list[dict], path: Path | str) -> dict[str, list[tuple[str,
         if kind == "Header" and block["c"][0] == 1:
             identifier = block["c"][1][0]
             if identifier not in ("summary", "commentary") or identifier in sections:
-                raise SeedError(path, f"unexpected heading '{stringify(block['c'][2])}': a master has "
+                raise SeedError(path, f"unexpected heading '{_quoted(block['c'][2])}': a master has "
                                       "one '# … {#summary}' and one '# … {#commentary}'")
             current = sections[identifier] = []
         elif kind in ("Para", "Plain"):
