@@ -2,7 +2,7 @@
 
 multiprocessing's forkserver, preloading runners/warm.py, is what every pool of
 runners/pool.py forks its workers from. Its warm-up (importing WeasyPrint,
-drawing a page) takes half a second of the other core, so `seedpress archive`
+rendering a title) takes half a second of the other core, so `seedpress archive`
 starts it before it reads its configuration, imports its stages and plans, when
 the run will likely build something. This module imports nothing heavy for that
 reason: the command line imports it first.

@@ -2,10 +2,11 @@
 
 The pool's workers fork from a server process that imported this module
 (multiprocessing's forkserver, runners/pool.py). Importing it loads seedpress's
-build, WeasyPrint, Pillow, pypdf and python-docx, finds pandoc, draws one page and
-one cover and loads the language model, so that every worker forked after starts
-where a spawned worker was after its first seed: half a second of CPU, paid once a
-run instead of once a worker (a run replaces its workers every WORKER_TASKS seeds).
+build, WeasyPrint, Pillow, pypdf and python-docx, finds pandoc, loads the language
+model and renders one whole title but its pandoc editions (its PDF and gate, cover
+and landing page), so that every worker forked after starts where a spawned worker
+was after its first seed: half a second of CPU, paid once a run instead of once a
+worker (a run replaces its workers every WORKER_TASKS seeds).
 
 It must leave the server single-threaded (a fork copies one thread) and must never
 raise: a forkserver whose preload fails serves no worker, so any failure here only
