@@ -11,6 +11,9 @@ from convert.layout import BIBTEX_EDITION, COVER_EDITION, CSL_EDITION, LANDING_E
 MAX_BYTES = 10 * 1024 * 1024
 #: Every edition `convert` writes unless `--to` says otherwise, in this order.
 FORMATS = ("md", "pdf", "epub", "docx")
+#: What a seed's and a master's file names end with (a seeds folder's inputs).
+SEED_SUFFIXES = (".txt",)
+MASTER_SUFFIXES = (".md", ".markdown")
 #: The archive keeps each seed's own bytes beside its editions, under this suffix.
 SEED_COPY = "txt"
 #: Every seed in an archive has exactly these files.

@@ -38,10 +38,7 @@ RENDERERS = {"pdf": pdf.render_bytes, "epub": epub.render_bytes, "docx": docx.re
 #: first and lays out the others (the PDF) while pandoc writes.
 PANDOC_EDITIONS = {"epub": epub, "docx": docx}
 
-SEED_SUFFIXES = (".txt",)
-
-
-MASTER_SUFFIXES = (".md", ".markdown")
+SEED_SUFFIXES, MASTER_SUFFIXES = defaults.SEED_SUFFIXES, defaults.MASTER_SUFFIXES
 
 #: What separates two paragraphs in the texts a build hands the search index.
 PARAGRAPH_BREAK = "\n\n"

@@ -14,14 +14,14 @@ import os
 from multiprocessing import forkserver, get_context
 from pathlib import Path
 
+from convert import defaults
 from convert.layout import CATALOG_NAME
 
 #: The module the forkserver imports before it forks a worker.
 WARM_MODULE = "convert.runners.warm"
 
-#: What a seeds folder's seeds and masters end with (build/input.py's SEED_SUFFIXES and
-#: MASTER_SUFFIXES, which tests hold this to): read here without importing the build.
-INPUT_SUFFIXES = (".txt", ".md", ".markdown")
+#: What a seeds folder's seeds and masters end with: read here without importing the build.
+INPUT_SUFFIXES = defaults.SEED_SUFFIXES + defaults.MASTER_SUFFIXES
 
 
 def worker_context():
