@@ -42,6 +42,12 @@ EPUBCHECK_TIMEOUT = 120
 TIME_LIMIT = 300
 #: Address space (bytes) a process building inputs may use (`--memory`, convert and archive).
 MEMORY_LIMIT = 3 * 1024 * 1024 * 1024
+#: Seconds past a seed's time limit after which the worker or renderer holding it is
+#: killed: its own alarm fires at the limit unless C code keeps Python from running.
+HARD_TIMEOUT_MARGIN = 30
+#: Seconds a worker may take to start (import WeasyPrint, find pandoc) before it is
+#: taken for stuck, and a renderer before it is given up.
+WORKER_START_TIMEOUT = 120
 #: Seeds an archive worker renders before it is replaced, to keep memory flat.
 WORKER_TASKS = 100
 #: A seed whose worker (a pool worker, a cluster renderer) dies this many times while

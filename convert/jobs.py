@@ -57,7 +57,9 @@ def convert_paths(paths: Sequence[Path], out: Path, options: BuildOptions = Buil
     a crash (a C library aborting on a failed allocation) costs that input, never the
     run. Prerequisites (tool versions, EPUBCheck for `validate`) are checked once,
     before the first input: a ConfigError then stops the run. With `jobs` 0 they are
-    built in this process, in this thread (runners.pool.run_in_process).
+    built in this process, in this thread (runners.pool.run_in_process). Closing the
+    iterator before its end (a `break`, Ctrl-C) kills the workers: the inputs it has not
+    yielded yet may not be written.
     """
     from convert.runners.pool import SeedTask, run_pool
 
@@ -69,11 +71,12 @@ def convert_paths(paths: Sequence[Path], out: Path, options: BuildOptions = Buil
     tasks = [SeedTask(path=str(path), key=keys[str(path)], dist=str(out), options=options)
              for path, error in inputs if error is None]
     finished: queue.Queue[Outcome | BaseException] = queue.Queue()
+    stop = threading.Event()
 
     def build() -> None:
         try:
             run_pool(tasks, min(defaults.default_jobs() if jobs is None else jobs, len(tasks)), options.memory,
-                     finished.put)
+                     finished.put, stop)
         except BaseException as error:  # noqa: BLE001 (handed to the caller's thread)
             finished.put(error)
 
@@ -83,18 +86,22 @@ def convert_paths(paths: Sequence[Path], out: Path, options: BuildOptions = Buil
     elif tasks:
         builder.start()
     done: dict[str, Outcome] = {}
-    for path, error in inputs:
-        if error is not None:
-            yield Outcome.failure(str(path), None, f"{path}: {error}")
-            continue
-        while str(path) not in done:
-            outcome = finished.get()
-            if isinstance(outcome, BaseException):
-                raise outcome
-            done[outcome.input] = outcome
-        yield done.pop(str(path))
-    if builder.is_alive():
-        builder.join()
+    try:
+        for path, error in inputs:
+            if error is not None:
+                yield Outcome.failure(str(path), None, f"{path}: {error}")
+                continue
+            while str(path) not in done:
+                outcome = finished.get()
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                done[outcome.input] = outcome
+            yield done.pop(str(path))
+    finally:
+        # Interrupted (Ctrl-C), or the caller stopped reading: the workers stop at once.
+        stop.set()
+        if builder.is_alive():
+            builder.join()
 
 
 #: The input name that means standard input, as pandoc takes it.

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,8 +24,10 @@ import pytest
 from support.archives import EDITIONS, MEMORY_LIMIT, TIME_LIMIT, write_heavy_seed, write_seeds
 from support.run import ROOT, seedpress, wait_for
 
+from convert import defaults
+from convert.build.input import BuildOptions
 from convert.build.limits import InputTimeout, time_limit
-from convert.runners.pool import TRACE_VARIABLE
+from convert.runners.pool import TRACE_VARIABLE, SeedTask, _stop_workers, _Watch
 
 pytestmark = pytest.mark.slow
 
@@ -138,6 +142,106 @@ def test_worker_killed_mid_run_costs_nothing(tmp_path, spawn):
     summary = json.loads(stdout.splitlines()[-1])["summary"]
     assert summary["built"] == 8 and summary["failed"] == 0
     assert_complete(seeds, dist)
+
+
+def test_worker_that_stops_answering_is_killed_past_the_hard_deadline(tmp_path, spawn):
+    """A worker stuck where its own alarm cannot reach (C code that never returns; here, a
+    SIGSTOP) held a run for ever: CI once waited 900 s on one. It is killed HARD_TIMEOUT_MARGIN
+    past the seed's time limit; the seed fails on its limit and the others are built."""
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 3)
+    dist, trace = tmp_path / "dist", tmp_path / "trace"
+    job = spawn("archive", seeds, "--dist", dist, "--jobs", "1", "--timeout", "1", env={TRACE_VARIABLE: str(trace)})
+
+    def first_started() -> tuple[int, str] | None:
+        lines = trace.read_text().splitlines() if trace.exists() else []
+        return (int(lines[0].split()[0]), lines[0].split()[1]) if lines else None
+
+    pid, key = wait_for(first_started, "the worker to start its first seed")
+    os.kill(pid, signal.SIGSTOP)
+    _stdout, stderr = job.communicate(timeout=300)
+    assert job.returncode == 1, stderr
+    assert stderr == f"seedpress: {seeds / key}.txt: took longer than the 1 s limit\n"
+    assert not (dist / key).exists()
+    others = [seed.stem for seed in seeds.glob("*.txt") if seed.stem != key]
+    assert len(others) == 2 and all((dist / other / f"{other}.pdf").is_file() for other in others)
+    assert seedpress("verify", "--dist", str(dist)).returncode == 0
+
+
+def test_ctrl_c_mid_run_stops_at_once_and_the_next_run_completes(tmp_path, spawn):
+    """Ctrl-C waited for every seed of the workers' batch (up to 2 x 100) to be built before
+    the run ended: it now kills the workers at once, as `kill -9` would."""
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 30)
+    dist, trace = tmp_path / "dist", tmp_path / "trace"
+    job = spawn("archive", seeds, "--dist", dist, "--jobs", "1", env={TRACE_VARIABLE: str(trace)})
+    wait_for(lambda: trace.exists() and trace.read_text(), "the worker to start its first seed")
+    job.send_signal(signal.SIGINT)
+    _stdout, stderr = job.communicate(timeout=300)
+    assert (job.returncode, stderr) == (130, "seedpress: interrupted\n")
+    worker = int(trace.read_text().split()[0])
+    wait_for(lambda: not Path(f"/proc/{worker}").exists(), "the worker to be gone")
+    assert len(trace.read_text().splitlines()) < 30
+    rerun = seedpress("archive", str(seeds), "--dist", str(dist))
+    assert rerun.returncode == 0, rerun.stderr
+    assert_complete(seeds, dist)
+
+
+def test_ctrl_c_mid_convert_stops_its_workers_at_once(tmp_path, spawn):
+    """`convert` builds in a thread of its own: Ctrl-C in the main thread now stops it too,
+    where the interpreter's exit waited for every input to be built."""
+    seeds = tmp_path / "seeds"
+    paths = write_seeds(seeds, 30)
+    trace = tmp_path / "trace"
+    job = spawn("convert", *paths, "--out", tmp_path / "out", "--jobs", "1", env={TRACE_VARIABLE: str(trace)})
+    wait_for(lambda: trace.exists() and trace.read_text(), "the worker to start its first seed")
+    job.send_signal(signal.SIGINT)
+    _stdout, stderr = job.communicate(timeout=300)
+    assert (job.returncode, stderr) == (130, "seedpress: interrupted\n")
+    worker = int(trace.read_text().split()[0])
+    wait_for(lambda: not Path(f"/proc/{worker}").exists(), "the worker to be gone")
+    assert len(trace.read_text().splitlines()) < 30
+
+
+def test_workers_that_never_start_a_seed_are_killed():
+    """A pool whose workers hold no seed and have started none for WORKER_START_TIMEOUT is
+    stuck (before its first seed, where no alarm is armed): its workers are killed."""
+    stuck = subprocess.Popen(["sleep", "600"])
+    try:
+        watch = _Watch(None, {})
+        watch.last_change = time.monotonic() - defaults.WORKER_START_TIMEOUT + 60
+        watch.stop_the_stuck([stuck])
+        assert stuck.poll() is None and not watch.stalled  # not yet
+        watch.last_change = time.monotonic() - defaults.WORKER_START_TIMEOUT - 1
+        watch.running["busy"] = (os.getpid(), time.monotonic())
+        watch.tasks["busy"] = SeedTask("busy.txt", "busy", "dist", BuildOptions())
+        watch.stop_the_stuck([stuck])
+        assert stuck.poll() is None  # a worker is building: the pool is not stuck
+        del watch.running["busy"]
+        watch.stop_the_stuck([stuck])
+        assert stuck.wait(timeout=60) == -signal.SIGKILL
+        assert watch.stalled
+    finally:
+        stuck.kill()
+        stuck.wait()
+
+
+def test_a_worker_that_does_not_exit_does_not_hold_the_pool_shutdown():
+    """The end of a pool waits `grace` seconds for its workers to exit, then kills them: a
+    worker that never reads the call to exit would hold the run for ever."""
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+    try:
+        assert pool.submit(os.getpid).result(timeout=120) > 0
+        workers = list(pool._processes.values())
+        os.kill(workers[0].pid, signal.SIGSTOP)
+        started = time.monotonic()
+        _stop_workers(pool, workers, grace=1)
+        assert workers[0].exitcode == -signal.SIGKILL
+        assert time.monotonic() - started < 60
+    finally:
+        for worker in workers:
+            worker.kill()
+        pool.shutdown(wait=True)
 
 
 def test_seed_edited_and_deleted_mid_run(tmp_path, spawn):

@@ -10,7 +10,7 @@ pickles over the child's stdin and stdout (both ends are this package; nothing
 from a seed is unpickled that the child did not build itself).
 
 The handle enforces what the child cannot: a hard deadline (the time limit plus
-HARD_TIMEOUT_MARGIN) after which the child is killed, and the child's death,
+defaults.HARD_TIMEOUT_MARGIN) after which the child is killed, and the child's death,
 which the handle reports as `Crashed` instead of a result and survives by
 starting a new child for the next seed.
 """
@@ -40,11 +40,6 @@ from convert.process import (
     stop_child,
 )
 
-#: Seconds past a seed's time limit after which its renderer is killed: the
-#: child's own alarm fires at the limit unless C code keeps Python from running.
-HARD_TIMEOUT_MARGIN = 30
-#: Seconds a new renderer may take to import WeasyPrint and find pandoc.
-STARTUP_TIMEOUT = 120
 #: Seconds a renderer waits for a seed before it exits, giving its memory back (the
 #: worker starts a new one for the next seed); the worker's handle replaces one idle
 #: for a minute less, so that no seed is sent to a child about to leave.
@@ -126,7 +121,7 @@ class RendererProcess:
         self.last_used = time.monotonic()
         try:
             if not self.ready:
-                self._read_message(time.monotonic() + STARTUP_TIMEOUT)
+                self._read_message(time.monotonic() + defaults.WORKER_START_TIMEOUT)
                 self.ready = True
             _write_frame(self.process.stdin, request)
         except (OSError, EOFError, TimeoutError, pickle.UnpicklingError) as error:

@@ -27,7 +27,7 @@ from convert import defaults
 from convert.build.input import Rendered
 from convert.build.outcome import Limit, Outcome
 from convert.layout import edition_file
-from convert.runners.cluster_renderer import HARD_TIMEOUT_MARGIN, Crashed, RendererProcess, RenderRequest
+from convert.runners.cluster_renderer import Crashed, RendererProcess, RenderRequest
 
 #: The text fields of a build's Built that travel back from a worker (with its provenance).
 BUILT_TEXTS = ("title", "identifier", "source_sha256", "summary", "created", "lang", "summary_text",
@@ -138,7 +138,7 @@ class RendererPlugin(WorkerPlugin):
         with self.lock:
             renderer = self.idle.pop() if self.idle else RendererProcess(request.options.memory)
         try:
-            answer = renderer.render(request, request.options.timeout + HARD_TIMEOUT_MARGIN)
+            answer = renderer.render(request, request.options.timeout + defaults.HARD_TIMEOUT_MARGIN)
         except BaseException:
             renderer.close()
             raise

@@ -10,7 +10,9 @@ worker that dies costs the seed it held one try of defaults.WORKER_DEATHS.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -21,7 +23,8 @@ from pathlib import Path
 from convert import defaults
 from convert.build.input import BuildOptions, build_input, memory_failure, one_line, warm_up
 from convert.build.limits import reached_memory_limit
-from convert.build.outcome import Outcome
+from convert.build.outcome import Limit, Outcome, times
+from convert.errors import RunStopped
 from convert.process import die_with_parent, leave_interrupt_to_parent, limit_address_space, quiet_stderr
 from convert.runners.server import WARM_MODULE, worker_context
 
@@ -47,7 +50,7 @@ class SeedTask:
 def build_seed(task: SeedTask) -> Outcome:
     """Build one seed in a worker; never raises for a bad seed."""
     if _started_queue is not None:
-        _started_queue.put(task.key)
+        _started_queue.put((os.getpid(), task.key))
     trace_start(task.key)
     started = time.perf_counter()
     try:
@@ -112,9 +115,12 @@ def _worker_init(memory_limit: int, started, formats: tuple[str, ...] = defaults
 
 def run_pool(
     tasks: Sequence[SeedTask], jobs: int, memory: int, on_outcome: Callable[[Outcome], None],
+    stop: threading.Event | None = None,
 ) -> None:
     """Build every task on `jobs` warm workers, reporting each outcome; with
-    `jobs` 0, in this process (run_in_process).
+    `jobs` 0, in this process (run_in_process). Once `stop` is set (from another thread:
+    its caller was interrupted), the workers are killed within WATCH_SECONDS and no more
+    outcomes come.
 
     Workers are replaced every WORKER_TASKS seeds each to keep memory flat: by
     starting a fresh pool per batch, since ProcessPoolExecutor's own
@@ -128,9 +134,14 @@ def run_pool(
     attempts: dict[str, int] = {}
     pending = list(tasks)
     batch_size = jobs * defaults.WORKER_TASKS
-    while pending:
+    stalls = 0
+    while pending and not (stop is not None and stop.is_set()):
         batch, pending = pending[:batch_size], pending[batch_size:]
-        retry = _run_batch(batch, jobs, memory, on_outcome, attempts)
+        retry, stalled = _run_batch(batch, jobs, memory, on_outcome, attempts, stop)
+        stalls += stalled
+        if stalls >= defaults.WORKER_DEATHS:
+            raise RunStopped(f"no worker started a seed within {defaults.WORKER_START_TIMEOUT} s, "
+                             f"{times(stalls)}: the run stops ({len(retry) + len(pending)} seeds left to build)")
         for task in retry:
             if attempts.get(task.key, 0) >= defaults.WORKER_DEATHS:
                 on_outcome(Outcome.crashed(task.path, task.key))
@@ -155,42 +166,133 @@ def run_in_process(tasks: Sequence[SeedTask], on_outcome: Callable[[Outcome], No
 
 def _run_batch(
     batch: Sequence[SeedTask], jobs: int, memory: int, on_outcome: Callable[[Outcome], None],
-    attempts: dict[str, int],
-) -> list[SeedTask]:
-    """Run one pool over `batch`; the tasks to try again because a worker died.
+    attempts: dict[str, int], stop: threading.Event | None = None,
+) -> tuple[list[SeedTask], bool]:
+    """Run one pool over `batch`: the tasks to try again because a worker died, and whether
+    the pool was stopped as stuck.
 
-    Counts in `attempts` a death against each seed a dead worker had started.
+    Counts in `attempts` a death against each seed a dead worker had started. A worker that
+    holds a seed defaults.HARD_TIMEOUT_MARGIN past its time limit (its alarm cannot stop
+    C code that never returns to Python) is killed, and the seed fails on its time limit;
+    a pool in which no worker has held a seed for defaults.WORKER_START_TIMEOUT is stopped
+    (stuck before a seed, where no alarm is armed). No run waits for ever on a worker.
     """
     context = worker_context()
     started = context.SimpleQueue()
-    finished: set[str] = set()
+    watch = _Watch(started, {task.key: task for task in batch})
     unfinished: list[SeedTask] = []
     with ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=context,
                              initializer=_worker_init,
                              initargs=(memory, started, batch[0].options.formats)) as pool:
         futures = {pool.submit(build_seed, task): task for task in batch}
+        workers = list(getattr(pool, "_processes", {}).values())
         waiting = set(futures)
-        while waiting:
-            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = futures[future]
-                try:
-                    outcome = future.result()
-                except BrokenProcessPool:
-                    unfinished.append(task)
-                    continue
-                except Exception as error:  # noqa: BLE001 (an outcome that could not come back)
-                    outcome = Outcome.failure(task.path, task.key, one_line(
-                        f"{task.path}: the worker could not report it: {type(error).__name__}: {error}"))
-                finished.add(task.key)
-                on_outcome(outcome)
-    if unfinished:
+        try:
+            while waiting and not (stop is not None and stop.is_set()):
+                done, waiting = wait(waiting, timeout=WATCH_SECONDS, return_when=FIRST_COMPLETED)
+                watch.read_starts()
+                for future in done:
+                    task = futures[future]
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        if task.key in watch.overdue:
+                            on_outcome(_overdue(task, watch.overdue[task.key]))
+                        else:
+                            unfinished.append(task)
+                        continue
+                    except Exception as error:  # noqa: BLE001 (an outcome that could not come back)
+                        outcome = Outcome.failure(task.path, task.key, one_line(
+                            f"{task.path}: the worker could not report it: {type(error).__name__}: {error}"))
+                    watch.finished(task.key)
+                    on_outcome(outcome)
+                if waiting:
+                    watch.stop_the_stuck(workers)
+        except BaseException:
+            # Interrupted (Ctrl-C): the seeds being built are not waited for; what is on
+            # disk stays consistent as after `kill -9` (DESIGN §5).
+            _stop_workers(pool, workers, grace=0)
+            raise
+        _stop_workers(pool, workers, grace=0 if waiting else defaults.WORKER_START_TIMEOUT)
+    watch.read_starts()
+    for task in unfinished:
         # Only the seeds a dead worker had started are suspects; the rest were queued.
-        in_flight = set()
-        while not started.empty():
-            in_flight.add(started.get())
-        for task in unfinished:
-            if task.key in in_flight - finished:
-                attempts[task.key] = attempts.get(task.key, 0) + 1
+        if task.key in watch.started and task.key not in watch.done:
+            attempts[task.key] = attempts.get(task.key, 0) + 1
     started.close()
-    return unfinished
+    return unfinished, watch.stalled
+
+
+#: Seconds between two looks at the workers while no seed ends.
+WATCH_SECONDS = 1.0
+
+
+class _Watch:
+    """What a pool's workers hold, from the `(pid, key)` each sends as it starts a seed, and
+    the stopping of those that hold one too long."""
+
+    def __init__(self, started, tasks: dict[str, SeedTask]):
+        self.queue, self.tasks = started, tasks
+        self.started: set[str] = set()
+        self.done: set[str] = set()
+        #: Seed key to (worker pid, when it started) of the seeds being built.
+        self.running: dict[str, tuple[int, float]] = {}
+        #: Seed key to seconds it had been held when its worker was killed.
+        self.overdue: dict[str, float] = {}
+        self.last_change = time.monotonic()
+        #: Whether every worker was killed for holding no seed too long.
+        self.stalled = False
+
+    def read_starts(self) -> None:
+        while not self.queue.empty():
+            pid, key = self.queue.get()
+            self.started.add(key)
+            self.running[key] = (pid, time.monotonic())
+            self.last_change = time.monotonic()
+
+    def finished(self, key: str) -> None:
+        self.done.add(key)
+        self.running.pop(key, None)
+        self.last_change = time.monotonic()
+
+    def stop_the_stuck(self, workers: list) -> None:
+        """Kill each worker holding its seed past the seed's hard deadline; kill every worker
+        when none has held a seed for WORKER_START_TIMEOUT (stuck before their first)."""
+        now = time.monotonic()
+        for key, (pid, since) in list(self.running.items()):
+            if now - since > self.tasks[key].options.timeout + defaults.HARD_TIMEOUT_MARGIN:
+                self.overdue[key] = now - since
+                del self.running[key]
+                _kill(pid)
+        if not self.running and now - self.last_change > defaults.WORKER_START_TIMEOUT:
+            self.last_change, self.stalled = now, True
+            for worker in workers:
+                _kill(worker.pid)
+
+
+def _overdue(task: SeedTask, seconds: float) -> Outcome:
+    """The failure of a seed whose worker was killed for holding it past its hard deadline."""
+    return Outcome.failure(task.path, task.key, f"{task.path}: took longer than the {task.options.timeout} s limit",
+                           seconds=seconds, limit=Limit.TIME)
+
+
+def _kill(pid: int | None) -> None:
+    if pid is None:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _stop_workers(pool: ProcessPoolExecutor, workers: list, grace: float) -> None:
+    """Shut `pool` down, killing any worker that has not exited `grace` seconds later (one
+    stuck before its first seed never reads the call to exit, and the shutdown would wait
+    for it for ever)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.exitcode is None:
+            _kill(worker.pid)
+            worker.join(10)
