@@ -172,7 +172,7 @@ def test_ctrl_c_mid_run_stops_at_once_and_the_next_run_completes(tmp_path, spawn
     """Ctrl-C waited for every seed of the workers' batch (up to 2 x 100) to be built before
     the run ended: it now kills the workers at once, as `kill -9` would."""
     seeds = tmp_path / "seeds"
-    write_seeds(seeds, 30)
+    write_seeds(seeds, 12)
     dist, trace = tmp_path / "dist", tmp_path / "trace"
     job = spawn("archive", seeds, "--dist", dist, "--jobs", "1", env={TRACE_VARIABLE: str(trace)})
     wait_for(lambda: trace.exists() and trace.read_text(), "the worker to start its first seed")
@@ -181,7 +181,7 @@ def test_ctrl_c_mid_run_stops_at_once_and_the_next_run_completes(tmp_path, spawn
     assert (job.returncode, stderr) == (130, "seedpress: interrupted\n")
     worker = int(trace.read_text().split()[0])
     wait_for(lambda: not Path(f"/proc/{worker}").exists(), "the worker to be gone")
-    assert len(trace.read_text().splitlines()) < 30
+    assert len(trace.read_text().splitlines()) < 12
     rerun = seedpress("archive", str(seeds), "--dist", str(dist))
     assert rerun.returncode == 0, rerun.stderr
     assert_complete(seeds, dist)
@@ -191,7 +191,7 @@ def test_ctrl_c_mid_convert_stops_its_workers_at_once(tmp_path, spawn):
     """`convert` builds in a thread of its own: Ctrl-C in the main thread now stops it too,
     where the interpreter's exit waited for every input to be built."""
     seeds = tmp_path / "seeds"
-    paths = write_seeds(seeds, 30)
+    paths = write_seeds(seeds, 12)
     trace = tmp_path / "trace"
     job = spawn("convert", *paths, "--out", tmp_path / "out", "--jobs", "1", env={TRACE_VARIABLE: str(trace)})
     wait_for(lambda: trace.exists() and trace.read_text(), "the worker to start its first seed")
@@ -200,7 +200,7 @@ def test_ctrl_c_mid_convert_stops_its_workers_at_once(tmp_path, spawn):
     assert (job.returncode, stderr) == (130, "seedpress: interrupted\n")
     worker = int(trace.read_text().split()[0])
     wait_for(lambda: not Path(f"/proc/{worker}").exists(), "the worker to be gone")
-    assert len(trace.read_text().splitlines()) < 30
+    assert len(trace.read_text().splitlines()) < 12
 
 
 def test_workers_that_never_start_a_seed_are_killed():
