@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.archives import EDITIONS, TIME_LIMIT, write_heavy_seed, write_seeds
+from support.archives import EDITIONS, TIME_LIMIT, write_big_seed, write_heavy_seed, write_seeds
 from support.run import BUILD_EPOCH, DATA, ROOT, seedpress, wait_for
 from support.servers import free_port
 
@@ -317,14 +317,16 @@ def test_time_and_memory_limits_hold_on_the_cluster(two_workers, tmp_path):
     assert slow.returncode == 1
     assert slow.stderr == f"seedpress: {heavy}: took longer than the {TIME_LIMIT} s limit\n"
     assert (tmp_path / "slow" / "article-0" / "article-0.pdf").is_file()
+    heavy.unlink()
+    big_seed = write_big_seed(seeds / "big.txt")
     big = seedpress("archive", seeds, "--dist", tmp_path / "big", "--cluster", two_workers.address,
                     "--memory", "280")
     assert big.returncode == 1
     (line,) = big.stderr.splitlines()
-    assert line.startswith(f"seedpress: {heavy}: ") and ("memory" in line or "died" in line), line
+    assert line.startswith(f"seedpress: {big_seed}: ") and ("memory" in line or "died" in line), line
     assert (tmp_path / "big" / "article-0" / "article-0.pdf").is_file()
-    for dist in ("slow", "big"):
-        assert not (tmp_path / dist / "heavy").exists()
+    for dist, seed in (("slow", "heavy"), ("big", "big")):
+        assert not (tmp_path / dist / seed).exists()
         assert seedpress("verify", "--dist", tmp_path / dist).returncode == 0
 
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from support.archives import EDITIONS, MEMORY_LIMIT, TIME_LIMIT, write_heavy_seed, write_seeds
+from support.archives import EDITIONS, MEMORY_LIMIT, TIME_LIMIT, write_big_seed, write_heavy_seed, write_seeds
 from support.run import ROOT, seedpress, wait_for
 
 from convert import defaults
@@ -326,9 +326,11 @@ def test_what_a_finalizer_raises_under_a_time_limit_is_still_reported(monkeypatc
 
 
 def test_seed_over_the_memory_limit_fails_cleanly(tmp_path):
+    """The big seed comes first: the worker it ran out of memory in builds no other seed
+    (what it left failed the next one, recorded as over the limit too)."""
     seeds = tmp_path / "seeds"
     write_seeds(seeds, 1)
-    big = write_heavy_seed(seeds / "big.txt")
+    big = write_big_seed(seeds / "aa-big.txt")
     dist = tmp_path / "dist"
     result = seedpress("archive", str(seeds), "--dist", str(dist), "--memory", MEMORY_LIMIT, "--jobs", "1")
     assert result.returncode == 1
@@ -338,7 +340,7 @@ def test_seed_over_the_memory_limit_fails_cleanly(tmp_path):
     (line,) = lines
     assert line.startswith(f"seedpress: {big}: ")
     assert "memory" in line or "died" in line, line
-    assert not (dist / "big").exists()
+    assert not (dist / "aa-big").exists()
     assert (dist / "article-0" / "article-0.pdf").is_file()
     assert seedpress("verify", "--dist", str(dist)).returncode == 0
 

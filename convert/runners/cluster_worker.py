@@ -145,7 +145,9 @@ class RendererPlugin(WorkerPlugin):
         if answer is None:
             answer = Outcome.failure(request.where, request.key, limit=Limit.TIME, seconds=request.options.timeout,
                                      error=f"{request.where}: took longer than the {request.options.timeout} s limit")
-        if renderer.served >= defaults.WORKER_TASKS or not renderer.alive:
+        # A renderer whose seed ran out of the memory limit renders no other (pool.build_seed).
+        spent = isinstance(answer, Outcome) and answer.limit is Limit.MEMORY
+        if renderer.served >= defaults.WORKER_TASKS or not renderer.alive or spent:
             renderer.start()  # a fresh one warms up while this answer travels back
         with self.lock:
             if self.closed:

@@ -3,8 +3,9 @@
 Workers fork from one server a run (multiprocessing's forkserver) that imported
 WeasyPrint, found pandoc and drew a page once (runners/warm.py); each builds
 seed after seed under an address-space limit. Workers are replaced every
-WORKER_TASKS seeds to keep memory flat, by new forks of the same warm server. A
-worker that dies costs the seed it held one try of defaults.WORKER_DEATHS.
+WORKER_TASKS seeds to keep memory flat, by new forks of the same warm server, and
+after a seed that ran out of the memory limit. A worker that dies costs the seed it
+held one try of defaults.WORKER_DEATHS.
 """
 
 from __future__ import annotations
@@ -47,20 +48,36 @@ class SeedTask:
     """How to build it (limits, styles, validation)."""
 
 
+class WorkerSpent(Exception):
+    """Raised by a worker asked for a seed after one of its seeds ran out of the memory
+    limit: the seed goes back to the parent, for a fresh worker."""
+
+
 def build_seed(task: SeedTask) -> Outcome:
-    """Build one seed in a worker; never raises for a bad seed."""
+    """Build one seed in a worker; never raises for a bad seed.
+
+    A worker whose seed ran out of the memory limit builds no other: what that seed left
+    (50 MiB and more after a collection: the heap does not shrink back) and the peak
+    that tells a memory failure from any other would fail the next seeds, and record
+    them as over the limit. It raises WorkerSpent for each seed it is handed after.
+    """
+    global _spent
+    if _spent:
+        raise WorkerSpent(task.key)
     if _started_queue is not None:
         _started_queue.put((os.getpid(), task.key))
     trace_start(task.key)
     started = time.perf_counter()
     try:
-        return build_input(Path(task.path), task.key, Path(task.dist), task.options)
+        outcome = build_input(Path(task.path), task.key, Path(task.dist), task.options)
     except Exception:
         # At the memory limit, handling the input's failure can fail in turn (a MemoryError
         # while the error is handled, a C library's SystemError): that is the limit too.
         if not reached_memory_limit():
             raise
-    return memory_failure(task.path, task.key, task.options, seconds=time.perf_counter() - started)
+        outcome = memory_failure(task.path, task.key, task.options, seconds=time.perf_counter() - started)
+    _spent = outcome.limit is Limit.MEMORY
+    return outcome
 
 
 def trace_start(key: str) -> None:
@@ -95,6 +112,8 @@ def _let_go_of_server() -> None:
 #: In a worker: where it says which seed it starts, so the parent knows the suspects
 #: when a worker dies.
 _started_queue = None
+#: In a worker: whether one of its seeds ran out of the memory limit (build_seed).
+_spent = False
 
 
 def _worker_init(memory_limit: int, started, formats: tuple[str, ...] = defaults.FORMATS) -> None:
@@ -168,8 +187,8 @@ def _run_batch(
     batch: Sequence[SeedTask], jobs: int, memory: int, on_outcome: Callable[[Outcome], None],
     attempts: dict[str, int], stop: threading.Event | None = None,
 ) -> tuple[list[SeedTask], bool]:
-    """Run one pool over `batch`: the tasks to try again because a worker died, and whether
-    the pool was stopped as stuck.
+    """Run one pool over `batch`: the tasks to try again because a worker died or was spent
+    (build_seed), and whether the pool was stopped as stuck.
 
     Counts in `attempts` a death against each seed a dead worker had started. A worker that
     holds a seed defaults.HARD_TIMEOUT_MARGIN past its time limit (its alarm cannot stop
@@ -200,6 +219,9 @@ def _run_batch(
                             on_outcome(_overdue(task, watch.overdue[task.key]))
                         else:
                             unfinished.append(task)
+                        continue
+                    except WorkerSpent:
+                        unfinished.append(task)  # never started: no death counted
                         continue
                     except Exception as error:  # noqa: BLE001 (an outcome that could not come back)
                         outcome = Outcome.failure(task.path, task.key, one_line(

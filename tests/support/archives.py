@@ -36,6 +36,15 @@ def write_heavy_seed(path: Path, paragraphs: int = 20_000) -> Path:
     return path
 
 
+def write_big_seed(path: Path) -> Path:
+    """A seed that needs far more memory than MEMORY_LIMIT, and soon: 800 paragraphs of 1,000
+    words (3.9 MB) run a worker out of 400 MiB in about a second of CPU, where the heavy
+    seed took five."""
+    path.write_text("Big\n\nA big seed.\n\nRead the original article here\n\n"
+                    + "\n\n".join(" ".join(f"w{word}" for word in range(1_000)) for _ in range(800)), "utf-8")
+    return path
+
+
 def copy_archive(seeds: Path, dist: Path, into: Path) -> tuple[Path, Path]:
     """A copy of a seeds folder and its archive under `into`, for a test that changes them."""
     shutil.copytree(seeds, into / "seeds")
