@@ -22,9 +22,10 @@ from support.servers import descriptors_open_on, start_server, stop
 from convert.publish.sitesearch import exchange
 
 #: GETs the race test sends; the server that checked a path and then opened it by name leaked the
-#: secret in 1 to 2.5 % of them here, so that at 6,000 it leaks 60 times or more, and the chance
-#: that it leaks in none is below 1e-26 (0.99 ** 6000). 20,000 took 34 s of CPU for no more certainty.
-RACE_REQUESTS = 6_000
+#: secret in 3.9 % of them here (232 of 6,000, with the swapper exchanging the two names), so
+#: that at 2,000 it leaks about 77 times, and the chance that it leaks in none is below 1e-30
+#: (0.965 ** 2000). 6,000 took 15 s of a loaded run for no more certainty.
+RACE_REQUESTS = 2_000
 #: Clients sending them side by side, each on one keep-alive connection: while one waits for the
 #: server, another is parsing, so the run takes about half the time one client would.
 RACE_CLIENTS = 4
