@@ -345,6 +345,40 @@ def test_seed_over_the_memory_limit_fails_cleanly(tmp_path):
     assert seedpress("verify", "--dist", str(dist)).returncode == 0
 
 
+SPENT_PROBE = r"""
+import sys
+from pathlib import Path
+from support.archives import write_big_seed
+from support.run import REAL_SEED
+from convert.build.input import BuildOptions, warm_up
+from convert.process import limit_address_space
+from convert.runners import pool
+
+out = Path(sys.argv[1])
+big = write_big_seed(out / "big.txt")
+warm_up(BuildOptions().formats)
+# As a worker is: warm, with 120 MiB of address space to spare.
+size = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmSize:"))
+options = BuildOptions(memory=size + 120 * 2**20)
+limit_address_space(options.memory)
+print(pool.build_seed(pool.SeedTask(str(big), "big", str(out), options)).limit.value)
+try:
+    pool.build_seed(pool.SeedTask(str(REAL_SEED), "real", str(out), options))
+except pool.WorkerSpent as spent:
+    print("spent", spent)
+"""
+
+
+def test_a_worker_whose_seed_ran_out_of_memory_builds_no_other(tmp_path):
+    """What a seed that ran out of the limit leaves (the heap does not shrink back, and the
+    peak stays at the limit) failed the worker's next seed, recorded as over the limit too."""
+    probe = subprocess.run([sys.executable, "-c", SPENT_PROBE, str(tmp_path)], capture_output=True, text=True,
+                           cwd=ROOT, env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"},
+                           timeout=300)
+    assert probe.stdout.splitlines() == ["memory", "spent real"], probe.stderr
+    assert not (tmp_path / "real").exists()
+
+
 MEMORY_PROBE = r"""
 import resource, sys
 from pathlib import Path

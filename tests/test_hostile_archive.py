@@ -10,15 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.archives import (
-    EDITIONS,
-    HEAVY_ONLY_TIME_LIMIT,
-    MEMORY_LIMIT,
-    TIME_LIMIT,
-    write_big_seed,
-    write_heavy_seed,
-    write_seeds,
-)
+from support.archives import EDITIONS, HEAVY_ONLY_TIME_LIMIT, MEMORY_LIMIT, TIME_LIMIT, write_heavy_seed, write_seeds
 from support.run import REAL_SEED, json_lines, seedpress
 
 from convert.build.input import BuildOptions, build_input
@@ -132,7 +124,7 @@ def test_convert_has_a_time_limit_and_goes_on_with_the_other_inputs(tmp_path):
 
 
 def test_convert_has_a_memory_limit(tmp_path):
-    big = write_big_seed(tmp_path / "big.txt")
+    big = write_heavy_seed(tmp_path / "big.txt")
     out = tmp_path / "out"
     # On the pool (--jobs 1): the memory limit bounds a worker, never the command's own process.
     result = seedpress("convert", big, REAL_SEED, "--out", out, "--memory", MEMORY_LIMIT, "--to", "pdf", "--jobs", "1")
