@@ -170,20 +170,29 @@ def test_worker_that_stops_answering_is_killed_past_the_hard_deadline(tmp_path, 
     assert seedpress("verify", "--dist", str(dist)).returncode == 0
 
 
-def test_ctrl_c_mid_run_stops_at_once_and_the_next_run_completes(tmp_path, spawn):
-    """Ctrl-C waited for every seed of the workers' batch (up to 2 x 100) to be built before
-    the run ended: it now kills the workers at once, as `kill -9` would."""
-    seeds = tmp_path / "seeds"
-    write_seeds(seeds, 12)
-    dist, trace = tmp_path / "dist", tmp_path / "trace"
-    job = spawn("archive", seeds, "--dist", dist, "--jobs", "1", env={TRACE_VARIABLE: str(trace)})
+#: Seeds the Ctrl-C tests start: the old code built all of them before it ended.
+INTERRUPTED_SEEDS = 12
+
+
+def interrupt_after_the_first_seed(spawn, trace: Path, *arguments) -> None:
+    """Start seedpress with `arguments` on one worker, press Ctrl-C as the worker starts its
+    first seed, and check that it ends at once, its worker gone, most seeds never started."""
+    job = spawn(*arguments, "--jobs", "1", env={TRACE_VARIABLE: str(trace)})
     wait_for(lambda: trace.exists() and trace.read_text(), "the worker to start its first seed")
     job.send_signal(signal.SIGINT)
     _stdout, stderr = job.communicate(timeout=300)
     assert (job.returncode, stderr) == (130, "seedpress: interrupted\n")
     worker = int(trace.read_text().split()[0])
     wait_for(lambda: not Path(f"/proc/{worker}").exists(), "the worker to be gone")
-    assert len(trace.read_text().splitlines()) < 12
+    assert len(trace.read_text().splitlines()) < INTERRUPTED_SEEDS
+
+
+def test_ctrl_c_mid_run_stops_at_once_and_the_next_run_completes(tmp_path, spawn):
+    """Ctrl-C waited for every seed of the workers' batch (up to 2 x 100) to be built before
+    the run ended: it now kills the workers at once, as `kill -9` would."""
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    write_seeds(seeds, INTERRUPTED_SEEDS)
+    interrupt_after_the_first_seed(spawn, tmp_path / "trace", "archive", seeds, "--dist", dist)
     rerun = seedpress("archive", str(seeds), "--dist", str(dist))
     assert rerun.returncode == 0, rerun.stderr
     assert_complete(seeds, dist)
@@ -192,17 +201,8 @@ def test_ctrl_c_mid_run_stops_at_once_and_the_next_run_completes(tmp_path, spawn
 def test_ctrl_c_mid_convert_stops_its_workers_at_once(tmp_path, spawn):
     """`convert` builds in a thread of its own: Ctrl-C in the main thread now stops it too,
     where the interpreter's exit waited for every input to be built."""
-    seeds = tmp_path / "seeds"
-    paths = write_seeds(seeds, 12)
-    trace = tmp_path / "trace"
-    job = spawn("convert", *paths, "--out", tmp_path / "out", "--jobs", "1", env={TRACE_VARIABLE: str(trace)})
-    wait_for(lambda: trace.exists() and trace.read_text(), "the worker to start its first seed")
-    job.send_signal(signal.SIGINT)
-    _stdout, stderr = job.communicate(timeout=300)
-    assert (job.returncode, stderr) == (130, "seedpress: interrupted\n")
-    worker = int(trace.read_text().split()[0])
-    wait_for(lambda: not Path(f"/proc/{worker}").exists(), "the worker to be gone")
-    assert len(trace.read_text().splitlines()) < 12
+    paths = write_seeds(tmp_path / "seeds", INTERRUPTED_SEEDS)
+    interrupt_after_the_first_seed(spawn, tmp_path / "trace", "convert", *paths, "--out", tmp_path / "out")
 
 
 def test_workers_that_never_start_a_seed_are_killed():
