@@ -205,6 +205,7 @@ def _run_batch(
                              initargs=(memory, started, batch[0].options.formats)) as pool:
         futures = {pool.submit(build_seed, task): task for task in batch}
         workers = list(getattr(pool, "_processes", {}).values())
+        watch.last_change = time.monotonic()  # the workers are forked: the wait for a first seed starts
         waiting = set(futures)
         try:
             while waiting and not (stop is not None and stop.is_set()):
