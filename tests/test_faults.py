@@ -150,20 +150,25 @@ def test_worker_that_stops_answering_is_killed_past_the_hard_deadline(tmp_path, 
     past the seed's time limit; the seed fails on its limit and the others are built. (With
     --timeout 1, an ordinary seed on a loaded machine missed its limit too.)"""
     seeds = tmp_path / "seeds"
-    write_seeds(seeds, 3)
+    write_seeds(seeds, 2)
+    # First (by name), and long enough that its worker is surely mid-seed when stopped.
+    heavy = write_heavy_seed(seeds / "aa-heavy.txt", paragraphs=2_000)
     dist, trace = tmp_path / "dist", tmp_path / "trace"
     job = spawn("archive", seeds, "--dist", dist, "--jobs", "1", "--timeout", TIME_LIMIT,
                 env={TRACE_VARIABLE: str(trace)})
 
-    def first_started() -> tuple[int, str] | None:
+    def first_started() -> int | None:
         lines = trace.read_text().splitlines() if trace.exists() else []
-        return (int(lines[0].split()[0]), lines[0].split()[1]) if lines else None
+        return int(lines[0].split()[0]) if lines else None
 
-    pid, key = wait_for(first_started, "the worker to start its first seed")
+    pid = wait_for(first_started, "the worker to start its first seed")
     os.kill(pid, signal.SIGSTOP)
+    # What it holds: the last seed it started (it writes no more once stopped).
+    key = [line.split()[1] for line in trace.read_text().splitlines() if int(line.split()[0]) == pid][-1]
+    assert key == "aa-heavy"
     _stdout, stderr = job.communicate(timeout=300)
     assert job.returncode == 1, stderr
-    assert stderr == f"seedpress: {seeds / key}.txt: took longer than the {TIME_LIMIT} s limit\n"
+    assert stderr == f"seedpress: {heavy}: took longer than the {TIME_LIMIT} s limit\n"
     assert not (dist / key).exists()
     others = [seed.stem for seed in seeds.glob("*.txt") if seed.stem != key]
     assert len(others) == 2 and all((dist / other / f"{other}.pdf").is_file() for other in others)
@@ -210,7 +215,7 @@ def test_workers_that_never_start_a_seed_are_killed():
     stuck (before its first seed, where no alarm is armed): its workers are killed."""
     stuck = subprocess.Popen(["sleep", "600"])
     try:
-        watch = _Watch(None, {})
+        watch = _Watch(multiprocessing.SimpleQueue(), {})
         watch.last_change = time.monotonic() - defaults.WORKER_START_TIMEOUT + 60
         watch.stop_the_stuck([stuck])
         assert stuck.poll() is None and not watch.stalled  # not yet
@@ -228,6 +233,26 @@ def test_workers_that_never_start_a_seed_are_killed():
         stuck.wait()
 
 
+def test_a_worker_killed_past_its_deadline_is_not_taken_for_a_stall():
+    """Killing a worker that held its seed past the deadline (330 s by default) left no seed
+    held, with the last start over 120 s before: every other worker was killed as stalled,
+    and two such seeds stopped the run."""
+    overdue, other = subprocess.Popen(["sleep", "600"]), subprocess.Popen(["sleep", "600"])
+    try:
+        options = BuildOptions()
+        watch = _Watch(multiprocessing.SimpleQueue(), {"slow": SeedTask("slow.txt", "slow", "dist", options)})
+        long_ago = time.monotonic() - options.timeout - defaults.HARD_TIMEOUT_MARGIN - 1
+        watch.running["slow"], watch.last_change = (overdue.pid, long_ago), long_ago
+        watch.stop_the_stuck([other])
+        assert overdue.wait(timeout=60) == -signal.SIGKILL
+        assert "slow" in watch.overdue and watch.killed
+        assert not watch.stalled and other.poll() is None
+    finally:
+        for process in (overdue, other):
+            process.kill()
+            process.wait()
+
+
 def test_a_worker_that_does_not_exit_does_not_hold_the_pool_shutdown():
     """The end of a pool waits `grace` seconds for its workers to exit, then kills them: a
     worker that never reads the call to exit would hold the run for ever."""
@@ -238,7 +263,8 @@ def test_a_worker_that_does_not_exit_does_not_hold_the_pool_shutdown():
         os.kill(workers[0].pid, signal.SIGSTOP)
         started = time.monotonic()
         _stop_workers(pool, workers, grace=1)
-        assert workers[0].exitcode == -signal.SIGKILL
+        # Gone (its exit status is read by the pool's thread too, which may see 255).
+        wait_for(lambda: not Path(f"/proc/{workers[0].pid}").exists(), "the worker to be gone")
         assert time.monotonic() - started < 60
     finally:
         for worker in workers:

@@ -157,15 +157,19 @@ def run_pool(
     while pending and not (stop is not None and stop.is_set()):
         batch, pending = pending[:batch_size], pending[batch_size:]
         retry, stalled = _run_batch(batch, jobs, memory, on_outcome, attempts, stop)
-        stalls += stalled
-        if stalls >= defaults.WORKER_DEATHS:
-            raise RunStopped(f"no worker started a seed within {defaults.WORKER_START_TIMEOUT} s, "
-                             f"{times(stalls)}: the run stops ({len(retry) + len(pending)} seeds left to build)")
+        if stop is not None and stop.is_set():
+            return
+        again = []
         for task in retry:
             if attempts.get(task.key, 0) >= defaults.WORKER_DEATHS:
                 on_outcome(Outcome.crashed(task.path, task.key))
             else:
-                pending.insert(0, task)
+                again.append(task)
+        pending[:0] = again
+        stalls = stalls + 1 if stalled else 0
+        if stalls >= defaults.WORKER_DEATHS:
+            raise RunStopped(f"no worker started a seed within {defaults.WORKER_START_TIMEOUT} s, "
+                             f"{times(stalls)} in a row: the run stops ({len(pending)} seeds left to build)")
 
 
 def run_in_process(tasks: Sequence[SeedTask], on_outcome: Callable[[Outcome], None]) -> None:
@@ -203,11 +207,14 @@ def _run_batch(
     with ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=context,
                              initializer=_worker_init,
                              initargs=(memory, started, batch[0].options.formats)) as pool:
-        futures = {pool.submit(build_seed, task): task for task in batch}
-        workers = list(getattr(pool, "_processes", {}).values())
-        watch.last_change = time.monotonic()  # the workers are forked: the wait for a first seed starts
-        waiting = set(futures)
+        futures: dict = {}
+        waiting: set = set()
         try:
+            # In the try: a submit waits for the forkserver's warm-up, and Ctrl-C may come there.
+            futures = {pool.submit(build_seed, task): task for task in batch}
+            watch.futures = {task.key: future for future, task in futures.items()}
+            watch.last_change = time.monotonic()  # the workers are forked: the wait for a first seed starts
+            waiting = set(futures)
             while waiting and not (stop is not None and stop.is_set()):
                 done, waiting = wait(waiting, timeout=WATCH_SECONDS, return_when=FIRST_COMPLETED)
                 watch.read_starts()
@@ -230,17 +237,19 @@ def _run_batch(
                     watch.finished(task.key)
                     on_outcome(outcome)
                 if waiting:
-                    watch.stop_the_stuck(workers)
+                    watch.stop_the_stuck(_workers(pool))
         except BaseException:
             # Interrupted (Ctrl-C): the seeds being built are not waited for; what is on
             # disk stays consistent as after `kill -9` (DESIGN §5).
-            _stop_workers(pool, workers, grace=0)
+            _stop_workers(pool, _workers(pool), grace=0)
             raise
-        _stop_workers(pool, workers, grace=0 if waiting else defaults.WORKER_START_TIMEOUT)
+        _stop_workers(pool, _workers(pool), grace=0 if waiting else defaults.WORKER_START_TIMEOUT)
     watch.read_starts()
     for task in unfinished:
-        # Only the seeds a dead worker had started are suspects; the rest were queued.
-        if task.key in watch.started and task.key not in watch.done:
+        # Only the seeds a dead worker had started are suspects; the rest were queued. When
+        # this process killed a worker, the others were stopped with it (the pool broke):
+        # their seeds are not to blame.
+        if task.key in watch.started and task.key not in watch.done and not watch.killed:
             attempts[task.key] = attempts.get(task.key, 0) + 1
     started.close()
     return unfinished, watch.stalled
@@ -265,6 +274,10 @@ class _Watch:
         self.last_change = time.monotonic()
         #: Whether every worker was killed for holding no seed too long.
         self.stalled = False
+        #: Whether this process killed a worker (an overdue one, or all of them as stalled).
+        self.killed = False
+        #: Seed key to its future, to spare a worker whose seed has just ended.
+        self.futures: dict = {}
 
     def read_starts(self) -> None:
         while not self.queue.empty():
@@ -281,14 +294,21 @@ class _Watch:
     def stop_the_stuck(self, workers: list) -> None:
         """Kill each worker holding its seed past the seed's hard deadline; kill every worker
         when none has held a seed for WORKER_START_TIMEOUT (stuck before their first)."""
+        self.read_starts()
         now = time.monotonic()
         for key, (pid, since) in list(self.running.items()):
-            if now - since > self.tasks[key].options.timeout + defaults.HARD_TIMEOUT_MARGIN:
-                self.overdue[key] = now - since
-                del self.running[key]
-                _kill(pid)
+            if now - since <= self.tasks[key].options.timeout + defaults.HARD_TIMEOUT_MARGIN:
+                continue
+            future = self.futures.get(key)
+            if future is not None and future.done():
+                continue  # it ended just now: its worker may be on the next seed
+            self.overdue[key] = now - since
+            del self.running[key]
+            # A kill, not a stall: the clock of the wait for a seed starts again.
+            self.last_change, self.killed = now, True
+            _kill(pid)
         if not self.running and now - self.last_change > defaults.WORKER_START_TIMEOUT:
-            self.last_change, self.stalled = now, True
+            self.last_change, self.stalled, self.killed = now, True, True
             for worker in workers:
                 _kill(worker.pid)
 
@@ -306,6 +326,11 @@ def _kill(pid: int | None) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _workers(pool: ProcessPoolExecutor) -> list:
+    """The pool's worker processes (empty before its first submit, and once it broke)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
 
 
 def _stop_workers(pool: ProcessPoolExecutor, workers: list, grace: float) -> None:
