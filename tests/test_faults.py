@@ -262,7 +262,7 @@ def test_a_worker_that_does_not_exit_does_not_hold_the_pool_shutdown():
         workers = list(pool._processes.values())
         os.kill(workers[0].pid, signal.SIGSTOP)
         started = time.monotonic()
-        _stop_workers(pool, workers, grace=1)
+        _stop_workers(pool, grace=1)
         # Gone (its exit status is read by the pool's thread too, which may see 255).
         wait_for(lambda: not Path(f"/proc/{workers[0].pid}").exists(), "the worker to be gone")
         assert time.monotonic() - started < 60

@@ -213,8 +213,7 @@ def failed_render(error: BaseException, path: Path, key: str, options: BuildOpti
     """The failed Outcome for whatever stopped an input's rendering; re-raises what is not
     the input's fault (Ctrl-C, a worker being shut down)."""
     if isinstance(error, InputTimeout):
-        return Outcome.failure(str(path), key, f"{path}: took longer than the {options.timeout} s limit",
-                               seconds=seconds, limit=Limit.TIME)
+        return time_failure(path, key, options, seconds=seconds)
     if not isinstance(error, Exception):
         raise error
     # An error no check of seedpress's raised (a C library's, perhaps wrapped by the renderer
@@ -225,6 +224,13 @@ def failed_render(error: BaseException, path: Path, key: str, options: BuildOpti
     if isinstance(error, MemoryError) or (unexpected and reached_memory_limit()):
         return memory_failure(path, key, options, seconds=seconds)
     return Outcome.failure(str(path), key, failure_line(error, path, path.parent), seconds=seconds)
+
+
+def time_failure(path: Path | str, key: str, options: BuildOptions, *, seconds: float) -> Outcome:
+    """The failed Outcome of an input that took longer than its time limit (its alarm, or the
+    kill of a worker that held it past its hard deadline)."""
+    return Outcome.failure(str(path), key, f"{path}: took longer than the {options.timeout} s limit",
+                           seconds=seconds, limit=Limit.TIME)
 
 
 def memory_failure(path: Path | str, key: str, options: BuildOptions, *, seconds: float = 0.0) -> Outcome:

@@ -24,7 +24,7 @@ from distributed import Status, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from convert import defaults
-from convert.build.input import Rendered
+from convert.build.input import Rendered, time_failure
 from convert.build.outcome import Limit, Outcome
 from convert.layout import edition_file
 from convert.runners.cluster_renderer import Crashed, RendererProcess, RenderRequest
@@ -143,8 +143,7 @@ class RendererPlugin(WorkerPlugin):
             renderer.close()
             raise
         if answer is None:
-            answer = Outcome.failure(request.where, request.key, limit=Limit.TIME, seconds=request.options.timeout,
-                                     error=f"{request.where}: took longer than the {request.options.timeout} s limit")
+            answer = time_failure(request.where, request.key, request.options, seconds=request.options.timeout)
         # A renderer whose seed ran out of the memory limit renders no other (pool.build_seed).
         spent = isinstance(answer, Outcome) and answer.limit is Limit.MEMORY
         if renderer.served >= defaults.WORKER_TASKS or not renderer.alive or spent:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convert import defaults
-from convert.build.input import BuildOptions, build_input, memory_failure, one_line, warm_up
+from convert.build.input import BuildOptions, build_input, memory_failure, one_line, time_failure, warm_up
 from convert.build.limits import reached_memory_limit
 from convert.build.outcome import Limit, Outcome, times
 from convert.errors import RunStopped
@@ -150,14 +150,15 @@ def run_pool(
     if jobs == 0:
         run_in_process(tasks, on_outcome)
         return
+    stop = stop or threading.Event()
     attempts: dict[str, int] = {}
     pending = list(tasks)
     batch_size = jobs * defaults.WORKER_TASKS
     stalls = 0
-    while pending and not (stop is not None and stop.is_set()):
+    while pending and not stop.is_set():
         batch, pending = pending[:batch_size], pending[batch_size:]
         retry, stalled = _run_batch(batch, jobs, memory, on_outcome, attempts, stop)
-        if stop is not None and stop.is_set():
+        if stop.is_set():
             return
         again = []
         for task in retry:
@@ -189,7 +190,7 @@ def run_in_process(tasks: Sequence[SeedTask], on_outcome: Callable[[Outcome], No
 
 def _run_batch(
     batch: Sequence[SeedTask], jobs: int, memory: int, on_outcome: Callable[[Outcome], None],
-    attempts: dict[str, int], stop: threading.Event | None = None,
+    attempts: dict[str, int], stop: threading.Event,
 ) -> tuple[list[SeedTask], bool]:
     """Run one pool over `batch`: the tasks to try again because a worker died or was spent
     (build_seed), and whether the pool was stopped as stuck.
@@ -215,7 +216,7 @@ def _run_batch(
             watch.futures = {task.key: future for future, task in futures.items()}
             watch.last_change = time.monotonic()  # the workers are forked: the wait for a first seed starts
             waiting = set(futures)
-            while waiting and not (stop is not None and stop.is_set()):
+            while waiting and not stop.is_set():
                 done, waiting = wait(waiting, timeout=WATCH_SECONDS, return_when=FIRST_COMPLETED)
                 watch.read_starts()
                 for future in done:
@@ -224,7 +225,8 @@ def _run_batch(
                         outcome = future.result()
                     except BrokenProcessPool:
                         if task.key in watch.overdue:
-                            on_outcome(_overdue(task, watch.overdue[task.key]))
+                            on_outcome(time_failure(task.path, task.key, task.options,
+                                                    seconds=watch.overdue[task.key]))
                         else:
                             unfinished.append(task)
                         continue
@@ -241,9 +243,9 @@ def _run_batch(
         except BaseException:
             # Interrupted (Ctrl-C): the seeds being built are not waited for; what is on
             # disk stays consistent as after `kill -9` (DESIGN §5).
-            _stop_workers(pool, _workers(pool), grace=0)
+            _stop_workers(pool, grace=0)
             raise
-        _stop_workers(pool, _workers(pool), grace=0 if waiting else defaults.WORKER_START_TIMEOUT)
+        _stop_workers(pool, grace=0 if waiting else defaults.WORKER_START_TIMEOUT)
     watch.read_starts()
     for task in unfinished:
         # Only the seeds a dead worker had started are suspects; the rest were queued. When
@@ -313,12 +315,6 @@ class _Watch:
                 _kill(worker.pid)
 
 
-def _overdue(task: SeedTask, seconds: float) -> Outcome:
-    """The failure of a seed whose worker was killed for holding it past its hard deadline."""
-    return Outcome.failure(task.path, task.key, f"{task.path}: took longer than the {task.options.timeout} s limit",
-                           seconds=seconds, limit=Limit.TIME)
-
-
 def _kill(pid: int | None) -> None:
     if pid is None:
         return
@@ -333,10 +329,11 @@ def _workers(pool: ProcessPoolExecutor) -> list:
     return list((getattr(pool, "_processes", None) or {}).values())
 
 
-def _stop_workers(pool: ProcessPoolExecutor, workers: list, grace: float) -> None:
+def _stop_workers(pool: ProcessPoolExecutor, grace: float) -> None:
     """Shut `pool` down, killing any worker that has not exited `grace` seconds later (one
     stuck before its first seed never reads the call to exit, and the shutdown would wait
     for it for ever)."""
+    workers = _workers(pool)  # before the shutdown, which lets go of them
     pool.shutdown(wait=False, cancel_futures=True)
     deadline = time.monotonic() + grace
     for worker in workers:
