@@ -233,24 +233,31 @@ class PandocWriter:
         return f"the pandoc writer process failed: {error or 'it exited'}"
 
     def _fail(self, reason: str) -> None:
-        """Stop the process; every request still waiting for its answer fails with `reason`."""
+        """Kill the process (its pipe is out of step, or it failed: nothing it would still do
+        is wanted); every request still waiting for its answer fails with `reason`."""
         for waiting in self.queue:
             waiting.failure = reason
         self.queue.clear()
-        self.close()
+        self.close(grace=0)
 
-    def close(self) -> None:
-        """Stop the pandoc process, release its pipes and remove its temporary directory;
-        requests still waiting for an answer fail."""
+    def close(self, *, grace: float = defaults.CHILD_EXIT_GRACE) -> None:
+        """Stop the pandoc process (given `grace` seconds to exit by itself), release its pipes
+        and remove its temporary directory; requests still waiting for an answer fail."""
         for waiting in self.queue:
             waiting.failure = "the pandoc writer process was closed"
         self.queue.clear()
-        if self.process is not None:
-            stop_child(self.process, grace=defaults.CHILD_EXIT_GRACE)
-            self.process = None
-        if self.temporary is not None:
-            shutil.rmtree(self.temporary, ignore_errors=True)
-            self.temporary = None
+        # Let go of both first: a close cut short (Ctrl-C while pandoc exits) leaves no
+        # half-closed process for the next request to write to.
+        process, self.process = self.process, None
+        temporary, self.temporary = self.temporary, None
+        try:
+            if process is not None:
+                stop_child(process, grace=grace)
+        finally:
+            if process is not None and not process.stdout.closed:
+                stop_child(process)  # the wait for it to exit was cut short: killed now
+            if temporary is not None:
+                shutil.rmtree(temporary, ignore_errors=True)
 
 
 class Pending:

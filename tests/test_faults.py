@@ -26,7 +26,7 @@ from support.run import ROOT, seedpress, wait_for
 
 from convert import defaults
 from convert.build.input import BuildOptions
-from convert.build.limits import InputTimeout, time_limit
+from convert.build.limits import REPEAT_SECONDS, InputTimeout, time_limit
 from convert.runners.pool import TRACE_VARIABLE, SeedTask, _stop_workers, _Watch
 
 pytestmark = pytest.mark.slow
@@ -338,6 +338,49 @@ def test_a_time_limit_that_lands_in_a_finalizer_comes_again(monkeypatch):
     assert unraisable == [] and sys.unraisablehook == unraisable.append
     assert signal.getsignal(signal.SIGALRM) is handler
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def busy(seconds: float) -> None:
+    """Work (in Python, where an alarm can land) for `seconds`."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_a_time_limit_lets_its_own_cleanup_run():
+    # What handles the alarm (stops pandoc, which has two seconds to exit) runs to its end:
+    # an alarm raised into it left a half-closed writer that failed the next seed.
+    cleaned = []
+    with pytest.raises(InputTimeout):
+        with time_limit(1):
+            try:
+                busy(60)
+            except InputTimeout:
+                busy(4 * REPEAT_SECONDS)
+                try:
+                    raise OSError("an error met while cleaning up")
+                except OSError:
+                    busy(4 * REPEAT_SECONDS)
+                cleaned.append("except")
+                raise
+            finally:
+                busy(4 * REPEAT_SECONDS)
+                cleaned.append("finally")
+    assert cleaned == ["except", "finally"]
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_a_time_limit_that_is_swallowed_comes_again():
+    # A library that swallows the alarm (`except BaseException: pass`) does not end the limit.
+    swallowed = []
+    with pytest.raises(InputTimeout):
+        with time_limit(1):
+            try:
+                busy(60)
+            except BaseException as error:
+                swallowed.append(error)
+            busy(60)
+    assert [type(error) for error in swallowed] == [InputTimeout]
 
 
 def test_what_a_finalizer_raises_under_a_time_limit_is_still_reported(monkeypatch):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import io
+import signal
 import subprocess
 import zipfile
 
 import pytest
 from support.run import REAL_SEED
 
+from convert.build.limits import InputTimeout, time_limit
 from convert.defaults import STYLES_DIR
 from convert.document.seed import read_seed
 from convert.editions.ast import document_ast
-from convert.pandoc import PandocFailed, PandocWriter, pandoc_path, to_json
+from convert.pandoc import MASTER_READER, PandocFailed, PandocWriter, pandoc_path, to_json
 
 REFERENCE = STYLES_DIR / "reference.docx"
 
@@ -66,4 +68,46 @@ def test_writer_timeout_kills_and_restarts(ast):
         assert writer.process is None
         assert writer.write("epub3", to_json(ast))[:2] == b"PK"
     finally:
+        writer.close()
+
+
+#: A request pandoc works on for seconds: 400 paragraphs of 1,000 emphasised words to read.
+LONG_READ = "\n\n".join(" ".join(f"*w{word}*" for word in range(1_000)) for _ in range(400))
+
+
+def test_a_time_limit_taken_while_pandoc_works_leaves_the_writer_ready():
+    # The alarm lands while the answer is awaited; stopping pandoc then must not be cut short
+    # by the alarm coming again (the next seed met a closed pipe: "I/O operation on closed file").
+    writer = PandocWriter(None)
+    try:
+        with pytest.raises(InputTimeout):
+            with time_limit(1):
+                writer.read(MASTER_READER, LONG_READ)
+        assert writer.process is None
+        assert b'"Str","c":"next"' in writer.read(MASTER_READER, "next")
+    finally:
+        writer.close()
+
+
+def test_a_close_cut_short_leaves_the_writer_ready():
+    # Ctrl-C while pandoc is given its grace to exit (it is busy with a long request).
+    writer = PandocWriter(None)
+    pending = writer.submit(f"read:{MASTER_READER}", LONG_READ)
+    process = writer.process
+
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(KeyboardInterrupt):
+            writer.close()
+        assert pending.failure is not None
+        assert writer.process is None and writer.temporary is None
+        assert process.wait(timeout=60) < 0  # killed, not left to finish the request
+        assert b'"Str","c":"next"' in writer.read(MASTER_READER, "next")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
         writer.close()

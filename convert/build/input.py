@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path, PurePath
 
 from convert import defaults
-from convert.build.limits import InputTimeout, reached_memory_limit, time_limit
+from convert.build.limits import InputTimeout, caused_by_timeout, reached_memory_limit, time_limit
 from convert.build.outcome import Built, EditionFile, Limit, Outcome, Status
 from convert.dates import build_date, iso_timestamp
 from convert.document.master import master_from_bytes, to_markdown
@@ -212,7 +212,8 @@ def cover_files(document: Document, files: dict[str, bytes]) -> dict[str, bytes]
 def failed_render(error: BaseException, path: Path, key: str, options: BuildOptions, *, seconds: float) -> Outcome:
     """The failed Outcome for whatever stopped an input's rendering; re-raises what is not
     the input's fault (Ctrl-C, a worker being shut down)."""
-    if isinstance(error, InputTimeout):
+    # A library may turn the alarm into an error of its own (raised while handling it).
+    if isinstance(error, InputTimeout) or (isinstance(error, Exception) and caused_by_timeout(error)):
         return time_failure(path, key, options, seconds=seconds)
     if not isinstance(error, Exception):
         raise error

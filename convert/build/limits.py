@@ -28,7 +28,12 @@ REPEAT_SECONDS = 0.25
 def time_limit(seconds: int) -> Iterator[None]:
     """Raise InputTimeout in this thread after `seconds`, and again every REPEAT_SECONDS
     until it is taken. Only the main thread can take signals: elsewhere (a library
-    caller's thread) there is no limit."""
+    caller's thread) there is no limit.
+
+    Taken means handled: while an `except` or `finally` block handles the InputTimeout (or
+    an error raised while handling it), the alarm lets it clean up. An alarm raised into
+    that cleanup (stopping pandoc, which may take its grace) cut it short and left a
+    half-closed writer to fail the next seed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -36,7 +41,7 @@ def time_limit(seconds: int) -> Iterator[None]:
     live = [True]
 
     def on_alarm(_signum, _frame):
-        if live[0]:
+        if live[0] and not handling_a_timeout():
             raise InputTimeout
 
     previous_handler = signal.signal(signal.SIGALRM, on_alarm)
@@ -53,6 +58,25 @@ def time_limit(seconds: int) -> Iterator[None]:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous_handler)
         sys.unraisablehook = previous_hook
+
+
+def handling_a_timeout() -> bool:
+    """Whether the code running now is handling an InputTimeout: the exception an `except`
+    or `finally` block in this thread handles is one, or was raised while one was handled.
+    A signal handler sees what the code it interrupted handles."""
+    return caused_by_timeout(sys.exc_info()[1])
+
+
+def caused_by_timeout(error: BaseException | None) -> bool:
+    """Whether `error` is an InputTimeout, or was raised while one was handled (its
+    context or cause, at any depth)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, InputTimeout):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _quiet_about_timeouts(hook: Callable[[Any], object]) -> Callable[[Any], object]:
