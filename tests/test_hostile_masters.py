@@ -18,6 +18,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import pikepdf
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -31,7 +32,7 @@ from convert.document.master import escape_paragraph, parse_master, to_markdown
 from convert.document.model import Document
 from convert.document.seed import read_seed
 from convert.editions import Settings, docx, epub
-from convert.editions.gates import check_docx, check_epub
+from convert.editions.gates import check_docx, check_epub, check_pdf
 from convert.errors import RenderError, SeedError
 from convert.pandoc import MAX_AST_DEPTH, json_depth
 
@@ -457,6 +458,50 @@ def test_the_docx_gate_refuses_a_part_that_is_not_well_formed(document, member, 
         check_docx(rezip(data, member, edit), document)
     assert raised.value.edition == "docx"
     assert f"gate: {member} is not well-formed XML" in raised.value.reason
+
+
+def startxref_moved(data: bytes) -> bytes:
+    """The PDF with its startxref pointing 7 bytes past the table: a damage qpdf (and pypdf)
+    can repair by scanning the file, which a gate must not do."""
+    found = re.search(rb"startxref\s+([0-9]+)", data)
+    assert found
+    return data[:found.start(1)] + str(int(found[1]) + 7).encode() + data[found.end(1):]
+
+
+def outline_edited(edit):
+    """The PDF saved again by qpdf after `edit(pdf)`."""
+    def edited(data: bytes) -> bytes:
+        with pikepdf.open(io.BytesIO(data)) as document:
+            edit(document)
+            output = io.BytesIO()
+            document.save(output)
+        return output.getvalue()
+    return edited
+
+
+def retitle_the_last_bookmark(document) -> None:
+    with document.open_outline() as outline:
+        outline.root[-1].title = "Notes"
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda data: data[: len(data) // 2], "gate: qpdf cannot read it: can't find startxref"),
+    (lambda data: b"", "gate: qpdf cannot read it: can't find startxref"),
+    (startxref_moved, "gate: qpdf cannot read it: xref not found"),
+    (outline_edited(lambda document: document.Root.__delitem__("/Outlines")),
+     "gate: no bookmark for Summary of the original article, Commentary"),
+    (outline_edited(retitle_the_last_bookmark), "gate: no bookmark for Commentary"),
+], ids=["truncated", "empty", "startxref-moved", "no-outline", "no-commentary-bookmark"])
+def test_the_pdf_gate_refuses_a_broken_file_and_one_without_its_bookmarks(rendered, edit, reason):
+    """qpdf reads the PDF as it is, with no repair, and finds a top-level bookmark per section."""
+    edition = rendered["marker_url"]
+    document, data = edition.document, edition.file("pdf").read_bytes()
+    check_pdf(data, document)
+    with pytest.raises(RenderError) as raised:
+        check_pdf(edit(data), document)
+    assert raised.value.edition == "pdf"
+    assert raised.value.reason == reason
+    assert "\n" not in str(raised.value)
 
 
 # --- the bounds are not tighter than they need to be ------------------------------------------

@@ -23,7 +23,7 @@ with open(sys.argv[1], "w") as report:
                "weasyprint": "weasyprint" in sys.modules, "model": language._detector.cache_info().currsize,
                "cover_fonts": cover._font_for_in.cache_info().currsize > 0,
                "pandoc": pandoc_path.cache_info().currsize, "pandoc_writers": len(pandoc._writers),
-               "children": children, "gates": ["docx" in sys.modules, "pypdf" in sys.modules],
+               "children": children, "gates": ["docx" in sys.modules, "pikepdf" in sys.modules],
                "stdout": os.readlink("/proc/self/fd/1"), "stderr": os.readlink("/proc/self/fd/2")}, report)
 """
 

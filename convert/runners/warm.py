@@ -2,7 +2,7 @@
 
 The pool's workers fork from a server process that imported this module
 (multiprocessing's forkserver, runners/pool.py). Importing it loads seedpress's
-build, WeasyPrint, Pillow, pypdf and python-docx, finds pandoc, loads the language
+build, WeasyPrint, Pillow, pikepdf and python-docx, finds pandoc, loads the language
 model and renders one whole title but its pandoc editions (its PDF and gate, cover
 and landing page), so that every worker forked after starts where a spawned worker
 was after its first seed: half a second of CPU, paid once a run instead of once a
@@ -45,7 +45,7 @@ def _warm() -> None:
         lambda: warm_up(defaults.FORMATS),
         # A whole title but its pandoc editions, with the default styles: what a worker's
         # first seed paid besides (200 ms: the stylesheet, the fonts' dictionaries, cffi's
-        # types, the PDF gate's pypdf, the cover, the landing page). No pandoc is started
+        # types, the PDF gate's pikepdf, the cover, the landing page). No pandoc is started
         # here: its pipes would be shared by every worker forked after.
         lambda: render_document(parse_seed(WARM_SEED, "warm.txt"), WARM_SEED, "warm",
                                 BuildOptions(formats=("pdf", "md"), keep_seed=True), warm_date),

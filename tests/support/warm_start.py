@@ -69,11 +69,11 @@ def _warm() -> None:
 
 
 #: What seedpress imports inside the functions that need it (so that `verify` or `status`
-#: never pays for it): the cover's Pillow and fontTools, the gates' pypdf and python-docx,
+#: never pays for it): the cover's Pillow and fontTools, the gates' pikepdf and python-docx,
 #: the progress display's rich, pandoc's locator.
 _IMPORTED_ON_USE = (
-    "PIL.Image", "PIL.ImageDraw", "PIL.ImageFont", "PIL.PngImagePlugin", "fontTools.ttLib", "pypdf",
-    "pypdf.errors", "docx", "docx.opc.exceptions", "pydyf", "pypandoc", "rich.console", "rich.progress",
+    "PIL.Image", "PIL.ImageDraw", "PIL.ImageFont", "PIL.PngImagePlugin", "fontTools.ttLib", "pikepdf",
+    "docx", "docx.opc.exceptions", "pydyf", "pypandoc", "rich.console", "rich.progress",
     "rich.text",
 )
 
