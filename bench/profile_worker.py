@@ -131,7 +131,7 @@ def main() -> None:
     print(f"{'pandoc lua child (its CPU)':<30} {child_cpu * 1000 / n:12.1f}")
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(arguments.cprofile)
+        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(arguments.cprofile)
         print(out.getvalue())
 
 

@@ -2,7 +2,8 @@
 by the font folders' state, thrown away when what it depends on changes (real
 fontconfig and real `fc-list` on a font folder of the test's own); and the archive
 job's check of its seeds before the workers start, which no longer detects their
-languages (the workers do) yet refuses every seed it refused.
+languages (the workers do) yet refuses every seed it refused; and the print stylesheet,
+parsed again when its text, its folder or (through @import) another file changes.
 
 Whether the cache answered is seen without looking inside it: with `fc-list` off
 the PATH, a cached digest is still the one fc-list gave, while a digest asked for
@@ -200,3 +201,51 @@ def test_the_check_refuses_exactly_what_the_build_refuses(data, tmp_path_factory
         with pytest.raises(SeedError) as raised:
             parse_seed(data, path.name, path=path, max_bytes=64)
         assert line == failure_line(raised.value, path, path.parent)
+
+
+# --- the print stylesheet, parsed once while its text stays the same ----------------------------
+
+def page_width(stylesheet) -> float:
+    """The width (CSS px) WeasyPrint lays a one-paragraph page out at with `stylesheet`."""
+    from convert.editions.pdf import load_weasyprint
+
+    return load_weasyprint().HTML(string="<p>x</p>").render(stylesheets=[stylesheet]).pages[0].width
+
+
+@pytest.fixture
+def styles(tmp_path) -> Path:
+    """A styles folder of the test's own: a copy of the project's."""
+    folder = tmp_path / "styles"
+    shutil.copytree(Path(__file__).parents[1] / "styles", folder)
+    return folder
+
+
+def test_the_print_stylesheet_is_parsed_again_when_it_changes(styles):
+    from convert.editions.pdf import print_stylesheet, styles_fetcher
+
+    fetcher = styles_fetcher(styles)
+    first = print_stylesheet(styles, fetcher)
+    assert print_stylesheet(styles, fetcher) is first
+    a4 = page_width(first)
+    path = styles / "print.css"
+    path.write_text(path.read_text("utf-8") + "\n@page { size: A5 }\n", "utf-8")
+    changed = print_stylesheet(styles, fetcher)
+    assert changed is not first
+    assert page_width(changed) < a4
+    # The same text in another folder is another stylesheet (its relative URLs differ).
+    other = styles.with_name("other-styles")
+    shutil.copytree(styles, other)
+    assert print_stylesheet(other, styles_fetcher(other)) is not changed
+
+
+def test_a_print_stylesheet_that_imports_another_sees_it_change(styles):
+    from convert.editions.pdf import print_stylesheet, styles_fetcher
+
+    fetcher = styles_fetcher(styles)
+    # !important: print.css's own @page, after the import, would win otherwise.
+    (styles / "paper.css").write_text("@page { size: A5 !important }\n", "utf-8")
+    path = styles / "print.css"
+    path.write_text('@import "paper.css";\n' + path.read_text("utf-8"), "utf-8")
+    a5 = page_width(print_stylesheet(styles, fetcher))
+    (styles / "paper.css").write_text("@page { size: A3 !important }\n", "utf-8")
+    assert page_width(print_stylesheet(styles, fetcher)) > a5
