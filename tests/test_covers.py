@@ -384,3 +384,18 @@ def test_the_index_and_the_landing_pages_label_the_source_text(languages_dist):
     assert "Source text" in index
     french = markup_text((languages_dist / "fr" / "index.html").read_bytes(), etree.HTMLParser())
     assert "Texte source" in french
+
+
+def test_a_space_after_an_emoji_on_the_cover_is_as_wide_as_the_texts():
+    """The space went on in the colour emoji font's run, which draws it three times as
+    wide as the title's own: a gap after every emoji on a cover."""
+    from convert.editions.cover import _line_width, _runs
+
+    fonts = [font for _run, font in _runs("🎉 Climate")]
+    assert len(fonts) == 2 and not fonts[0].outline and fonts[1].outline
+    size = 70
+    whole = _line_width("🎉 Climate", size, "ltr")
+    assert whole == pytest.approx(_line_width("🎉", size, "ltr") + _line_width(" Climate", size, "ltr"), abs=1)
+    # The emoji's own sequences stay whole: a skin tone, a flag, a joined family.
+    for sequence in ("👍🏽", "🇺🇳", "👨\u200d👩\u200d👧"):
+        assert len(_runs(sequence)) == 1, sequence

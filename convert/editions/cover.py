@@ -207,7 +207,9 @@ def _runs(text: str) -> list[tuple[str, Font | None]]:
     """`text` cut into runs that one font draws: a run goes on while its font has the character."""
     runs: list[list] = []
     for char in text:
-        if runs and runs[-1][1] is not None and runs[-1][1].has(char):
+        current = runs[-1][1] if runs else None
+        # A space after an emoji is the text's: a colour emoji font's space is three times as wide.
+        if current is not None and current.has(char) and (current.outline or not char.isspace()):
             runs[-1][0] += char
         else:
             font = _font_for(char)
