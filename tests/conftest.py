@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import select
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,12 @@ from support.editions import EDITION_FIXTURES, Rendered, stop_epubcheck_server
 from support.run import BUILD_EPOCH, DATA, ROOT, json_lines, seedpress, seedpress_command, seedpress_environment
 
 from convert.document.seed import read_seed
+
+# A shell without job control starts a background command with Ctrl-C ignored (`make test &`
+# in a script, nohup), and an ignored signal stays ignored in every process started after:
+# seedpress would not hear the Ctrl-C that the fault tests and the servers' stop send it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Hypothesis profiles, chosen with `pytest --hypothesis-profile=NAME` (make test: "ci").
 # "default" is Hypothesis's own; "ci" runs the same examples, keeps no example database
