@@ -491,7 +491,12 @@ def retitle_the_last_bookmark(document) -> None:
     (outline_edited(lambda document: document.Root.__delitem__("/Outlines")),
      "gate: no bookmark for Summary of the original article, Commentary"),
     (outline_edited(retitle_the_last_bookmark), "gate: no bookmark for Commentary"),
-], ids=["truncated", "empty", "startxref-moved", "no-outline", "no-commentary-bookmark"])
+    (outline_edited(lambda document: setattr(document.Root, "Outlines", pikepdf.Array([1]))),
+     "gate: no bookmark for Summary of the original article, Commentary"),
+    (outline_edited(lambda document: setattr(document.Root.Outlines.First, "Next", pikepdf.Name.Next)),
+     "gate: no bookmark for Commentary"),
+], ids=["truncated", "empty", "startxref-moved", "no-outline", "no-commentary-bookmark", "outline-an-array",
+        "next-a-name"])
 def test_the_pdf_gate_refuses_a_broken_file_and_one_without_its_bookmarks(rendered, edit, reason):
     """qpdf reads the PDF as it is, with no repair, and finds a top-level bookmark per section."""
     edition = rendered["marker_url"]

@@ -61,11 +61,14 @@ _MOST_BOOKMARKS = 1000
 
 
 def _outline_titles(pdf) -> list[str]:
-    """The titles of the outline's top-level items, in order."""
+    """The titles of the outline's top-level items, in order; an outline or an item that is
+    not a dictionary ends them."""
+    from pikepdf import Dictionary
+
     outlines = pdf.Root.get("/Outlines")
-    item = outlines.get("/First") if outlines is not None else None
+    item = outlines.get("/First") if isinstance(outlines, Dictionary) else None
     titles: list[str] = []
-    while item is not None and len(titles) < _MOST_BOOKMARKS:
+    while isinstance(item, Dictionary) and len(titles) < _MOST_BOOKMARKS:
         titles.append(str(item.get("/Title", "")))
         item = item.get("/Next")
     return titles
