@@ -341,13 +341,26 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
             on_warning: Callable[[str], None]) -> list[str]:
     """Write the index, the feeds and SHA256SUMS from the catalog, and the static search
     bundle unless it already indexes exactly the published landing pages; return the
-    names of the hand-out files that changed. A search bundle that cannot be made is a
+    names of the hand-out files that changed. Nothing at all is done when the hand-out's
+    stamp says it was made whole from these very rows and options, and its files stand
+    as they were then (publish/stamp.py). A search bundle that cannot be made is a
     warning: the last good one stays, serve's /search still answers, and the next run
     tries again."""
+    from convert.publish.stamp import handout_inputs, handout_is_current, stamp_handout
+
+    inputs = handout_inputs(connection, handout_salt(handout))
+    if handout_is_current(dist, inputs):
+        return []
     from convert.publish.handout import write_handout
     from convert.publish.sitesearch import refresh_bundle
 
-    entries = published_entries(connection, lambda problem: on_warning(f"{dist}/{problem}"))
+    problems: list[str] = []
+
+    def left_out(problem: str) -> None:
+        problems.append(problem)
+        on_warning(f"{dist}/{problem}")
+
+    entries = published_entries(connection, left_out)
     # In the hand-out's order, so that the search's page indexes are cut as its pages are.
     landing_pages = [(edition.path, edition.sha256) for entry in oldest_first(entries)
                      for edition in entry.editions if edition.name == defaults.LANDING_EDITION]
@@ -371,4 +384,17 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
         if not isinstance(error, SeedpressError):
             raise error
         on_warning(str(error))
+    if not problems and not bundle_error:
+        stamp_handout(dist, inputs)
     return written
+
+
+def handout_salt(handout: HandoutOptions) -> tuple:
+    """What the hand-out's bytes depend on besides the catalog: its options, seedpress's code,
+    the lxml that writes the feeds and the Pagefind that indexes the landing pages."""
+    import lxml
+
+    from convert.build.environment import code_digest
+    from convert.publish.sitesearch import pagefind_version
+
+    return handout, code_digest(), lxml.__version__, pagefind_version()

@@ -2,8 +2,10 @@
 by the font folders' state, thrown away when what it depends on changes (real
 fontconfig and real `fc-list` on a font folder of the test's own); and the archive
 job's check of its seeds before the workers start, which no longer detects their
-languages (the workers do) yet refuses every seed it refused; and the print stylesheet,
-parsed again when its text, its folder or (through @import) another file changes.
+languages (the workers do) yet refuses every seed it refused; the print stylesheet,
+parsed again when its text, its folder or (through @import) another file changes; and
+the hand-out's stamp, which spares an unchanged run the hand-out while the catalog's
+rows, the options and every hand-out file are as the last whole hand-out left them.
 
 Whether the cache answered is seen without looking inside it: with `fc-list` off
 the PATH, a cached digest is still the one fc-list gave, while a digest asked for
@@ -17,8 +19,10 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -26,11 +30,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.run import REAL_SEED, seedpress_environment
 
+from convert.archive.catalog import open_catalog
 from convert.archive.job import validate_seed
 from convert.build.environment import environment_digest, fc_list_digest, fonts_digest
 from convert.build.input import failure_line
 from convert.document.seed import parse_seed, parse_seed_structure
 from convert.errors import SeedError
+from convert.jobs import handout_salt, publish
+from convert.layout import (
+    BUNDLE_ENTRY,
+    BUNDLE_NAME,
+    CATALOG_NAME,
+    HANDOUT_STAMP_NAME,
+    INDEX_NAME,
+    PAGE_RECORD_NAME,
+    SUMS_NAME,
+)
+from convert.publish.entries import HandoutOptions
+from convert.publish.stamp import handout_inputs, handout_is_current
 
 #: The digest of what a missing fc-list lists: nothing.
 NOTHING_LISTED = hashlib.sha256(b"").hexdigest()
@@ -249,3 +266,108 @@ def test_a_print_stylesheet_that_imports_another_sees_it_change(styles):
     a5 = page_width(print_stylesheet(styles, fetcher))
     (styles / "paper.css").write_text("@page { size: A3 !important }\n", "utf-8")
     assert page_width(print_stylesheet(styles, fetcher)) > a5
+
+
+# The hand-out's stamp (publish/stamp.py): a run whose catalog rows, options and code are
+# those of the last whole hand-out, and whose hand-out files stand as they were, hands
+# nothing out. Each test below changes one thing the stamp depends on and sees the
+# hand-out follow it, as it would with no stamp.
+
+
+def _publish(dist: Path, handout: HandoutOptions = HandoutOptions(), warnings: list[str] | None = None) -> list[str]:
+    connection = open_catalog(dist)
+    try:
+        return publish(connection, dist, handout, (warnings if warnings is not None else []).append)
+    finally:
+        connection.close()
+
+
+def _is_current(dist: Path, handout: HandoutOptions = HandoutOptions()) -> bool:
+    connection = open_catalog(dist)
+    try:
+        return handout_is_current(dist, handout_inputs(connection, handout_salt(handout)))
+    finally:
+        connection.close()
+
+
+def _catalog(dist: Path, statement: str, *parameters) -> None:
+    with closing(sqlite3.connect(dist / CATALOG_NAME)) as connection, connection:
+        assert connection.execute(statement, parameters).rowcount == 1
+
+
+@pytest.fixture
+def handed_out(archive_of_one) -> Path:
+    """A copy of the one-seed archive whose hand-out the stamp says is current."""
+    dist = archive_of_one[1]
+    _publish(dist)  # the copy has other inodes than the stamp saw: handed out again, stamped
+    assert _is_current(dist) and _publish(dist) == []
+    return dist
+
+
+def test_an_unchanged_archive_is_handed_out_once(handed_out):
+    stamp = json.loads((handed_out / HANDOUT_STAMP_NAME).read_bytes())
+    assert {INDEX_NAME, SUMS_NAME, PAGE_RECORD_NAME, f"{BUNDLE_NAME}/{BUNDLE_ENTRY}"} <= set(stamp["files"])
+    assert CATALOG_NAME not in stamp["files"]
+
+
+def test_a_changed_title_in_the_catalog_is_handed_out(handed_out):
+    _catalog(handed_out, "UPDATE seeds SET title = ? WHERE status = 'built'", "A title set by hand")
+    assert not _is_current(handed_out)
+    assert INDEX_NAME in _publish(handed_out)
+    assert "A title set by hand" in (handed_out / INDEX_NAME).read_text("utf-8")
+    assert _is_current(handed_out)
+
+
+def test_a_changed_file_row_is_handed_out(handed_out):
+    _catalog(handed_out, "UPDATE files SET sha256 = ? WHERE edition = 'pdf'", "0" * 64)
+    assert SUMS_NAME in _publish(handed_out)
+    assert f"{'0' * 64}  " in (handed_out / SUMS_NAME).read_text("ascii")
+
+
+def test_a_changed_language_is_handed_out(handed_out):
+    _catalog(handed_out, "UPDATE search_texts SET lang = 'fr'")
+    assert INDEX_NAME in _publish(handed_out)
+    assert 'lang="fr"' in (handed_out / INDEX_NAME).read_text("utf-8")
+
+
+def test_other_options_are_handed_out(handed_out):
+    other = HandoutOptions(title="Another archive title")
+    assert not _is_current(handed_out, other)
+    assert INDEX_NAME in _publish(handed_out, other)
+    assert "Another archive title" in (handed_out / INDEX_NAME).read_text("utf-8")
+
+
+@pytest.mark.parametrize("change", ["removed", "edited in place", "replaced by a fifo", "page added",
+                                    "search bundle removed", "stamp damaged"])
+def test_a_handout_file_changed_since_is_put_right(handed_out, change):
+    index = handed_out / INDEX_NAME
+    before = index.read_bytes()
+    if change == "removed":
+        index.unlink()
+    elif change == "edited in place":
+        with index.open("r+b") as file:  # same size, same inode
+            file.write(b"<!-- ")
+    elif change == "replaced by a fifo":
+        index.unlink()
+        os.mkfifo(index)
+    elif change == "page added":
+        (handed_out / "index-page-7.html").write_bytes(before)
+    elif change == "search bundle removed":
+        (handed_out / BUNDLE_NAME / BUNDLE_ENTRY).unlink()
+    else:
+        (handed_out / HANDOUT_STAMP_NAME).write_bytes(b"{")
+    assert not _is_current(handed_out)
+    _publish(handed_out)
+    assert index.is_file() and index.read_bytes() == before
+    assert not (handed_out / "index-page-7.html").exists()
+    assert (handed_out / BUNDLE_NAME / BUNDLE_ENTRY).is_file()
+    assert _is_current(handed_out)
+
+
+def test_a_row_left_out_of_the_handout_is_named_by_every_run(handed_out):
+    _catalog(handed_out, "UPDATE seeds SET created = 'yesterday' WHERE status = 'built'")
+    for _ in range(2):
+        warnings: list[str] = []
+        _publish(handed_out, warnings=warnings)
+        assert len(warnings) == 1 and "left out of the hand-out" in warnings[0]
+        assert not _is_current(handed_out)

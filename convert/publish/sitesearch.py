@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -83,6 +84,7 @@ def landing_digest(landing_pages: Iterable[tuple[str, str]]) -> str:
                           .encode()).hexdigest()
 
 
+@functools.cache
 def pagefind_version() -> str:
     """The version of the installed Pagefind, which every page index is made by: an index
     made by another version is made again (Pagefind will not merge across versions)."""
