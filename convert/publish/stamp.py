@@ -55,10 +55,10 @@ def handout_inputs(connection: sqlite3.Connection, salt: object) -> str:
 
 
 def handout_files(dist: Path) -> dict[str, list[int]]:
-    """(size, modification time, inode) of each file of the hand-out: every plain file
-    directly in dist but the catalog, the lock and the stamp, and each search bundle's
-    entry. A file replaced (written anew and renamed into place), edited, added or
-    removed changes the answer."""
+    """(kind, size, modification time in nanoseconds) of each file of the hand-out: every
+    file directly in dist but the catalog, the lock and the stamp, and each search
+    bundle's entry. A file written again, edited, replaced, added or removed changes the
+    answer; a copy of dist that keeps the times (cp -p, rsync -t) does not."""
     files = {}
     with os.scandir(dist) as entries:
         for entry in entries:
@@ -81,7 +81,7 @@ def handout_files(dist: Path) -> dict[str, list[int]]:
 
 
 def _facts(status: os.stat_result) -> list[int]:
-    return [stat.S_IFMT(status.st_mode), status.st_size, status.st_mtime_ns, status.st_ino]
+    return [stat.S_IFMT(status.st_mode), status.st_size, status.st_mtime_ns]
 
 
 def handout_is_current(dist: Path, inputs: str) -> bool:
@@ -97,5 +97,5 @@ def handout_is_current(dist: Path, inputs: str) -> bool:
 def stamp_handout(dist: Path, inputs: str) -> None:
     """Note that dist's hand-out, as it now stands, was made whole from `inputs`."""
     write_atomic(dist / HANDOUT_STAMP_NAME,
-                 json.dumps({"inputs": inputs, "files": handout_files(dist)}, indent=0).encode("ascii"))
+                 json.dumps({"inputs": inputs, "files": handout_files(dist)}, separators=(",", ":")).encode("ascii"))
 
