@@ -257,7 +257,7 @@ def parser() -> argparse.ArgumentParser:
 def build_options(arguments: argparse.Namespace, **fixed):
     """BuildOptions with only what the user set on the command line; the rest are the library's defaults."""
     from convert.build.environment import STYLE_FILES
-    from convert.build.input import BuildOptions
+    from convert.build.options import BuildOptions
 
     chosen = {field: getattr(arguments, option) for option, field in _BUILD_FIELDS.items()
               if getattr(arguments, option, None) is not None}
@@ -530,9 +530,12 @@ def _handout_options(arguments: argparse.Namespace, *, recorded_in: Path | None 
     command that writes into an archive it did not build (`restore`), what the archive was
     last handed out with (dist/.handout.json); else the defaults."""
     from convert.publish.entries import HandoutOptions
-    from convert.publish.handout import read_options
 
-    base = read_options(recorded_in) if recorded_in is not None else HandoutOptions()
+    base = HandoutOptions()
+    if recorded_in is not None:
+        from convert.publish.handout import read_options
+
+        base = read_options(recorded_in)
     archive = arguments.configuration.archive
     given = {name: value for name, value in (("title", archive.title), ("base_url", archive.base_url),
                                              ("search", archive.search), ("lang", archive.lang)) if value is not None}

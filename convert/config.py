@@ -45,11 +45,11 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from convert import defaults
+from convert.defaults import SERVER_SEARCH, STATIC_SEARCH
 from convert.document.language import is_language_tag
 from convert.document.provenance import MAX_URL, Provenance, clipped, text_problem, url_problem
 from convert.errors import ConfigError
-from convert.publish.entries import SERVER_SEARCH, STATIC_SEARCH
-from convert.runners.cluster import Deadlines
+from convert.runners.deadlines import Deadlines
 
 #: The file looked for in the current folder when no --config is given.
 CONFIG_NAME = "seedpress.toml"

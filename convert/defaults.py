@@ -134,3 +134,14 @@ MIN_WEASYPRINT = (70, 0)
 def default_jobs() -> int:
     """One archive worker per core this process may run on."""
     return max(1, len(os.sched_getaffinity(0)))
+
+#: Large enough for a reading system's library view, small enough to encode in a few
+#: hundredths of a second: PNG encoding is most of what drawing the cover costs.
+COVER_SIZE = (1000, 1500)
+#: The thumbnail lists show (the index, an e-reader's catalog): the cover scaled down,
+#: sharp at 80 px wide on a screen of twice the density.
+THUMBNAIL_SIZE = (160, 240)
+
+#: Who answers searches of the archive (seedpress.toml's `[archive] search`): only the Pagefind
+#: bundle in the browser ("static"), or also `seedpress serve` at the archive's address ("server").
+STATIC_SEARCH, SERVER_SEARCH = "static", "server"

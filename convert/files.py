@@ -9,6 +9,8 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from convert.errors import SeedError
+
 
 class NotRegularFileError(OSError):
     """A FIFO, device, socket or folder where a regular file was to be read."""
@@ -122,3 +124,31 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         pass
     write_atomic(path, data)
     return True
+
+
+def read_bounded(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes; SeedError naming it if it is not a regular file, is larger than
+    `max_bytes` or is unreadable.
+
+    The file is opened without blocking (a FIFO put in a seed's place must not hang
+    the job) and checked for what it is after opening, so what is read is what was
+    checked. At most one byte more than the limit is read, so a huge file (or one
+    growing while it is read) costs no memory.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise SeedError(path, f"cannot read: {error.strerror or error}") from None
+    with os.fdopen(descriptor, "rb") as stream:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise SeedError(path, "not a regular file")
+        if status.st_size > max_bytes:
+            raise SeedError(path, f"larger than the size limit ({status.st_size} > {max_bytes} bytes)")
+        try:
+            data = stream.read(max_bytes + 1)
+        except OSError as error:
+            raise SeedError(path, f"cannot read: {error.strerror or error}") from None
+    if len(data) > max_bytes:
+        raise SeedError(path, f"larger than the size limit (> {max_bytes} bytes)")
+    return data

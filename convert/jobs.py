@@ -18,9 +18,10 @@ from convert.archive.catalog import RunRecord, open_catalog, published_rows, rec
 from convert.archive.guard import check_withdrawals, forget_gone_failures, nested_seeds, seeds_folder_problem
 from convert.archive.job import RunTotals, UpdateOptions, find_seeds, update_archive
 from convert.archive.keys import assign_keys
-from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES, BuildOptions
+from convert.build.options import BuildOptions
 from convert.build.outcome import Outcome, Status
 from convert.dates import now
+from convert.defaults import MASTER_SUFFIXES, SEED_SUFFIXES
 from convert.editions.tools import check_prerequisites
 from convert.errors import ConfigError, SeedError, SeedpressError
 from convert.layout import CATALOG_NAME, METRICS_DIR_NAME, archive_lock
@@ -384,7 +385,7 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
         if not isinstance(error, SeedpressError):
             raise error
         on_warning(str(error))
-    if not problems and not bundle_error:
+    if inputs is not None and not problems and not bundle_error:
         stamp_handout(dist, inputs)
     return written
 

@@ -371,3 +371,13 @@ def test_a_row_left_out_of_the_handout_is_named_by_every_run(handed_out):
         _publish(handed_out, warnings=warnings)
         assert len(warnings) == 1 and "left out of the hand-out" in warnings[0]
         assert not _is_current(handed_out)
+
+
+def test_a_catalog_that_keeps_no_count_of_its_changes_is_handed_out_every_time(handed_out):
+    with closing(sqlite3.connect(handed_out / CATALOG_NAME)) as connection, connection:
+        connection.execute("DELETE FROM handout_changes")
+    _catalog(handed_out, "UPDATE seeds SET title = ? WHERE status = 'built'", "Counted by nobody")
+    for _ in range(2):
+        assert not _is_current(handed_out)
+        _publish(handed_out)
+        assert "Counted by nobody" in (handed_out / INDEX_NAME).read_text("utf-8")

@@ -33,7 +33,7 @@ from convert.layout import CATALOG_NAME, edition_path
 from convert.names import name_bytes, shown
 
 #: PRAGMA user_version of the schema below; 0 is the first release's layout.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SEEDS_TABLE = """
 CREATE TABLE IF NOT EXISTS seeds (
@@ -133,7 +133,26 @@ END""",
 SEARCH_SCHEMA = (SEARCH_TEXTS_TABLE, SEARCH_INDEX_TABLE, *SEARCH_TRIGGERS)
 
 
-SCHEMA = (SEEDS_TABLE, FILES_TABLE, FIXITY_TABLE, *SEARCH_SCHEMA, RUNS_TABLE)
+#: A count of the changes to what the hand-out is made from (the seeds, their files, their
+#: search texts), kept by triggers whoever makes the change, with a random name given to the
+#: catalog when the table is made. The hand-out's stamp (publish/stamp.py) compares the two
+#: with those it was made from, where reading every row again would take 60 ms a thousand
+#: titles. A change rolled back takes its count back with it.
+HANDOUT_CHANGES_TABLE = """
+CREATE TABLE IF NOT EXISTS handout_changes (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    catalog    TEXT NOT NULL,
+    generation INTEGER NOT NULL
+)"""
+HANDOUT_CHANGES_ROW = ("INSERT OR IGNORE INTO handout_changes (id, catalog, generation) "
+                       "VALUES (1, lower(hex(randomblob(16))), 0)")
+HANDOUT_CHANGES_TRIGGERS = tuple(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_counted AFTER {event} ON {table} BEGIN "
+    "UPDATE handout_changes SET generation = generation + 1; END"
+    for table in ("seeds", "files", "search_texts") for event in ("INSERT", "UPDATE", "DELETE"))
+HANDOUT_CHANGES_SCHEMA = (HANDOUT_CHANGES_TABLE, HANDOUT_CHANGES_ROW, *HANDOUT_CHANGES_TRIGGERS)
+
+SCHEMA = (SEEDS_TABLE, FILES_TABLE, FIXITY_TABLE, *SEARCH_SCHEMA, RUNS_TABLE, *HANDOUT_CHANGES_SCHEMA)
 
 #: From each version, the statements that bring a catalog to the next one.
 MIGRATIONS = {
@@ -162,6 +181,8 @@ MIGRATIONS = {
     4: ("UPDATE search_texts SET title = index_text(title), summary = index_text(summary), "
         "commentary = index_text(commentary) WHERE title != index_text(title) "
         "OR summary != index_text(summary) OR commentary != index_text(commentary)",),
+    # Version 6 counts the changes the hand-out is made from (the hand-out's stamp).
+    5: HANDOUT_CHANGES_SCHEMA,
 }
 
 
@@ -289,6 +310,22 @@ def _lenient_text(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+def _all_rows(connection: sqlite3.Connection, query: str) -> list[tuple]:
+    """Every row of `query`, its text decoded by SQLite's own UTF-8 decoder (a thousand titles'
+    twenty thousand file rows: 20 ms, against 45 ms through _lenient_text); read again
+    leniently when some text is not UTF-8 (a damaged catalog)."""
+    factory = connection.text_factory
+    connection.text_factory = str
+    try:
+        return connection.execute(query).fetchall()
+    except sqlite3.OperationalError as error:
+        if not str(error).startswith("Could not decode to UTF-8"):
+            raise
+    finally:
+        connection.text_factory = factory
+    return connection.execute(query).fetchall()
+
+
 def open_catalog_readonly(dist: Path) -> sqlite3.Connection:
     """The catalog of `dist` opened read-only: for checking and bagging, which never change it."""
     connection = sqlite3.connect(f"{(dist / CATALOG_NAME).resolve().as_uri()}?mode=ro", uri=True)
@@ -314,15 +351,15 @@ def seed_rows(connection: sqlite3.Connection,
     out and named to `on_problem`; a row with another damage comes with it (SeedRow.damage)."""
     sizes: dict[str, dict[str, int]] = {}
     file_damage: dict[str, str] = {}
-    for key, edition, path, sha256, size in connection.execute("SELECT key, edition, path, sha256, size FROM files"):
+    for key, edition, path, sha256, size in _all_rows(connection, "SELECT key, edition, path, sha256, size FROM files"):
         problem = file_row_problem(key, edition, path, sha256, size) if is_safe_key(key) else None
         if problem is not None:
             file_damage.setdefault(key, problem)
         else:
             sizes.setdefault(key, {})[edition] = size
     rows = {}
-    for key, name, sha256, digest, status, failure, error, created in connection.execute(
-            "SELECT key, source_name, source_sha256, build_digest, status, failure_digest, error, created "
+    for key, name, sha256, digest, status, failure, error, created in _all_rows(
+            connection, "SELECT key, source_name, source_sha256, build_digest, status, failure_digest, error, created "
             "FROM seeds"):
         if not is_safe_key(key):
             on_problem(unsafe_key_problem(key))
@@ -440,12 +477,11 @@ def published_rows(connection: sqlite3.Connection,
     lang is None for a seed the search index does not hold yet. A row that cannot be
     trusted is left out of the hand-out and named to `on_problem`."""
     files: dict[str, list[tuple]] = {}
-    for key, *file in connection.execute(
-            "SELECT key, edition, path, sha256, size FROM files ORDER BY key, edition"):
+    for key, *file in _all_rows(connection, "SELECT key, edition, path, sha256, size FROM files ORDER BY key, edition"):
         files.setdefault(key, []).append(tuple(file))
     rows = []
-    for key, title, identifier, summary, created, provenance, lang in connection.execute(
-            "SELECT s.key, s.title, s.identifier, s.summary, s.created, s.provenance, t.lang FROM seeds s "
+    for key, title, identifier, summary, created, provenance, lang in _all_rows(
+            connection, "SELECT s.key, s.title, s.identifier, s.summary, s.created, s.provenance, t.lang FROM seeds s "
             "LEFT JOIN search_texts t ON t.key = s.key "
             "WHERE s.status = 'built' AND s.title IS NOT NULL ORDER BY s.key"):
         if not is_safe_key(key):
@@ -703,3 +739,12 @@ def holdings(connection: sqlite3.Connection) -> Holdings:
         "SELECT key, source_name, error FROM seeds WHERE error IS NOT NULL AND status != 'withdrawn' "
         "ORDER BY key").fetchall()
     return Holdings(titles, size, tuple(failing))
+
+
+def handout_changes(connection: sqlite3.Connection) -> tuple[object, object] | None:
+    """(the catalog's random name, how many changes its seeds, files and search texts have
+    had), or None when the catalog has no such count (a damaged one)."""
+    try:
+        return connection.execute("SELECT catalog, generation FROM handout_changes WHERE id = 1").fetchone()
+    except sqlite3.Error:
+        return None

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from convert import defaults
 from convert.archive.catalog import SeedRow, forget_seed, seed_rows
-from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES
 from convert.build.outcome import Status
+from convert.defaults import MASTER_SUFFIXES, SEED_SUFFIXES
 from convert.errors import ConfigError, MassWithdrawalRefused
 
 

@@ -27,24 +27,14 @@ from convert.archive.catalog import (
 )
 from convert.archive.keys import assign_keys, is_safe_key, seed_key
 from convert.build.environment import build_digest, environment_digest
-from convert.build.input import (
-    MASTER_SUFFIXES,
-    PARAGRAPH_BREAK,
-    SEED_SUFFIXES,
-    BuildOptions,
-    document_from_bytes,
-    failure_line,
-    is_master,
-    one_line,
-)
+from convert.build.options import BuildOptions
 from convert.build.outcome import Outcome, Status
 from convert.dates import file_stamp
-from convert.document.seed import parse_seed, parse_seed_structure, read_bounded
+from convert.defaults import MASTER_SUFFIXES, SEED_SUFFIXES
 from convert.errors import ConfigError, SeedpressError
-from convert.files import fsync_directory
+from convert.files import fsync_directory, read_bounded
 from convert.layout import CATALOG_NAME, WITHDRAWN_NAME, edition_path
-from convert.runners.cluster import Deadlines
-from convert.runners.pool import SeedTask, run_pool
+from convert.runners.deadlines import Deadlines
 
 #: Seeds put into the search index per transaction when a run fills the index of an older catalog.
 INDEX_BATCH = 200
@@ -133,6 +123,8 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
         try:
             commit(outcome)
         except Exception as error:  # noqa: BLE001
+            from convert.build.input import one_line
+
             outcome = Outcome.failure(outcome.input, outcome.key, one_line(
                 f"{outcome.input}: cannot record it in the catalog: {type(error).__name__}: {error}"),
                 seconds=outcome.seconds)
@@ -150,6 +142,9 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
         totals.withdrawn += 1
         on_outcome(Outcome(input=row.source_name, key=row.key, status=Status.WITHDRAWN))
     tasks = []
+    if to_build:
+        # The workers' stages (every renderer): imported by a run with something to build only.
+        from convert.runners.pool import SeedTask, run_pool
     for seed in to_build:
         # Read and validate before any worker starts: a bad seed fails here, at once.
         problem = seed.problem or validate_seed(seed.path, options.build.max_bytes)
@@ -291,6 +286,9 @@ def is_inside(path: Path, dist: Path) -> bool:
 def validate_seed(path: Path, max_bytes: int) -> str | None:
     """The one-line reason the seed (or master) cannot be built, or None if it reads as a
     document (a seed's languages are left to the worker that builds it)."""
+    from convert.build.input import document_from_bytes, failure_line, is_master
+    from convert.document.seed import parse_seed_structure
+
     try:
         data = read_bounded(path, max_bytes)
         if is_master(path):
@@ -312,8 +310,14 @@ def index_unindexed(connection: sqlite3.Connection, dist: Path, options: UpdateO
     out: its bytes are no longer the ones built, `verify` names the file, and its next
     rebuild indexes it.
     """
+    unindexed = unindexed_seeds(connection)
+    if not unindexed:
+        return 0
+    from convert.build.input import PARAGRAPH_BREAK
+    from convert.document.seed import parse_seed
+
     indexed, batch = 0, []
-    for key, sha256 in unindexed_seeds(connection):
+    for key, sha256 in unindexed:
         if not is_safe_key(key):
             continue  # seed_rows named it; no path is made of it
         path = dist / key / f"{key}.{defaults.SEED_COPY}"

@@ -16,12 +16,12 @@ from pathlib import Path, PurePath
 
 from convert import defaults
 from convert.build.limits import InputTimeout, caused_by_timeout, reached_memory_limit, time_limit
+from convert.build.options import BuildOptions
 from convert.build.outcome import Built, EditionFile, Limit, Outcome, Status
 from convert.dates import build_date, iso_timestamp
 from convert.document.master import master_from_bytes, to_markdown
 from convert.document.model import NOTICES, Document, first_sentence
-from convert.document.provenance import Provenance
-from convert.document.seed import parse_seed, read_bounded
+from convert.document.seed import parse_seed
 from convert.editions import Settings, docx, epub, pdf
 from convert.editions.citation import bibtex, citation, csl_json
 from convert.editions.cover import cover_png, thumbnail_png
@@ -29,7 +29,7 @@ from convert.editions.epub import cover_image
 from convert.editions.gates import GATES, check_epub
 from convert.editions.landing import landing_page
 from convert.errors import RenderError, SeedError, SeedpressError
-from convert.files import fsync_directory, replace_all
+from convert.files import fsync_directory, read_bounded, replace_all
 from convert.layout import BIBTEX_EDITION, COVER_EDITION, CSL_EDITION, THUMBNAIL_EDITION, edition_file
 from convert.pandoc import pandoc_path
 
@@ -45,43 +45,6 @@ PARAGRAPH_BREAK = "\n\n"
 
 #: How much of an unexpected error's text goes into its one line.
 MAX_REASON = 300
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """How each input is built; every default is defined in convert/defaults.py."""
-
-    formats: tuple[str, ...] = defaults.FORMATS
-    """The editions to write, in order."""
-    max_bytes: int = defaults.MAX_BYTES
-    """Inputs larger than this fail."""
-    styles: Path = defaults.STYLES_DIR
-    """The folder of print.css, epub.css and reference.docx."""
-    paper: str = defaults.PAPER
-    """PDF paper size."""
-    validate: bool = False
-    """Run EPUBCheck on every EPUB before writing it."""
-    timeout: int = defaults.TIME_LIMIT
-    """Seconds one input may take, all editions together."""
-    memory: int = defaults.MEMORY_LIMIT
-    """Address space (bytes) the process building inputs may use."""
-    keep_seed: bool = False
-    """Write the seed's own bytes beside the editions as <key>.txt (the archive does)."""
-    lang: str | None = None
-    """The language of every seed (a BCP 47 tag) instead of the detected one; a master's own
-    `lang` still wins."""
-    archive_title: str | None = None
-    """The archive's title (seedpress.toml's [archive] title): on each landing page and EPUB
-    cover. None: the default title (on the cover, in the document's language)."""
-    base_url: str | None = None
-    """Where the archive is published (seedpress.toml's [archive] base_url): the absolute URL
-    each landing page and citation gives. None: they give none."""
-    provenance: Provenance = Provenance()
-    """Author, publisher, rights and license of every input (seedpress.toml's [metadata] and
-    the command line); a master's own fields still win, each on its own."""
-    strict: bool = False
-    """Fail an input the reader had to guess about (no marker, a title run into the summary)
-    instead of building it with a notice."""
 
 
 def build_input(path: Path, key: str, out: Path, options: BuildOptions) -> Outcome:

@@ -13,8 +13,9 @@ from convert.document.frontmatter import read_frontmatter
 from convert.document.labels import labels
 from convert.document.language import MAX_TAG_LENGTH, is_language_tag
 from convert.document.model import NO_MARKER, Document, word_count
-from convert.document.seed import fold, read_bounded, replace_unrepresentable
+from convert.document.seed import fold, replace_unrepresentable
 from convert.errors import SeedError
+from convert.files import read_bounded
 from convert.pandoc import PandocFailed, read_markdown_body, stringify
 
 #: Characters that mean something to pandoc's Markdown reader wherever they stand

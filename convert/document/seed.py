@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import os
 import re
-import stat
 import unicodedata
 from functools import cache
 from pathlib import Path
@@ -17,6 +15,7 @@ from convert.document.language import with_languages
 from convert.document.model import MAX_MARKER_TEXT, NO_MARKER, TITLE_RUN_IN, Document, OriginalArticle, Source
 from convert.document.provenance import is_web_url
 from convert.errors import SeedError
+from convert.files import read_bounded
 from convert.names import shown
 from convert.web import NOT_TEXT
 
@@ -57,34 +56,6 @@ def read_seed(path: Path, *, max_bytes: int = defaults.MAX_BYTES, lang: str | No
     Its language is detected unless `lang` gives it."""
     path = Path(path)
     return parse_seed(read_bounded(path, max_bytes), path.name, path=path, max_bytes=max_bytes, lang=lang)
-
-
-def read_bounded(path: Path, max_bytes: int) -> bytes:
-    """The file's bytes; SeedError naming it if it is not a regular file, is larger than
-    `max_bytes` or is unreadable.
-
-    The file is opened without blocking (a FIFO put in a seed's place must not hang
-    the job) and checked for what it is after opening, so what is read is what was
-    checked. At most one byte more than the limit is read, so a huge file (or one
-    growing while it is read) costs no memory.
-    """
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as error:
-        raise SeedError(path, f"cannot read: {error.strerror or error}") from None
-    with os.fdopen(descriptor, "rb") as stream:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode):
-            raise SeedError(path, "not a regular file")
-        if status.st_size > max_bytes:
-            raise SeedError(path, f"larger than the size limit ({status.st_size} > {max_bytes} bytes)")
-        try:
-            data = stream.read(max_bytes + 1)
-        except OSError as error:
-            raise SeedError(path, f"cannot read: {error.strerror or error}") from None
-    if len(data) > max_bytes:
-        raise SeedError(path, f"larger than the size limit (> {max_bytes} bytes)")
-    return data
 
 
 def parse_seed(

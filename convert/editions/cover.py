@@ -12,17 +12,12 @@ import re
 import unicodedata
 from contextvars import ContextVar
 
+from convert.defaults import COVER_SIZE, THUMBNAIL_SIZE
 from convert.document.labels import Labels, label_language, labels
 from convert.document.model import Document, text_direction
 from convert.editions import fonts
 from convert.editions.fonts import Font
 
-#: Large enough for a reading system's library view, small enough to encode in a few
-#: hundredths of a second: PNG encoding is most of what drawing the cover costs.
-COVER_SIZE = (1000, 1500)
-#: The thumbnail lists show (the index, an e-reader's catalog): the cover scaled down,
-#: sharp at 80 px wide on a screen of twice the density.
-THUMBNAIL_SIZE = (160, 240)
 #: A palette this large keeps a thumbnail's text and emoji clean at a quarter of the bytes
 #: of full colour (4 kB rather than 16 kB), which an index of many titles loads at once.
 THUMBNAIL_COLOURS = 128

@@ -14,9 +14,9 @@ from urllib.parse import urljoin
 from convert import defaults
 from convert.archive.keys import is_safe_key
 from convert.dates import read_timestamp, utc
+from convert.defaults import COVER_SIZE, SERVER_SEARCH, STATIC_SEARCH, THUMBNAIL_SIZE
 from convert.document.language import UNDETERMINED, is_language_tag
 from convert.document.provenance import MAX_URL, Provenance, clipped, is_web_url
-from convert.editions.cover import COVER_SIZE, THUMBNAIL_SIZE
 from convert.layout import COVER_EDITION, LANDING_EDITION, THUMBNAIL_EDITION
 from convert.web import EDITION_TYPES
 
@@ -43,9 +43,6 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 
-#: Who answers searches of the archive (seedpress.toml's `[archive] search`): only the Pagefind
-#: bundle in the browser ("static"), or also `seedpress serve` at the archive's address ("server").
-STATIC_SEARCH, SERVER_SEARCH = "static", "server"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 files were then, in dist/.handout-stamp.json. A run whose catalog rows, options and code
 are those of the stamp, and which finds every file of the hand-out as the stamp left it,
 has nothing to hand out: an unchanged rerun of a thousand titles skips 0.4 s of reading
-the catalog's rows again, working out every page and checking the search bundle.
+the catalog's rows again, working out every page and checking the search bundle. The
+rows are known unchanged by the count of their changes the catalog keeps by triggers
+(catalog.handout_changes), not read.
 
 The stamp is only ever a shortcut to the answer the whole hand-out would give: it is
 written last, after every page, feed and the search bundle are in place, and it is not
@@ -23,35 +25,19 @@ import stat
 from pathlib import Path
 
 from convert import __version__
+from convert.archive.catalog import handout_changes
 from convert.files import read_regular, write_atomic
 from convert.layout import BUNDLE_ENTRY, BUNDLE_NAME, BUNDLE_PAGES_NAME, CATALOG_NAME, HANDOUT_STAMP_NAME, LOCK_NAME
 
-#: Every catalog value the hand-out is made from, each as SQLite's quote() writes it (a
-#: literal that says its own type and ends itself, so that no two rows run together): the
-#: published rows and their files, as catalog.published_rows reads them.
-_ROWS = (
-    "SELECT quote(s.key) || ',' || quote(s.title) || ',' || quote(s.identifier) || ',' || quote(s.summary) "
-    "|| ',' || quote(s.created) || ',' || quote(s.provenance) || ',' || quote(t.lang) || char(10) "
-    "FROM seeds s LEFT JOIN search_texts t ON t.key = s.key "
-    "WHERE s.status = 'built' AND s.title IS NOT NULL ORDER BY s.key",
-    "SELECT quote(key) || ',' || quote(edition) || ',' || quote(path) || ',' || quote(sha256) || ',' "
-    "|| quote(size) || char(10) FROM files ORDER BY key, edition",
-)
 
-
-def handout_inputs(connection: sqlite3.Connection, salt: object) -> str:
-    """A digest of everything the hand-out is made from: the catalog's published rows and
-    files, and `salt` (the options, the versions of the code and tools that write it)."""
-    digest = hashlib.sha256(repr((__version__, salt)).encode() + b"\0")
-    factory = connection.text_factory
-    connection.text_factory = bytes  # the bytes as stored: nothing to decode, nothing replaced
-    try:
-        for query in _ROWS:
-            digest.update(b"".join(row[0] for row in connection.execute(query)))
-            digest.update(b"\0")
-    finally:
-        connection.text_factory = factory
-    return digest.hexdigest()
+def handout_inputs(connection: sqlite3.Connection, salt: object) -> str | None:
+    """A digest of everything the hand-out is made from: the catalog's rows, as the count of
+    their changes stands (catalog.handout_changes), and `salt` (the options, the versions
+    of the code and tools that write it); None when the catalog keeps no count."""
+    changes = handout_changes(connection)
+    if changes is None:
+        return None
+    return hashlib.sha256(repr((__version__, salt, tuple(changes))).encode()).hexdigest()
 
 
 def handout_files(dist: Path) -> dict[str, list[int]]:
@@ -84,9 +70,11 @@ def _facts(status: os.stat_result) -> list[int]:
     return [stat.S_IFMT(status.st_mode), status.st_size, status.st_mtime_ns]
 
 
-def handout_is_current(dist: Path, inputs: str) -> bool:
+def handout_is_current(dist: Path, inputs: str | None) -> bool:
     """True when dist's stamp says its hand-out was made whole from `inputs`, and every
     file of the hand-out is still as the stamp found it."""
+    if inputs is None:
+        return False
     try:
         kept = json.loads(read_regular(dist / HANDOUT_STAMP_NAME))
         return kept["inputs"] == inputs and kept["files"] == handout_files(dist)

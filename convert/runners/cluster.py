@@ -53,7 +53,6 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from convert import defaults
@@ -63,9 +62,10 @@ from convert.build.outcome import Built, Limit, Outcome
 from convert.dates import build_date, iso_timestamp
 from convert.document.provenance import FIELDS as PROVENANCE_FIELDS
 from convert.document.provenance import Provenance
-from convert.document.seed import read_bounded
 from convert.errors import ConfigError, RunStopped
+from convert.files import read_bounded
 from convert.layout import edition_file
+from convert.runners.deadlines import Deadlines
 from convert.runners.pool import SeedTask
 
 #: Seeds in flight per matching worker thread: enough that no worker waits for
@@ -73,18 +73,6 @@ from convert.runners.pool import SeedTask
 IN_FLIGHT_PER_THREAD = 2
 #: How often the driver looks at which workers it has while it waits for results.
 HEALTH_INTERVAL = 2.0
-
-
-@dataclass(frozen=True)
-class Deadlines:
-    """How long the driver waits on a cluster (seedpress.toml's [cluster] table). A worker
-    whose task hangs, or whose error Dask cannot send back (the future then never
-    completes), costs its seed this long, never the run."""
-
-    grace: float = defaults.CLUSTER_GRACE
-    """No worker able to render, or no word of a task that ended, for this long: given up."""
-    answer_margin: float = defaults.CLUSTER_ANSWER_MARGIN
-    """Seconds past a seed's time limit before a task that has not answered is given up."""
 
 _ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})")
 INSTALL_HINT = "pip install 'seedpress[cluster]'"
