@@ -8,8 +8,6 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from lxml import etree
-
 from convert import __version__
 from convert.build.environment import code_digest
 from convert.files import read_regular, write_if_changed
@@ -36,6 +34,8 @@ class PageRecord:
         """The record in dist, or an empty one when it is missing, unreadable or for other code or options."""
         # What a page's bytes depend on besides its inputs: seedpress's code (all of it, as
         # for a rebuild), the lxml that serializes the feed, the archive's title and base URL.
+        from lxml import etree  # the feeds' serializer: imported only by a run that hands out
+
         salt = hashlib.sha256(repr((__version__, etree.LXML_VERSION, code_digest(), options)).encode()).hexdigest()
         try:
             kept = json.loads(read_regular(dist / cls.NAME))

@@ -5,13 +5,13 @@ runners/pool.py forks its workers from. Its warm-up (importing WeasyPrint,
 rendering a title) takes half a second of the other core, so `seedpress archive`
 starts it before it reads its configuration, imports its stages and plans, when
 the run will likely build something. This module imports nothing heavy for that
-reason: the command line imports it first.
+reason (not even multiprocessing until a server is started): the command line
+imports it first.
 """
 
 from __future__ import annotations
 
 import os
-from multiprocessing import forkserver, get_context
 from pathlib import Path
 
 from convert import defaults
@@ -26,6 +26,8 @@ INPUT_SUFFIXES = defaults.SEED_SUFFIXES + defaults.MASTER_SUFFIXES
 
 def worker_context():
     """The forkserver context the pools fork workers from, preloading runners/warm.py."""
+    from multiprocessing import get_context  # 11 ms: only when there are workers to start
+
     context = get_context("forkserver")
     context.set_forkserver_preload([WARM_MODULE])
     return context
@@ -35,6 +37,8 @@ def start_workers_early() -> None:
     """Start the server the workers fork from now, while the run plans; the first pool
     then forks at once. For a run that will build something: one that builds nothing
     leaves the server unused."""
+    from multiprocessing import forkserver
+
     worker_context()
     forkserver.ensure_running()
 
