@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "convert"
 #: Foundation modules hold facts and small tools every stage uses.
 STAGES = [
     ("foundation", ["convert", "convert.errors", "convert.layout", "convert.defaults", "convert.dates",
-                    "convert.files", "convert.names", "convert.process", "convert.pandoc", "convert.web"]),
+                    "convert.files", "convert.names", "convert.patterns", "convert.process", "convert.pandoc", "convert.web"]),
     ("document", ["convert.document"]),
     ("editions", ["convert.editions"]),
     ("build", ["convert.build"]),

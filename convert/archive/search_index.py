@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from convert.defaults import PLAIN_QUERY_PREFIXES
 from convert.errors import QueryError
+from convert.patterns import LazyPattern
 
 #: Where snippet() marks the start and end of each match: control characters, which no
 #: document text holds (the seed and master readers replace them with U+FFFD).
@@ -32,7 +33,7 @@ _UNSPACED = ("[\u0e00-\u0eff\u1000-\u109f\u1100-\u11ff\u1780-\u17ff\u3040-\u30ff
              "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]")
 
 
-_BETWEEN_UNSPACED = re.compile(f"(?<={_UNSPACED})(?={_UNSPACED})")
+_BETWEEN_UNSPACED = LazyPattern(f"(?<={_UNSPACED})(?={_UNSPACED})")
 
 #: What index_text() puts between two such characters: a separator to unicode61 (a format
 #: character, not a letter), invisible to a reader; search results drop it again.

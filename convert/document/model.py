@@ -7,14 +7,15 @@ import unicodedata
 from dataclasses import dataclass
 
 from convert.document.provenance import Provenance
+from convert.patterns import LazyPattern
 
 _WORD = re.compile(r"\S+")
 #: Scripts written without spaces between words: CJK ideographs and kana, Thai, Lao,
 #: Khmer, Myanmar (Hangul is written with spaces, so Korean words are real words).
-_UNSPACED_SCRIPT = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+_UNSPACED_SCRIPT = LazyPattern("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 #: Punctuation that, left beside CJK characters, is no word of its own.
 _PUNCTUATION = "\u3000\u3001\u3002\u300c\u300d\u300e\u300f\uff08\uff09\uff01\uff0c\uff1a\uff1b\uff1f\u30fb.,;:!?\"'()[]\u2026\u2014-"
-_SENTENCE_END = re.compile(
+_SENTENCE_END = LazyPattern(
     r"[.!?…][\"'”’)\]]*(?=\s+[\"“‘(]?[A-Z0-9])"
     # Chinese and Japanese end a sentence with a full stop of their own and no space after;
     # one inside a quotation (「…だ！」と言った) ends the quotation only.

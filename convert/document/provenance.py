@@ -18,6 +18,7 @@ from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from convert.names import shown
+from convert.patterns import LazyPattern
 from convert.web import NOT_TEXT, WHITESPACE_CONTROLS
 
 #: The longest author, publisher, rights statement or archive title, in characters.
@@ -39,11 +40,11 @@ _SUB_DELIMS = "!$&'()*+,;="
 #: userinfo = *( unreserved / pct-encoded / sub-delims / ":" )
 _USERINFO = re.compile(f"[{_UNRESERVED}{_SUB_DELIMS}:%]*\\Z")
 #: reg-name = *( unreserved / pct-encoded / sub-delims ); IRIs add letters beyond ASCII.
-_REG_NAME = re.compile(f"[{_UNRESERVED}{_SUB_DELIMS}%\\u00a0-\\U0010ffff]+\\Z")
+_REG_NAME = LazyPattern(f"[{_UNRESERVED}{_SUB_DELIMS}%\\u00a0-\\U0010ffff]+\\Z")
 #: path, query and fragment: pchar = unreserved / pct-encoded / sub-delims / ":" / "@", and "/"
 #: (and "?" after the path). IRIs add letters beyond ASCII.
-_PATH = re.compile(f"[{_UNRESERVED}{_SUB_DELIMS}:@/%\\u00a0-\\U0010ffff]*\\Z")
-_QUERY = re.compile(f"[{_UNRESERVED}{_SUB_DELIMS}:@/?%\\u00a0-\\U0010ffff]*\\Z")
+_PATH = LazyPattern(f"[{_UNRESERVED}{_SUB_DELIMS}:@/%\\u00a0-\\U0010ffff]*\\Z")
+_QUERY = LazyPattern(f"[{_UNRESERVED}{_SUB_DELIMS}:@/?%\\u00a0-\\U0010ffff]*\\Z")
 #: A "%" not followed by two hex digits (RFC 3986 §2.1).
 _BAD_ESCAPE = re.compile("%(?![0-9A-Fa-f]{2})")
 #: The highest TCP port.
