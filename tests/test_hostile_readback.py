@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from support.run import REAL_SEED, json_lines, seedpress
 from support.servers import start_server, stop
 
+from convert.archive.catalog import open_catalog, published_rows, seed_rows
 from convert.archive.keys import is_safe_key, safe_key
 from convert.names import name_bytes, shown
 
@@ -372,3 +373,28 @@ def test_json_column_damage_does_not_stop_the_handout(tmp_path, built_archive):
     finally:
         connection.close()
     assert [entry.key for entry in entries] == [GOOD] and entries[0].author is None
+
+
+@pytest.mark.parametrize("bad_row", [0, 1_100])
+def test_text_that_is_not_utf8_anywhere_in_the_catalog_is_read_leniently_and_no_row_is_lost(tmp_path, bad_row):
+    """The catalog's readers take rows a batch at a time with SQLite's own UTF-8 decoder, and
+    from a text that is not UTF-8 on read the rest again leniently: in the first batch or
+    after several, every row comes back once, in order, the bad bytes as U+FFFD."""
+    connection = open_catalog(tmp_path)
+    keys = [f"title-{number:05d}" for number in range(1_200)]
+    connection.executemany(
+        "INSERT INTO seeds (key, source_name, source_sha256, build_digest, status, title, identifier, summary, "
+        "created, checked_at) VALUES (?, ?, ?, ?, 'built', ?, ?, ?, '2026-12-06T10:00:00Z', '2026-12-06T10:00:00Z')",
+        [(key, f"{key}.txt", "0" * 64, "1" * 64, f"Title {key}", f"urn:x:{key}", "A summary.") for key in keys])
+    broken = keys[bad_row]
+    connection.execute("UPDATE seeds SET source_name = CAST(x'ff41' AS TEXT), title = CAST(x'54ff' AS TEXT) "
+                       "WHERE key = ?", (broken,))
+    problems: list[str] = []
+    rows = seed_rows(connection, problems.append)
+    published = published_rows(connection, problems.append)
+    connection.close()
+    assert list(rows) == keys and problems == []
+    assert rows[broken].source_name == "\ufffdA"
+    assert [row[0][0] for row in published] == keys
+    assert published[bad_row][0][1] == "T\ufffd"
+    assert all(row[0][1] == f"Title {row[0][0]}" for number, row in enumerate(published) if number != bad_row)
