@@ -25,7 +25,7 @@ from convert.archive.catalog import (
     seed_rows,
     unindexed_seeds,
 )
-from convert.archive.keys import assign_keys, is_safe_key, seed_key
+from convert.archive.keys import assign_keys, is_safe_key, seed_key, stem
 from convert.build.environment import build_digest, environment_digest
 from convert.build.options import BuildOptions
 from convert.build.outcome import Outcome, Status
@@ -175,30 +175,36 @@ def find_seeds(seeds_dir: Path) -> list[Seed]:
     root = seeds_dir.resolve()
     seeds = []
     owners: dict[str, Path] = {}
-    paths = sorted(path for suffix in SEED_SUFFIXES + MASTER_SUFFIXES for path in seeds_dir.glob(f"*{suffix}"))
+    # One listing, by name (as `glob("*.txt")` and the rest would give, one listing each);
+    # each entry knows whether it is a link or a regular file without a stat of its own.
+    try:
+        with os.scandir(seeds_dir) as listing:
+            entries = {entry.name: entry for entry in listing if entry.name.endswith(SEED_SUFFIXES + MASTER_SUFFIXES)}
+    except OSError as error:
+        raise ConfigError(f"{seeds_dir}: cannot list the folder of seeds: {error.strerror or error}") from None
+    names = sorted(entries)
     # By name, not by path: a key must not depend on how the folder was spelled.
-    keys = assign_keys(path.name for path in paths)
-    by_stem: dict[str, list[Path]] = {}
-    for path in paths:
-        by_stem.setdefault(path.stem, []).append(path)
-    for path in paths:
-        key = keys[path.name]
-        namesakes = [other.name for other in by_stem[path.stem] if other != path]
+    keys = assign_keys(names)
+    by_stem: dict[str, list[str]] = {}
+    for name in names:
+        by_stem.setdefault(stem(name), []).append(name)
+    for name in names:
+        path, key, entry = seeds_dir / name, keys[name], entries[name]
+        namesakes = [other for other in by_stem[stem(name)] if other != name]
         if namesakes:
             # Which of the two is meant is not for seedpress to guess: neither is built, and
             # the title keeps its key, so its last good build stays handed out meanwhile.
-            seeds.append(Seed(path, seed_key(path.name), f"{path}: conflicts with {', '.join(namesakes)} in the same folder "
-                                          "(a seed and its master are one title): keep one"))
+            seeds.append(Seed(path, seed_key(name), f"{path}: conflicts with {', '.join(namesakes)} in the same folder "
+                                                    "(a seed and its master are one title): keep one"))
             continue
         if owners.setdefault(key, path) != path:
             seeds.append(Seed(path, None, f"{path}: its key {key} is {owners[key].name}'s (a hash collision): "
                                           "rename it"))
             continue
         try:
-            mode = path.lstat().st_mode
-            link = stat.S_ISLNK(mode)
-            if link:
-                mode = path.stat().st_mode
+            link = entry.is_symlink()
+            # A link's target, stat'ed: one that leads nowhere cannot be read.
+            regular = stat.S_ISREG(path.stat().st_mode) if link else entry.is_file(follow_symlinks=False)
         except OSError as error:
             seeds.append(Seed(path, key, f"{path}: cannot read: {error.strerror}"))
             continue
@@ -206,7 +212,7 @@ def find_seeds(seeds_dir: Path) -> list[Seed]:
         # each of a thousand names costs 15 ms of an unchanged rerun).
         if link and not path.resolve().is_relative_to(root):
             seeds.append(Seed(path, key, f"{path}: refused: a link that leads out of {seeds_dir}"))
-        elif not stat.S_ISREG(mode):
+        elif not regular:
             seeds.append(Seed(path, key, f"{path}: not a regular file"))
         else:
             seeds.append(Seed(path, key))

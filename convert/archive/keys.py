@@ -74,12 +74,12 @@ def assign_keys(paths: Iterable[str]) -> dict[str, str]:
     folds case: paths whose names give the same key (`a/x.txt`, `b/x.txt`, as `convert`'s
     inputs from several folders may), or keys that differ only in case (`X.txt`, `x.txt`),
     get a hash of the path as given as well. Any other path keeps its name's own key."""
+    own = {path: seed_key(PurePath(path).name) for path in paths}
     by_key: dict[str, list[str]] = {}
-    for path in paths:
-        by_key.setdefault(seed_key(PurePath(path).name).casefold(), []).append(path)
+    for path, key in own.items():
+        by_key.setdefault(key.casefold(), []).append(path)
     keys = {}
     for group in by_key.values():
         for path in group:
-            key = seed_key(PurePath(path).name)
-            keys[path] = key if len(group) == 1 else f"{key}-{_short_hash(path)}"
+            keys[path] = own[path] if len(group) == 1 else f"{own[path]}-{_short_hash(path)}"
     return keys
