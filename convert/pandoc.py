@@ -49,11 +49,14 @@ _JSON_STEP[ord("]")] = _JSON_STEP[ord("}")] = -1
 
 @functools.cache
 def pandoc_path() -> str:
-    """The pandoc binary: $SEEDPRESS_PANDOC, else the one pypandoc-binary ships.
-    ConfigError, one line, when there is none."""
+    """The pandoc binary: $SEEDPRESS_PANDOC, else the one pypandoc-binary ships, else the one
+    pypandoc chooses ($PYPANDOC_PANDOC, or the newest it finds). ConfigError, one line, when
+    there is none."""
     configured = os.environ.get("SEEDPRESS_PANDOC")
     if configured:
         return configured
+    if not os.environ.get("PYPANDOC_PANDOC") and (bundled := _bundled_pandoc()) is not None:
+        return bundled
     # pypandoc logs a traceback for each candidate it rejects and raises a message of
     # three lines; the user gets one line instead.
     log = logging.getLogger("pypandoc")
@@ -66,6 +69,24 @@ def pandoc_path() -> str:
                           "binary") from None
     finally:
         log.disabled = was_disabled
+
+
+def _bundled_pandoc() -> str | None:
+    """pypandoc-binary's pandoc (pypandoc/files/pandoc), found without importing pypandoc.
+    Asking pypandoc costs every run 15-20 ms of imports (urllib, email) and a `--version`
+    of each pandoc it can find, to choose the newest; its own is the one seedpress is
+    built and tested with."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("pypandoc")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        candidate = os.path.join(os.path.realpath(folder), "files", "pandoc")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 @functools.cache

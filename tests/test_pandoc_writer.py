@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 import signal
 import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from support.run import REAL_SEED
@@ -111,3 +114,24 @@ def test_a_close_cut_short_leaves_the_writer_ready():
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         writer.close()
+
+
+_WHICH_PANDOC = ("import sys; from convert.pandoc import pandoc_path; "
+                 "print(pandoc_path()); print('pypandoc' in sys.modules)")
+
+
+def test_pandoc_is_the_one_pypandoc_binary_ships_found_without_importing_pypandoc(tmp_path):
+    """pypandoc's import and its probing of every pandoc on the machine cost every run; its
+    own binary is found by where the package is. A pandoc earlier on PATH is not chosen."""
+    import pypandoc
+
+    shipped = Path(pypandoc.__file__).resolve().parent / "files" / "pandoc"
+    # Another pandoc, first on PATH, which pypandoc would ask and might prefer.
+    (tmp_path / "pandoc").write_text("#!/bin/sh\necho 'pandoc 99.0'\n")
+    (tmp_path / "pandoc").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("SEEDPRESS_PANDOC", None)
+    env.pop("PYPANDOC_PANDOC", None)
+    result = subprocess.run([sys.executable, "-c", _WHICH_PANDOC], env=env, capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert result.stdout.splitlines() == [str(shipped), "False"], result.stderr

@@ -368,8 +368,11 @@ def seed_rows(connection: sqlite3.Connection,
     out and named to `on_problem`; a row with another damage comes with it (SeedRow.damage)."""
     sizes: dict[str, dict[str, int]] = {}
     file_damage: dict[str, str] = {}
+    safe: dict[object, bool] = {}  # a key's ten file rows ask once
     for key, edition, path, sha256, size in _rows(connection, "SELECT key, edition, path, sha256, size FROM files ORDER BY rowid"):
-        problem = file_row_problem(key, edition, path, sha256, size) if is_safe_key(key) else None
+        if (key_is_safe := safe.get(key)) is None:
+            key_is_safe = safe[key] = is_safe_key(key)
+        problem = file_row_problem(key, edition, path, sha256, size) if key_is_safe else None
         if problem is not None:
             file_damage.setdefault(key, problem)
         else:
