@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 from convert.editions.cover import favicon_svg
@@ -27,7 +27,7 @@ from convert.layout import (
 )
 from convert.publish.browse_pages import render_browse_group, render_facet_index
 from convert.publish.entries import STATIC_SEARCH, Entry, HandoutOptions, check_entry, newest_first, oldest_first
-from convert.publish.facets import FacetIndex, facet_links
+from convert.publish.facets import FacetIndex, FacetLink, facet_links
 from convert.publish.index_page import SEARCH_SCRIPT, SEARCH_SCRIPT_NAME, render_index
 from convert.publish.opds1 import render_feed
 from convert.publish.opds2 import JSON_FEED_NAME, render_json_feed
@@ -70,10 +70,10 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
     whole = index.digest()
     for number in pages.numbers():
         page = pages.page(number)
-        links = facet_links(index, page, active=None, whole=number == pages.last)
+        # Worked out only for a page that is rendered: most are held by the record.
+        links = cache(partial(facet_links, index, page, active=None, whole=number == pages.last))
         inputs = pages.fingerprint(number) + (whole if number == pages.last else "")
-        for start, render in ((FEED_NAME, partial(render_feed, facets=links)),
-                              (JSON_FEED_NAME, partial(render_json_feed, facets=links)), (INDEX_NAME, render_index)):
+        for start, render in _renderers(links, render_index):
             _write_page(dist, record, pages.name(start, number), inputs, wanted, written,
                         partial(render, page, options, pages=pages, number=number))
     for facet in index.facets():
@@ -82,11 +82,10 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
             page = listed.page(number)
             # A value's pages hold only its own titles (oldest first, as the archive's): one
             # new title rewrites its start page and at most two more, as for the archive.
-            links = facet_links(index, page, active=facet, whole=False, count_active=number == listed.last)
+            links = cache(partial(facet_links, index, page, active=facet, whole=False,
+                                  count_active=number == listed.last))
             inputs = repr((facet.group, facet.value, listed.fingerprint(number)))
-            for start, render in ((FEED_NAME, partial(render_feed, facets=links)),
-                                  (JSON_FEED_NAME, partial(render_json_feed, facets=links)),
-                                  (INDEX_NAME, render_facet_index)):
+            for start, render in _renderers(links, render_facet_index):
                 _write_page(dist, record, listed.name(facet.start(start), number), inputs, wanted, written,
                             partial(render, page, options, pages=listed, number=number, listing=facet))
     for group in BROWSE_GROUPS:
@@ -98,6 +97,14 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
         written.append(stale)
     record.write(wanted)
     return written
+
+
+def _renderers(links: Callable[[], list[FacetLink]], render_page: Callable[..., bytes]) -> tuple:
+    """The OPDS 1.2 feed, OPDS 2.0 feed and HTML page of one page, by the name each starts
+    with; the feeds with the facet links `links()` gives."""
+    return ((FEED_NAME, lambda *given, **named: render_feed(*given, facets=links(), **named)),
+            (JSON_FEED_NAME, lambda *given, **named: render_json_feed(*given, facets=links(), **named)),
+            (INDEX_NAME, render_page))
 
 
 def _write_page(dist: Path, record: PageRecord, name: str, inputs: str, wanted: set[str], written: list[str],
