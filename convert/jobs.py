@@ -235,8 +235,13 @@ def run_archive(
                 on_outcome(Outcome(input=row.source_name, key=row.key, status=Status.GONE))
             for problem in problems:
                 on_warning(f"{dist}/{problem}")
+            def planned(count: int) -> None:
+                if count and options.jobs != 0:
+                    _prepare_handout(options.handout)
+                on_plan(count)
+
             try:
-                update_archive(connection, seeds, dist, options, totals, on_outcome, on_plan, on_warning,
+                update_archive(connection, seeds, dist, options, totals, on_outcome, planned, on_warning,
                                rows=rows)
             except SeedpressError:
                 # The run stopped part-way (its cluster went away): hand out what it committed.
@@ -254,6 +259,23 @@ def run_archive(
             _report_run(connection, dist, run, on_warning)
             connection.close()
     return totals
+
+
+def _prepare_handout(handout: HandoutOptions) -> None:
+    """Import the hand-out's modules and work out its salt on a thread while the workers
+    build: this process only waits on them then, and the hand-out that follows starts at
+    once (0.1 s of a run that finds one new seed). Only for a run that will build on
+    workers; one that builds nothing or builds here has no wait to fill."""
+    def prepare() -> None:
+        try:
+            import convert.publish.handout
+            import convert.publish.sitesearch  # noqa: F401
+
+            handout_salt(handout)
+        except Exception:  # noqa: BLE001, S110 (publish imports them again, and says what failed)
+            pass
+
+    threading.Thread(target=prepare, name="seedpress-handout-imports", daemon=True).start()
 
 
 def _stop_line(error: BaseException) -> str:
