@@ -270,6 +270,7 @@ def _prepare_handout(handout: HandoutOptions) -> None:
         try:
             import convert.publish.handout
             import convert.publish.sitesearch  # noqa: F401
+            from convert.publish.stamp import handout_salt
 
             handout_salt(handout)
         except Exception:  # noqa: BLE001, S110 (publish imports them again, and says what failed)
@@ -369,7 +370,7 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
     as they were then (publish/stamp.py). A search bundle that cannot be made is a
     warning: the last good one stays, serve's /search still answers, and the next run
     tries again."""
-    from convert.publish.stamp import handout_inputs, handout_is_current, stamp_handout
+    from convert.publish.stamp import handout_inputs, handout_is_current, handout_salt, stamp_handout
 
     inputs = handout_inputs(connection, handout_salt(handout))
     if handout_is_current(dist, inputs):
@@ -411,13 +412,3 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
         stamp_handout(dist, inputs)
     return written
 
-
-def handout_salt(handout: HandoutOptions) -> tuple:
-    """What the hand-out's bytes depend on besides the catalog: its options, seedpress's code,
-    the lxml that writes the feeds and the Pagefind that indexes the landing pages."""
-    import lxml
-
-    from convert.build.environment import code_digest
-    from convert.publish.sitesearch import pagefind_version
-
-    return handout, code_digest(), lxml.__version__, pagefind_version()

@@ -36,7 +36,7 @@ from convert.build.environment import environment_digest, fc_list_digest, fonts_
 from convert.build.input import failure_line
 from convert.document.seed import parse_seed, parse_seed_structure
 from convert.errors import SeedError
-from convert.jobs import handout_salt, publish
+from convert.jobs import publish
 from convert.layout import (
     BUNDLE_ENTRY,
     BUNDLE_NAME,
@@ -47,7 +47,7 @@ from convert.layout import (
     SUMS_NAME,
 )
 from convert.publish.entries import HandoutOptions
-from convert.publish.stamp import handout_inputs, handout_is_current
+from convert.publish.stamp import handout_inputs, handout_is_current, handout_salt
 
 #: The digest of what a missing fc-list lists: nothing.
 NOTHING_LISTED = hashlib.sha256(b"").hexdigest()

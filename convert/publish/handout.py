@@ -32,6 +32,7 @@ from convert.publish.index_page import SEARCH_SCRIPT, SEARCH_SCRIPT_NAME, render
 from convert.publish.opds1 import render_feed
 from convert.publish.opds2 import JSON_FEED_NAME, render_json_feed
 from convert.publish.paging import PageRecord, Pages, old_pages
+from convert.publish.stamp import handout_salt
 
 #: The archive's icon, served as dist/favicon.svg: a cover in miniature, in the cover's colours.
 FAVICON = favicon_svg()
@@ -63,7 +64,7 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
                                        (SEARCH_SCRIPT_NAME, SEARCH_SCRIPT), (FAVICON_NAME, FAVICON))
                if write_if_changed(dist / name, data)]
     write_if_changed(dist / HANDOUT_OPTIONS_NAME, options_record(options))
-    record = PageRecord.read(dist, options)
+    record = PageRecord.read(dist, handout_salt(options))
     wanted = {SUMS_NAME}
     index = FacetIndex(pages.entries)
     # The start page lists every facet value with its count: it is rendered from those too.

@@ -8,11 +8,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from convert import __version__
-from convert.build.environment import code_digest
 from convert.files import read_regular, write_if_changed
 from convert.layout import FACET_FILE, INDEX_NAME, PAGE_FILE, PAGE_RECORD_NAME, page_name
-from convert.publish.entries import Entry, HandoutOptions, updated
+from convert.publish.entries import Entry, updated
 
 
 class PageRecord:
@@ -30,13 +28,10 @@ class PageRecord:
         self.dist, self.salt, self.pages = dist, salt, pages
 
     @classmethod
-    def read(cls, dist: Path, options: HandoutOptions) -> PageRecord:
-        """The record in dist, or an empty one when it is missing, unreadable or for other code or options."""
-        # What a page's bytes depend on besides its inputs: seedpress's code (all of it, as
-        # for a rebuild), the lxml that serializes the feed, the archive's title and base URL.
-        from lxml import etree  # the feeds' serializer: imported only by a run that hands out
-
-        salt = hashlib.sha256(repr((__version__, etree.LXML_VERSION, code_digest(), options)).encode()).hexdigest()
+    def read(cls, dist: Path, salt: str) -> PageRecord:
+        """The record in dist, or an empty one when it is missing, unreadable or made with
+        another `salt` (stamp.handout_salt: what a page's bytes depend on besides its inputs,
+        the code, tools and options)."""
         try:
             kept = json.loads(read_regular(dist / cls.NAME))
             pages = kept["pages"] if kept["salt"] == salt and isinstance(kept["pages"], dict) else {}

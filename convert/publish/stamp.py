@@ -28,16 +28,32 @@ from convert import __version__
 from convert.archive.catalog import handout_changes
 from convert.files import read_regular, write_atomic
 from convert.layout import BUNDLE_ENTRY, BUNDLE_NAME, BUNDLE_PAGES_NAME, CATALOG_NAME, HANDOUT_STAMP_NAME, LOCK_NAME
+from convert.publish.entries import HandoutOptions
 
 
-def handout_inputs(connection: sqlite3.Connection, salt: object) -> str | None:
+def handout_salt(options: HandoutOptions) -> str:
+    """A digest of what the hand-out's bytes depend on besides the catalog's rows: its options
+    (the archive's title, base URL, search, language), seedpress's version and code (all of
+    it, as for a rebuild), the lxml that serializes the feeds and the Pagefind that indexes
+    the landing pages. The stamp and the page record (paging.PageRecord) are both made with
+    it. Imports neither lxml's serializer nor Pagefind: an unchanged run works it out."""
+    import lxml
+
+    from convert.build.environment import code_digest
+    from convert.publish.sitesearch import pagefind_version
+
+    return hashlib.sha256(repr((__version__, lxml.__version__, code_digest(), options,
+                                pagefind_version())).encode()).hexdigest()
+
+
+def handout_inputs(connection: sqlite3.Connection, salt: str) -> str | None:
     """A digest of everything the hand-out is made from: the catalog's rows, as the count of
-    their changes stands (catalog.handout_changes), and `salt` (the options, the versions
-    of the code and tools that write it); None when the catalog keeps no count."""
+    their changes stands (catalog.handout_changes), and `salt` (handout_salt); None when
+    the catalog keeps no count."""
     changes = handout_changes(connection)
     if changes is None:
         return None
-    return hashlib.sha256(repr((__version__, salt, tuple(changes))).encode()).hexdigest()
+    return hashlib.sha256(repr((salt, tuple(changes))).encode()).hexdigest()
 
 
 def handout_files(dist: Path) -> dict[str, list[int]]:
