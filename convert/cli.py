@@ -634,14 +634,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments.configuration = load_config(getattr(arguments, "config", None))
         return COMMANDS[arguments.command](arguments)
     except SeedpressError as error:
-        _say_error(str(error))
-        return exit_code_of(error)
+        return _fail(arguments, str(error), exit_code_of(error))
     except KeyboardInterrupt as error:
-        _say_error("interrupted")
-        return exit_code_of(error)
+        return _fail(arguments, "interrupted", exit_code_of(error))
     except Stopped as stopped:
-        _say_error(f"stopped by {signal.Signals(stopped.signal_number).name}")
-        return 128 + stopped.signal_number
+        return _fail(arguments, f"stopped by {signal.Signals(stopped.signal_number).name}",
+                     128 + stopped.signal_number)
     except BrokenPipeError:
         # The reader of our output went away (`| head`): nothing more to say.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -651,8 +649,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if debugging():
             raise
-        _say_error(f"internal error: {type(error).__name__}: {error} (set {DEBUG_VARIABLE}=1 for a traceback)")
-        return EXIT_FAILED
+        return _fail(arguments, f"internal error: {type(error).__name__}: {error} (set {DEBUG_VARIABLE}=1 for a "
+                                "traceback)", EXIT_FAILED)
+
+
+def _fail(arguments: argparse.Namespace, message: str, code: int) -> int:
+    """Say why the command stopped, on stderr; with --json, as the last object on stdout too
+    ({"error": …, "exit_code": …}), so that a reader of the objects learns why no summary
+    came (a refused mass withdrawal, another run holding the lock). Return the exit code."""
+    _say_error(message)
+    if getattr(arguments, "json", False):
+        try:
+            print(json_line({"error": shown(message), "exit_code": code}), flush=True)
+        except (BrokenPipeError, OSError):
+            pass  # the reader of stdout went away: stderr said it
+    return code
 
 
 if __name__ == "__main__":

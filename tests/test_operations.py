@@ -29,6 +29,7 @@ from support.run import (
     COMMAND_TIMEOUT,
     ROOT,
     assert_one_line_error,
+    json_lines,
     seedpress,
     seedpress_command,
     seedpress_environment,
@@ -128,6 +129,37 @@ def test_a_seeds_folder_that_is_gone_withdraws_nothing(archive_copy, make_folder
     assert tree_hashes(dist) == before
     assert set(statuses(dist).values()) == {"built"}
     assert not (dist / ".withdrawn").exists()
+
+
+def _held_lock(dist: Path) -> int:
+    descriptor = os.open(dist / ".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    return descriptor
+
+
+@pytest.mark.parametrize("case", ["refused", "locked", "bad configuration"])
+def test_a_json_run_that_stops_ends_with_its_error_object(archive_copy, tmp_path, case):
+    """A script reading `archive --json` learns why no summary came: the line said on stderr
+    is the last object on stdout, with the exit code."""
+    seeds, dist = archive_copy
+    before, arguments, descriptor = tree_hashes(dist), ["--json"], None
+    if case == "refused":
+        seeds = _empty(seeds)
+    elif case == "locked":
+        descriptor = _held_lock(dist)
+    else:
+        (tmp_path / "bad.toml").write_text("[archive]\ntitle = 3\n")
+        arguments += ["--config", tmp_path / "bad.toml"]
+    try:
+        result = seedpress("archive", seeds, "--dist", dist, *arguments)
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
+    expected = {"refused": EXIT_MASS_WITHDRAW, "locked": 75, "bad configuration": 2}[case]
+    assert result.returncode == expected, result.stderr
+    line = assert_one_line_error(result.stderr, "")
+    assert json_lines(result.stdout) == [{"error": line.removeprefix("seedpress: "), "exit_code": expected}]
+    assert tree_hashes(dist) == before
 
 
 @pytest.mark.slow
