@@ -21,6 +21,7 @@ from lxml import etree
 from support.run import REAL_SEED, seedpress
 
 from convert.dates import build_date
+from convert.document.labels import LABEL_LANGUAGES, labels
 from convert.document.seed import read_seed
 from convert.layout import BROWSE_GROUPS, FACET_FILE, browse_name
 from convert.publish.entries import ARCHIVE_TITLE, Edition, Entry, HandoutOptions, newest_first
@@ -219,6 +220,20 @@ def test_provenance_and_title_stay_text_in_the_page_and_the_feed(tmp_path):
     assert {link.rel: link.href for link in item.links}["license"] == HOSTILE_PROVENANCE["license_url"]
     acquisitions = [link.href for link in item.links if link.rel == ACQUISITION]
     assert acquisitions == ["https://example.org/dist/a/a.pdf"]
+
+
+@pytest.mark.parametrize("language", sorted(LABEL_LANGUAGES))
+def test_an_index_gives_the_author_and_the_license_in_its_own_language(tmp_path, language):
+    """The index's own words around a title's author and license link are the page's
+    language's (labels.toml `by`, `license`), not English on a French or Japanese index."""
+    words = labels(language)
+    entry = _entry("a", "A", 1, author="Jane <Doe>", license_url="https://example.org/licence")
+    write_handout(tmp_path, [entry], HandoutOptions(lang=language))
+    page = lxml.html.document_fromstring((tmp_path / "index.html").read_bytes())
+    [line] = page.find_class("provenance")
+    assert line.text_content() == words.by.format(author="Jane <Doe>") + " · " + words.license
+    assert line.find(".//a").get("href") == "https://example.org/licence"
+    assert (language == "en") == line.text_content().startswith("by ")
 
 
 @pytest.mark.slow

@@ -53,6 +53,8 @@ class Labels:
     checksums: str
     """Opens the landing page's list of each file's SHA-256."""
     author: str
+    by: str
+    """"by {author}": a title's author on the index."""
     publisher: str
     rights: str
     license: str

@@ -290,7 +290,7 @@ def index_item(entry: Entry, words: Labels | None = None) -> str:
 <article{' class="with-thumb"' if thumbnail else ""}>
 {thumbnail}<h2{own}>{title}</h2>
 <p class="date">{_entry_date(entry, words)}</p>
-{index_provenance(entry)}<p class="summary"{own}>{html_text(entry.summary)}</p>
+{index_provenance(entry, words)}<p class="summary"{own}>{html_text(entry.summary)}</p>
 {download_line(entry, words)}
 </article>
 </li>"""
@@ -307,17 +307,19 @@ def index_thumbnail(entry: Entry) -> str:
             'alt="" loading="lazy">\n')
 
 
-def index_provenance(entry: Entry) -> str:
-    """The entry's author, publisher and rights as a line of the index (the rights linked to
-    the license); nothing when none is set."""
+def index_provenance(entry: Entry, words: Labels) -> str:
+    """The entry's author, publisher and rights as a line of the index in the page's language
+    (the rights linked to the license); nothing when none is set."""
     parts = []
     if entry.author is not None:
-        parts.append(f'by <span class="author"><bdi>{html_text(entry.author)}</bdi></span>')
+        before, _, after = words.by.partition("{author}")
+        parts.append(f'{html_text(before)}<span class="author"><bdi>{html_text(entry.author)}</bdi></span>'
+                     f'{html_text(after)}')
     if entry.publisher is not None:
         parts.append(f'<span class="publisher"><bdi>{html_text(entry.publisher)}</bdi></span>')
     rights = None if entry.rights is None else f'<span class="rights"><bdi>{html_text(entry.rights)}</bdi></span>'
     if entry.license_url is not None:
-        rights = f'<a href="{html_text(entry.license_url)}" rel="license">{rights or "license"}</a>'
+        rights = f'<a href="{html_text(entry.license_url)}" rel="license">{rights or html_text(words.license)}</a>'
     if rights is not None:
         parts.append(rights)
     return f'<p class="provenance">{" · ".join(parts)}</p>\n' if parts else ""
