@@ -73,8 +73,6 @@ class Labels:
     browse_tag: str
     browse_all: str
     """Leads from a list of some titles back to every title."""
-    browse_newer: str
-    browse_older: str
     browse_of: str
     """"{group}: {value}", a facet group and one of its values ("Author: Jane Doe")."""
     more_formats: str

@@ -88,10 +88,10 @@ def _navigation(pages: Pages, number: int, start: str, language: str) -> str:
     links = []
     if pages.newer(number) is not None:
         links.append(f'<a rel="prev" href="{html_text(pages.name(start, pages.newer(number)))}">'
-                     f'{html_text(words.browse_newer)}</a>')
+                     f'{html_text(words.newer)}</a>')
     if pages.older(number) is not None:
         links.append(f'<a rel="next" href="{html_text(pages.name(start, pages.older(number)))}">'
-                     f'{html_text(words.browse_older)}</a>')
+                     f'{html_text(words.older)}</a>')
     return f'<nav class="pages" aria-label="{html_text(words.browse)}">{" · ".join(links)}</nav>\n'
 
 
