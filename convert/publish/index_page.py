@@ -307,9 +307,10 @@ def index_thumbnail(entry: Entry) -> str:
             'alt="" loading="lazy">\n')
 
 
-def index_provenance(entry: Entry, words: Labels) -> str:
+def index_provenance(entry: Entry, words: Labels | None = None) -> str:
     """The entry's author, publisher and rights as a line of the index in the page's language
     (the rights linked to the license); nothing when none is set."""
+    words = words or labels(HandoutOptions.lang)
     parts = []
     if entry.author is not None:
         before, _, after = words.by.partition("{author}")
