@@ -306,7 +306,6 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 #: pydantic's error types, as this file's reader would put them.
 _MESSAGES = {
-    "extra_forbidden": "unknown key",
     "unexpected_keyword_argument": "unknown key",
     "string_type": "must be text, in quotes",
     "bool_type": "must be true or false",
