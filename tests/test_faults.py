@@ -450,6 +450,31 @@ def test_a_worker_whose_seed_ran_out_of_memory_builds_no_other(tmp_path):
     assert not (tmp_path / "real").exists()
 
 
+ARENA_PROBE = r"""
+import ctypes
+import convert.runners.warm  # the workers' server: its preload renders the warm title
+from convert.editions import pdf
+
+# New font patterns (serif, monospace, CJK, emoji) each start a thread of Pango's.
+pdf.load_weasyprint().HTML(string='<p style="font-family: serif">a</p><pre>b</pre>'
+                                  '<p lang="ja">日本語の文</p><p>😀</p>').write_pdf()
+ctypes.CDLL(None).malloc_stats()  # on stderr: one "Arena N:" block per arena
+"""
+
+
+def test_the_workers_server_keeps_every_thread_on_one_malloc_arena():
+    """Pango matches fonts in threads, and glibc gave each an arena of 64 MiB of address space
+    that the server and every worker forked from it kept: as many as the timing made, so a
+    fresh worker took 290 or 355 MiB of a 400 MiB limit, and an ordinary seed failed as
+    over the limit (test_seed_over_the_memory_limit_fails_cleanly, once in seven runs).
+    Without process.one_malloc_arena the probe reports three arenas."""
+    probe = subprocess.run([sys.executable, "-c", ARENA_PROBE], capture_output=True, text=True, cwd=ROOT,
+                           env={**os.environ, "PYTHONPATH": str(ROOT), "SEEDPRESS_DEBUG": "1"}, timeout=300)
+    assert probe.returncode == 0, probe.stderr
+    arenas = [line for line in probe.stderr.splitlines() if line.startswith("Arena ")]
+    assert arenas == ["Arena 0:"], probe.stderr
+
+
 MEMORY_PROBE = r"""
 import resource, sys
 from pathlib import Path

@@ -36,6 +36,7 @@ from convert.process import (
     die_with_parent,
     leave_interrupt_to_parent,
     limit_address_space,
+    one_malloc_arena,
     quiet_stderr,
     stop_child,
 )
@@ -192,6 +193,7 @@ def _read_all(stream: BinaryIO, size: int) -> bytes | None:
 def main(memory: int, parent: int) -> None:
     """Render seeds read from stdin until it closes (or none comes for IDLE_SECONDS),
     answering each on stdout, under an address-space limit of `memory` bytes."""
+    one_malloc_arena()  # before the imports: see its docstring
     from convert.build.input import render_seed_bytes, warm_up
     from convert.runners.pool import trace_start
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from convert.process import quiet_stderr
+from convert.process import one_malloc_arena, quiet_stderr
 
 #: The server's pid: its workers die with it (pool._worker_init), and it exits with the run.
 SERVER_PID = os.getpid()
@@ -69,6 +69,7 @@ def _let_go_of_output() -> None:
 
 
 try:
+    one_malloc_arena()
     _let_go_of_output()
     _warm()
 except Exception:  # noqa: BLE001, S110 (see the docstring: the workers warm up themselves)
