@@ -25,7 +25,7 @@ from convert.defaults import MASTER_SUFFIXES, SEED_SUFFIXES
 from convert.editions.tools import check_prerequisites
 from convert.errors import ConfigError, SeedError, SeedpressError
 from convert.layout import CATALOG_NAME, METRICS_DIR_NAME, archive_lock
-from convert.publish.entries import HandoutOptions, catalog_entry, oldest_first
+from convert.publish.entries import Entry, HandoutOptions, catalog_entry, oldest_first
 from convert.runners.server import folder_changed_since_last_run, start_workers_early
 
 
@@ -237,7 +237,7 @@ def run_archive(
                 on_warning(f"{dist}/{problem}")
             def planned(count: int) -> None:
                 if count and options.jobs != 0:
-                    _prepare_handout(options.handout)
+                    _prepare_handout(dist, options.handout)
                 on_plan(count)
 
             try:
@@ -261,22 +261,47 @@ def run_archive(
     return totals
 
 
-def _prepare_handout(handout: HandoutOptions) -> None:
-    """Import the hand-out's modules and work out its salt on a thread while the workers
-    build: this process only waits on them then, and the hand-out that follows starts at
-    once (0.1 s of a run that finds one new seed). Only for a run that will build on
-    workers; one that builds nothing or builds here has no wait to fill."""
+def _prepare_handout(dist: Path, handout: HandoutOptions) -> None:
+    """Work out on a thread, while the workers build, what the hand-out after them will need
+    of the titles that stay as they are: import its modules, work out its salt, read the
+    catalog's rows and make their entries (published_entries keeps them, and publish
+    makes anew only those of the seeds built), check them, and load the locale data of
+    their languages. This process only waits on the workers then; a run that finds one
+    new seed among a thousand titles hands out 0.15 s sooner. Only for a run that will
+    build on workers; one that builds nothing or builds here has no wait to fill."""
+    global _preparing
+
     def prepare() -> None:
         try:
-            import convert.publish.handout
-            import convert.publish.sitesearch  # noqa: F401
+            from convert.archive.catalog import open_catalog_readonly
+            from convert.publish.facets import FacetIndex
+            from convert.publish.handout import checked
+            from convert.publish.sitesearch import refresh_bundle  # noqa: F401
             from convert.publish.stamp import handout_salt
 
             handout_salt(handout)
-        except Exception:  # noqa: BLE001, S110 (publish imports them again, and says what failed)
+            connection = open_catalog_readonly(dist)
+            try:
+                entries = published_entries(connection)
+            finally:
+                connection.close()
+            checked(entries)
+            for entry in entries:
+                entry.digest  # noqa: B018 (a cached property: worked out here, used by the pages)
+            for facet in FacetIndex(entries).facets():
+                facet.label()
+        except Exception:  # noqa: BLE001, S110 (publish does all of it again, and says what failed)
             pass
 
-    threading.Thread(target=prepare, name="seedpress-handout-imports", daemon=True).start()
+    _preparing = threading.Thread(target=prepare, name="seedpress-handout-prepare", daemon=True)
+    _preparing.start()
+
+
+#: The thread of _prepare_handout, which publish waits for rather than doing its work twice.
+_preparing: threading.Thread | None = None
+#: Seconds publish waits for that thread at most: as long as the work it would do itself
+#: takes, unless the catalog kept it waiting (it then goes on, and does the work).
+PREPARE_WAIT = 30.0
 
 
 def _stop_line(error: BaseException) -> str:
@@ -353,12 +378,23 @@ def _catalog_errors(dist: Path) -> Iterator[None]:
 
 def published_entries(connection: sqlite3.Connection, on_warning: Callable[[str], None] = lambda message: None):
     """The hand-out entries of every seed with a good build, from the catalog; a row that
-    cannot be trusted is left out and named to `on_warning`."""
-    return [
-        catalog_entry(key, title, identifier, summary, created, files, provenance=provenance, lang=lang)
-        for (key, title, identifier, summary, created, provenance, lang), files
-        in published_rows(connection, on_warning)
-    ]
+    cannot be trusted is left out and named to `on_warning`. A row as the last call read
+    it gives the same Entry object again (with its digest worked out, publish/entries.py),
+    as the catalog's published_rows gives the same row."""
+    global _last_entries
+    known, made = _last_entries, {}
+    for row, files in published_rows(connection, on_warning):
+        entry = known.get((row, files))
+        if entry is None:
+            key, title, identifier, summary, created, provenance, lang = row
+            entry = catalog_entry(key, title, identifier, summary, created, files, provenance=provenance, lang=lang)
+        made[row, files] = entry
+    _last_entries = made
+    return list(made.values())
+
+
+#: published_entries's entries of its last call, by the row and files each was made from.
+_last_entries: dict[tuple, Entry] = {}
 
 
 def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
@@ -372,6 +408,10 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
     tries again."""
     from convert.publish.stamp import handout_inputs, handout_is_current, handout_salt, stamp_handout
 
+    global _preparing
+    if _preparing is not None:
+        _preparing.join(timeout=PREPARE_WAIT)
+        _preparing = None
     inputs = handout_inputs(connection, handout_salt(handout))
     if handout_is_current(dist, inputs):
         return []

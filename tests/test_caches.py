@@ -23,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,13 +31,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.run import REAL_SEED, seedpress_environment
 
+from convert import jobs
+from convert.archive import catalog
 from convert.archive.catalog import open_catalog
 from convert.archive.job import validate_seed
 from convert.build.environment import environment_digest, fc_list_digest, fonts_digest
 from convert.build.input import failure_line
 from convert.document.seed import parse_seed, parse_seed_structure
 from convert.errors import SeedError
-from convert.jobs import publish
+from convert.jobs import publish, published_entries
 from convert.layout import (
     BUNDLE_ENTRY,
     BUNDLE_NAME,
@@ -47,6 +50,7 @@ from convert.layout import (
     SUMS_NAME,
 )
 from convert.publish.entries import HandoutOptions
+from convert.publish.handout import checked
 from convert.publish.stamp import handout_inputs, handout_is_current, handout_salt
 
 #: The digest of what a missing fc-list lists: nothing.
@@ -381,3 +385,53 @@ def test_a_catalog_that_keeps_no_count_of_its_changes_is_handed_out_every_time(h
         assert not _is_current(handed_out)
         _publish(handed_out)
         assert "Counted by nobody" in (handed_out / INDEX_NAME).read_text("utf-8")
+
+
+# The rows and entries the hand-out is made from are kept from one reading to the next
+# (archive/catalog.published_rows, jobs.published_entries): a run reads them on a thread
+# while its workers build, and again after, when only the seeds it built have changed.
+# Each test below changes one thing a row reads and sees its entry made anew, equal to
+# the one a process that never read the catalog makes.
+
+ROW_CHANGES = {
+    "title": ("UPDATE seeds SET title = ? WHERE status = 'built'", "A title set by hand"),
+    "a file's digest": ("UPDATE files SET sha256 = ? WHERE edition = 'pdf'", "0" * 64),
+    "a file's size": ("UPDATE files SET size = size + 1 WHERE edition = 'epub'",),
+    "language": ("UPDATE search_texts SET lang = 'fr'",),
+    "provenance": ("UPDATE seeds SET provenance = ? WHERE status = 'built'", '{"author": "Jane Doe"}'),
+    "build date": ("UPDATE seeds SET created = '2031-01-02T03:04:05Z' WHERE status = 'built'",),
+    "a date that is none": ("UPDATE seeds SET created = 'yesterday' WHERE status = 'built'",),
+    "a file out of place": ("UPDATE files SET path = '../x.pdf' WHERE edition = 'pdf'",),
+}
+
+
+@pytest.mark.parametrize("change", ROW_CHANGES)
+def test_the_entries_kept_from_the_last_reading_follow_a_changed_row(handed_out, change, monkeypatch):
+    connection = open_catalog(handed_out)
+    try:
+        before = published_entries(connection)
+        assert [a is b for a, b in zip(before, published_entries(connection), strict=True)] == [True]
+        _catalog(handed_out, *ROW_CHANGES[change])
+        warnings: list[str] = []
+        after = published_entries(connection, warnings.append)
+        monkeypatch.setattr(jobs, "_last_entries", {})
+        monkeypatch.setattr(catalog, "_last_published", {})
+        fresh_warnings: list[str] = []
+        assert after == published_entries(connection, fresh_warnings.append)
+        assert warnings == fresh_warnings
+        assert after != before
+    finally:
+        connection.close()
+
+
+def test_an_entry_checked_before_does_not_let_a_changed_one_through(handed_out):
+    connection = open_catalog(handed_out)
+    try:
+        (entry,) = published_entries(connection)
+    finally:
+        connection.close()
+    checked([entry])
+    checked([entry])  # known: not checked again
+    edition = replace(entry.editions[0], path="../outside.pdf")
+    with pytest.raises(ValueError, match="unsafe edition path"):
+        checked([replace(entry, editions=(edition, *entry.editions[1:]))])

@@ -53,8 +53,7 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
     bad one leaves dist untouched.
     """
     dist = Path(dist)
-    for entry in entries:
-        check_entry(entry)
+    checked(entries)
     keys = [entry.key for entry in entries]
     if len(set(keys)) != len(keys):
         raise ValueError(f"two entries share a key: {sorted(k for k in set(keys) if keys.count(k) > 1)}")
@@ -98,6 +97,23 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
         written.append(stale)
     record.write(wanted)
     return written
+
+
+def checked(entries: Sequence[Entry]) -> None:
+    """check_entry on each of `entries`, but an entry object already checked (by the last
+    call: published_entries gives the same objects again for the rows that stayed the
+    same) is not checked again. An Entry is frozen: what was checked stays so."""
+    global _checked
+    known, now_checked = _checked, {}
+    for entry in entries:
+        if known.get(id(entry)) is not entry:
+            check_entry(entry)
+        now_checked[id(entry)] = entry
+    _checked = now_checked
+
+
+#: The entries the last call of checked checked, by id (each held, so its id is not reused).
+_checked: dict[int, Entry] = {}
 
 
 def _renderers(links: Callable[[], list[FacetLink]], render_page: Callable[..., bytes]) -> tuple:
