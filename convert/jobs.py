@@ -26,7 +26,12 @@ from convert.editions.tools import check_prerequisites
 from convert.errors import ConfigError, SeedError, SeedpressError
 from convert.layout import CATALOG_NAME, METRICS_DIR_NAME, archive_lock
 from convert.publish.entries import Entry, HandoutOptions, catalog_entry, oldest_first
-from convert.runners.server import folder_changed_since_last_run, start_workers_early
+from convert.runners.server import (
+    few_seeds_to_build,
+    folder_changed_since_last_run,
+    forget_few_seeds,
+    start_workers_early,
+)
 
 
 def expand_inputs(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
@@ -237,6 +242,8 @@ def run_archive(
                 on_warning(f"{dist}/{problem}")
             def planned(count: int) -> None:
                 if count and options.jobs != 0:
+                    if not options.cluster and count <= (options.jobs or defaults.default_jobs()):
+                        few_seeds_to_build()
                     _prepare_handout(dist, options.handout)
                 on_plan(count)
 
@@ -252,6 +259,7 @@ def run_archive(
             stopped = error
             raise
         finally:
+            forget_few_seeds()
             totals.seconds = time.perf_counter() - started
             run = RunRecord(started_at, now(), str(seeds_dir), totals.built, totals.unchanged, totals.failed,
                             totals.withdrawn, totals.gone, round(totals.seconds, 3), exit_code(stopped, totals),

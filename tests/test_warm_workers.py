@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 
-from support.run import ROOT
+import pytest
+from support.archives import write_seeds
+from support.run import ROOT, seedpress
 
 PROBE = """
 import json, os, sys, threading
@@ -70,3 +72,47 @@ def test_the_early_start_waits_for_a_seed_that_changed(tmp_path):
     os.utime(seeds, ns=(1, 1))
     assert not will_likely_build(seeds, dist)
     assert not will_likely_build(tmp_path / "missing", dist)
+
+
+FEW_SEEDS_PROBE = """
+import json, os, sys
+import convert.runners.warm as warm
+from convert.runners.server import FEW_SEEDS_VARIABLE
+print(json.dumps({"done": warm.DONE, "word_left": os.path.exists(sys.argv[1]),
+                  "in_environment": FEW_SEEDS_VARIABLE in os.environ}), file=open(sys.argv[2], "w"))
+"""
+
+
+@pytest.mark.parametrize("few", [True, False], ids=["one seed a worker", "more seeds"])
+def test_the_warm_title_is_left_to_the_first_seed_when_each_worker_builds_one(tmp_path, few):
+    """The plan's word (server.few_seeds_to_build: a file the server is told of) makes the
+    server render no warm title, which would make the only seed of each worker wait; the
+    word is taken, and the workers and pandoc do not inherit where to look for it."""
+    from convert.runners.server import FEW_SEEDS_VARIABLE
+
+    word, report = tmp_path / "few-seeds", tmp_path / "report.json"
+    if few:
+        word.touch()
+    result = subprocess.run([sys.executable, "-c", FEW_SEEDS_PROBE, str(word), str(report)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120,
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), FEW_SEEDS_VARIABLE: str(word)})
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(report.read_text())
+    steps = ["weasyprint", "language model", "pandoc", "docx"] if few else \
+        ["weasyprint", "language model", "pandoc", "warm title", "docx"]
+    assert facts == {"done": steps, "word_left": False, "in_environment": False}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("seeds", "jobs"), [(1, 2), (3, 1)])
+def test_a_run_leaves_no_word_for_the_server_behind(tmp_path, seeds, jobs):
+    """Whether the server heard the word or was past its warm title already, the run
+    leaves no file in the temporary folder."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    write_seeds(tmp_path / "seeds", seeds)
+    result = seedpress("archive", tmp_path / "seeds", "--dist", tmp_path / "dist", "--jobs", str(jobs),
+                       env={"TMPDIR": str(temporary)})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "dist" / "article-0" / "article-0.pdf").is_file()
+    assert list(temporary.glob("seedpress-few-seeds-*")) == []

@@ -36,11 +36,50 @@ def worker_context():
 def start_workers_early() -> None:
     """Start the server the workers fork from now, while the run plans; the first pool
     then forks at once. For a run that will build something: one that builds nothing
-    leaves the server unused."""
+    leaves the server unused. The server is told where to look for the plan's word
+    that the run builds few seeds (few_seeds_to_build)."""
+    global _few_seeds_file
     from multiprocessing import forkserver
 
     worker_context()
-    forkserver.ensure_running()
+    if _few_seeds_file is None:
+        _few_seeds_file = os.path.join(os.environ.get("TMPDIR") or "/tmp",
+                                       f"seedpress-few-seeds-{os.urandom(12).hex()}")
+    os.environ[FEW_SEEDS_VARIABLE] = _few_seeds_file
+    try:
+        forkserver.ensure_running()
+    finally:
+        del os.environ[FEW_SEEDS_VARIABLE]
+
+
+#: Set in the environment the server starts with: the file whose presence tells its warm-up
+#: that the run builds no more seeds than it has workers (runners/warm.py).
+FEW_SEEDS_VARIABLE = "SEEDPRESS_FEW_SEEDS_FILE"
+#: That file, once this process started a server early.
+_few_seeds_file: str | None = None
+
+
+def few_seeds_to_build() -> None:
+    """Tell the server started early that the run builds no more seeds than it has workers,
+    each worker one: its warm-up then renders no warm title, which would spare a worker's
+    second seed 0.2 s but makes the first wait 0.1 s longer (one new seed among a thousand
+    titles: 2.23 -> 2.13 s). Heard only if the plan comes before the warm-up reaches the
+    title, as it does with half a second to spare; otherwise the title is rendered."""
+    if _few_seeds_file is None:
+        return
+    try:
+        os.close(os.open(_few_seeds_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+    except OSError:
+        pass  # heard already, or the folder cannot take it: the title is rendered
+
+
+def forget_few_seeds() -> None:
+    """At the end of a run: remove the file of few_seeds_to_build if the server never read it."""
+    if _few_seeds_file is not None:
+        try:
+            os.unlink(_few_seeds_file)
+        except OSError:
+            pass
 
 
 def folder_changed_since_last_run(seeds_dir: Path, dist: Path) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 
 from convert.process import one_malloc_arena, quiet_stderr
+from convert.runners.server import FEW_SEEDS_VARIABLE
 
 #: The server's pid: its workers die with it (pool._worker_init), and it exits with the run.
 SERVER_PID = os.getpid()
@@ -40,22 +41,43 @@ def _warm() -> None:
 
     warm_date = datetime(2000, 1, 1, tzinfo=UTC)
     steps = (
-        lambda: pdf.load_weasyprint().HTML(string="<p>warm</p>").write_pdf(),
-        lambda: language.detect("A sentence in English, so that the model is loaded."),
-        lambda: warm_up(defaults.FORMATS),
+        ("weasyprint", lambda: pdf.load_weasyprint().HTML(string="<p>warm</p>").write_pdf()),
+        ("language model", lambda: language.detect("A sentence in English, so that the model is loaded.")),
+        ("pandoc", lambda: warm_up(defaults.FORMATS)),
         # A whole title but its pandoc editions, with the default styles: what a worker's
         # first seed paid besides (200 ms: the stylesheet, the fonts' dictionaries, cffi's
         # types, the PDF gate's pikepdf, the cover, the landing page). No pandoc is started
-        # here: its pipes would be shared by every worker forked after.
-        lambda: render_document(parse_seed(WARM_SEED, "warm.txt"), WARM_SEED, "warm",
-                                BuildOptions(formats=("pdf", "md"), keep_seed=True), warm_date),
-        lambda: import_module("docx"),  # the DOCX gate's
+        # here: its pipes would be shared by every worker forked after. Not for a run whose
+        # workers build one seed each (server.few_seeds_to_build): theirs is the first.
+        ("warm title", lambda: render_document(parse_seed(WARM_SEED, "warm.txt"), WARM_SEED, "warm",
+                                               BuildOptions(formats=("pdf", "md"), keep_seed=True), warm_date)),
+        ("docx", lambda: import_module("docx")),  # the DOCX gate's
     )
-    for step in steps:
+    for name, step in steps:
+        if name == "warm title" and _few_seeds():
+            continue
         try:
             step()
+            DONE.append(name)
         except Exception:  # noqa: BLE001, S110 (see the module's docstring)
             pass
+
+
+#: The steps of the warm-up done, in order: for the tests.
+DONE: list[str] = []
+#: The file whose presence says the run builds one seed a worker (server.few_seeds_to_build).
+_FEW_SEEDS_FILE = os.environ.pop(FEW_SEEDS_VARIABLE, None)
+
+
+def _few_seeds() -> bool:
+    """Whether the run said it builds one seed a worker; the word is taken (the file removed)."""
+    if not _FEW_SEEDS_FILE:
+        return False
+    try:
+        os.unlink(_FEW_SEEDS_FILE)
+    except OSError:
+        return False
+    return True
 
 
 def _let_go_of_output() -> None:
