@@ -31,6 +31,7 @@ from convert.runners.server import (
     folder_changed_since_last_run,
     forget_few_seeds,
     start_workers_early,
+    stop_unused_server,
 )
 
 
@@ -241,7 +242,9 @@ def run_archive(
             for problem in problems:
                 on_warning(f"{dist}/{problem}")
             def planned(count: int) -> None:
-                if count and options.jobs != 0:
+                if not count:
+                    stop_unused_server()
+                elif options.jobs != 0:
                     if not options.cluster and count <= (options.jobs or defaults.default_jobs()):
                         few_seeds_to_build()
                     _prepare_handout(dist, options.handout)

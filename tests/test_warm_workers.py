@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from support.archives import write_seeds
@@ -116,3 +117,32 @@ def test_a_run_leaves_no_word_for_the_server_behind(tmp_path, seeds, jobs):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "dist" / "article-0" / "article-0.pdf").is_file()
     assert list(temporary.glob("seedpress-few-seeds-*")) == []
+
+
+def _processes_with(marker: str) -> list[str]:
+    """The command lines of the live processes whose environment holds `marker`."""
+    found = []
+    for process in Path("/proc").iterdir():
+        try:
+            if marker.encode() in (process / "environ").read_bytes():
+                found.append((process / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_a_run_that_builds_nothing_stops_the_server_it_started_early(tmp_path):
+    """A seed removed changes the folder, so the run starts the workers' server early; the
+    plan then builds nothing, and the server is stopped at once rather than left to warm
+    up for a second of the other core after the run has ended."""
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    write_seeds(seeds, 2)
+    assert seedpress("archive", seeds, "--dist", dist).returncode == 0
+    (seeds / "article-1.txt").unlink()
+    marker = f"SEEDPRESS_TEST_RUN={os.urandom(8).hex()}"
+    name, value = marker.split("=")
+    result = seedpress("archive", seeds, "--dist", dist, "--jobs", "1", env={name: value})
+    assert result.returncode == 0, result.stderr
+    assert "0 built, 1 unchanged, 0 failed, 1 withdrawn" in result.stdout
+    assert [command for command in _processes_with(marker) if "forkserver" in command] == []

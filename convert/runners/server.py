@@ -12,6 +12,7 @@ imports it first.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 from convert import defaults
@@ -71,6 +72,26 @@ def few_seeds_to_build() -> None:
         os.close(os.open(_few_seeds_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
     except OSError:
         pass  # heard already, or the folder cannot take it: the title is rendered
+
+
+def stop_unused_server() -> None:
+    """When the plan builds nothing: stop the server started early at once. It would exit by
+    itself once the run is gone, but only after its warm-up, a second of the other core
+    spent for nothing while the run withdraws and hands out, and after it ends."""
+    import sys
+
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    if _few_seeds_file is None or forkserver is None:
+        return  # no server started early by this process
+    server = forkserver._forkserver
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is None:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    server._stop()  # waits for it (killed: at once) and removes its socket
 
 
 def forget_few_seeds() -> None:
