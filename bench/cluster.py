@@ -89,8 +89,11 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int, s
 
 
 def digests(dist: Path) -> dict[str, str]:
+    """The archive's files by path, but the run's own (its metrics in .metrics/, which every
+    run writes anew with its own figures)."""
     return {str(p.relative_to(dist)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(dist.glob("*/*")) if p.is_file() and not p.name.startswith(".")}
+            for p in sorted(dist.glob("*/*")) if p.is_file() and not p.name.startswith(".")
+            and not p.parent.name.startswith(".")}
 
 
 def driver(arguments: list[str]) -> int:
@@ -175,9 +178,13 @@ def main() -> None:
         for round_ in range(arguments.rounds):
             pools.append(pool(f"pool-{round_}")[:2])
             warms.append(cluster(f"cluster-{round_}"))
-        same = len({json.dumps(digests(work / name)) for name in
-                    ["cluster-cold", *(f"pool-{r}" for r in range(arguments.rounds)),
-                     *(f"cluster-{r}" for r in range(arguments.rounds))]}) == 1
+        runs = {name: digests(work / name) for name in
+                ["cluster-cold", *(f"pool-{r}" for r in range(arguments.rounds)),
+                 *(f"cluster-{r}" for r in range(arguments.rounds))]}
+        first = runs["pool-0"]
+        differing = sorted({path for files in runs.values() for path in set(files) | set(first)
+                            if files.get(path) != first.get(path)})
+        same = not differing
         pool_best, warm_best = min(pools), min(warms)
 
         print(f"N={n} seeds, {os.cpu_count()} cores (load average {load:.1f} at the start); pool: 2 processes; "
@@ -195,6 +202,8 @@ def main() -> None:
               f"{', '.join(f'{w[0]:.1f}' for w in warms)}")
         print(f"cluster / pool = {cold[0] / pool_best[0]:.2f} first run, {warm_best[0] / pool_best[0]:.2f} warm "
               f"(target: at most 1.25); identical files in every run: {'yes' if same else 'NO'}")
+        if differing:
+            print(f"files that differ between runs ({len(differing)}): {', '.join(differing[:10])}")
     finally:
         for process in processes:
             try:
