@@ -51,6 +51,7 @@ from convert.layout import (
 )
 from convert.publish.entries import HandoutOptions
 from convert.publish.handout import checked
+from convert.publish.paging import PageRecord
 from convert.publish.stamp import handout_inputs, handout_is_current, handout_salt
 
 #: The digest of what a missing fc-list lists: nothing.
@@ -435,3 +436,20 @@ def test_an_entry_checked_before_does_not_let_a_changed_one_through(handed_out):
     edition = replace(entry.editions[0], path="../outside.pdf")
     with pytest.raises(ValueError, match="unsafe edition path"):
         checked([replace(entry, editions=(edition, *entry.editions[1:]))])
+
+
+def test_a_page_written_after_it_was_hashed_is_hashed_again(handed_out):
+    """The page record's check of a kept page (publish/paging.py) hashes the file once a
+    process for a state of it: the same bytes written in place, to the same size and
+    inode, are read again, and so are other bytes."""
+    record = PageRecord.read(handed_out, handout_salt(HandoutOptions()))
+    inputs = record.pages[INDEX_NAME][0]
+    assert record.holds(INDEX_NAME, inputs) and record.holds(INDEX_NAME, inputs)
+    index = handed_out / INDEX_NAME
+    before = index.read_bytes()
+    with index.open("r+b") as file:
+        file.write(b"<!-- ")
+    assert not record.holds(INDEX_NAME, inputs)
+    with index.open("r+b") as file:
+        file.write(before[:5])
+    assert record.holds(INDEX_NAME, inputs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,7 +47,7 @@ class PageRecord:
         if not isinstance(recorded, list) or recorded[:1] != [inputs]:
             return False
         try:
-            return [inputs, hashlib.sha256(read_regular(self.dist / name)).hexdigest()] == recorded
+            return [inputs, _file_digest(self.dist / name)] == recorded
         except OSError:
             return False
 
@@ -58,6 +60,28 @@ class PageRecord:
         pages = {name: value for name, value in sorted(self.pages.items()) if name in names}
         write_if_changed(self.dist / self.NAME,
                          json.dumps({"salt": self.salt, "pages": pages}, indent=0).encode("ascii"))
+
+
+def _file_digest(path: Path) -> str:
+    """The sha256 of the regular file `path`. A file whose state (inode, size, modification
+    and change times) is what it was when this process last hashed it is not read again:
+    a run hashes the pages its record keeps on a thread while its workers build
+    (jobs._prepare_handout), and its hand-out then only looks at them. Writing a file,
+    even in place and to the same size, changes its change time."""
+    status = os.stat(path, follow_symlinks=False)
+    state = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+    known = _hashed.get(str(path))
+    if known is not None and known[0] == state:
+        return known[1]
+    data = read_regular(path)
+    digest = hashlib.sha256(data).hexdigest()
+    if stat.S_ISREG(status.st_mode) and len(data) == status.st_size:
+        _hashed[str(path)] = (state, digest)
+    return digest
+
+
+#: _file_digest's answers, by path: the file's state when it was hashed, and its digest.
+_hashed: dict[str, tuple[tuple, str]] = {}
 
 
 #: Titles on one page of the index and of each feed.
