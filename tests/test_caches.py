@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 from support.run import REAL_SEED, seedpress_environment
 
 from convert import jobs
@@ -37,6 +38,7 @@ from convert.archive.catalog import open_catalog
 from convert.archive.job import validate_seed
 from convert.build.environment import environment_digest, fc_list_digest, fonts_digest
 from convert.build.input import failure_line
+from convert.document.labels import labels
 from convert.document.seed import parse_seed, parse_seed_structure
 from convert.errors import SeedError
 from convert.jobs import publish, published_entries
@@ -51,6 +53,9 @@ from convert.layout import (
 )
 from convert.publish.entries import HandoutOptions
 from convert.publish.handout import checked
+from convert.publish.index_page import index_item
+from convert.publish.opds1 import feed_entry
+from convert.publish.opds2 import json_publication
 from convert.publish.paging import PageRecord
 from convert.publish.stamp import handout_inputs, handout_is_current, handout_salt
 
@@ -453,3 +458,41 @@ def test_a_page_written_after_it_was_hashed_is_hashed_again(handed_out):
     with index.open("r+b") as file:
         file.write(before[:5])
     assert record.holds(INDEX_NAME, inputs)
+
+
+# An entry's item of the index, Atom entry and OPDS 2.0 publication are made once for an
+# entry and a page language or options (publish/entries.once_per_entry): an entry is
+# listed on the archive's pages and on each of its facet values'.
+
+
+def test_an_entry_is_rendered_again_when_it_or_the_pages_words_change(handed_out):
+    connection = open_catalog(handed_out)
+    try:
+        (entry,) = published_entries(connection)
+    finally:
+        connection.close()
+    english, french = labels("en"), labels("fr")
+    item = index_item(entry, english)
+    assert index_item(entry, english) is item
+    assert index_item(entry, french) != item and 'lang="fr"' not in item
+    retitled = replace(entry, title="A title set by hand")
+    assert "A title set by hand" in index_item(retitled, english)
+    assert index_item(entry, english) is item
+    other = HandoutOptions(base_url="https://example.org/archive/")
+    assert json_publication(entry, HandoutOptions()) != json_publication(entry, other)
+    assert "https://example.org/archive/" in json.dumps(json_publication(entry, other))
+    assert "A title set by hand" in json.dumps(json_publication(retitled, HandoutOptions()))
+
+
+def test_each_atom_entry_is_a_copy_of_its_own(handed_out):
+    """search adds its language to the entry it is given: the next feed must not see it."""
+    connection = open_catalog(handed_out)
+    try:
+        (entry,) = published_entries(connection)
+    finally:
+        connection.close()
+    first = feed_entry(entry)
+    first.set("changed", "yes")
+    second = feed_entry(entry)
+    assert second is not first and second.get("changed") is None
+    assert etree.tostring(feed_entry(replace(entry, summary="Another summary."))).count(b"Another summary.") == 1

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, wraps
+from typing import TypeVar
 from urllib.parse import urljoin
 
 from convert import defaults
@@ -202,6 +203,35 @@ def newest_first(entries: Sequence[Entry]) -> list[Entry]:
     """Entries by date, newest first; equal dates by title, then key, so the order is total."""
     by_title = sorted(entries, key=lambda entry: (entry.title, entry.key))
     return sorted(by_title, key=lambda entry: entry.date, reverse=True)
+
+
+def once_per_entry(render: Callable[[Entry, Hashable], T]) -> Callable[[Entry, Hashable], T]:
+    """`render(entry, context)` made once per entry and context, and kept by the entry's
+    digest: an entry is rendered alike on a page of the archive and on one of each of its
+    facet values (a year, a month, a language, an author, a tag), so that a hand-out of a
+    new page and of its facets' new pages does a quarter of the work. What it gives is
+    shared: the caller must not change it. At most RENDERED_KEPT are kept, then the
+    memory is let go of and filled again."""
+    made: dict[tuple[str, Hashable], T] = {}
+
+    @wraps(render)
+    def once(entry: Entry, context: Hashable) -> T:
+        key = (entry.digest, context)
+        found = made.get(key)
+        if found is None:
+            if len(made) >= RENDERED_KEPT:
+                made.clear()
+            found = made[key] = render(entry, context)
+        return found
+
+    return once
+
+
+#: Renderings once_per_entry keeps for each renderer: an archive of 10,000 titles, each listed
+#: on the archive's pages and its facets'.
+RENDERED_KEPT = 20_000
+
+T = TypeVar("T")
 
 
 def updated(entries: Sequence[Entry]) -> datetime:

@@ -30,6 +30,7 @@ from convert.publish.entries import (
     image,
     landing,
     oldest_first,
+    once_per_entry,
     updated,
 )
 from convert.publish.facets import browse_line
@@ -274,7 +275,12 @@ def download_line(entry: Entry, words: Labels) -> str:
 
 
 def index_item(entry: Entry, words: Labels | None = None) -> str:
-    words = words or labels(HandoutOptions.lang)
+    """The entry as an item of the index's list, in the page's language (`words`)."""
+    return _index_item(entry, words or labels(HandoutOptions.lang))
+
+
+@once_per_entry
+def _index_item(entry: Entry, words: Labels) -> str:
     page = landing(entry)
     title = html_text(entry.title) if page is None else f'<a href="{html_text(href(page))}">{html_text(entry.title)}</a>'
     # The page is in the archive's language; the entry's own words are in its language.

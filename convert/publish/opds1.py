@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from copy import deepcopy
 
 from lxml import etree
 
@@ -17,6 +18,7 @@ from convert.publish.entries import (
     image,
     landing,
     oldest_first,
+    once_per_entry,
     updated,
 )
 from convert.publish.facets import Facet, FacetLink, facet_heading, group_label
@@ -108,6 +110,13 @@ def add_generator(feed: etree._Element) -> None:
 
 
 def feed_entry(entry: Entry, options: HandoutOptions = HandoutOptions()) -> etree._Element:
+    """The entry as an Atom entry of the OPDS 1.2 feeds: a copy of its own, for the caller
+    to add to a feed (an element has one parent) or change (search adds its language)."""
+    return deepcopy(_feed_entry(entry, options))
+
+
+@once_per_entry
+def _feed_entry(entry: Entry, options: HandoutOptions) -> etree._Element:
     item = etree.Element(f"{{{ATOM}}}entry")
     _text(item, "title", entry.title)
     _text(item, "id", entry.identifier)
