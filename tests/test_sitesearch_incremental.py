@@ -22,7 +22,7 @@ from convert.layout import BUNDLE_ENTRY, BUNDLE_MANIFEST, BUNDLE_NAME, BUNDLE_PA
 from convert.publish.entries import Edition, Entry, oldest_first
 from convert.publish.handout import write_handout
 from convert.publish.paging import PAGE_SIZE
-from convert.publish.sitesearch import refresh_bundle
+from convert.publish.sitesearch import index_full_open_page_ahead, refresh_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -219,3 +219,32 @@ def test_a_withdrawn_title_is_not_found_in_the_browser(copied, browser, static_h
     base = static_host(dist)
     assert search_keys(browser, base, word(7)) == set()
     assert search_keys(browser, base, word(8)) == {entries[7].key}
+
+
+def _landing(entries: list[Entry]) -> list[tuple[str, str]]:
+    return [(edition.path, edition.sha256) for entry in oldest_first(entries) for edition in entry.editions
+            if edition.name == LANDING_EDITION]
+
+
+@pytest.mark.parametrize("then", ["a new title", "a title withdrawn"])
+def test_a_full_open_page_indexed_ahead_is_used_by_the_next_title_or_removed(copied, then):
+    """While its workers build, a run indexes a full open page as the full page the next
+    title makes it (jobs._prepare_handout): that title's hand-out lists the index made
+    ahead and makes only the new open page's. If no title comes after it (one withdrawn
+    instead), the next refresh removes the index made ahead."""
+    dist, entries = copied
+    entries += [add_title(dist, number) for number in range(len(entries), (FULL_PAGES + 1) * PAGE_SIZE)]
+    assert publish(dist, entries)
+    listed = set(listed_indexes(dist))
+    index_full_open_page_ahead(dist, _landing(entries))
+    (ahead,) = {path.resolve() for path in (dist / BUNDLE_PAGES_NAME).iterdir()} - listed
+    made = (ahead / BUNDLE_ENTRY).stat().st_ino
+    if then == "a new title":
+        entries.append(add_title(dist, len(entries)))
+        assert publish(dist, entries)
+        assert listed_indexes(dist)[-1] == ahead and (ahead / BUNDLE_ENTRY).stat().st_ino == made
+        assert page_count_of(ahead) == PAGE_SIZE and page_count_of(dist / BUNDLE_NAME) == 1
+    else:
+        del entries[0]
+        assert publish(dist, entries)
+        assert not ahead.exists() and ahead not in listed_indexes(dist)

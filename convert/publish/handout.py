@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import cache, partial
 from pathlib import Path
 
+from convert.document.labels import labels
 from convert.editions.cover import favicon_svg
 from convert.files import read_regular, write_if_changed
 from convert.layout import (
@@ -28,10 +29,10 @@ from convert.layout import (
 from convert.publish.browse_pages import render_browse_group, render_facet_index
 from convert.publish.entries import STATIC_SEARCH, Entry, HandoutOptions, check_entry, newest_first, oldest_first
 from convert.publish.facets import FacetIndex, FacetLink, facet_links
-from convert.publish.index_page import SEARCH_SCRIPT, SEARCH_SCRIPT_NAME, render_index
-from convert.publish.opds1 import render_feed
-from convert.publish.opds2 import JSON_FEED_NAME, render_json_feed
-from convert.publish.paging import PageRecord, Pages, old_pages
+from convert.publish.index_page import SEARCH_SCRIPT, SEARCH_SCRIPT_NAME, index_item, render_index
+from convert.publish.opds1 import feed_entry, render_feed
+from convert.publish.opds2 import JSON_FEED_NAME, json_publication, render_json_feed
+from convert.publish.paging import PAGE_SIZE, PageRecord, Pages, old_pages
 from convert.publish.stamp import handout_salt
 
 #: The archive's icon, served as dist/favicon.svg: a cover in miniature, in the cover's colours.
@@ -97,6 +98,19 @@ def write_handout(dist: Path, entries: Sequence[Entry], options: HandoutOptions 
         written.append(stale)
     record.write(wanted)
     return written
+
+
+def render_newest_ahead(entries: Sequence[Entry], options: HandoutOptions = HandoutOptions()) -> None:
+    """Render the index item, Atom entry and OPDS 2.0 publication of the entries on the
+    archive's last two pages, which a new seed renders again (its start page, and the page
+    before when the new seed opens a page); once_per_entry keeps them for the hand-out,
+    which a run works out on a thread while its workers build (jobs._prepare_handout).
+    The newest titles are most of its facets' newest too: their year, month, language."""
+    words = labels(options.lang)
+    for entry in oldest_first(entries)[-2 * PAGE_SIZE:]:
+        index_item(entry, words)
+        feed_entry(entry, options)
+        json_publication(entry, options)
 
 
 def checked(entries: Sequence[Entry]) -> None:

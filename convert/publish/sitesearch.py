@@ -55,7 +55,7 @@ from convert.layout import BUNDLE_OLD_NAME as _OLD
 from convert.layout import BUNDLE_SITE_NAME as _SITE
 from convert.layout import BUNDLE_SOURCE_NAME as SOURCE_NAME
 from convert.publish.entries import is_safe_name
-from convert.publish.paging import page_count, page_span
+from convert.publish.paging import PAGE_SIZE, page_count, page_span
 
 
 def pagefind_executable() -> Path | None:
@@ -169,6 +169,20 @@ def refresh_bundle(dist: Path, landing_pages: Iterable[tuple[str, str]]) -> bool
     finally:
         shutil.rmtree(dist / _SITE, ignore_errors=True)
     return True
+
+
+def index_full_open_page_ahead(dist: Path, landing_pages: Sequence[tuple[str, str]]) -> None:
+    """When the open page holds a full page of titles, make now the index it will have as
+    a full page, which the next new title makes it: a run does so on a thread while its
+    workers build (jobs._prepare_handout), so that its hand-out indexes only the new open
+    page (0.45 s of the run that finds the 1,001st title). Named by its landing pages, as
+    every full page's index is: one the hand-out does not list (the new title did not
+    come last, or failed) is removed by the next refresh_bundle."""
+    landing_pages = list(landing_pages)
+    if not landing_pages or len(landing_pages) % PAGE_SIZE or not (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file():
+        return
+    page = landing_pages[-PAGE_SIZE:]
+    _page_index(Path(dist).absolute(), page_index_name(page), page)
 
 
 def _page_index(dist: Path, name: str, landing_pages: Sequence[tuple[str, str]]) -> dict:
