@@ -188,6 +188,16 @@ class PipeReader:
         return data
 
 
+def kill(pid: int | None) -> None:
+    """SIGKILL the process `pid`, if there is one and it is still there."""
+    if pid is None:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def stop_child(process: subprocess.Popen, *, grace: float = 0) -> None:
     """Stop a child that speaks over its stdin and stdout, reap it and close its pipes.
 

@@ -430,12 +430,18 @@ def test_the_entries_kept_from_the_last_reading_follow_a_changed_row(handed_out,
         connection.close()
 
 
-def test_an_entry_checked_before_does_not_let_a_changed_one_through(handed_out):
-    connection = open_catalog(handed_out)
+def _the_entry(dist: Path):
+    """The hand-out entry of the one title of `dist`."""
+    connection = open_catalog(dist)
     try:
         (entry,) = published_entries(connection)
     finally:
         connection.close()
+    return entry
+
+
+def test_an_entry_checked_before_does_not_let_a_changed_one_through(handed_out):
+    entry = _the_entry(handed_out)
     checked([entry])
     checked([entry])  # known: not checked again
     edition = replace(entry.editions[0], path="../outside.pdf")
@@ -466,11 +472,7 @@ def test_a_page_written_after_it_was_hashed_is_hashed_again(handed_out):
 
 
 def test_an_entry_is_rendered_again_when_it_or_the_pages_words_change(handed_out):
-    connection = open_catalog(handed_out)
-    try:
-        (entry,) = published_entries(connection)
-    finally:
-        connection.close()
+    entry = _the_entry(handed_out)
     english, french = labels("en"), labels("fr")
     item = index_item(entry, english)
     assert index_item(entry, english) is item
@@ -486,11 +488,7 @@ def test_an_entry_is_rendered_again_when_it_or_the_pages_words_change(handed_out
 
 def test_each_atom_entry_is_a_copy_of_its_own(handed_out):
     """search adds its language to the entry it is given: the next feed must not see it."""
-    connection = open_catalog(handed_out)
-    try:
-        (entry,) = published_entries(connection)
-    finally:
-        connection.close()
+    entry = _the_entry(handed_out)
     first = feed_entry(entry)
     first.set("changed", "yes")
     second = feed_entry(entry)

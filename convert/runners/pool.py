@@ -11,7 +11,6 @@ held one try of defaults.WORKER_DEATHS.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
@@ -26,7 +25,7 @@ from convert.build.input import BuildOptions, build_input, memory_failure, one_l
 from convert.build.limits import reached_memory_limit
 from convert.build.outcome import Limit, Outcome, times
 from convert.errors import RunStopped
-from convert.process import die_with_parent, leave_interrupt_to_parent, limit_address_space, quiet_stderr
+from convert.process import die_with_parent, kill, leave_interrupt_to_parent, limit_address_space, quiet_stderr
 from convert.runners.server import WARM_MODULE, worker_context
 
 #: Environment variable naming a file each worker appends `<pid> <key>` to as it
@@ -308,20 +307,11 @@ class _Watch:
             del self.running[key]
             # A kill, not a stall: the clock of the wait for a seed starts again.
             self.last_change, self.killed = now, True
-            _kill(pid)
+            kill(pid)
         if not self.running and now - self.last_change > defaults.WORKER_START_TIMEOUT:
             self.last_change, self.stalled, self.killed = now, True, True
             for worker in workers:
-                _kill(worker.pid)
-
-
-def _kill(pid: int | None) -> None:
-    if pid is None:
-        return
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+                kill(worker.pid)
 
 
 def _workers(pool: ProcessPoolExecutor) -> list:
@@ -339,5 +329,5 @@ def _stop_workers(pool: ProcessPoolExecutor, grace: float) -> None:
     for worker in workers:
         worker.join(max(0.0, deadline - time.monotonic()))
         if worker.exitcode is None:
-            _kill(worker.pid)
+            kill(worker.pid)
             worker.join(10)

@@ -12,7 +12,6 @@ imports it first.
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 from convert import defaults
@@ -83,14 +82,13 @@ def stop_unused_server() -> None:
     forkserver = sys.modules.get("multiprocessing.forkserver")
     if _few_seeds_file is None or forkserver is None:
         return  # no server started early by this process
+    from convert.process import kill  # not at the top: the command line imports this module first
+
     server = forkserver._forkserver
     pid = getattr(server, "_forkserver_pid", None)
     if pid is None:
         return
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    kill(pid)
     server._stop()  # waits for it (killed: at once) and removes its socket
 
 
