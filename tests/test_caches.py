@@ -51,10 +51,10 @@ from convert.layout import (
     PAGE_RECORD_NAME,
     SUMS_NAME,
 )
-from convert.publish.entries import HandoutOptions
+from convert.publish.entries import RENDERED_KEPT, HandoutOptions
 from convert.publish.handout import checked
 from convert.publish.index_page import index_item
-from convert.publish.opds1 import feed_entry
+from convert.publish.opds1 import _feed_entry, feed_entry
 from convert.publish.opds2 import json_publication
 from convert.publish.paging import PageRecord
 from convert.publish.stamp import handout_inputs, handout_is_current, handout_salt
@@ -494,3 +494,12 @@ def test_each_atom_entry_is_a_copy_of_its_own(handed_out):
     second = feed_entry(entry)
     assert second is not first and second.get("changed") is None
     assert etree.tostring(feed_entry(replace(entry, summary="Another summary."))).count(b"Another summary.") == 1
+
+
+def test_the_renderings_kept_are_bounded_whatever_the_archive(handed_out):
+    """once_per_entry keeps at most RENDERED_KEPT renderings of each renderer, so that
+    neither a run over a large archive nor a long-running `seedpress serve` grows with it."""
+    entry = _the_entry(handed_out)
+    for number in range(RENDERED_KEPT + 50):
+        feed_entry(replace(entry, summary=f"Summary {number}."))
+    assert 0 < len(_feed_entry.kept) <= RENDERED_KEPT
