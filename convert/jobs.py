@@ -277,11 +277,12 @@ def _prepare_handout(dist: Path, handout: HandoutOptions) -> None:
     of the titles that stay as they are: import its modules, work out its salt, hash the
     pages its record keeps, read the catalog's rows and make their entries
     (published_entries keeps them, and publish makes anew only those of the seeds
-    built), check them, load the locale data of their languages, and render the newest
+    built), check them, load the locale data of their languages, render the newest
     titles' items and feed entries (publish/handout.render_newest_ahead), and index the
-    open page as a full one when the next title fills it (sitesearch). This process only waits on the workers then; a run that finds one
-    new seed among a thousand titles hands out 0.15 s sooner. Only for a run that will
-    build on workers; one that builds nothing or builds here has no wait to fill."""
+    open page as a full one when the next title fills it (sitesearch). This process only
+    waits on the workers then: a run that finds one new seed among a thousand titles
+    hands out in 0.21 s rather than 0.40. Only for a run that will build on workers; one
+    that builds nothing or builds here has no wait to fill."""
     global _preparing
 
     def prepare() -> None:
@@ -293,10 +294,7 @@ def _prepare_handout(dist: Path, handout: HandoutOptions) -> None:
             from convert.publish.sitesearch import index_full_open_page_ahead
             from convert.publish.stamp import handout_salt
 
-            record = PageRecord.read(dist, handout_salt(handout))
-            for name, recorded in list(record.pages.items()):
-                if isinstance(recorded, list) and recorded:
-                    record.holds(name, recorded[0])  # hashes the page (paging._file_digest)
+            PageRecord.read(dist, handout_salt(handout)).hash_kept_pages()
             connection = open_catalog_readonly(dist)
             try:
                 entries = published_entries(connection)

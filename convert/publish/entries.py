@@ -205,6 +205,9 @@ def newest_first(entries: Sequence[Entry]) -> list[Entry]:
     return sorted(by_title, key=lambda entry: entry.date, reverse=True)
 
 
+T = TypeVar("T")
+
+
 def once_per_entry(render: Callable[[Entry, Hashable], T]) -> Callable[[Entry, Hashable], T]:
     """`render(entry, context)` made once per entry and context, and kept by the entry's
     digest: an entry is rendered alike on a page of the archive and on one of each of its
@@ -233,8 +236,6 @@ def once_per_entry(render: Callable[[Entry, Hashable], T]) -> Callable[[Entry, H
 #: a bound on memory, the same whatever the archive's size (an Atom entry takes 14 KB, an
 #: index item 4, a publication 3: 21 MB at most) for a run and for `seedpress serve`.
 RENDERED_KEPT = 1_000
-
-T = TypeVar("T")
 
 
 def updated(entries: Sequence[Entry]) -> datetime:

@@ -51,6 +51,13 @@ class PageRecord:
         except OSError:
             return False
 
+    def hash_kept_pages(self) -> None:
+        """Hash the file of every page the record keeps, ahead of the hand-out's checks
+        (holds), which then find each digest kept for the file's state (_file_digest)."""
+        for name, recorded in list(self.pages.items()):
+            if isinstance(recorded, list) and recorded:
+                self.holds(name, recorded[0])
+
     def wrote(self, name: str, inputs: str, data: bytes) -> None:
         """Note that `name` now holds `data`, rendered from `inputs`."""
         self.pages[name] = [inputs, hashlib.sha256(data).hexdigest()]
