@@ -46,7 +46,7 @@ from convert.serve import loop
 from convert.serve.files import ServeFiles
 from convert.serve.headers import SecurityHeaders
 from convert.serve.metrics import MetricsSettings, ServeMetrics
-from convert.serve.protocol import protocol_with_timeouts
+from convert.serve.protocol import StoppingServer, protocol_with_timeouts
 from convert.serve.search import SearchSlots, search_description_endpoint, search_endpoint
 
 
@@ -96,7 +96,7 @@ def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
         http=protocol_with_timeouts(header_timeout, send_timeout),
         server_header=False, log_level="info", access_log=True,
     )
-    server = uvicorn.Server(config)
+    server = StoppingServer(config)
     try:
         # uvicorn's Server.run(), on asyncio's selector loop made quiet about running short
         # (uvloop, uvicorn's choice when installed, would need the same).

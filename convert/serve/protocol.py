@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 
 import h11
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
 
 from convert.defaults import SERVE_HEADER_TIMEOUT, SERVE_SEND_TIMEOUT
 
@@ -38,6 +40,10 @@ class HeaderTimeoutProtocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
+        if isinstance(self.server_state, StoppingState) and self.server_state.stopping:
+            # Accepted as the server began to stop: close it as uvicorn closed the others.
+            self.shutdown()
+            return
         self.watch_client()
 
     def handle_events(self) -> None:
@@ -92,6 +98,34 @@ class HeaderTimeoutProtocol(H11Protocol):
     def header_timer_expired(self) -> None:
         self.header_timer = None
         self.transport.close()
+
+
+class StoppingState(ServerState):
+    """uvicorn's state shared by a server's connections, which also says whether it is stopping."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopping = False
+
+
+class StoppingServer(uvicorn.Server):
+    """uvicorn's server, which also closes a connection accepted as it began to stop.
+
+    To stop, uvicorn closes its listening socket, asks every connection in its set to close (an
+    idle one closes at once), and waits until the set is empty. A connection that accept() took
+    in the same turn of the loop as the stop has its transport made a turn later, so it joined
+    the set after the others were asked, and held the stop until its header timeout: for ever
+    with a long one, 10 s with the default. It is now closed as soon as it is made
+    (HeaderTimeoutProtocol.connection_made).
+    """
+
+    def __init__(self, config: uvicorn.Config):
+        super().__init__(config)
+        self.server_state = StoppingState()
+
+    async def shutdown(self, sockets=None) -> None:
+        self.server_state.stopping = True
+        await super().shutdown(sockets)
 
 
 def protocol_with_timeouts(header_timeout: float, send_timeout: float) -> type[HeaderTimeoutProtocol]:
