@@ -131,6 +131,12 @@ MIN_PANDOC = (3, 1)
 MIN_WEASYPRINT = (70, 0)
 
 
+def is_input_name(name: str) -> bool:
+    """Whether a file named `name` is a seed or a master: its suffix in any case, so that
+    `NOTE.TXT` (as Windows tools and old cameras write names) is a seed as `note.txt` is."""
+    return name.lower().endswith(SEED_SUFFIXES + MASTER_SUFFIXES)
+
+
 def default_jobs() -> int:
     """One archive worker per core this process may run on."""
     return max(1, len(os.sched_getaffinity(0)))

@@ -21,7 +21,7 @@ from convert.archive.keys import assign_keys
 from convert.build.options import BuildOptions
 from convert.build.outcome import Outcome, Status
 from convert.dates import now
-from convert.defaults import MASTER_SUFFIXES, SEED_SUFFIXES
+from convert.defaults import is_input_name
 from convert.editions.tools import check_prerequisites
 from convert.errors import ConfigError, SeedError, SeedpressError
 from convert.layout import CATALOG_NAME, METRICS_DIR_NAME, archive_lock
@@ -41,7 +41,7 @@ def expand_inputs(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
         if path.is_dir():
             found = sorted(
                 p for p in path.iterdir()
-                if p.suffix.lower() in SEED_SUFFIXES + MASTER_SUFFIXES and p.is_file()
+                if is_input_name(p.name) and p.is_file()
             )
             if not found:
                 yield path, "no seeds (*.txt) or masters (*.md) in this folder"

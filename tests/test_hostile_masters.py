@@ -57,6 +57,11 @@ def master(*, body: str = BODY, **fields: str) -> str:
     return "---\n" + "".join(f"{name}: {value}\n" for name, value in values.items()) + f"---\n\n{body}"
 
 
+def master_without(field: str) -> str:
+    """A minimal master without `field`, as one written by hand or with a line deleted."""
+    return "".join(line for line in master().splitlines(keepends=True) if not line.startswith(f"{field}:"))
+
+
 def with_summary(paragraph: str) -> str:
     return BODY.replace("The summary.", paragraph)
 
@@ -91,6 +96,9 @@ REFUSED = {
                    "the tag !!python/object/apply:os.system"),
     "tag-binary": (master(title="!!binary aGk="), "the tag !!binary"),
     "title-number": (master(title="1984"), "'title' must be text"),
+    # Said to be wrong in form, though there was nothing there: "'lang' must be a BCP 47 language tag".
+    **{f"no-{field}": (master_without(field), f"frontmatter has no '{field}' field (a master keeps title, lang and")
+       for field in ("title", "lang", "source")},
 }
 
 

@@ -377,6 +377,24 @@ def test_each_seed_in_a_subfolder_is_named_in_a_warning_and_not_built(archive_co
     assert not any((dist / name).exists() for name in ("late", "later", "x"))
 
 
+
+@pytest.mark.slow
+def test_a_seed_or_master_whose_suffix_is_in_capitals_is_built(archive_copy):
+    """A seed named `NOTE.TXT` (as Windows tools write names) was passed over without a word by
+    an archive run, though `convert` of the folder built it and a subfolder's was warned of."""
+    seeds, dist = archive_copy
+    (seeds / "SHOUTED.TXT").write_text("A shouted title\n\nA summary.\n\nRead the original article here\n\n"
+                                       "A commentary.\n", "utf-8")
+    elsewhere = seeds.parent / "written.txt"
+    elsewhere.write_text("A written master\n\nIts summary.\n", "utf-8")
+    assert seedpress("convert", elsewhere, "-o", seeds / "Written.MD").returncode == 0
+    result = seedpress("archive", seeds, "--dist", dist, "--json")
+    assert result.returncode == 0, result.stderr
+    assert statuses(dist)["SHOUTED"] == statuses(dist)["Written"] == "built"
+    assert f"\"built\": 2, \"unchanged\": {TITLES}" in result.stdout
+    assert (dist / "SHOUTED" / "SHOUTED.txt").read_bytes() == (seeds / "SHOUTED.TXT").read_bytes()
+    assert "A written master" in (dist / "Written" / "Written.md").read_text("utf-8")
+
 # --- 4. progress -----------------------------------------------------------------------
 
 def run_on_a_terminal(*arguments, timeout: float = COMMAND_TIMEOUT) -> tuple[int, str, str]:

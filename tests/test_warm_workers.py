@@ -47,13 +47,17 @@ def test_the_workers_server_is_warm_single_threaded_and_quiet(tmp_path):
                      "stdout": "/dev/null", "stderr": "/dev/null"}
 
 
-def test_the_early_start_knows_a_seed_by_the_builds_own_suffixes():
-    """runners/server.py reads the seeds folder before the build is imported: its suffixes
-    are the build's."""
-    from convert.build.input import MASTER_SUFFIXES, SEED_SUFFIXES
-    from convert.runners.server import INPUT_SUFFIXES
+@pytest.mark.parametrize("name", ["a.txt", "B.TXT", "c.md", "d.Markdown", "e.txt.pdf", "f.docx"])
+def test_the_early_start_knows_a_seed_as_the_archive_does(tmp_path, name):
+    """runners/server.py reads the seeds folder before the build is imported: what it takes
+    for a seed or a master is what the archive run builds, in any case."""
+    from convert.archive.job import find_seeds
+    from convert.runners.server import will_likely_build
 
-    assert INPUT_SUFFIXES == SEED_SUFFIXES + MASTER_SUFFIXES
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / name).write_text("A title\n\nA summary.\n", "utf-8")
+    assert will_likely_build(seeds, tmp_path / "dist") == bool(find_seeds(seeds))
 
 
 def test_the_early_start_waits_for_a_seed_that_changed(tmp_path):

@@ -21,7 +21,7 @@ from pathlib import Path
 from convert import defaults
 from convert.archive.catalog import SeedRow, forget_seed, seed_rows
 from convert.build.outcome import Status
-from convert.defaults import MASTER_SUFFIXES, SEED_SUFFIXES
+from convert.defaults import is_input_name
 from convert.errors import ConfigError, MassWithdrawalRefused
 
 
@@ -80,11 +80,10 @@ def nested_seeds(seeds_dir: Path) -> Iterator[Path]:
     """The seeds and masters in subfolders of `seeds_dir`, which an archive run does not build
     (only the files directly in it are seeds): each is named in a warning. Hidden folders
     are skipped, and links to folders are not followed."""
-    suffixes = SEED_SUFFIXES + MASTER_SUFFIXES
     for folder, subfolders, files in os.walk(seeds_dir):
         subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         if Path(folder) == seeds_dir:
             continue
         for name in sorted(files):
-            if Path(name).suffix.lower() in suffixes:
+            if is_input_name(name):
                 yield Path(folder) / name

@@ -30,7 +30,7 @@ from convert.build.environment import build_digest, environment_digest
 from convert.build.options import BuildOptions
 from convert.build.outcome import Outcome, Status
 from convert.dates import file_stamp
-from convert.defaults import MASTER_SUFFIXES, SEED_SUFFIXES
+from convert.defaults import is_input_name
 from convert.errors import ConfigError, SeedpressError
 from convert.files import fsync_directory, read_bounded
 from convert.layout import CATALOG_NAME, WITHDRAWN_NAME, edition_path
@@ -179,7 +179,7 @@ def find_seeds(seeds_dir: Path) -> list[Seed]:
     # each entry knows whether it is a link or a regular file without a stat of its own.
     try:
         with os.scandir(seeds_dir) as listing:
-            entries = {entry.name: entry for entry in listing if entry.name.endswith(SEED_SUFFIXES + MASTER_SUFFIXES)}
+            entries = {entry.name: entry for entry in listing if is_input_name(entry.name)}
     except OSError as error:
         raise ConfigError(f"{seeds_dir}: cannot list the folder of seeds: {error.strerror or error}") from None
     names = sorted(entries)

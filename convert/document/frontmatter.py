@@ -62,6 +62,8 @@ _NOT_IN_FILE_NAME = re.compile(r"[/\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]"
 #: The largest count a file size (off_t) can be.
 MAX_COUNT = 2**63 - 1
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: The fields every master holds: seedpress writes them, and a master cannot be read without.
+REQUIRED_FIELDS = ("title", "lang", "source")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,12 @@ class Frontmatter:
 def read_frontmatter(text: str, path: Path | str) -> Frontmatter:
     """The checked fields of the YAML `text`; SeedError naming `path` and the first bad field."""
     meta = load_yaml(text, path)
+    for name in REQUIRED_FIELDS:
+        if name not in meta:
+            # A master written by hand from nothing, or one whose field was deleted: say it is
+            # missing, not that its value (there is none) has the wrong form.
+            raise SeedError(path, f"frontmatter has no '{name}' field (a master keeps title, lang and source "
+                                  "as seedpress wrote them; a new title starts as a .txt seed)")
     title, replaced_in_title = _text(meta.get("title"), path, "title", MAX_TEXT)
     lang = _language_tag(meta.get("lang"), path)
     source = _source(meta.get("source"), path)

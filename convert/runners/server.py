@@ -20,10 +20,6 @@ from convert.layout import CATALOG_NAME
 #: The module the forkserver imports before it forks a worker.
 WARM_MODULE = "convert.runners.warm"
 
-#: What a seeds folder's seeds and masters end with: read here without importing the build.
-INPUT_SUFFIXES = defaults.SEED_SUFFIXES + defaults.MASTER_SUFFIXES
-
-
 def worker_context():
     """The forkserver context the pools fork workers from, preloading runners/warm.py."""
     from multiprocessing import get_context  # 11 ms: only when there are workers to start
@@ -121,6 +117,6 @@ def will_likely_build(seeds_dir: Path, dist: Path) -> bool:
         return False
     try:
         with os.scandir(seeds_dir) as entries:
-            return any(entry.name.endswith(INPUT_SUFFIXES) for entry in entries)
+            return any(defaults.is_input_name(entry.name) for entry in entries)
     except OSError:
         return False
