@@ -379,6 +379,23 @@ def test_each_seed_in_a_subfolder_is_named_in_a_warning_and_not_built(archive_co
 
 
 @pytest.mark.slow
+def test_an_archive_kept_among_the_seeds_is_not_taken_for_seeds_in_a_subfolder(archive_copy):
+    """`seedpress archive . --dist dist` run in the seeds folder: every run after the first
+    warned of each title's master and seed copy in dist/ as a seed in a subfolder."""
+    seeds, dist = archive_copy
+    inside = seeds / "dist"
+    dist.rename(inside)
+    for _ in range(2):
+        result = seedpress("archive", ".", "--dist", "dist", cwd=seeds)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert f"0 built, {TITLES} unchanged, 0 failed, 0 withdrawn in " in result.stdout
+    # A seed in a plain subfolder beside it is still named.
+    (seeds / "later").mkdir()
+    (seeds / "later" / "late.txt").write_text("A title\n\nA summary.", "utf-8")
+    result = seedpress("archive", ".", "--dist", "dist", cwd=seeds)
+    assert "not archived" in assert_one_line_error(result.stderr, "later/late.txt")
+
+@pytest.mark.slow
 def test_a_seed_or_master_whose_suffix_is_in_capitals_is_built(archive_copy):
     """A seed named `NOTE.TXT` (as Windows tools write names) was passed over without a word by
     an archive run, though `convert` of the folder built it and a subfolder's was warned of."""

@@ -23,6 +23,7 @@ from convert.archive.catalog import SeedRow, forget_seed, seed_rows
 from convert.build.outcome import Status
 from convert.defaults import is_input_name
 from convert.errors import ConfigError, MassWithdrawalRefused
+from convert.layout import CATALOG_NAME
 
 
 def titles_held(count: int) -> str:
@@ -79,9 +80,12 @@ def forget_gone_failures(connection: sqlite3.Connection, present_keys: Collectio
 def nested_seeds(seeds_dir: Path) -> Iterator[Path]:
     """The seeds and masters in subfolders of `seeds_dir`, which an archive run does not build
     (only the files directly in it are seeds): each is named in a warning. Hidden folders
-    are skipped, and links to folders are not followed."""
+    are skipped, links to folders are not followed, and neither is an archive's folder (one
+    with a catalog): `seedpress archive . --dist dist` run among the seeds named each
+    title's master and seed copy in dist/ at every run after the first."""
     for folder, subfolders, files in os.walk(seeds_dir):
-        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        subfolders[:] = sorted(name for name in subfolders
+                               if not name.startswith(".") and not os.path.lexists(os.path.join(folder, name, CATALOG_NAME)))
         if Path(folder) == seeds_dir:
             continue
         for name in sorted(files):
