@@ -133,8 +133,13 @@ MIN_WEASYPRINT = (70, 0)
 
 def is_input_name(name: str) -> bool:
     """Whether a file named `name` is a seed or a master: its suffix in any case, so that
-    `NOTE.TXT` (as Windows tools and old cameras write names) is a seed as `note.txt` is."""
+    `NOTE.TXT` (as Windows tools write names) is a seed as `note.txt` is."""
     return name.lower().endswith(SEED_SUFFIXES + MASTER_SUFFIXES)
+
+
+def is_master_name(name: str) -> bool:
+    """Whether a file named `name` is a Markdown master rather than a seed (is_input_name's rule)."""
+    return name.lower().endswith(MASTER_SUFFIXES)
 
 
 def default_jobs() -> int:

@@ -97,8 +97,9 @@ REFUSED = {
     "tag-binary": (master(title="!!binary aGk="), "the tag !!binary"),
     "title-number": (master(title="1984"), "'title' must be text"),
     # Said to be wrong in form, though there was nothing there: "'lang' must be a BCP 47 language tag".
-    **{f"no-{field}": (master_without(field), f"frontmatter has no '{field}' field (a master keeps title, lang and")
+    **{f"no-{field}": (master_without(field), f"frontmatter has no '{field}' (a master keeps title, lang, source")
        for field in ("title", "lang", "source")},
+    "title-empty": (master(title=""), "frontmatter has no 'title' (a master keeps"),
 }
 
 

@@ -377,7 +377,6 @@ def test_each_seed_in_a_subfolder_is_named_in_a_warning_and_not_built(archive_co
     assert not any((dist / name).exists() for name in ("late", "later", "x"))
 
 
-
 @pytest.mark.slow
 def test_an_archive_kept_among_the_seeds_is_not_taken_for_seeds_in_a_subfolder(archive_copy):
     """`seedpress archive . --dist dist` run in the seeds folder: every run after the first
@@ -395,6 +394,7 @@ def test_an_archive_kept_among_the_seeds_is_not_taken_for_seeds_in_a_subfolder(a
     result = seedpress("archive", ".", "--dist", "dist", cwd=seeds)
     assert "not archived" in assert_one_line_error(result.stderr, "later/late.txt")
 
+
 @pytest.mark.slow
 def test_a_seed_or_master_whose_suffix_is_in_capitals_is_built(archive_copy):
     """A seed named `NOTE.TXT` (as Windows tools write names) was passed over without a word by
@@ -411,6 +411,14 @@ def test_a_seed_or_master_whose_suffix_is_in_capitals_is_built(archive_copy):
     assert f"\"built\": 2, \"unchanged\": {TITLES}" in result.stdout
     assert (dist / "SHOUTED" / "SHOUTED.txt").read_bytes() == (seeds / "SHOUTED.TXT").read_bytes()
     assert "A written master" in (dist / "Written" / "Written.md").read_text("utf-8")
+    # The same name with its suffix in another case is the same title: neither is guessed at.
+    (seeds / "SHOUTED.txt").write_bytes((seeds / "SHOUTED.TXT").read_bytes())
+    result = seedpress("archive", seeds, "--dist", dist)
+    assert result.returncode == 1
+    for name, other in (("SHOUTED.TXT", "SHOUTED.txt"), ("SHOUTED.txt", "SHOUTED.TXT")):
+        line = assert_one_line_error(result.stderr, f"/{name}: conflicts with {other}")
+        assert "(names that differ only in the suffix are one title): keep one" in line
+    assert statuses(dist)["SHOUTED"] == "built"  # its last good build stays handed out
 
 # --- 4. progress -----------------------------------------------------------------------
 

@@ -47,8 +47,9 @@ def test_the_workers_server_is_warm_single_threaded_and_quiet(tmp_path):
                      "stdout": "/dev/null", "stderr": "/dev/null"}
 
 
-@pytest.mark.parametrize("name", ["a.txt", "B.TXT", "c.md", "d.Markdown", "e.txt.pdf", "f.docx"])
-def test_the_early_start_knows_a_seed_as_the_archive_does(tmp_path, name):
+@pytest.mark.parametrize(("name", "an_input"), [("a.txt", True), ("B.TXT", True), ("c.md", True),
+                                                ("d.Markdown", True), ("e.txt.pdf", False), ("f.docx", False)])
+def test_the_early_start_knows_a_seed_as_the_archive_does(tmp_path, name, an_input):
     """runners/server.py reads the seeds folder before the build is imported: what it takes
     for a seed or a master is what the archive run builds, in any case."""
     from convert.archive.job import find_seeds
@@ -57,7 +58,8 @@ def test_the_early_start_knows_a_seed_as_the_archive_does(tmp_path, name):
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     (seeds / name).write_text("A title\n\nA summary.\n", "utf-8")
-    assert will_likely_build(seeds, tmp_path / "dist") == bool(find_seeds(seeds))
+    assert will_likely_build(seeds, tmp_path / "dist") is an_input
+    assert [seed.path.name for seed in find_seeds(seeds)] == ([name] if an_input else [])
 
 
 def test_the_early_start_waits_for_a_seed_that_changed(tmp_path):

@@ -84,8 +84,8 @@ def nested_seeds(seeds_dir: Path) -> Iterator[Path]:
     with a catalog): `seedpress archive . --dist dist` run among the seeds named each
     title's master and seed copy in dist/ at every run after the first."""
     for folder, subfolders, files in os.walk(seeds_dir):
-        subfolders[:] = sorted(name for name in subfolders
-                               if not name.startswith(".") and not os.path.lexists(os.path.join(folder, name, CATALOG_NAME)))
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith(".")
+                               and not os.path.lexists(os.path.join(folder, name, CATALOG_NAME)))
         if Path(folder) == seeds_dir:
             continue
         for name in sorted(files):

@@ -30,7 +30,7 @@ from convert.build.environment import build_digest, environment_digest
 from convert.build.options import BuildOptions
 from convert.build.outcome import Outcome, Status
 from convert.dates import file_stamp
-from convert.defaults import is_input_name
+from convert.defaults import is_input_name, is_master_name
 from convert.errors import ConfigError, SeedpressError
 from convert.files import fsync_directory, read_bounded
 from convert.layout import CATALOG_NAME, WITHDRAWN_NAME, edition_path
@@ -194,8 +194,10 @@ def find_seeds(seeds_dir: Path) -> list[Seed]:
         if namesakes:
             # Which of the two is meant is not for seedpress to guess: neither is built, and
             # the title keeps its key, so its last good build stays handed out meanwhile.
+            why = ("a seed and its master are one title" if len({is_master_name(other) for other in (name, *namesakes)}) == 2
+                   else "names that differ only in the suffix are one title")
             seeds.append(Seed(path, seed_key(name), f"{path}: conflicts with {', '.join(namesakes)} in the same folder "
-                                                    "(a seed and its master are one title): keep one"))
+                                                    f"({why}): keep one"))
             continue
         if owners.setdefault(key, path) != path:
             seeds.append(Seed(path, None, f"{path}: its key {key} is {owners[key].name}'s (a hash collision): "

@@ -113,7 +113,7 @@ def render_seed_bytes(seed_bytes: bytes, where: str, key: str, options: BuildOpt
 
 def is_master(where: Path | str) -> bool:
     """Whether the input named `where` is a Markdown master (by its extension), not a seed."""
-    return PurePath(where).suffix.lower() in MASTER_SUFFIXES
+    return defaults.is_master_name(PurePath(where).name)
 
 
 def document_from_bytes(data: bytes, where: Path | str, options: BuildOptions) -> Document:

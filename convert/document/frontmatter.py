@@ -89,10 +89,10 @@ def read_frontmatter(text: str, path: Path | str) -> Frontmatter:
     """The checked fields of the YAML `text`; SeedError naming `path` and the first bad field."""
     meta = load_yaml(text, path)
     for name in REQUIRED_FIELDS:
-        if name not in meta:
-            # A master written by hand from nothing, or one whose field was deleted: say it is
-            # missing, not that its value (there is none) has the wrong form.
-            raise SeedError(path, f"frontmatter has no '{name}' field (a master keeps title, lang and source "
+        if meta.get(name) is None:
+            # A master written by hand from nothing, or one whose field was deleted or emptied:
+            # say it is missing, not that its value (there is none) has the wrong form.
+            raise SeedError(path, f"frontmatter has no '{name}' (a master keeps {', '.join(REQUIRED_FIELDS)} "
                                   "as seedpress wrote them; a new title starts as a .txt seed)")
     title, replaced_in_title = _text(meta.get("title"), path, "title", MAX_TEXT)
     lang = _language_tag(meta.get("lang"), path)

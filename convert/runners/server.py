@@ -20,6 +20,7 @@ from convert.layout import CATALOG_NAME
 #: The module the forkserver imports before it forks a worker.
 WARM_MODULE = "convert.runners.warm"
 
+
 def worker_context():
     """The forkserver context the pools fork workers from, preloading runners/warm.py."""
     from multiprocessing import get_context  # 11 ms: only when there are workers to start

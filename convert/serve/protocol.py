@@ -5,6 +5,7 @@ hold a connection."""
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import h11
 import uvicorn
@@ -113,17 +114,18 @@ class StoppingServer(uvicorn.Server):
 
     To stop, uvicorn closes its listening socket, asks every connection in its set to close (an
     idle one closes at once), and waits until the set is empty. A connection that accept() took
-    in the same turn of the loop as the stop has its transport made a turn later, so it joined
-    the set after the others were asked, and held the stop until its header timeout: for ever
-    with a long one, 10 s with the default. It is now closed as soon as it is made
-    (HeaderTimeoutProtocol.connection_made).
+    in the same turn of the loop as the stop has its transport made two turns later, so it
+    joined the set after the others were asked, and held the stop until its header timeout:
+    for ever with a long one, 10 s with the default. It is now closed as soon as it is made
+    (HeaderTimeoutProtocol.connection_made), unanswered, as uvicorn closes any other
+    connection that has no answer under way.
     """
 
     def __init__(self, config: uvicorn.Config):
         super().__init__(config)
         self.server_state = StoppingState()
 
-    async def shutdown(self, sockets=None) -> None:
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.server_state.stopping = True
         await super().shutdown(sockets)
 
