@@ -143,6 +143,10 @@ def test_removed_seed_is_withdrawn_and_kept_aside(archive_copy):
     result = seedpress("archive", str(seeds), "--dist", str(dist))
     assert result.returncode == 0, result.stderr
     assert "1 withdrawn" in result.stdout
+    # Named, with the way back: a scheduled run's mail said only "1 withdrawn".
+    assert result.stdout.splitlines()[0] == (
+        f"{seeds / 'article-2.txt'}: no longer in the seeds folder: its title article-2 is withdrawn "
+        f"(kept in {dist}/.withdrawn/; `seedpress restore article-2` puts it back)")
     assert not (dist / "article-2").exists()
     aside = list((dist / ".withdrawn").glob("article-2-*"))
     assert len(aside) == 1
