@@ -47,7 +47,7 @@ import functools
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -314,6 +314,26 @@ _MESSAGES = {
 }
 
 
+def _unknown_key_hint(where: tuple) -> str:
+    """What the file may hold where the unknown key `where` is: the key it most likely means,
+    the table a key of a table belongs under, or the keys there are."""
+    import difflib
+
+    tables = {table.name: table.default_factory for table in fields(Config)}
+    key = str(where[-1])
+    if len(where) == 1:
+        homes = [name for name, table in tables.items() if key in {own.name for own in fields(table)}]
+        if homes:
+            return f" outside a table; it belongs under [{homes[0]}]"
+        known = list(tables)
+    elif len(where) == 2 and where[0] in tables:
+        known = [own.name for own in fields(tables[where[0]])]
+    else:
+        return ""
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean {close[0]}?)" if close else f" (the keys here: {', '.join(known)})"
+
+
 def describe(error: ValidationError) -> str:
     """The first problem pydantic found, as `key.path: what is wrong`, and how many more."""
     problems = error.errors(include_url=False)
@@ -321,7 +341,9 @@ def describe(error: ValidationError) -> str:
     # A key is shown cut short: a file may hold a key of a megabyte.
     where = ".".join(clipped(str(part), 80) for part in first["loc"]) or "(the whole file)"
     message = _MESSAGES.get(first["type"])
-    if message is None:
+    if first["type"] == "unexpected_keyword_argument":
+        message += _unknown_key_hint(first["loc"])
+    elif message is None:
         # Our own checks raise ValueError; pydantic prefixes their text with "Value error, ".
         message = _one_line(str(first.get("ctx", {}).get("error", first["msg"])))
     more = len(problems) - 1

@@ -26,9 +26,10 @@ license_url = "https://creativecommons.org/licenses/by/4.0/"
 
 #: A bad file, and what its one line must say after "<file>: ".
 BAD_FILES = {
-    "unknown key": ('[metadata]\nautor = "Jane Doe"\n', "metadata.autor: unknown key"),
-    "unknown table": ('[metdata]\nauthor = "Jane Doe"\n', "metdata: unknown key"),
-    "key outside a table": ('title = "An archive"\n', "title: unknown key"),
+    "unknown key": ('[metadata]\nautor = "Jane Doe"\n', "metadata.autor: unknown key (did you mean author?)"),
+    "unknown table": ('[metdata]\nauthor = "Jane Doe"\n', "metdata: unknown key (did you mean metadata?)"),
+    "key outside a table": ('title = "An archive"\n', "title: unknown key outside a table; it belongs under [archive]"),
+    "unknown key like none": ('[archive]\nzzz = 1\n', "archive.zzz: unknown key (the keys here: title, base_url, "),
     "number for text": ("[metadata]\nauthor = 3\n", "metadata.author: must be text"),
     "list for text": ('[metadata]\nrights = ["CC BY"]\n', "metadata.rights: must be text"),
     "text for a table": ('archive = "mine"\n', "archive: must be a table"),
@@ -145,7 +146,7 @@ def test_the_file_in_the_current_folder_is_read_by_default(tmp_path, command):
     where = [REAL_SEED, "--out", "out"] if command == "convert" else [REAL_SEED.parent, "--dist", "out"]
     result = seedpress(command, *where, cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr == f"seedpress: {CONFIG_NAME}: metadata.autor: unknown key\n"
+    assert result.stderr == f"seedpress: {CONFIG_NAME}: metadata.autor: unknown key (did you mean author?)\n"
     assert not (tmp_path / "out").exists()
 
 
