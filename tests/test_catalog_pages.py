@@ -261,3 +261,34 @@ def test_the_index_in_chromium_shows_small_thumbnails_one_download_line_and_four
         assert first.locator("details.more a[type^='application/vnd.openxmlformats']").is_visible()
     finally:
         opened.close()
+
+
+#: The top of the summary, and of its first character after `words`, in the index's one entry.
+WHERE_THE_ADDRESS_STARTS = """words => {
+  const summary = document.querySelector('ol.entries > li .summary');
+  const text = summary.firstChild, at = text.data.indexOf(words) + words.length + 1;
+  const range = document.createRange(); range.setStart(text, at); range.setEnd(text, at + 1);
+  return {summary: summary.getBoundingClientRect().top, address: range.getClientRects()[0].top};
+}"""
+
+
+@pytest.mark.browser
+def test_a_web_address_in_a_summary_is_broken_on_the_phones_one_line_not_left_to_a_hidden_second(
+        browser, tmp_path):
+    """The index shows one line of each summary on a phone. A summary with a long web address
+    after its first words showed those words and "…": the address, which has no space to break
+    at, went whole to the hidden second line."""
+    words = "Officials said"
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    address = "https://www.example.com/news/world/2026/12/07/" + "a-long-slug-of-many-words-" * 6
+    (seeds / "address.txt").write_text(f"A title\n\n{words} {address} is where it began. More.\n\n"
+                                       "Read the original article here\n\nA commentary.\n", "utf-8")
+    assert seedpress("archive", seeds, "--dist", tmp_path / "dist").returncode == 0
+    opened = browser.new_page(viewport=PHONE)
+    try:
+        opened.goto((tmp_path / "dist" / INDEX_NAME).as_uri())
+        where = opened.evaluate(WHERE_THE_ADDRESS_STARTS, words)
+        assert abs(where["address"] - where["summary"]) < 2, where  # on the first line, which shows
+    finally:
+        opened.close()

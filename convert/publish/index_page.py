@@ -119,12 +119,17 @@ footer { color: var(--muted); font-size: 0.85rem; padding: 1rem 0; }
 .index-page .entries h2 {
   display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 3; overflow: hidden;
 }
-/* The summary's first lines: the landing page has it all. One on a phone, so that four titles fit. */
+/* The summary's first lines: the landing page has it all. One on a phone, so that four titles fit,
+   filled to its end ("…" may come inside a word): a web address went whole to the hidden second
+   line, and the one shown held the words before it and "…". Where more lines show, a word longer
+   than the line is broken where it must be. */
 .index-page .entries .summary {
   display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 1; overflow: hidden;
-  font-size: 0.95rem; line-height: 1.4;
+  font-size: 0.95rem; line-height: 1.4; word-break: break-all;
 }
-@media (min-width: 30rem) { .index-page .entries .summary { -webkit-line-clamp: 2; } }
+@media (min-width: 30rem) {
+  .index-page .entries .summary { -webkit-line-clamp: 2; word-break: normal; overflow-wrap: anywhere; }
+}
 @media (min-width: 40rem) {
   .index-page .entries article.with-thumb > .downloads { grid-column: 2; }
   .index-page .entries .summary { -webkit-line-clamp: 3; }
