@@ -7,9 +7,10 @@ import hashlib
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from support.run import DATA, REAL_SEED
+from support.run import DATA, REAL_SEED, seedpress
 from support.strategies import seeds
 
+from convert.document.model import NOTICES, OTHER_ENCODING
 from convert.document.seed import parse_seed, read_seed
 from convert.errors import SeedError
 
@@ -87,6 +88,46 @@ def test_bom_encodings_read_the_same_text(name, encoding, first_bytes):
     assert document.original_article.url is None
     everything = "".join([document.title, *document.summary, *document.commentary])
     assert "\r" not in everything and "\ufeff" not in everything
+
+
+LANGUAGES = DATA / "languages"
+
+
+@pytest.mark.parametrize("language, encoding", [
+    ("ru", "cp1251"), ("ru", "koi8_r"), ("uk", "cp1251"), ("ja", "shift_jis"), ("ja", "euc_jp"),
+    ("zh-Hans", "gb18030"), ("zh-Hant", "big5"), ("ko", "euc_kr"), ("ar", "cp1256"), ("he", "cp1255"),
+])
+def test_a_seed_in_another_scripts_legacy_encoding_is_read_as_cp1252_with_a_notice(language, encoding):
+    """DESIGN §1 reads any seed that is not UTF-8 as cp1252, and so such a seed built with a
+    garbled title ("Íîâàÿ áèáëèîòåêà") and exit 0, without a word."""
+    # A character the encoding lacks (KOI8-R has no em dash) is a "?", as a converter writes it.
+    data = (LANGUAGES / f"{language}.txt").read_text("utf-8").encode(encoding, errors="replace")
+    document = parse_seed(data, f"{language}.txt")
+    assert document.source.encoding == "cp1252"
+    assert document.notices == (OTHER_ENCODING,)
+
+
+@pytest.mark.parametrize("language, encoding", [
+    ("de", "cp1252"), ("es", "cp1252"), ("fr", "cp1252"), ("it", "cp1252"), ("pt", "cp1252"),
+    ("tr", "cp1254"), ("pl", "cp1250"),
+])
+def test_western_text_in_a_legacy_encoding_is_no_notice(language, encoding):
+    data = (LANGUAGES / f"{language}.txt").read_text("utf-8").encode(encoding)
+    document = parse_seed(data, f"{language}.txt")
+    assert document.source.encoding == "cp1252" and document.notices == ()
+
+
+def test_a_seed_garbled_as_cp1252_is_said_recorded_and_refused_by_strict(tmp_path):
+    seed = tmp_path / "ru.txt"
+    seed.write_bytes((LANGUAGES / "ru.txt").read_text("utf-8").encode("cp1251"))
+    result = seedpress("convert", seed, "--to", "md", "--out", tmp_path / "out")
+    assert result.returncode == 0
+    assert result.stderr == f"seedpress: notice: {seed}: {NOTICES[OTHER_ENCODING]}\n"
+    assert "\nnotices: [other-encoding]\n" in (tmp_path / "out" / "ru" / "ru.md").read_text("utf-8")
+    strict = seedpress("convert", seed, "--to", "md", "--out", tmp_path / "strict", "--strict")
+    assert strict.returncode == 1
+    assert f"seedpress: {seed}: {NOTICES[OTHER_ENCODING]} (refused by --strict)\n" in strict.stderr
+    assert not (tmp_path / "strict").exists()
 
 
 def test_cp1252_bytes_are_read_as_cp1252_and_recorded():

@@ -37,9 +37,12 @@ MAX_MARKER_TEXT = 1_000
 #: tells the user. Each is a notice on stderr and in `--json`, and a failure under --strict.
 NO_MARKER = "no-marker"
 TITLE_RUN_IN = "title-run-in"
+OTHER_ENCODING = "other-encoding"
 NOTICES = {
     NO_MARKER: "no 'Read the original article' marker paragraph: the whole text is read as the summary",
     TITLE_RUN_IN: "no blank line after the title: its first line is read as the title, the rest as the summary",
+    OTHER_ENCODING: "not UTF-8, and read as cp1252 (as any such seed is) its letters are garbled: it looks like "
+                    "a Cyrillic, Greek, Arabic, Hebrew or East Asian encoding; save it as UTF-8 to keep its text",
 }
 
 

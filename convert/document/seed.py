@@ -12,7 +12,15 @@ from pathlib import Path
 from convert import defaults
 from convert.document.labels import marker_forms
 from convert.document.language import with_languages
-from convert.document.model import MAX_MARKER_TEXT, NO_MARKER, TITLE_RUN_IN, Document, OriginalArticle, Source
+from convert.document.model import (
+    MAX_MARKER_TEXT,
+    NO_MARKER,
+    OTHER_ENCODING,
+    TITLE_RUN_IN,
+    Document,
+    OriginalArticle,
+    Source,
+)
 from convert.document.provenance import is_web_url
 from convert.errors import SeedError
 from convert.files import read_bounded
@@ -98,6 +106,8 @@ def parse_seed_structure(
         notices.append(TITLE_RUN_IN)
     if original_article is None:
         notices.append(NO_MARKER)
+    if encoding == "cp1252" and garbled_as_cp1252(data, text):
+        notices.append(OTHER_ENCODING)
     source = Source(
         file=shown(name), sha256=hashlib.sha256(data).hexdigest(), encoding=encoding,
         bytes=len(data), replaced=replaced,
@@ -136,6 +146,33 @@ def decode(data: bytes, where: Path | str) -> tuple[str, str]:
         text, encoding = data.decode("cp1252", errors="replace"), "cp1252"
     _refuse_binary(text, where)
     return text, encoding
+
+
+#: The share of a cp1252 reading's letters that may be outside ASCII in Western text: French or
+#: German runs at a tenth; Cyrillic or Japanese bytes read as cp1252 are almost all such letters.
+WESTERN_ACCENTS = 0.3
+
+
+def garbled_as_cp1252(data: bytes, as_cp1252: str) -> bool:
+    """Whether `data` (not UTF-8), read as cp1252 into `as_cp1252` as DESIGN §1 says, is most
+    likely text of another script in a legacy encoding (Shift_JIS, GB18030, cp1251, KOI8-R…).
+
+    The rules keep cp1252, so the seed's text is garbled: the reader says so (a notice, a failure
+    under --strict). charset-normalizer names the encoding it most likely is, but calls German
+    cp1252 text cp1250 and random Western strings East Asian, so it is asked only when most of
+    the letters cp1252 reads are not ASCII, and believed only when most of the letters its own
+    reading gives are of another script than Latin."""
+    letters = [character for character in as_cp1252 if character.isalpha()]
+    if not letters or sum(character > "\x7f" for character in letters) < WESTERN_ACCENTS * len(letters):
+        return False
+    from charset_normalizer import from_bytes  # 40 ms to import: only for a seed like this
+
+    best = from_bytes(data).best()
+    if best is None:
+        return False
+    others = [character for character in str(best) if character.isalpha()]
+    latin = sum(unicodedata.name(character, "").startswith("LATIN") for character in others)
+    return bool(others) and latin < len(others) / 2
 
 
 def _refuse_binary(text: str, where: Path | str) -> None:
