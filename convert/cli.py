@@ -417,15 +417,15 @@ def command_archive(arguments: argparse.Namespace) -> int:
     progress = ProgressBar("archiving", enabled=not arguments.json)
 
     def on_outcome(outcome) -> None:
-        seed = arguments.seeds / outcome.input  # the seed's name, as the catalog keeps it
-        if outcome.status == "gone" and not arguments.json:
-            print(shown(f"{seed}: failed before and is no longer in the seeds folder: its failure went away"),
-                  flush=True)
-        elif outcome.status == "withdrawn" and not arguments.json:
-            # A title leaves the hand-out: a scheduled run's mail says which, and how to undo it.
-            print(shown(f"{seed}: no longer in the seeds folder: its title {outcome.key} is withdrawn "
-                        f"(kept in {arguments.dist}/{WITHDRAWN_NAME}/; `seedpress restore {outcome.key}` "
-                        "puts it back)"), flush=True)
+        if outcome.status in ("gone", "withdrawn") and not arguments.json:
+            seed = arguments.seeds / outcome.input  # the catalog keeps the seed's name only
+            if outcome.status == "gone":
+                said = "failed before and is no longer in the seeds folder: its failure went away"
+            else:
+                # A title leaves the hand-out: a scheduled run's mail says which, and how to undo it.
+                said = (f"no longer in the seeds folder: its title {outcome.key} is withdrawn (kept in "
+                        f"{arguments.dist}/{WITHDRAWN_NAME}/; `seedpress restore {outcome.key}` puts it back)")
+            print(shown(f"{seed}: {said}"), flush=True)
         _report([outcome], as_json=arguments.json, progress=progress)
 
     archive = arguments.configuration.archive
