@@ -5,7 +5,8 @@ job's check of its seeds before the workers start, which no longer detects their
 languages (the workers do) yet refuses every seed it refused; the print stylesheet,
 parsed again when its text, its folder or (through @import) another file changes; and
 the hand-out's stamp, which spares an unchanged run the hand-out while the catalog's
-rows, the options and every hand-out file are as the last whole hand-out left them.
+rows, the options and every hand-out file are as the last whole hand-out left them;
+and pydyf's page references, made again when a page is added.
 
 Whether the cache answered is seen without looking inside it: with `fc-list` off
 the PATH, a cached digest is still the one fc-list gave, while a digest asked for
@@ -40,6 +41,7 @@ from convert.build.environment import environment_digest, fc_list_digest, fonts_
 from convert.build.input import failure_line
 from convert.document.labels import labels
 from convert.document.seed import parse_seed, parse_seed_structure
+from convert.editions.pdf import load_weasyprint
 from convert.errors import SeedError
 from convert.jobs import publish, published_entries
 from convert.layout import (
@@ -503,3 +505,23 @@ def test_the_renderings_kept_are_bounded_whatever_the_archive(handed_out):
     for number in range(RENDERED_KEPT + 50):
         feed_entry(replace(entry, summary=f"Summary {number}."))
     assert 0 < len(_feed_entry.kept) <= RENDERED_KEPT
+
+
+def test_the_page_references_kept_follow_every_page_added():
+    """pydyf's page references, kept between WeasyPrint's calls once it is loaded (each
+    call made them all again: quadratic in the pages), are made again when a page is
+    added, and are each page's own."""
+    load_weasyprint()
+    import pydyf
+
+    pdf = pydyf.PDF()
+    for count in range(1, 5):
+        pdf.add_object(pydyf.Dictionary({"Filler": count}))  # pages are not objects 1, 2, …
+        pdf.add_page(pydyf.Dictionary({"Type": "/Page"}))
+        references = pdf.page_references
+        assert references == tuple(f"{number} 0 R".encode() for number in pdf.pages["Kids"][::3])
+        assert len(references) == count
+        assert pdf.page_references is references
+    other = pydyf.PDF()
+    other.add_page(pydyf.Dictionary({"Type": "/Page"}))
+    assert other.page_references != pdf.page_references[:1]
