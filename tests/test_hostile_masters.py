@@ -469,6 +469,20 @@ def test_the_docx_gate_refuses_a_part_that_is_not_well_formed(document, member, 
     assert f"gate: {member} is not well-formed XML" in raised.value.reason
 
 
+@pytest.mark.parametrize("style, missing", [
+    (b'w:val="Summary"', "Summary"),
+    (b'w:val="Commentary"', "Commentary"),
+])
+def test_the_docx_gate_refuses_a_file_without_a_sections_style(document, style, missing):
+    """The summary and the commentary each in their own style is what the DOCX is for
+    (DESIGN §3): a file whose paragraphs lost one (here: the default style instead) is refused."""
+    data = docx.render_bytes(document, Settings())
+    without = rezip(data, "word/document.xml", lambda xml: xml.replace(style, b'w:val="BodyText"'))
+    with pytest.raises(RenderError) as raised:
+        check_docx(without, document)
+    assert raised.value.reason == f"gate: no paragraph in style {missing}"
+
+
 def startxref_moved(data: bytes) -> bytes:
     """The PDF with its startxref pointing 7 bytes past the table: a damage qpdf (and pypdf)
     can repair by scanning the file, which a gate must not do."""

@@ -78,11 +78,16 @@ def check_docx(data: bytes, document: Document) -> None:
     """Every XML part of the DOCX is well-formed, it opens with python-docx and it
     uses the Summary and Commentary styles."""
     import docx
+    from docx.enum.style import WD_STYLE_TYPE
     from docx.opc.exceptions import PackageNotFoundError
 
     check_xml_members(data, "docx", document)
     try:
-        styles = {paragraph.style.name for paragraph in docx.Document(io.BytesIO(data)).paragraphs}
+        opened = docx.Document(io.BytesIO(data))
+        # The styles of the body's paragraphs, as `paragraph.style` gives them, looked up
+        # once a style rather than once a paragraph (1.5 s for 10,000 paragraphs).
+        style_ids = {paragraph.style for paragraph in opened.element.body.p_lst}
+        styles = {opened.part.get_style(style_id, WD_STYLE_TYPE.PARAGRAPH).name for style_id in style_ids}
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile, etree.LxmlError) as error:
         raise RenderError("docx", document.source.file, f"gate: python-docx cannot open it: {error}") from None
     wanted = {"Summary"} | ({"Commentary"} if document.commentary else set())
