@@ -60,22 +60,24 @@ def _page_references_made_once() -> None:
     """pydyf 0.13's `PDF.page_references` makes a new tuple of every page's reference at
     each call, and WeasyPrint 70's tagging asks for it once per structure element: time
     quadratic in the pages (a seed of 10,000 paragraphs, 334 pages, made 7.4 million
-    references). The property is replaced, once per process, by one that keeps its tuple
-    until a page is added: the same references, the same bytes."""
+    references). The property is wrapped, once per process, so that pydyf's own answer is
+    kept until a page is added: the same references, the same bytes."""
     import pydyf
 
-    if getattr(pydyf.PDF.page_references, "fget", None) is _page_references:
-        return
-    pydyf.PDF.page_references = property(_page_references)
+    made = getattr(getattr(pydyf.PDF, "page_references", None), "fget", None)
+    if made is None or hasattr(made, "pydyf_page_references"):
+        return  # another pydyf, or wrapped already
 
+    def page_references(pdf) -> tuple[bytes, ...]:
+        kids = pdf.pages["Kids"]
+        kept = pdf.__dict__.get("_seedpress_page_references")
+        if kept is None or kept[0] is not kids or kept[1] != len(kids):
+            kept = (kids, len(kids), made(pdf))
+            pdf.__dict__["_seedpress_page_references"] = kept
+        return kept[2]
 
-def _page_references(pdf) -> tuple[bytes, ...]:
-    kids = pdf.pages["Kids"]
-    kept = pdf.__dict__.get("_seedpress_page_references")
-    if kept is None or kept[0] is not kids or kept[1] != len(kids):
-        kept = (kids, len(kids), tuple(f"{number} 0 R".encode("ascii") for number in kids[::3]))
-        pdf.__dict__["_seedpress_page_references"] = kept
-    return kept[2]
+    page_references.pydyf_page_references = made
+    pydyf.PDF.page_references = property(page_references)
 
 
 @contextmanager
