@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from support.editions import run_epubcheck
 from support.run import BUILD_EPOCH, DATA, json_lines, seedpress
 
 from convert.document.labels import labels, long_date
-from convert.document.language import detect
+from convert.document.language import detect, document_language, paragraph_language, same_language, with_languages
+from convert.document.seed import parse_seed_structure
 
 FIXTURES = DATA / "languages"
 LANGUAGES = sorted(path.stem for path in FIXTURES.glob("*.txt") if path.stem != "mixed")
@@ -219,6 +221,30 @@ def test_a_malformed_lang_is_a_usage_error(tmp_path, bad):
 def test_text_the_detector_is_unsure_of_is_undetermined():
     assert detect("").tag == "und"
     assert detect("1234 — 5678 !!").tag == "und"
+
+
+@pytest.mark.parametrize("name", [*LANGUAGES, "mixed"])
+def test_each_text_detected_once_gives_the_languages_detecting_each_on_its_own_gives(name):
+    """with_languages detects each paragraph once for both of its questions (issue 25):
+    the document's language and the paragraphs' marks are those each question, asked on
+    its own, gives; also with the fixture's paragraphs repeated, and with a language given."""
+    document = parse_seed_structure((FIXTURES / f"{name}.txt").read_bytes(), f"{name}.txt")
+    repeated = replace(document, commentary=(*document.commentary, *document.summary, *document.commentary))
+    for seed, forced in ((document, None), (repeated, None), (document, "de")):
+        texts = (seed.title, *seed.summary, *seed.commentary)
+        detected = document_language(texts)
+        lang = forced or detected
+
+        def marks(paragraphs, detected=detected, lang=lang):
+            found = tuple(mark if mark and not same_language(mark, detected) else None
+                          for mark in (paragraph_language(paragraph, lang) for paragraph in paragraphs))
+            return found if any(found) else ()
+
+        marked = with_languages(seed, forced)
+        assert marked.lang == lang
+        assert (marked.summary_langs, marked.commentary_langs) == (marks(seed.summary), marks(seed.commentary))
+    if name == "mixed":
+        assert with_languages(document).commentary_langs == MIXED_COMMENTARY
 
 
 TEXTS = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)

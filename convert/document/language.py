@@ -15,7 +15,7 @@ import functools
 import re
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 
@@ -66,13 +66,17 @@ def with_languages(document: Document, lang: str | None = None) -> Document:
     A given `lang` corrects the document's language; a paragraph is then marked only
     if it differs from the detected language too, so that forcing `--lang` on a
     misdetected document does not mark every paragraph of it as foreign."""
-    detected = document_language((document.title, *document.summary, *document.commentary))
+    texts = (document.title, *document.summary, *document.commentary)
+    # Each text detected once (a paragraph said twice, once): the document's language and
+    # the paragraphs' marks both ask for it.
+    detections = {text: detect(text) for text in texts}
+    detected = document_language(texts, detections)
     lang = lang or detected
 
     def marks(paragraphs: Sequence[str]) -> tuple[str | None, ...]:
         found = tuple(
             mark if mark and not same_language(mark, detected) else None
-            for mark in (paragraph_language(paragraph, lang) for paragraph in paragraphs))
+            for mark in (paragraph_language(paragraph, lang, detections[paragraph]) for paragraph in paragraphs))
         return found if any(found) else ()
 
     return replace(document, lang=lang, summary_langs=marks(document.summary),
@@ -149,11 +153,12 @@ def chinese_script(text: str) -> str:
     return "zh-Hant" if traditional > simplified else "zh-Hans"
 
 
-def document_language(paragraphs: Sequence[str]) -> str:
-    """The language most of the text is in, when the detector is sure of it; else `und`."""
+def document_language(paragraphs: Sequence[str], detections: Mapping[str, Detection] | None = None) -> str:
+    """The language most of the text is in, when the detector is sure of it; else `und`.
+    `detections`: each paragraph's, when they were made already."""
     weights: dict[str, int] = {}
     total = 0
-    for detection in map(detect, paragraphs):
+    for detection in map(detect if detections is None else detections.__getitem__, paragraphs):
         total += detection.letters
         if detection.tag != UNDETERMINED and detection.confidence >= DOCUMENT_CONFIDENCE:
             weights[detection.tag] = weights.get(detection.tag, 0) + detection.letters
@@ -163,9 +168,10 @@ def document_language(paragraphs: Sequence[str]) -> str:
     return tag if letters / total >= DOCUMENT_SHARE else UNDETERMINED
 
 
-def paragraph_language(paragraph: str, document: str) -> str | None:
-    """The paragraph's language when it surely differs from the document's; else None."""
-    detection = detect(paragraph)
+def paragraph_language(paragraph: str, document: str, detection: Detection | None = None) -> str | None:
+    """The paragraph's language when it surely differs from the document's; else None.
+    `detection`: the paragraph's, when it was made already."""
+    detection = detect(paragraph) if detection is None else detection
     if (detection.tag == UNDETERMINED or detection.letters < PARAGRAPH_MIN_LETTERS // _density(paragraph)
             or detection.confidence < PARAGRAPH_CONFIDENCE or same_language(detection.tag, document)):
         return None
