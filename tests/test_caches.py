@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+import zlib
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -525,3 +528,34 @@ def test_the_page_references_kept_follow_every_page_added():
     other = pydyf.PDF()
     other.add_page(pydyf.Dictionary({"Type": "/Page"}))
     assert other.page_references != pdf.page_references[:1]
+
+
+def test_each_objects_bytes_kept_while_a_pdf_is_written_follow_a_change_between_writes():
+    """Each pydyf object's bytes, kept while one PDF is written (PDF/A's /ID made pydyf
+    serialise, and deflate, every object twice), are the bytes pydyf's own write gives,
+    and an object changed after one write is written changed by the next."""
+    load_weasyprint()
+    import pydyf
+
+    plain_write = pydyf.PDF.write.pydyf_write
+    text = pydyf.Stream([b"BT /F1 12 Tf (first) Tj ET"], compress=True)
+    widths = pydyf.Array([500, 600])
+
+    def written(write, identifier) -> bytes:
+        """A new PDF of `text` and `widths` (a write adds objects to its PDF) written by `write`."""
+        pdf = pydyf.PDF()
+        pdf.add_object(text)
+        pdf.add_object(pydyf.Dictionary({"Contents": text.reference, "W": widths}))
+        pdf.add_page(pydyf.Dictionary({"Type": "/Page", "Contents": text.reference}))
+        output = io.BytesIO()
+        write(pdf, output, b"1.7", identifier, True)
+        return output.getvalue()
+
+    first = written(pydyf.PDF.write, b"seedpress")
+    assert first == written(plain_write, b"seedpress")
+    text.stream.append(b"BT /F1 12 Tf (second) Tj ET")
+    widths.append(700)
+    second = written(pydyf.PDF.write, True)
+    assert second == written(plain_write, True)
+    inflated = b"".join(zlib.decompress(data) for data in re.findall(rb"\nstream\n(.*?)\nendstream", second, re.S))
+    assert b"(second)" in inflated and b"[500 600 700]" in inflated

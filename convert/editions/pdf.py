@@ -21,6 +21,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
+from contextvars import ContextVar
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
@@ -53,6 +54,7 @@ def load_weasyprint():
             import weasyprint  # noqa: F401
     import weasyprint.urls
     _page_references_made_once()
+    _objects_serialised_once_per_write()
     return weasyprint
 
 
@@ -78,6 +80,55 @@ def _page_references_made_once() -> None:
 
     page_references.pydyf_page_references = made
     pydyf.PDF.page_references = property(page_references)
+
+
+#: The serialised objects of the PDF being written (`id(object)` to the object and its
+#: bytes), or None outside pydyf's `PDF.write`.
+_serialised: ContextVar[dict[int, tuple[object, bytes]] | None] = ContextVar("serialised", default=None)
+
+
+def _objects_serialised_once_per_write() -> None:
+    """pydyf 0.13's `PDF.write`, given an identifier (PDF/A requires the trailer's /ID),
+    serialises every object twice: once to write it, then all of them again to hash them
+    for the ID. A stream's bytes are a property made at each call, and each time its data
+    is deflated at level 9 again: half of `write` (about 11 ms of a seed's PDF) went on
+    the second pass. While one `write` runs, nothing changes an object, so each object's
+    bytes are kept from their first making until the write returns: the same bytes, the
+    same /ID. Wrapped once per process; a pydyf without these properties is left alone."""
+    import pydyf
+
+    write = pydyf.PDF.write
+    if hasattr(write, "pydyf_write"):
+        return  # wrapped already
+    made = {kind: getattr(kind.__dict__.get("data"), "fget", None)
+            for kind in (pydyf.Dictionary, pydyf.Stream, pydyf.Array)}
+    if None in made.values():
+        return  # another pydyf
+
+    def kept(make):
+        def data(pdf_object) -> bytes:
+            serialised = _serialised.get()
+            if serialised is None:
+                return make(pdf_object)
+            entry = serialised.get(id(pdf_object))
+            if entry is None:
+                # The object itself is kept too, so that its id names no other while the write runs.
+                entry = serialised[id(pdf_object)] = (pdf_object, make(pdf_object))
+            return entry[1]
+        return data
+
+    @functools.wraps(write)
+    def write_once(pdf, *arguments, **keywords):
+        token = _serialised.set({})
+        try:
+            return write(pdf, *arguments, **keywords)
+        finally:
+            _serialised.reset(token)
+
+    write_once.pydyf_write = write
+    for kind, make in made.items():
+        kind.data = property(kept(make))
+    pydyf.PDF.write = write_once
 
 
 @contextmanager
