@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -608,12 +609,22 @@ def command_help(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _dist_hint(arguments: argparse.Namespace, unknown: list[str]) -> str:
+    """For `seedpress serve dist` (as `archive SEEDS_DIR` takes its folder): how the archive
+    folder is given to a command that takes no positional argument; else nothing."""
+    command = arguments.command_parser
+    takes_positional = any(not action.option_strings for action in command._actions)
+    if len(unknown) != 1 or unknown[0].startswith("-") or takes_positional or "dist" not in arguments:
+        return ""
+    return f" (the archive folder is given with --dist: {command.prog} --dist {shlex.quote(unknown[0])})"
+
+
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     """The parsed command line; an argument a command does not take is a usage error that
     prints that command's usage, not seedpress's (argparse's own says the top level's)."""
     arguments, unknown = parser().parse_known_args(argv)
     if unknown:
-        arguments.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        arguments.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}{_dist_hint(arguments, unknown)}")
     if getattr(arguments, "jobs", False) is None and os.environ.get(defaults.JOBS_VARIABLE):
         try:
             arguments.jobs = _jobs(os.environ[defaults.JOBS_VARIABLE])

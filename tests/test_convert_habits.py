@@ -6,6 +6,7 @@ command's usage, and every option says what it does."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 import zipfile
 
@@ -203,6 +204,24 @@ def test_an_unknown_option_prints_that_commands_usage(command):
     assert result.returncode == 2
     assert result.stderr.startswith(f"usage: seedpress {command} ")
     assert "unrecognized arguments: --no-such-option" in result.stderr
+
+
+@pytest.mark.parametrize(("command", "folder"), [("serve", "dist"), ("status", "dist"), ("verify", "my archive")])
+def test_a_folder_given_without_dist_is_a_usage_error_that_shows_how_to_give_it(command, folder, tmp_path):
+    """`seedpress serve dist`, as `archive SEEDS_DIR` takes its folder: the command's usage
+    and one error line that gives the command with --dist, quoted for a shell."""
+    result = subprocess.run(seedpress_command(command, folder), capture_output=True, text=True, cwd=tmp_path,
+                            timeout=COMMAND_TIMEOUT, env=seedpress_environment())
+    assert result.returncode == 2 and result.stdout == ""
+    usage, error = result.stderr.split(f"seedpress {command}: error: ")
+    assert usage.startswith(f"usage: seedpress {command} ")
+    assert error == (f"unrecognized arguments: {folder} (the archive folder is given with --dist: "
+                     f"seedpress {command} --dist {shlex.quote(folder)})\n")
+
+
+def test_a_stray_argument_where_a_command_takes_positionals_gets_no_dist_hint(tmp_path):
+    result = seedpress("bag", tmp_path / "bag", "extra")
+    assert result.returncode == 2 and result.stderr.endswith("unrecognized arguments: extra\n")
 
 
 def test_every_option_of_every_command_has_help_text():
