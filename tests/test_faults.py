@@ -11,10 +11,12 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from support.archives import EDITIONS, MEMORY_LIMIT, TIME_LIMIT, write_big_seed, write_heavy_seed, write_seeds
-from support.run import ROOT, seedpress, wait_for
+from support.run import COMMAND_TIMEOUT, REAL_SEED, ROOT, seedpress, seedpress_environment, wait_for
 
 from convert import defaults
 from convert.build.input import BuildOptions
@@ -550,3 +552,45 @@ def test_a_c_librarys_error_near_the_memory_limit_is_said_as_the_limit():
     assert far_wrapped == "s.txt: pdf: WeasyPrint failed: error return without exception set"
     assert near_wrapped.startswith("s.txt: ran out of the ") and near_wrapped.endswith(" MiB memory limit")
     assert far_gate == near_gate == "s.txt: pdf: did not pass its gate"
+
+
+def readme_python_api() -> str:
+    """The README's Python API example, as a reader copies it."""
+    text = (ROOT / "README.md").read_text("utf-8")
+    return text.split("### The Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def run_script(source: str, folder: Path, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess:
+    """`source` as a script in `folder` beside seeds/a.txt (the real seed), seedpress from this
+    checkout with the workers it chooses itself, as a user's script runs."""
+    (folder / "seeds").mkdir()
+    shutil.copyfile(REAL_SEED, folder / "seeds" / "a.txt")
+    (folder / "example.py").write_text(source, "utf-8")
+    return subprocess.run([sys.executable, "example.py"], cwd=folder, capture_output=True, text=True,
+                          timeout=timeout, env=seedpress_environment({defaults.JOBS_VARIABLE: None}))
+
+
+def test_the_readmes_python_api_example_runs_as_written(tmp_path):
+    result = run_script(readme_python_api(), tmp_path)
+    assert result.returncode == 0, result.stderr
+    converted, archived, bagged = result.stdout.splitlines()
+    assert converted == "built out/a/a.pdf"
+    assert archived.startswith("1 built, 0 unchanged, 0 failed, 0 withdrawn in ")
+    assert bagged.startswith(f"{tmp_path / 'deposit'}: a BagIt 1.0 bag of 1 seed ")
+
+
+def test_a_script_calling_seedpress_without_the_main_guard_is_told_so_at_once(tmp_path):
+    """Workers run a script again as they start (multiprocessing), so the README's calls at a
+    script's top level start workers inside each worker, which Python refuses: the run stops
+    with the reason, instead of starting new workers for ever, and writes nothing."""
+    guarded = readme_python_api()
+    body = guarded.split("def main() -> None:\n", 1)[1].split("\n\nif __name__", 1)[0]
+    unguarded = guarded.split("def main()", 1)[0] + textwrap.dedent(body) + "\n"
+    assert "__main__" not in unguarded and "convert.convert_paths" in unguarded
+    # A generous deadline: the run stops within seconds, and before it stopped, it never did.
+    result = run_script(unguarded, tmp_path, timeout=240)
+    assert result.returncode == 1 and result.stdout == ""
+    assert ("convert.errors.RunStopped: the workers exited as they started, twice in a row: the run stops "
+            "(1 seed left to build); example.py is run again in each worker: call seedpress from it under "
+            '`if __name__ == "__main__":`\n') in result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["example.py", "seeds"]

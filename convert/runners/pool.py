@@ -153,10 +153,10 @@ def run_pool(
     attempts: dict[str, int] = {}
     pending = list(tasks)
     batch_size = jobs * defaults.WORKER_TASKS
-    stalls = 0
+    stalls = deaths_at_start = 0
     while pending and not stop.is_set():
         batch, pending = pending[:batch_size], pending[batch_size:]
-        retry, stalled = _run_batch(batch, jobs, memory, on_outcome, attempts, stop)
+        retry, stalled, died_at_start = _run_batch(batch, jobs, memory, on_outcome, attempts, stop)
         if stop.is_set():
             return
         again = []
@@ -169,7 +169,31 @@ def run_pool(
         stalls = stalls + 1 if stalled else 0
         if stalls >= defaults.WORKER_DEATHS:
             raise RunStopped(f"no worker started a seed within {defaults.WORKER_START_TIMEOUT} s, "
-                             f"{times(stalls)} in a row: the run stops ({len(pending)} seeds left to build)")
+                             f"{times(stalls)} in a row: the run stops ({_left(pending)})")
+        # Workers that die before their first seed blame no seed, so nothing else ends this.
+        deaths_at_start = deaths_at_start + 1 if died_at_start else 0
+        if deaths_at_start >= defaults.WORKER_DEATHS:
+            raise RunStopped(f"the workers exited as they started, {times(deaths_at_start)} in a row: the run "
+                             f"stops ({_left(pending)}){_unguarded_script_hint()}")
+
+
+def _left(pending: Sequence[SeedTask]) -> str:
+    return f"{len(pending)} seed{'' if len(pending) == 1 else 's'} left to build"
+
+
+def _unguarded_script_hint() -> str:
+    """When seedpress was started by a script of the caller's own (not the `seedpress`
+    command), the likeliest reason its workers exit as they start: multiprocessing runs the
+    script again in each worker, and a call to seedpress at its top level then starts
+    workers inside a worker, which Python refuses."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    script = getattr(main, "__file__", None)
+    if script is None or (spec is not None and spec.name.partition(".")[0] == "convert") or \
+            Path(script).name == "seedpress":
+        return ""
+    return (f"; {Path(script).name} is run again in each worker: call seedpress from it "
+            'under `if __name__ == "__main__":`')
 
 
 def run_in_process(tasks: Sequence[SeedTask], on_outcome: Callable[[Outcome], None]) -> None:
@@ -192,7 +216,8 @@ def _run_batch(
     attempts: dict[str, int], stop: threading.Event,
 ) -> tuple[list[SeedTask], bool]:
     """Run one pool over `batch`: the tasks to try again because a worker died or was spent
-    (build_seed), and whether the pool was stopped as stuck.
+    (build_seed), whether the pool was stopped as stuck, and whether its workers died before
+    any of them started a seed.
 
     Counts in `attempts` a death against each seed a dead worker had started. A worker that
     holds a seed defaults.HARD_TIMEOUT_MARGIN past its time limit (its alarm cannot stop
@@ -253,7 +278,8 @@ def _run_batch(
         if task.key in watch.started and task.key not in watch.done and not watch.killed:
             attempts[task.key] = attempts.get(task.key, 0) + 1
     started.close()
-    return unfinished, watch.stalled
+    died_at_start = bool(unfinished) and not watch.started and not watch.stalled and not stop.is_set()
+    return unfinished, watch.stalled, died_at_start
 
 
 #: Seconds between two looks at the workers while no seed ends.
