@@ -320,3 +320,24 @@ def test_refuses_a_folder_that_is_not_an_archive(tmp_path, setup, message):
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("seedpress: ") and message in lines[0]
     assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.slow
+def test_a_titles_folder_named_without_its_slash_is_sent_to_its_page(archive_of_one, tmp_path):
+    """/key answers as every static host does: 301 to /key/, the title's landing page. A folder
+    with no page of its own stays not found, and the redirect never leaves the server."""
+    _seeds, dist = archive_of_one
+    (key,) = [folder.name for folder in dist.iterdir() if (folder / "index.html").is_file()]
+    (dist / "no-page").mkdir()
+    process, base = start_server(dist, tmp_path / "server.log")
+    try:
+        status, headers, _body = raw_request(base, f"/{key}")
+        assert (status, headers["location"]) == (301, f"/{key}/")
+        assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-cache"
+        followed = httpx.get(f"{base}/{key}?from=a-link", follow_redirects=True)
+        assert followed.status_code == 200 and str(followed.url) == f"{base}/{key}/"
+        assert followed.content == (dist / key / "index.html").read_bytes()
+        for path in ("/no-page", "/no-page/", f"//{key}", f"/{key}/.", "/.withdrawn"):
+            assert raw_request(base, path)[0] == 404, path
+    finally:
+        stop(process)

@@ -107,7 +107,12 @@ class ServeFiles:
             return
         # The descriptor lives exactly as long as this block, whatever happens to the client.
         try:
-            response = file_response(Request(scope), descriptor, names[-1], self.readers)
+            if stat.S_ISDIR(os.fstat(descriptor).st_mode):
+                # /key, a title's folder named without its slash: its page is at /key/, as
+                # every static host answers (a path ending in / names index.html, never a folder).
+                response = folder_redirect(scope) if _has_page(descriptor) else not_found()
+            else:
+                response = file_response(Request(scope), descriptor, names[-1], self.readers)
             await response(scope, receive, send)
         finally:
             os.close(descriptor)
@@ -308,6 +313,23 @@ NO_CACHE = {"cache-control": "no-cache"}
 
 def not_found() -> Response:
     return PlainTextResponse("Not Found", status_code=404, headers=NO_CACHE)
+
+
+def _has_page(folder: int) -> bool:
+    """Whether the open folder holds its page (index.html), a regular file and no link."""
+    try:
+        return stat.S_ISREG(os.stat(INDEX_NAME, dir_fd=folder, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def folder_redirect(scope: Scope) -> Response:
+    """301 from a folder's path to the same path with its slash. The path is the one the
+    request gave, every segment of it a safe name (requested_names), so it is plain ASCII
+    and can neither leave this server nor end the header."""
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    location = raw.decode("ascii") + "/"
+    return PlainTextResponse("Moved Permanently", status_code=301, headers={**NO_CACHE, "location": location})
 
 
 def unavailable(reason: str) -> Response:
