@@ -140,7 +140,8 @@ def _add_build_options(command: argparse.ArgumentParser, inputs: str) -> None:
                          help="run EPUBCheck on every EPUB before writing it (needs Java)")
     command.add_argument("--strict", action="store_true", default=None,
                          help=f"fail {inputs} the reader has to guess about (no 'Read the original article' "
-                              "marker, no blank line after the title) instead of building them with a notice")
+                              "marker, no blank line after the title, a legacy encoding read as garbled cp1252) "
+                              "instead of building them with a notice")
     metadata = command.add_argument_group(
         "metadata of every input", "override seedpress.toml's [metadata]; a master's own fields win over both")
     metadata.add_argument("--author", type=_metadata_text, metavar="NAME", help="who wrote it")
@@ -195,7 +196,7 @@ def parser() -> argparse.ArgumentParser:
     archive = commands.add_parser("archive", parents=[common],
                                   help="build the archive of a seeds folder, incrementally")
     archive.add_argument("seeds", nargs="?", type=Path, default=defaults.SEEDS_DIR, metavar="SEEDS_DIR",
-                         help=f"folder of *.txt seeds (default: ./{defaults.SEEDS_DIR})")
+                         help=f"folder of seeds (*.txt) and masters (*.md) (default: ./{defaults.SEEDS_DIR})")
     archive.add_argument("--dist", type=Path, default=defaults.DIST_DIR, metavar="DIR",
                          help=f"archive folder (default: ./{defaults.DIST_DIR})")
     archive.add_argument("--jobs", type=_jobs, metavar="N", help=JOBS_HELP)
