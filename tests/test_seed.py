@@ -168,6 +168,23 @@ def test_utf16_without_bom_is_refused_not_misread():
         parse_seed("Title\n\nBody".encode("utf-16-le"), "nobom.txt")
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_is_refused_in_one_line_that_says_how_to_save_it(tmp_path, codec):
+    seed = tmp_path / "nobom.txt"
+    seed.write_bytes("Café prices rise\n\nA summary.\n\nRead the original article here\n\nA note.\n".encode(codec))
+    result = seedpress("convert", seed, "--out", tmp_path / "out")
+    assert result.returncode == 1 and not (tmp_path / "out").exists()
+    assert result.stderr == (f"seedpress: {seed}: binary file: contains NUL bytes (it reads as {codec.upper()} "
+                             "without a byte order mark: save it as UTF-8, or as UTF-16 with one)\n")
+
+
+@pytest.mark.parametrize("data", [b"Title\n\nSum\x00mary\n", b"\x00" * 64, b"T\x00\x00\x00" * 16,
+                                  "Title\n\nBody".encode("utf-16-le")[:-1]])
+def test_nul_bytes_that_are_not_utf16_get_no_utf16_hint(data):
+    with pytest.raises(SeedError, match=r"^.*binary file: contains NUL bytes$"):
+        parse_seed(data, "binary.txt")
+
+
 def test_truncated_utf16_is_refused_with_the_encoding_named():
     with pytest.raises(SeedError, match="utf-16"):
         parse_seed(codecs.BOM_UTF16_LE + "Title\n\nBody".encode("utf-16-le") + b"\x00", "odd.txt")

@@ -138,7 +138,7 @@ def decode(data: bytes, where: Path | str) -> tuple[str, str]:
             _refuse_binary(text, where)
             return text, label
     if b"\x00" in data:
-        raise SeedError(where, "binary file: contains NUL bytes")
+        raise SeedError(where, f"binary file: contains NUL bytes{_bomless_utf16_hint(data)}")
     try:
         text, encoding = data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -146,6 +146,22 @@ def decode(data: bytes, where: Path | str) -> tuple[str, str]:
         text, encoding = data.decode("cp1252", errors="replace"), "cp1252"
     _refuse_binary(text, where)
     return text, encoding
+
+
+def _bomless_utf16_hint(data: bytes) -> str:
+    """For bytes that read as UTF-16 without a byte order mark (DESIGN §1 reads UTF-16 by its
+    BOM only): what to do with the file; else nothing. Such a file of text in Latin letters
+    has a NUL in nearly every other byte, and decodes whole to text without one."""
+    for codec, high_bytes in (("utf-16-le", data[1::2]), ("utf-16-be", data[0::2])):
+        if len(data) % 2 == 0 and high_bytes.count(0) >= 0.9 * len(high_bytes):
+            try:
+                if "\x00" in data.decode(codec):
+                    continue  # NUL characters even so: UTF-32, or binary
+            except UnicodeDecodeError:
+                continue
+            return (f" (it reads as {codec.upper()} without a byte order mark: "
+                    "save it as UTF-8, or as UTF-16 with one)")
+    return ""
 
 
 #: The share of a cp1252 reading's letters that may be outside ASCII in Western text: French or
