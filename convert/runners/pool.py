@@ -214,7 +214,7 @@ def run_in_process(tasks: Sequence[SeedTask], on_outcome: Callable[[Outcome], No
 def _run_batch(
     batch: Sequence[SeedTask], jobs: int, memory: int, on_outcome: Callable[[Outcome], None],
     attempts: dict[str, int], stop: threading.Event,
-) -> tuple[list[SeedTask], bool]:
+) -> tuple[list[SeedTask], bool, bool]:
     """Run one pool over `batch`: the tasks to try again because a worker died or was spent
     (build_seed), whether the pool was stopped as stuck, and whether its workers died before
     any of them started a seed.
