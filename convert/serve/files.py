@@ -107,20 +107,20 @@ class ServeFiles:
             return
         # The descriptor lives exactly as long as this block, whatever happens to the client.
         try:
-            if stat.S_ISDIR(os.fstat(descriptor).st_mode):
-                # /key, a title's folder named without its slash: its page is at /key/, as
-                # every static host answers (a path ending in / names index.html, never a folder).
-                response = folder_redirect(scope) if _has_page(descriptor) else not_found()
-            else:
-                response = file_response(Request(scope), descriptor, names[-1], self.readers)
+            response = file_response(Request(scope), descriptor, names[-1], self.readers)
             await response(scope, receive, send)
         finally:
             os.close(descriptor)
 
 
+def _raw_path(scope: Scope) -> bytes:
+    """The request's path as the client sent it (no query)."""
+    return scope.get("raw_path") or scope["path"].encode("utf-8")
+
+
 def requested_names(scope: Scope) -> list[str] | None:
     """The names a request's path is made of, or None when one of them is not a name we serve."""
-    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    raw = _raw_path(scope)
     # A folder's page, as every static host answers it: / is index.html, /key/ the title's landing page.
     if raw in (b"", b"/") or raw.endswith(b"/"):
         raw = raw.removesuffix(b"/") + f"/{INDEX_NAME}".encode()
@@ -171,10 +171,15 @@ def _no_such_file(error: OSError) -> None:
 
 def file_response(request: Request, descriptor: int, name: str,
                   readers: anyio.CapacityLimiter | None = None) -> Response:
-    """The answer for the open file `descriptor`, called `name`: 404 unless it is a regular file,
-    else 304, 416, 206 or 200. The caller keeps the descriptor and closes it after sending;
-    the body is read in `readers`' worker threads (anyio's default ones without)."""
+    """The answer for the open file `descriptor`, called `name`: 301 to the path with its slash
+    for a folder that has a page, 404 for anything else that is not a regular file, else 304,
+    416, 206 or 200. The caller keeps the descriptor and closes it after sending; the body is
+    read in `readers`' worker threads (anyio's default ones without)."""
     status = os.fstat(descriptor)
+    if stat.S_ISDIR(status.st_mode) and _has_page(descriptor):
+        # /key, a title's folder named without its slash: its page is at /key/, as every
+        # static host answers (a path ending in / names index.html, never a folder).
+        return folder_redirect(request.scope)
     if not stat.S_ISREG(status.st_mode):
         return not_found()
     headers = file_headers(name, status)
@@ -327,8 +332,7 @@ def folder_redirect(scope: Scope) -> Response:
     """301 from a folder's path to the same path with its slash. The path is the one the
     request gave, every segment of it a safe name (requested_names), so it is plain ASCII
     and can neither leave this server nor end the header."""
-    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
-    location = raw.decode("ascii") + "/"
+    location = _raw_path(scope).decode("ascii") + "/"
     return PlainTextResponse("Moved Permanently", status_code=301, headers={**NO_CACHE, "location": location})
 
 
