@@ -341,3 +341,31 @@ def test_a_titles_folder_named_without_its_slash_is_sent_to_its_page(archive_of_
             assert raw_request(base, path)[0] == 404, path
     finally:
         stop(process)
+
+
+@pytest.mark.slow
+def test_a_revalidated_answer_carries_the_policy_of_the_whole_answer(one_seed_archive, tmp_path):
+    """A browser takes a 304's headers into the answer it keeps (RFC 9111 §4.3.4): a page
+    reloaded must not come back under the sandboxing policy of a download, with no style,
+    no images and no search form."""
+    _seeds, dist = one_seed_archive
+    (key,) = [folder.name for folder in dist.iterdir() if (folder / "index.html").is_file()]
+    paths = ["/", "/index.html", f"/{key}/", f"/{key}/index.html", f"/{key}/{key}.epub",
+             f"/{key}/{key}.pdf", "/opds.xml", "/pagefind/pagefind.js"]
+    process, base = start_server(dist, tmp_path / "server.log")
+    try:
+        policies = set()
+        for path in paths:
+            whole = httpx.get(base + path)
+            assert whole.status_code == 200, path
+            for condition in ({"If-None-Match": whole.headers["etag"]},
+                              {"If-Modified-Since": whole.headers["last-modified"]}):
+                again = httpx.get(base + path, headers=condition)
+                assert again.status_code == 304, (path, condition)
+                assert (again.headers["content-security-policy"]
+                        == whole.headers["content-security-policy"]), (path, condition)
+            policies.add(whole.headers["content-security-policy"])
+        # The pages, the script and the downloads: three policies, each kept as it was.
+        assert len(policies) >= 3
+    finally:
+        stop(process)

@@ -25,6 +25,7 @@ from convert.layout import BIBTEX_EDITION, FEED_NAME, INDEX_NAME, JSON_FEED_NAME
 from convert.publish.entries import is_safe_name
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.opds2 import OPDS2_TYPE
+from convert.serve.headers import response_policy
 from convert.serve.numbers import bounded_int
 from convert.web import CITATION_TYPES, EDITION_TYPES, ICON_TYPE, IMAGE_TYPE
 
@@ -184,8 +185,14 @@ def file_response(request: Request, descriptor: int, name: str,
         return not_found()
     headers = file_headers(name, status)
     if not_modified(request, headers):
+        # A browser takes the headers of a 304 into its stored answer (RFC 9111 §4.3.4): the
+        # policy is the one the whole answer carries, or a page revalidated on reload would
+        # come back sandboxed, with no style, images or search (a 304 has no content type
+        # for SecurityHeaders to choose a policy by).
+        policy = response_policy(request.scope["path"], media_type(name).encode("latin-1"))
         return Response(status_code=304, headers={
-            field: headers[field] for field in ("etag", "last-modified", "cache-control")
+            **{field: headers[field] for field in ("etag", "last-modified", "cache-control")},
+            "content-security-policy": policy,
         })
     size = status.st_size
     try:

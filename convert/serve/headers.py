@@ -21,6 +21,17 @@ def html_policy(path: str) -> str:
     return LANDING_POLICY if landing else CONTENT_SECURITY_POLICY
 
 
+def response_policy(path: str, content_type: bytes) -> str:
+    """The Content-Security-Policy of an answer of `content_type` (bytes, as in the headers) at
+    `path`: a page's own, a script's, or none at all for anything else."""
+    if content_type.startswith(b"text/html"):
+        return html_policy(path)
+    # Pagefind's web worker runs under the policy its script comes with.
+    if content_type.startswith(b"text/javascript"):
+        return WORKER_POLICY
+    return DOWNLOAD_POLICY
+
+
 class SecurityHeaders:
     """Add nosniff, a Content-Security-Policy and friends to every response, errors included.
     A response that brings a policy of its own (a results page, whose form may search
@@ -40,11 +51,8 @@ class SecurityHeaders:
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-security-policy"]
                 own = next((v for k, v in message.get("headers", []) if k.lower() == b"content-security-policy"), None)
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-                policy = own.decode("latin-1") if own is not None else (
-                    html_policy(scope.get("path", "")) if content_type.startswith(b"text/html")
-                    # Pagefind's web worker runs under the policy its script comes with.
-                    else WORKER_POLICY if content_type.startswith(b"text/javascript")
-                    else DOWNLOAD_POLICY)
+                policy = (own.decode("latin-1") if own is not None
+                          else response_policy(scope.get("path", ""), content_type))
                 headers += [
                     (b"x-content-type-options", b"nosniff"),
                     (b"content-security-policy", f"{policy}; frame-ancestors 'none'".encode()),
