@@ -4,6 +4,11 @@ the summary, still builds and says so (stderr, --json, the master), and --strict
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,7 +18,11 @@ from support.strategies import canonical, typed_paragraphs
 from convert.document.labels import LABEL_LANGUAGES, labels
 from convert.document.master import parse_master, to_markdown
 from convert.document.model import NO_MARKER, NOTICES, TITLE_RUN_IN
-from convert.document.seed import parse_seed
+from convert.document.seed import marker_language, parse_seed
+from convert.editions import Settings
+from convert.editions.ast import marker_block
+from convert.editions.landing import landing_page
+from convert.editions.pdf import to_html
 from convert.errors import SeedError
 
 URL = "https://example.org/news/2005/02/10/story?id=7&ref=seed"
@@ -264,3 +273,56 @@ def test_strict_fails_a_master_that_records_a_guess(guessed, tmp_path):
     assert NOTICES[NO_MARKER] in result.stderr
     assert not (tmp_path / "second").exists()
     assert result.stdout == ""
+
+
+# --- the language of the marker's words ----------------------------------------------
+
+MARKER_LANGUAGES = [
+    # (the document's language, the marker as written, the language an edition marks it with)
+    ("fr", f"Lire l'article original ici : {URL}", None),
+    ("fr", f"Read the original article here: {URL}", "en"),
+    ("en", f"Lire l’article original ici : {URL}", "fr"),
+    ("en", f"Read the original article: {URL}", None),
+    ("en-GB", "Read the original article here", None),
+    ("de", f"[Lire l'article original ici]({URL})", "fr"),
+    ("ja", "Read the original article here (ftp://example.org/a)", "en"),
+    ("fr-CA", "LIRE L'ARTICLE ORIGINAL", None),
+]
+
+
+@pytest.mark.parametrize(("lang", "marker", "expected"), MARKER_LANGUAGES)
+def test_the_marker_is_marked_with_the_language_of_its_own_words(lang, marker, expected):
+    """A French seed's "Lire l'article original ici" is French: an edition marks the marker's
+    words with a language only where they are not in the document's, so that a screen reader
+    reads them in their own voice."""
+    document = parse_seed(seed_with(marker), "m.txt", lang=lang)
+    assert document.original_article is not None
+    assert marker_language(document) == expected
+    # The EPUB and the DOCX (pandoc's AST), the PDF (WeasyPrint's HTML), the landing page.
+    block = json.dumps(marker_block(document))
+    line = to_html(document, Settings()).split('class="original-article', 1)[1].split("</p>", 1)[0]
+    page = landing_page(document, "m", {}, datetime(2026, 12, 7, tzinfo=UTC)).decode()
+    link = re.findall(r'<p class="original"><a [^>]*>', page)
+    if expected is None:
+        assert '"lang"' not in block and "lang=" not in line
+        assert all("lang=" not in found for found in link)
+    else:
+        assert f'["lang", "{expected}"]' in block
+        assert re.findall(r'lang="([^"]+)"', line) == [expected]
+        assert all(f'lang="{expected}"' in found for found in link)
+    # A marker without a link has no line on the landing page; one with a link has one.
+    assert len(link) == (document.original_article.url is not None)
+
+
+@pytest.mark.parametrize("language", sorted(LABEL_LANGUAGES))
+def test_every_languages_own_marker_is_left_in_the_documents_language(language):
+    words = labels(language)
+    for marker in (words.marker, words.marker_short, f"{words.marker}: {URL}"):
+        document = parse_seed(seed_with(marker), "m.txt", lang=language)
+        assert marker_language(document) is None, (language, marker)
+
+
+def test_marker_words_a_person_wrote_in_a_master_are_not_marked():
+    document = parse_seed(seed_with(f"Read the original article here: {URL}"), "m.txt", lang="fr")
+    edited = replace(document, original_article=replace(document.original_article, text="Voir la source"))
+    assert marker_language(edited) is None

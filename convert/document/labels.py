@@ -157,6 +157,12 @@ def marker_forms() -> tuple[str, ...]:
                                for form in (words.marker, words.marker_short)))
 
 
+def marker_forms_by_language() -> tuple[tuple[str, str], ...]:
+    """(language, form) for every way labels.toml writes the marker, the long form first."""
+    return tuple((language, form) for language, words in _all_labels().items()
+                 for form in (words.marker, words.marker_short))
+
+
 def labels(tag: str) -> Labels:
     """The labels for a document in the BCP 47 language `tag`."""
     return _all_labels()[label_language(tag)]

@@ -10,8 +10,8 @@ from functools import cache
 from pathlib import Path
 
 from convert import defaults
-from convert.document.labels import marker_forms
-from convert.document.language import with_languages
+from convert.document.labels import marker_forms, marker_forms_by_language
+from convert.document.language import same_language, with_languages
 from convert.document.model import (
     MAX_MARKER_TEXT,
     NO_MARKER,
@@ -253,6 +253,25 @@ def marker_patterns() -> tuple[re.Pattern, ...]:
         rf"{text}{_SEPARATOR}?<\s*(?P<url>[^\s<>]+)\s*>{_TRAILING}",
         rf"\[\s*{text}{_TRAILING}\]\(\s*(?P<url>\S+?)\s*\){_TRAILING}",
     ))
+
+
+@cache
+def _marker_words_by_language() -> tuple[tuple[str, re.Pattern], ...]:
+    return tuple((language, re.compile(_words_pattern(form), re.IGNORECASE))
+                 for language, form in marker_forms_by_language())
+
+
+def marker_language(document: Document) -> str | None:
+    """The language to mark the marker's words with in an edition: the language whose marker
+    form they begin with (labels.toml), when it is not the document's own. None when they are
+    the document's language's, or no language's (words a person wrote in a master)."""
+    article = document.original_article
+    if article is None:
+        return None
+    found = [language for language, words in _marker_words_by_language() if words.match(article.text)]
+    if not found or any(same_language(document.lang, language) for language in found):
+        return None
+    return found[0]
 
 
 def match_marker(paragraph: str) -> OriginalArticle | None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from convert.document.labels import foreign_label_language, labels
-from convert.document.language import is_right_to_left, same_language
+from convert.document.language import is_right_to_left
 from convert.document.model import Document, text_direction
 from convert.document.provenance import publication_date
+from convert.document.seed import marker_language
 
 #: The pandoc-types version our JSON AST is written for (pandoc 3.x).
 API_VERSION = [1, 23, 1]
@@ -62,9 +63,10 @@ def marker_block(document: Document) -> dict | None:
     if article is None:
         return None
     words = inlines(article.text)
-    if not same_language(document.lang, "en"):
-        # The marker is the seed format's own English, whatever the document's language.
-        words = [{"t": "Span", "c": [_attr(lang="en"), words]}]
+    marked = marker_language(document)
+    if marked:
+        # The marker's words in a language of labels.toml other than the document's.
+        words = [{"t": "Span", "c": [_attr(lang=marked), words]}]
     if article.url:
         link = {"t": "Link", "c": [_attr(classes=["original-article"]), words, [article.url, ""]]}
         return {"t": "Para", "c": [link]}

@@ -21,6 +21,7 @@ from urllib.parse import urljoin
 from convert.defaults import ARCHIVE_TITLE, CITATION_EDITIONS, SEED_COPY
 from convert.document.labels import foreign_label_language, labels
 from convert.document.model import Document, first_sentence
+from convert.document.seed import marker_language
 from convert.editions import date_shown
 from convert.editions.citation import Citation, citation
 from convert.editions.markup import direction_attribute, document_direction, english, label, paragraphs
@@ -76,8 +77,10 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
     article = document.original_article
     original = ""
     if article is not None and article.url:
+        language = marker_language(document)
+        marked = f' lang="{language}"' if language else ""
         original = (f'<p class="original"><a href="{html_text(article.url)}" rel="noreferrer"'
-                    f'{_english(document)}>{html_text(article.text)}</a></p>\n')
+                    f'{marked}>{html_text(article.text)}</a></p>\n')
     page = f"""<!DOCTYPE html>
 <html lang="{html_text(indexed)}" dir="{direction}">
 <head>

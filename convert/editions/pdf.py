@@ -31,8 +31,9 @@ from convert import GENERATOR
 from convert.dates import iso_timestamp
 from convert.document.labels import Labels, foreign_label_language, labels
 from convert.document.model import Document
+from convert.document.seed import marker_language
 from convert.editions import Settings, date_shown
-from convert.editions.markup import direction_attribute, document_direction, english, label, paragraphs
+from convert.editions.markup import direction_attribute, document_direction, label, paragraphs
 from convert.errors import RenderError
 from convert.web import markup_text
 
@@ -287,14 +288,15 @@ def _original_article(document: Document, words: Labels, foreign: str | None) ->
     article = document.original_article
     if article is None:
         return ""
+    language = marker_language(document)
     if article.url:
         # The language goes on the link itself: a span inside it would be a second link.
-        marked = ' lang="en"' if english(document) else ""
+        marked = f' lang="{language}"' if language else ""
         return (f'<p class="original-article"><a href="{markup_text(article.url)}"{marked}>'
                 f"{markup_text(article.text)}</a><br><span class=\"url\">{_text(article.url, document.lang)}</span></p>\n")
-    # The marker's words are the seed format's own, in English whatever the document's language;
-    # with no link the line says nothing more (a reader cannot follow a note about the source).
-    return f'<p class="original-article no-link">{label(article.text, english(document))}</p>\n'
+    # The marker's words, marked with their language when it is not the document's; with no
+    # link the line says nothing more (a reader cannot follow a note about the source).
+    return f'<p class="original-article no-link">{label(article.text, language)}</p>\n'
 
 
 def _author_meta(document: Document) -> str:
