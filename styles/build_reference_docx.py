@@ -89,6 +89,38 @@ def shade(style, fill: str, border: str) -> None:
     properties.append(shading)
 
 
+def page_numbers(document) -> None:
+    """A footer on every page that numbers it "n / N", centred, small and grey, as the PDF's
+    is: pandoc keeps the reference document's footer, so a printed DOCX has page numbers."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    style = paragraph_style(document, "Footer", base="Normal")
+    set_font(style, SANS, 9)
+    style.font.color.rgb = GREY
+    footer = document.sections[0].footer
+    footer.is_linked_to_previous = False
+    line = footer.paragraphs[0]
+    line.style = style
+    line.alignment = WD_ALIGN_PARAGRAPH.CENTER
+
+    def field(instruction: str) -> None:
+        # A simple field Word and LibreOffice compute when they lay the pages out; "1" is
+        # what a reader that computes no fields shows.
+        element = OxmlElement("w:fldSimple")
+        element.set(qn("w:instr"), f" {instruction} ")
+        run, text = OxmlElement("w:r"), OxmlElement("w:t")
+        text.text = "1"
+        run.append(text)
+        element.append(run)
+        line._p.append(element)
+
+    field("PAGE")
+    line.add_run(" / ")
+    field("NUMPAGES")
+
+
 def build(out: Path) -> None:
     with tempfile.TemporaryDirectory() as folder:
         default = Path(folder) / "default.docx"
@@ -116,6 +148,8 @@ def build(out: Path) -> None:
     article = paragraph_style(document, "Original Article")
     set_font(article, SANS, 9)
     article.font.color.rgb = GREY
+
+    page_numbers(document)
 
     document.core_properties.title = "seedpress reference document"
     document.save(str(out))

@@ -22,6 +22,8 @@ import docx
 import pikepdf
 import pypdf
 import pytest
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml.ns import qn
 from lxml import etree
 from support.documents import COMMENTARY_HEADING, SUMMARY_HEADING, find_in_order, pdftotext_pages, strip_format
 from support.editions import EDITION_FIXTURES, FONT_DEPENDENT_FIXTURE, Rendered, run_epubcheck
@@ -379,6 +381,21 @@ def test_docx_headings_and_marker(fixture, word):
     else:
         assert markers == [article.text]
         assert addresses == ([article.url] if article.url else [])
+
+
+@pytest.mark.slow
+def test_docx_pages_are_numbered_n_of_n_as_the_pdfs_are(word):
+    """A printed DOCX carries its page numbers: the footer of every page, centred, holds the
+    fields PAGE and NUMPAGES with " / " between them, in the grey sans-serif footer style."""
+    (section,) = word.sections
+    assert not section.footer.is_linked_to_previous
+    (line,) = section.footer.paragraphs
+    fields = [element.get(qn("w:instr")).strip() for element in line._p.iter(qn("w:fldSimple"))]
+    assert fields == ["PAGE", "NUMPAGES"]
+    assert line.text == " / " and line.alignment == WD_ALIGN_PARAGRAPH.CENTER
+    assert (line.style.font.name, line.style.font.size.pt) == ("DejaVu Sans", 9)
+    # The body has none of them: only the footer numbers pages.
+    assert not list(word.element.body.iter(qn("w:fldSimple")))
 
 
 @pytest.mark.slow
