@@ -369,3 +369,28 @@ def test_a_revalidated_answer_carries_the_policy_of_the_whole_answer(one_seed_ar
         assert len(policies) >= 3
     finally:
         stop(process)
+
+
+@pytest.mark.browser
+def test_a_page_reloaded_in_a_browser_keeps_its_style_and_images(one_seed_archive, tmp_path, browser):
+    """What the 304's policy is for, in Chromium: reloading the index and a landing page
+    revalidates them, and they stay as they were (before: Times New Roman, no thumbnails)."""
+    _seeds, dist = one_seed_archive
+    (key,) = [folder.name for folder in dist.iterdir() if (folder / "index.html").is_file()]
+    looks = "[getComputedStyle(document.body).fontFamily, [...document.images].map((image) => image.naturalWidth)]"
+    process, base = start_server(dist, tmp_path / "server.log")
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        for path in ("/", f"/{key}/"):
+            page.goto(base + path)
+            first = page.evaluate(looks)
+            page.reload()
+            again = page.evaluate(looks)
+            assert "sans-serif" in first[0] and first[1] and all(first[1]), (path, first)
+            assert again == first, (path, first, again)
+            # The reload did revalidate the page: the server answered it 304.
+            assert f'"GET {path} HTTP/1.1" 304' in (tmp_path / "server.log").read_text(), path
+    finally:
+        context.close()
+        stop(process)
