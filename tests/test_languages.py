@@ -124,7 +124,7 @@ def test_the_pdf_declares_the_language_and_draws_cjk_as_the_language_expects(bui
         assert variants == {CJK_VARIANT[tag]}, fonts
     else:
         assert not variants, fonts
-    # The marker is the seed format's English: marked as such in the document's language.
+    # Each fixture writes the English marker: marked as English in the document's language.
     assert ("/Span", "en") in structure_languages(pdf)
 
 

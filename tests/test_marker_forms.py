@@ -287,6 +287,12 @@ MARKER_LANGUAGES = [
     ("de", f"[Lire l'article original ici]({URL})", "fr"),
     ("ja", "Read the original article here (ftp://example.org/a)", "en"),
     ("fr-CA", "LIRE L'ARTICLE ORIGINAL", None),
+    # A refused URL: the whole paragraph is the marker's text, its words after the bracket.
+    ("fr", "[Read the original article](javascript:alert(1))", "en"),
+    ("en", "[Lire l'article original ici](javascript:alert(1))", "fr"),
+    # A regional tag reads the words of its language's table: its own marker is not marked.
+    ("zh-TW", "在此閱讀原文", None),
+    ("sw", "Read the original article here", "en"),
 ]
 
 

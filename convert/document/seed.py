@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 
 from convert import defaults
-from convert.document.labels import marker_forms, marker_forms_by_language
+from convert.document.labels import label_language, marker_forms, marker_forms_by_language
 from convert.document.language import same_language, with_languages
 from convert.document.model import (
     MAX_MARKER_TEXT,
@@ -257,7 +257,9 @@ def marker_patterns() -> tuple[re.Pattern, ...]:
 
 @cache
 def _marker_words_by_language() -> tuple[tuple[str, re.Pattern], ...]:
-    return tuple((language, re.compile(_words_pattern(form), re.IGNORECASE))
+    # From the paragraph's start: a refused URL leaves the whole paragraph as the marker's
+    # text, "[Lire l'article original](javascript:…)" included.
+    return tuple((language, re.compile(r"\[?\s*" + _words_pattern(form), re.IGNORECASE))
                  for language, form in marker_forms_by_language())
 
 
@@ -269,9 +271,16 @@ def marker_language(document: Document) -> str | None:
     if article is None:
         return None
     found = [language for language, words in _marker_words_by_language() if words.match(article.text)]
-    if not found or any(same_language(document.lang, language) for language in found):
+    if not found or any(_is_own(language, document.lang) for language in found):
         return None
     return found[0]
+
+
+def _is_own(language: str, tag: str) -> bool:
+    """True when labels.toml's `language` is the language `tag` is in: the same language, or
+    the table a regional tag of it is given (zh-TW reads zh-Hant's words)."""
+    return same_language(tag, language) or (
+        label_language(tag) == language and tag.split("-")[0].lower() == language.split("-")[0].lower())
 
 
 def match_marker(paragraph: str) -> OriginalArticle | None:

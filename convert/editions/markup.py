@@ -24,8 +24,9 @@ def direction_attribute(text: str, direction: str) -> str:
 
 
 def english(document: Document) -> str | None:
-    """"en" where English words (the seed format's marker, the page's own words) stand in a
-    document in another language; None in an English document."""
+    """"en" where English words (the page's own, such as the archive's title) stand in a
+    document in another language; None in an English document. The marker's words are
+    marked by their own language (document.seed.marker_language)."""
     return None if same_language(document.lang, "en") else "en"
 
 
