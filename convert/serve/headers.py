@@ -35,8 +35,8 @@ def response_policy(path: str, content_type: bytes) -> str:
 class SecurityHeaders:
     """Add nosniff, a Content-Security-Policy and friends to every response, errors included.
     A response that brings a policy of its own (a results page, whose form may search
-    again; a 304, which has no content type to choose one by) keeps it; every other HTML page gets the index page's, a script the worker's,
-    anything else none at all."""
+    again; a 304, which has no content type to choose one by) keeps it; every other HTML
+    page gets the index page's, a script the worker's, anything else none at all."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
