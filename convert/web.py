@@ -36,16 +36,33 @@ CITATION_TYPES = {
 IMAGE_TYPE = "image/png"
 
 
+#: The units of a file size, each 1,000 of the one before: (the English symbol, CLDR's unit).
+SIZE_UNITS = (("kB", "digital-kilobyte"), ("MB", "digital-megabyte"), ("GB", "digital-gigabyte"),
+              ("TB", "digital-terabyte"))
+
+
+def scaled_size(size: int) -> tuple[float, int]:
+    """A size of 1,000 bytes or more as (value, index in SIZE_UNITS): the largest unit that
+    leaves less than 1,000 of it once rounded."""
+    value = float(size)
+    for index in range(len(SIZE_UNITS)):
+        value /= 1000
+        if round(value) < 1000 or index == len(SIZE_UNITS) - 1:
+            return value, index
+    raise AssertionError("unreachable")
+
+
+def size_decimals(value: float) -> int:
+    """One decimal under 10 ("7.3 kB"), none from there ("34 kB")."""
+    return 1 if value < 9.95 else 0
+
+
 def human_size(size: int) -> str:
     """A file size as people read it: "812 bytes", "7.3 kB", "34 kB", "1.2 MB"."""
     if size < 1000:
         return "1 byte" if size == 1 else f"{size} bytes"
-    value = float(size)
-    for unit in ("kB", "MB", "GB", "TB"):
-        value /= 1000
-        if round(value) < 1000 or unit == "TB":
-            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
-    raise AssertionError("unreachable")
+    value, index = scaled_size(size)
+    return f"{value:.{size_decimals(value)}f} {SIZE_UNITS[index][0]}"
 
 
 def href(path: str) -> str:

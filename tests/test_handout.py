@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -21,12 +22,13 @@ from lxml import etree
 from support.run import REAL_SEED, seedpress
 
 from convert.dates import build_date
-from convert.document.labels import LABEL_LANGUAGES, labels
-from convert.document.seed import read_seed
+from convert.document.labels import LABEL_LANGUAGES, file_size, labels
+from convert.document.seed import parse_seed, read_seed
+from convert.editions.landing import landing_page
 from convert.layout import BROWSE_GROUPS, FACET_FILE, browse_name
 from convert.publish.entries import ARCHIVE_TITLE, Edition, Entry, HandoutOptions, newest_first
 from convert.publish.handout import write_handout
-from convert.publish.index_page import CONTENT_SECURITY_POLICY, render_index
+from convert.publish.index_page import CONTENT_SECURITY_POLICY, index_item, render_index
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.web import human_size
 
@@ -354,3 +356,34 @@ def test_duplicate_keys_are_refused(tmp_path):
 ])
 def test_human_size(size, text):
     assert human_size(size) == text
+
+
+@pytest.mark.parametrize("tag, sizes", [
+    # English labels keep human_size's words, in any language English stands in for.
+    ("en", ["1 byte", "812 bytes", "7.3 kB", "34 kB", "1.2 MB"]),
+    ("sw", ["1 byte", "812 bytes", "7.3 kB", "34 kB", "1.2 MB"]),
+    # CLDR's own symbols and decimal signs: octets in French, Cyrillic in Russian and Ukrainian.
+    ("fr", ["1\u202fo", "812\u202fo", "7,3\u202fko", "34\u202fko", "1,2\u202fMo"]),
+    ("ru", ["1 Б", "812 Б", "7,3 кБ", "34 кБ", "1,2 МБ"]),
+    ("uk", ["1 Б", "812 Б", "7,3 кБ", "34 кБ", "1,2 МБ"]),
+    ("de", ["1\xa0Byte", "812 Byte", "7,3 kB", "34 kB", "1,2 MB"]),
+    ("ar", ["1 بايت", "812 بايت", "7.3 كيلوبايت", "34 كيلوبايت", "1.2 م.ب"]),
+])
+def test_a_file_size_is_written_as_a_reader_of_the_language_writes_it(tag, sizes):
+    assert [file_size(size, tag) for size in (1, 812, 7_300, 34_000, 1_234_567)] == sizes
+
+
+def test_the_index_and_a_landing_page_give_sizes_in_their_language(tmp_path):
+    """A French archive's index and a French title's landing page: "7,3 ko", not "7.3 kB"."""
+    seed = ("Les vélos reviennent à Besançon\n\nLa ville relance ses vélos en libre-service cet été.\n\n"
+            "Lire l'article original ici : https://example.org/velos\n\nUne bonne nouvelle pour tous.\n")
+    document = parse_seed(seed.encode("utf-8"), "velos.txt")
+    assert document.lang == "fr"
+    files = {"pdf": b"x" * 7_300, "epub": b"x" * 34_000}
+    page = landing_page(document, "velos", files, datetime(2026, 12, 7, tzinfo=UTC)).decode()
+    assert re.findall(r'<span class="size">([^<]*)</span>', page) == ["7,3\u202fko", "34\u202fko"]
+    entry = _entry("velos", document.title, 1, editions=(
+        Edition("epub", "velos/velos.epub", 34_000, "0" * 64), Edition("pdf", "velos/velos.pdf", 7_300, "0" * 64)))
+    shown = {lang: re.findall(r'<span class="size" dir="auto">([^<]*)</span>', index_item(entry, labels(lang)))
+             for lang in ("en", "fr")}
+    assert shown == {"en": ["34 kB", "7.3 kB"], "fr": ["34\u202fko", "7,3\u202fko"]}

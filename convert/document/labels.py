@@ -18,6 +18,8 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
+from convert.web import SIZE_UNITS, human_size, scaled_size, size_decimals
+
 FALLBACK_LANGUAGE = "en"
 #: English dates stay in the form today's editions print ("28 November 2026"),
 #: which is British English's long form, not Babel's American default.
@@ -199,6 +201,21 @@ def _date_locale(tag: str) -> Locale:
 def long_date(moment: datetime, tag: str) -> str:
     """The day of `moment` written out in the language of `tag`, e.g. "28 novembre 2026"."""
     return format_date(moment.date(), format="long", locale=_date_locale(tag))
+
+
+def file_size(size: int, tag: str) -> str:
+    """A file size as a reader of `tag` writes it, by Babel (CLDR's short units): "7,3 ko",
+    "7,3 кБ", "34 kB"; where the labels are English, web.human_size's "812 bytes", "7.3 kB"."""
+    if label_language(tag) == FALLBACK_LANGUAGE:
+        return human_size(size)
+    from babel.units import format_unit  # only where pages are written: not at every start
+
+    locale = _date_locale(tag)
+    if size < 1000:
+        return format_unit(size, "digital-byte", length="short", locale=locale)
+    value, index = scaled_size(size)
+    pattern = "0.0" if size_decimals(value) else "0"
+    return format_unit(value, SIZE_UNITS[index][1], length="short", format=pattern, locale=locale)
 
 
 def format_number(value: int, tag: str) -> str:

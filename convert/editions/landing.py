@@ -19,7 +19,7 @@ from datetime import datetime
 from urllib.parse import urljoin
 
 from convert.defaults import ARCHIVE_TITLE, CITATION_EDITIONS, SEED_COPY
-from convert.document.labels import foreign_label_language, labels
+from convert.document.labels import file_size, foreign_label_language, labels
 from convert.document.model import Document, first_sentence
 from convert.document.seed import marker_language
 from convert.editions import date_shown
@@ -32,7 +32,6 @@ from convert.web import (
     PALETTE,
     href,
     html_text,
-    human_size,
     page_head,
     pagefind_language,
     style_policy,
@@ -96,7 +95,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 {_cover(key, files)}<section aria-labelledby="downloads" data-pagefind-ignore>
 <h2 id="downloads">{label(words.downloads, foreign)}</h2>
 <ul class="downloads">
-{_downloads(key, files, label(words.source_text, foreign))}
+{_downloads(key, files, label(words.source_text, foreign), document.lang)}
 </ul>
 {_checksums(key, files, label(words.checksums, foreign))}</section>
 <section class="summary" aria-labelledby="summary">
@@ -230,9 +229,9 @@ def _paragraph(text: str, lang: str) -> str:
     return html_text(text)
 
 
-def _downloads(key: str, files: Mapping[str, bytes], source_label: str) -> str:
+def _downloads(key: str, files: Mapping[str, bytes], source_label: str, lang: str) -> str:
     """The download list; the source text labelled `source_label` (HTML, in the reader's
-    language), the formats by their names."""
+    language), the formats by their names, each size as a reader of `lang` writes it."""
     items = []
     for edition, (media_type, kind) in EDITION_TYPES.items():
         if edition not in files:
@@ -242,7 +241,7 @@ def _downloads(key: str, files: Mapping[str, bytes], source_label: str) -> str:
         caption = source_label if edition == SEED_COPY else kind
         items.append(
             f'<li><a href="{html_text(name)}" type="{html_text(media_type)}" download>{caption}</a> '
-            f'<span class="size">{html_text(human_size(len(data)))}</span></li>')
+            f'<span class="size">{html_text(file_size(len(data), lang))}</span></li>')
     return "\n".join(items)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from convert.dates import iso_timestamp
 from convert.defaults import MAX_QUERY_LENGTH
-from convert.document.labels import Labels, format_number, labels, long_date
+from convert.document.labels import Labels, file_size, format_number, labels, long_date
 from convert.document.language import is_right_to_left
 from convert.document.provenance import publication_date
 from convert.layout import (
@@ -36,7 +36,7 @@ from convert.publish.entries import (
 from convert.publish.facets import browse_line
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.paging import PAGE_SIZE, Pages
-from convert.web import EDITION_TYPES, PALETTE, href, html_text, human_size, page_head, style_policy
+from convert.web import EDITION_TYPES, PALETTE, href, html_text, page_head, style_policy
 
 #: The search form, on the index page and on serve's results page: one set of rules.
 SEARCH_FORM_STYLE = """
@@ -262,7 +262,7 @@ def download_link(edition: Edition, words: Labels) -> str:
     media_type, name = EDITION_TYPES[edition.name]
     name = words.source_text if edition.name == "txt" else name
     return (f'<a href="{html_text(href(edition.path))}" type="{html_text(media_type)}" download>'
-            f'{html_text(name)} <span class="size" dir="ltr">{html_text(human_size(edition.size))}</span></a>')
+            f'{html_text(name)} <span class="size" dir="auto">{html_text(file_size(edition.size, words.language))}</span></a>')
 
 
 def download_line(entry: Entry, words: Labels) -> str:
