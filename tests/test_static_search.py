@@ -117,7 +117,34 @@ def test_a_query_in_the_address_is_searched_and_nothing_found_is_said(archive, s
     base = static_host(archive / "dist")
     page.goto(f"{base}/index.html?q=zzzyzzy")
     assert result_titles(page, "zzzyzzy") == []
-    expect(page.locator("#search-results h2")).to_have_text("Nothing matches “zzzyzzy”")
+    expect(page.locator("#search-results h2")).to_have_text("Results for “zzzyzzy”")
+    expect(page.locator("#search-results p.count")).to_have_text("0 titles")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_an_index_in_another_language_answers_a_search_in_its_words(archive, static_host, page, tmp_path):
+    """A French archive's index (`[archive] lang = "fr"`) says its results in French: the
+    heading with its quotation marks, the count as French writes it, the button."""
+    copied = tmp_path / "archive"
+    shutil.copytree(archive, copied)
+    config = tmp_path / "seedpress.toml"
+    config.write_text('[archive]\nlang = "fr"\n', "utf-8")
+    result = seedpress("archive", copied / "seeds", "--dist", copied / "dist", "--config", config)
+    assert result.returncode == 0, result.stderr
+    base = static_host(copied / "dist")
+    page.goto(f"{base}/index.html")
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
+    type_query(page, COMMENTARY_WORD)
+    expect(page.locator("#search-results h2")).to_have_text(f"Résultats pour «\u00a0{COMMENTARY_WORD}\u00a0»",
+                                                            timeout=BROWSER_DEADLINE_MS)
+    expect(page.locator("#search-results p.count")).to_have_text("1 titre")
+    assert page.locator("#search-results li h3 a").all_inner_texts() == ["Ferry timetable changes"]
+    page.goto(f"{base}/index.html?q=zzzyzzy")
+    expect(page.locator("#search-results h2")).to_have_text("Résultats pour «\u00a0zzzyzzy\u00a0»",
+                                                            timeout=BROWSER_DEADLINE_MS)
+    expect(page.locator("#search-results p.count")).to_have_text("0 titres")
+    assert page.problems == []
 
 
 @pytest.mark.slow

@@ -93,6 +93,10 @@ class Labels:
     """"{first}–{last} of {total}": the titles the start page of the index holds, and how many there are."""
     search_archive: str
     search: str
+    search_results: str
+    """"Results for “{query}”": heads the index's answer to a search in its box."""
+    show_more: str
+    """The button under that answer that lists the next titles found."""
     catalog: str
     nothing_yet: str
     index_about: str

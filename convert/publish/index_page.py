@@ -211,7 +211,7 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
 <input id="search-query" name="q" type="search" maxlength="{MAX_QUERY_LENGTH}" required placeholder="{html_text(words.search_archive)}">
 <button type="submit">{html_text(words.search)}</button>
 </form>
-<div id="search-results" class="search-results" aria-live="polite" hidden></div>
+<div id="search-results" class="search-results" aria-live="polite" hidden{_search_words(words)}></div>
 {listing}
 </main>
 {page_navigation(pages, number, words, lang)}<footer>
@@ -255,6 +255,14 @@ def page_navigation(pages: Pages, number: int, words: Labels, lang: str) -> str:
     if older is not None:
         items.append(f'<li><a rel="next" href="{pages.name(INDEX_NAME, older)}">{html_text(words.older)}</a></li>')
     return f'<nav class="pages" aria-label="{html_text(words.pages)}"><ol>\n' + "\n".join(items) + "\n</ol></nav>\n"
+
+
+def _search_words(words: Labels) -> str:
+    """The words search.js writes around the results, in the page's language: data attributes
+    of the results' panel, each with its {query} or {count} left for the script to fill."""
+    attributes = (("results", words.search_results), ("titles", words.titles), ("title-one", words.title_one),
+                  ("more", words.show_more), ("range-of", words.range_of))
+    return "".join(f' data-{name}="{html_text(text)}"' for name, text in attributes)
 
 
 def download_link(edition: Edition, words: Labels) -> str:

@@ -77,12 +77,20 @@ function item(result) {
   return entry;
 }
 
+// The page's own words for the results (index_page.py's data attributes, from labels.toml),
+// with a number written as the page's language writes it.
+const words = panel.dataset;
+const numbers = new Intl.NumberFormat(document.documentElement.lang || "en");
+const counted = (total) => (total === 1 ? words.titleOne : words.titles).replace("{count}", numbers.format(total));
+
 // The first SHOWN results, and a button that adds the next SHOWN until all are listed.
 async function show(query, results, mine) {
   const total = results.length;
   const heading = document.createElement("h2");
-  heading.textContent = total === 0 ? `Nothing matches \u201c${query}\u201d`
-    : `${total} ${total === 1 ? "title matches" : "titles match"} \u201c${query}\u201d`;
+  heading.textContent = words.results.replace("{query}", () => query);
+  const count = document.createElement("p");
+  count.className = "count";
+  count.textContent = counted(total);
   const list = document.createElement("ol");
   const more = document.createElement("button");
   more.type = "button";
@@ -93,13 +101,15 @@ async function show(query, results, mine) {
     if (mine !== asked) return;
     list.append(...page.map(item));
     shown += page.length;
-    more.textContent = `More (${shown} of ${total} shown)`;
+    const range = words.rangeOf.replace("{first}", numbers.format(1)).replace("{last}", numbers.format(shown))
+      .replace("{total}", numbers.format(total));
+    more.textContent = `${words.more} (${range})`;
     more.hidden = shown >= total;
   };
   more.addEventListener("click", () => { more.disabled = true; next().finally(() => { more.disabled = false; }); });
   await next();
   if (mine !== asked) return;
-  panel.replaceChildren(heading, list, more);
+  panel.replaceChildren(heading, count, list, more);
   panel.hidden = false;
 }
 
@@ -111,6 +121,8 @@ function needsServer(query) {
   why.textContent = "This page was opened from a file, and search needs a web server: serve this "
     + "folder over HTTP (with \u201cseedpress serve --dist FOLDER\u201d, or \u201cpython3 -m http.server\u201d "
     + "inside it) and open index.html from there. The titles below are all here to browse.";
+  // These words are English on a page in any language: marked so, a screen reader says them so.
+  for (const element of [heading, why]) element.lang = "en";
   panel.replaceChildren(heading, why);
   panel.hidden = false;
 }
