@@ -78,9 +78,19 @@ function item(result) {
 }
 
 // The page's own words for the results (index_page.py's data attributes, from labels.toml),
-// with a number written as the page's language writes it.
-const words = panel.dataset;
-const numbers = new Intl.NumberFormat(document.documentElement.lang || "en");
+// English where a page lacks them (one written before they were); numbers as the page's
+// language writes them.
+const words = {
+  results: "Results for \u201c{query}\u201d", titles: "{count} titles", titleOne: "{count} title",
+  more: "Show more", rangeOf: "{first}\u2013{last} of {total}", ...panel.dataset,
+};
+const numbers = (() => {
+  try {
+    return new Intl.NumberFormat(document.documentElement.lang || "en");
+  } catch {
+    return new Intl.NumberFormat("en"); // a tag the browser cannot take
+  }
+})();
 const counted = (total) => (total === 1 ? words.titleOne : words.titles).replace("{count}", numbers.format(total));
 
 // The first SHOWN results, and a button that adds the next SHOWN until all are listed.
