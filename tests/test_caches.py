@@ -34,7 +34,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
-from support.run import REAL_SEED, seedpress_environment
+from support.archives import write_seeds
+from support.run import COMMAND_TIMEOUT, REAL_SEED, ROOT, seedpress_environment
 
 from convert import jobs
 from convert.archive import catalog
@@ -559,3 +560,38 @@ def test_each_objects_bytes_kept_while_a_pdf_is_written_follow_a_change_between_
     assert second == written(plain_write, True)
     inflated = b"".join(zlib.decompress(data) for data in re.findall(rb"\nstream\n(.*?)\nendstream", second, re.S))
     assert b"(second)" in inflated and b"[500 600 700]" in inflated
+
+
+@pytest.mark.slow
+def test_a_fix_to_the_packages_words_or_script_rebuilds_what_they_shape(tmp_path):
+    """An upgrade that changes only data the package ships, a word of labels.toml or the
+    index's search script, rebuilds the titles and hands the script out at the next run, as
+    a change to its Python does (before, both stayed as they were: "0 built, 1 unchanged")."""
+    package = tmp_path / "package"
+    for folder in ("convert", "styles"):  # the styles sit beside the package in a checkout
+        shutil.copytree(ROOT / folder, package / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    write_seeds(seeds, 1)
+    # The copy, not this checkout: its folder comes first, and the command runs outside ROOT.
+    environment = seedpress_environment({"PYTHONPATH": str(package)})
+
+    def archive() -> str:
+        done = subprocess.run([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(dist)],
+                              capture_output=True, text=True, cwd=tmp_path, env=environment, timeout=COMMAND_TIMEOUT)
+        assert done.returncode == 0, done.stderr
+        return done.stdout + done.stderr
+
+    archive()
+    (key,) = [folder.name for folder in dist.iterdir() if (folder / "index.html").is_file()]
+    labels_file = package / "convert" / "document" / "labels.toml"
+    labels_file.write_text(labels_file.read_text("utf-8").replace(
+        'commentary_heading = "Commentary"', 'commentary_heading = "Comments"', 1), "utf-8")
+    script = package / "convert" / "publish" / "assets" / "search.js"
+    script.write_text(script.read_text("utf-8") + "// fixed\n", "utf-8")
+    # An editor's leftovers in a checkout change nothing.
+    (package / "convert" / "document" / ".labels.toml.swp").write_bytes(b"swap")
+    assert "1 built, 0 unchanged" in archive()
+    assert '<h2 id="commentary" data-pagefind-ignore>Comments</h2>' in (dist / key / "index.html").read_text("utf-8")
+    assert (dist / "search.js").read_bytes() == script.read_bytes()
+    (package / "convert" / "document" / "labels.toml~").write_bytes(b"backup")
+    assert "0 built, 1 unchanged" in archive()

@@ -76,12 +76,23 @@ def styles_digest(styles: Path) -> str:
 
 @functools.cache
 def code_digest() -> str:
-    """SHA-256 over seedpress's own source: a fix to a renderer rebuilds what it renders,
+    """SHA-256 over seedpress's own files: a fix to a renderer rebuilds what it renders,
     even before the version number moves."""
-    package = Path(__file__).resolve().parent.parent
+    return package_digest(Path(__file__).resolve().parent.parent)
+
+
+def package_digest(package: Path) -> str:
+    """SHA-256 over every file of the package at `package`, its data as well as its code: the
+    words of every edition (document/labels.toml) and the index's script (publish/assets)
+    shape what is built as much as the Python does. Left out: compiled bytecode, and the
+    hidden and backup files an editor leaves in a checkout (no wheel holds them)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".lua")):
-        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    for path in sorted(package.rglob("*")):
+        name = path.relative_to(package)
+        if (not path.is_file() or path.suffix == ".pyc" or path.name.endswith("~")
+                or any(part == "__pycache__" or part.startswith(".") for part in name.parts)):
+            continue
+        digest.update(str(name).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
