@@ -113,6 +113,23 @@ def test_titles_in_every_language_are_found_from_the_english_index_page(archive,
 
 @pytest.mark.slow
 @pytest.mark.browser
+def test_each_result_is_marked_with_its_titles_own_language(archive, static_host, page):
+    """On the English index, a Japanese and a French title found are read in their own language
+    (a screen reader's voice, a font's glyph shapes); an English one needs no mark."""
+    base = static_host(archive / "dist")
+    found = {}
+    for query, seed in (("ローカル線", "ja"), ("médiathèque", "fr"), ("Syrian", "real")):
+        page.goto(f"{base}/index.html?q={query}")
+        expect(page.locator("#search-results h2")).to_contain_text(query, timeout=BROWSER_DEADLINE_MS)
+        item = page.locator("#search-results li")
+        expect(item).to_have_count(1)
+        found[seed] = (item.get_attribute("lang"), item.get_attribute("dir"))
+    assert found == {"ja": ("ja", "auto"), "fr": ("fr", "auto"), "real": (None, "auto")}
+    assert page.problems == []
+
+
+@pytest.mark.slow
+@pytest.mark.browser
 def test_a_query_in_the_address_is_searched_and_nothing_found_is_said(archive, static_host, page):
     base = static_host(archive / "dist")
     page.goto(f"{base}/index.html?q=zzzyzzy")

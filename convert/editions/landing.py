@@ -89,7 +89,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 <body{body_lang}>
 <nav><a href="../{INDEX_NAME}"{_english(document)}>{html_text(archive_title)}</a></nav>
 <main>
-<article data-pagefind-body>
+<article data-pagefind-body data-pagefind-meta="lang:{html_text(document.lang)}">
 <h1{direction_attribute(document.title, direction)}>{html_text(document.title)}</h1>
 <p class="meta" data-pagefind-ignore><time datetime="{html_text(when[0])}">{label(when[1], foreign)}</time>{_provenance(document)}</p>
 {_cover(key, files)}<section aria-labelledby="downloads" data-pagefind-ignore>

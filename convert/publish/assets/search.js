@@ -68,6 +68,11 @@ function excerpt(html) {
 
 function item(result) {
   const entry = document.createElement("li");
+  // A title, and its words, in their own language (each landing page gives it to Pagefind)
+  // and their own direction, whatever the page's.
+  const lang = result.meta.lang;
+  if (lang && lang !== document.documentElement.lang) entry.lang = lang;
+  entry.dir = "auto";
   const link = document.createElement("a");
   link.href = result.url;
   link.textContent = result.meta.title || result.url;
