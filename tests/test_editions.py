@@ -379,7 +379,8 @@ def test_docx_headings_and_marker(fixture, word):
     if article is None:
         assert (markers, addresses) == ([], [])
     else:
-        assert markers == [article.text]
+        # A URL is printed under its link, as in the PDF: a DOCX on paper still says where.
+        assert markers == [f"{article.text}\n{article.url}" if article.url else article.text]
         assert addresses == ([article.url] if article.url else [])
 
 

@@ -57,8 +57,10 @@ def _header(text: str, identifier: str, lang: str | None) -> dict:
     return {"t": "Header", "c": [1, _attr(identifier, [identifier]), content]}
 
 
-def marker_block(document: Document) -> dict | None:
-    """The link to the original article as a paragraph, or None when the seed has no marker."""
+def marker_block(document: Document, *, printed: bool = False) -> dict | None:
+    """The link to the original article as a paragraph, or None when the seed has no marker.
+    `printed` (the DOCX, which is printed as often as read on screen): the URL follows the
+    link on a line of its own, as in the PDF, so that a page on paper still says where."""
     article = document.original_article
     if article is None:
         return None
@@ -69,7 +71,8 @@ def marker_block(document: Document) -> dict | None:
         words = [{"t": "Span", "c": [_attr(lang=marked), words]}]
     if article.url:
         link = {"t": "Link", "c": [_attr(classes=["original-article"]), words, [article.url, ""]]}
-        return {"t": "Para", "c": [link]}
+        shown = [{"t": "LineBreak"}, {"t": "Str", "c": article.url}] if printed else []
+        return {"t": "Para", "c": [link, *shown]}
     return {"t": "Para", "c": [{"t": "Emph", "c": words}]}
 
 
@@ -94,7 +97,7 @@ def document_ast(
         return {"t": "Div", "c": [_attr(classes=[name], **attributes), paragraphs]}
 
     summary = [_header(words.summary_heading, "summary", foreign), group("summary", "Summary")]
-    marker = marker_block(document)
+    marker = marker_block(document, printed=custom_styles)
     if marker is not None:
         summary.append({"t": "Div", "c": [_attr(classes=["original-article"], **(
             {"custom_style": "Original Article"} if custom_styles else {})), [marker]]})
