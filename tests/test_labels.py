@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convert.document.labels import LABEL_KEYS, LABEL_LANGUAGES, label_language, labels, long_date
+from convert.document.labels import LABEL_KEYS, LABEL_LANGUAGES, label_language, labels, long_date, titles_count
 from convert.document.seed import read_seed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -223,3 +223,14 @@ def test_mixed_seed_commentary_is_english_japanese_english_french():
     assert any("\u3040" <= c <= "\u309f" for c in japanese)  # hiragana: Japanese, not Chinese
     assert all(c.isascii() for c in english + english_again)
     assert "économiste" in french and "tourisme" in french
+
+
+@pytest.mark.parametrize("tag, counts", [
+    ("en", ["0 titles", "1 title", "2 titles", "21 titles"]),
+    # French says zero in the singular; Russian says 21 as it says 1 (CLDR's rules, by Babel).
+    ("fr", ["0 titre", "1 titre", "2 titres", "21 titres"]),
+    ("ru", ["Публикаций: 0", "1 публикация", "Публикаций: 2", "21 публикация"]),
+    ("pl", ["Liczba tytułów: 0", "1 tytuł", "Liczba tytułów: 2", "Liczba tytułów: 21"]),
+])
+def test_a_count_of_titles_takes_the_form_the_languages_plural_rule_asks_for(tag, counts):
+    assert [titles_count(count, tag) for count in (0, 1, 2, 21)] == counts

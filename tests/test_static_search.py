@@ -160,7 +160,7 @@ def test_an_index_in_another_language_answers_a_search_in_its_words(archive, sta
     page.goto(f"{base}/index.html?q=zzzyzzy")
     expect(page.locator("#search-results h2")).to_have_text("Résultats pour «\u00a0zzzyzzy\u00a0»",
                                                             timeout=BROWSER_DEADLINE_MS)
-    expect(page.locator("#search-results p.count")).to_have_text("0 titres")
+    expect(page.locator("#search-results p.count")).to_have_text("0 titre")  # French: zero is singular
     assert page.problems == []
 
 

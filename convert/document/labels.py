@@ -222,6 +222,15 @@ def file_size(size: int, tag: str) -> str:
     return format_unit(value, SIZE_UNITS[index][1], length="short", format=pattern, locale=locale)
 
 
+def titles_count(count: int, tag: str, shown: str | None = None) -> str:
+    """"12 titles" in the language of `tag`, the count written as `shown` (default: as it
+    is): title_one where the language's plural rule (CLDR's, by Babel) calls the count
+    "one" (1 in English; 0 and 1 in French; 1, 21, 101 in Russian), titles otherwise."""
+    words = labels(tag)
+    one = _date_locale(tag).plural_form(count) == "one"
+    return (words.title_one if one else words.titles).format(count=str(count) if shown is None else shown)
+
+
 def format_number(value: int, tag: str) -> str:
     """`value` written as a reader of `tag` writes numbers ("1,100", "1 100", "1.100"), by Babel."""
     return format_decimal(value, locale=_date_locale(tag))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from convert.document.labels import labels
+from convert.document.labels import labels, titles_count
 from convert.document.language import is_right_to_left
 from convert.layout import FAVICON_NAME, FEED_NAME, INDEX_NAME, browse_name
 from convert.publish.entries import Entry, HandoutOptions
@@ -26,8 +26,7 @@ def words_language(listing: Facet, options: HandoutOptions) -> str:
 
 def count_text(count: int, language: str) -> str:
     """"12 titles" in `language`."""
-    words = labels(language)
-    return (words.title_one if count == 1 else words.titles).format(count=count)
+    return titles_count(count, language)
 
 
 def _page(language: str, title: str, head_links: str, heading: str, about: str, main: str, navigation: str) -> bytes:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from convert.dates import iso_timestamp
 from convert.defaults import MAX_QUERY_LENGTH
-from convert.document.labels import Labels, file_size, format_number, labels, long_date
+from convert.document.labels import Labels, file_size, format_number, labels, long_date, titles_count
 from convert.document.language import is_right_to_left
 from convert.document.provenance import publication_date
 from convert.layout import (
@@ -171,7 +171,7 @@ def render_index(entries: Sequence[Entry], options: HandoutOptions = HandoutOpti
     shown = {"first": format_number(first, lang), "last": format_number(last, lang), "total": format_number(total, lang)}
     if number == pages.last:
         count = (words.range_of.format(**shown) if pages.last > 1
-                 else (words.title_one if total == 1 else words.titles).format(count=shown["total"]))
+                 else titles_count(total, lang, shown["total"]))
         changed = updated(pages.entries)
         about = f"{html_text(count)} · {_label_with_time(words.updated, changed, long_date(changed, lang))}"
     else:

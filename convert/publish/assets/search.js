@@ -96,7 +96,10 @@ const numbers = (() => {
     return new Intl.NumberFormat("en"); // a tag the browser cannot take
   }
 })();
-const counted = (total) => (total === 1 ? words.titleOne : words.titles).replace("{count}", numbers.format(total));
+// title_one where the language's plural rule says "one" (CLDR's, as labels.titles_count).
+const plural = new Intl.PluralRules(numbers.resolvedOptions().locale);
+const counted = (total) => (plural.select(total) === "one" ? words.titleOne : words.titles)
+  .replace("{count}", numbers.format(total));
 
 // The first SHOWN results, and a button that adds the next SHOWN until all are listed.
 async function show(query, results, mine) {
