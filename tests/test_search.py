@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode, urljoin
 
@@ -17,8 +18,17 @@ from support.servers import start_server, stop
 from convert.archive.catalog import SCHEMA_VERSION, open_catalog_readonly
 from convert.archive.search_index import search_catalog
 from convert.layout import CATALOG_NAME
+from convert.publish.entries import Edition, Entry, HandoutOptions
 from convert.publish.handout import write_handout
-from convert.publish.search_pages import FTS_SYNTAX, PAGE_SIZE, SearchRequest, highlighted
+from convert.publish.search_pages import (
+    FTS_SYNTAX,
+    PAGE_SIZE,
+    Found,
+    SearchPage,
+    SearchRequest,
+    highlighted,
+    render_page,
+)
 from convert.serve.search_query import run_search
 
 OPDS_TYPE = "application/atom+xml;profile=opds-catalog;kind=acquisition"
@@ -418,3 +428,17 @@ def test_a_version_2_catalog_is_migrated_and_the_next_run_indexes_its_seeds(tmp_
     assert ": 0 built, 1 unchanged, 0 failed, 0 withdrawn in " in archive(seeds, dist)
     assert index_pages() == before
 
+
+
+def test_the_results_page_marks_the_archives_title_and_each_result_with_their_language():
+    """The server's results page is English; the archive's title on it is in the index's
+    language ([archive] lang), and an Arabic result reads right to left in its article."""
+    entry = Entry(key="k", title="عنوان", identifier=f"urn:sha256:{'1' * 64}", summary="ملخص.",
+                  date=datetime(2026, 12, 7, tzinfo=UTC), editions=(Edition("pdf", "k/k.pdf", 10, "0" * 64),))
+    found = (Found(entry, "ar", "summary", "ملخص", "k/index.html"),)
+    for lang, marked in (("fr", ' lang="fr"'), ("en", "")):
+        page = render_page(SearchPage(SearchRequest("ملخص", 1), 1, found),
+                           HandoutOptions(title="Archives de test", lang=lang)).decode()
+        assert '<html lang="en">' in page
+        assert f'<h1><a href="index.html"{marked}>Archives de test</a></h1>' in page
+        assert '<article lang="ar" dir="auto">' in page

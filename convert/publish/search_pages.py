@@ -28,6 +28,7 @@ from lxml import etree
 from convert import defaults
 from convert.archive.search_index import MATCH_END, MATCH_START, TOKEN_BREAK
 from convert.dates import iso_timestamp
+from convert.document.language import same_language
 from convert.layout import (
     FAVICON_NAME,
     FEED_NAME,
@@ -230,7 +231,7 @@ def render_page(result: SearchPage, options: HandoutOptions = HandoutOptions()) 
 </head>
 <body>
 <header>
-<h1><a href="{INDEX_NAME}">{html_text(options.title)}</a></h1>
+<h1><a href="{INDEX_NAME}"{_archive_lang(options)}>{html_text(options.title)}</a></h1>
 <form class="search" action="{SEARCH_PAGE_PATH}" method="get" role="search">
 <label for="q">Search the titles, summaries and commentaries</label>
 <input id="q" name="q" type="search" value="{html_text(query)}" maxlength="{MAX_QUERY_LENGTH}">
@@ -253,6 +254,11 @@ def render_page(result: SearchPage, options: HandoutOptions = HandoutOptions()) 
     return page.encode("utf-8")
 
 
+def _archive_lang(options: HandoutOptions) -> str:
+    """The archive's title is in the index's language ([archive] lang), on this English page."""
+    return "" if same_language(options.lang, "en") else f' lang="{html_text(options.lang)}"'
+
+
 def result_item(item: Found) -> str:
     entry = item.entry
     links = "\n".join(
@@ -262,7 +268,7 @@ def result_item(item: Found) -> str:
     )
     label = f'<span class="section" lang="en">{html_text(SECTION_LABELS[item.section])}:</span>'
     return f"""<li>
-<article lang="{html_text(item.lang)}">
+<article lang="{html_text(item.lang)}" dir="auto">
 <h2><a href="{html_text(item.link)}">{html_text(entry.title)}</a></h2>
 <p class="summary">{label} {highlighted(item.snippet)}</p>
 <ul class="downloads" lang="en">
