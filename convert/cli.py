@@ -265,6 +265,7 @@ def build_options(arguments: argparse.Namespace, **fixed):
               if getattr(arguments, option, None) is not None}
     chosen["provenance"] = provenance(arguments)
     chosen["archive_title"] = arguments.configuration.archive.title
+    chosen["archive_lang"] = arguments.configuration.archive.lang
     chosen["base_url"] = arguments.configuration.archive.base_url
     if "styles" in chosen:
         missing = [name for name in STYLE_FILES if not (chosen["styles"] / name).is_file()]

@@ -24,8 +24,13 @@ import tinycss2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
-from support.run import REAL_SEED, seedpress, wait_for
+from support.run import DATA, REAL_SEED, seedpress, wait_for
 from support.servers import free_port, start_server, stop
+
+from convert.build.environment import environment_digest
+from convert.build.input import Rendered, render_input
+from convert.build.options import BuildOptions
+from convert.defaults import LANDING_EDITION
 
 #: A title with everything that must be escaped, and longer than OpenSearch's ShortName.
 TITLE = 'The "Quayside" & <Harbour> archive'
@@ -66,6 +71,31 @@ def test_the_landing_page_links_the_index_by_the_configured_title(titled):
     _seeds, dist = titled
     links = landing_page(dist).xpath("//nav/a")
     assert [(link.get("href"), link.text_content()) for link in links] == [("../index.html", TITLE)]
+
+
+@pytest.mark.parametrize("archive_title, archive_lang, seed, marked", [
+    # The default title is English; a title set in seedpress.toml is in the index's language.
+    (None, None, "fr", "en"),
+    (None, "fr", "fr", "en"),
+    ("Archives de test", "fr", "fr", None),
+    ("Archives de test", "fr", "ja", "fr"),
+    ("Example Press archive", None, "fr", "en"),
+    ("Example Press archive", None, "real", None),
+])
+def test_the_landing_pages_link_to_the_index_is_marked_with_the_titles_language(archive_title, archive_lang,
+                                                                                seed, marked, tmp_path):
+    """A French archive's "Archives de test" on a French title's page is French, not English,
+    and a screen reader says it so; on a Japanese title's page it is marked French."""
+    path = REAL_SEED if seed == "real" else DATA / "languages" / f"{seed}.txt"
+    options = BuildOptions(keep_seed=True, formats=("md",), archive_title=archive_title, archive_lang=archive_lang)
+    rendered = render_input(path, "k", options)
+    assert isinstance(rendered, Rendered), rendered
+    page = rendered.files[LANDING_EDITION]
+    (link,) = lxml.html.document_fromstring(page).xpath("//nav/a")
+    assert link.get("lang") == marked
+    # Which language a title set there is in is a fact of every build: it rebuilds the titles.
+    digests = {environment_digest(archive_title=archive_title, archive_lang=lang) for lang in (None, "fr", "de")}
+    assert len(digests) == (1 if archive_title is None else 3)
 
 
 def test_the_landing_page_escapes_the_title(titled):

@@ -97,7 +97,8 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
     already; they are read here otherwise."""
     remove_stale_temporaries(dist)
     environment = environment_digest(options.build.styles, options.build.lang, options.build.provenance,
-                                     options.build.archive_title, options.build.base_url)
+                                     options.build.archive_title, options.build.base_url,
+                                     options.build.archive_lang)
     if rows is None:
         rows = seed_rows(connection, lambda problem: on_warning(f"{dist}/{problem}"))
     present = {seed.key for seed in seeds}

@@ -40,16 +40,18 @@ def build_digest(seed_sha256: str, environment: str) -> str:
 
 def environment_digest(styles: Path = defaults.STYLES_DIR, lang: str | None = None,
                        provenance: Provenance = Provenance(), archive_title: str | None = None,
-                       base_url: str | None = None) -> str:
+                       base_url: str | None = None, archive_lang: str | None = None) -> str:
     """What besides the seed bytes shapes every edition: styles, fonts, code, tool and
     language detector versions, a language forced with --lang, the author, publisher,
     rights and license every edition carries (seedpress.toml's [metadata], --author…),
     and the archive's title and base URL (seedpress.toml's [archive] title and base_url,
-    which landing pages and citations give)."""
+    which landing pages and citations give), and the language a title set there is in
+    ([archive] lang, which each landing page marks it with)."""
     parts = [
         f"lang {lang or 'detected'}",
         f"metadata {provenance.to_json() or 'none'}",
         *([] if archive_title is None else [f"archive title {archive_title}"]),
+        *([] if archive_title is None or archive_lang is None else [f"archive lang {archive_lang}"]),
         *([] if base_url is None else [f"base url {base_url}"]),
         GENERATOR,
         "pandoc " + ".".join(map(str, pandoc_version())),

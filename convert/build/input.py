@@ -150,8 +150,11 @@ def render_document(document: Document, seed_bytes: bytes | None, key: str, opti
         cited = citation(document, key, created, archive_title, options.base_url)
         files.update({BIBTEX_EDITION: bibtex(cited), CSL_EDITION: csl_json(cited)})
         # An archived seed gets its landing page, which lists (and hashes) the files above.
-        files[defaults.LANDING_EDITION] = landing_page(document, key, files, created, archive_title,
-                                                       options.base_url)
+        files[defaults.LANDING_EDITION] = landing_page(
+            document, key, files, created, archive_title, options.base_url,
+            # A title set in seedpress.toml is in the index's language; the default is English.
+            archive_lang=defaults.ARCHIVE_LANGUAGE if options.archive_title is None
+            else options.archive_lang or defaults.ARCHIVE_LANGUAGE)
     return Rendered(
         # The hash of the bytes built from (a master's own, when it was one): what decides a rebuild.
         built=Built(title=document.title, identifier=document.identifier,

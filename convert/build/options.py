@@ -36,6 +36,10 @@ class BuildOptions:
     archive_title: str | None = None
     """The archive's title (seedpress.toml's [archive] title): on each landing page and EPUB
     cover. None: the default title (on the cover, in the document's language)."""
+    archive_lang: str | None = None
+    """The language of the index (seedpress.toml's [archive] lang), which an archive title
+    set there is taken to be in: each landing page marks its link to the index so. None:
+    defaults.ARCHIVE_LANGUAGE."""
     base_url: str | None = None
     """Where the archive is published (seedpress.toml's [archive] base_url): the absolute URL
     each landing page and citation gives. None: they give none."""

@@ -18,13 +18,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import urljoin
 
-from convert.defaults import ARCHIVE_TITLE, CITATION_EDITIONS, SEED_COPY
+from convert.defaults import ARCHIVE_LANGUAGE, ARCHIVE_TITLE, CITATION_EDITIONS, SEED_COPY
 from convert.document.labels import file_size, foreign_label_language, labels
+from convert.document.language import same_language
 from convert.document.model import Document, first_sentence
 from convert.document.seed import marker_language
 from convert.editions import date_shown
 from convert.editions.citation import Citation, citation
-from convert.editions.markup import direction_attribute, document_direction, english, label, paragraphs
+from convert.editions.markup import direction_attribute, document_direction, label, paragraphs
 from convert.layout import COVER_EDITION, FAVICON_NAME, INDEX_NAME, edition_file, edition_path
 from convert.web import (
     CITATION_TYPES,
@@ -62,7 +63,8 @@ CONTENT_SECURITY_POLICY = style_policy(STYLE, "img-src 'self'", "base-uri 'none'
 
 
 def landing_page(document: Document, key: str, files: Mapping[str, bytes], created: datetime,
-                 archive_title: str = ARCHIVE_TITLE, base_url: str | None = None) -> bytes:
+                 archive_title: str = ARCHIVE_TITLE, base_url: str | None = None,
+                 archive_lang: str = ARCHIVE_LANGUAGE) -> bytes:
     """The landing page of one title, linking its `files` (edition to bytes) by their names in
     its folder, and the index of the archive by its title; with `base_url` (where dist is
     published) its citation and its Open Graph tags give absolute URLs."""
@@ -87,7 +89,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 {_head_tags(document, cited, files, base_url)}<style>{STYLE}</style>
 </head>
 <body{body_lang}>
-<nav><a href="../{INDEX_NAME}"{_english(document)}>{html_text(archive_title)}</a></nav>
+<nav><a href="../{INDEX_NAME}"{_own_language(archive_lang, document)}>{html_text(archive_title)}</a></nav>
 <main>
 <article data-pagefind-body data-pagefind-meta="lang:{html_text(document.lang)}">
 <h1{direction_attribute(document.title, direction)}>{html_text(document.title)}</h1>
@@ -273,8 +275,9 @@ def _provenance(document: Document) -> str:
     return "".join(f" · {_isolated(part)}" for part in parts if part)
 
 
-def _english(document: Document) -> str:
-    return ' lang="en"' if english(document) else ""
+def _own_language(lang: str, document: Document) -> str:
+    """` lang="…"` for words in `lang` on the page of `document`, when that is not its language."""
+    return "" if same_language(lang, document.lang) else f' lang="{html_text(lang)}"'
 
 
 def _isolated(text: str) -> str:

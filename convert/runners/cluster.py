@@ -103,7 +103,7 @@ def run_on_cluster(
 
     build = tasks[0].options
     plugin = RendererPlugin(style_files(build.styles), build.lang, build.provenance, build.memory, environment,
-                            build.archive_title, build.base_url)
+                            build.archive_title, build.base_url, build.archive_lang)
     with _quiet_distributed(), _connected(address) as client:
         _ClusterRun(client, address, plugin, on_outcome, deadlines).run(tasks, on_warning)
 

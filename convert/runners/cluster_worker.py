@@ -41,7 +41,7 @@ class RendererPlugin(WorkerPlugin):
     idempotent = True
 
     def __init__(self, styles: dict[str, bytes], lang: str | None, provenance, memory: int, environment: str,
-                 archive_title: str | None = None, base_url: str | None = None):
+                 archive_title: str | None = None, base_url: str | None = None, archive_lang: str | None = None):
         self.styles = styles
         """The driver's style files, by path relative to the styles folder."""
         self.provenance = provenance
@@ -56,6 +56,8 @@ class RendererPlugin(WorkerPlugin):
         """The run's archive title (seedpress.toml's [archive]), part of the environment digest."""
         self.base_url = base_url
         """The run's base URL (seedpress.toml's [archive]), part of the environment digest."""
+        self.archive_lang = archive_lang
+        """The run's index language (seedpress.toml's [archive]), part of the environment digest."""
         self.name = f"seedpress-{environment[:16]}"
         """The plugin's name on the cluster, and the resource a matching worker has."""
 
@@ -90,7 +92,7 @@ class RendererPlugin(WorkerPlugin):
             return {"digest": None, "problem": self.problem}
         try:
             self.digest = await asyncio.to_thread(environment_digest, self.styles_dir, self.lang, self.provenance,
-                                                    self.archive_title, self.base_url)
+                                                    self.archive_title, self.base_url, self.archive_lang)
             self.problem = None
         except Exception as error:  # noqa: BLE001 (reported to the driver as this worker's problem)
             self.digest, self.problem = None, f"cannot compute its environment: {type(error).__name__}: {error}"
