@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from convert import GENERATOR, defaults
-from convert.errors import ConfigError, LockedError, MassWithdrawalRefused, SeedpressError
+from convert.errors import ConfigError, LockedError, MassWithdrawalRefused, SeedpressError, Stopped
 from convert.names import json_safe, shown
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 75
@@ -438,8 +438,11 @@ def command_archive(arguments: argparse.Namespace) -> int:
                          cluster=arguments.cluster or os.environ.get(defaults.CLUSTER_VARIABLE) or None,
                          cluster_deadlines=arguments.configuration.cluster.deadlines())
     try:
-        totals = run_archive(arguments.seeds, arguments.dist, options, on_outcome=on_outcome, on_plan=progress.start,
-                             on_warning=_say_error, exit_code=exit_code_of)
+        # systemctl stop (and a unit's time limit) sends SIGTERM: the run stops as at Ctrl-C,
+        # its workers killed, and is recorded as stopped (exit 143) in the catalog and metrics.
+        with signals_as_exceptions((signal.SIGTERM,)):
+            totals = run_archive(arguments.seeds, arguments.dist, options, on_outcome=on_outcome,
+                                 on_plan=progress.start, on_warning=_say_error, exit_code=exit_code_of)
     finally:
         progress.stop()
     if arguments.json:
@@ -476,19 +479,11 @@ def command_verify(arguments: argparse.Namespace) -> int:
     return EXIT_FAILED if problems else EXIT_OK
 
 
-class Stopped(BaseException):
-    """SIGTERM or SIGINT arrived: raised where the command is, so that its clean-up runs."""
-
-    def __init__(self, signal_number: int):
-        super().__init__(signal_number)
-        self.signal_number = signal_number
-
-
 @contextmanager
-def signals_as_exceptions() -> Iterator[None]:
-    """Within the block, SIGTERM (systemctl stop) and SIGINT raise Stopped instead of ending
-    the process where it stands; a second one is ignored, so it cannot cut the clean-up short."""
-    stopping = (signal.SIGTERM, signal.SIGINT)
+def signals_as_exceptions(stopping: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)) -> Iterator[None]:
+    """Within the block, the `stopping` signals (SIGTERM from systemctl stop, SIGINT) raise
+    Stopped instead of ending the process where it stands; a second one is ignored, so it
+    cannot cut the clean-up short."""
 
     def stop(signal_number: int, _frame) -> None:
         for number in stopping:
@@ -596,6 +591,8 @@ def exit_code_of(error: BaseException | None, totals=None) -> int:
         return EXIT_USAGE
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
+    if isinstance(error, Stopped):
+        return 128 + error.signal_number
     return EXIT_FAILED
 
 
@@ -658,8 +655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as error:
         return _fail(arguments, "interrupted", exit_code_of(error))
     except Stopped as stopped:
-        return _fail(arguments, f"stopped by {signal.Signals(stopped.signal_number).name}",
-                     128 + stopped.signal_number)
+        return _fail(arguments, str(stopped), exit_code_of(stopped))
     except BrokenPipeError:
         # The reader of our output went away (`| head`): nothing more to say.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 
@@ -48,3 +49,15 @@ class RunStopped(SeedpressError):
 class MassWithdrawalRefused(SeedpressError):
     """An archive run would have withdrawn more of the archive than an operator ever means
     by accident (an empty, missing or unmounted seeds folder): it changed nothing."""
+
+
+class Stopped(BaseException):
+    """SIGTERM (systemctl stop) or SIGINT arrived: raised where the command is, so that its
+    clean-up runs and an archive run is recorded as stopped."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+
+    def __str__(self) -> str:
+        return f"stopped by {signal.Signals(self.signal_number).name}"

@@ -23,7 +23,7 @@ from convert.build.outcome import Outcome, Status
 from convert.dates import now
 from convert.defaults import is_input_name
 from convert.editions.tools import check_prerequisites
-from convert.errors import ConfigError, SeedError, SeedpressError
+from convert.errors import ConfigError, SeedError, SeedpressError, Stopped
 from convert.layout import CATALOG_NAME, METRICS_DIR_NAME, archive_lock
 from convert.publish.entries import Entry, HandoutOptions, catalog_entry, oldest_first
 from convert.runners.server import (
@@ -326,6 +326,8 @@ def _stop_line(error: BaseException) -> str:
         return str(error)
     if isinstance(error, KeyboardInterrupt):
         return "interrupted"
+    if isinstance(error, Stopped):
+        return str(error)
     return f"{type(error).__name__}: {error}"
 
 

@@ -29,6 +29,7 @@ from support.run import COMMAND_TIMEOUT, REAL_SEED, ROOT, seedpress, seedpress_e
 from convert import defaults
 from convert.build.input import BuildOptions
 from convert.build.limits import REPEAT_SECONDS, InputTimeout, time_limit
+from convert.layout import CATALOG_NAME, METRICS_DIR_NAME, METRICS_FILE_NAME
 from convert.runners.pool import TRACE_VARIABLE, SeedTask, _stop_workers, _Watch
 
 pytestmark = pytest.mark.slow
@@ -594,3 +595,26 @@ def test_a_script_calling_seedpress_without_the_main_guard_is_told_so_at_once(tm
             "(1 seed left to build); example.py is run again in each worker: call seedpress from it under "
             '`if __name__ == "__main__":`\n') in result.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["example.py", "seeds"]
+
+
+def test_sigterm_mid_run_stops_it_records_it_and_the_next_run_completes(tmp_path, spawn):
+    """systemctl stop (and TimeoutStartSec) sends SIGTERM: the run ended where it stood, exit
+    143 with no word, and neither the catalog's runs nor the metrics said so, so `status`
+    showed the run before. It now stops as at Ctrl-C, says so, and is recorded."""
+    seeds, dist, trace = tmp_path / "seeds", tmp_path / "dist", tmp_path / "trace"
+    write_seeds(seeds, INTERRUPTED_SEEDS)
+    job = spawn("archive", seeds, "--dist", dist, "--jobs", "1", env={TRACE_VARIABLE: str(trace)})
+    wait_for(lambda: trace.exists() and trace.read_text(), "the worker to start its first seed")
+    job.send_signal(signal.SIGTERM)
+    _stdout, stderr = job.communicate(timeout=300)
+    assert (job.returncode, stderr) == (143, "seedpress: stopped by SIGTERM\n")
+    worker = int(trace.read_text().split()[0])
+    wait_for(lambda: not Path(f"/proc/{worker}").exists(), "the worker to be gone")
+    with sqlite3.connect(dist / CATALOG_NAME) as catalog:
+        (last,) = catalog.execute("SELECT exit_code, error FROM runs ORDER BY id DESC LIMIT 1")
+    catalog.close()
+    assert last == (143, "stopped by SIGTERM")
+    assert "seedpress_archive_run_exit_code 143.0" in (dist / METRICS_DIR_NAME / METRICS_FILE_NAME).read_text()
+    rerun = seedpress("archive", str(seeds), "--dist", str(dist))
+    assert rerun.returncode == 0, rerun.stderr
+    assert_complete(seeds, dist)
