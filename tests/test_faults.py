@@ -182,14 +182,16 @@ def test_worker_that_stops_answering_is_killed_past_the_hard_deadline(tmp_path, 
 INTERRUPTED_SEEDS = 12
 
 
-def interrupt_after_the_first_seed(spawn, trace: Path, *arguments) -> None:
-    """Start seedpress with `arguments` on one worker, press Ctrl-C as the worker starts its
-    first seed, and check that it ends at once, its worker gone, most seeds never started."""
+def interrupt_after_the_first_seed(spawn, trace: Path, *arguments, sent: signal.Signals = signal.SIGINT,
+                                   ended: tuple[int, str] = (130, "seedpress: interrupted\n")) -> None:
+    """Start seedpress with `arguments` on one worker, press Ctrl-C (or send `sent`) as the
+    worker starts its first seed, and check that it ends at once as `ended` (exit code,
+    stderr), its worker gone, most seeds never started."""
     job = spawn(*arguments, "--jobs", "1", env={TRACE_VARIABLE: str(trace)})
     wait_for(lambda: trace.exists() and trace.read_text(), "the worker to start its first seed")
-    job.send_signal(signal.SIGINT)
+    job.send_signal(sent)
     _stdout, stderr = job.communicate(timeout=300)
-    assert (job.returncode, stderr) == (130, "seedpress: interrupted\n")
+    assert (job.returncode, stderr) == ended
     worker = int(trace.read_text().split()[0])
     wait_for(lambda: not Path(f"/proc/{worker}").exists(), "the worker to be gone")
     assert len(trace.read_text().splitlines()) < INTERRUPTED_SEEDS
@@ -601,15 +603,10 @@ def test_sigterm_mid_run_stops_it_records_it_and_the_next_run_completes(tmp_path
     """systemctl stop (and TimeoutStartSec) sends SIGTERM: the run ended where it stood, exit
     143 with no word, and neither the catalog's runs nor the metrics said so, so `status`
     showed the run before. It now stops as at Ctrl-C, says so, and is recorded."""
-    seeds, dist, trace = tmp_path / "seeds", tmp_path / "dist", tmp_path / "trace"
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
     write_seeds(seeds, INTERRUPTED_SEEDS)
-    job = spawn("archive", seeds, "--dist", dist, "--jobs", "1", env={TRACE_VARIABLE: str(trace)})
-    wait_for(lambda: trace.exists() and trace.read_text(), "the worker to start its first seed")
-    job.send_signal(signal.SIGTERM)
-    _stdout, stderr = job.communicate(timeout=300)
-    assert (job.returncode, stderr) == (143, "seedpress: stopped by SIGTERM\n")
-    worker = int(trace.read_text().split()[0])
-    wait_for(lambda: not Path(f"/proc/{worker}").exists(), "the worker to be gone")
+    interrupt_after_the_first_seed(spawn, tmp_path / "trace", "archive", seeds, "--dist", dist,
+                                   sent=signal.SIGTERM, ended=(143, "seedpress: stopped by SIGTERM\n"))
     with sqlite3.connect(dist / CATALOG_NAME) as catalog:
         (last,) = catalog.execute("SELECT exit_code, error FROM runs ORDER BY id DESC LIMIT 1")
     catalog.close()
