@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shlex
@@ -293,9 +294,32 @@ def json_line(data: dict) -> str:
     return json_safe(json.dumps(data, ensure_ascii=False))
 
 
-def _say_error(message: str) -> None:
+#: syslog priorities (sd-daemon(3)) of what seedpress says on stderr.
+ERROR, WARNING, NOTICE = 3, 4, 5
+
+
+@functools.cache
+def _stderr_is_the_journal() -> bool:
+    """True when stderr is journald's stream (systemd names its device and inode in
+    JOURNAL_STREAM): a line there that starts with "<3>" is filed at that priority, where
+    every line is otherwise "info", so `journalctl -p warning` would show no failure."""
+    stream = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        device, inode = (int(part) for part in stream.split(":"))
+        status = os.fstat(sys.stderr.fileno())
+    except (ValueError, OSError):
+        return False
+    return (status.st_dev, status.st_ino) == (device, inode)
+
+
+def _say_error(message: str, priority: int = ERROR) -> None:
     # A message may name a file whose name is not UTF-8 or holds control characters.
-    print(f"seedpress: {shown(message)}", file=sys.stderr, flush=True)
+    level = f"<{priority}>" if _stderr_is_the_journal() else ""
+    print(f"{level}seedpress: {shown(message)}", file=sys.stderr, flush=True)
+
+
+def _say_warning(message: str) -> None:
+    _say_error(message, WARNING)
 
 
 class ProgressBar:
@@ -357,7 +381,7 @@ def _report(outcomes: Iterable, *, as_json: bool, progress: ProgressBar,
         if as_json:
             print(json_line(outcome.as_json()), flush=True)
         for notice in outcome.notices:
-            _say_error(f"notice: {notice}")
+            _say_error(f"notice: {notice}", NOTICE)
         if not outcome.ok:
             failed += 1
             _say_error(outcome.error)
@@ -442,7 +466,7 @@ def command_archive(arguments: argparse.Namespace) -> int:
         # its workers killed, and is recorded as stopped (exit 143) in the catalog and metrics.
         with signals_as_exceptions((signal.SIGTERM,)):
             totals = run_archive(arguments.seeds, arguments.dist, options, on_outcome=on_outcome,
-                                 on_plan=progress.start, on_warning=_say_error, exit_code=exit_code_of)
+                                 on_plan=progress.start, on_warning=_say_warning, exit_code=exit_code_of)
     finally:
         progress.stop()
     if arguments.json:
@@ -469,7 +493,7 @@ def _start_workers_early(arguments: argparse.Namespace) -> None:
 def command_verify(arguments: argparse.Namespace) -> int:
     from convert.archive.verify import verify_archive
 
-    problems = verify_archive(arguments.dist, on_unrecorded=_say_error)
+    problems = verify_archive(arguments.dist, on_unrecorded=_say_warning)
     if arguments.json:
         print(json_line({"dist": str(arguments.dist), "problems": [problem.as_json() for problem in problems]}))
     for problem in problems:
@@ -553,7 +577,7 @@ def command_restore(arguments: argparse.Namespace) -> int:
 
     restored = restore_titles(arguments.dist, arguments.keys, every=arguments.all,
                               handout=_handout_options(arguments, recorded_in=arguments.dist),
-                              on_warning=_say_error)
+                              on_warning=_say_warning)
     if not restored:
         print(shown(f"{arguments.dist}: no withdrawn titles to restore"), flush=True)
         return EXIT_OK

@@ -684,3 +684,36 @@ def test_metrics_are_for_local_clients_unless_allowed_and_can_be_turned_off(buil
     for off in (start_serve(spawn, dist, "--no-metrics"), start_serve(spawn, dist, "--config", str(config))):
         assert httpx.get(f"{off}/metrics").status_code == 404
         assert httpx.get(f"{off}/").status_code == 200
+
+
+@pytest.mark.slow
+def test_under_journald_each_line_on_stderr_carries_its_priority(tmp_path):
+    """Under systemd, stderr is the journal's stream and every line was filed "info", so
+    `journalctl -p warning -u seedpress-archive` showed no failure. A line now starts with its
+    syslog priority (sd-daemon(3)) when stderr is that stream (JOURNAL_STREAM names it):
+    <3> a failure, <4> a warning, <5> a notice. Anywhere else, nothing changes."""
+    seeds = tmp_path / "seeds"
+    write_seeds(seeds, 1)
+    (seeds / "bad.txt").write_bytes(b"")
+    (seeds / "unmarked.txt").write_text("A title\n\nA summary with no marker after it.\n", "utf-8")
+    (seeds / "nested").mkdir()
+    (seeds / "nested" / "deeper.txt").write_text("Title\n\nSummary.\n", "utf-8")
+    log = tmp_path / "stderr"
+
+    def archive(stream: str | None, dist: Path) -> list[str]:
+        with log.open("wb") as stderr:
+            status = os.fstat(stderr.fileno())
+            journal = {"JOURNAL_STREAM": None if stream is None else stream.format(dev=status.st_dev,
+                                                                                  ino=status.st_ino)}
+            done = subprocess.run(seedpress_command("archive", seeds, "--dist", dist), stdout=subprocess.DEVNULL,
+                                  stderr=stderr, env=seedpress_environment(journal), timeout=COMMAND_TIMEOUT)
+        assert done.returncode == 1
+        return sorted(log.read_text("utf-8").splitlines())
+
+    journal = archive("{dev}:{ino}", tmp_path / "dist-journal")
+    assert [line[:3] for line in journal] == ["<3>", "<4>", "<5>"], journal
+    assert "empty" in journal[0] and "in a subfolder" in journal[1] and "notice:" in journal[2]
+    # A terminal, a file, a pipe, or a JOURNAL_STREAM that names another stream: as before.
+    for stream in (None, "{dev}:1", "not a stream"):
+        plain = archive(stream, tmp_path / f"dist-{len(str(stream))}")
+        assert plain == sorted(line[3:] for line in journal), stream
