@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import lxml.html
 import pytest
-from support.run import REAL_SEED, seedpress
+from support.run import REAL_SEED, seedpress, wait_for
 from support.servers import free_port, start_server, stop
 
 from convert.dates import build_date
@@ -395,4 +395,26 @@ def test_a_page_reloaded_in_a_browser_keeps_its_style_and_images(one_seed_archiv
             assert f'"GET {path} HTTP/1.1" 304' in (tmp_path / "server.log").read_text(), path
     finally:
         context.close()
+        stop(process)
+
+
+@pytest.mark.slow
+def test_answered_metrics_scrapes_are_left_out_of_the_access_log(one_seed_archive, tmp_path):
+    """Prometheus scrapes /metrics every 15 s or so: 5,760 access-log lines a day that say
+    nothing. A scrape answered is not logged; a refused one is, as is every other request."""
+    _seeds, dist = one_seed_archive
+    log = tmp_path / "server.log"
+    process, base = start_server(dist, log)
+    try:
+        for _ in range(3):
+            assert httpx.get(f"{base}/metrics").status_code == 200
+        assert httpx.get(f"{base}/metrics", headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 404
+        assert httpx.get(f"{base}/index.html").status_code == 200
+        # The last request's line is logged once it is answered: wait for it, not for a time.
+        wait_for(lambda: '"GET /index.html HTTP/1.1" 200' in log.read_text(), "the index's line in the log")
+        lines = log.read_text().splitlines()
+        assert [line for line in lines if "/metrics" in line] == [
+            line for line in lines if '"GET /metrics HTTP/1.1" 404' in line]
+        assert sum('"GET /metrics HTTP/1.1" 404' in line for line in lines) == 1
+    finally:
         stop(process)

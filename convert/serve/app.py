@@ -29,6 +29,7 @@ threads of their own (SearchSlots), apart from the ones files are read with.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import uvicorn
@@ -38,7 +39,14 @@ from starlette.routing import Route
 
 from convert.defaults import SEARCH_QUEUE_TIMEOUT, SERVE_HEADER_TIMEOUT, SERVE_SEND_TIMEOUT
 from convert.errors import ConfigError
-from convert.layout import INDEX_NAME, OPENSEARCH_NAME, SEARCH_FEED_PATH, SEARCH_JSON_PATH, SEARCH_PAGE_PATH
+from convert.layout import (
+    INDEX_NAME,
+    METRICS_PATH,
+    OPENSEARCH_NAME,
+    SEARCH_FEED_PATH,
+    SEARCH_JSON_PATH,
+    SEARCH_PAGE_PATH,
+)
 from convert.publish import search_pages as search
 from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.opds2 import OPDS2_TYPE
@@ -73,6 +81,17 @@ def create_app(dist: Path, metrics: MetricsSettings = MetricsSettings(), *, sear
     )
 
 
+def _answered_scrapes_unlogged(record: logging.LogRecord) -> bool:
+    """False for the access-log line of a /metrics request answered without an error:
+    Prometheus asks every 15 s or so, which is 5,760 lines a day that say nothing. A refused
+    or failed one is logged, as is every other request."""
+    try:
+        _client, _method, path, _version, status = record.args
+    except (TypeError, ValueError):
+        return True
+    return not (str(path).split("?", 1)[0] == f"/{METRICS_PATH}" and int(status) < 400)
+
+
 def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
           header_timeout: float = SERVE_HEADER_TIMEOUT, send_timeout: float = SERVE_SEND_TIMEOUT,
           search_slots: int | None = None, search_wait: float = SEARCH_QUEUE_TIMEOUT,
@@ -96,6 +115,8 @@ def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
         http=protocol_with_timeouts(header_timeout, send_timeout),
         server_header=False, log_level="info", access_log=True,
     )
+    # Config set uvicorn's loggers up: a scraper's every answered visit is left out of them.
+    logging.getLogger("uvicorn.access").addFilter(_answered_scrapes_unlogged)
     server = StoppingServer(config)
     try:
         # uvicorn's Server.run(), on asyncio's selector loop made quiet about running short
