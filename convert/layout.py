@@ -19,6 +19,7 @@
     dist/.withdrawn/                            the files of withdrawn titles, moved aside
     dist/.handout-pages.json                    what each hand-out page was last written from
     dist/.handout.json                          the archive's title and base URL it was handed out with
+    dist/.environment.json                      what the titles were last built in (code, fonts, styles…)
     dist/.handout-stamp.json                    what the last whole hand-out was made from, and its files then
     dist/.pagefind-source                       which landing pages the static search indexes
     dist/.metrics/seedpress.prom                the last run's metrics, for node_exporter's textfile collector
@@ -46,6 +47,9 @@ WITHDRAWN_NAME = ".withdrawn"
 PAGE_RECORD_NAME = ".handout-pages.json"
 #: The title and base URL the last run handed the archive out with, for serve's own pages.
 HANDOUT_OPTIONS_NAME = ".handout.json"
+#: What the titles were last built in (build/environment.py's parts), to say what changed
+#: when a run builds every title again.
+ENVIRONMENT_NAME = ".environment.json"
 #: What the last whole hand-out was made from and what its files were then (publish/stamp.py).
 HANDOUT_STAMP_NAME = ".handout-stamp.json"
 #: The folder node_exporter's textfile collector reads (--collector.textfile.directory), and

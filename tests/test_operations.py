@@ -39,10 +39,12 @@ from support.servers import free_port
 
 from convert.archive.catalog import SeedRow
 from convert.archive.guard import check_withdrawals
+from convert.build.environment import changed_parts
 from convert.build.outcome import Status
 from convert.cli import EXIT_MASS_WITHDRAW
 from convert.defaults import CATALOGUED_EDITIONS
 from convert.errors import MassWithdrawalRefused
+from convert.layout import ENVIRONMENT_NAME
 
 #: Titles in the module's archive.
 TITLES = 4
@@ -717,3 +719,37 @@ def test_under_journald_each_line_on_stderr_carries_its_priority(tmp_path):
     for stream in (None, "{dev}:1", "not a stream"):
         plain = archive(stream, tmp_path / f"dist-{len(str(stream))}")
         assert plain == sorted(line[3:] for line in journal), stream
+
+
+@pytest.mark.slow
+def test_a_run_that_builds_every_title_again_says_what_changed(tmp_path):
+    """After an upgrade, a fonts package or a new [metadata], a run rebuilt every title and
+    said only "N built": an operator asked why. It now says what changed, once."""
+    seeds, dist, config = tmp_path / "seeds", tmp_path / "dist", tmp_path / "seedpress.toml"
+    write_seeds(seeds, 2)
+
+    def archive(*arguments: str | Path) -> tuple[str, list[str]]:
+        done = seedpress("archive", seeds, "--dist", dist, *arguments)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()[-1], done.stderr.splitlines()
+
+    assert archive()[1] == []  # a first run: nothing to compare with
+    summary, said = archive()
+    assert summary.startswith(f"{dist}: 0 built, 2 unchanged") and said == []
+    config.write_text('[metadata]\nauthor = "Jane Doe"\n\n[archive]\ntitle = "Harbour archive"\n', "utf-8")
+    summary, said = archive("--config", config)
+    assert summary.startswith(f"{dist}: 2 built, 0 unchanged")
+    assert said == [f"seedpress: {dist}: every title is built again: the metadata every title carries ([metadata] "
+                    "in seedpress.toml, --author…) and archive.title changed since they were built"]
+    assert archive("--config", config)[1] == []
+    # A record that cannot be read is written anew, and nothing is said.
+    (dist / ENVIRONMENT_NAME).write_text("{not json", "utf-8")
+    assert archive()[1] == []
+    assert json.loads((dist / ENVIRONMENT_NAME).read_text("utf-8"))["metadata"] == "metadata none"
+
+
+def test_the_parts_that_changed_are_named_in_their_order():
+    before = {"lang": "lang detected", "fonts": "fonts a", "code": "code a"}
+    now = {"lang": "lang detected", "archive title": "archive title T", "fonts": "fonts b", "code": "code b"}
+    assert changed_parts(before, now) == ["archive.title", "the installed fonts", "seedpress's code"]
+    assert changed_parts(now, now) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import sqlite3
 import stat
@@ -26,14 +27,14 @@ from convert.archive.catalog import (
     unindexed_seeds,
 )
 from convert.archive.keys import assign_keys, is_safe_key, seed_key, stem
-from convert.build.environment import build_digest, environment_digest
+from convert.build.environment import build_digest, changed_parts, digest_of_parts, environment_parts
 from convert.build.options import BuildOptions
 from convert.build.outcome import Outcome, Status
 from convert.dates import file_stamp
 from convert.defaults import is_input_name, is_master_name
 from convert.errors import ConfigError, SeedpressError
-from convert.files import fsync_directory, read_bounded
-from convert.layout import CATALOG_NAME, WITHDRAWN_NAME, edition_path
+from convert.files import fsync_directory, read_bounded, read_regular, write_atomic
+from convert.layout import CATALOG_NAME, ENVIRONMENT_NAME, WITHDRAWN_NAME, edition_path
 from convert.runners.deadlines import Deadlines
 
 #: Seeds put into the search index per transaction when a run fills the index of an older catalog.
@@ -96,9 +97,9 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
     `rows`: the catalog's (seed_rows), if the caller read them and named their problems
     already; they are read here otherwise."""
     remove_stale_temporaries(dist)
-    environment = environment_digest(options.build.styles, options.build.lang, options.build.provenance,
-                                     options.build.archive_title, options.build.base_url,
-                                     options.build.archive_lang)
+    parts = environment_parts(options.build.styles, options.build.lang, options.build.provenance,
+                              options.build.archive_title, options.build.base_url, options.build.archive_lang)
+    environment = digest_of_parts(parts)
     if rows is None:
         rows = seed_rows(connection, lambda problem: on_warning(f"{dist}/{problem}"))
     present = {seed.key for seed in seeds}
@@ -106,6 +107,10 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
         if row.damage is not None and row.status is not Status.WITHDRAWN:
             what = "it is rebuilt" if key in present else "it is withdrawn"
             on_warning(f"{dist / CATALOG_NAME}: {key}: {row.damage} (a damaged catalog row): {what}")
+    changed = _environment_changed(dist, parts)
+    if changed and any(row.status is Status.BUILT for row in rows.values()):
+        # Why a run that found no seed changed builds them all: an operator asks.
+        on_warning(f"{dist}: every title is built again: {_listed(changed)} changed since they were built")
     to_build, current, hashes = plan(rows, dist, seeds, environment, options)
     totals.unchanged = len(current)
     on_plan(len(to_build))
@@ -165,6 +170,26 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
         jobs = defaults.default_jobs() if options.jobs is None else options.jobs
         run_pool(tasks, jobs, options.build.memory, record)
     index_unindexed(connection, dist, options)
+    if changed is None or changed:
+        write_atomic(dist / ENVIRONMENT_NAME, json.dumps(parts, ensure_ascii=False, indent=1).encode("utf-8"))
+
+
+def _environment_changed(dist: Path, parts: dict[str, str]) -> list[str] | None:
+    """What a person calls each part of the environment that changed since the titles were
+    last built (ENVIRONMENT_NAME); None when that is not known (a first run, a file not
+    readable as one: nothing is said, and it is written anew)."""
+    try:
+        before = json.loads(read_regular(dist / ENVIRONMENT_NAME))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(before, dict) or not all(isinstance(value, str) for value in before.values()):
+        return None
+    return changed_parts(before, parts)
+
+
+def _listed(names: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def find_seeds(seeds_dir: Path) -> list[Seed]:

@@ -38,30 +38,66 @@ def build_digest(seed_sha256: str, environment: str) -> str:
     return hashlib.sha256(f"{seed_sha256}\0{environment}".encode()).hexdigest()
 
 
+def environment_parts(styles: Path = defaults.STYLES_DIR, lang: str | None = None,
+                      provenance: Provenance = Provenance(), archive_title: str | None = None,
+                      base_url: str | None = None, archive_lang: str | None = None) -> dict[str, str]:
+    """What besides the seed bytes shapes every edition, each part by what a person would call
+    it (ENVIRONMENT_PARTS): styles, fonts, code, tool and language detector versions, a
+    language forced with --lang, the author, publisher, rights and license every edition
+    carries (seedpress.toml's [metadata], --author…), and the archive's title and base URL
+    (seedpress.toml's [archive] title and base_url, which landing pages and citations give),
+    and the language a title set there is in ([archive] lang, which each landing page marks
+    it with)."""
+    parts = {
+        "lang": f"lang {lang or 'detected'}",
+        "metadata": f"metadata {provenance.to_json() or 'none'}",
+        **({} if archive_title is None else {"archive title": f"archive title {archive_title}"}),
+        **({} if base_url is None else {"base url": f"base url {base_url}"}),
+        **({} if archive_title is None or archive_lang is None else {"archive lang": f"archive lang {archive_lang}"}),
+        "seedpress": GENERATOR,
+        "pandoc": "pandoc " + ".".join(map(str, pandoc_version())),
+        "weasyprint": f"weasyprint {metadata.version('weasyprint')}",
+        "detector": detector_version(),
+        "styles": f"styles {styles_digest(styles)}",
+        "fonts": f"fonts {fonts_digest()}",
+        "code": f"code {code_digest()}",
+    }
+    return parts
+
+
+#: Each part of the environment as a run names it when it changed (jobs.say_what_changed).
+ENVIRONMENT_PARTS = {
+    "lang": "the language given with --lang",
+    "metadata": "the metadata every title carries ([metadata] in seedpress.toml, --author…)",
+    "archive title": "archive.title",
+    "base url": "archive.base_url",
+    "archive lang": "archive.lang",
+    "seedpress": "seedpress's version",
+    "pandoc": "pandoc's version",
+    "weasyprint": "WeasyPrint's version",
+    "detector": "the language detector",
+    "styles": "the styles",
+    "fonts": "the installed fonts",
+    "code": "seedpress's code",
+}
+
+
 def environment_digest(styles: Path = defaults.STYLES_DIR, lang: str | None = None,
                        provenance: Provenance = Provenance(), archive_title: str | None = None,
                        base_url: str | None = None, archive_lang: str | None = None) -> str:
-    """What besides the seed bytes shapes every edition: styles, fonts, code, tool and
-    language detector versions, a language forced with --lang, the author, publisher,
-    rights and license every edition carries (seedpress.toml's [metadata], --author…),
-    and the archive's title and base URL (seedpress.toml's [archive] title and base_url,
-    which landing pages and citations give), and the language a title set there is in
-    ([archive] lang, which each landing page marks it with)."""
-    parts = [
-        f"lang {lang or 'detected'}",
-        f"metadata {provenance.to_json() or 'none'}",
-        *([] if archive_title is None else [f"archive title {archive_title}"]),
-        *([] if archive_title is None or archive_lang is None else [f"archive lang {archive_lang}"]),
-        *([] if base_url is None else [f"base url {base_url}"]),
-        GENERATOR,
-        "pandoc " + ".".join(map(str, pandoc_version())),
-        f"weasyprint {metadata.version('weasyprint')}",
-        detector_version(),
-        f"styles {styles_digest(styles)}",
-        f"fonts {fonts_digest()}",
-        f"code {code_digest()}",
-    ]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    """The digest of environment_parts: what besides the seed bytes shapes every edition."""
+    return digest_of_parts(environment_parts(styles, lang, provenance, archive_title, base_url, archive_lang))
+
+
+def digest_of_parts(parts: dict[str, str]) -> str:
+    return hashlib.sha256("\n".join(parts.values()).encode()).hexdigest()
+
+
+def changed_parts(before: dict[str, str], now: dict[str, str]) -> list[str]:
+    """What a person would call each part of the environment that differs between `before`
+    and `now` (ENVIRONMENT_PARTS), in the parts' order."""
+    return [ENVIRONMENT_PARTS.get(name, name) for name in dict.fromkeys([*now, *before])
+            if before.get(name) != now.get(name)]
 
 
 def styles_digest(styles: Path) -> str:
