@@ -506,15 +506,18 @@ def command_verify(arguments: argparse.Namespace) -> int:
 @contextmanager
 def signals_as_exceptions(stopping: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)) -> Iterator[None]:
     """Within the block, the `stopping` signals (SIGTERM from systemctl stop, SIGINT) raise
-    Stopped instead of ending the process where it stands; a second one is ignored, so it
-    cannot cut the clean-up short."""
+    Stopped instead of ending the process where it stands; after one, SIGTERM and SIGINT
+    alike are ignored, so that neither can cut the clean-up short."""
+    ignored = (signal.SIGTERM, signal.SIGINT)
 
     def stop(signal_number: int, _frame) -> None:
-        for number in stopping:
+        for number in ignored:
             signal.signal(number, signal.SIG_IGN)
         raise Stopped(signal_number)
 
-    previous = {number: signal.signal(number, stop) for number in stopping}
+    previous = {number: signal.getsignal(number) for number in ignored}
+    for number in stopping:
+        signal.signal(number, stop)
     try:
         yield
     finally:
@@ -697,7 +700,8 @@ def _fail(arguments: argparse.Namespace, message: str, code: int) -> int:
     """Say why the command stopped, on stderr; with --json, as the last object on stdout too
     ({"error": …, "exit_code": …}), so that a reader of the objects learns why no summary
     came (a refused mass withdrawal, another run holding the lock). Return the exit code."""
-    _say_error(message)
+    # Another run holding the lock is no failure (the unit counts exit 75 as success).
+    _say_error(message, WARNING if code == EXIT_LOCKED else ERROR)
     if getattr(arguments, "json", False):
         try:
             print(json_line({"error": shown(message), "exit_code": code}), flush=True)

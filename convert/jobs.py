@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import queue
+import signal
 import sqlite3
 import threading
 import time
@@ -262,14 +263,44 @@ def run_archive(
             stopped = error
             raise
         finally:
-            forget_few_seeds()
-            totals.seconds = time.perf_counter() - started
-            run = RunRecord(started_at, now(), str(seeds_dir), totals.built, totals.unchanged, totals.failed,
-                            totals.withdrawn, totals.gone, round(totals.seconds, 3), exit_code(stopped, totals),
-                            None if stopped is None else _stop_line(stopped))
-            _report_run(connection, dist, run, on_warning)
-            connection.close()
+            # The run is recorded whatever arrives now: a stop signal waits until the record
+            # is written, then stops the command as it would have (a run that had finished
+            # is recorded as such).
+            with _stop_signals_held():
+                forget_few_seeds()
+                totals.seconds = time.perf_counter() - started
+                run = RunRecord(started_at, now(), str(seeds_dir), totals.built, totals.unchanged, totals.failed,
+                                totals.withdrawn, totals.gone, round(totals.seconds, 3), exit_code(stopped, totals),
+                                None if stopped is None else _stop_line(stopped))
+                _report_run(connection, dist, run, on_warning)
+                connection.close()
     return totals
+
+
+@contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """SIGTERM and SIGINT held back for the block, then let through: each is noted as it comes
+    and handed, at the end, to the handler it would have met (which raises Stopped, or
+    KeyboardInterrupt). Blocking them would not do: another thread of the process (the
+    workers' pool) takes a blocked signal, and Python runs its handler in this one all the
+    same. Only the main thread may set handlers; in another, the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {number: signal.signal(number, lambda number, _frame: arrived.append(number))
+                for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if arrived:
+            handler = previous[arrived[0]]
+            if callable(handler):
+                handler(arrived[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(arrived[0])
 
 
 def _prepare_handout(dist: Path, handout: HandoutOptions) -> None:

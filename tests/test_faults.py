@@ -615,3 +615,28 @@ def test_sigterm_mid_run_stops_it_records_it_and_the_next_run_completes(tmp_path
     rerun = seedpress("archive", str(seeds), "--dist", str(dist))
     assert rerun.returncode == 0, rerun.stderr
     assert_complete(seeds, dist)
+
+
+def test_a_stop_signal_while_the_run_is_recorded_waits_for_the_record(tmp_path, monkeypatch):
+    """SIGTERM arriving as a finished run was being recorded lost the record (exit 143, and
+    `status` showed the run before). It is now held back until the record is written."""
+    from convert import jobs
+    from convert.cli import signals_as_exceptions
+    from convert.errors import Stopped
+
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    seeds.mkdir()
+    recording = jobs._report_run
+
+    def signalled_while_recording(*arguments, **keywords):
+        os.kill(os.getpid(), signal.SIGTERM)  # a real signal, at the worst moment
+        return recording(*arguments, **keywords)
+
+    monkeypatch.setattr(jobs, "_report_run", signalled_while_recording)
+    with pytest.raises(Stopped), signals_as_exceptions((signal.SIGTERM,)):
+        jobs.run_archive(seeds, dist, jobs.JobOptions(jobs=0))
+    with sqlite3.connect(dist / CATALOG_NAME) as catalog:
+        assert catalog.execute("SELECT exit_code, error FROM runs").fetchall() == [(0, None)]
+    catalog.close()
+    assert (dist / METRICS_DIR_NAME / METRICS_FILE_NAME).is_file()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

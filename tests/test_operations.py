@@ -739,7 +739,7 @@ def test_a_run_that_builds_every_title_again_says_what_changed(tmp_path):
     config.write_text('[metadata]\nauthor = "Jane Doe"\n\n[archive]\ntitle = "Harbour archive"\n', "utf-8")
     summary, said = archive("--config", config)
     assert summary.startswith(f"{dist}: 2 built, 0 unchanged")
-    assert said == [f"seedpress: {dist}: every title is built again: the metadata every title carries ([metadata] "
+    assert said == [f"seedpress: {dist}: the titles are built again: the metadata every title carries ([metadata] "
                     "in seedpress.toml, --author…) and archive.title changed since they were built"]
     assert archive("--config", config)[1] == []
     # A record that cannot be read is written anew, and nothing is said.

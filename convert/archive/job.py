@@ -110,7 +110,7 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
     changed = _environment_changed(dist, parts)
     if changed and any(row.status is Status.BUILT for row in rows.values()):
         # Why a run that found no seed changed builds them all: an operator asks.
-        on_warning(f"{dist}: every title is built again: {_listed(changed)} changed since they were built")
+        on_warning(f"{dist}: the titles are built again: {_listed(changed)} changed since they were built")
     to_build, current, hashes = plan(rows, dist, seeds, environment, options)
     totals.unchanged = len(current)
     on_plan(len(to_build))
@@ -171,7 +171,11 @@ def update_archive(connection: sqlite3.Connection, seeds: Sequence[Seed], dist: 
         run_pool(tasks, jobs, options.build.memory, record)
     index_unindexed(connection, dist, options)
     if changed is None or changed:
-        write_atomic(dist / ENVIRONMENT_NAME, json.dumps(parts, ensure_ascii=False, indent=1).encode("utf-8"))
+        try:
+            write_atomic(dist / ENVIRONMENT_NAME, json.dumps(parts, ensure_ascii=False, indent=1).encode("utf-8"))
+        except OSError as error:
+            # Only what the next run says depends on it: the run goes on to its hand-out.
+            on_warning(f"{dist / ENVIRONMENT_NAME}: cannot record what the titles were built in: {error.strerror}")
 
 
 def _environment_changed(dist: Path, parts: dict[str, str]) -> list[str] | None:

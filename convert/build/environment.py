@@ -53,7 +53,9 @@ def environment_parts(styles: Path = defaults.STYLES_DIR, lang: str | None = Non
         "metadata": f"metadata {provenance.to_json() or 'none'}",
         **({} if archive_title is None else {"archive title": f"archive title {archive_title}"}),
         **({} if base_url is None else {"base url": f"base url {base_url}"}),
-        **({} if archive_title is None or archive_lang is None else {"archive lang": f"archive lang {archive_lang}"}),
+        # The language a title set there is in, when it is not the default's (English).
+        **({} if archive_title is None or (archive_lang or defaults.ARCHIVE_LANGUAGE) == defaults.ARCHIVE_LANGUAGE
+           else {"archive lang": f"archive lang {archive_lang}"}),
         "seedpress": GENERATOR,
         "pandoc": "pandoc " + ".".join(map(str, pandoc_version())),
         "weasyprint": f"weasyprint {metadata.version('weasyprint')}",

@@ -260,8 +260,8 @@ def page_navigation(pages: Pages, number: int, words: Labels, lang: str) -> str:
 def _search_words(words: Labels) -> str:
     """The words search.js writes around the results, in the page's language: data attributes
     of the results' panel, each with its {query} or {count} left for the script to fill."""
-    attributes = (("results", words.search_results), ("titles", words.titles), ("title-one", words.title_one),
-                  ("more", words.show_more), ("range-of", words.range_of))
+    attributes = (("locale", words.language), ("results", words.search_results), ("titles", words.titles),
+                  ("title-one", words.title_one), ("more", words.show_more), ("range-of", words.range_of))
     return "".join(f' data-{name}="{html_text(text)}"' for name, text in attributes)
 
 

@@ -39,7 +39,7 @@ from convert.layout import (
     SEARCH_JSON_PATH,
     SEARCH_PAGE_PATH,
 )
-from convert.publish.entries import Entry, HandoutOptions, downloads, updated
+from convert.publish.entries import ARCHIVE_TITLE, Entry, HandoutOptions, downloads, updated
 from convert.publish.index_page import STYLE
 from convert.publish.opds1 import (
     ATOM,
@@ -256,7 +256,9 @@ def render_page(result: SearchPage, options: HandoutOptions = HandoutOptions()) 
 
 def _archive_lang(options: HandoutOptions) -> str:
     """The archive's title is in the index's language ([archive] lang), on this English page."""
-    return "" if same_language(options.lang, "en") else f' lang="{html_text(options.lang)}"'
+    if options.title == ARCHIVE_TITLE or same_language(options.lang, "en"):
+        return ""  # the default title is English, as this page is
+    return f' lang="{html_text(options.lang)}"'
 
 
 def result_item(item: Found) -> str:

@@ -89,9 +89,11 @@ const words = {
   results: "Results for \u201c{query}\u201d", titles: "{count} titles", titleOne: "{count} title",
   more: "Show more", rangeOf: "{first}\u2013{last} of {total}", ...panel.dataset,
 };
+// The language of the words (labels.toml's, as the pages' numbers and plurals are), in Latin
+// digits as Babel writes the pages' own.
 const numbers = (() => {
   try {
-    return new Intl.NumberFormat(document.documentElement.lang || "en");
+    return new Intl.NumberFormat(words.locale || document.documentElement.lang || "en", { numberingSystem: "latn" });
   } catch {
     return new Intl.NumberFormat("en"); // a tag the browser cannot take
   }
