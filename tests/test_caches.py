@@ -594,4 +594,5 @@ def test_a_fix_to_the_packages_words_or_script_rebuilds_what_they_shape(tmp_path
     assert '<h2 id="commentary" data-pagefind-ignore>Comments</h2>' in (dist / key / "index.html").read_text("utf-8")
     assert (dist / "search.js").read_bytes() == script.read_bytes()
     (package / "convert" / "document" / "labels.toml~").write_bytes(b"backup")
+    (package / "convert" / "document" / ".labels.toml.swp").write_bytes(b"swap, edited again")
     assert "0 built, 1 unchanged" in archive()

@@ -96,6 +96,9 @@ def test_the_landing_pages_link_to_the_index_is_marked_with_the_titles_language(
     # Which language a title set there is in is a fact of every build: it rebuilds the titles.
     digests = {environment_digest(archive_title=archive_title, archive_lang=lang) for lang in (None, "fr", "de")}
     assert len(digests) == (1 if archive_title is None else 3)
+    # English, said or not, is the default: setting it rebuilds nothing.
+    assert environment_digest(archive_title=archive_title, archive_lang="en") == environment_digest(
+        archive_title=archive_title)
 
 
 def test_the_landing_page_escapes_the_title(titled):

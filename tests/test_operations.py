@@ -702,14 +702,14 @@ def test_under_journald_each_line_on_stderr_carries_its_priority(tmp_path):
     (seeds / "nested" / "deeper.txt").write_text("Title\n\nSummary.\n", "utf-8")
     log = tmp_path / "stderr"
 
-    def archive(stream: str | None, dist: Path) -> list[str]:
+    def archive(stream: str | None, dist: Path, code: int = 1) -> list[str]:
         with log.open("wb") as stderr:
             status = os.fstat(stderr.fileno())
             journal = {"JOURNAL_STREAM": None if stream is None else stream.format(dev=status.st_dev,
                                                                                   ino=status.st_ino)}
             done = subprocess.run(seedpress_command("archive", seeds, "--dist", dist), stdout=subprocess.DEVNULL,
                                   stderr=stderr, env=seedpress_environment(journal), timeout=COMMAND_TIMEOUT)
-        assert done.returncode == 1
+        assert done.returncode == code
         return sorted(log.read_text("utf-8").splitlines())
 
     journal = archive("{dev}:{ino}", tmp_path / "dist-journal")
@@ -719,6 +719,12 @@ def test_under_journald_each_line_on_stderr_carries_its_priority(tmp_path):
     for stream in (None, "{dev}:1", "not a stream"):
         plain = archive(stream, tmp_path / f"dist-{len(str(stream))}")
         assert plain == sorted(line[3:] for line in journal), stream
+    # Another run holding the lock is no failure (the unit counts exit 75 as success): a warning.
+    with open(tmp_path / "dist-journal" / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        said = archive("{dev}:{ino}", tmp_path / "dist-journal", code=75)
+    (held,) = [line for line in said if "lock" in line]
+    assert held.startswith("<4>seedpress: "), said
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from support.servers import start_server, stop
 from convert.archive.catalog import SCHEMA_VERSION, open_catalog_readonly
 from convert.archive.search_index import search_catalog
 from convert.layout import CATALOG_NAME
-from convert.publish.entries import Edition, Entry, HandoutOptions
+from convert.publish.entries import ARCHIVE_TITLE, Edition, Entry, HandoutOptions
 from convert.publish.handout import write_handout
 from convert.publish.search_pages import (
     FTS_SYNTAX,
@@ -436,9 +436,10 @@ def test_the_results_page_marks_the_archives_title_and_each_result_with_their_la
     entry = Entry(key="k", title="عنوان", identifier=f"urn:sha256:{'1' * 64}", summary="ملخص.",
                   date=datetime(2026, 12, 7, tzinfo=UTC), editions=(Edition("pdf", "k/k.pdf", 10, "0" * 64),))
     found = (Found(entry, "ar", "summary", "ملخص", "k/index.html"),)
-    for lang, marked in (("fr", ' lang="fr"'), ("en", "")):
+    for title, lang, marked in (("Archives de test", "fr", ' lang="fr"'), ("Archives de test", "en", ""),
+                                (ARCHIVE_TITLE, "fr", "")):  # the default title is English, as the page is
         page = render_page(SearchPage(SearchRequest("ملخص", 1), 1, found),
-                           HandoutOptions(title="Archives de test", lang=lang)).decode()
+                           HandoutOptions(title=title, lang=lang)).decode()
         assert '<html lang="en">' in page
-        assert f'<h1><a href="index.html"{marked}>Archives de test</a></h1>' in page
+        assert f'<h1><a href="index.html"{marked}>{title}</a></h1>' in page
         assert '<article lang="ar" dir="auto">' in page
