@@ -353,12 +353,10 @@ PREPARE_WAIT = 30.0
 
 
 def _stop_line(error: BaseException) -> str:
-    if isinstance(error, SeedpressError):
+    if isinstance(error, SeedpressError | Stopped):
         return str(error)
     if isinstance(error, KeyboardInterrupt):
         return "interrupted"
-    if isinstance(error, Stopped):
-        return str(error)
     return f"{type(error).__name__}: {error}"
 
 

@@ -48,7 +48,7 @@ def environment_parts(styles: Path = defaults.STYLES_DIR, lang: str | None = Non
     (seedpress.toml's [archive] title and base_url, which landing pages and citations give),
     and the language a title set there is in ([archive] lang, which each landing page marks
     it with)."""
-    parts = {
+    return {
         "lang": f"lang {lang or 'detected'}",
         "metadata": f"metadata {provenance.to_json() or 'none'}",
         **({} if archive_title is None else {"archive title": f"archive title {archive_title}"}),
@@ -64,10 +64,9 @@ def environment_parts(styles: Path = defaults.STYLES_DIR, lang: str | None = Non
         "fonts": f"fonts {fonts_digest()}",
         "code": f"code {code_digest()}",
     }
-    return parts
 
 
-#: Each part of the environment as a run names it when it changed (jobs.say_what_changed).
+#: Each part of the environment as a run names it when it changed (changed_parts).
 ENVIRONMENT_PARTS = {
     "lang": "the language given with --lang",
     "metadata": "the metadata every title carries ([metadata] in seedpress.toml, --author…)",

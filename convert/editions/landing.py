@@ -20,12 +20,18 @@ from urllib.parse import urljoin
 
 from convert.defaults import ARCHIVE_LANGUAGE, ARCHIVE_TITLE, CITATION_EDITIONS, SEED_COPY
 from convert.document.labels import file_size, foreign_label_language, labels
-from convert.document.language import same_language
 from convert.document.model import Document, first_sentence
 from convert.document.seed import marker_language
 from convert.editions import date_shown
 from convert.editions.citation import Citation, citation
-from convert.editions.markup import direction_attribute, document_direction, label, paragraphs
+from convert.editions.markup import (
+    direction_attribute,
+    document_direction,
+    label,
+    lang_attribute,
+    own_language,
+    paragraphs,
+)
 from convert.layout import COVER_EDITION, FAVICON_NAME, INDEX_NAME, edition_file, edition_path
 from convert.web import (
     CITATION_TYPES,
@@ -78,10 +84,8 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
     article = document.original_article
     original = ""
     if article is not None and article.url:
-        language = marker_language(document)
-        marked = f' lang="{language}"' if language else ""
         original = (f'<p class="original"><a href="{html_text(article.url)}" rel="noreferrer"'
-                    f'{marked}>{html_text(article.text)}</a></p>\n')
+                    f'{lang_attribute(marker_language(document))}>{html_text(article.text)}</a></p>\n')
     page = f"""<!DOCTYPE html>
 <html lang="{html_text(indexed)}" dir="{direction}">
 <head>
@@ -89,7 +93,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
 {_head_tags(document, cited, files, base_url)}<style>{STYLE}</style>
 </head>
 <body{body_lang}>
-<nav><a href="../{INDEX_NAME}"{_own_language(archive_lang, document)}>{html_text(archive_title)}</a></nav>
+<nav><a href="../{INDEX_NAME}"{lang_attribute(own_language(archive_lang, document))}>{html_text(archive_title)}</a></nav>
 <main>
 <article data-pagefind-body data-pagefind-meta="lang:{html_text(document.lang)}">
 <h1{direction_attribute(document.title, direction)}>{html_text(document.title)}</h1>
@@ -273,11 +277,6 @@ def _provenance(document: Document) -> str:
     """ · author · rights, for what the document says of them (nothing before it does)."""
     parts = [getattr(document, name, None) for name in ("author", "rights")]
     return "".join(f" · {_isolated(part)}" for part in parts if part)
-
-
-def _own_language(lang: str, document: Document) -> str:
-    """` lang="…"` for words in `lang` on the page of `document`, when that is not its language."""
-    return "" if same_language(lang, document.lang) else f' lang="{html_text(lang)}"'
 
 
 def _isolated(text: str) -> str:

@@ -23,11 +23,15 @@ def direction_attribute(text: str, direction: str) -> str:
     return f' dir="{found}"' if found and found != direction else ""
 
 
-def english(document: Document) -> str | None:
-    """"en" where English words (the page's own, such as the archive's title) stand in a
-    document in another language; None in an English document. The marker's words are
-    marked by their own language (document.seed.marker_language)."""
-    return None if same_language(document.lang, "en") else "en"
+def lang_attribute(lang: str | None) -> str:
+    """` lang="…"` for words in `lang`; nothing for None (words in the document's language)."""
+    return f' lang="{markup_text(lang)}"' if lang else ""
+
+
+def own_language(lang: str, document: Document) -> str | None:
+    """`lang` where words in it stand in `document` in another language; None when it is the
+    document's own."""
+    return None if same_language(lang, document.lang) else lang
 
 
 def label(text: str, foreign: str | None) -> str:
@@ -42,6 +46,6 @@ def paragraphs(document: Document, section: str, text: Callable[[str, str], str]
     direction = document_direction(document)
     html = []
     for paragraph, lang in zip(getattr(document, section), document.paragraph_langs(section)):
-        marked = f' lang="{markup_text(lang)}"' if lang else ""
+        marked = lang_attribute(lang)
         html.append(f"<p{marked}{direction_attribute(paragraph, direction)}>{text(paragraph, lang or document.lang)}</p>\n")
     return "".join(html)

@@ -33,7 +33,7 @@ from convert.document.labels import Labels, foreign_label_language, labels
 from convert.document.model import Document
 from convert.document.seed import marker_language
 from convert.editions import Settings, date_shown
-from convert.editions.markup import direction_attribute, document_direction, label, paragraphs
+from convert.editions.markup import direction_attribute, document_direction, label, lang_attribute, paragraphs
 from convert.errors import RenderError
 from convert.web import markup_text
 
@@ -291,8 +291,7 @@ def _original_article(document: Document, words: Labels, foreign: str | None) ->
     language = marker_language(document)
     if article.url:
         # The language goes on the link itself: a span inside it would be a second link.
-        marked = f' lang="{language}"' if language else ""
-        return (f'<p class="original-article"><a href="{markup_text(article.url)}"{marked}>'
+        return (f'<p class="original-article"><a href="{markup_text(article.url)}"{lang_attribute(language)}>'
                 f"{markup_text(article.text)}</a><br><span class=\"url\">{_text(article.url, document.lang)}</span></p>\n")
     # The marker's words, marked with their language when it is not the document's; with no
     # link the line says nothing more (a reader cannot follow a note about the source).
