@@ -308,7 +308,8 @@ def test_the_marker_is_marked_with_the_language_of_its_own_words(lang, marker, e
     block = json.dumps(marker_block(document))
     line = to_html(document, Settings()).split('class="original-article', 1)[1].split("</p>", 1)[0]
     page = landing_page(document, "m", {}, datetime(2026, 12, 7, tzinfo=UTC)).decode()
-    link = re.findall(r'<p class="original"><a [^>]*>', page)
+    # Not indexed by Pagefind, as the server's search leaves the marker out: no snippet reads it as text.
+    link = re.findall(r'<p class="original" data-pagefind-ignore><a [^>]*>', page)
     if expected is None:
         assert '"lang"' not in block and "lang=" not in line
         assert all("lang=" not in found for found in link)

@@ -84,7 +84,7 @@ def landing_page(document: Document, key: str, files: Mapping[str, bytes], creat
     article = document.original_article
     original = ""
     if article is not None and article.url:
-        original = (f'<p class="original"><a href="{html_text(article.url)}" rel="noreferrer"'
+        original = (f'<p class="original" data-pagefind-ignore><a href="{html_text(article.url)}" rel="noreferrer"'
                     f'{lang_attribute(marker_language(document))}>{html_text(article.text)}</a></p>\n')
     page = f"""<!DOCTYPE html>
 <html lang="{html_text(indexed)}" dir="{direction}">
