@@ -194,7 +194,12 @@ class _ClusterRun:
 
     def _slots(self) -> int:
         """Worker threads that may render for this run now."""
-        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        info = self.client.scheduler_info(n_workers=-1)
+        if "workers" not in info:
+            # What the client keeps of a scheduler it has lost: nothing (a race that CI met
+            # once, as an internal error "KeyError: 'workers'" where this line was expected).
+            raise _SchedulerGone()
+        workers = info["workers"].values()
         return int(sum(worker.get("resources", {}).get(self.plugin.name, 0) for worker in workers))
 
     def _check_still_served(self, slots: int, left: int) -> None:
