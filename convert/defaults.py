@@ -116,6 +116,9 @@ PLAIN_QUERY_PREFIXES = 4
 PAGEFIND_TIME_LIMIT = 600
 #: Pagefind runs at once while the static search indexes full hand-out pages (sitesearch.py).
 PAGEFIND_RUNS_AT_ONCE = 4
+#: Seconds a stopped run (SIGTERM, Ctrl-C) waits for the Pagefind runs it killed to be
+#: cleaned up after (their half-made indexes removed) before it goes on to its end.
+PAGEFIND_STOP_WAIT = 15.0
 #: The folder of stylesheets, fonts and the DOCX reference document: inside the
 #: package when installed from a wheel, beside it in a checkout.
 _PACKAGED_STYLES = Path(__file__).resolve().parent / "_styles"

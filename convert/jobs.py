@@ -7,6 +7,7 @@ from __future__ import annotations
 import queue
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -261,6 +262,8 @@ def run_archive(
             publish(connection, dist, options.handout, on_warning)
         except BaseException as error:
             stopped = error
+            if not isinstance(error, Exception):
+                _stop_indexing()
             raise
         finally:
             # The run is recorded whatever arrives now: a stop signal waits until the record
@@ -350,6 +353,15 @@ _preparing: threading.Thread | None = None
 #: Seconds publish waits for that thread at most: as long as the work it would do itself
 #: takes, unless the catalog kept it waiting (it then goes on, and does the work).
 PREPARE_WAIT = 30.0
+
+
+def _stop_indexing() -> None:
+    """A stopped run (SIGTERM, Ctrl-C) kills the Pagefind runs it started, on the hand-out's
+    thread or the one that prepares it, rather than waiting for them or leaving them running
+    after it; none was started where the module was never imported."""
+    sitesearch = sys.modules.get("convert.publish.sitesearch")
+    if sitesearch is not None:
+        sitesearch.stop_indexing()
 
 
 def _stop_line(error: BaseException) -> str:
@@ -471,7 +483,9 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
     if handout_is_current(dist, inputs):
         return []
     from convert.publish.handout import write_handout
-    from convert.publish.sitesearch import refresh_bundle
+    from convert.publish.sitesearch import allow_indexing, refresh_bundle
+
+    allow_indexing()
 
     problems: list[str] = []
 
@@ -495,6 +509,10 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
     indexer.start()
     try:
         written = write_handout(dist, entries, handout)
+    except BaseException as error:
+        if not isinstance(error, Exception):
+            _stop_indexing()  # stopped: Pagefind is not waited for
+        raise
     finally:
         indexer.join()
     for error in bundle_error:

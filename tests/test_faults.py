@@ -29,7 +29,7 @@ from support.run import COMMAND_TIMEOUT, REAL_SEED, ROOT, seedpress, seedpress_e
 from convert import defaults
 from convert.build.input import BuildOptions
 from convert.build.limits import REPEAT_SECONDS, InputTimeout, time_limit
-from convert.layout import CATALOG_NAME, METRICS_DIR_NAME, METRICS_FILE_NAME
+from convert.layout import BUNDLE_ENTRY, BUNDLE_NAME, CATALOG_NAME, METRICS_DIR_NAME, METRICS_FILE_NAME
 from convert.runners.pool import TRACE_VARIABLE, SeedTask, _stop_workers, _Watch
 
 pytestmark = pytest.mark.slow
@@ -615,6 +615,51 @@ def test_sigterm_mid_run_stops_it_records_it_and_the_next_run_completes(tmp_path
     rerun = seedpress("archive", str(seeds), "--dist", str(dist))
     assert rerun.returncode == 0, rerun.stderr
     assert_complete(seeds, dist)
+
+
+@pytest.fixture
+def hanging_pagefind(tmp_path):
+    """A stand-in for a Pagefind that never ends (a large first index on a slow disk): it
+    notes its pid, then sleeps. Yields its path and the file of pids; whatever the test
+    did, every one still there is killed when it ends."""
+    started, stand_in = tmp_path / "pagefind-started", tmp_path / "pagefind"
+    stand_in.write_text(f'#!/bin/sh\necho $$ >> "{started}"\nexec sleep 3600\n')
+    stand_in.chmod(0o755)
+    yield stand_in, started
+    for pid in (started.read_text().split() if started.exists() else ()):
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.parametrize(("sent", "ended"), [(signal.SIGTERM, (143, "stopped by SIGTERM")),
+                                             (signal.SIGINT, (130, "interrupted"))])
+def test_a_stop_while_pagefind_indexes_kills_it_and_the_run_is_recorded(tmp_path, spawn, hanging_pagefind,
+                                                                         sent, ended):
+    """systemctl stop (or a kill) while the hand-out's search index was made ended the run and
+    left Pagefind running, and writing in dist, after it; a stop as the pages were written
+    waited for Pagefind (up to 600 s a run, past systemd's 90 s stop timeout). The run now
+    kills its Pagefind runs, removes what they half made, and is recorded as stopped."""
+    stand_in, started = hanging_pagefind
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    write_seeds(seeds, 2)
+    job = spawn("archive", seeds, "--dist", dist, env={"PAGEFIND_BINARY_PATH": str(stand_in)})
+    pid = wait_for(lambda: started.exists() and int(started.read_text().split()[0]), "Pagefind to start")
+    job.send_signal(sent)
+    _stdout, stderr = job.communicate(timeout=300)  # under the 600 s a Pagefind run may take
+    assert (job.returncode, stderr) == (ended[0], f"seedpress: {ended[1]}\n")
+    assert not Path(f"/proc/{pid}").exists(), "Pagefind outlived the run"
+    assert started.read_text().split() == [str(pid)], "no Pagefind started after the stop"
+    assert not list(dist.glob(".pagefind*")) and not (dist / BUNDLE_NAME).exists()
+    with sqlite3.connect(dist / CATALOG_NAME) as catalog:
+        (last,) = catalog.execute("SELECT exit_code, error FROM runs ORDER BY id DESC LIMIT 1")
+    catalog.close()
+    assert last == ended
+    rerun = seedpress("archive", str(seeds), "--dist", str(dist))  # with the real Pagefind
+    assert rerun.returncode == 0, rerun.stderr
+    assert_complete(seeds, dist)
+    assert (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file()
 
 
 def test_a_stop_signal_while_the_run_is_recorded_waits_for_the_record(tmp_path, monkeypatch):

@@ -18,7 +18,8 @@ a withdrawn title is never found.
 
 A new index is written beside the old, fsynced, and only then named in the new list: a
 reader never sees half an index, and a failed index keeps the last good one, to be tried
-again by the next run. On Linux the open page's folder is swapped in one step (renameat2
+again by the next run. A run that is stopped (SIGTERM, Ctrl-C) kills the Pagefind runs it
+started (stop_indexing), rather than waiting for them or leaving them running after it. On Linux the open page's folder is swapped in one step (renameat2
 RENAME_EXCHANGE), so that there is no moment without a bundle either; elsewhere, two
 renames leave one. The full pages' indexes no longer listed are removed after the swap.
 """
@@ -34,12 +35,14 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
-from convert.defaults import PAGEFIND_RUNS_AT_ONCE, PAGEFIND_TIME_LIMIT
+from convert.defaults import PAGEFIND_RUNS_AT_ONCE, PAGEFIND_STOP_WAIT, PAGEFIND_TIME_LIMIT
 from convert.errors import SeedpressError
 from convert.files import fsync_directory, fsync_tree, read_regular, write_atomic
 
@@ -119,6 +122,53 @@ def bundle_is_current(dist: Path, digest: str, page_indexes: Sequence[str] = ())
             and all((dist / BUNDLE_PAGES_NAME / name / BUNDLE_ENTRY).is_file() for name in page_indexes))
 
 
+class _Indexing:
+    """The Pagefind runs of this process: the ones running, how many indexing calls are under
+    way (each cleans up after itself as it ends), and whether the run was stopped."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.running: set[subprocess.Popen] = set()
+        self.calls = 0
+        self.stopped = False
+
+
+_indexing = _Indexing()
+
+
+@contextmanager
+def _indexing_call() -> Iterator[None]:
+    """The block is an indexing call that stop_indexing waits for."""
+    with _indexing.changed:
+        _indexing.calls += 1
+    try:
+        yield
+    finally:
+        with _indexing.changed:
+            _indexing.calls -= 1
+            _indexing.changed.notify_all()
+
+
+def stop_indexing() -> None:
+    """The run is stopped (SIGTERM, Ctrl-C): kill the Pagefind runs under way, start no other,
+    and wait (PAGEFIND_STOP_WAIT at most) for the calls that started them to remove what
+    they had half made. The bundle in place stays, as after a failed index. Without this,
+    the run waited for them (up to PAGEFIND_TIME_LIMIT each, past systemd's stop timeout),
+    or ended and left them running and writing in dist. A new hand-out (allow_indexing)
+    indexes again."""
+    with _indexing.changed:
+        _indexing.stopped = True
+        for process in _indexing.running:
+            process.kill()
+        _indexing.changed.wait_for(lambda: not _indexing.calls, timeout=PAGEFIND_STOP_WAIT)
+
+
+def allow_indexing() -> None:
+    """Index again after stop_indexing: a new hand-out in the same process."""
+    with _indexing.changed:
+        _indexing.stopped = False
+
+
 def refresh_bundle(dist: Path, landing_pages: Iterable[tuple[str, str]]) -> bool:
     """Make the static search index exactly `landing_pages` ((path, sha256) of each published
     landing page, oldest first as the hand-out orders them) unless it already does; say
@@ -126,6 +176,11 @@ def refresh_bundle(dist: Path, landing_pages: Iterable[tuple[str, str]]) -> bool
     page not indexed yet, are made. With no landing page there is no bundle. A
     SeedpressError with one line says why an index could not be made; the bundle that was
     there stays, and the next call tries again."""
+    with _indexing_call():
+        return _refresh_bundle(dist, landing_pages)
+
+
+def _refresh_bundle(dist: Path, landing_pages: Iterable[tuple[str, str]]) -> bool:
     dist = Path(dist).absolute()  # Pagefind runs in dist, so a relative path would name dist/dist
     landing_pages = list(landing_pages)
     pages = cut_into_pages(landing_pages)
@@ -182,7 +237,8 @@ def index_full_open_page_ahead(dist: Path, landing_pages: Sequence[tuple[str, st
     if not landing_pages or len(landing_pages) % PAGE_SIZE or not (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file():
         return
     page = landing_pages[-PAGE_SIZE:]
-    _page_index(Path(dist).absolute(), page_index_name(page), page)
+    with _indexing_call():
+        _page_index(Path(dist).absolute(), page_index_name(page), page)
 
 
 def _page_index(dist: Path, name: str, landing_pages: Sequence[tuple[str, str]]) -> dict:
@@ -257,22 +313,40 @@ def _index(dist: Path, landing_pages: Sequence[tuple[str, str]], output: Path, s
     # all of them serve a folder URL).
     command = [str(executable), "--site", str(site), "--glob", LANDING_GLOB, "--keep-index-url",
                "--output-path", str(output), "--silent"]
+    with _indexing.changed:
+        if _indexing.stopped:
+            raise SeedpressError("pagefind: the run was stopped; the previous search bundle stays")
+        process = subprocess.Popen(command, cwd=dist, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, errors="replace",
+                                   env={**os.environ, "RUST_BACKTRACE": "0"})
+        _indexing.running.add(process)
     try:
-        result = subprocess.run(command, cwd=dist, stdin=subprocess.DEVNULL, capture_output=True,
-                                text=True, errors="replace", timeout=PAGEFIND_TIME_LIMIT,
-                                env={**os.environ, "RUST_BACKTRACE": "0"})
+        stdout, stderr = process.communicate(timeout=PAGEFIND_TIME_LIMIT)
     except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
         shutil.rmtree(output, ignore_errors=True)
         raise SeedpressError(f"pagefind: indexing the landing pages took over {PAGEFIND_TIME_LIMIT} s; "
                              "the previous search bundle stays") from None
-    if result.returncode != 0 or not (output / BUNDLE_ENTRY).is_file():
+    except BaseException:
+        process.kill()
+        process.communicate()
         shutil.rmtree(output, ignore_errors=True)
-        said = [line.strip() for line in (result.stderr or result.stdout).splitlines()
+        raise
+    finally:
+        with _indexing.changed:
+            _indexing.running.discard(process)
+    if _indexing.stopped:
+        shutil.rmtree(output, ignore_errors=True)
+        raise SeedpressError("pagefind: the run was stopped; the previous search bundle stays")
+    if process.returncode != 0 or not (output / BUNDLE_ENTRY).is_file():
+        shutil.rmtree(output, ignore_errors=True)
+        said = [line.strip() for line in (stderr or stdout).splitlines()
                 if line.strip() and not line.startswith(("note:", "stack backtrace"))]
-        if result.returncode < 0:
-            raise SeedpressError(f"pagefind was killed by {signal_name(-result.returncode)}; "
+        if process.returncode < 0:
+            raise SeedpressError(f"pagefind was killed by {signal_name(-process.returncode)}; "
                                  "the previous search bundle stays")
-        raise SeedpressError(f"pagefind failed (exit {result.returncode}): "
+        raise SeedpressError(f"pagefind failed (exit {process.returncode}): "
                              f"{said[-1][:300] if said else 'no message'}; the previous search bundle stays")
     if not scripts:
         for path in output.iterdir():
