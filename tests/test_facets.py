@@ -409,6 +409,36 @@ def test_any_catalog_and_any_withdrawal_keep_every_list_exact(tmp_path_factory, 
     assert_lists_hold_exactly(dist, kept)
 
 
+@pytest.mark.parametrize("language", ["en", "fr", "ja"])
+def test_a_group_with_no_value_says_so_in_words_not_zero_titles(tmp_path, language):
+    """The lists of authors and of tags of an archive where no title names one said "0
+    titles", as if nothing were archived; they now say that no title names an author (has
+    a tag) yet, in the index's language, until one does. An empty archive's lists of
+    languages and years say that nothing is published yet."""
+    from convert.document.labels import labels, titles_count
+
+    words, options = labels(language), HandoutOptions(lang=language)
+
+    def said(group: str) -> str:
+        page = lxml.html.parse(str(tmp_path / browse_name(group))).getroot()
+        assert not page.xpath("//ul[@class='facets']")
+        return page.xpath("string(//main/p[@class='none'])")
+
+    write_handout(tmp_path, [], options)
+    assert [said(group) for group in ("language", "year", "author", "tag")] == [words.nothing_yet] * 2 + [
+        words.no_author, words.no_tag]
+    anonymous = [dataclasses.replace(entry, author=None, tags=()) for entry in catalog(3)]
+    write_handout(tmp_path, anonymous, options)
+    assert (said("author"), said("tag")) == (words.no_author, words.no_tag)
+    assert titles_count(0, language) not in (tmp_path / browse_name("author")).read_text("utf-8")
+    named = [dataclasses.replace(anonymous[0], author="Jane Doe", tags=("science",)), *anonymous[1:]]
+    write_handout(tmp_path, named, options)
+    for group, value in (("author", "Jane Doe"), ("tag", "science")):
+        page = lxml.html.parse(str(tmp_path / browse_name(group))).getroot()
+        assert page.xpath("//ul[@class='facets']/li/a/bdi/text()") == [value]
+        assert not page.xpath("//p[@class='none']")
+
+
 def test_the_start_feeds_link_the_largest_values_of_a_group_and_the_browse_page_all(tmp_path):
     """An archive of many authors: opds.xml and opds.json link START_FACETS_PER_GROUP authors,
     those with the most titles, each with its count; browse-author.html lists every one."""

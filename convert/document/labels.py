@@ -99,6 +99,10 @@ class Labels:
     """The button under that answer that lists the next titles found."""
     catalog: str
     nothing_yet: str
+    no_author: str
+    """The list of authors while no title names one: "No title names an author yet."."""
+    no_tag: str
+    """The list of tags while no title has one: "No title has a tag yet."."""
     index_about: str
     """The index's footer: what each title holds."""
     check_downloads: str

@@ -17,6 +17,12 @@ from convert.publish.opds1 import OPDS_ACQUISITION_TYPE
 from convert.publish.paging import Pages
 from convert.web import html_text, page_head
 
+#: What a group's browse page says while it has no value, where "0 titles" read as if the
+#: archive were empty. The language and year lists are empty only when nothing is published;
+#: no title may name an author or have a tag. (The words may not depend on whether anything
+#: is published: the page is written again only when its group's values change.)
+EMPTY_GROUP_WORDS = {"author": "no_author", "tag": "no_tag"}
+
 
 def words_language(listing: Facet, options: HandoutOptions) -> str:
     """The labels.toml language a value's list is labelled in: a language's own, else the
@@ -108,7 +114,8 @@ def render_browse_group(group: str, index: FacetIndex, options: HandoutOptions) 
             within = [_value_link(month, index, language) for month in months if month.value[:4] == facet.value]
             items.append('<ul class="months">' + "".join(f"<li>{link}</li>" for link in within) + "</ul>")
         items.append("</li>")
-    listing = f'<ul class="facets">\n{"".join(items)}\n</ul>' if items else f"<p>{html_text(count_text(0, language))}</p>"
+    listing = (f'<ul class="facets">\n{"".join(items)}\n</ul>' if items
+               else f'<p class="none">{html_text(getattr(words, EMPTY_GROUP_WORDS.get(group, "nothing_yet")))}</p>')
     about = f'<a href="{INDEX_NAME}">{html_text(words.browse_all)}</a>'
     heading = words.browse_of.format(group=words.browse, value=name)
     return _page(language, f"{heading} · {options.title}", "", html_text(heading), about, listing, "")
