@@ -179,6 +179,21 @@ def test_an_undated_epub_presents_no_publication_date(editions):
         assert b'class="date"' not in archive.read("EPUB/text/title_page.xhtml")
 
 
+def test_the_epub_title_page_says_what_the_pdfs_title_block_says(editions):
+    """The EPUB's title page gave the title alone, or "2005-02-10" under it, where the PDF
+    says what the book is, and "10 February 2005" (else "archived …", never presented as
+    the publication date). It now says both, in the document's words."""
+    for name, kind, datetime, text in (("dated", "date", "2005-02-10", "10 February 2005"),
+                                       ("undated", "archived", "2023-11-14", f"archived {BUILD_DAY}")):
+        with zipfile.ZipFile(editions / f"{name}.epub") as archive:
+            page = etree.fromstring(archive.read("EPUB/text/title_page.xhtml"))
+        section = page.find(".//{*}section")
+        lines = [(element.get("class"), "".join(element.itertext())) for element in section]
+        assert lines == [("kicker", "Archived article · summary and commentary"), ("title", "City bikes return"),
+                         (kind, text)], name
+        assert section[-1].find("{*}time").get("datetime").startswith(datetime)
+
+
 def test_docx_says_the_date_under_the_title(editions):
     assert [p.text for p in docx.Document(str(editions / "dated.docx")).paragraphs[:2]] == [
         "City bikes return", "2005-02-10"]

@@ -19,12 +19,13 @@ import re
 import zipfile
 from pathlib import Path
 
-from convert.document.labels import labels
+from convert.document.labels import foreign_label_language, labels
 from convert.document.language import is_right_to_left
 from convert.document.model import Document
-from convert.editions import PANDOC_SANDBOX_STAMP, Settings, repack_zip, zip_timestamp
+from convert.editions import PANDOC_SANDBOX_STAMP, Settings, date_shown, repack_zip, zip_timestamp
 from convert.editions.ast import document_ast
 from convert.editions.cover import cover_png
+from convert.editions.markup import label
 from convert.errors import RenderError
 from convert.pandoc import PandocFailed, Pending, submit_document
 from convert.web import markup_text
@@ -75,7 +76,7 @@ def finish(pending: Pending, document: Document, settings: Settings) -> bytes:
             PACKAGE: lambda opf: license_link(accessible_package(undated(
                 opf.replace(PANDOC_SANDBOX_STAMP, stamp), document)), document.license_url),
             NAV: lambda nav: _with_direction(add_cover_landmark(nav, label=words.cover), document),
-            TITLE_PAGE: lambda page: _with_direction(page, document),
+            TITLE_PAGE: lambda page: title_page(page, document, settings),
         }
         for name, section in CHAPTERS.items():
             heading = getattr(words, f"{section}_heading")
@@ -155,6 +156,26 @@ def add_cover_landmark(nav: bytes, *, label: str = "Cover") -> bytes:
 
 #: An element pandoc marked with a language: XHTML wants xml:lang beside lang.
 _LANG_ATTRIBUTE = re.compile(rb'(<[a-z0-9]+(?: [a-z:-]+="[^"]*")*?) lang="([^"]*)"')
+
+
+#: The date line pandoc's title page gives a document with a publication date, as given.
+_PANDOC_DATE_LINE = re.compile(rb'\n *<p class="date">[^<]*</p>')
+
+
+def title_page(xhtml: bytes, document: Document, settings: Settings) -> bytes:
+    """pandoc's title page with what the PDF's title block says besides the title and the
+    author: the kicker above the title (an archived article: its summary and commentary),
+    and under them the date in the document's language, the publication date ("10 February
+    2005", where pandoc wrote "2005-02-10") or else "archived …" (where pandoc wrote none),
+    never presented as the publication date."""
+    words, foreign = labels(document.lang), foreign_label_language(document.lang)
+    iso, shown = date_shown(document, settings.created)
+    kind = "date" if document.published is not None else "archived"
+    page = _PANDOC_DATE_LINE.sub(b"", xhtml, count=1)
+    page = _insert(page, b'<h1 class="title"', f'<p class="kicker">{label(words.kicker, foreign)}</p>\n  '.encode())
+    page = _insert(page, b"\n</section>", f'\n  <p class="{kind}"><time datetime="{markup_text(iso)}">'
+                   f"{label(shown, foreign)}</time></p>".encode())
+    return _with_direction(_with_xml_lang(page), document)
 
 
 def finish_chapter(xhtml: bytes, *, title: str, document: Document) -> bytes:
