@@ -195,8 +195,13 @@ def test_the_epub_title_page_says_what_the_pdfs_title_block_says(editions):
 
 
 def test_docx_says_the_date_under_the_title(editions):
+    """In words, as the PDF and the EPUB say it (it said "2005-02-10"); the custom property
+    `date` keeps the ISO date."""
     assert [p.text for p in docx.Document(str(editions / "dated.docx")).paragraphs[:2]] == [
-        "City bikes return", "2005-02-10"]
+        "City bikes return", "10 February 2005"]
+    with zipfile.ZipFile(editions / "dated.docx") as archive:
+        custom = etree.fromstring(archive.read("docProps/custom.xml"))
+    assert {item.get("name"): "".join(item.itertext()) for item in custom}["date"] == "2005-02-10"
     assert [p.text for p in docx.Document(str(editions / "undated.docx")).paragraphs[:2]] == [
         "City bikes return", f"archived {BUILD_DAY}"]
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
 from convert.document.language import is_east_asian, is_right_to_left
 from convert.document.model import Document
+from convert.document.provenance import publication_date
 from convert.editions import PANDOC_SANDBOX_STAMP, Settings, date_shown, repack_zip, zip_timestamp
 from convert.editions.ast import document_ast
 from convert.errors import RenderError
@@ -37,6 +39,26 @@ def language_slots(document_xml: bytes) -> bytes:
             return b'<w:lang w:bidi="' + match[1] + b'" />'
         return match[0]
     return _RUN_LANGUAGE.sub(slot, document_xml)
+
+
+#: The date line under the title as pandoc writes it: the metadata's date, as it is given.
+_DATE_LINE = rb'(<w:pStyle w:val="Date" />\s*</w:pPr>\s*<w:r><w:t xml:space="preserve">)%s(</w:t>)'
+
+
+def date_in_words(document_xml: bytes, *, document: Document, settings: Settings) -> bytes:
+    """word/document.xml with the publication date under the title in the document's words
+    ("10 February 2005"), as the PDF and the EPUB give it, where pandoc writes the
+    metadata's ISO date ("2005-02-10"), which the custom property `date` keeps. A document
+    without one already says "archived …" there."""
+    if document.published is None:
+        return document_xml
+    iso = publication_date(document.published).isoformat().encode("ascii")
+    words = xml_escape(date_shown(document, settings.created)[1]).encode()
+    dated, count = re.subn(_DATE_LINE % re.escape(iso), lambda match: match[1] + words + match[2],
+                           document_xml, count=1)
+    if count != 1:
+        raise ValueError("pandoc's document.xml has no date line under the title")
+    return dated
 
 
 def default_language(styles_xml: bytes, *, lang: str) -> bytes:
@@ -78,7 +100,7 @@ def finish(pending: Pending, document: Document, settings: Settings) -> bytes:
         stamp = zip_timestamp(settings)
         return repack_zip(docx, {
             CORE_PROPERTIES: lambda core: core.replace(PANDOC_SANDBOX_STAMP, stamp),
-            BODY: language_slots,
+            BODY: lambda body: date_in_words(language_slots(body), document=document, settings=settings),
             STYLES: functools.partial(default_language, lang=document.lang),
         }, settings)
     except (PandocFailed, ValueError) as error:
