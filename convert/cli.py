@@ -159,9 +159,18 @@ _BUILD_FIELDS = {"max_bytes": "max_bytes", "styles": "styles", "timeout": "timeo
                  "strict": "strict"}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser without abbreviated options: `archive --all` (meant for `restore
+    --all`) was taken for --allow-mass-withdraw, and withdrew every title."""
+
+    def __init__(self, *arguments, **keywords) -> None:
+        keywords.setdefault("allow_abbrev", False)
+        super().__init__(*arguments, **keywords)
+
+
 def _common_options() -> argparse.ArgumentParser:
     """The options every command takes, as a parent parser."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--config", type=Path, metavar="PATH",
                         help="the configuration file (default: ./seedpress.toml when there is one)")
     return common
@@ -169,13 +178,13 @@ def _common_options() -> argparse.ArgumentParser:
 
 def parser() -> argparse.ArgumentParser:
     common = _common_options()
-    program = argparse.ArgumentParser(
+    program = _Parser(
         prog="seedpress",
         description="Turn plain-text article seeds into a Markdown master and PDF, EPUB, DOCX editions.",
         argument_default=None,
     )
     program.add_argument("--version", action="version", version=GENERATOR)
-    commands = program.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = program.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     convert = commands.add_parser("convert", parents=[common], help="convert seeds or masters into editions")
     convert.add_argument("paths", nargs="+", type=Path, metavar="PATH",

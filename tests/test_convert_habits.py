@@ -230,3 +230,42 @@ def test_every_option_of_every_command_has_help_text():
                for name, command in commands.choices.items() for action in command._actions
                if not action.help]
     assert missing == []
+
+
+# --- no abbreviated options -----------------------------------------------------------
+
+def _long_options(command: argparse.ArgumentParser) -> list[str]:
+    return [option for action in command._actions for option in action.option_strings
+            if option.startswith("--") and len(option) > 3]
+
+
+def test_no_command_takes_an_option_by_a_beginning_of_its_name():
+    """argparse took a beginning of an option's name for the option: `archive --all`, meant
+    for `restore --all`, was --allow-mass-withdraw, and withdrew every title. Every
+    beginning of every long option of every command is now a usage error."""
+    program = parser()
+    [commands] = [action for action in program._actions if isinstance(action, argparse._SubParsersAction)]
+    checked = 0
+    for name, command in commands.choices.items():
+        positional = ["x"] if name in ("convert", "bag", "restore") else []
+        options = _long_options(command)
+        for option in options:
+            for end in range(3, len(option)):
+                if option[:end] in options:
+                    continue  # a whole option of its own
+                with pytest.raises(SystemExit) as refused:
+                    command.parse_args([*positional, option[:end], "1"])
+                assert refused.value.code == 2, (name, option[:end])
+                checked += 1
+    assert checked > 100
+
+
+def test_archive_all_meant_for_restore_withdraws_nothing(archive_of_one, tmp_path):
+    seeds, dist = archive_of_one
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    before = sorted(path.name for path in dist.iterdir())
+    result = seedpress("archive", empty, "--dist", dist, "--all")
+    assert result.returncode == 2 and result.stderr.endswith("error: unrecognized arguments: --all\n")
+    assert sorted(path.name for path in dist.iterdir()) == before
+    assert seedpress("verify", "--dist", dist).returncode == 0
