@@ -331,6 +331,10 @@ def _say_warning(message: str) -> None:
     _say_error(message, WARNING)
 
 
+def _say_notice(message: str) -> None:
+    _say_error(message, NOTICE)
+
+
 class ProgressBar:
     """A rich progress bar on a terminal for runs of more than one item; silent otherwise.
     It counts what is done, failed and left, and the rate."""
@@ -502,7 +506,7 @@ def _start_workers_early(arguments: argparse.Namespace) -> None:
 def command_verify(arguments: argparse.Namespace) -> int:
     from convert.archive.verify import verify_archive
 
-    problems = verify_archive(arguments.dist, on_unrecorded=_say_warning)
+    problems = verify_archive(arguments.dist, on_unrecorded=_say_warning, on_wait=_say_notice)
     if arguments.json:
         print(json_line({"dist": str(arguments.dist), "problems": [problem.as_json() for problem in problems]}))
     for problem in problems:

@@ -35,7 +35,7 @@ import hashlib
 import os
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -196,7 +196,47 @@ def archive_lock(dist: Path) -> Iterator[None]:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise LockedError(f"{dist / LOCK_NAME}: another archive run holds the lock") from None
+            holder = ("seedpress verify is reading the archive: run again when it ends" if _held_shared(descriptor)
+                      else "another archive run holds the lock")
+            raise LockedError(f"{dist / LOCK_NAME}: {holder}") from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _held_shared(descriptor: int) -> bool:
+    """True when the lock refused to this descriptor is held shared (by verify), not by a run."""
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(descriptor, fcntl.LOCK_UN)
+    return True
+
+
+@contextmanager
+def reading_lock(dist: Path, on_wait: Callable[[], None]) -> Iterator[None]:
+    """Hold dist/.lock shared while the archive is read whole (verify): an archive run, which
+    holds it exclusively for as long as it writes, is waited for (`on_wait` is called
+    first), and none starts until the block ends. Read half-way through a run, the archive
+    is a moving target: files renamed in, SHA256SUMS not yet written again. Without a lock
+    file that can be opened (a read-only copy, which no run writes), nothing is held."""
+    descriptor = None
+    for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
+        try:
+            descriptor = os.open(dist / LOCK_NAME, flags | os.O_CLOEXEC, 0o644)
+            break
+        except OSError:
+            continue
+    if descriptor is None:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait()
+            fcntl.flock(descriptor, fcntl.LOCK_SH)
         yield
     finally:
         os.close(descriptor)

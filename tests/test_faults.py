@@ -7,10 +7,12 @@ The disk tests mount small tmpfs filesystems, which needs root (CI runs as root)
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import multiprocessing
 import os
+import select
 import shutil
 import signal
 import sqlite3
@@ -660,6 +662,52 @@ def test_a_stop_while_pagefind_indexes_kills_it_and_the_run_is_recorded(tmp_path
     assert rerun.returncode == 0, rerun.stderr
     assert_complete(seeds, dist)
     assert (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file()
+
+
+def test_verify_while_an_archive_run_writes_waits_for_the_run_and_records_its_end_state(tmp_path, spawn,
+                                                                                        hanging_pagefind):
+    """verify run while an archive run rebuilt titles read the archive half-way through:
+    every file the run had replaced and SHA256SUMS not yet written again was a failed
+    check, and went into the fixity history (and from there into the bag). It now waits,
+    saying so, for the run to end, and checks what the run left."""
+    stand_in, started = hanging_pagefind
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    write_seeds(seeds, 2)
+    assert seedpress("archive", str(seeds), "--dist", str(dist)).returncode == 0
+    # Every title is built again (a new author), and the run then holds on its search index.
+    run = spawn("archive", seeds, "--dist", dist, "--author", "New Author",
+                env={"PAGEFIND_BINARY_PATH": str(stand_in)})
+    pid = wait_for(lambda: started.exists() and int(started.read_text().split()[0]), "Pagefind to start")
+    checker = spawn("verify", "--dist", dist)
+    wait_for(lambda: select.select([checker.stderr], [], [], 0)[0], "verify to say something", timeout=300)
+    said = checker.stderr.readline()
+    assert said == f"seedpress: {dist}: an archive run is writing it: verify waits for it to end\n"
+    assert checker.poll() is None and run.poll() is None
+    os.kill(pid, signal.SIGKILL)  # the run goes on: its search index failed, a warning
+    _stdout, run_said = run.communicate(timeout=COMMAND_TIMEOUT)
+    assert run.returncode == 0, run_said
+    stdout, stderr = checker.communicate(timeout=COMMAND_TIMEOUT)
+    assert (checker.returncode, stderr) == (0, ""), stdout
+    assert stdout == f"{dist}: every file matches the catalog and SHA256SUMS\n"
+    with sqlite3.connect(dist / CATALOG_NAME) as catalog:
+        assert catalog.execute("SELECT problems FROM fixity_checks").fetchall() == [("[]",)]
+    catalog.close()
+
+
+def test_an_archive_run_while_verify_reads_says_so_and_changes_nothing(archive_of_one):
+    """A run refused the lock said "another archive run holds the lock" while a verify was
+    reading the archive; it now says what holds it."""
+    seeds, dist = archive_of_one
+    (seeds / "new.txt").write_bytes((seeds / "article-0.txt").read_bytes().replace(b"Article", b"New article", 1))
+    descriptor = os.open(dist / ".lock", os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH)  # as a verify under way holds it
+        result = seedpress("archive", str(seeds), "--dist", str(dist))
+    finally:
+        os.close(descriptor)
+    assert (result.returncode, result.stderr) == (75, f"seedpress: {dist / '.lock'}: seedpress verify is reading "
+                                                      "the archive: run again when it ends\n")
+    assert not (dist / "new").exists()
 
 
 def test_a_stop_signal_while_the_run_is_recorded_waits_for_the_record(tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ from convert.dates import now
 from convert.defaults import CATALOGUED_EDITIONS
 from convert.errors import ConfigError, SeedpressError
 from convert.files import NotRegularFileError, open_regular
-from convert.layout import CATALOG_NAME, SUMS_NAME, edition_file
+from convert.layout import CATALOG_NAME, SUMS_NAME, edition_file, reading_lock
 from convert.names import shown
 
 
@@ -32,24 +32,32 @@ def _warn(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-def verify_archive(dist: Path, *, on_unrecorded: Callable[[str], None] = _warn) -> list[FileProblem]:
+def verify_archive(dist: Path, *, on_unrecorded: Callable[[str], None] = _warn,
+                   on_wait: Callable[[str], None] = lambda message: None) -> list[FileProblem]:
     """Every problem found re-hashing the archive against its catalog and SHA256SUMS: the file
     it concerns and its one line (`str(problem)`), as the catalog records them.
 
     The run is added to the catalog's fixity history. When it cannot be (a read-only or
     damaged catalog, a writer that holds it too long), the check still stands:
-    `on_unrecorded` gets one line saying why (by default, a RuntimeWarning)."""
+    `on_unrecorded` gets one line saying why (by default, a RuntimeWarning). An archive
+    run under way is waited for, `on_wait` told so first; none starts until the check
+    is recorded."""
     dist = Path(dist)
-    check = check_archive(dist)
-    try:
-        connection = open_catalog(dist)
+    if not (dist / CATALOG_NAME).is_file():
+        check_archive(dist)  # says what is wrong, before any lock is made in dist
+    # An archive run is waited for: read half-way through it, the archive is a moving
+    # target, and every file it replaced would be a failed check in the fixity history.
+    with reading_lock(dist, lambda: on_wait(f"{dist}: an archive run is writing it: verify waits for it to end")):
+        check = check_archive(dist)
         try:
-            record_fixity_check(connection, check)
-        finally:
-            connection.close()
-    except (sqlite3.Error, SeedpressError) as error:
-        reason = str(error) if isinstance(error, SeedpressError) else f"{dist / CATALOG_NAME}: {error}"
-        on_unrecorded(f"{reason}; this check is not recorded")
+            connection = open_catalog(dist)
+            try:
+                record_fixity_check(connection, check)
+            finally:
+                connection.close()
+        except (sqlite3.Error, SeedpressError) as error:
+            reason = str(error) if isinstance(error, SeedpressError) else f"{dist / CATALOG_NAME}: {error}"
+            on_unrecorded(f"{reason}; this check is not recorded")
     return list(check.problems)
 
 
