@@ -321,6 +321,17 @@ def _stderr_is_the_journal() -> bool:
     return (status.st_dev, status.st_ino) == (device, inode)
 
 
+def _say(line: str) -> None:
+    """One line on stdout. When its reader has gone (`seedpress archive --json | head -1`),
+    the command goes on to its end, and what it would print goes nowhere: an archive run
+    stopped there left its index, feeds and SHA256SUMS unwritten, blamed dist ("cannot
+    write: Broken pipe") and exited 1."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def _say_error(message: str, priority: int = ERROR) -> None:
     # A message may name a file whose name is not UTF-8 or holds control characters.
     level = f"<{priority}>" if _stderr_is_the_journal() else ""
@@ -392,14 +403,14 @@ def _report(outcomes: Iterable, *, as_json: bool, progress: ProgressBar,
     failed = 0
     for outcome in outcomes:
         if as_json:
-            print(json_line(outcome.as_json()), flush=True)
+            _say(json_line(outcome.as_json()))
         for notice in outcome.notices:
             _say_error(f"notice: {notice}", NOTICE)
         if not outcome.ok:
             failed += 1
             _say_error(outcome.error)
         elif describe is not None and not as_json:
-            print(shown(describe(outcome)), flush=True)
+            _say(shown(describe(outcome)))
         # Withdrawn and gone seeds are no part of what the bar counts: the seeds to build.
         if outcome.status in ("built", "failed"):
             progress.advance(failed=not outcome.ok)
@@ -465,7 +476,7 @@ def command_archive(arguments: argparse.Namespace) -> int:
                 # A title leaves the hand-out: a scheduled run's mail says which, and how to undo it.
                 said = (f"no longer in the seeds folder: its title {outcome.key} is withdrawn (kept in "
                         f"{arguments.dist}/{WITHDRAWN_NAME}/; `seedpress restore {outcome.key}` puts it back)")
-            print(shown(f"{seed}: {said}"), flush=True)
+            _say(shown(f"{seed}: {said}"))
         _report([outcome], as_json=arguments.json, progress=progress)
 
     archive = arguments.configuration.archive
@@ -483,9 +494,9 @@ def command_archive(arguments: argparse.Namespace) -> int:
     finally:
         progress.stop()
     if arguments.json:
-        print(json_line({"summary": totals.as_json()}), flush=True)
+        _say(json_line({"summary": totals.as_json()}))
     else:
-        print(shown(f"{arguments.dist}: {totals.line()}"), flush=True)
+        _say(shown(f"{arguments.dist}: {totals.line()}"))
     return exit_code_of(None, totals)
 
 
@@ -508,11 +519,11 @@ def command_verify(arguments: argparse.Namespace) -> int:
 
     problems = verify_archive(arguments.dist, on_unrecorded=_say_warning, on_wait=_say_notice)
     if arguments.json:
-        print(json_line({"dist": str(arguments.dist), "problems": [problem.as_json() for problem in problems]}))
+        _say(json_line({"dist": str(arguments.dist), "problems": [problem.as_json() for problem in problems]}))
     for problem in problems:
         _say_error(problem.line)
     if not problems and not arguments.json:
-        print(shown(f"{arguments.dist}: every file matches the catalog and SHA256SUMS"))
+        _say(shown(f"{arguments.dist}: every file matches the catalog and SHA256SUMS"))
     return EXIT_FAILED if problems else EXIT_OK
 
 
@@ -555,7 +566,7 @@ def command_bag(arguments: argparse.Namespace) -> int:
     # A stopped bag removes its temporary folder on the way out (write_bag's clean-up).
     with signals_as_exceptions():
         summary = write_bag(arguments.dist, arguments.out, force=arguments.force, **described)
-    print(shown(summary.line()), flush=True)
+    _say(shown(summary.line()))
     return EXIT_OK
 
 
@@ -564,9 +575,9 @@ def command_status(arguments: argparse.Namespace) -> int:
 
     status = archive_status(arguments.dist)
     if arguments.json:
-        print(json_line(status.as_json()), flush=True)
+        _say(json_line(status.as_json()))
     else:
-        print("\n".join(status.lines()), flush=True)
+        _say("\n".join(status.lines()))
     return EXIT_OK
 
 
@@ -595,11 +606,11 @@ def command_restore(arguments: argparse.Namespace) -> int:
                               handout=_handout_options(arguments, recorded_in=arguments.dist),
                               on_warning=_say_warning)
     if not restored:
-        print(shown(f"{arguments.dist}: no withdrawn titles to restore"), flush=True)
+        _say(shown(f"{arguments.dist}: no withdrawn titles to restore"))
         return EXIT_OK
-    print(shown(f"{arguments.dist}: restored {len(restored)}: {', '.join(restored)}"), flush=True)
-    print("note: the next archive run withdraws again each whose seed is not in the seeds folder: "
-          "put the seeds back too", flush=True)
+    _say(shown(f"{arguments.dist}: restored {len(restored)}: {', '.join(restored)}"))
+    _say("note: the next archive run withdraws again each whose seed is not in the seeds folder: "
+         "put the seeds back too")
     return EXIT_OK
 
 

@@ -44,7 +44,7 @@ from convert.build.outcome import Status
 from convert.cli import EXIT_MASS_WITHDRAW
 from convert.defaults import CATALOGUED_EDITIONS
 from convert.errors import MassWithdrawalRefused
-from convert.layout import ENVIRONMENT_NAME
+from convert.layout import CATALOG_NAME, ENVIRONMENT_NAME
 
 #: Titles in the module's archive.
 TITLES = 4
@@ -137,6 +137,27 @@ def _held_lock(dist: Path) -> int:
     descriptor = os.open(dist / ".lock", os.O_RDWR | os.O_CREAT)
     fcntl.flock(descriptor, fcntl.LOCK_EX)
     return descriptor
+
+
+@pytest.mark.slow
+def test_a_run_whose_output_reader_goes_away_completes_the_archive(tmp_path, spawn):
+    """`seedpress archive --json | head -1`: the first line read, the run stopped at the next
+    with "dist: cannot write: Broken pipe", exit 1, its index, feeds and SHA256SUMS never
+    written (verify then failed), and status said "BrokenPipeError". It now goes on to
+    its end, printing nowhere."""
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    write_seeds(seeds, 4)
+    run = spawn("archive", seeds, "--dist", dist, "--json", "--jobs", "1")
+    first = json.loads(run.stdout.readline())
+    assert first["status"] == "built"
+    run.stdout.close()  # as head does, after its line
+    run.wait(timeout=COMMAND_TIMEOUT)
+    assert (run.returncode, run.stderr.read()) == (0, "")
+    assert seedpress("verify", "--dist", dist).returncode == 0
+    assert sorted(path.name for path in dist.glob("*/*.pdf")) == [f"article-{n}.pdf" for n in range(4)]
+    with sqlite3.connect(dist / CATALOG_NAME) as catalog:
+        assert catalog.execute("SELECT built, exit_code, error FROM runs").fetchall() == [(4, 0, None)]
+    catalog.close()
 
 
 @pytest.mark.parametrize("case", ["refused", "locked", "bad configuration"])
