@@ -65,10 +65,10 @@ def _port(value: str) -> int:
 
 
 def _language_tag(value: str) -> str:
-    from convert.document.language import is_language_tag
+    from convert.document.language import is_language_tag, tag_example
 
     if not is_language_tag(value):
-        raise argparse.ArgumentTypeError(f"not a BCP 47 language tag: {value!r} (for example en, fr, zh-Hant)")
+        raise argparse.ArgumentTypeError(f"not a BCP 47 language tag: {value!r} ({tag_example(value)})")
     return value
 
 

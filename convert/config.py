@@ -95,10 +95,10 @@ def _checked_base_url(value: str) -> str:
 
 
 def _checked_language(value: str) -> str:
-    from convert.document.language import is_language_tag
+    from convert.document.language import is_language_tag, tag_example
 
     if not is_language_tag(value):
-        raise ValueError("must be a BCP 47 language tag, such as en, fr or zh-Hant")
+        raise ValueError(f"must be a BCP 47 language tag ({tag_example(value)})")
     return value
 
 

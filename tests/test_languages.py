@@ -25,7 +25,14 @@ from support.editions import run_epubcheck
 from support.run import BUILD_EPOCH, DATA, json_lines, seedpress
 
 from convert.document.labels import labels, long_date
-from convert.document.language import detect, document_language, paragraph_language, same_language, with_languages
+from convert.document.language import (
+    detect,
+    document_language,
+    is_language_tag,
+    paragraph_language,
+    same_language,
+    with_languages,
+)
 from convert.document.seed import parse_seed_structure
 
 FIXTURES = DATA / "languages"
@@ -216,6 +223,40 @@ def test_a_malformed_lang_is_a_usage_error(tmp_path, bad):
     assert result.returncode == 2
     assert "not a BCP 47 language tag" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("given", "said"), [
+    ("french", "did you mean fr?"), ("English", "did you mean en?"), ("Chinese", "did you mean zh?"),
+    ("en_US", "did you mean en-US?"), ("klingonese", "for example en, fr, pt-BR or zh-Hant"),
+    ("abcd", "for example en, fr, pt-BR or zh-Hant"),
+])
+def test_a_language_given_by_its_name_is_refused_with_its_tag(tmp_path, given, said):
+    """`--lang french` was taken as a tag (its form, 2 to 8 letters, is BCP 47's): the master
+    said `lang: french`, the EPUB's dc:language "french", and a French text got English
+    labels. A language subtag is 2 or 3 letters (the registry holds no other); a name
+    says the tag it stands for."""
+    result = seedpress("convert", FIXTURES / "fr.txt", "--lang", given, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(f"not a BCP 47 language tag: {given!r} ({said})")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_master_or_the_configuration_naming_a_language_is_refused_with_its_tag(tmp_path):
+    master = tmp_path / "named.md"
+    built = seedpress("convert", FIXTURES / "fr.txt", "-o", master)
+    assert built.returncode == 0, built.stderr
+    master.write_text(master.read_text("utf-8").replace("\nlang: fr\n", "\nlang: French\n"), "utf-8")
+    result = seedpress("convert", master, "--out", tmp_path / "out")
+    assert result.returncode == 1 and "did you mean fr?" in result.stderr, result.stderr
+    config = tmp_path / "seedpress.toml"
+    config.write_text('[archive]\nlang = "german"\n', "utf-8")
+    result = seedpress("status", "--config", config, "--dist", tmp_path)
+    assert result.returncode == 2 and "did you mean de?" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("tag", ["fr", "fra", "und", "zh-Hant", "pt-BR", "x-klingon", "i-klingon", "sr-Latn-RS"])
+def test_a_tag_is_still_a_tag(tag):
+    assert is_language_tag(tag)
 
 
 def test_text_the_detector_is_unsure_of_is_undetermined():

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from convert import defaults
-from convert.document.language import MAX_TAG_LENGTH, is_language_tag
+from convert.document.language import MAX_TAG_LENGTH, is_language_tag, tag_example
 from convert.document.model import MAX_MARKER_TEXT, NOTICES, OriginalArticle, Source
 from convert.document.provenance import (
     ALIASES,
@@ -223,8 +223,8 @@ def _text(value: object, path: Path | str, name: str, limit: int) -> tuple[str, 
 
 def _language_tag(value: object, path: Path | str) -> str:
     if not is_language_tag(value):
-        raise _bad_field(path, "lang", f"a BCP 47 language tag such as en or pt-BR (at most "
-                                       f"{MAX_TAG_LENGTH} characters)")
+        raise _bad_field(path, "lang", f"a BCP 47 language tag of at most {MAX_TAG_LENGTH} characters "
+                                       f"({tag_example(value)})")
     return value
 
 

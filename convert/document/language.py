@@ -35,7 +35,11 @@ SAMPLE_CHARACTERS = 2000
 #: A well-formed BCP 47 tag (RFC 5646, simplified: a language subtag, then subtags of
 #: 1-8 letters or digits; `und` is one). 35 characters is the longest tag RFC 5646
 #: §4.4.1 asks every implementation to keep.
-_TAG = re.compile(r"[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*")
+#: A BCP 47 tag (RFC 5646): a language of 2 or 3 letters (the only lengths the registry
+#: holds: 4 is reserved, and no 5 to 8 letter language was ever registered, so "french"
+#: or "english" is a name, not a tag), or x- (private use) or i- (grandfathered), then
+#: subtags.
+_TAG = re.compile(r"(?:[A-Za-z]{2,3}|[IiXx])(?:-[A-Za-z0-9]{1,8})*")
 MAX_TAG_LENGTH = 35
 
 #: Characters written one way in Simplified and another in Traditional Chinese: the
@@ -101,6 +105,28 @@ def is_east_asian(tag: str) -> bool:
 def is_language_tag(tag: object) -> bool:
     """True for a well-formed BCP 47 tag of at most MAX_TAG_LENGTH characters."""
     return isinstance(tag, str) and len(tag) <= MAX_TAG_LENGTH and _TAG.fullmatch(tag) is not None
+
+
+def tag_for_name(name: str) -> str | None:
+    """The tag of the language whose English name (CLDR's, by Babel) is `name`, in any case:
+    "fr" for "French", for a person who gave the name where a tag is asked for."""
+    from babel import Locale
+
+    wanted = " ".join(str(name).split()).casefold()
+    for tag, english in Locale("en").languages.items():
+        if english.casefold() == wanted and _TAG.fullmatch(tag):
+            return tag
+    return None
+
+
+def tag_example(value: object) -> str:
+    """What to give instead of `value`, which is no language tag: "did you mean fr?" for a
+    language's name, "en-US" for en_US, else examples."""
+    tag = None
+    if isinstance(value, str):
+        hyphenated = value.strip().replace("_", "-")  # en_US, as a POSIX locale writes it
+        tag = hyphenated if hyphenated != value and is_language_tag(hyphenated) else tag_for_name(value)
+    return f"did you mean {tag}?" if tag else "for example en, fr, pt-BR or zh-Hant"
 
 
 def detector_version() -> str:
