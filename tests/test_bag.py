@@ -216,7 +216,9 @@ def test_an_existing_out_is_refused_and_left_as_it_was(archived, tmp_path):
     (out / "notes.txt").write_text("someone's files\n", "utf-8")
     result = seedpress("bag", out, "--dist", dist)
     assert result.returncode == 2
-    assert result.stderr == f"seedpress: {out}: already exists (--force replaces it)\n"
+    # Not "(--force replaces it)": --force replaces only a bag seedpress made, and was refused here.
+    assert result.stderr == (f"seedpress: {out}: already exists, and is not a bag made by seedpress bag: "
+                             "give another OUT\n")
     assert tree(out) == {"notes.txt": b"someone's files\n"}
     assert [path.name for path in tmp_path.iterdir()] == ["bag"]
 
@@ -226,6 +228,8 @@ def test_force_replaces_an_existing_bag_once_the_new_one_is_complete(archived, t
     out = tmp_path / "bag"
     assert seedpress("bag", out, "--dist", dist).returncode == 0
     (out / "old.txt").write_text("the previous deposit\n", "utf-8")
+    refused = seedpress("bag", out, "--dist", dist)
+    assert (refused.returncode, refused.stderr) == (2, f"seedpress: {out}: already exists (--force replaces it)\n")
     result = seedpress("bag", out, "--dist", dist, "--force")
     assert result.returncode == 0, result.stderr
     assert not (out / "old.txt").exists()

@@ -132,7 +132,10 @@ def _check_places(dist: Path, out: Path, force: bool) -> None:
     if not (dist / CATALOG_NAME).is_file():
         raise ConfigError(f"{dist}: no {CATALOG_NAME} here: not an archive built by seedpress archive")
     if os.path.lexists(out) and not force:
-        raise ConfigError(f"{out}: already exists (--force replaces it)")
+        # --force is offered only where it would be taken: it replaces nothing but a bag
+        # seedpress made, and saying otherwise sent a user to a second refusal.
+        raise ConfigError(f"{out}: already exists (--force replaces it)" if is_seedpress_bag(out)
+                          else f"{out}: already exists, and is not a bag made by seedpress bag: give another OUT")
     archive, target = dist.resolve(), out.resolve()
     if target.is_relative_to(archive) or archive.is_relative_to(target):
         raise ConfigError(f"{out}: a bag cannot be written inside the archive {dist} or over it")
