@@ -452,6 +452,9 @@ def command_convert(arguments: argparse.Namespace) -> int:
     if edition_for(out) is not None and not out.is_dir():
         # `--out bikes.pdf` once made a folder bikes.pdf/ of every edition: name the option meant.
         usage_error(f"--out takes a folder; to write the one file {out}, use -o {out}")
+    if os.path.lexists(out) and not out.is_dir():
+        # Found before anything is rendered: every input was built, then not written.
+        usage_error(f"--out {out}: not a folder (a file is there)")
     progress = ProgressBar("converting", enabled=not arguments.json)
     progress.start(sum(1 for _ in expand_inputs(arguments.paths)))
     try:

@@ -94,6 +94,16 @@ def test_out_with_a_file_name_points_at_dash_o(seed, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
 
 
+def test_out_naming_a_file_is_refused_before_anything_is_built(seed, tmp_path):
+    """Every input was rendered, then "cannot write afile/bikes: Not a directory" for each, exit 1."""
+    existing = tmp_path / "afile"
+    existing.write_text("mine\n", "utf-8")
+    result = seedpress("convert", seed, seed, "--out", existing, "--json")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[-1].endswith(f"--out {existing}: not a folder (a file is there)")
+    assert existing.read_text("utf-8") == "mine\n"
+
+
 def test_a_failed_input_leaves_no_file_behind(tmp_path):
     bad = tmp_path / "empty.txt"
     bad.write_bytes(b"")
