@@ -95,6 +95,17 @@ def test_bad_values_are_refused_with_one_line(extra, field):
     assert "\n" not in message and len(message) < 400 and field in message
 
 
+@pytest.mark.parametrize(("written", "reason"), [("yesterday", ""), ("2005", ""),
+                                              ("2023-02-30", " (is not a real date: day is out of range for month)")])
+def test_a_bad_date_says_what_a_date_is_once(written, reason):
+    """"yesterday" was answered "must be null or an ISO 8601 date … such as 2005-02-10 or
+    2005-02-10T09:30:00Z (must be an ISO 8601 date … such as 2005-02-10 or …)"."""
+    with pytest.raises(SeedError) as refused:
+        parse_master(master_text(f"date: {written}\n"), "m.md")
+    assert str(refused.value).endswith("frontmatter field 'date' must be null or an ISO 8601 date or date-time "
+                                       f"such as 2005-02-10 or 2005-02-10T09:30:00Z{reason}")
+
+
 def test_a_javascript_original_article_url_is_refused(tmp_path):
     master = tmp_path / "m.md"
     master.write_text(master_text().replace(URL, "javascript:alert(1)"), "utf-8")

@@ -296,8 +296,11 @@ def _provenance(meta: dict, path: Path | str) -> Provenance:
                                          "another type)")
         given[name] = value
     if meta.get("date") is not None:
-        if date_problem(meta["date"]) is not None:
-            raise _bad_field(path, "date", f"null or {DATE_REQUIREMENT} ({date_problem(meta['date'])})")
+        problem = date_problem(meta["date"])
+        if problem is not None:
+            # The requirement once, with the reason only when it says more ("month must be in 1..12").
+            said = "" if problem == f"must be {DATE_REQUIREMENT}" else f" ({problem})"
+            raise _bad_field(path, "date", f"null or {DATE_REQUIREMENT}{said}")
         given["published"] = meta["date"]
     if meta.get("description") is not None:
         description = meta["description"]
