@@ -214,6 +214,22 @@ def _held_shared(descriptor: int) -> bool:
     return True
 
 
+def run_under_way(dist: Path) -> bool:
+    """True when a seedpress run holds dist/.lock to write (an archive run, or a bag being
+    made): what `status` reads is then the state before it."""
+    try:
+        descriptor = os.open(dist / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
+
+
 @contextmanager
 def reading_lock(dist: Path, on_wait: Callable[[], None]) -> Iterator[None]:
     """Hold dist/.lock shared while the archive is read whole (verify): an archive run, which

@@ -540,6 +540,27 @@ def test_status_after_a_good_run_a_failed_seed_and_a_verify(archive_copy):
     assert "exit 1" in words.stdout and ", passed" in words.stdout
 
 
+def test_status_says_when_a_run_is_under_way_and_counts_one_problem_as_one(archive_copy):
+    """While an archive run held the archive, status showed the run before it as the last,
+    with no word of the one under way; and a verify that found one problem said "1 problems"."""
+    _seeds, dist = archive_copy
+    next(dist.glob("*/*.epub")).unlink()
+    assert seedpress("verify", "--dist", dist).returncode == 1
+    under_way = "now: an archive run is under way (the last run above is the one before it)"
+    quiet = seedpress("status", "--dist", dist)
+    assert ", 1 problem\n" in quiet.stdout and under_way not in quiet.stdout
+    assert status_json(dist)["run_under_way"] is False
+    descriptor = os.open(dist / ".lock", os.O_RDWR)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)  # as an archive run holds it
+        busy = seedpress("status", "--dist", dist)
+        busy_json = status_json(dist)
+    finally:
+        os.close(descriptor)
+    assert busy.returncode == 0 and under_way in busy.stdout.splitlines()
+    assert busy_json["run_under_way"] is True
+
+
 @pytest.mark.slow
 def test_status_names_a_refused_run_and_its_reason(archive_copy):
     seeds, dist = archive_copy
