@@ -168,7 +168,9 @@ def convert_one(source: Path | bytes, options: BuildOptions = BuildOptions(), *,
             write_atomic(output, rendered.files[options.formats[0]])
             written = {options.formats[0]: output}
     except OSError as error:
-        return Outcome.failure(name, key, f"{name}: cannot write {error.filename or output or out}: "
+        # -o names its file: the temporary file beside it (.NAME.PID.tmp) is the tool's, not the user's.
+        where = output if output is not None else error.filename or out
+        return Outcome.failure(name, key, f"{name}: cannot write {where}: "
                                           f"{error.strerror or error}", seconds=time.perf_counter() - started)
     return rendered.outcome(name, key, written, seconds=time.perf_counter() - started)
 

@@ -104,6 +104,15 @@ def test_out_naming_a_file_is_refused_before_anything_is_built(seed, tmp_path):
     assert existing.read_text("utf-8") == "mine\n"
 
 
+def test_dash_o_that_cannot_be_written_names_its_file(seed, tmp_path):
+    """It named the temporary file beside it: "cannot write afile/.bikes.pdf.24264.tmp"."""
+    (tmp_path / "afile").write_text("mine\n", "utf-8")
+    target = tmp_path / "afile" / "bikes.pdf"
+    result = seedpress("convert", seed, "-o", target)
+    assert result.returncode == 1
+    assert result.stderr == f"seedpress: {seed}: cannot write {target}: Not a directory\n"
+
+
 def test_a_failed_input_leaves_no_file_behind(tmp_path):
     bad = tmp_path / "empty.txt"
     bad.write_bytes(b"")
