@@ -455,6 +455,7 @@ def command_convert(arguments: argparse.Namespace) -> int:
     if os.path.lexists(out) and not out.is_dir():
         # Found before anything is rendered: every input was built, then not written.
         usage_error(f"--out {out}: not a folder (a file is there)")
+    _warn_of_nested_seeds(arguments.paths, out)
     progress = ProgressBar("converting", enabled=not arguments.json)
     progress.start(sum(1 for _ in expand_inputs(arguments.paths)))
     try:
@@ -462,6 +463,22 @@ def command_convert(arguments: argparse.Namespace) -> int:
         return _report(outcomes, as_json=arguments.json, progress=progress, describe=_converted)
     finally:
         progress.stop()
+
+
+def _warn_of_nested_seeds(paths: Sequence[Path], out: Path) -> None:
+    """A folder given to convert is converted without its subfolders, as archive archives
+    one: each seed left in a subfolder is named (never the masters convert wrote in `out`,
+    when `out` is inside the folder), where convert passed them over without a word."""
+    from convert.archive.guard import nested_seeds
+
+    written = out.resolve()
+    for path in paths:
+        if not path.is_dir():
+            continue
+        for nested in nested_seeds(path):
+            if written not in nested.resolve().parents:
+                _say_warning(f"{nested}: in a subfolder of {path}: not converted (only the seeds directly "
+                             "in it are; give the subfolder too)")
 
 
 def command_archive(arguments: argparse.Namespace) -> int:

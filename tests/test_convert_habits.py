@@ -113,6 +113,23 @@ def test_dash_o_that_cannot_be_written_names_its_file(seed, tmp_path):
     assert result.stderr == f"seedpress: {seed}: cannot write {target}: Not a directory\n"
 
 
+def test_a_folders_subfolder_seeds_are_named_not_passed_over(seed, tmp_path):
+    """`convert FOLDER` converted the seeds directly in it and passed over those in its
+    subfolders without a word (archive names them); the masters it wrote itself in an
+    --out inside the folder are not named."""
+    folder = tmp_path / "nest"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_bytes(seed.read_bytes())
+    (folder / "sub" / "b.txt").write_bytes(seed.read_bytes())
+    for _run in range(2):
+        result = seedpress("convert", ".", "--to", "md", cwd=folder)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "a.txt -> out/a/ (md)\n"
+        assert result.stderr == ("seedpress: sub/b.txt: in a subfolder of .: not converted (only the seeds "
+                                 "directly in it are; give the subfolder too)\n")
+    assert not (folder / "out" / "b").exists()
+
+
 def test_a_failed_input_leaves_no_file_behind(tmp_path):
     bad = tmp_path / "empty.txt"
     bad.write_bytes(b"")
