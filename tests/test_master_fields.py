@@ -183,6 +183,14 @@ def test_epub_opf_carries_date_subjects_and_description(editions):
     assert package.xpath("//dc:description/text()", namespaces=DC) == ["The city bikes come back."]
 
 
+def test_an_epub_without_tags_has_no_dc_subject(editions):
+    """It had the summary's first sentence as its one dc:subject, which a reading system
+    (Calibre) shows as a tag; dc:description carries that sentence."""
+    package = opf(editions / "undated.epub")
+    assert package.xpath("//dc:subject", namespaces=DC) == []
+    assert package.xpath("//dc:description/text()", namespaces=DC) != []
+
+
 def test_an_undated_epub_presents_no_publication_date(editions):
     package = opf(editions / "undated.epub")
     assert package.xpath("//dc:date", namespaces=DC) == []

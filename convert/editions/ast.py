@@ -112,13 +112,17 @@ def document_ast(
         "title": meta_string(document.title),
         "lang": meta_string(document.lang),
         "identifier": meta_string(document.identifier),
-        # EPUB: dc:subject is one per tag a person gave; DOCX: the subject core property.
-        "subject": meta_string(document.subject) if custom_styles or not document.tags else
-        {"t": "MetaList", "c": [meta_string(tag) for tag in document.tags]},
         "description": meta_string(document.description or document.subject),
         # The DOCX writer reads keywords as inlines; Str tokens are as literal as MetaString.
         "keywords": {"t": "MetaList", "c": [{"t": "MetaInlines", "c": inlines(k)} for k in document.keywords]},
     }
+    # DOCX: the subject core property, a sentence. EPUB: dc:subject is one per tag a person
+    # gave, and none without: a reading system (Calibre) shows each as a tag, and the
+    # summary's first sentence stood there as one (dc:description carries it).
+    if custom_styles:
+        meta["subject"] = meta_string(document.subject)
+    elif document.tags:
+        meta["subject"] = {"t": "MetaList", "c": [meta_string(tag) for tag in document.tags]}
     # author becomes the EPUB's dc:creator and the DOCX's core creator; publisher and rights
     # the EPUB's dc:publisher and dc:rights; all but author are DOCX custom properties.
     meta.update((name, meta_string(value)) for name, value in document.provenance.credits().items())
