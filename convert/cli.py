@@ -434,9 +434,15 @@ def command_convert(arguments: argparse.Namespace) -> int:
     from_stdin = any(str(path) == STDIN for path in arguments.paths)
     if single or from_stdin:
         if len(arguments.paths) != 1:
-            usage_error("-o and - take exactly one input")
+            usage_error(f"-o FILE takes one input, and {len(arguments.paths)} were given: for several, use --out DIR"
+                        if single else f"- (standard input) must be the only input, and {len(arguments.paths)} "
+                        "were given")
         if single and arguments.out is not None:
             usage_error("give either -o FILE (one file) or --out DIR (a folder), not both")
+        if single and str(arguments.output) == STDIN:
+            usage_error("-o -: the editions are not written to standard output; give -o FILE")
+        if single and arguments.output.is_dir():
+            usage_error(f"-o takes a file; to write into the folder {arguments.output}, use --out {arguments.output}")
         if single and edition_for(arguments.output) is None:
             usage_error(f"-o {arguments.output}: unknown extension; use .pdf, .epub, .docx or .md")
         if single and arguments.to is not None and arguments.to != (edition_for(arguments.output),):

@@ -87,6 +87,24 @@ def test_dash_o_takes_one_input_and_no_folder(seed, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
 
 
+def test_dash_o_mistakes_say_what_to_give_instead(seed, tmp_path):
+    """`-o FOLDER` and `-o -` said "unknown extension"; two inputs with -o said "-o and -
+    take exactly one input"."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for arguments, said in (
+            ([seed, "-o", folder], f"-o takes a file; to write into the folder {folder}, use --out {folder}"),
+            ([seed, "-o", "-"], "-o -: the editions are not written to standard output; give -o FILE"),
+            ([seed, seed, "-o", tmp_path / "x.pdf"],
+             "-o FILE takes one input, and 2 were given: for several, use --out DIR"),
+            (["-", seed, "--to", "md", "--out", folder], "- (standard input) must be the only input, and 2 were given"),
+    ):
+        result = seedpress("convert", *arguments)
+        assert result.returncode == 2
+        assert result.stderr.splitlines()[-1] == f"seedpress convert: error: {said}"
+    assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["folder", "in"]
+
+
 def test_out_with_a_file_name_points_at_dash_o(seed, tmp_path):
     result = seedpress("convert", seed, "--out", tmp_path / "bikes.pdf")
     assert result.returncode == 2
