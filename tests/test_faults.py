@@ -710,6 +710,19 @@ def test_an_archive_run_while_verify_reads_says_so_and_changes_nothing(archive_o
     assert not (dist / "new").exists()
 
 
+def test_verify_of_an_archive_on_a_read_only_disk_checks_it_and_says_why_it_is_not_recorded(archive_of_one,
+                                                                                             tmp_path):
+    """It said SQLite's "attempt to write a readonly database"."""
+    _seeds, dist = archive_of_one
+    with tmpfs(tmp_path / "disk", "16m") as disk:
+        shutil.copytree(dist, disk / "dist")
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        result = seedpress("verify", "--dist", str(disk / "dist"))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (f"seedpress: {disk / 'dist' / CATALOG_NAME}: read-only (a read-only disk, or no "
+                             "permission to write it); this check is not recorded\n")
+
+
 def test_a_stop_signal_while_the_run_is_recorded_waits_for_the_record(tmp_path, monkeypatch):
     """SIGTERM arriving as a finished run was being recorded lost the record (exit 143, and
     `status` showed the run before). It is now held back until the record is written."""

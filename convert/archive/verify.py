@@ -56,9 +56,21 @@ def verify_archive(dist: Path, *, on_unrecorded: Callable[[str], None] = _warn,
             finally:
                 connection.close()
         except (sqlite3.Error, SeedpressError) as error:
-            reason = str(error) if isinstance(error, SeedpressError) else f"{dist / CATALOG_NAME}: {error}"
+            reason = str(error) if isinstance(error, SeedpressError) else f"{dist / CATALOG_NAME}: {_said(error)}"
             on_unrecorded(f"{reason}; this check is not recorded")
     return list(check.problems)
+
+
+#: SQLite's primary result code for a write to a database it may only read.
+_SQLITE_READONLY = 8
+
+
+def _said(error: sqlite3.Error) -> str:
+    """SQLite's reason as a user reads it: "attempt to write a readonly database" is a
+    catalog on a read-only disk or with no write permission."""
+    if getattr(error, "sqlite_errorcode", 0) & 0xFF == _SQLITE_READONLY:
+        return "read-only (a read-only disk, or no permission to write it)"
+    return str(error)
 
 
 def check_archive(dist: Path) -> FixityCheck:
