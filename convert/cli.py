@@ -360,12 +360,8 @@ class ProgressBar:
         if not (self.wanted and total > 1 and sys.stderr.isatty()):
             return
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TimeElapsedColumn
 
-        self.bar = Progress(
-            "[progress.description]{task.description}", BarColumn(), _counts_column(),
-            TimeElapsedColumn(), console=Console(stderr=True), transient=True,
-        )
+        self.bar = progress_display(Console(stderr=True))
         self.bar.start()
         self.task = self.bar.add_task(self.label, total=total, failed=0)
 
@@ -380,10 +376,21 @@ class ProgressBar:
             self.bar = None
 
 
+def progress_display(console):
+    """The rich Progress of a ProgressBar on `console`: the label, the bar, the counts and the
+    time, on one line; on a narrow terminal the bar gives way, never the counts (they
+    wrapped onto a second line at each refresh of an 80-column terminal)."""
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+
+    return Progress("[progress.description]{task.description}", BarColumn(), _counts_column(),
+                    TimeElapsedColumn(), console=console, transient=True)
+
+
 def _counts_column():
     """The bar's column `N done, N failed, N left, R/min` (a function, so that rich is
     imported only when a bar is shown)."""
     from rich.progress import ProgressColumn
+    from rich.table import Column
     from rich.text import Text
 
     class CountsColumn(ProgressColumn):
@@ -394,7 +401,7 @@ def _counts_column():
             rate = f"{speed * 60:.1f}/min" if speed else "…/min"
             return Text(f"{int(task.completed) - failed} done, {failed} failed, {left} left, {rate}")
 
-    return CountsColumn()
+    return CountsColumn(table_column=Column(no_wrap=True))
 
 
 def _report(outcomes: Iterable, *, as_json: bool, progress: ProgressBar,

@@ -477,6 +477,26 @@ def run_on_a_terminal(*arguments, timeout: float = COMMAND_TIMEOUT) -> tuple[int
         process.stdout.close()
 
 
+@pytest.mark.parametrize("width", [80, 100])
+def test_the_progress_line_holds_on_one_line_of_a_usual_terminal(width):
+    """At 80 columns, "5120 done, 3 failed, 4877 left, 123.4/min" wrapped onto a second
+    line at every refresh; the bar now gives way."""
+    import io
+
+    from rich.console import Console
+
+    from convert.cli import progress_display
+
+    screen = io.StringIO()
+    console = Console(file=screen, width=width, force_terminal=True, color_system=None)
+    display = progress_display(console)
+    task = display.add_task("archiving", total=10_000, failed=3)
+    display.update(task, completed=5123)
+    console.print(display.make_tasks_table(display.tasks))
+    [line] = screen.getvalue().splitlines()
+    assert "archiving" in line and "5120 done, 3 failed, 4877 left, " in line and line.rstrip().endswith("0:00:00")
+
+
 @pytest.mark.slow
 def test_archive_on_a_terminal_shows_done_failed_left_and_the_rate(tmp_path):
     seeds = tmp_path / "seeds"
