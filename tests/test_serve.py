@@ -418,3 +418,18 @@ def test_answered_metrics_scrapes_are_left_out_of_the_access_log(one_seed_archiv
         assert sum('"GET /metrics HTTP/1.1" 404' in line for line in lines) == 1
     finally:
         stop(process)
+
+
+def test_an_address_in_use_is_one_line_that_says_what_to_do(dist):
+    """uvicorn logged "INFO: Started server process", then "ERROR: [Errno 98] error while
+    attempting to bind…", and seedpress "see the message above"."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = seedpress("serve", "--dist", dist, "--host", "127.0.0.1", "--port", str(port))
+    assert result.returncode == 2
+    assert result.stderr == (f"seedpress: cannot serve {dist} on 127.0.0.1:{port}: address already in use "
+                             "(another server listens there: stop it, or give another --port)\n")

@@ -29,7 +29,9 @@ threads of their own (SearchSlots), apart from the ones files are read with.
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from pathlib import Path
 
 import uvicorn
@@ -92,6 +94,29 @@ def _answered_scrapes_unlogged(record: logging.LogRecord) -> bool:
     return not (str(path).split("?", 1)[0] == f"/{METRICS_PATH}" and int(status) < 400)
 
 
+#: What to do when the address cannot be had, by errno.
+_ADDRESS_HINTS = {
+    errno.EADDRINUSE: "another server listens there: stop it, or give another --port",
+    errno.EACCES: "a port under 1024 needs privileges: give --port 1024 or above",
+    errno.EADDRNOTAVAIL: "no network interface of this machine has that address: give another --host",
+}
+
+
+def _check_address(dist: Path, host: str, port: int) -> None:
+    """Bind `host`:`port` as uvicorn will, and let it go: an address that cannot be had is one
+    line saying why and what to do. uvicorn logged "INFO: Started server process", then
+    "ERROR: [Errno 98] error while attempting to bind…", and seedpress "see the message above"."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        hint = _ADDRESS_HINTS.get(error.errno)
+        reason = (error.strerror or str(error)).lower() if error.errno else str(error)
+        raise ConfigError(f"cannot serve {dist} on {host}:{port}: {reason}" + (f" ({hint})" if hint else "")) from None
+
+
 def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
           header_timeout: float = SERVE_HEADER_TIMEOUT, send_timeout: float = SERVE_SEND_TIMEOUT,
           search_slots: int | None = None, search_wait: float = SEARCH_QUEUE_TIMEOUT,
@@ -108,6 +133,7 @@ def serve(dist: Path, *, host: str = "127.0.0.1", port: int = 8000,
         raise ConfigError(f"{dist}: no such folder to serve; build it first with `seedpress archive`")
     if not (dist / INDEX_NAME).is_file():
         raise ConfigError(f"{dist}: no {INDEX_NAME} here; is this an archive built by `seedpress archive`?")
+    _check_address(dist, host, port)
     config = uvicorn.Config(
         create_app(dist, metrics, search_slots=search_slots, search_wait=search_wait),
         host=host, port=port, lifespan="off", ws="none",
