@@ -10,6 +10,7 @@ import re
 import subprocess
 import zipfile
 from datetime import date
+from pathlib import Path
 
 import docx
 import feedparser
@@ -223,6 +224,25 @@ def test_docx_says_the_date_under_the_title(editions):
     assert {item.get("name"): "".join(item.itertext()) for item in custom}["date"] == "2005-02-10"
     assert [p.text for p in docx.Document(str(editions / "undated.docx")).paragraphs[:2]] == [
         "City bikes return", f"archived {BUILD_DAY}"]
+
+
+@pytest.mark.parametrize("lang", ["ar", "he", "fa", "ja", "fr"])
+def test_a_dated_docx_in_any_script_says_its_date_in_words(tmp_path, lang):
+    """A right-to-left document's date run carries <w:rtl />: the DOCX of every dated Arabic,
+    Hebrew or Persian title failed to build when the date was first written in words."""
+    from datetime import UTC, datetime
+
+    from convert.document.labels import long_date
+
+    seed = (Path(__file__).parent / "data" / "languages" / f"{lang}.txt").read_bytes()
+    master = to_markdown(parse_seed(seed, f"{lang}.txt", lang=lang))
+    dated = tmp_path / f"{lang}.md"
+    dated.write_text(master.replace(f"\nlang: {lang}\n", f"\nlang: {lang}\ndate: 2005-02-10\n", 1), "utf-8")
+    result = seedpress("convert", dated, "-o", tmp_path / f"{lang}.docx", env=ENV)
+    assert result.returncode == 0, result.stderr
+    paragraphs = docx.Document(str(tmp_path / f"{lang}.docx")).paragraphs
+    assert [p.text for p in paragraphs if p.style.name == "Date"] == [
+        long_date(datetime(2005, 2, 10, tzinfo=UTC), lang)]
 
 
 def test_docx_core_properties_carry_keywords_and_description(editions):

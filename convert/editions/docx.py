@@ -42,7 +42,10 @@ def language_slots(document_xml: bytes) -> bytes:
 
 
 #: The date line under the title as pandoc writes it: the metadata's date, as it is given.
-_DATE_LINE = rb'(<w:pStyle w:val="Date" />\s*</w:pPr>\s*<w:r><w:t xml:space="preserve">)%s(</w:t>)'
+#: Its paragraph and run properties may hold more than the style: a right-to-left document's
+#: run has <w:rPr><w:rtl /></w:rPr>, its paragraph <w:bidi />.
+_DATE_LINE = (rb'(<w:pStyle w:val="Date" />(?:(?!</w:pPr>).)*</w:pPr>\s*<w:r>(?:<w:rPr>(?:(?!</w:rPr>).)*</w:rPr>)?'
+              rb'<w:t xml:space="preserve">)%s(</w:t>)')
 
 
 def date_in_words(document_xml: bytes, *, document: Document, settings: Settings) -> bytes:
@@ -55,7 +58,7 @@ def date_in_words(document_xml: bytes, *, document: Document, settings: Settings
     iso = publication_date(document.published).isoformat().encode("ascii")
     words = xml_escape(date_shown(document, settings.created)[1]).encode()
     dated, count = re.subn(_DATE_LINE % re.escape(iso), lambda match: match[1] + words + match[2],
-                           document_xml, count=1)
+                           document_xml, count=1, flags=re.DOTALL)
     if count != 1:
         raise ValueError("pandoc's document.xml has no date line under the title")
     return dated
