@@ -255,6 +255,23 @@ def test_a_build_date_that_is_not_a_timestamp_costs_the_row_not_the_run(tmp_path
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("stored", "read"), [("french", "fr"), ("klingonese", None)])
+def test_a_language_name_stored_as_a_tag_keeps_the_handout(tmp_path, built_archive, stored, read):
+    """A run before language tags were held to 2 or 3 letters stored `--lang french` as the
+    title's language; the hand-out, which checks every tag, then stopped every run with
+    "internal error: ValueError". The name is read as its tag, or as unknown."""
+    seeds, dist = copy_of(built_archive, tmp_path)
+    with catalog(dist) as connection:
+        connection.execute("UPDATE search_texts SET lang = ? WHERE key = ?", (stored, GOOD))
+    result = seedpress("archive", seeds, "--dist", dist)
+    assert_no_crash(result)
+    assert result.returncode == 0 and "0 built, 1 unchanged" in result.stdout, result.stderr
+    [publication] = json.loads((dist / "opds.json").read_text("utf-8"))["publications"]
+    assert publication["metadata"].get("language") == read
+    assert seedpress("verify", "--dist", dist).returncode == 0
+
+
+@pytest.mark.slow
 def test_a_bad_build_date_of_a_title_that_cannot_be_rebuilt_leaves_the_handout(tmp_path, built_archive):
     seeds, dist = copy_of(built_archive, tmp_path)
     with catalog(dist) as connection:

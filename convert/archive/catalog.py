@@ -29,6 +29,7 @@ from convert.archive.search_index import SEARCH_COLUMNS, SEARCH_TOKENIZER, index
 from convert.build.outcome import Built, Outcome, Status
 from convert.dates import now, read_timestamp
 from convert.defaults import CATALOG_BUSY_TIMEOUT
+from convert.document.language import is_language_tag, tag_for_name
 from convert.errors import ConfigError
 from convert.layout import CATALOG_NAME, edition_path
 from convert.names import name_bytes, shown
@@ -542,7 +543,19 @@ def _published_row(raw: tuple, files: tuple[tuple, ...]) -> tuple[tuple, tuple[t
     if problem is not None:
         return f"{CATALOG_NAME}: {key}: {problem}: left out of the hand-out"
     return ((key, title, identifier, summary, date, provenance if isinstance(provenance, str) else None,
-             lang if isinstance(lang, str) else None), files)
+             _stored_language(lang)), files)
+
+
+def _stored_language(lang: object) -> str | None:
+    """A title's language as the catalog keeps it: a tag, or None. A language's name ("french"),
+    which a run took for a tag before tags were held to their registry's form (a language
+    subtag of 2 or 3 letters), is read as its tag ("fr"), else as unknown: a hand-out that
+    checks every tag refused the whole archive for it."""
+    if not isinstance(lang, str):
+        return None
+    if is_language_tag(lang):
+        return lang
+    return tag_for_name(lang)
 
 
 def catalogued_files(connection: sqlite3.Connection) -> list[tuple[str, str | None, str | None, str | None]]:
