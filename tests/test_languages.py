@@ -259,6 +259,11 @@ def test_a_tag_is_still_a_tag(tag):
     assert is_language_tag(tag)
 
 
+@pytest.mark.parametrize("text", ["x", "i", "X", "x-", "french", "abcd", "e", "fr-", "-fr"])
+def test_a_singleton_or_a_name_is_no_tag(text):
+    assert not is_language_tag(text)
+
+
 def test_text_the_detector_is_unsure_of_is_undetermined():
     assert detect("").tag == "und"
     assert detect("1234 — 5678 !!").tag == "und"

@@ -39,7 +39,7 @@ SAMPLE_CHARACTERS = 2000
 #: holds: 4 is reserved, and no 5 to 8 letter language was ever registered, so "french"
 #: or "english" is a name, not a tag), or x- (private use) or i- (grandfathered), then
 #: subtags.
-_TAG = re.compile(r"(?:[A-Za-z]{2,3}|[IiXx])(?:-[A-Za-z0-9]{1,8})*")
+_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*|[IiXx](?:-[A-Za-z0-9]{1,8})+")
 MAX_TAG_LENGTH = 35
 
 #: Characters written one way in Simplified and another in Traditional Chinese: the
