@@ -34,6 +34,7 @@ import fcntl
 import hashlib
 import os
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -194,7 +195,7 @@ def archive_lock(dist: Path) -> Iterator[None]:
         raise SeedpressError(f"{dist / LOCK_NAME}: cannot open the lock: {error.strerror}") from None
     try:
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_at_once(descriptor)
         except BlockingIOError:
             holder = ("seedpress verify is reading the archive: run again when it ends" if _held_shared(descriptor)
                       else "another archive run holds the lock")
@@ -202,6 +203,23 @@ def archive_lock(dist: Path) -> Iterator[None]:
         yield
     finally:
         os.close(descriptor)
+
+
+#: Tries an archive run makes for the lock, a hundredth of a second apart, before it is
+#: refused: `status` holds the lock shared for a moment to see whether a run is under way,
+#: and a run that came at that moment was refused as if a verify were reading.
+LOCK_TRIES = 5
+
+
+def _lock_at_once(descriptor: int) -> None:
+    """flock(LOCK_EX) without waiting for a holder, past a moment's probe; BlockingIOError."""
+    for _try in range(LOCK_TRIES - 1):
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(0.01)
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _held_shared(descriptor: int) -> bool:
