@@ -635,9 +635,12 @@ def _handout_options(arguments: argparse.Namespace, *, recorded_in: Path | None 
 def command_restore(arguments: argparse.Namespace) -> int:
     from convert.jobs import restore_titles
 
-    restored = restore_titles(arguments.dist, arguments.keys, every=arguments.all,
-                              handout=_handout_options(arguments, recorded_in=arguments.dist),
-                              on_warning=_say_warning)
+    # SIGTERM stops it as Ctrl-C does: the catalog's changes are a transaction, and the
+    # Pagefind runs of its hand-out are killed, not left writing in dist after it.
+    with signals_as_exceptions((signal.SIGTERM,)):
+        restored = restore_titles(arguments.dist, arguments.keys, every=arguments.all,
+                                  handout=_handout_options(arguments, recorded_in=arguments.dist),
+                                  on_warning=_say_warning)
     if not restored:
         _say(shown(f"{arguments.dist}: no withdrawn titles to restore"))
         return EXIT_OK

@@ -408,6 +408,10 @@ def restore_titles(dist: Path, keys: Sequence[str] = (), *, every: bool = False,
             restored = restore_withdrawn(connection, dist, keys, every=every)
             if restored:
                 publish(connection, dist, handout, on_warning)
+        except BaseException as error:
+            if not isinstance(error, Exception):
+                _stop_indexing()
+            raise
         finally:
             connection.close()
     return restored

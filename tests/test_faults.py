@@ -664,6 +664,27 @@ def test_a_stop_while_pagefind_indexes_kills_it_and_the_run_is_recorded(tmp_path
     assert (dist / BUNDLE_NAME / BUNDLE_ENTRY).is_file()
 
 
+def test_sigterm_while_restore_hands_out_kills_its_pagefind(tmp_path, spawn, hanging_pagefind):
+    """`restore` had no SIGTERM handling: it ended where it stood, and left its Pagefind
+    running and writing in dist."""
+    stand_in, started = hanging_pagefind
+    seeds, dist, empty = tmp_path / "seeds", tmp_path / "dist", tmp_path / "empty"
+    write_seeds(seeds, 2)
+    empty.mkdir()
+    assert seedpress("archive", str(seeds), "--dist", str(dist)).returncode == 0
+    assert seedpress("archive", str(empty), "--dist", str(dist), "--allow-mass-withdraw").returncode == 0
+    job = spawn("restore", "--all", "--dist", dist, env={"PAGEFIND_BINARY_PATH": str(stand_in)})
+    pid = wait_for(lambda: started.exists() and int(started.read_text().split()[0]), "Pagefind to start")
+    job.send_signal(signal.SIGTERM)
+    _stdout, stderr = job.communicate(timeout=300)  # under the 600 s a Pagefind run may take
+    assert (job.returncode, stderr) == (143, "seedpress: stopped by SIGTERM\n")
+    assert not Path(f"/proc/{pid}").exists(), "Pagefind outlived the command"
+    assert not list(dist.glob(".pagefind-*"))
+    rerun = seedpress("archive", str(seeds), "--dist", str(dist))
+    assert rerun.returncode == 0, rerun.stderr
+    assert_complete(seeds, dist)
+
+
 def test_verify_while_an_archive_run_writes_waits_for_the_run_and_records_its_end_state(tmp_path, spawn,
                                                                                         hanging_pagefind):
     """verify run while an archive run rebuilt titles read the archive half-way through:
