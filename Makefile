@@ -67,18 +67,22 @@ $(OPDS_CLIENTS)/node_modules/.installed: $(OPDS_CLIENTS)/package.json $(OPDS_CLI
 
 # Test processes (pytest-xdist). Many tests wait on subprocesses, servers, Dask and
 # deadlines rather than compute, so a 2-core machine runs three at once to good effect;
-# `make test TEST_PROCESSES=0` runs the suite in one process.
+# `make test TEST_PROCESSES=0` runs the suite in one process. Work stealing: a process that
+# runs out of tests takes some of another's, rather than idling behind a long one (the
+# whole suite on 2 cores, back to back: 459 s, against 495 s as xdist hands tests out by
+# default).
 TEST_PROCESSES ?= 3
+XDIST := -n $(TEST_PROCESSES) $(if $(filter 0,$(TEST_PROCESSES)),,--dist worksteal)
 
 # Every test (CI runs this), with the "ci" Hypothesis profile (tests/conftest.py).
 test: $(VENV)/.system-deps-test $(VENV)/.installed-test $(OPDS_CLIENTS)/node_modules/.installed
-	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --hypothesis-profile=ci
+	$(BIN)/python -m pytest -q $(XDIST) --hypothesis-profile=ci
 
 # The fast lane: every test not marked slow, browser, cluster or jvm (pyproject.toml's
 # markers); an addition to `make test`, never a replacement. No Chromium needed.
 FAST_LANE := not slow and not browser and not cluster and not jvm
 test-fast: $(VENV)/.system-deps $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) -m "$(FAST_LANE)"
+	$(BIN)/python -m pytest -q $(XDIST) -m "$(FAST_LANE)"
 
 # Regenerate the expected masters in tests/data for review (git diff shows what changed).
 goldens: $(VENV)/.installed
