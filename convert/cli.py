@@ -167,6 +167,21 @@ class _Parser(argparse.ArgumentParser):
         keywords.setdefault("allow_abbrev", False)
         super().__init__(*arguments, **keywords)
 
+    def error(self, message: str):
+        """argparse's usage error (the usage, then the line, exit 2), and with --json the
+        line as the last object on stdout too, as every other stop gives it: a script
+        reading the objects got nothing at all."""
+        if _json_asked:
+            try:
+                print(json_line({"error": shown(message), "exit_code": EXIT_USAGE}), flush=True)
+            except OSError:
+                pass  # the reader of stdout went away: stderr says it
+        super().error(message)
+
+
+#: True when the command line being read asks for --json (set by parse_arguments).
+_json_asked = False
+
 
 def _common_options() -> argparse.ArgumentParser:
     """The options every command takes, as a parent parser."""
@@ -708,6 +723,8 @@ def _dist_hint(arguments: argparse.Namespace, unknown: list[str]) -> str:
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     """The parsed command line; an argument a command does not take is a usage error that
     prints that command's usage, not seedpress's (argparse's own says the top level's)."""
+    global _json_asked
+    _json_asked = "--json" in (sys.argv[1:] if argv is None else argv)
     arguments, unknown = parser().parse_known_args(argv)
     if unknown:
         arguments.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}{_dist_hint(arguments, unknown)}")

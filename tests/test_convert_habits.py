@@ -117,8 +117,9 @@ def test_out_naming_a_file_is_refused_before_anything_is_built(seed, tmp_path):
     existing = tmp_path / "afile"
     existing.write_text("mine\n", "utf-8")
     result = seedpress("convert", seed, seed, "--out", existing, "--json")
-    assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr.splitlines()[-1].endswith(f"--out {existing}: not a folder (a file is there)")
+    said = f"--out {existing}: not a folder (a file is there)"
+    assert result.returncode == 2 and result.stderr.splitlines()[-1].endswith(said)
+    assert json_lines(result.stdout) == [{"error": said, "exit_code": 2}], "nothing built, only the error"
     assert existing.read_text("utf-8") == "mine\n"
 
 

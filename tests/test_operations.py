@@ -160,6 +160,25 @@ def test_a_run_whose_output_reader_goes_away_completes_the_archive(tmp_path, spa
     catalog.close()
 
 
+@pytest.mark.parametrize(("arguments", "said"), [
+    (["convert", "x.txt", "--to", "pfd"], "argument --to: unknown format pfd; choose from md,pdf,epub,docx"),
+    (["archive", "seeds", "--bogus"], "unrecognized arguments: --bogus"),
+    (["status", "--dist", "dist", "--all"], "unrecognized arguments: --all"),
+    (["convert", "a.txt", "b.txt", "-o", "x.pdf"], "-o FILE takes one input, and 2 were given: for several, use --out DIR"),
+])
+def test_a_usage_error_under_json_ends_with_its_error_object(tmp_path, arguments, said):
+    """A usage error printed the usage and its line on stderr, and nothing on stdout: a
+    script reading the objects got none at all."""
+    result = subprocess.run(seedpress_command(*arguments, "--json"), capture_output=True, text=True, cwd=tmp_path,
+                            timeout=COMMAND_TIMEOUT, env=seedpress_environment())
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(f": error: {said}")
+    assert json_lines(result.stdout) == [{"error": said, "exit_code": 2}]
+    without = subprocess.run(seedpress_command(*arguments), capture_output=True, text=True, cwd=tmp_path,
+                             timeout=COMMAND_TIMEOUT, env=seedpress_environment())
+    assert (without.returncode, without.stdout) == (2, "")
+
+
 @pytest.mark.parametrize("case", ["refused", "locked", "bad configuration"])
 def test_a_json_run_that_stops_ends_with_its_error_object(archive_copy, tmp_path, case):
     """A script reading `archive --json` learns why no summary came: the line said on stderr
