@@ -724,8 +724,14 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     """The parsed command line; an argument a command does not take is a usage error that
     prints that command's usage, not seedpress's (argparse's own says the top level's)."""
     global _json_asked
-    _json_asked = "--json" in (sys.argv[1:] if argv is None else argv)
-    arguments, unknown = parser().parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _json_asked = "--json" in argv
+    program = parser()
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        # Options come after the command: `seedpress --bogus` was told a COMMAND is required.
+        program.error(f"unrecognized arguments: {argv[0]} (options come after the command: "
+                      "seedpress COMMAND [OPTIONS]; seedpress --help lists the commands)")
+    arguments, unknown = program.parse_known_args(argv)
     if unknown:
         arguments.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}{_dist_hint(arguments, unknown)}")
     if getattr(arguments, "jobs", False) is None and os.environ.get(defaults.JOBS_VARIABLE):

@@ -324,3 +324,13 @@ def test_archive_all_meant_for_restore_withdraws_nothing(archive_of_one, tmp_pat
     assert result.returncode == 2 and result.stderr.endswith("error: unrecognized arguments: --all\n")
     assert sorted(path.name for path in dist.iterdir()) == before
     assert seedpress("verify", "--dist", dist).returncode == 0
+
+
+@pytest.mark.parametrize("arguments", [["--bogus"], ["--bogus", "convert", "x.txt"], ["--dist", "dist", "status"]])
+def test_an_option_before_the_command_says_options_come_after_it(arguments):
+    """`seedpress --bogus` was told "the following arguments are required: COMMAND"."""
+    result = seedpress(*arguments)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"seedpress: error: unrecognized arguments: {arguments[0]} (options come after the command: "
+        "seedpress COMMAND [OPTIONS]; seedpress --help lists the commands)")
