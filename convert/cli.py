@@ -725,9 +725,10 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     prints that command's usage, not seedpress's (argparse's own says the top level's)."""
     global _json_asked
     argv = sys.argv[1:] if argv is None else list(argv)
-    _json_asked = "--json" in argv
+    # After `--` a word is an input's name, not an option.
+    _json_asked = "--json" in (argv[:argv.index("--")] if "--" in argv else argv)
     program = parser()
-    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+    if argv and argv[0].startswith("-") and argv[0] not in ("-", "--", "-h", "--help", "--version"):
         # Options come after the command: `seedpress --bogus` was told a COMMAND is required.
         program.error(f"unrecognized arguments: {argv[0]} (options come after the command: "
                       "seedpress COMMAND [OPTIONS]; seedpress --help lists the commands)")
@@ -743,6 +744,14 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _json_asked
+    try:
+        return _run(argv)
+    finally:
+        _json_asked = False  # the next command line (main called again in one process) says its own
+
+
+def _run(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv:
         # `seedpress` alone: what it can do, as `git` and `pandoc --help` say.

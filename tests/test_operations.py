@@ -179,6 +179,21 @@ def test_a_usage_error_under_json_ends_with_its_error_object(tmp_path, arguments
     assert (without.returncode, without.stdout) == (2, "")
 
 
+def test_json_after_double_dash_or_from_an_earlier_command_asks_for_no_object(tmp_path, capsys):
+    """`--json` after `--` is an input's name; and a command line read in the same process
+    after one with --json (main called twice) asks for none either."""
+    from convert import cli
+
+    result = subprocess.run(seedpress_command("convert", "-o", "x.bogus", "--", "--json"), capture_output=True,
+                            text=True, cwd=tmp_path, timeout=COMMAND_TIMEOUT, env=seedpress_environment())
+    assert (result.returncode, result.stdout) == (2, "")
+    assert cli.main(["status", "--json", "--dist", str(tmp_path / "none")]) == 2
+    assert json_lines(capsys.readouterr().out)[-1]["exit_code"] == 2
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args(["status", "--bogus"])
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.parametrize("case", ["refused", "locked", "bad configuration"])
 def test_a_json_run_that_stops_ends_with_its_error_object(archive_copy, tmp_path, case):
     """A script reading `archive --json` learns why no summary came: the line said on stderr
