@@ -172,10 +172,7 @@ class _Parser(argparse.ArgumentParser):
         line as the last object on stdout too, as every other stop gives it: a script
         reading the objects got nothing at all."""
         if _json_asked:
-            try:
-                print(json_line({"error": shown(message), "exit_code": EXIT_USAGE}), flush=True)
-            except OSError:
-                pass  # the reader of stdout went away: stderr says it
+            _say_stop(message, EXIT_USAGE)
         super().error(message)
 
 
@@ -345,6 +342,16 @@ def _say(line: str) -> None:
         print(line, flush=True)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _say_stop(message: str, code: int) -> None:
+    """With --json, why the command stopped as the last object on stdout, beside its line on
+    stderr: {"error": …, "exit_code": …}; nothing when stdout cannot be written (stderr
+    says it)."""
+    try:
+        _say(json_line({"error": shown(message), "exit_code": code}))
+    except OSError:
+        pass
 
 
 def _say_error(message: str, priority: int = ERROR) -> None:
@@ -795,10 +802,7 @@ def _fail(arguments: argparse.Namespace, message: str, code: int) -> int:
     # Another run holding the lock is no failure (the unit counts exit 75 as success).
     _say_error(message, WARNING if code == EXIT_LOCKED else ERROR)
     if getattr(arguments, "json", False):
-        try:
-            print(json_line({"error": shown(message), "exit_code": code}), flush=True)
-        except (BrokenPipeError, OSError):
-            pass  # the reader of stdout went away: stderr said it
+        _say_stop(message, code)
     return code
 
 

@@ -264,8 +264,7 @@ def run_archive(
             publish(connection, dist, options.handout, on_warning)
         except BaseException as error:
             stopped = error
-            if not isinstance(error, Exception):
-                _stop_indexing()
+            _stop_indexing_if_stopped(error)
             raise
         finally:
             # The run is recorded whatever arrives now: a stop signal waits until the record
@@ -357,12 +356,13 @@ _preparing: threading.Thread | None = None
 PREPARE_WAIT = 30.0
 
 
-def _stop_indexing() -> None:
-    """A stopped run (SIGTERM, Ctrl-C) kills the Pagefind runs it started, on the hand-out's
-    thread or the one that prepares it, rather than waiting for them or leaving them running
-    after it; none was started where the module was never imported."""
+def _stop_indexing_if_stopped(error: BaseException) -> None:
+    """When `error` stopped the run (Stopped, KeyboardInterrupt: not an Exception), kill the
+    Pagefind runs it started, on the hand-out's thread or the one that prepares it, rather
+    than wait for them or leave them running after it; none was started where the module
+    was never imported."""
     sitesearch = sys.modules.get("convert.publish.sitesearch")
-    if sitesearch is not None:
+    if sitesearch is not None and not isinstance(error, Exception):
         sitesearch.stop_indexing()
 
 
@@ -409,8 +409,7 @@ def restore_titles(dist: Path, keys: Sequence[str] = (), *, every: bool = False,
             if restored:
                 publish(connection, dist, handout, on_warning)
         except BaseException as error:
-            if not isinstance(error, Exception):
-                _stop_indexing()
+            _stop_indexing_if_stopped(error)
             raise
         finally:
             connection.close()
@@ -516,8 +515,7 @@ def publish(connection: sqlite3.Connection, dist: Path, handout: HandoutOptions,
     try:
         written = write_handout(dist, entries, handout)
     except BaseException as error:
-        if not isinstance(error, Exception):
-            _stop_indexing()  # stopped: Pagefind is not waited for
+        _stop_indexing_if_stopped(error)  # before the join: a stopped run does not wait for Pagefind
         raise
     finally:
         indexer.join()

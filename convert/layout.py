@@ -197,7 +197,8 @@ def archive_lock(dist: Path) -> Iterator[None]:
         try:
             _lock_at_once(descriptor)
         except BlockingIOError:
-            holder = ("seedpress verify is reading the archive: run again when it ends" if _held_shared(descriptor)
+            # Refused, yet shareable: a verify holds it shared, not a run.
+            holder = ("seedpress verify is reading the archive: run again when it ends" if _shareable(descriptor)
                       else "another archive run holds the lock")
             raise LockedError(f"{dist / LOCK_NAME}: {holder}") from None
         yield
@@ -222,8 +223,9 @@ def _lock_at_once(descriptor: int) -> None:
     fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
-def _held_shared(descriptor: int) -> bool:
-    """True when the lock refused to this descriptor is held shared (by verify), not by a run."""
+def _shareable(descriptor: int) -> bool:
+    """True when the lock could be held shared at once: it is free, or held shared (by
+    verify); False when a run holds it to write. The lock is left as it was."""
     try:
         fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -240,12 +242,9 @@ def run_under_way(dist: Path) -> bool:
     except OSError:
         return False
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        return not _shareable(descriptor)
     finally:
         os.close(descriptor)
-    return False
 
 
 @contextmanager

@@ -32,13 +32,11 @@ DOCUMENT_SHARE = 0.5
 DOCUMENT_CONFIDENCE = 0.60
 #: Texts are cut here before detection: enough for any language, bounded in cost.
 SAMPLE_CHARACTERS = 2000
-#: A well-formed BCP 47 tag (RFC 5646, simplified: a language subtag, then subtags of
-#: 1-8 letters or digits; `und` is one). 35 characters is the longest tag RFC 5646
-#: §4.4.1 asks every implementation to keep.
-#: A BCP 47 tag (RFC 5646): a language of 2 or 3 letters (the only lengths the registry
-#: holds: 4 is reserved, and no 5 to 8 letter language was ever registered, so "french"
-#: or "english" is a name, not a tag), or x- (private use) or i- (grandfathered), then
-#: subtags.
+#: A well-formed BCP 47 tag (RFC 5646, simplified): a language subtag of 2 or 3 letters
+#: (the only lengths the registry holds: 4 is reserved, and no 5 to 8 letter language was
+#: ever registered, so "french" or "english" is a name, not a tag; `und` is one), or x-
+#: (private use) or i- (grandfathered), then subtags of 1-8 letters or digits. 35
+#: characters is the longest tag RFC 5646 §4.4.1 asks every implementation to keep.
 _TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*|[IiXx](?:-[A-Za-z0-9]{1,8})+")
 MAX_TAG_LENGTH = 35
 

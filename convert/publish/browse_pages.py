@@ -30,11 +30,6 @@ def words_language(listing: Facet, options: HandoutOptions) -> str:
     return labels(listing.value).language if listing.group == "language" else labels(options.lang).language
 
 
-def count_text(count: int, language: str) -> str:
-    """"12 titles" in `language`."""
-    return titles_count(count, language)
-
-
 def _page(language: str, title: str, head_links: str, heading: str, about: str, main: str, navigation: str) -> bytes:
     direction = ' dir="rtl"' if is_right_to_left(language) else ""
     return f"""<!DOCTYPE html>
@@ -72,7 +67,7 @@ def render_facet_index(entries: Sequence[Entry], options: HandoutOptions, *, pag
     about = [f'<a href="{INDEX_NAME}">{html_text(words.browse_all)}</a>',
              f'<a href="{browse_name(browse_group)}">{html_text(group_label(browse_group, language))}</a>']
     # Only the start page tells how many titles the value has: an older page stays as it is.
-    about.insert(0, html_text(count_text(len(pages.entries), language)) if number == pages.last
+    about.insert(0, html_text(titles_count(len(pages.entries), language)) if number == pages.last
                  else f'<a href="{html_text(start)}">{value}</a>')
     feed = listing.start(FEED_NAME)
     head_links = f'\n<link rel="alternate" type="{html_text(OPDS_ACQUISITION_TYPE)}" href="{html_text(feed)}">'

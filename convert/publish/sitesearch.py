@@ -18,10 +18,11 @@ a withdrawn title is never found.
 
 A new index is written beside the old, fsynced, and only then named in the new list: a
 reader never sees half an index, and a failed index keeps the last good one, to be tried
-again by the next run. A run that is stopped (SIGTERM, Ctrl-C) kills the Pagefind runs it
-started (stop_indexing), rather than waiting for them or leaving them running after it. On Linux the open page's folder is swapped in one step (renameat2
+again by the next run. On Linux the open page's folder is swapped in one step (renameat2
 RENAME_EXCHANGE), so that there is no moment without a bundle either; elsewhere, two
 renames leave one. The full pages' indexes no longer listed are removed after the swap.
+A run that is stopped (SIGTERM, Ctrl-C) kills the Pagefind runs it started
+(stop_indexing), rather than waiting for them or leaving them running after it.
 """
 
 from __future__ import annotations
@@ -322,16 +323,13 @@ def _index(dist: Path, landing_pages: Sequence[tuple[str, str]], output: Path, s
         _indexing.running.add(process)
     try:
         stdout, stderr = process.communicate(timeout=PAGEFIND_TIME_LIMIT)
-    except subprocess.TimeoutExpired:
+    except BaseException as error:  # its time limit, or this thread stopped (Ctrl-C)
         process.kill()
         process.communicate()
         shutil.rmtree(output, ignore_errors=True)
-        raise SeedpressError(f"pagefind: indexing the landing pages took over {PAGEFIND_TIME_LIMIT} s; "
-                             "the previous search bundle stays") from None
-    except BaseException:
-        process.kill()
-        process.communicate()
-        shutil.rmtree(output, ignore_errors=True)
+        if isinstance(error, subprocess.TimeoutExpired):
+            raise SeedpressError(f"pagefind: indexing the landing pages took over {PAGEFIND_TIME_LIMIT} s; "
+                                 "the previous search bundle stays") from None
         raise
     finally:
         with _indexing.changed:
