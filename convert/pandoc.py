@@ -322,9 +322,18 @@ def _writer(reference_doc: Path | None) -> PandocWriter:
     """This process's pandoc writer for `reference_doc` (None: the one that only reads)."""
     key = None if reference_doc is None else Path(reference_doc).resolve()
     if key not in _writers:
+        if not _writers:
+            atexit.register(close_writers)
         _writers[key] = PandocWriter(key)
-        atexit.register(_writers[key].close)
     return _writers[key]
+
+
+def close_writers() -> None:
+    """Close every pandoc writer of this process: pandoc stopped, its folder removed. At
+    exit; in an archive worker, which leaves by os._exit without atexit's handlers, at
+    multiprocessing's exit instead (runners/pool.py)."""
+    for writer in list(_writers.values()):
+        writer.close()
 
 
 def write_document(output_format: str, ast: dict, reference_doc: Path) -> bytes:

@@ -52,3 +52,21 @@ def test_writers_of_a_whole_process_leave_nothing_behind(tmp_path):
                    "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     subprocess.run([sys.executable, "-c", script], env=environment, check=True, timeout=120)
     assert leftovers(tmp_path) == []
+
+
+def test_the_workers_of_an_archive_run_leave_no_folder_in_tmpdir(tmp_path):
+    """A pool worker leaves by os._exit, without atexit's handlers: its writer is closed by
+    a multiprocessing finalizer instead (runners/pool.py). Before, every worker of every
+    scheduled run left an empty seedpress-pandoc-* folder in /tmp."""
+    seeds, temporary = tmp_path / "seeds", tmp_path / "tmp"
+    seeds.mkdir()
+    temporary.mkdir()
+    for number in range(3):
+        (seeds / f"s{number}.txt").write_text(
+            f"Title {number}\n\nA summary.\n\nRead the original article here\n\nA comment.\n", "utf-8")
+    environment = {**os.environ, "TMPDIR": str(temporary), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(tmp_path / "dist"),
+                           "--jobs", "2"], env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "dist" / "s2" / "s2.docx").is_file()
+    assert leftovers(temporary) == []

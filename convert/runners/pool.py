@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import util
 from pathlib import Path
 
 from convert import defaults
@@ -25,6 +26,7 @@ from convert.build.input import BuildOptions, build_input, memory_failure, one_l
 from convert.build.limits import reached_memory_limit
 from convert.build.outcome import Limit, Outcome, times
 from convert.errors import RunStopped
+from convert.pandoc import close_writers
 from convert.process import die_with_parent, kill, leave_interrupt_to_parent, limit_address_space, quiet_stderr
 from convert.runners.server import WARM_MODULE, worker_context
 
@@ -128,6 +130,10 @@ def _worker_init(memory_limit: int, started, formats: tuple[str, ...] = defaults
     # Warm up before the memory limit applies: every seed after this renders
     # without importing WeasyPrint or looking for pandoc again.
     warm_up(formats)
+    # A worker leaves by os._exit once multiprocessing has run its finalizers, never by
+    # atexit's handlers: its pandoc writer is closed (and its folder in TMPDIR removed) by
+    # one of those, or each worker of every run left an empty folder behind.
+    util.Finalize(None, close_writers, exitpriority=10)
     limit_address_space(memory_limit)
 
 
