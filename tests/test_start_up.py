@@ -1,12 +1,14 @@
 """What a process that builds pays before its first seed, cut to what it needs: WeasyPrint
 loaded without ctypes.util.find_library's processes (editions.pdf.load_weasyprint), and the
-language detector without the downloader it never uses (document.language)."""
+language detector without the downloader it never uses (document.language); and what it pays
+after its last seed: the command ends without the interpreter's teardown (cli.run)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from support.run import ROOT, seedpress_environment
 
@@ -94,3 +96,26 @@ def test_the_language_detector_loads_without_its_downloader_and_never_downloads(
     assert report["found"] == ["en", "fr"]
     assert report["loaded"] == []
     assert "does not download language models" in report["refused"]
+
+
+def test_a_command_ends_with_its_output_written_its_code_kept_and_its_exit_handlers_run(tmp_path):
+    """`seedpress` (cli.run) leaves by os._exit, skipping the teardown of every object: what
+    it printed into a file (block-buffered) is all there, its exit code is the command's,
+    and the exit handlers ran: multiprocessing's folder and the workers' server's socket
+    are gone from TMPDIR."""
+    seeds, dist, temporary = tmp_path / "seeds", tmp_path / "dist", tmp_path / "tmp"
+    seeds.mkdir()
+    temporary.mkdir()
+    (seeds / "good.txt").write_text("A title\n\nA summary.\n\nRead the original article here\n\nA comment.\n")
+    (seeds / "bad.txt").write_bytes(b"")
+    output = tmp_path / "output.txt"
+    with output.open("wb") as stdout:
+        done = subprocess.run([sys.executable, "-m", "convert.cli", "archive", seeds, "--dist", dist, "--jobs", "1"],
+                              stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT, timeout=300,
+                              env=seedpress_environment({"TMPDIR": str(temporary)}))
+    lines = output.read_text("utf-8").splitlines()
+    assert done.returncode == 1, done.stderr  # a seed failed
+    assert lines and lines[-1].startswith(f"{dist}: 1 built, 0 unchanged, 1 failed"), lines
+    assert sorted(path.name for path in temporary.iterdir()) == []
+    assert (dist / "good" / "good.pdf").is_file()
+    assert Path(dist / "SHA256SUMS").is_file()

@@ -99,7 +99,7 @@ def _serve(channel: socket.socket) -> tuple[dict, list[int]]:
 
 def _run_child(request: dict, descriptors: list[int]) -> None:
     """Become the command: its stdio, directory, environment and argv, then seedpress's
-    main, leaving through the interpreter's usual exit (atexit, flushes)."""
+    main, leaving as `seedpress` does (cli.run: the exit handlers, the flushes, no teardown)."""
     for target, descriptor in enumerate(descriptors):
         os.dup2(descriptor, target)
         os.close(descriptor)
@@ -113,7 +113,7 @@ def _run_child(request: dict, descriptors: list[int]) -> None:
     # by its name, convert.cli, and not this file.
     sys.modules["__main__"] = cli
     sys.argv = [cli.__file__, *request["arguments"]]
-    sys.exit(cli.main(request["arguments"]))
+    cli.exit_now(cli.main(request["arguments"]))
 
 
 def main() -> None:
