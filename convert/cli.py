@@ -774,7 +774,15 @@ def _run(argv: Sequence[str] | None) -> int:
 
         # Read and checked before any command starts, so a bad file touches nothing; every
         # command finds it as `arguments.configuration`.
-        arguments.configuration = load_config(getattr(arguments, "config", None))
+        try:
+            arguments.configuration = load_config(getattr(arguments, "config", None))
+        except ConfigError as error:
+            if arguments.command == "archive":
+                from convert.jobs import record_refused_run
+
+                # A scheduled run stopped by its configuration shows in `status` and the metrics.
+                record_refused_run(arguments.seeds, arguments.dist, str(error), exit_code_of(error))
+            raise
         return COMMANDS[arguments.command](arguments)
     except SeedpressError as error:
         return _fail(arguments, str(error), exit_code_of(error))

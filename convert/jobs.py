@@ -374,6 +374,27 @@ def _stop_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def record_refused_run(seeds_dir: Path, dist: Path, reason: str, exit_code: int) -> None:
+    """Record in the catalog and the metrics of an existing archive a run that was refused
+    before it began (a bad seedpress.toml): a scheduled job stopped by a typo showed only in
+    its log, while `status` and the metrics went on giving the last good run. Nothing else
+    is touched: an archive not made yet is not made, and one that another command holds
+    is left to it."""
+    if not (dist / CATALOG_NAME).is_file():
+        return
+    started_at = now()
+    try:
+        with archive_lock(dist), _catalog_errors(dist):
+            connection = open_catalog(dist)
+            try:
+                run = RunRecord(started_at, now(), str(seeds_dir), 0, 0, 0, 0, 0, 0.0, exit_code, reason)
+                _report_run(connection, dist, run, lambda message: None)
+            finally:
+                connection.close()
+    except (SeedpressError, OSError, sqlite3.Error):
+        pass  # the refusal is said on stderr all the same
+
+
 def _report_run(connection: sqlite3.Connection, dist: Path, run: RunRecord,
                 on_warning: Callable[[str], None]) -> None:
     """Record the run in the catalog and write its metrics. A run that cannot be recorded

@@ -625,6 +625,26 @@ def test_status_names_a_refused_run_and_its_reason(archive_copy):
     assert status["last_finished_run"]["exit_code"] == 0 and status["last_finished_run"]["error"] is None
 
 
+def test_a_run_refused_by_its_configuration_is_recorded_and_changes_nothing_else(archive_copy, tmp_path):
+    """A scheduled run stopped by a bad seedpress.toml showed only in its log: `status` and
+    the metrics went on giving the last good run. It is now their last run, exit 2, with
+    its one line; no title, page or catalog row changes. Without an archive, none is made."""
+    seeds, dist = archive_copy
+    before = tree_hashes(dist)
+    (tmp_path / "seedpress.toml").write_text('[metadata]\nautor = "Jane"\n', "utf-8")
+    result = seedpress("archive", seeds, "--dist", dist, cwd=tmp_path)
+    line = assert_one_line_error(result.stderr, "metadata.autor")
+    assert result.returncode == 2
+    status = status_json(dist)
+    assert status["last_run"]["exit_code"] == 2
+    assert status["last_run"]["error"] == line.removeprefix("seedpress: ")
+    assert status["last_finished_run"]["exit_code"] == 0
+    assert archive_metrics(dist)[("seedpress_archive_run_exit_code", ())] == 2
+    assert tree_hashes(dist) == before
+    result = seedpress("archive", seeds, "--dist", tmp_path / "new", cwd=tmp_path)
+    assert result.returncode == 2 and not (tmp_path / "new").exists()
+
+
 @pytest.mark.slow
 def test_a_catalog_without_runs_is_migrated_and_records_the_next_run(archive_copy):
     seeds, dist = archive_copy
