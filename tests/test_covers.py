@@ -30,7 +30,7 @@ from test_pages import OPDS2_FEED_SCHEMA, entries, official_validator
 
 from convert import defaults
 from convert.build.input import BuildOptions, render_seed_bytes
-from convert.editions.cover import COVER_SIZE, THUMBNAIL_SIZE, thumbnail_png
+from convert.editions.cover import COVER_SIZE, THUMBNAIL_SIZE, png_bytes, thumbnail_png
 from convert.layout import CATALOG_NAME, COVER_EDITION, SUMS_NAME, THUMBNAIL_EDITION, edition_file
 from convert.publish import search_pages as search
 from convert.publish.entries import Edition, HandoutOptions
@@ -138,6 +138,24 @@ def test_the_thumbnail_of_a_cover_is_the_same_bytes_each_time():
     assert b"tIME" not in first and b"tEXt" not in first
     with Image.open(io.BytesIO(first)) as thumbnail:
         assert thumbnail.size == THUMBNAIL_SIZE
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 2), COVER_SIZE])
+def test_the_covers_png_holds_exactly_the_pixels_drawn(size):
+    """png_bytes writes the PNG itself (unfiltered rows, zlib): Pillow reads it back, its
+    chunks' CRCs checked, as the very pixels it was given, in RGB, and EPUBCheck takes it
+    (the EPUB tests). Noise, where no row repeats, and the first and last bytes of a row."""
+    image = Image.frombytes("RGB", size, os.urandom(3 * size[0] * size[1]))
+    data = png_bytes(image)
+    assert data == png_bytes(image)
+    with Image.open(io.BytesIO(data)) as read:
+        read.load()
+        assert (read.format, read.mode, read.size) == ("PNG", "RGB", size)
+        assert read.tobytes() == image.tobytes()
+    broken = bytearray(data)
+    broken[-20] ^= 1  # in the IDAT chunk's last bytes: its CRC no longer holds
+    with pytest.raises((SyntaxError, OSError)), Image.open(io.BytesIO(bytes(broken))) as read:
+        read.load()
 
 
 def resolve(dist: Path, base: Path, link: str) -> Path:

@@ -1,7 +1,7 @@
 """The EPUB's cover: the title drawn on a PNG with Pillow, in the fonts the PDF uses.
 
-The same title, fonts, Pillow and FreeType give the same bytes (PNG as Pillow
-writes it carries no date), so covers are reproducible like the rest.
+The same title, fonts, Pillow, FreeType and zlib give the same bytes (the PNG
+carries no date), so covers are reproducible like the rest.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import io
 import re
+import struct
 import unicodedata
+import zlib
 from contextvars import ContextVar
 
 from convert.defaults import COVER_SIZE, THUMBNAIL_SIZE
@@ -64,12 +66,35 @@ def cover_png(document: Document, archive_title: str | None = None) -> bytes:
         _draw_cover(image, draw, document, words, archive_title or words.cover_footer)
     finally:
         _cjk_family.reset(token)
-    output = io.BytesIO()
-    # Fast deflate: level 6 takes three times as long for a file a quarter smaller.
-    image.save(output, "PNG", compress_level=1)
     global _last_drawn
-    _last_drawn = (output.getvalue(), image)
+    _last_drawn = (png_bytes(image), image)
     return _last_drawn[0]
+
+
+def png_bytes(image) -> bytes:
+    """An RGB image as PNG: every row unfiltered, the rows deflated at zlib's fastest level.
+
+    Pillow's writer gives each row the best of PNG's five filters, trying all five: on a
+    cover (flat colour and text, which deflate packs well unfiltered) that choice is two
+    thirds of its time and buys nothing: 8 ms and 71 kB here, against 18 ms and 76 kB.
+    Level 6 would take twice the time for a file a third smaller."""
+    width, height = image.size
+    stride = 3 * width
+    pixels = memoryview(image.tobytes())
+    rows = bytearray(height * (stride + 1))  # each row after its filter type, 0: none
+    for row in range(height):
+        start = row * (stride + 1) + 1
+        rows[start:start + stride] = pixels[row * stride:(row + 1) * stride]
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, deflate, no interlace
+    return PNG_SIGNATURE + b"".join(_png_chunk(kind, data) for kind, data in (
+        (b"IHDR", header), (b"IDAT", zlib.compress(rows, 1)), (b"IEND", b"")))
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
 #: The cover this process drew last: its PNG bytes and its pixels. Its thumbnail, asked for
