@@ -33,6 +33,11 @@ PAPER = "a4"
 PANDOC_TIMEOUT = 60
 #: Heap limit handed to pandoc's runtime.
 PANDOC_HEAP = "512m"
+#: The long-lived pandoc writer's allocation area (GHC's -A; 4 MB by default, widened to the
+#: 64 MB of pandoc's -H while the heap is small). A DOCX allocates some 26 MB: with 64 MB
+#: kept, pandoc collects once every few documents rather than several times in each,
+#: 10-20 % of its time per seed for a few MB more of its memory.
+PANDOC_ALLOCATION_AREA = "64m"
 #: Seconds a long-lived child (the pandoc writer) gets to exit by itself, once its
 #: input ends, before it is killed.
 CHILD_EXIT_GRACE = 2
