@@ -423,7 +423,7 @@ def restore_titles(dist: Path, keys: Sequence[str] = (), *, every: bool = False,
 
     if not (dist / CATALOG_NAME).is_file():
         raise ConfigError(f"{dist}: no {CATALOG_NAME} here: not an archive built by seedpress archive")
-    with archive_lock(dist), _catalog_errors(dist):
+    with archive_lock(dist, "restore"), _catalog_errors(dist):
         connection = open_catalog(dist)
         try:
             restored = restore_withdrawn(connection, dist, keys, every=every)

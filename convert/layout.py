@@ -186,9 +186,16 @@ def edition_path(key: str, edition: str) -> str:
     return f"{key}/{edition_file(key, edition)}"
 
 
+#: The word the command that holds dist/.lock writes in it (archive_lock), and how the
+#: refusals and waits of the others name it. A lock held without a word (another program's
+#: flock, or the moment before the word is written) is taken for an archive run's.
+LOCK_HOLDERS = {"archive": "another archive run", "restore": "seedpress restore", "bag": "seedpress bag"}
+
+
 @contextmanager
-def archive_lock(dist: Path) -> Iterator[None]:
-    """Hold an exclusive flock on dist/.lock, or raise LockedError at once."""
+def archive_lock(dist: Path, holder: str = "archive") -> Iterator[None]:
+    """Hold an exclusive flock on dist/.lock, or raise LockedError at once; `holder` (a word
+    of LOCK_HOLDERS) is written in the file while it is held."""
     try:
         descriptor = os.open(dist / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as error:
@@ -198,12 +205,35 @@ def archive_lock(dist: Path) -> Iterator[None]:
             _lock_at_once(descriptor)
         except BlockingIOError:
             # Refused, yet shareable: a verify holds it shared, not a run.
-            holder = ("seedpress verify is reading the archive: run again when it ends" if _shareable(descriptor)
-                      else "another archive run holds the lock")
-            raise LockedError(f"{dist / LOCK_NAME}: {holder}") from None
-        yield
+            said = ("seedpress verify is reading the archive: run again when it ends" if _shareable(descriptor)
+                    else f"{LOCK_HOLDERS[lock_holder(descriptor)]} holds the lock")
+            raise LockedError(f"{dist / LOCK_NAME}: {said}") from None
+        _write_holder(descriptor, holder)
+        try:
+            yield
+        finally:
+            _write_holder(descriptor, "")
     finally:
         os.close(descriptor)
+
+
+def _write_holder(descriptor: int, word: str) -> None:
+    try:
+        os.ftruncate(descriptor, 0)
+        if word:
+            os.pwrite(descriptor, f"{word}\n".encode("ascii"), 0)
+    except OSError:
+        pass  # a full disk: the others say "an archive run" for it
+
+
+def lock_holder(descriptor: int) -> str:
+    """The word of LOCK_HOLDERS the holder of the lock open as `descriptor` wrote in it;
+    "archive" for none or any other text (the file is anyone's to write)."""
+    try:
+        word = os.pread(descriptor, 16, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return "archive"
+    return word if word in LOCK_HOLDERS else "archive"
 
 
 #: Tries an archive run makes for the lock, a hundredth of a second apart, before it is
@@ -234,24 +264,25 @@ def _shareable(descriptor: int) -> bool:
     return True
 
 
-def run_under_way(dist: Path) -> bool:
-    """True when a seedpress run holds dist/.lock to write (an archive run, or a bag being
-    made): what `status` reads is then the state before it."""
+def held_by(dist: Path) -> str | None:
+    """The word of LOCK_HOLDERS of the command that holds dist/.lock (an archive run,
+    restore, a bag being made), None when none does: what `status` reads is then the state
+    before it."""
     try:
         descriptor = os.open(dist / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        return False
+        return None
     try:
-        return not _shareable(descriptor)
+        return None if _shareable(descriptor) else lock_holder(descriptor)
     finally:
         os.close(descriptor)
 
 
 @contextmanager
-def reading_lock(dist: Path, on_wait: Callable[[], None]) -> Iterator[None]:
+def reading_lock(dist: Path, on_wait: Callable[[str], None]) -> Iterator[None]:
     """Hold dist/.lock shared while the archive is read whole (verify): an archive run, which
     holds it exclusively for as long as it writes, is waited for (`on_wait` is called
-    first), and none starts until the block ends. Read half-way through a run, the archive
+    first, with the holder's word of LOCK_HOLDERS), and none starts until the block ends. Read half-way through a run, the archive
     is a moving target: files renamed in, SHA256SUMS not yet written again. Without a lock
     file that can be opened (a read-only copy, which no run writes), nothing is held."""
     descriptor = None
@@ -268,7 +299,7 @@ def reading_lock(dist: Path, on_wait: Callable[[], None]) -> Iterator[None]:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            on_wait()
+            on_wait(lock_holder(descriptor))
             fcntl.flock(descriptor, fcntl.LOCK_SH)
         yield
     finally:

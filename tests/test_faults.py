@@ -31,7 +31,7 @@ from support.run import COMMAND_TIMEOUT, REAL_SEED, ROOT, seedpress, seedpress_e
 from convert import defaults
 from convert.build.input import BuildOptions
 from convert.build.limits import REPEAT_SECONDS, InputTimeout, time_limit
-from convert.layout import BUNDLE_ENTRY, BUNDLE_NAME, CATALOG_NAME, METRICS_DIR_NAME, METRICS_FILE_NAME
+from convert.layout import BUNDLE_ENTRY, BUNDLE_NAME, CATALOG_NAME, METRICS_DIR_NAME, METRICS_FILE_NAME, archive_lock
 from convert.runners.pool import TRACE_VARIABLE, SeedTask, _stop_workers, _Watch
 
 pytestmark = pytest.mark.slow
@@ -729,6 +729,46 @@ def test_an_archive_run_while_verify_reads_says_so_and_changes_nothing(archive_o
     assert (result.returncode, result.stderr) == (75, f"seedpress: {dist / '.lock'}: seedpress verify is reading "
                                                       "the archive: run again when it ends\n")
     assert not (dist / "new").exists()
+
+
+@pytest.mark.parametrize("holder", ["bag", "restore"])
+def test_what_holds_the_lock_is_named_by_the_commands_it_keeps_waiting(archive_of_one, spawn, holder):
+    """While `seedpress bag` (or restore) held the archive, a run refused was told "another
+    archive run holds the lock", verify that "an archive run is writing it", and status that
+    "an archive run is under way". Each now names the command that holds it, which writes its
+    word in dist/.lock (real flock, held by archive_lock in this process), and clears it after."""
+    seeds, dist = archive_of_one
+    with archive_lock(dist, holder):
+        assert (dist / ".lock").read_text() == f"{holder}\n"
+        refused = seedpress("archive", str(seeds), "--dist", str(dist))
+        status = seedpress("status", "--dist", str(dist), "--json")
+        text = seedpress("status", "--dist", str(dist))
+        checker = spawn("verify", "--dist", dist)
+        wait_for(lambda: select.select([checker.stderr], [], [], 0)[0], "verify to say something")
+        said = checker.stderr.readline()
+        assert checker.poll() is None
+    stdout, stderr = checker.communicate(timeout=COMMAND_TIMEOUT)
+    name = {"bag": "seedpress bag", "restore": "seedpress restore"}[holder]
+    assert (refused.returncode, refused.stderr) == (75, f"seedpress: {dist / '.lock'}: {name} holds the lock\n")
+    assert json.loads(status.stdout)["held_by"] == holder and json.loads(status.stdout)["run_under_way"]
+    assert f"now: {name} is " in text.stdout and "an archive run" not in text.stdout
+    doing = {"bag": "seedpress bag is reading it for a deposit", "restore": "seedpress restore is writing it"}[holder]
+    assert said == f"seedpress: {dist}: {doing}: verify waits for it to end\n"
+    assert (checker.returncode, stderr) == (0, ""), stdout
+    assert (dist / ".lock").read_text() == ""
+    assert json.loads(seedpress("status", "--dist", str(dist), "--json").stdout)["held_by"] is None
+
+
+def test_a_lock_held_by_another_program_whatever_its_file_says_is_an_archive_runs(archive_of_one):
+    """The lock file is anyone's to write: any text but a command's word is read as none."""
+    seeds, dist = archive_of_one
+    with open(dist / ".lock", "rb+") as lock:
+        lock.write(b"\x1b[31mrm -rf /\n" * 3)
+        lock.flush()
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = seedpress("archive", str(seeds), "--dist", str(dist))
+    assert (result.returncode, result.stderr) == (75, f"seedpress: {dist / '.lock'}: another archive run holds "
+                                                      "the lock\n")
 
 
 def test_verify_of_an_archive_on_a_read_only_disk_checks_it_and_says_why_it_is_not_recorded(archive_of_one,

@@ -11,7 +11,12 @@ from pathlib import Path
 from convert.archive.catalog import FixityCheck, RunRecord, fixity_history, holdings, last_runs, open_catalog_readonly
 from convert.archive.guard import titles_held
 from convert.errors import ConfigError, SeedpressError
-from convert.layout import CATALOG_NAME, run_under_way
+from convert.layout import CATALOG_NAME, held_by
+
+#: What `status` says of the command that holds the archive, by its word.
+UNDER_WAY = {"archive": "an archive run is under way (the last run above is the one before it)",
+             "restore": "seedpress restore is writing the archive",
+             "bag": "seedpress bag is reading the archive for a deposit"}
 
 
 @dataclass(frozen=True)
@@ -33,15 +38,16 @@ class ArchiveStatus:
     """(key, file name, error) of every seed whose last attempt failed."""
     last_verify: FixityCheck | None
     """The last `seedpress verify`; None when none was recorded."""
-    run_under_way: bool = False
-    """An archive run (or a bag) holds the archive now: the last run shown is the one before."""
+    held_by: str | None = None
+    """The word (layout.LOCK_HOLDERS) of the command that holds the archive now: archive,
+    restore or bag; the last run shown is then the one before. None: none holds it."""
 
     def as_json(self) -> dict:
         verify = self.last_verify
         return {
             "dist": self.dist, "titles": self.titles, "title_bytes": self.title_bytes,
             "disk_bytes": self.disk_bytes,
-            "run_under_way": self.run_under_way,
+            "run_under_way": self.held_by is not None, "held_by": self.held_by,
             "last_run": self.last_run.as_json() if self.last_run else None,
             "last_finished_run": self.last_finished_run.as_json() if self.last_finished_run else None,
             "failing": [{"key": key, "input": name, "error": error} for key, name, error in self.failing],
@@ -61,8 +67,8 @@ class ArchiveStatus:
             said.append(f"last run: {run.started_at} to {run.ended_at}, {run.built} built, {run.unchanged} unchanged, "
                         f"{run.failed} failed, {run.withdrawn} withdrawn, exit {run.exit_code}"
                         + (f": {run.error}" if run.error else ""))
-        if self.run_under_way:
-            said.append("now: an archive run is under way (the last run above is the one before it)")
+        if self.held_by is not None:
+            said.append(f"now: {UNDER_WAY[self.held_by]}")
         said.append(f"failing now: {len(self.failing)}")
         said += [f"  {error}" for _key, _name, error in self.failing]
         verify = self.last_verify
@@ -94,7 +100,7 @@ def archive_status(dist: Path) -> ArchiveStatus:
         raise SeedpressError(f"{dist / CATALOG_NAME}: cannot read the catalog: {error}") from None
     last_verify = checks[max(checks)] if checks else None
     return ArchiveStatus(str(dist), held.titles, held.bytes, disk_usage(dist), last, finished, held.failing,
-                         last_verify, run_under_way(dist))
+                         last_verify, held_by(dist))
 
 
 def disk_usage(folder: Path) -> int:

@@ -86,7 +86,7 @@ def write_bag(dist: Path, out: Path, *, force: bool = False, title: str = defaul
             raise ConfigError(f"the bag's {name} {problem}")
     _check_places(dist, out, force)
     temporary = out.parent / f".{out.name}.{os.getpid()}.tmp"
-    with archive_lock(dist), _bag_errors(dist, out):
+    with archive_lock(dist, "bag"), _bag_errors(dist, out):
         seeds, checks = _read_catalog(dist)
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
