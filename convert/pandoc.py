@@ -182,8 +182,7 @@ class PandocWriter:
             self.temporary = tempfile.mkdtemp(prefix="seedpress-pandoc-")
             self.process = subprocess.Popen(
                 [pandoc_path(), "+RTS", f"-M{defaults.PANDOC_HEAP}", f"-A{defaults.PANDOC_ALLOCATION_AREA}", "-RTS",
-                 "lua",
-                 str(WRITER_SCRIPT), *reference],
+                 "lua", str(WRITER_SCRIPT), *reference],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 # The epoch, as under --sandbox: editions replace it with the build date.
                 env={**os.environ, "SOURCE_DATE_EPOCH": "0", "TMPDIR": self.temporary},
