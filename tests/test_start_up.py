@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support.run import ROOT, seedpress_environment
+from support.run import REAL_SEED, ROOT, seedpress_environment
 
 #: Loads WeasyPrint one way in a fresh interpreter (the usual import; load_weasyprint; or
 #: load_weasyprint where Pango's soname cannot be opened) and reports which native libraries
@@ -119,3 +119,24 @@ def test_a_command_ends_with_its_output_written_its_code_kept_and_its_exit_handl
     assert sorted(path.name for path in temporary.iterdir()) == []
     assert (dist / "good" / "good.pdf").is_file()
     assert Path(dist / "SHA256SUMS").is_file()
+
+
+#: Builds one seed in a fresh interpreter, as a worker does, and says whether
+#: importlib.metadata was imported on the way.
+WORKER_PROBE = """
+import sys, tempfile
+from pathlib import Path
+from convert import defaults
+from convert.build.input import BuildOptions, build_input, warm_up
+warm_up(defaults.FORMATS)
+outcome = build_input(Path(sys.argv[1]), "k", Path(tempfile.mkdtemp()), BuildOptions(keep_seed=True))
+print(outcome.status, "importlib.metadata" in sys.modules)
+"""
+
+
+def test_a_worker_builds_without_importing_importlib_metadata():
+    """importlib.metadata (20 ms of every worker server's warm-up, on the way to a run's
+    first seed) is read only for versions, which the run's own process checks."""
+    result = subprocess.run([sys.executable, "-c", WORKER_PROBE, str(REAL_SEED)], capture_output=True, text=True,
+                            cwd=ROOT, env=seedpress_environment(), timeout=300, check=True)
+    assert result.stdout.split() == ["built", "False"], result.stderr

