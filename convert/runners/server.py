@@ -27,7 +27,34 @@ def worker_context():
 
     context = get_context("forkserver")
     context.set_forkserver_preload([WARM_MODULE])
+    _socket_folder_that_fits()
     return context
+
+
+#: The longest path of a Unix socket (sun_path less its closing NUL), and what
+#: multiprocessing puts after TMPDIR for the server's: /pymp-XXXXXXXX/listener-XXXXXXXX.
+MAX_SOCKET_PATH = 107
+SOCKET_NAME_LENGTH = 32
+
+
+def _socket_folder_that_fits() -> None:
+    """Make multiprocessing's folder, where the server's socket goes, under /tmp when the
+    socket's path under TMPDIR would be too long for a Unix socket: with a long TMPDIR
+    every archive run on workers stopped with "OSError: AF_UNIX path too long". The folder
+    is made once a process (and removed at its exit), so this holds for the run."""
+    import tempfile
+    from multiprocessing import util
+
+    if len(os.fsencode(tempfile.gettempdir())) + SOCKET_NAME_LENGTH <= MAX_SOCKET_PATH:
+        return
+    saved = tempfile.tempdir
+    tempfile.tempdir = "/tmp"
+    try:
+        util.get_temp_dir()
+    except OSError:
+        pass  # no /tmp to write either: the server's start says what is wrong
+    finally:
+        tempfile.tempdir = saved
 
 
 def start_workers_early() -> None:
