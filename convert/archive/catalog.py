@@ -750,10 +750,13 @@ _RUN_COLUMNS = tuple(RunRecord.__dataclass_fields__)
 
 
 def record_run(connection: sqlite3.Connection, run: RunRecord) -> None:
-    """Add an archive run to the catalog's `runs` table."""
+    """Add an archive run to the catalog's `runs` table. Its texts are kept as `shown` writes
+    them: a seeds folder whose name is not UTF-8 (a lone surrogate in the str) could not be
+    stored, and the run that had built every seed ended in an internal error."""
     with transaction(connection):
         connection.execute(f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})",
-                           tuple(getattr(run, name) for name in _RUN_COLUMNS))
+                           tuple(shown(value) if isinstance(value, str) else value
+                                 for value in (getattr(run, name) for name in _RUN_COLUMNS)))
 
 
 def _has_table(connection: sqlite3.Connection, name: str) -> bool:
