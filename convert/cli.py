@@ -821,20 +821,28 @@ def run() -> None:
 
 def exit_now(code: int) -> None:
     """End the process with `code` the way the interpreter would, less its last step: the
-    threads that are not daemons are waited for, the exit handlers run (multiprocessing's,
-    the pandoc writers' close) and stdout and stderr are flushed, but the heap is not taken
-    apart object by object. After a run that loaded WeasyPrint, Babel and the catalog's
-    entries, that teardown took 0.1 s of every command for nothing a user sees."""
+    threads that are not daemons are waited for (and what threading runs at its shutdown,
+    as concurrent.futures' executors), the exit handlers run (multiprocessing's, the pandoc
+    writers' close) and stdout and stderr are flushed, but the heap is not taken apart
+    object by object. After a run that loaded WeasyPrint, Babel and the catalog's entries,
+    that teardown took 0.1 s of every command for nothing a user sees."""
     import atexit
     import threading
 
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    # The interpreter's own first step at exit (Py_FinalizeEx): a private name, so the
+    # threads are joined by hand where it is missing.
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None and threading.current_thread() is threading.main_thread():
+        shutdown()
+    else:
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None: started with that descriptor closed (`>&-`)
+                stream.flush()
         except (OSError, ValueError):
             pass  # the reader went away (`| head`), or the stream was closed: nothing to add
     os._exit(code if isinstance(code, int) else 0 if code is None else 1)

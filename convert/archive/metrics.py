@@ -35,7 +35,7 @@ def run_metrics(run: RunRecord, connection: sqlite3.Connection) -> bytes:
     gauge("run_timestamp_seconds", "When the last archive run ended (Unix time).",
           parse_timestamp(run.ended_at).timestamp())
     gauge("run_exit_code", "The exit code of the last archive run (0 good, 1 seeds failed or the run "
-          "failed, 2 refused by its configuration, 3 refused a mass withdrawal, 130 interrupted, "
+          "failed, 2 a usage or configuration error, 3 refused a mass withdrawal, 130 interrupted, "
           "143 stopped by SIGTERM).", run.exit_code)
     gauge("run_seeds", "Seeds of the last archive run, by what became of them.",
           {(("outcome", outcome),): getattr(run, outcome)
