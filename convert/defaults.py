@@ -38,6 +38,9 @@ PANDOC_HEAP = "512m"
 #: kept, pandoc collects once every few documents rather than several times in each,
 #: 10-20 % of its time per seed for a few MB more of its memory.
 PANDOC_ALLOCATION_AREA = "64m"
+#: The writer's heap limit: GHC counts the allocation area in -M, so PANDOC_HEAP plus it
+#: leaves the writer's documents the room they had.
+PANDOC_WRITER_HEAP = "576m"
 #: Seconds a long-lived child (the pandoc writer) gets to exit by itself, once its
 #: input ends, before it is killed.
 CHILD_EXIT_GRACE = 2

@@ -181,7 +181,7 @@ class PandocWriter:
             # directory goes with it, however it stopped.
             self.temporary = tempfile.mkdtemp(prefix="seedpress-pandoc-")
             self.process = subprocess.Popen(
-                [pandoc_path(), "+RTS", f"-M{defaults.PANDOC_HEAP}", f"-A{defaults.PANDOC_ALLOCATION_AREA}", "-RTS",
+                [pandoc_path(), "+RTS", f"-M{defaults.PANDOC_WRITER_HEAP}", f"-A{defaults.PANDOC_ALLOCATION_AREA}", "-RTS",
                  "lua", str(WRITER_SCRIPT), *reference],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 # The epoch, as under --sandbox: editions replace it with the build date.
