@@ -645,6 +645,23 @@ def test_a_run_refused_by_its_configuration_is_recorded_and_changes_nothing_else
     assert result.returncode == 2 and not (tmp_path / "new").exists()
 
 
+def test_a_seeds_folder_whose_name_is_not_utf8_is_recorded_as_shown(tmp_path):
+    """Every seed of a folder named with a byte that is not UTF-8 was built, then recording
+    the run failed ("internal error: UnicodeEncodeError … surrogates not allowed", exit 1);
+    with a bad seedpress.toml beside it, that error took the refusal's place. The run's
+    texts are now stored as `shown` writes them."""
+    seeds = Path(os.fsdecode(bytes(tmp_path) + b"/s\xff"))
+    write_seeds(seeds, 1)
+    dist = tmp_path / "dist"
+    result = seedpress("archive", seeds, "--dist", dist)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert status_json(dist)["last_run"]["seeds_dir"] == f"{tmp_path}/s\\xff"
+    (tmp_path / "seedpress.toml").write_text('[metadata]\nautor = "Jane"\n', "utf-8")
+    result = seedpress("archive", seeds, "--dist", dist, cwd=tmp_path)
+    assert result.returncode == 2 and "metadata.autor" in assert_one_line_error(result.stderr, "seedpress.toml")
+    assert status_json(dist)["last_run"]["exit_code"] == 2
+
+
 @pytest.mark.slow
 def test_a_catalog_without_runs_is_migrated_and_records_the_next_run(archive_copy):
     seeds, dist = archive_copy

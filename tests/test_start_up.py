@@ -115,7 +115,7 @@ def test_a_command_ends_with_its_output_written_its_code_kept_and_its_exit_handl
                               env=seedpress_environment({"TMPDIR": str(temporary)}))
     lines = output.read_text("utf-8").splitlines()
     assert done.returncode == 1, done.stderr  # a seed failed
-    assert lines and lines[-1].startswith(f"{dist}: 1 built, 0 unchanged, 1 failed"), lines
+    assert lines and lines[-1].startswith(f"{dist}: 1 built, 0 unchanged, 1 failed"), (lines, done.stderr)
     assert sorted(path.name for path in temporary.iterdir()) == []
     assert (dist / "good" / "good.pdf").is_file()
     assert Path(dist / "SHA256SUMS").is_file()
@@ -140,3 +140,33 @@ def test_a_worker_builds_without_importing_importlib_metadata():
     result = subprocess.run([sys.executable, "-c", WORKER_PROBE, str(REAL_SEED)], capture_output=True, text=True,
                             cwd=ROOT, env=seedpress_environment(), timeout=300, check=True)
     assert result.stdout.split() == ["built", "False"], result.stderr
+
+
+def test_a_command_started_with_stdout_closed_ends_with_its_own_code(tmp_path):
+    """Started with descriptor 1 closed (`>&-`, as some schedulers do), Python has no
+    sys.stdout (None): the exit's flush met None and turned a good run into exit 1."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "good.txt").write_text("A title\n\nA summary.\n\nRead the original article here\n\nA comment.\n")
+    done = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "convert.cli", "archive",
+                           str(seeds), "--dist", str(tmp_path / "dist")],
+                          stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=300, env=seedpress_environment())
+    assert (done.returncode, done.stderr) == (0, "")
+    assert (tmp_path / "dist" / "good" / "good.pdf").is_file()
+
+
+def test_an_archive_run_on_workers_with_a_long_tmpdir_builds(tmp_path):
+    """multiprocessing puts the workers' server's socket under TMPDIR, and a Unix socket's
+    path holds 107 bytes: with a long TMPDIR every run on workers stopped with a traceback
+    ("OSError: AF_UNIX path too long"). The socket's folder is then made under /tmp."""
+    temporary = tmp_path / ("t" * max(1, 100 - len(str(tmp_path))))
+    temporary.mkdir()
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "good.txt").write_text("A title\n\nA summary.\n\nRead the original article here\n\nA comment.\n")
+    done = subprocess.run([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(tmp_path / "d"),
+                           "--jobs", "2"], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env=seedpress_environment({"TMPDIR": str(temporary)}))
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert (tmp_path / "d" / "good" / "good.epub").is_file()
+    assert list(temporary.iterdir()) == []
