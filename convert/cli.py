@@ -772,7 +772,8 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         from convert.config import load_config
 
-        # Read and checked before any command starts, so a bad file touches nothing; every
+        # Read and checked before any command starts, so a bad file touches nothing (but an
+        # archive run's record of its refusal); every
         # command finds it as `arguments.configuration`.
         try:
             arguments.configuration = load_config(getattr(arguments, "config", None))
