@@ -36,7 +36,7 @@ PANDOC_HEAP = "512m"
 #: The long-lived pandoc writer's allocation area (GHC's -A; 4 MB by default, widened to the
 #: 64 MB of pandoc's -H while the heap is small). A DOCX allocates some 26 MB: with 64 MB
 #: kept, pandoc collects once every few documents rather than several times in each,
-#: 10-20 % of its time per seed for a few MB more of its memory.
+#: some 7 % of its time per seed (paired runs) for a few MB more of its memory.
 PANDOC_ALLOCATION_AREA = "64m"
 #: The writer's heap limit: GHC counts the allocation area in -M, so PANDOC_HEAP plus it
 #: leaves the writer's documents the room they had.
