@@ -34,6 +34,7 @@ import fcntl
 import hashlib
 import os
 import re
+import stat
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -208,13 +209,28 @@ def archive_lock(dist: Path, holder: str = "archive") -> Iterator[None]:
             said = ("seedpress verify is reading the archive: run again when it ends" if _shareable(descriptor)
                     else f"{LOCK_HOLDERS[lock_holder(descriptor)]} holds the lock")
             raise LockedError(f"{dist / LOCK_NAME}: {said}") from None
-        _write_holder(descriptor, holder)
+        own = _own_lock_file(dist / LOCK_NAME, descriptor)
+        if own:
+            _write_holder(descriptor, holder)
         try:
             yield
         finally:
-            _write_holder(descriptor, "")
+            if own:
+                _write_holder(descriptor, "")
     finally:
         os.close(descriptor)
+
+
+def _own_lock_file(path: Path, descriptor: int) -> bool:
+    """Whether the lock open as `descriptor` is a file of its own that seedpress may write:
+    a regular file with one name, `path` itself and no link to another. A .lock planted as
+    a symbolic or hard link to someone's file is only locked, never truncated."""
+    try:
+        opened, named = os.fstat(descriptor), os.lstat(path)
+    except OSError:
+        return False
+    return (stat.S_ISREG(opened.st_mode) and opened.st_nlink == 1
+            and (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino))
 
 
 def _write_holder(descriptor: int, word: str) -> None:

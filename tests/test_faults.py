@@ -759,6 +759,23 @@ def test_what_holds_the_lock_is_named_by_the_commands_it_keeps_waiting(archive_o
     assert json.loads(seedpress("status", "--dist", str(dist), "--json").stdout)["held_by"] is None
 
 
+@pytest.mark.parametrize("link", ["symbolic", "hard"])
+def test_a_lock_file_planted_as_a_link_to_another_file_is_never_written(archive_of_one, tmp_path, link):
+    """The holder's word is written into dist/.lock (and cleared after): a .lock planted as a
+    link to someone's file would have had that file truncated. Such a lock is only locked."""
+    seeds, dist = archive_of_one
+    precious = tmp_path / "precious.txt"
+    precious.write_bytes(b"someone's data\n")
+    (dist / ".lock").unlink()
+    if link == "symbolic":
+        (dist / ".lock").symlink_to(precious)
+    else:
+        os.link(precious, dist / ".lock")
+    result = seedpress("archive", str(seeds), "--dist", str(dist))
+    assert result.returncode == 0, result.stderr
+    assert precious.read_bytes() == b"someone's data\n"
+
+
 def test_a_lock_held_by_another_program_whatever_its_file_says_is_an_archive_runs(archive_of_one):
     """The lock file is anyone's to write: any text but a command's word is read as none."""
     seeds, dist = archive_of_one
