@@ -37,6 +37,7 @@ import re
 import stat
 import time
 import unicodedata
+from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -187,10 +188,24 @@ def edition_path(key: str, edition: str) -> str:
     return f"{key}/{edition_file(key, edition)}"
 
 
+#: How the others speak of the command that holds dist/.lock: who holds it, to a run
+#: refused the lock ("… holds the lock"); what it does to the archive, to a verify that
+#: waits ("…: verify waits for it to end"); and what it does, in `status` ("now: …"). A
+#: named tuple, not a dataclass: this module is imported before the workers' server starts.
+LockHolder = namedtuple("LockHolder", "refused waited now")
+
+
 #: The word the command that holds dist/.lock writes in it (archive_lock), and how the
-#: refusals and waits of the others name it. A lock held without a word (another program's
-#: flock, or the moment before the word is written) is taken for an archive run's.
-LOCK_HOLDERS = {"archive": "another archive run", "restore": "seedpress restore", "bag": "seedpress bag"}
+#: refusals, waits and status of the others name it. A lock held without a word (another
+#: program's flock, or the moment before the word is written) is taken for an archive run's.
+LOCK_HOLDERS = {
+    "archive": LockHolder("another archive run", "an archive run is writing it",
+                          "an archive run is under way (the last run above is the one before it)"),
+    "restore": LockHolder("seedpress restore", "seedpress restore is writing it",
+                          "seedpress restore is writing the archive"),
+    "bag": LockHolder("seedpress bag", "seedpress bag is reading it for a deposit",
+                      "seedpress bag is reading the archive for a deposit"),
+}
 
 
 @contextmanager
@@ -207,7 +222,7 @@ def archive_lock(dist: Path, holder: str = "archive") -> Iterator[None]:
         except BlockingIOError:
             # Refused, yet shareable: a verify holds it shared, not a run.
             said = ("seedpress verify is reading the archive: run again when it ends" if _shareable(descriptor)
-                    else f"{LOCK_HOLDERS[lock_holder(descriptor)]} holds the lock")
+                    else f"{LOCK_HOLDERS[lock_holder(descriptor)].refused} holds the lock")
             raise LockedError(f"{dist / LOCK_NAME}: {said}") from None
         own = _own_lock_file(dist / LOCK_NAME, descriptor)
         if own:
@@ -295,11 +310,12 @@ def held_by(dist: Path) -> str | None:
 
 
 @contextmanager
-def reading_lock(dist: Path, on_wait: Callable[[str], None]) -> Iterator[None]:
+def reading_lock(dist: Path, on_wait: Callable[[LockHolder], None]) -> Iterator[None]:
     """Hold dist/.lock shared while the archive is read whole (verify): an archive run, which
     holds it exclusively for as long as it writes, is waited for (`on_wait` is called
-    first, with the holder's word of LOCK_HOLDERS), and none starts until the block ends. Read half-way through a run, the archive
-    is a moving target: files renamed in, SHA256SUMS not yet written again. Without a lock
+    first, with the holder's LockHolder), and none starts until the block ends. Read
+    half-way through a run, the archive is a moving target: files renamed in, SHA256SUMS
+    not yet written again. Without a lock
     file that can be opened (a read-only copy, which no run writes), nothing is held."""
     descriptor = None
     for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
@@ -315,7 +331,7 @@ def reading_lock(dist: Path, on_wait: Callable[[str], None]) -> Iterator[None]:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            on_wait(lock_holder(descriptor))
+            on_wait(LOCK_HOLDERS[lock_holder(descriptor)])
             fcntl.flock(descriptor, fcntl.LOCK_SH)
         yield
     finally:

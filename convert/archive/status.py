@@ -11,12 +11,7 @@ from pathlib import Path
 from convert.archive.catalog import FixityCheck, RunRecord, fixity_history, holdings, last_runs, open_catalog_readonly
 from convert.archive.guard import titles_held
 from convert.errors import ConfigError, SeedpressError
-from convert.layout import CATALOG_NAME, held_by
-
-#: What `status` says of the command that holds the archive, by its word.
-UNDER_WAY = {"archive": "an archive run is under way (the last run above is the one before it)",
-             "restore": "seedpress restore is writing the archive",
-             "bag": "seedpress bag is reading the archive for a deposit"}
+from convert.layout import CATALOG_NAME, LOCK_HOLDERS, held_by
 
 
 @dataclass(frozen=True)
@@ -68,7 +63,7 @@ class ArchiveStatus:
                         f"{run.failed} failed, {run.withdrawn} withdrawn, exit {run.exit_code}"
                         + (f": {run.error}" if run.error else ""))
         if self.held_by is not None:
-            said.append(f"now: {UNDER_WAY[self.held_by]}")
+            said.append(f"now: {LOCK_HOLDERS[self.held_by].now}")
         said.append(f"failing now: {len(self.failing)}")
         said += [f"  {error}" for _key, _name, error in self.failing]
         verify = self.last_verify

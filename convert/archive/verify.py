@@ -47,7 +47,7 @@ def verify_archive(dist: Path, *, on_unrecorded: Callable[[str], None] = _warn,
         check_archive(dist)  # says what is wrong, before any lock is made in dist
     # An archive run is waited for: read half-way through it, the archive is a moving
     # target, and every file it replaced would be a failed check in the fixity history.
-    with reading_lock(dist, lambda holder: on_wait(f"{dist}: {HOLDING[holder]}: verify waits for it to end")):
+    with reading_lock(dist, lambda holder: on_wait(f"{dist}: {holder.waited}: verify waits for it to end")):
         check = check_archive(dist)
         try:
             connection = open_catalog(dist)
@@ -61,9 +61,6 @@ def verify_archive(dist: Path, *, on_unrecorded: Callable[[str], None] = _warn,
     return list(check.problems)
 
 
-#: What the command that holds the archive's lock does to it, by its word (layout.LOCK_HOLDERS).
-HOLDING = {"archive": "an archive run is writing it", "restore": "seedpress restore is writing it",
-           "bag": "seedpress bag is reading it for a deposit"}
 #: SQLite's primary result code for a write to a database it may only read.
 _SQLITE_READONLY = 8
 
