@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support.archives import write_seeds
+
 from convert.pandoc import PandocWriter
 
 
@@ -59,14 +61,11 @@ def test_the_workers_of_an_archive_run_leave_no_folder_in_tmpdir(tmp_path):
     a multiprocessing finalizer instead (runners/pool.py). Before, every worker of every
     scheduled run left an empty seedpress-pandoc-* folder in /tmp."""
     seeds, temporary = tmp_path / "seeds", tmp_path / "tmp"
-    seeds.mkdir()
     temporary.mkdir()
-    for number in range(3):
-        (seeds / f"s{number}.txt").write_text(
-            f"Title {number}\n\nA summary.\n\nRead the original article here\n\nA comment.\n", "utf-8")
+    write_seeds(seeds, 3)
     environment = {**os.environ, "TMPDIR": str(temporary), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     done = subprocess.run([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(tmp_path / "dist"),
                            "--jobs", "2"], env=environment, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "dist" / "s2" / "s2.docx").is_file()
+    assert (tmp_path / "dist" / "article-2" / "article-2.docx").is_file()
     assert leftovers(temporary) == []

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support.archives import write_seeds
 from support.run import REAL_SEED, ROOT, seedpress_environment
 
 #: Loads WeasyPrint one way in a fresh interpreter (the usual import; load_weasyprint; or
@@ -104,9 +105,8 @@ def test_a_command_ends_with_its_output_written_its_code_kept_and_its_exit_handl
     and the exit handlers ran: multiprocessing's folder and the workers' server's socket
     are gone from TMPDIR."""
     seeds, dist, temporary = tmp_path / "seeds", tmp_path / "dist", tmp_path / "tmp"
-    seeds.mkdir()
     temporary.mkdir()
-    (seeds / "good.txt").write_text("A title\n\nA summary.\n\nRead the original article here\n\nA comment.\n")
+    write_seeds(seeds, 1)
     (seeds / "bad.txt").write_bytes(b"")
     output = tmp_path / "output.txt"
     with output.open("wb") as stdout:
@@ -117,7 +117,7 @@ def test_a_command_ends_with_its_output_written_its_code_kept_and_its_exit_handl
     assert done.returncode == 1, done.stderr  # a seed failed
     assert lines and lines[-1].startswith(f"{dist}: 1 built, 0 unchanged, 1 failed"), (lines, done.stderr)
     assert sorted(path.name for path in temporary.iterdir()) == []
-    assert (dist / "good" / "good.pdf").is_file()
+    assert (dist / "article-0" / "article-0.pdf").is_file()
     assert Path(dist / "SHA256SUMS").is_file()
 
 
@@ -146,13 +146,12 @@ def test_a_command_started_with_stdout_closed_ends_with_its_own_code(tmp_path):
     """Started with descriptor 1 closed (`>&-`, as some schedulers do), Python has no
     sys.stdout (None): the exit's flush met None and turned a good run into exit 1."""
     seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    (seeds / "good.txt").write_text("A title\n\nA summary.\n\nRead the original article here\n\nA comment.\n")
+    write_seeds(seeds, 1)
     done = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "convert.cli", "archive",
                            str(seeds), "--dist", str(tmp_path / "dist")],
                           stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=300, env=seedpress_environment())
     assert (done.returncode, done.stderr) == (0, "")
-    assert (tmp_path / "dist" / "good" / "good.pdf").is_file()
+    assert (tmp_path / "dist" / "article-0" / "article-0.pdf").is_file()
 
 
 def test_an_archive_run_on_workers_with_a_long_tmpdir_builds(tmp_path):
@@ -162,11 +161,10 @@ def test_an_archive_run_on_workers_with_a_long_tmpdir_builds(tmp_path):
     temporary = tmp_path / ("t" * max(1, 100 - len(str(tmp_path))))
     temporary.mkdir()
     seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    (seeds / "good.txt").write_text("A title\n\nA summary.\n\nRead the original article here\n\nA comment.\n")
+    write_seeds(seeds, 1)
     done = subprocess.run([sys.executable, "-m", "convert.cli", "archive", str(seeds), "--dist", str(tmp_path / "d"),
                            "--jobs", "2"], capture_output=True, text=True, cwd=ROOT, timeout=300,
                           env=seedpress_environment({"TMPDIR": str(temporary)}))
     assert (done.returncode, done.stderr) == (0, ""), done.stderr
-    assert (tmp_path / "d" / "good" / "good.epub").is_file()
+    assert (tmp_path / "d" / "article-0" / "article-0.epub").is_file()
     assert list(temporary.iterdir()) == []
