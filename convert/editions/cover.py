@@ -82,14 +82,17 @@ def png_bytes(image) -> bytes:
         raise ValueError(f"png_bytes writes RGB images only, not {image.mode}")
     width, height = image.size
     stride = 3 * width
-    pixels = memoryview(image.tobytes())
-    rows = bytearray(height * (stride + 1))  # each row after its filter type, 0: none
-    for row in range(height):
-        start = row * (stride + 1) + 1
-        rows[start:start + stride] = pixels[row * stride:(row + 1) * stride]
+    # Pillow's raw encoder given a line length one byte over the pixels' ends each row
+    # with a zero: after a zero in front, that is the rows each after its filter type
+    # (0, none), less the last byte. No copy row by row in Python: 2 ms of 14.
+    padded = image.tobytes("raw", "RGB", stride + 1)
+    if len(padded) != height * (stride + 1):
+        raise ValueError("Pillow's raw encoder did not pad the rows")
+    deflate = zlib.compressobj(1)
+    rows = deflate.compress(b"\0") + deflate.compress(memoryview(padded)[:-1]) + deflate.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, deflate, no interlace
     return PNG_SIGNATURE + b"".join(_png_chunk(kind, data) for kind, data in (
-        (b"IHDR", header), (b"IDAT", zlib.compress(rows, 1)), (b"IEND", b"")))
+        (b"IHDR", header), (b"IDAT", rows), (b"IEND", b"")))
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
