@@ -596,3 +596,38 @@ def test_a_fix_to_the_packages_words_or_script_rebuilds_what_they_shape(tmp_path
     (package / "convert" / "document" / "labels.toml~").write_bytes(b"backup")
     (package / "convert" / "document" / ".labels.toml.swp").write_bytes(b"swap, edited again")
     assert "0 built, 1 unchanged" in archive()
+
+
+def test_the_values_kept_for_a_declaration_with_variables_follow_what_each_element_gives_it():
+    """A declaration that uses var() keeps its validated values (WeasyPrint validated it
+    again for every element and every longhand): each element still gets the values of
+    its own variables, in one render and across renders of one stylesheet, as
+    WeasyPrint's own validation gives them."""
+    weasyprint = load_weasyprint()
+    from weasyprint.css.validation.expanders import PendingExpander
+    from weasyprint.formatting_structure.boxes import BlockBox
+
+    stylesheet = weasyprint.CSS(string=':root { --family: "DejaVu Sans"; --size: 10pt }'
+                                        ' .serif { --family: "DejaVu Serif" } .large { --size: 14pt }'
+                                        " p { font: var(--size)/1.2 var(--family) }")
+
+    def fonts(classes: list[str]) -> list[tuple[tuple[str, ...], float]]:
+        html = "".join(f'<p class="{name}">{name or "plain"}</p>' for name in classes)
+        page = weasyprint.HTML(string=html).render(stylesheets=[stylesheet]).pages[0]
+        paragraphs = [box for box in page._page_box.descendants()
+                      if isinstance(box, BlockBox) and box.element_tag == "p"]
+        return [(tuple(box.style["font_family"]), round(box.style["font_size"] * 3 / 4)) for box in paragraphs]
+
+    expected = {"": (("DejaVu Sans",), 10), "serif": (("DejaVu Serif",), 10),
+                "large": (("DejaVu Sans",), 14), "serif large": (("DejaVu Serif",), 14)}
+    assert hasattr(PendingExpander.validate, "seedpress_validate")
+    for order in (["", "serif", "large", "serif large", ""], ["serif large", "large", "", "serif"]):
+        assert fonts(order) == [expected[name] for name in order]
+    # WeasyPrint's own validation, with nothing kept, gives the same.
+    kept = PendingExpander.validate
+    PendingExpander.validate = kept.seedpress_validate
+    try:
+        order = ["serif", "", "serif large", "large"]
+        assert fonts(order) == [expected[name] for name in order]
+    finally:
+        PendingExpander.validate = kept
