@@ -631,3 +631,19 @@ def test_the_values_kept_for_a_declaration_with_variables_follow_what_each_eleme
         assert fonts(order) == [expected[name] for name in order]
     finally:
         PendingExpander.validate = kept
+
+
+def test_the_pdfs_streams_are_deflated_at_the_level_chosen_and_inflate_to_their_bytes():
+    """pydyf's streams are deflated at PDF_DEFLATE_LEVEL rather than 9: the bytes zlib
+    gives at that level, which inflate to the stream's own."""
+    load_weasyprint()
+    import pydyf
+
+    from convert.editions.pdf import PDF_DEFLATE_LEVEL
+
+    raw = b"\n".join(b"BT /F1 12 Tf (line %d of a page) Tj ET" % number for number in range(2000))
+    data = pydyf.Stream([raw], compress=True).data
+    deflated = data[data.index(b"stream\n") + 7:data.rindex(b"\nendstream")]
+    assert zlib.decompress(deflated) == raw
+    assert deflated == zlib.compress(raw, PDF_DEFLATE_LEVEL)
+    assert b"/FlateDecode" in data and f"/Length {len(deflated)}".encode() in data

@@ -19,6 +19,7 @@ import mimetypes
 import os
 import re
 import sys
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from contextvars import ContextVar
@@ -57,6 +58,7 @@ def load_weasyprint():
     _page_references_made_once()
     _objects_serialised_once_per_write()
     _variables_validated_once()
+    _streams_deflated_at(PDF_DEFLATE_LEVEL)
     return weasyprint
 
 
@@ -131,6 +133,36 @@ def _objects_serialised_once_per_write() -> None:
     for kind, make in made.items():
         kind.data = property(kept(make))
     pydyf.PDF.write = write_once
+
+
+#: zlib's level for the PDF's streams (page contents, font subsets, the embedded sources).
+#: pydyf deflates them at 9: 4.4 ms of a usual seed's PDF, against 1.6 ms at 6, for a
+#: file 0.8 % larger (24.7 kB, 24.9 kB). Level 1 would cost 13 % more bytes.
+PDF_DEFLATE_LEVEL = 6
+
+
+class _ZlibAtLevel:
+    """zlib as pydyf sees it: every compressobj at one level, the rest zlib's own."""
+
+    def __init__(self, level: int):
+        self.level = level
+
+    def __getattr__(self, name: str):
+        return getattr(zlib, name)
+
+    def compressobj(self, level: int = zlib.Z_DEFAULT_COMPRESSION, *arguments, **keywords):
+        return zlib.compressobj(self.level, *arguments, **keywords)
+
+
+def _streams_deflated_at(level: int) -> None:
+    """pydyf 0.13 deflates each stream at level 9 (`zlib.compressobj(level=9)` in
+    `Stream.data`); it is given a zlib whose compressobj deflates at `level`. The same
+    inflated bytes, so the same pages, text and fonts; still one output for one input.
+    Once per process; a pydyf that does not use the zlib module is left alone."""
+    import pydyf
+
+    if getattr(pydyf, "zlib", None) is zlib:
+        pydyf.zlib = _ZlibAtLevel(level)
 
 
 #: Validated values kept for each declaration that uses var(), by the tokens var()
