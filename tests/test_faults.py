@@ -824,3 +824,34 @@ def test_a_stop_signal_while_the_run_is_recorded_waits_for_the_record(tmp_path, 
     catalog.close()
     assert (dist / METRICS_DIR_NAME / METRICS_FILE_NAME).is_file()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+LINE_PROBE = r"""
+import resource
+from convert.document.seed import parse_seed
+from convert.editions import Settings, pdf
+
+pdf.load_weasyprint().HTML(string="<p>warm</p>").write_pdf()
+text = ("Big\n\nA big seed.\n\nRead the original article here\n\n"
+        + "\n\n".join(" ".join(f"w{word}" for word in range(1_000)) for _ in range(400)))
+document = parse_seed(text.encode(), "big.txt")
+size = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmSize:"))
+# Room for some pages, not all: the limit is met while lines are laid out, inside Pango.
+resource.setrlimit(resource.RLIMIT_AS, (size + pdf.MEMORY_HEADROOM + 40 * 2**20, resource.RLIM_INFINITY))
+try:
+    pdf.render_bytes(document, Settings())
+except MemoryError as error:
+    print("MemoryError:", error)
+"""
+
+
+def test_a_pdf_that_runs_out_of_the_limit_while_its_lines_are_laid_out_raises_memory_error():
+    """Pango allocates for every line laid out or drawn, and GLib aborts the process when an
+    allocation fails: each line starts only with pdf.MEMORY_HEADROOM of the address-space
+    limit to spare, so that running out there is a MemoryError, as in Python, and the
+    process lives to record the seed as over the limit."""
+    probe = subprocess.run([sys.executable, "-c", LINE_PROBE], capture_output=True, text=True, cwd=ROOT,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert probe.stdout.strip() == "MemoryError: no room left under the address-space limit for another line", \
+        (probe.stdout, probe.stderr[-2000:])

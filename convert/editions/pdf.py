@@ -18,6 +18,7 @@ import logging
 import mimetypes
 import os
 import re
+import resource
 import sys
 import zlib
 from collections.abc import Iterator
@@ -491,7 +492,7 @@ def render_bytes(document: Document, settings: Settings) -> bytes:
             )
             for name, data in settings.attachments
         ]
-        with _clock_at(settings.created), _structure_languages():
+        with _clock_at(settings.created), _structure_languages(), _memory_checked_per_line():
             data = html.write_pdf(
                 stylesheets=stylesheets, attachments=attachments, pdf_variant=PDF_VARIANT,
                 pdf_identifier=hashlib.sha256(document.identifier.encode()).hexdigest()[:32].encode(),
@@ -538,6 +539,49 @@ def _structure_languages() -> Iterator[None]:
         yield
     finally:
         tags._build_box_tree = build
+
+
+#: What a line laid out or drawn must leave of the address-space limit (a worker's
+#: --memory) when it starts; short of it, the line is not begun and MemoryError is raised.
+MEMORY_HEADROOM = 48 * 2**20
+
+
+@contextmanager
+def _memory_checked_per_line() -> Iterator[None]:
+    """While WeasyPrint lays out and draws, each line starts only with MEMORY_HEADROOM of
+    the address-space limit to spare; a MemoryError otherwise, which the build records as
+    running out of the limit. Python raises MemoryError when its allocation fails, but
+    GLib (under Pango, which lays out and draws every line) aborts the process: a worker
+    that reached its limit inside Pango died without a word, twice (the retry), where
+    one that reached it in Python failed the seed cleanly. Without a limit nothing is
+    checked; reading the size costs a few microseconds a line."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    try:
+        statm = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        statm = None
+    if soft == resource.RLIM_INFINITY or statm is None:
+        yield
+        return
+    from weasyprint.draw import text
+    from weasyprint.layout import inline
+
+    ceiling, page_size = soft - MEMORY_HEADROOM, os.sysconf("SC_PAGE_SIZE")
+
+    def checked(function):
+        def line(*arguments, **keywords):
+            if int(os.pread(statm, 64, 0).split()[0]) * page_size > ceiling:
+                raise MemoryError("no room left under the address-space limit for another line")
+            return function(*arguments, **keywords)
+        return line
+
+    laid_out, drawn = inline.get_next_linebox, text.draw_first_line
+    inline.get_next_linebox, text.draw_first_line = checked(laid_out), checked(drawn)
+    try:
+        yield
+    finally:
+        inline.get_next_linebox, text.draw_first_line = laid_out, drawn
+        os.close(statm)
 
 
 @contextmanager
