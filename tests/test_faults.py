@@ -855,3 +855,22 @@ def test_a_pdf_that_runs_out_of_the_limit_while_its_lines_are_laid_out_raises_me
     assert probe.returncode == 0, probe.stderr[-2000:]
     assert probe.stdout.strip() == "MemoryError: no room left under the address-space limit for another line", \
         (probe.stdout, probe.stderr[-2000:])
+
+
+def test_the_line_check_leaves_no_file_open_with_or_without_a_limit():
+    """The check reads /proc/self/statm through a descriptor of its own: none is left open
+    after a PDF, whether the process has an address-space limit (checked) or not."""
+    probe = subprocess.run([sys.executable, "-c", r"""
+import os, resource
+from convert.document.seed import parse_seed
+from convert.editions import Settings, pdf
+document = parse_seed(b"A title\n\nA summary.\n\nRead the original article here\n\nA comment.\n", "a.txt")
+pdf.render_bytes(document, Settings())
+before = sorted(os.listdir("/proc/self/fd"))
+for limit in (resource.RLIM_INFINITY, 3 * 2**30):
+    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+    for _ in range(3):
+        pdf.render_bytes(document, Settings())
+    print(sorted(os.listdir("/proc/self/fd")) == before)
+"""], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert probe.stdout.split() == ["True", "True"], probe.stderr[-2000:]

@@ -556,11 +556,13 @@ def _memory_checked_per_line() -> Iterator[None]:
     one that reached it in Python failed the seed cleanly. Without a limit nothing is
     checked; reading the size costs a few microseconds a line."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
-    try:
-        statm = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        statm = None
-    if soft == resource.RLIM_INFINITY or statm is None:
+    statm = None
+    if soft != resource.RLIM_INFINITY:
+        try:
+            statm = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            pass  # no /proc: unchecked, as before
+    if statm is None:
         yield
         return
     from weasyprint.draw import text
