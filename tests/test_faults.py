@@ -874,3 +874,30 @@ for limit in (resource.RLIM_INFINITY, 3 * 2**30):
     print(sorted(os.listdir("/proc/self/fd")) == before)
 """], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
     assert probe.stdout.split() == ["True", "True"], probe.stderr[-2000:]
+
+
+def test_renders_that_check_their_lines_end_in_any_order_and_each_checks_its_own():
+    """Two renders under a limit whose checks end in the other order than they began (two
+    threads): WeasyPrint's steps stay wrapped once, no descriptor is left open, and a
+    render after them still checks its lines against its own ceiling."""
+    probe = subprocess.run([sys.executable, "-c", r"""
+import os, resource
+from weasyprint.layout import inline
+from convert.document.seed import parse_seed
+from convert.editions import Settings, pdf
+document = parse_seed(b"A title\n\nA summary.\n\nRead the original article here\n\nA comment.\n", "a.txt")
+pdf.render_bytes(document, Settings())
+wrapped, before = inline.get_next_linebox, sorted(os.listdir("/proc/self/fd"))
+resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, resource.RLIM_INFINITY))
+first, second = pdf._memory_checked_per_line(), pdf._memory_checked_per_line()
+first.__enter__(); second.__enter__(); first.__exit__(None, None, None); second.__exit__(None, None, None)
+print(inline.get_next_linebox is wrapped, sorted(os.listdir("/proc/self/fd")) == before)
+pdf.render_bytes(document, Settings())
+pdf.MEMORY_HEADROOM = 3 * 2**30 - 2**20  # a ceiling of 1 MiB: the first line is refused
+try:
+    pdf.render_bytes(document, Settings())
+except MemoryError as error:
+    print(error)
+"""], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert probe.stdout.splitlines() == ["True True", "no room left under the address-space limit for another line"], \
+        (probe.stdout, probe.stderr[-2000:])

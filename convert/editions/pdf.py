@@ -60,6 +60,7 @@ def load_weasyprint():
     _objects_serialised_once_per_write()
     _variables_validated_once()
     _streams_deflated_at(PDF_DEFLATE_LEVEL)
+    _lines_checked_against_memory()
     return weasyprint
 
 
@@ -546,6 +547,39 @@ def _structure_languages() -> Iterator[None]:
 MEMORY_HEADROOM = 48 * 2**20
 
 
+#: The line check of the render under way in this thread: the descriptor of its
+#: /proc/self/statm and the size it may not pass; None when nothing is checked.
+_line_check: ContextVar[tuple[int, int] | None] = ContextVar("line_check", default=None)
+
+
+def _lines_checked_against_memory() -> None:
+    """WeasyPrint's two steps for each line, `layout.inline.get_next_linebox` and
+    `draw.text.draw_first_line`, wrapped once a process: while a render checks its lines
+    (_memory_checked_per_line), each first reads the process's size and raises MemoryError
+    past the render's ceiling. Otherwise they cost a ContextVar lookup."""
+    from weasyprint.draw import text
+    from weasyprint.layout import inline
+
+    page_size = os.sysconf("SC_PAGE_SIZE")
+
+    def checked(function):
+        if hasattr(function, "seedpress_unchecked"):
+            return function  # wrapped already
+
+        @functools.wraps(function)
+        def line(*arguments, **keywords):
+            check = _line_check.get()
+            if check is not None and int(os.pread(check[0], 64, 0).split()[0]) * page_size > check[1]:
+                raise MemoryError("no room left under the address-space limit for another line")
+            return function(*arguments, **keywords)
+
+        line.seedpress_unchecked = function
+        return line
+
+    inline.get_next_linebox = checked(inline.get_next_linebox)
+    text.draw_first_line = checked(text.draw_first_line)
+
+
 @contextmanager
 def _memory_checked_per_line() -> Iterator[None]:
     """While WeasyPrint lays out and draws, each line starts only with MEMORY_HEADROOM of
@@ -554,36 +588,27 @@ def _memory_checked_per_line() -> Iterator[None]:
     GLib (under Pango, which lays out and draws every line) aborts the process: a worker
     that reached its limit inside Pango died without a word, twice (the retry), where
     one that reached it in Python failed the seed cleanly. Without a limit nothing is
-    checked; reading the size costs a few microseconds a line."""
+    checked; reading the size costs a few microseconds a line. What is checked is this
+    thread's (a ContextVar), so renders on several threads, ending in any order, each
+    check their own."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        yield
+        return
     statm = None
-    if soft != resource.RLIM_INFINITY:
+    try:
         try:
             statm = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             pass  # no /proc: unchecked, as before
-    if statm is None:
-        yield
-        return
-    from weasyprint.draw import text
-    from weasyprint.layout import inline
-
-    ceiling, page_size = soft - MEMORY_HEADROOM, os.sysconf("SC_PAGE_SIZE")
-
-    def checked(function):
-        def line(*arguments, **keywords):
-            if int(os.pread(statm, 64, 0).split()[0]) * page_size > ceiling:
-                raise MemoryError("no room left under the address-space limit for another line")
-            return function(*arguments, **keywords)
-        return line
-
-    laid_out, drawn = inline.get_next_linebox, text.draw_first_line
-    inline.get_next_linebox, text.draw_first_line = checked(laid_out), checked(drawn)
-    try:
-        yield
+        token = _line_check.set(None if statm is None else (statm, soft - MEMORY_HEADROOM))
+        try:
+            yield
+        finally:
+            _line_check.reset(token)
     finally:
-        inline.get_next_linebox, text.draw_first_line = laid_out, drawn
-        os.close(statm)
+        if statm is not None:
+            os.close(statm)
 
 
 @contextmanager
