@@ -184,6 +184,13 @@ def peak_rss_of_archive(seeds_dir: Path, dist: Path, jobs: int) -> tuple[int, fl
     return peak, time.perf_counter() - started
 
 
+def positive(text: str) -> int:
+    """An argument that is a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--n", type=int, default=60)
@@ -191,7 +198,7 @@ def main() -> None:
     options.add_argument("--rerun", type=int, default=1000, help="seeds in the unchanged-rerun test (0: skip)")
     options.add_argument("--rss", action="store_true", help="also measure peak RSS at N=100 and N=1000")
     options.add_argument("--skip-naive", action="store_true")
-    options.add_argument("--rounds", type=int, default=1, help="run the 60-seed table and the first build of "
+    options.add_argument("--rounds", type=positive, default=1, help="run the 60-seed table and the first build of "
                          "--rerun seeds beside --old this many times in turn, and give the medians")
     options.add_argument("--old", type=Path, help="a checkout of the code before, built beside this one "
                          "(the 1,000-seed first build)")

@@ -20,9 +20,9 @@ def inlines(text: str) -> list[dict]:
 
     pandoc's readers give a Str a word and a Space between words; its writers take a
     Str with spaces as the same text (the DOCX writer keeps every space, xml:space
-    "preserve"). One Str a paragraph rather than a token a word: a quarter of the JSON,
-    a run a paragraph in the DOCX instead of two a word, and a third less of pandoc's
-    time for an EPUB and DOCX (issue 25)."""
+    "preserve"; a seed's text has no runs of spaces). One Str a paragraph rather than
+    a token a word: a quarter of the JSON for pandoc to read, and a third less of its
+    time for an EPUB and DOCX (issue 25), for the same text in both."""
     return [{"t": "Str", "c": text}] if text else []
 
 
