@@ -56,12 +56,20 @@ def load_weasyprint():
                 del sys.modules[name]
             import weasyprint  # noqa: F401
     import weasyprint.urls
+    _adjusted_once()
+    return weasyprint
+
+
+@functools.cache
+def _adjusted_once() -> None:
+    """seedpress's adjustments to WeasyPrint and pydyf (each below), made once a process:
+    load_weasyprint is called for every render, and each adjustment imports and looks
+    before it wraps."""
     _page_references_made_once()
     _objects_serialised_once_per_write()
     _variables_validated_once()
     _streams_deflated_at(PDF_DEFLATE_LEVEL)
     _lines_checked_against_memory()
-    return weasyprint
 
 
 def _page_references_made_once() -> None:
