@@ -77,9 +77,43 @@ def one_malloc_arena() -> None:
 
 
 def limit_address_space(limit: int) -> None:
-    """Lower this process's address-space limit to `limit` bytes (never above the hard limit)."""
+    """Lower this process's address-space limit to `limit` bytes (never above the hard limit),
+    and bound the stack a new thread reserves under it (bound_thread_stacks)."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    bound_thread_stacks()
+
+
+#: The most address space a thread started after limit_address_space reserves for its stack:
+#: glibc's usual default (the common `ulimit -s` of 8 MiB).
+THREAD_STACK_SIZE = 8 * 2**20
+
+
+def bound_thread_stacks(size: int = THREAD_STACK_SIZE) -> None:
+    """Make the threads this process starts from now on reserve at most `size` bytes of stack.
+
+    glibc reserves a new thread's whole stack up front, as large as the shell's `ulimit -s`
+    (2 MiB when unlimited), and the address-space limit counts it. Pango starts a thread for
+    each font pattern it sorts, and GLib aborts the process when the thread cannot be made:
+    where `ulimit -s` was 64 MiB, a worker within 64 MiB of its limit died in
+    `creating thread '[pango] FcFontSetSort'`, and at 1 GiB no seed built under
+    `--memory 400`. Smaller stacks are left as they are; without glibc's
+    pthread_setattr_default_np nothing changes."""
+    try:
+        libc = ctypes.CDLL(None)
+        get_default, set_default = libc.pthread_getattr_default_np, libc.pthread_setattr_default_np
+    except (OSError, AttributeError):
+        return  # not glibc (or older than 2.18)
+    attributes = ctypes.create_string_buffer(256)  # a pthread_attr_t: 56 bytes on x86-64, 64 on arm64
+    if get_default(attributes) != 0:
+        return
+    try:
+        current = ctypes.c_size_t()
+        if libc.pthread_attr_getstacksize(attributes, ctypes.byref(current)) == 0 and current.value > size:
+            libc.pthread_attr_setstacksize(attributes, ctypes.c_size_t(size))
+            set_default(attributes)
+    finally:
+        libc.pthread_attr_destroy(attributes)
 
 
 def unlimit_address_space() -> None:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import resource
 import select
 import shutil
 import signal
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from support.archives import EDITIONS, MEMORY_LIMIT, TIME_LIMIT, write_big_seed, write_heavy_seed, write_seeds
-from support.run import COMMAND_TIMEOUT, REAL_SEED, ROOT, seedpress, seedpress_environment, wait_for
+from support.run import COMMAND_TIMEOUT, REAL_SEED, ROOT, seedpress, seedpress_command, seedpress_environment, wait_for
 
 from convert import defaults
 from convert.build.input import BuildOptions
@@ -482,6 +483,27 @@ def test_the_workers_server_keeps_every_thread_on_one_malloc_arena():
     assert arenas == ["Arena 0:"], probe.stderr
 
 
+def test_a_large_stack_limit_is_not_taken_from_the_seeds_memory(tmp_path):
+    """glibc reserves the whole stack of a new thread up front, as large as `ulimit -s`, and the
+    memory limit counts it; Pango starts a thread for each font pattern. Under a 1 GiB
+    `ulimit -s`, every seed failed at --memory 400 as over the limit (where it is 64 MiB, a
+    worker near its limit died in GLib's `creating thread`): a thread started by a worker
+    or its server reserves at most process.THREAD_STACK_SIZE."""
+    stack = 2**30
+    _soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    if hard != resource.RLIM_INFINITY and hard < stack:
+        pytest.skip(f"the hard stack limit here is {hard} bytes")
+    seeds, dist = tmp_path / "seeds", tmp_path / "dist"
+    write_seeds(seeds, 2)
+    result = subprocess.run(seedpress_command("archive", seeds, "--dist", dist, "--memory", MEMORY_LIMIT,
+                                              "--jobs", "1"),
+                            capture_output=True, text=True, timeout=COMMAND_TIMEOUT, cwd=ROOT,
+                            env=seedpress_environment(),
+                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_STACK, (stack, hard)))
+    assert result.returncode == 0, result.stderr
+    assert_complete(seeds, dist)
+
+
 MEMORY_PROBE = r"""
 import resource, sys
 from pathlib import Path
@@ -827,17 +849,18 @@ def test_a_stop_signal_while_the_run_is_recorded_waits_for_the_record(tmp_path, 
 
 
 LINE_PROBE = r"""
-import resource
 from convert.document.seed import parse_seed
 from convert.editions import Settings, pdf
+from convert.process import bound_thread_stacks, limit_address_space
 
+bound_thread_stacks()  # as the workers' server does before it warms up
 pdf.load_weasyprint().HTML(string="<p>warm</p>").write_pdf()
 text = ("Big\n\nA big seed.\n\nRead the original article here\n\n"
         + "\n\n".join(" ".join(f"w{word}" for word in range(1_000)) for _ in range(400)))
 document = parse_seed(text.encode(), "big.txt")
 size = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmSize:"))
 # Room for some pages, not all: the limit is met while lines are laid out, inside Pango.
-resource.setrlimit(resource.RLIMIT_AS, (size + pdf.MEMORY_HEADROOM + 40 * 2**20, resource.RLIM_INFINITY))
+limit_address_space(size + pdf.MEMORY_HEADROOM + 40 * 2**20)
 try:
     pdf.render_bytes(document, Settings())
 except MemoryError as error:

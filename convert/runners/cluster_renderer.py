@@ -32,6 +32,7 @@ from typing import BinaryIO
 from convert import defaults
 from convert.process import (
     PipeReader,
+    bound_thread_stacks,
     debugging,
     die_with_parent,
     leave_interrupt_to_parent,
@@ -194,6 +195,7 @@ def main(memory: int, parent: int) -> None:
     """Render seeds read from stdin until it closes (or none comes for IDLE_SECONDS),
     answering each on stdout, under an address-space limit of `memory` bytes."""
     one_malloc_arena()  # before the imports: see its docstring
+    bound_thread_stacks()  # before the warm-up's threads, whose stacks the limit would count
     from convert.build.input import render_seed_bytes, warm_up
     from convert.runners.pool import trace_start
 
