@@ -385,13 +385,15 @@ def test_a_page_reloaded_in_a_browser_keeps_its_style_and_images(one_seed_archiv
     try:
         page = context.new_page()
         # The index's thumbnails load lazily, after the load event: each look waits for them.
+        # Polled from here: the page's policy allows no eval, which Playwright's own polling
+        # in the page (wait_for_function) needs once its first look finds them still loading.
         loaded = "[...document.images].every((image) => image.complete && image.naturalWidth > 0)"
         for path in ("/", f"/{key}/"):
             page.goto(base + path)
-            page.wait_for_function(loaded)
+            wait_for(lambda: page.evaluate(loaded), f"the images of {path} to load")
             first = page.evaluate(looks)
             page.reload()
-            page.wait_for_function(loaded)
+            wait_for(lambda: page.evaluate(loaded), f"the images of {path} to load again")
             again = page.evaluate(looks)
             assert "sans-serif" in first[0] and first[1] and all(first[1]), (path, first)
             assert again == first, (path, first, again)
