@@ -880,6 +880,34 @@ def test_a_pdf_that_runs_out_of_the_limit_while_its_lines_are_laid_out_raises_me
         (probe.stdout, probe.stderr[-2000:])
 
 
+ENTRY_PROBE = r"""
+from convert.document.seed import parse_seed
+from convert.editions import Settings, pdf
+from convert.process import bound_thread_stacks, limit_address_space
+
+bound_thread_stacks()
+pdf.load_weasyprint()  # imported, but no font map yet: the render starts Pango's (and its threads)
+document = parse_seed(b"A title\n\nA summary.\n\nRead the original article here\n\nA comment.\n", "a.txt")
+size = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmSize:"))
+limit_address_space(size + pdf.MEMORY_HEADROOM // 8)  # less room than a thread's stack
+try:
+    pdf.render_bytes(document, Settings())
+except MemoryError as error:
+    print("MemoryError:", error)
+"""
+
+
+def test_a_pdf_begun_with_too_little_of_the_limit_left_raises_memory_error():
+    """What comes before the PDF (a seed of 200,000 short paragraphs: its master, its pandoc
+    request) can leave less of the limit than Pango needs to start: its font map's first
+    thread (FcInit) could not be made, and GLib aborted the process. The render is not
+    begun then. Without that check the probe dies in `creating thread '[pango] FcInit'`."""
+    probe = subprocess.run([sys.executable, "-c", ENTRY_PROBE], capture_output=True, text=True, cwd=ROOT,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert (probe.returncode, probe.stdout.strip()) == (
+        0, "MemoryError: no room left under the address-space limit for a PDF"), probe.stderr[-2000:]
+
+
 def test_the_line_check_leaves_no_file_open_with_or_without_a_limit():
     """The check reads /proc/self/statm through a descriptor of its own: none is left open
     after a PDF, whether the process has an address-space limit (checked) or not."""
@@ -916,11 +944,11 @@ first, second = pdf._memory_checked_per_line(), pdf._memory_checked_per_line()
 first.__enter__(); second.__enter__(); first.__exit__(None, None, None); second.__exit__(None, None, None)
 print(inline.get_next_linebox is wrapped, sorted(os.listdir("/proc/self/fd")) == before)
 pdf.render_bytes(document, Settings())
-pdf.MEMORY_HEADROOM = 3 * 2**30 - 2**20  # a ceiling of 1 MiB: the first line is refused
+pdf.MEMORY_HEADROOM = 3 * 2**30 - 2**20  # a ceiling of 1 MiB: the render is refused
 try:
     pdf.render_bytes(document, Settings())
 except MemoryError as error:
     print(error)
 """], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
-    assert probe.stdout.splitlines() == ["True True", "no room left under the address-space limit for another line"], \
+    assert probe.stdout.splitlines() == ["True True", "no room left under the address-space limit for a PDF"], \
         (probe.stdout, probe.stderr[-2000:])

@@ -568,8 +568,6 @@ def _lines_checked_against_memory() -> None:
     from weasyprint.draw import text
     from weasyprint.layout import inline
 
-    page_size = os.sysconf("SC_PAGE_SIZE")
-
     def checked(function):
         if hasattr(function, "seedpress_unchecked"):
             return function  # wrapped already
@@ -577,8 +575,8 @@ def _lines_checked_against_memory() -> None:
         @functools.wraps(function)
         def line(*arguments, **keywords):
             check = _line_check.get()
-            if check is not None and int(os.pread(check[0], 64, 0).split()[0]) * page_size > check[1]:
-                raise MemoryError("no room left under the address-space limit for another line")
+            if check is not None:
+                _check_room(check, "another line")
             return function(*arguments, **keywords)
 
         line.seedpress_unchecked = function
@@ -588,6 +586,16 @@ def _lines_checked_against_memory() -> None:
     text.draw_first_line = checked(text.draw_first_line)
 
 
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _check_room(check: tuple[int, int], what: str) -> None:
+    """MemoryError if this process's size (the descriptor of its /proc/self/statm) is past
+    the ceiling of `check`: too little of the limit is left for `what`."""
+    if int(os.pread(check[0], 64, 0).split()[0]) * _PAGE_SIZE > check[1]:
+        raise MemoryError(f"no room left under the address-space limit for {what}")
+
+
 @contextmanager
 def _memory_checked_per_line() -> Iterator[None]:
     """While WeasyPrint lays out and draws, each line starts only with MEMORY_HEADROOM of
@@ -595,8 +603,9 @@ def _memory_checked_per_line() -> Iterator[None]:
     running out of the limit. Python raises MemoryError when its allocation fails, but
     GLib (under Pango, which lays out and draws every line) aborts the process: a worker
     that reached its limit inside Pango died without a word, twice (the retry), where
-    one that reached it in Python failed the seed cleanly. Without a limit nothing is
-    checked; reading the size costs a few microseconds a line. What is checked is this
+    one that reached it in Python failed the seed cleanly. The render itself is not begun
+    with less than that to spare. Without a limit nothing is checked; reading the size
+    costs a few microseconds a line. What is checked is this
     thread's (a ContextVar), so renders on several threads, ending in any order, each
     check their own."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -609,7 +618,12 @@ def _memory_checked_per_line() -> Iterator[None]:
             statm = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             pass  # no /proc: unchecked, as before
-        token = _line_check.set(None if statm is None else (statm, soft - MEMORY_HEADROOM))
+        check = None if statm is None else (statm, soft - MEMORY_HEADROOM)
+        if check is not None:
+            # Before the render starts Pango: its font map's first thread (FcInit) aborted
+            # the process when what came before the PDF had left less than a thread's stack.
+            _check_room(check, "a PDF")
+        token = _line_check.set(check)
         try:
             yield
         finally:

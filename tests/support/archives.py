@@ -20,11 +20,12 @@ TIME_LIMIT = "5"
 #: unchanged): no ordinary seed has to fit in it, and the heavy seed needs far more on any
 #: machine. Each run that meets a limit spends it in full, so the shorter the cheaper.
 HEAVY_ONLY_TIME_LIMIT = "1"
-#: MiB that bound a worker in the memory-limit tests: the heavy seed needs far more, and an
-#: ordinary seed fits with room to spare. A worker starts at about 280 MiB of address space
-#: (the warm server's, runners/warm.py: fonts mapped, WeasyPrint, a title rendered), which
-#: is where a worker's first seed took it before.
-MEMORY_LIMIT = "400"
+#: MiB that bound a worker in the memory-limit tests: the heavy and big seeds need far more,
+#: and an ordinary seed fits with room to spare (the real seed needs 210). A worker starts at
+#: about 150 MiB of address space (the warm server's, runners/warm.py: fonts mapped,
+#: WeasyPrint, a title rendered). The lower the limit, the sooner a big seed meets it: the
+#: big seed took 16 s of layout to run a worker out of 400 MiB, 9 s out of 300.
+MEMORY_LIMIT = "300"
 
 
 def write_heavy_seed(path: Path, paragraphs: int = 20_000) -> Path:
@@ -37,9 +38,9 @@ def write_heavy_seed(path: Path, paragraphs: int = 20_000) -> Path:
 
 
 def write_big_seed(path: Path) -> Path:
-    """A seed that needs far more memory than MEMORY_LIMIT, and soon: 800 paragraphs of 1,000
-    words (3.9 MB) run a worker out of 400 MiB in about a second of CPU, where the heavy
-    seed took five."""
+    """A seed that needs far more memory than MEMORY_LIMIT: 800 paragraphs of 1,000 words
+    (3.9 MB, 1,500 PDF pages), which run a worker out of it while WeasyPrint lays out their
+    lines (pdf._memory_checked_per_line)."""
     path.write_text("Big\n\nA big seed.\n\nRead the original article here\n\n"
                     + "\n\n".join(" ".join(f"w{word}" for word in range(1_000)) for _ in range(800)), "utf-8")
     return path
