@@ -84,8 +84,8 @@ def limit_address_space(limit: int) -> None:
     bound_thread_stacks()
 
 
-#: The most address space a thread started after limit_address_space reserves for its stack:
-#: glibc's usual default (the common `ulimit -s` of 8 MiB).
+#: The most address space a thread started after limit_address_space reserves for its stack
+#: (glibc adds a guard page): glibc's usual default (the common `ulimit -s` of 8 MiB).
 THREAD_STACK_SIZE = 8 * 2**20
 
 
@@ -97,13 +97,13 @@ def bound_thread_stacks(size: int = THREAD_STACK_SIZE) -> None:
     each font pattern it sorts, and GLib aborts the process when the thread cannot be made:
     where `ulimit -s` was 64 MiB, a worker within 64 MiB of its limit died in
     `creating thread '[pango] FcFontSetSort'`, and at 1 GiB no seed built under
-    `--memory 400`. Smaller stacks are left as they are; without glibc's
-    pthread_setattr_default_np nothing changes."""
+    `--memory 400`. Smaller stacks are left as they are (musl's are 128 kB); without
+    pthread_setattr_default_np (glibc 2.18 and later, musl) nothing changes."""
     try:
         libc = ctypes.CDLL(None)
         get_default, set_default = libc.pthread_getattr_default_np, libc.pthread_setattr_default_np
     except (OSError, AttributeError):
-        return  # not glibc (or older than 2.18)
+        return  # no such call here (macOS, an old glibc)
     attributes = ctypes.create_string_buffer(256)  # a pthread_attr_t: 56 bytes on x86-64, 64 on arm64
     if get_default(attributes) != 0:
         return

@@ -486,22 +486,40 @@ def test_the_workers_server_keeps_every_thread_on_one_malloc_arena():
 def test_a_large_stack_limit_is_not_taken_from_the_seeds_memory(tmp_path):
     """glibc reserves the whole stack of a new thread up front, as large as `ulimit -s`, and the
     memory limit counts it; Pango starts a thread for each font pattern. Under a 1 GiB
-    `ulimit -s`, every seed failed at --memory 400 as over the limit (where it is 64 MiB, a
-    worker near its limit died in GLib's `creating thread`): a thread started by a worker
-    or its server reserves at most process.THREAD_STACK_SIZE."""
+    `ulimit -s`, every seed failed at the tests' --memory as over the limit (where it is
+    64 MiB, a worker near its limit died in GLib's `creating thread`): a thread started by
+    a worker or its server reserves at most process.THREAD_STACK_SIZE."""
     stack = 2**30
     _soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
     if hard != resource.RLIM_INFINITY and hard < stack:
         pytest.skip(f"the hard stack limit here is {hard} bytes")
     seeds, dist = tmp_path / "seeds", tmp_path / "dist"
     write_seeds(seeds, 2)
-    result = subprocess.run(seedpress_command("archive", seeds, "--dist", dist, "--memory", MEMORY_LIMIT,
-                                              "--jobs", "1"),
-                            capture_output=True, text=True, timeout=COMMAND_TIMEOUT, cwd=ROOT,
-                            env=seedpress_environment(),
-                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_STACK, (stack, hard)))
+    # The shell sets the limit: a preexec_fn is not safe in a process with threads.
+    command = ["sh", "-c", f'ulimit -S -s {stack // 1024} && exec "$@"', "sh",
+               *seedpress_command("archive", seeds, "--dist", dist, "--memory", MEMORY_LIMIT, "--jobs", "1")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, cwd=ROOT,
+                            env=seedpress_environment())
     assert result.returncode == 0, result.stderr
     assert_complete(seeds, dist)
+
+
+def test_a_build_in_the_commands_own_process_under_the_shells_limits_keeps_its_threads_small(tmp_path):
+    """`ulimit -v` in the shell limits `seedpress convert --jobs 0` without --memory's worker:
+    under a 1 GiB `ulimit -s` as well, Pango's first thread could not be made and GLib
+    ended the command (exit 133, not a word). A render under any address-space limit
+    bounds the stacks of the threads started after it."""
+    stack = 2**30
+    _soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    if hard != resource.RLIM_INFINITY and hard < stack:
+        pytest.skip(f"the hard stack limit here is {hard} bytes")
+    out = tmp_path / "out"
+    command = ["sh", "-c", f'ulimit -S -s {stack // 1024} && ulimit -S -v {1536 * 1024} && exec "$@"', "sh",
+               *seedpress_command("convert", REAL_SEED, "--out", out, "--jobs", "0")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, cwd=ROOT,
+                            env=seedpress_environment())
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.suffix for path in (out / REAL_SEED.stem).iterdir()) == [".docx", ".epub", ".md", ".pdf"]
 
 
 MEMORY_PROBE = r"""
@@ -881,17 +899,24 @@ def test_a_pdf_that_runs_out_of_the_limit_while_its_lines_are_laid_out_raises_me
 
 
 ENTRY_PROBE = r"""
+from pathlib import Path
+
 from convert.document.seed import parse_seed
 from convert.editions import Settings, pdf
 from convert.process import bound_thread_stacks, limit_address_space
 
 bound_thread_stacks()
-pdf.load_weasyprint()  # imported, but no font map yet: the render starts Pango's (and its threads)
+weasyprint = pdf.load_weasyprint()  # imported, but no font map yet: the render starts Pango's
 document = parse_seed(b"A title\n\nA summary.\n\nRead the original article here\n\nA comment.\n", "a.txt")
+# What render_bytes does before its check (the page, its parse, the stylesheet) done once
+# here, so that the little room left is all there is when the check comes.
+settings = Settings()
+weasyprint.HTML(string=pdf.to_html(document, settings))
+pdf.print_stylesheet(Path(settings.styles), pdf.styles_fetcher(settings.styles))
 size = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmSize:"))
 limit_address_space(size + pdf.MEMORY_HEADROOM // 8)  # less room than a thread's stack
 try:
-    pdf.render_bytes(document, Settings())
+    pdf.render_bytes(document, settings)
 except MemoryError as error:
     print("MemoryError:", error)
 """
@@ -930,7 +955,8 @@ for limit in (resource.RLIM_INFINITY, 3 * 2**30):
 def test_renders_that_check_their_lines_end_in_any_order_and_each_checks_its_own():
     """Two renders under a limit whose checks end in the other order than they began (two
     threads): WeasyPrint's steps stay wrapped once, no descriptor is left open, and a
-    render after them still checks its lines against its own ceiling."""
+    render after them still checks against its own ceiling (refused at its start here;
+    its lines' check is the line probe's, test_a_pdf_that_runs_out_of_the_limit_…)."""
     probe = subprocess.run([sys.executable, "-c", r"""
 import os, resource
 from weasyprint.layout import inline

@@ -37,6 +37,7 @@ from convert.document.seed import marker_language
 from convert.editions import Settings, date_shown
 from convert.editions.markup import direction_attribute, document_direction, label, lang_attribute, paragraphs
 from convert.errors import RenderError
+from convert.process import bound_thread_stacks
 from convert.web import markup_text
 
 PDF_VARIANT = "pdf/a-3a"
@@ -610,8 +611,15 @@ def _memory_checked_per_line() -> Iterator[None]:
     check their own."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
     if soft == resource.RLIM_INFINITY:
-        yield
+        token = _line_check.set(None)  # nothing to check, whatever an earlier render left
+        try:
+            yield
+        finally:
+            _line_check.reset(token)
         return
+    # A limit set by the shell (`ulimit -v`) reaches a build in the command's own process
+    # (--jobs 0) without limit_address_space: its threads' stacks are bounded here too.
+    bound_thread_stacks()
     statm = None
     try:
         try:
@@ -620,8 +628,10 @@ def _memory_checked_per_line() -> Iterator[None]:
             pass  # no /proc: unchecked, as before
         check = None if statm is None else (statm, soft - MEMORY_HEADROOM)
         if check is not None:
-            # Before the render starts Pango: its font map's first thread (FcInit) aborted
-            # the process when what came before the PDF had left less than a thread's stack.
+            # Before the render starts Pango. A process's first render makes the font map
+            # (a worker of a run of few seeds, --jobs 0, a cluster renderer), whose first
+            # thread (FcInit) aborted the process when what came before the PDF (a seed of
+            # 200,000 short paragraphs) had left less of the limit than a thread's stack.
             _check_room(check, "a PDF")
         token = _line_check.set(check)
         try:

@@ -22,7 +22,7 @@ TIME_LIMIT = "5"
 HEAVY_ONLY_TIME_LIMIT = "1"
 #: MiB that bound a worker in the memory-limit tests: the heavy and big seeds need far more,
 #: and an ordinary seed fits with room to spare (the real seed needs 210). A worker starts at
-#: about 150 MiB of address space (the warm server's, runners/warm.py: fonts mapped,
+#: about 160 MiB of address space (the warm server's, runners/warm.py: fonts mapped,
 #: WeasyPrint, a title rendered). The lower the limit, the sooner a big seed meets it: the
 #: big seed took 16 s of layout to run a worker out of 400 MiB, 9 s out of 300.
 MEMORY_LIMIT = "300"
