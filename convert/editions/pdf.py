@@ -606,9 +606,8 @@ def _memory_checked_per_line() -> Iterator[None]:
     that reached its limit inside Pango died without a word, twice (the retry), where
     one that reached it in Python failed the seed cleanly. The render itself is not begun
     with less than that to spare. Without a limit nothing is checked; reading the size
-    costs a few microseconds a line. What is checked is this
-    thread's (a ContextVar), so renders on several threads, ending in any order, each
-    check their own."""
+    costs a few microseconds a line. What is checked is this thread's (a ContextVar), so
+    renders on several threads, ending in any order, each check their own."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
     if soft == resource.RLIM_INFINITY:
         token = _line_check.set(None)  # nothing to check, whatever an earlier render left
