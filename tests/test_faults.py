@@ -430,9 +430,10 @@ from pathlib import Path
 from support.archives import write_big_seed
 from support.run import REAL_SEED
 from convert.build.input import BuildOptions, warm_up
-from convert.process import limit_address_space
+from convert.process import limit_address_space, one_malloc_arena
 from convert.runners import pool
 
+one_malloc_arena()  # as a worker's server does, before any thread
 out = Path(sys.argv[1])
 big = write_big_seed(out / "big.txt")
 warm_up(BuildOptions().formats)
@@ -869,9 +870,13 @@ def test_a_stop_signal_while_the_run_is_recorded_waits_for_the_record(tmp_path, 
 LINE_PROBE = r"""
 from convert.document.seed import parse_seed
 from convert.editions import Settings, pdf
-from convert.process import bound_thread_stacks, limit_address_space
+from convert.process import bound_thread_stacks, limit_address_space, one_malloc_arena
 
-bound_thread_stacks()  # as the workers' server does before it warms up
+# As the workers' server does before it warms up: one malloc arena (a thread's new arena
+# took 64 MiB of the limit at once, more than a line's headroom, and a thread Pango
+# started in the same line failed: once in twelve runs on a loaded machine), small stacks.
+one_malloc_arena()
+bound_thread_stacks()
 pdf.load_weasyprint().HTML(string="<p>warm</p>").write_pdf()
 text = ("Big\n\nA big seed.\n\nRead the original article here\n\n"
         + "\n\n".join(" ".join(f"w{word}" for word in range(1_000)) for _ in range(400)))
