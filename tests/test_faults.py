@@ -424,10 +424,21 @@ def test_seed_over_the_memory_limit_fails_cleanly(tmp_path):
     assert seedpress("verify", "--dist", str(dist)).returncode == 0
 
 
+def run_probe(source: str, *arguments: str, env: dict[str, str] | None = None,
+              timeout: float = 300) -> subprocess.CompletedProcess:
+    """`source` run by this Python in a process of its own (`-c`), seedpress from this
+    checkout and tests/support importable: for what a test cannot do to its own process
+    (an address-space limit, a malloc setting)."""
+    return subprocess.run([sys.executable, "-c", source, *arguments], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}", **(env or {})},
+                          timeout=timeout)
+
+
 SPENT_PROBE = r"""
 import sys
 from pathlib import Path
 from support.archives import write_big_seed
+from support.probes import address_space
 from support.run import REAL_SEED
 from convert.build.input import BuildOptions, warm_up
 from convert.process import limit_address_space, one_malloc_arena
@@ -438,7 +449,7 @@ out = Path(sys.argv[1])
 big = write_big_seed(out / "big.txt")
 warm_up(BuildOptions().formats)
 # As a worker is: warm, with 120 MiB of address space to spare.
-size = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmSize:"))
+size = address_space()
 options = BuildOptions(memory=size + 120 * 2**20)
 limit_address_space(options.memory)
 print(pool.build_seed(pool.SeedTask(str(big), "big", str(out), options)).limit.value)
@@ -452,9 +463,7 @@ except pool.WorkerSpent as spent:
 def test_a_worker_whose_seed_ran_out_of_memory_builds_no_other(tmp_path):
     """What a seed that ran out of the limit leaves (the heap does not shrink back, and the
     peak stays at the limit) failed the worker's next seed, recorded as over the limit too."""
-    probe = subprocess.run([sys.executable, "-c", SPENT_PROBE, str(tmp_path)], capture_output=True, text=True,
-                           cwd=ROOT, env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}"},
-                           timeout=300)
+    probe = run_probe(SPENT_PROBE, str(tmp_path))
     assert probe.stdout.splitlines() == ["memory", "spent real"], probe.stderr
     assert not (tmp_path / "real").exists()
 
@@ -477,11 +486,28 @@ def test_the_workers_server_keeps_every_thread_on_one_malloc_arena():
     fresh worker took 290 or 355 MiB of a 400 MiB limit, and an ordinary seed failed as
     over the limit (test_seed_over_the_memory_limit_fails_cleanly, once in seven runs).
     Without process.one_malloc_arena the probe reports three arenas."""
-    probe = subprocess.run([sys.executable, "-c", ARENA_PROBE], capture_output=True, text=True, cwd=ROOT,
-                           env={**os.environ, "PYTHONPATH": str(ROOT), "SEEDPRESS_DEBUG": "1"}, timeout=300)
+    probe = run_probe(ARENA_PROBE, env={"SEEDPRESS_DEBUG": "1"})
     assert probe.returncode == 0, probe.stderr
     arenas = [line for line in probe.stderr.splitlines() if line.startswith("Arena ")]
     assert arenas == ["Arena 0:"], probe.stderr
+
+
+#: The `ulimit -s` the large-stack tests run under: a thread's stack as large as it is would
+#: not fit under their memory limits.
+LARGE_STACK = 2**30
+
+
+def under_a_large_stack_limit(command: list[str], address_space_kib: int | None = None) -> list[str]:
+    """`command` run by the shell with a soft `ulimit -s` of LARGE_STACK (and `ulimit -v` of
+    `address_space_kib`); the test is skipped where the hard limit is lower. The shell sets
+    them: a preexec_fn is not safe in a process with threads."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    if hard != resource.RLIM_INFINITY and hard < LARGE_STACK:
+        pytest.skip(f"the hard stack limit here is {hard} bytes")
+    limits = f"ulimit -S -s {LARGE_STACK // 1024}"
+    if address_space_kib is not None:
+        limits += f" && ulimit -S -v {address_space_kib}"
+    return ["sh", "-c", f'{limits} && exec "$@"', "sh", *command]
 
 
 def test_a_large_stack_limit_is_not_taken_from_the_seeds_memory(tmp_path):
@@ -490,15 +516,10 @@ def test_a_large_stack_limit_is_not_taken_from_the_seeds_memory(tmp_path):
     `ulimit -s`, every seed failed at the tests' --memory as over the limit (where it is
     64 MiB, a worker near its limit died in GLib's `creating thread`): a thread started by
     a worker or its server reserves at most process.THREAD_STACK_SIZE."""
-    stack = 2**30
-    _soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
-    if hard != resource.RLIM_INFINITY and hard < stack:
-        pytest.skip(f"the hard stack limit here is {hard} bytes")
     seeds, dist = tmp_path / "seeds", tmp_path / "dist"
     write_seeds(seeds, 2)
-    # The shell sets the limit: a preexec_fn is not safe in a process with threads.
-    command = ["sh", "-c", f'ulimit -S -s {stack // 1024} && exec "$@"', "sh",
-               *seedpress_command("archive", seeds, "--dist", dist, "--memory", MEMORY_LIMIT, "--jobs", "1")]
+    command = under_a_large_stack_limit(
+        seedpress_command("archive", seeds, "--dist", dist, "--memory", MEMORY_LIMIT, "--jobs", "1"))
     result = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, cwd=ROOT,
                             env=seedpress_environment())
     assert result.returncode == 0, result.stderr
@@ -510,13 +531,9 @@ def test_a_build_in_the_commands_own_process_under_the_shells_limits_keeps_its_t
     under a 1 GiB `ulimit -s` as well, Pango's first thread could not be made and GLib
     ended the command (exit 133, not a word). A render under any address-space limit
     bounds the stacks of the threads started after it."""
-    stack = 2**30
-    _soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
-    if hard != resource.RLIM_INFINITY and hard < stack:
-        pytest.skip(f"the hard stack limit here is {hard} bytes")
     out = tmp_path / "out"
-    command = ["sh", "-c", f'ulimit -S -s {stack // 1024} && ulimit -S -v {1536 * 1024} && exec "$@"', "sh",
-               *seedpress_command("convert", REAL_SEED, "--out", out, "--jobs", "0")]
+    command = under_a_large_stack_limit(seedpress_command("convert", REAL_SEED, "--out", out, "--jobs", "0"),
+                                        address_space_kib=1536 * 1024)
     result = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, cwd=ROOT,
                             env=seedpress_environment())
     assert result.returncode == 0, result.stderr
@@ -579,8 +596,7 @@ def test_an_error_that_leaves_the_build_at_the_memory_limit_is_the_limit():
     """A worker's error that escapes build_input near the address-space limit is that seed's
     memory failure, not "the worker could not report it" (seen once under load); far from
     the limit it is raised, as a bug is."""
-    result = subprocess.run([sys.executable, "-c", SEED_TASK_PROBE], capture_output=True, text=True, timeout=120,
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = run_probe(SEED_TASK_PROBE, timeout=120)
     assert result.returncode == 0, result.stderr
     far, near = result.stdout.splitlines()
     assert far == "raised: error return without exception set"
@@ -591,8 +607,7 @@ def test_a_c_librarys_error_near_the_memory_limit_is_said_as_the_limit():
     """cairo or Pango failing to allocate raise SystemError, which the PDF renderer wraps: near
     the address-space limit that is the memory limit, said as such; far from it, or for one
     of seedpress's own checks, the error as it is."""
-    result = subprocess.run([sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True, timeout=120,
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = run_probe(MEMORY_PROBE, timeout=120)
     assert result.returncode == 0, result.stderr
     far_wrapped, far_gate, near_wrapped, near_gate = result.stdout.splitlines()
     assert far_wrapped == "s.txt: pdf: WeasyPrint failed: error return without exception set"
@@ -868,6 +883,7 @@ def test_a_stop_signal_while_the_run_is_recorded_waits_for_the_record(tmp_path, 
 
 
 LINE_PROBE = r"""
+from support.probes import address_space
 from convert.document.seed import parse_seed
 from convert.editions import Settings, pdf
 from convert.process import bound_thread_stacks, limit_address_space, one_malloc_arena
@@ -881,7 +897,7 @@ pdf.load_weasyprint().HTML(string="<p>warm</p>").write_pdf()
 text = ("Big\n\nA big seed.\n\nRead the original article here\n\n"
         + "\n\n".join(" ".join(f"w{word}" for word in range(1_000)) for _ in range(400)))
 document = parse_seed(text.encode(), "big.txt")
-size = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmSize:"))
+size = address_space()
 # Room for some pages, not all: the limit is met while lines are laid out, inside Pango.
 limit_address_space(size + pdf.MEMORY_HEADROOM + 40 * 2**20)
 try:
@@ -896,8 +912,7 @@ def test_a_pdf_that_runs_out_of_the_limit_while_its_lines_are_laid_out_raises_me
     allocation fails: each line starts only with pdf.MEMORY_HEADROOM of the address-space
     limit to spare, so that running out there is a MemoryError, as in Python, and the
     process lives to record the seed as over the limit."""
-    probe = subprocess.run([sys.executable, "-c", LINE_PROBE], capture_output=True, text=True, cwd=ROOT,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    probe = run_probe(LINE_PROBE)
     assert probe.returncode == 0, probe.stderr[-2000:]
     assert probe.stdout.strip() == "MemoryError: no room left under the address-space limit for another line", \
         (probe.stdout, probe.stderr[-2000:])
@@ -906,19 +921,20 @@ def test_a_pdf_that_runs_out_of_the_limit_while_its_lines_are_laid_out_raises_me
 ENTRY_PROBE = r"""
 from pathlib import Path
 
+from support.probes import SMALL_SEED, address_space
 from convert.document.seed import parse_seed
 from convert.editions import Settings, pdf
 from convert.process import bound_thread_stacks, limit_address_space
 
 bound_thread_stacks()
 weasyprint = pdf.load_weasyprint()  # imported, but no font map yet: the render starts Pango's
-document = parse_seed(b"A title\n\nA summary.\n\nRead the original article here\n\nA comment.\n", "a.txt")
+document = parse_seed(SMALL_SEED, "a.txt")
 # What render_bytes does before its check (the page, its parse, the stylesheet) done once
 # here, so that the little room left is all there is when the check comes.
 settings = Settings()
 weasyprint.HTML(string=pdf.to_html(document, settings))
 pdf.print_stylesheet(Path(settings.styles), pdf.styles_fetcher(settings.styles))
-size = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmSize:"))
+size = address_space()
 limit_address_space(size + pdf.MEMORY_HEADROOM // 8)  # less room than a thread's stack
 try:
     pdf.render_bytes(document, settings)
@@ -932,8 +948,7 @@ def test_a_pdf_begun_with_too_little_of_the_limit_left_raises_memory_error():
     request) can leave less of the limit than Pango needs to start: its font map's first
     thread (FcInit) could not be made, and GLib aborted the process. The render is not
     begun then. Without that check the probe dies in `creating thread '[pango] FcInit'`."""
-    probe = subprocess.run([sys.executable, "-c", ENTRY_PROBE], capture_output=True, text=True, cwd=ROOT,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    probe = run_probe(ENTRY_PROBE)
     assert (probe.returncode, probe.stdout.strip()) == (
         0, "MemoryError: no room left under the address-space limit for a PDF"), probe.stderr[-2000:]
 
@@ -941,11 +956,12 @@ def test_a_pdf_begun_with_too_little_of_the_limit_left_raises_memory_error():
 def test_the_line_check_leaves_no_file_open_with_or_without_a_limit():
     """The check reads /proc/self/statm through a descriptor of its own: none is left open
     after a PDF, whether the process has an address-space limit (checked) or not."""
-    probe = subprocess.run([sys.executable, "-c", r"""
+    probe = run_probe(r"""
 import os, resource
+from support.probes import SMALL_SEED
 from convert.document.seed import parse_seed
 from convert.editions import Settings, pdf
-document = parse_seed(b"A title\n\nA summary.\n\nRead the original article here\n\nA comment.\n", "a.txt")
+document = parse_seed(SMALL_SEED, "a.txt")
 pdf.render_bytes(document, Settings())
 before = sorted(os.listdir("/proc/self/fd"))
 for limit in (resource.RLIM_INFINITY, 3 * 2**30):
@@ -953,7 +969,7 @@ for limit in (resource.RLIM_INFINITY, 3 * 2**30):
     for _ in range(3):
         pdf.render_bytes(document, Settings())
     print(sorted(os.listdir("/proc/self/fd")) == before)
-"""], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+""")
     assert probe.stdout.split() == ["True", "True"], probe.stderr[-2000:]
 
 
@@ -962,12 +978,13 @@ def test_renders_that_check_their_lines_end_in_any_order_and_each_checks_its_own
     threads): WeasyPrint's steps stay wrapped once, no descriptor is left open, and a
     render after them still checks against its own ceiling (refused at its start here;
     its lines' check is the line probe's, test_a_pdf_that_runs_out_of_the_limit_…)."""
-    probe = subprocess.run([sys.executable, "-c", r"""
+    probe = run_probe(r"""
 import os, resource
 from weasyprint.layout import inline
+from support.probes import SMALL_SEED
 from convert.document.seed import parse_seed
 from convert.editions import Settings, pdf
-document = parse_seed(b"A title\n\nA summary.\n\nRead the original article here\n\nA comment.\n", "a.txt")
+document = parse_seed(SMALL_SEED, "a.txt")
 pdf.render_bytes(document, Settings())
 wrapped, before = inline.get_next_linebox, sorted(os.listdir("/proc/self/fd"))
 resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, resource.RLIM_INFINITY))
@@ -980,6 +997,6 @@ try:
     pdf.render_bytes(document, Settings())
 except MemoryError as error:
     print(error)
-"""], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+""")
     assert probe.stdout.splitlines() == ["True True", "no room left under the address-space limit for a PDF"], \
         (probe.stdout, probe.stderr[-2000:])
