@@ -126,11 +126,22 @@ def timed(action) -> float:
     return time.perf_counter() - started
 
 
+def middle(values: list[float]) -> float:
+    """The median of `values` (of an even count, the greater of the middle two)."""
+    return sorted(values)[len(values) // 2]
+
+
+def round_spread(numerators: list[float], denominators: list[float]) -> str:
+    """"; each round LEAST-GREATEST" of the ratios round by round, when there are several."""
+    ratios = sorted(a / b for a, b in zip(numerators, denominators))
+    return f"; each round {ratios[0]:.2f}-{ratios[-1]:.2f}" if len(ratios) > 1 else ""
+
+
 def median_of(action, runs: int = 5) -> tuple[float, float, float]:
     """The median, least and greatest of `runs` timings of `action`: a run of half a second
     moves with whatever else the machine does."""
-    times = sorted(timed(action) for _ in range(runs))
-    return times[runs // 2], times[0], times[-1]
+    times = [timed(action) for _ in range(runs)]
+    return middle(times), min(times), max(times)
 
 
 def compiled(code: Path) -> None:
@@ -226,7 +237,7 @@ def main() -> None:
                 out = work / f"{label[1]}-{round_number}"
                 seconds_of[label].append(timed(functools.partial(run, out)))
                 shutil.rmtree(out, ignore_errors=True)
-        rows = [(label, sorted(times)[len(times) // 2]) for label, times in seconds_of.items()]
+        rows = [(label, middle(times)) for label, times in seconds_of.items()]
         if arguments.rounds > 1:
             print(f"the median of {arguments.rounds} rounds, each run once a round in turn")
         width = max(len(label) for label, _ in rows)
@@ -237,9 +248,7 @@ def main() -> None:
         by_round = {label[:3]: times for label, times in seconds_of.items()}
 
         def spread(numerator: str, denominator: str) -> str:
-            """The ratio's least and greatest over the rounds, when there are several."""
-            ratios = sorted(a / b for a, b in zip(by_round[numerator], by_round[denominator]))
-            return f"; each round {ratios[0]:.2f}-{ratios[-1]:.2f}" if len(ratios) > 1 else ""
+            return round_spread(by_round[numerator], by_round[denominator])
 
         if "(a)" in times:
             print(f"(c) is {times['(a)'] / times['(c)']:.1f}x faster than (a) (target: at least 10x; before: 6.8x"
@@ -261,14 +270,13 @@ def main() -> None:
                 firsts.append(timed(lambda: seedpress_archive(big, work / "rerun", arguments.jobs)))
                 if arguments.old:
                     olds.append(timed(lambda: seedpress_archive(big, work / "rerun-old", arguments.jobs, arguments.old)))
-            first = sorted(firsts)[len(firsts) // 2]
+            first = middle(firsts)
             line = f"first build of {arguments.rerun} seeds: {first:.1f} s"
             if arguments.old:
-                old = sorted(olds)[len(olds) // 2]
-                ratios = sorted(a / b for a, b in zip(firsts, olds))
+                old = middle(olds)
+                each_round = round_spread(firsts, olds)
                 line += (f"; the code in {arguments.old}: {old:.1f} s; ratio {first / old:.2f} (target: at most 0.70"
-                         + (f"; each round {ratios[0]:.2f}-{ratios[-1]:.2f}, medians of {len(ratios)})"
-                            if len(ratios) > 1 else ")"))
+                         + (f"{each_round}, medians of {len(olds)})" if each_round else ")"))
             print(line)
             for code in (ROOT, arguments.old) if arguments.old else (ROOT,):
                 compiled(code)
@@ -290,7 +298,7 @@ def main() -> None:
                 floors.append(timed(cold_weasyprint))
                 added.unlink()
                 seedpress_archive(big, work / "rerun", arguments.jobs)
-            one, floor = sorted(ones)[1], sorted(floors)[1]
+            one, floor = middle(ones), middle(floors)
             print(f"run finding one new seed among {arguments.rerun}: {one:.2f} s ({min(ones):.2f}-{max(ones):.2f}); "
                   f"cold import weasyprint + write_pdf: {floor:.2f} s ({min(floors):.2f}-{max(floors):.2f}); "
                   f"ratio of the medians {one / floor:.2f} (target: at most 1.60; before: 2.9)")
