@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import functools
 import os
 import resource
 import select
@@ -89,8 +90,11 @@ def limit_address_space(limit: int) -> None:
 THREAD_STACK_SIZE = 8 * 2**20
 
 
+@functools.cache
 def bound_thread_stacks(size: int = THREAD_STACK_SIZE) -> None:
     """Make the threads this process starts from now on reserve at most `size` bytes of stack.
+    Once a process (and its forks): every render under a limit asks again, and nothing
+    else sets the default back.
 
     glibc reserves a new thread's whole stack up front, as large as the shell's `ulimit -s`
     (2 MiB when unlimited), and the address-space limit counts it. Pango starts a thread for
