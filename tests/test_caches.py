@@ -6,7 +6,8 @@ languages (the workers do) yet refuses every seed it refused; the print styleshe
 parsed again when its text, its folder or (through @import) another file changes; and
 the hand-out's stamp, which spares an unchanged run the hand-out while the catalog's
 rows, the options and every hand-out file are as the last whole hand-out left them;
-and pydyf's page references, made again when a page is added.
+pydyf's page references, made again when a page is added; and the faces HarfBuzz
+subsets fonts from, preprocessed once, which give the very bytes the face gives.
 
 Whether the cache answered is seen without looking inside it: with `fc-list` off
 the PATH, a cached digest is still the one fc-list gave, while a digest asked for
@@ -647,3 +648,63 @@ def test_the_pdfs_streams_are_deflated_at_the_level_chosen_and_inflate_to_their_
     assert zlib.decompress(deflated) == raw
     assert deflated == zlib.compress(raw, PDF_DEFLATE_LEVEL)
     assert b"/FlateDecode" in data and f"/Length {len(deflated)}".encode() in data
+
+
+@functools.cache
+def _font_map():
+    """One font configuration for the tests' PDFs, as a build keeps one (pdf._font_configuration):
+    its fonts, and so their faces, live as long as it does."""
+    from weasyprint.text.fonts import FontConfiguration
+
+    return FontConfiguration()
+
+
+def _pdf_of(weasyprint, text: str, family: str = "DejaVu Sans") -> bytes:
+    """A small PDF of `text` in `family` (and a line in DejaVu Serif), the same bytes for the same text."""
+    html = (f'<p style="font-family: \'{family}\'">{text}</p>'
+            f'<p style="font-family: \'DejaVu Serif\'; font-weight: bold">{text[::-1]}</p>')
+    return weasyprint.HTML(string=html).write_pdf(pdf_identifier=b"seedpress-test", font_config=_font_map())
+
+
+def test_fonts_subset_from_a_preprocessed_face_give_the_bytes_of_fonts_subset_from_the_face():
+    """A face subset a second time in a process is preprocessed once (hb_subset_preprocess)
+    and later subsets are cut from that: each PDF is byte for byte the PDF that subsetting
+    from the face itself gives, for texts whose glyphs differ from the one that made it."""
+    weasyprint = load_weasyprint()
+    from weasyprint.pdf.fonts import Font
+
+    wrapped = Font._harfbuzz_subset
+    assert hasattr(wrapped, "seedpress_subset")
+    for _ in range(2):  # whatever this process subset before: preprocessed from here on
+        _pdf_of(weasyprint, "Warm text")
+    preprocessed = [face for face in wrapped.faces.values() if face]
+    assert len(preprocessed) >= 2  # DejaVu Sans and DejaVu Serif Bold at least
+    texts = ["Quick brown fox; «quotes» — and 12 345 €", "Ωμέγα, Кириллица, ﬁ ligatures, №7", "z"]
+    from_preprocessed = [_pdf_of(weasyprint, text) for text in texts]
+    assert len(set(from_preprocessed)) == len(texts)
+    Font._harfbuzz_subset = wrapped.seedpress_subset
+    try:
+        assert [_pdf_of(weasyprint, text) for text in texts] == from_preprocessed
+    finally:
+        Font._harfbuzz_subset = wrapped
+
+
+def test_a_font_larger_than_the_bound_is_subset_from_its_face_every_time():
+    """A CJK collection (65,535 glyphs, 20 MB) is never preprocessed (it would take 0.7 s and
+    260 MiB and more); its PDF is the one its face alone gives."""
+    weasyprint = load_weasyprint()
+    from weasyprint.pdf.fonts import Font
+    from weasyprint.text.ffi import harfbuzz
+
+    from convert.editions.pdf import PREPROCESSED_FONT_BYTES
+
+    wrapped = Font._harfbuzz_subset
+    assert font_file("Noto Sans CJK SC").stat().st_size > PREPROCESSED_FONT_BYTES
+    first = [_pdf_of(weasyprint, text, "Noto Sans CJK SC") for text in ("中文的标题", "日本語の文", "中文的标题")]
+    assert first[0] == first[2] != first[1]
+    assert all(harfbuzz.hb_face_get_glyph_count(face) < 2**16 - 1 for face in wrapped.faces.values() if face)
+    Font._harfbuzz_subset = wrapped.seedpress_subset
+    try:
+        assert _pdf_of(weasyprint, "日本語の文", "Noto Sans CJK SC") == first[1]
+    finally:
+        Font._harfbuzz_subset = wrapped
