@@ -206,11 +206,13 @@ def _fonts_subset_from_preprocessed_faces() -> None:
     if subset is None or not harfbuzz_subset or hasattr(subset, "seedpress_subset"):
         return
     try:
-        if "function hb_subset_preprocess" not in ffi._parser._declarations:
-            ffi.cdef("hb_face_t *hb_subset_preprocess (hb_face_t *source);")
         preprocess = harfbuzz_subset.hb_subset_preprocess
-    except (AttributeError, CDefError, FFIError):
-        return  # HarfBuzz before 6
+    except AttributeError:  # not among the functions WeasyPrint declares
+        try:
+            ffi.cdef("hb_face_t *hb_subset_preprocess (hb_face_t *source);")
+            preprocess = harfbuzz_subset.hb_subset_preprocess
+        except (AttributeError, CDefError, FFIError):
+            return  # HarfBuzz before 6
     # A face's address to None (subset once), False (not preprocessed) or its preprocessed face.
     faces: dict[int, object] = {}
     lock = threading.Lock()
