@@ -6,7 +6,9 @@ Builds --n generated seeds (bench/archive.py's) serially in this process, as an
 archive worker does after its warm-up, and prints for each stage the CPU time
 of this process (time.process_time, which a loaded machine does not inflate
 the way it does wall-clock time) per seed, the wall time beside it, and the
-CPU time the long-lived `pandoc lua` child spent (from /proc). Stages nest:
+CPU time the long-lived `pandoc lua` child spent (from /proc), then the build's CPU
+split into user and kernel time and its page faults a seed (malloc set up as in a
+worker: process.set_up_for_rendering). Stages nest:
 the cover is part of the EPUB, the wait for pandoc part of EPUB and DOCX (sent before the PDF).
 With --cprofile, the top entries of cProfile by cumulative time as well.
 Not run by `make test`.
@@ -20,6 +22,7 @@ import io
 import os
 import pstats
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -94,7 +97,9 @@ def main() -> None:
     arguments = options.parse_args()
 
     from convert.build.input import BuildOptions, build_input, warm_up
+    from convert.process import set_up_for_rendering
 
+    set_up_for_rendering()  # as the workers' server does, before anything else
     warm = time.process_time()
     warm_up(BuildOptions().formats)
     warm = time.process_time() - warm
@@ -110,6 +115,7 @@ def main() -> None:
     WALL.clear()
     profiler = cProfile.Profile() if arguments.cprofile else None
     child_cpu = children_cpu()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu, wall = time.process_time(), time.perf_counter()
     if profiler:
         profiler.enable()
@@ -120,6 +126,7 @@ def main() -> None:
         profiler.disable()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     child_cpu = children_cpu() - child_cpu
+    used = resource.getrusage(resource.RUSAGE_SELF)
     n = arguments.n
     print(f"{n} seeds, serial, one warm process; load average {os.getloadavg()[0]:.1f}"
           f"{' (cProfile on: figures inflated)' if profiler else ''}")
@@ -129,6 +136,9 @@ def main() -> None:
         print(f"{name:<30} {CPU[name] * 1000 / n:12.1f} {WALL[name] * 1000 / n:13.1f}")
     print(f"{'whole build_input':<30} {cpu * 1000 / n:12.1f} {wall * 1000 / n:13.1f}")
     print(f"{'pandoc lua child (its CPU)':<30} {child_cpu * 1000 / n:12.1f}")
+    print(f"of build_input: user {(used.ru_utime - usage.ru_utime) * 1000 / n:.1f} ms, kernel "
+          f"{(used.ru_stime - usage.ru_stime) * 1000 / n:.1f} ms, "
+          f"{(used.ru_minflt - usage.ru_minflt) / n:.0f} page faults a seed")
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(arguments.cprofile)

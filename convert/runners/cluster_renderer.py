@@ -32,13 +32,12 @@ from typing import BinaryIO
 from convert import defaults
 from convert.process import (
     PipeReader,
-    bound_thread_stacks,
     debugging,
     die_with_parent,
     leave_interrupt_to_parent,
     limit_address_space,
-    one_malloc_arena,
     quiet_stderr,
+    set_up_for_rendering,
     stop_child,
 )
 
@@ -194,8 +193,7 @@ def _read_all(stream: BinaryIO, size: int) -> bytes | None:
 def main(memory: int, parent: int) -> None:
     """Render seeds read from stdin until it closes (or none comes for IDLE_SECONDS),
     answering each on stdout, under an address-space limit of `memory` bytes."""
-    one_malloc_arena()  # before the imports: see its docstring
-    bound_thread_stacks()  # before the warm-up's threads, whose stacks the limit would count
+    set_up_for_rendering()  # before the imports and the warm-up's threads
     from convert.build.input import render_seed_bytes, warm_up
     from convert.runners.pool import trace_start
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from convert.process import bound_thread_stacks, one_malloc_arena, quiet_stderr
+from convert.process import quiet_stderr, set_up_for_rendering
 from convert.runners.server import FEW_SEEDS_VARIABLE
 
 #: The server's pid: its workers die with it (pool._worker_init), and it exits with the run.
@@ -91,8 +91,7 @@ def _let_go_of_output() -> None:
 
 
 try:
-    one_malloc_arena()
-    bound_thread_stacks()  # the forks inherit the stacks of the warm-up's threads
+    set_up_for_rendering()  # before the warm-up's threads, whose stacks and arenas the forks inherit
     _let_go_of_output()
     _warm()
 except Exception:  # noqa: BLE001, S110 (see the docstring: the workers warm up themselves)
