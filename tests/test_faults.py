@@ -441,10 +441,10 @@ from support.archives import write_big_seed
 from support.probes import address_space
 from support.run import REAL_SEED
 from convert.build.input import BuildOptions, warm_up
-from convert.process import limit_address_space, one_malloc_arena
+from convert.process import limit_address_space, set_up_for_rendering
 from convert.runners import pool
 
-one_malloc_arena()  # as a worker's server does, before any thread
+set_up_for_rendering()  # as a worker's server does, before any thread
 out = Path(sys.argv[1])
 big = write_big_seed(out / "big.txt")
 warm_up(BuildOptions().formats)
@@ -886,13 +886,13 @@ LINE_PROBE = r"""
 from support.probes import address_space
 from convert.document.seed import parse_seed
 from convert.editions import Settings, pdf
-from convert.process import bound_thread_stacks, limit_address_space, one_malloc_arena
+from convert.process import limit_address_space, set_up_for_rendering
 
 # As the workers' server does before it warms up: one malloc arena (a thread's new arena
 # took 64 MiB of the limit at once, more than a line's headroom, and a thread Pango
-# started in the same line failed: once in twelve runs on a loaded machine), small stacks.
-one_malloc_arena()
-bound_thread_stacks()
+# started in the same line failed: once in twelve runs on a loaded machine), freed memory
+# kept, small stacks.
+set_up_for_rendering()
 pdf.load_weasyprint().HTML(string="<p>warm</p>").write_pdf()
 text = ("Big\n\nA big seed.\n\nRead the original article here\n\n"
         + "\n\n".join(" ".join(f"w{word}" for word in range(1_000)) for _ in range(400)))
