@@ -27,7 +27,7 @@ import sqlite3
 import subprocess
 import sys
 import zlib
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -666,6 +666,19 @@ def _pdf_of(weasyprint, text: str, family: str = "DejaVu Sans") -> bytes:
     return weasyprint.HTML(string=html).write_pdf(pdf_identifier=b"seedpress-test", font_config=_font_map())
 
 
+@contextmanager
+def _subset_from_the_whole_face():
+    """WeasyPrint's own subsetting, from the whole face, while the block runs."""
+    from weasyprint.pdf.fonts import Font
+
+    wrapped = Font._harfbuzz_subset
+    Font._harfbuzz_subset = wrapped.seedpress_subset
+    try:
+        yield
+    finally:
+        Font._harfbuzz_subset = wrapped
+
+
 def test_fonts_subset_from_a_preprocessed_face_give_the_bytes_of_fonts_subset_from_the_face():
     """A face subset a second time in a process is preprocessed once (hb_subset_preprocess)
     and later subsets are cut from that: each PDF is byte for byte the PDF that subsetting
@@ -682,11 +695,8 @@ def test_fonts_subset_from_a_preprocessed_face_give_the_bytes_of_fonts_subset_fr
     texts = ["Quick brown fox; «quotes» — and 12 345 €", "Ωμέγα, Кириллица, ﬁ ligatures, №7", "z"]
     from_preprocessed = [_pdf_of(weasyprint, text) for text in texts]
     assert len(set(from_preprocessed)) == len(texts)
-    Font._harfbuzz_subset = wrapped.seedpress_subset
-    try:
+    with _subset_from_the_whole_face():
         assert [_pdf_of(weasyprint, text) for text in texts] == from_preprocessed
-    finally:
-        Font._harfbuzz_subset = wrapped
 
 
 def test_a_font_larger_than_the_bound_is_subset_from_its_face_every_time():
@@ -703,8 +713,5 @@ def test_a_font_larger_than_the_bound_is_subset_from_its_face_every_time():
     first = [_pdf_of(weasyprint, text, "Noto Sans CJK SC") for text in ("中文的标题", "日本語の文", "中文的标题")]
     assert first[0] == first[2] != first[1]
     assert all(harfbuzz.hb_face_get_glyph_count(face) < 2**16 - 1 for face in wrapped.faces.values() if face)
-    Font._harfbuzz_subset = wrapped.seedpress_subset
-    try:
+    with _subset_from_the_whole_face():
         assert _pdf_of(weasyprint, "日本語の文", "Noto Sans CJK SC") == first[1]
-    finally:
-        Font._harfbuzz_subset = wrapped
